@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * measure.h: the measurement loop every suite uses: warm-up (runs and/or seconds), then
+ * repetitions until both a minimum count and a minimum time are reached (bounded by a maximum
+ * count and time), keeping every raw sample in nanoseconds (CLOCK_MONOTONIC_RAW).
+ */
+#ifndef OWB_BENCH_MEASURE_H
+#define OWB_BENCH_MEASURE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "owb_common.h"
+
+/* Monotonic time in nanoseconds (CLOCK_MONOTONIC_RAW). */
+uint64_t owb_now_ns(void);
+
+struct owb_measure_cfg {
+    int warmup_runs;      /* default 2 */
+    double warmup_s;      /* minimum warm-up seconds, default 0.05 */
+    int min_reps;         /* default 10 */
+    double min_time_s;    /* default 0.5 */
+    int max_reps;         /* default 10000 */
+    double max_time_s;    /* default 10; stops early even below min_reps (flagged by stats) */
+    double max_rel_spread; /* validity: (p90 - p10) / median above this is "high spread"; 0.10 */
+};
+
+/* Defaults above; the quick mode of `owbench run` shrinks the times. */
+void owb_measure_cfg_default(struct owb_measure_cfg *cfg);
+
+/* One repetition of the measured thing; returns 0, or non-zero to abort the measurement. */
+typedef int (*owb_measure_fn)(void *ctx);
+
+struct owb_samples {
+    double *ns; /* malloc'd, owned by the caller: free() it */
+    size_t n;
+};
+
+/* Warm up, then time fn repeatedly per cfg. Returns 0, OWB_E_NOMEM, or the fn's failure as
+ * OWB_E_SYSTEM. */
+int owb_measure_run(const struct owb_measure_cfg *cfg, owb_measure_fn fn, void *ctx,
+                    struct owb_samples *out);
+
+#endif
