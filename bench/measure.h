@@ -36,8 +36,10 @@ struct owb_samples {
     size_t n;
 };
 
-/* Warm up, then time fn repeatedly per cfg. Returns 0, OWB_E_NOMEM, or the fn's failure as
- * OWB_E_SYSTEM. */
+/* Warm up, then time fn repeatedly per cfg. At least one sample is always taken; max_time_s may be
+ * INFINITY. Returns 0, OWB_E_USAGE (negative counts or times, max_reps < 1), OWB_E_NOMEM, or the
+ * fn's failure as OWB_E_SYSTEM (then out is empty). Not thread-safe per out; fn runs on the
+ * calling thread. */
 int owb_measure_run(const struct owb_measure_cfg *cfg, owb_measure_fn fn, void *ctx,
                     struct owb_samples *out);
 

@@ -10,7 +10,9 @@
 #define OWB_BENCH_POOL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <cjson/cJSON.h>
 
 #include "owb_common.h"
 
@@ -39,8 +41,39 @@ int owb_pool_cpu_after(const struct owb_pool *p, int tid);
 /* The CPU worker tid was asked to run on (-1 when unpinned). */
 int owb_pool_cpu_requested(const struct owb_pool *p, int tid);
 /* True when any worker ran on a CPU other than the requested one in any region since the last
- * owb_pool_reset_migrations(). */
+ * owb_pool_reset_migrations() (for an unpinned worker: when its CPU at the end of a region differs
+ * from the one at the start). */
 bool owb_pool_migrated(const struct owb_pool *p);
 void owb_pool_reset_migrations(struct owb_pool *p);
+
+/* ---- additions by the runner (not in the lead's first draft) ---- */
+
+/* Body of owb_pool_parallel_for: one call per worker with a non-empty slice [lo, hi). */
+typedef void (*owb_pool_range_fn)(void *ctx, int64_t lo, int64_t hi, int tid);
+/* Fork-join parallel for over [0, n) with the static partition of owb_pool_slice. */
+void owb_pool_parallel_for(struct owb_pool *p, int64_t n, int64_t align, owb_pool_range_fn fn,
+                           void *ctx);
+
+/* Per-worker memory placed by first touch: allocates one page-aligned buffer of `bytes` per worker
+ * and has each worker zero its own buffer inside a region, so its pages land on the worker's NUMA
+ * node. bufs[0..owb_pool_size) receive the buffers (free each with free()). Returns 0, or
+ * OWB_E_NOMEM with nothing allocated. */
+int owb_pool_alloc_local(struct owb_pool *p, size_t bytes, void **bufs);
+
+/* The pinning record of a benchmark: {"policy", "requested": [cpu | -1], "observed_before": [...],
+ * "observed_after": [...], "migrated": bool}: CPUs of the last region of p, migrated as
+ * owb_pool_migrated (any region since the last reset); p NULL: policy only.
+ * Caller owns the result (cJSON_Delete); NULL on OOM. */
+cJSON *owb_pinning_to_json(const char *policy, const struct owb_pool *p);
+
+/* Every owb_pool_run of the process counts one parallel region. With PAPI SDE support
+ * (OWB_HAVE_SDE) the count is exported as the software-defined event below, readable through a
+ * normal PAPI event set (bench/counters.h); owb_pool_regions_total returns it directly. */
+#define OWB_POOL_SDE_REGIONS "sde:::owbench::regions"
+long long owb_pool_regions_total(void);
+/* Register the owbench SDE counters with libsde (idempotent, thread-safe; a no-op without SDE).
+ * bench/counters.c calls it before looking up an sde:::owbench:: event; the count starts at
+ * process start either way (SDE events are read as deltas). */
+void owb_pool_sde_init(void);
 
 #endif

@@ -18,6 +18,10 @@
 #define OWB_RESULT_SCHEMA "owbench.result/1"
 #define OWB_RESULT_MAJOR 1
 
+/* Fewer samples than this make owb_result_set_samples mark a benchmark invalid ("too few
+ * samples: n < 5"); bench/suite.c relies on it. */
+#define OWB_RESULT_MIN_SAMPLES 5
+
 /* A new document with schema, tool {name, version, git}, created (UTC ISO-8601) and command
  * (argv), an empty env object and empty benchmarks[] / evals[]. NULL on allocation failure. */
 cJSON *owb_result_new(int argc, char *const *argv);
@@ -27,7 +31,8 @@ cJSON *owb_result_new(int argc, char *const *argv);
 cJSON *owb_result_add_benchmark(cJSON *doc, const char *name, const char *suite);
 
 /* Set samples {"unit", "values"} and the stats computed from them (in the same unit). When n is
- * below min_n, marks the benchmark invalid with a note. Returns 0 or OWB_E_NOMEM. */
+ * below OWB_RESULT_MIN_SAMPLES, marks the benchmark invalid with a note. Non-finite values are
+ * stored as null. Returns 0 or OWB_E_NOMEM. */
 int owb_result_set_samples(cJSON *bench, const char *unit, const double *values, size_t n);
 
 /* Mark a benchmark not valid and append the reason to notes (valid stays false once set). */
@@ -44,6 +49,11 @@ void owb_result_metric(cJSON *bench, const char *key, double v);
  * parent folders. On failure nothing is left at path or beside it. Returns 0, or OWB_E_IO with err
  * naming the path. */
 int owb_result_write(const cJSON *doc, const char *path, char err[OWB_ERR_MAX]);
+
+/* Create folder dir and its missing parents (mkdir -p; existing folders are fine). Returns 0,
+ * OWB_E_IO with err naming the component that could not be created, OWB_E_USAGE for an empty
+ * name or OWB_E_NOMEM. Used by the writers of results and plots. */
+int owb_mkdir_p(const char *dir, char err[OWB_ERR_MAX]);
 
 /* Read and validate a result file: JSON parses, schema is owbench.result/<major> with a known
  * major, required fields present with the right types. *out gets the tree (caller deletes).

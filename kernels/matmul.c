@@ -1,0 +1,281 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * matmul.c: planning and dispatch of GEMV/GEMM (kernels/matmul.h), plus the reference path that
+ * defines correctness: each output is the traits' vec_dot_ref of a weight row with the prepared
+ * activation row (or, for types without a reference dot, a float64 dot of the dequantized row).
+ * The SIMD kernels live in kernels/cpu/matmul_avx2.c and matmul_avx512.c and are picked from their
+ * tables by weight type, batch size and ISA.
+ */
+#include "kernels/matmul.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/cpu/matmul_cpu.h"
+
+/* ---- reference path ---- */
+
+static void rows_ref_dot(const struct owb_mm_args *a, int64_t r0, int64_t r1);
+static void rows_ref_dequant(const struct owb_mm_args *a, int64_t r0, int64_t r1);
+
+/* The reference entries carry no type: the traits come from the plan through args. */
+static const struct owb_mm_kernel kern_ref_dot = {OWB_TYPE_COUNT, OWB_ISA_REF, 1, 0, "ref", NULL};
+static const struct owb_mm_kernel kern_ref_dequant = {OWB_TYPE_COUNT, OWB_ISA_REF, 1, 0, "ref",
+                                                      NULL};
+
+/* The traits of the plan being run by a reference kernel (set per call in owb_matmul_rows). */
+struct ref_args {
+    struct owb_mm_args a;
+    const struct owb_type_traits *tr;
+};
+
+static void rows_ref_dot(const struct owb_mm_args *a, int64_t r0, int64_t r1)
+{
+    const struct ref_args *ra = (const struct ref_args *)a;
+    for (int64_t b = 0; b < a->batch; b++) {
+        const void *act = a->act ? (const void *)(a->act + (size_t)b * a->act_row_bytes)
+                                 : (const void *)(a->x + b * a->ldx);
+        for (int64_t r = r0; r < r1; r++) {
+            float s = 0.0f;
+            ra->tr->vec_dot_ref(a->k, &s, a->w + (size_t)r * a->w_row_bytes, act);
+            a->y[b * a->ldy + r] = s;
+        }
+    }
+}
+
+/* Dequantize OWB_QK_K-element chunks (a multiple of every block size) on the stack and dot in
+ * double, so no scratch is needed. */
+static void rows_ref_dequant(const struct owb_mm_args *a, int64_t r0, int64_t r1)
+{
+    const struct ref_args *ra = (const struct ref_args *)a;
+    const int64_t chunk = OWB_QK_K;
+    const size_t chunk_bytes = (size_t)(chunk / ra->tr->blck_size) * ra->tr->type_size;
+    float tmp[OWB_QK_K];
+    for (int64_t r = r0; r < r1; r++) {
+        const uint8_t *w = a->w + (size_t)r * a->w_row_bytes;
+        for (int64_t b = 0; b < a->batch; b++) {
+            const float *x = a->x + b * a->ldx;
+            double sum = 0.0;
+            for (int64_t i = 0; i < a->k; i += chunk) {
+                const int64_t n = a->k - i < chunk ? a->k - i : chunk;
+                ra->tr->to_float(w + (size_t)(i / chunk) * chunk_bytes, tmp, n);
+                for (int64_t j = 0; j < n; j++)
+                    sum += (double)tmp[j] * (double)x[i + j];
+            }
+            a->y[b * a->ldy + r] = (float)sum;
+        }
+    }
+}
+
+/* Reference activation preparation: the traits' quantizer, then the q8_0 extras from its output. */
+static void prep_ref(enum owb_mm_act_layout layout, const struct owb_type_traits *at,
+                     const float *x, uint8_t *row, int64_t k, int off)
+{
+    at->from_float_ref(x, row, k);
+    if (layout != OWB_MM_ACT_Q8_0_NAT && layout != OWB_MM_ACT_Q8_0_IL4)
+        return;
+    const struct owb_block_q8_0 *blk = (const struct owb_block_q8_0 *)row;
+    const int64_t nb = k / OWB_QK, nb8 = owb_mm_nb8(k);
+    uint8_t *qs = row + owb_mm_q8_0_qs_off(k);
+    float *d = (float *)(row + owb_mm_q8_0_d_off(k));
+    int32_t *nsum = (int32_t *)(row + owb_mm_q8_0_sum_off(k));
+    memset(qs, 0, (size_t)nb8 * OWB_QK);
+    for (int64_t i = 0; i < nb8; i++) {
+        if (i >= nb) {
+            d[i] = 0.0f;
+            nsum[i] = 0;
+            continue;
+        }
+        int32_t sum = 0;
+        for (int j = 0; j < OWB_QK; j++)
+            sum += blk[i].qs[j];
+        d[i] = owb_f16_to_f32(blk[i].d);
+        nsum[i] = -off * sum;
+        if (layout == OWB_MM_ACT_Q8_0_NAT) {
+            memcpy(qs + 32 * i, blk[i].qs, 32);
+        } else {
+            uint8_t *g = qs + 128 * (i / 4) + 16 * (i % 4);
+            memcpy(g, blk[i].qs, 16);
+            memcpy(g + 64, blk[i].qs + 16, 16);
+        }
+    }
+}
+
+/* ---- planning ---- */
+
+static const struct owb_mm_kernel *find_kernel(const struct owb_mm_kernel *tab, enum owb_type t,
+                                               int64_t batch, bool vnni)
+{
+    const struct owb_mm_kernel *best = NULL;
+    for (const struct owb_mm_kernel *e = tab; e->rows; e++) {
+        if (e->wtype != t || e->min_batch > batch || (e->needs_vnni && !vnni))
+            continue;
+        if (!best || e->min_batch > best->min_batch)
+            best = e;
+    }
+    return best;
+}
+
+int owb_matmul_plan_init(struct owb_matmul_plan *p, enum owb_type wtype, int64_t m, int64_t k,
+                         int64_t batch, enum owb_isa isa, char err[OWB_ERR_MAX])
+{
+    memset(p, 0, sizeof *p);
+    const struct owb_type_traits *tr = owb_type_traits(wtype);
+    if (!tr || !tr->to_float) {
+        snprintf(err, OWB_ERR_MAX, "matmul: weight type %d (%s) has no converter", (int)wtype,
+                 owb_type_name(wtype));
+        return OWB_E_UNSUPPORTED;
+    }
+    if (m <= 0 || k <= 0 || batch <= 0) {
+        snprintf(err, OWB_ERR_MAX,
+                 "matmul: shape m=%lld k=%lld batch=%lld must have all sizes positive",
+                 (long long)m, (long long)k, (long long)batch);
+        return OWB_E_USAGE;
+    }
+    if (k % tr->blck_size != 0) {
+        snprintf(err, OWB_ERR_MAX, "matmul: k=%lld is not a multiple of the %s block size %lld",
+                 (long long)k, tr->name, (long long)tr->blck_size);
+        return OWB_E_USAGE;
+    }
+    if ((int)isa < 0 || isa >= OWB_ISA_COUNT || !owb_isa_supported(isa)) {
+        snprintf(err, OWB_ERR_MAX, "matmul: ISA %s is not supported by this CPU",
+                 owb_isa_name(isa));
+        return OWB_E_UNSUPPORTED;
+    }
+    p->wtype = wtype;
+    p->m = m;
+    p->k = k;
+    p->batch = batch;
+
+    const struct owb_mm_kernel *kern = NULL;
+    const bool vnni = owb_isa_has_vnni();
+    if (isa == OWB_ISA_AVX512)
+        kern = find_kernel(owb_mm_kernels_avx512, wtype, batch, vnni);
+    if (!kern && isa >= OWB_ISA_AVX2)
+        kern = find_kernel(owb_mm_kernels_avx2, wtype, batch, vnni);
+
+    enum owb_type act = tr->vec_dot_type;
+    if (!kern && !tr->vec_dot_ref)
+        act = OWB_TYPE_F32; /* dequantize path */
+    const struct owb_type_traits *at = owb_type_traits(act);
+    if (!at || (act != OWB_TYPE_F32 && !at->from_float_ref)) {
+        snprintf(err, OWB_ERR_MAX, "matmul: activation type %s of %s has no quantizer",
+                 owb_type_name(act), tr->name);
+        return OWB_E_UNSUPPORTED;
+    }
+    p->act_type = act;
+    p->act_layout = (int)owb_mm_act_layout(wtype, act, &p->act_off);
+    switch ((enum owb_mm_act_layout)p->act_layout) {
+    case OWB_MM_ACT_F32:
+        p->act_row_bytes = 0;
+        break;
+    case OWB_MM_ACT_Q8_0_NAT:
+    case OWB_MM_ACT_Q8_0_IL4:
+        p->act_row_bytes = owb_mm_q8_0_row_bytes(k);
+        break;
+    default:
+        p->act_row_bytes = (owb_row_size(act, k) + 63) & ~(size_t)63;
+        break;
+    }
+
+    if (kern) {
+        p->kern = kern;
+        p->isa = kern->isa;
+        snprintf(p->path, sizeof p->path, "%s", kern->path);
+    } else {
+        p->kern = tr->vec_dot_ref ? &kern_ref_dot : &kern_ref_dequant;
+        p->isa = OWB_ISA_REF;
+        if (tr->vec_dot_ref)
+            snprintf(p->path, sizeof p->path, "ref %sx%s vec_dot", tr->name, at->name);
+        else
+            snprintf(p->path, sizeof p->path, "ref %s dequant f64 dot", tr->name);
+    }
+    /* Activation conversion on the fastest ISA the plan may use (same bytes on all of them). */
+    enum owb_mm_act_layout layout = (enum owb_mm_act_layout)p->act_layout;
+    if (layout != OWB_MM_ACT_F32 && layout != OWB_MM_ACT_REF) {
+        if (isa == OWB_ISA_AVX512)
+            p->prep = owb_mm_prep_avx512(layout);
+        if (!p->prep && isa >= OWB_ISA_AVX2)
+            p->prep = owb_mm_prep_avx2(layout);
+    }
+    return OWB_OK;
+}
+
+size_t owb_matmul_act_bytes(const struct owb_matmul_plan *p)
+{
+    return p->act_row_bytes * (size_t)p->batch;
+}
+
+void owb_matmul_prepare(const struct owb_matmul_plan *p, const float *X, int64_t ldx, void *act,
+                        int64_t b0, int64_t b1)
+{
+    if (!p->act_row_bytes)
+        return;
+    OWB_ASSERT(b0 >= 0 && b0 <= b1 && b1 <= p->batch);
+    const struct owb_type_traits *at = owb_type_traits(p->act_type);
+    for (int64_t b = b0; b < b1; b++) {
+        uint8_t *row = (uint8_t *)act + (size_t)b * p->act_row_bytes;
+        if (p->prep)
+            p->prep(X + b * ldx, row, p->k, p->act_off);
+        else
+            prep_ref((enum owb_mm_act_layout)p->act_layout, at, X + b * ldx, row, p->k,
+                     p->act_off);
+        /* zero the padding so that whole prepared rows compare equal across ISAs */
+        size_t used = owb_row_size(p->act_type, p->k);
+        if (p->act_layout == OWB_MM_ACT_Q8_0_NAT || p->act_layout == OWB_MM_ACT_Q8_0_IL4) {
+            memset(row + used, 0, owb_mm_q8_0_qs_off(p->k) - used);
+            used = owb_mm_q8_0_sum_off(p->k) + (size_t)owb_mm_nb8(p->k) * sizeof(int32_t);
+        }
+        memset(row + used, 0, p->act_row_bytes - used);
+    }
+}
+
+void owb_matmul_rows(const struct owb_matmul_plan *p, const void *W, const void *act,
+                     const float *X, int64_t ldx, float *Y, int64_t ldy, int64_t r0, int64_t r1)
+{
+    OWB_ASSERT(r0 >= 0 && r0 <= r1 && r1 <= p->m);
+    if (r0 == r1)
+        return;
+    struct ref_args ra;
+    ra.a.w = W;
+    ra.a.w_row_bytes = owb_row_size(p->wtype, p->k);
+    ra.a.k = p->k;
+    ra.a.batch = p->batch;
+    ra.a.act = p->act_row_bytes ? act : NULL;
+    ra.a.act_row_bytes = p->act_row_bytes;
+    ra.a.x = X;
+    ra.a.ldx = ldx;
+    ra.a.y = Y;
+    ra.a.ldy = ldy;
+    ra.tr = owb_type_traits(p->wtype);
+    if (p->kern == &kern_ref_dot)
+        rows_ref_dot(&ra.a, r0, r1);
+    else if (p->kern == &kern_ref_dequant)
+        rows_ref_dequant(&ra.a, r0, r1);
+    else
+        p->kern->rows(&ra.a, r0, r1);
+}
+
+int owb_matmul(enum owb_type wtype, const void *W, int64_t m, int64_t k, const float *X,
+               int64_t batch, float *Y, char err[OWB_ERR_MAX])
+{
+    struct owb_matmul_plan p;
+    int rc = owb_matmul_plan_init(&p, wtype, m, k, batch, owb_isa_active(), err);
+    if (rc)
+        return rc;
+    void *act = NULL;
+    size_t bytes = owb_matmul_act_bytes(&p);
+    if (bytes) {
+        act = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+        if (!act) {
+            snprintf(err, OWB_ERR_MAX, "matmul: cannot allocate %zu bytes of activation scratch",
+                     bytes);
+            return OWB_E_NOMEM;
+        }
+    }
+    owb_matmul_prepare(&p, X, k, act, 0, batch);
+    owb_matmul_rows(&p, W, act, X, k, Y, m, 0, m);
+    free(act);
+    return OWB_OK;
+}

@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * matmul.h: y = W·x (GEMV, decode) and Y = W·X (GEMM, prefill) with W in any owbench weight format
+ * (GGUF layout as stored, row-major, each row owb_row_size(type, k) bytes), f32 activations and
+ * f32 output. Where an integer dot is faster, the activations are quantized once per call into the
+ * type's vec_dot_type (q8_0 for the 32-wide formats and mxfp4, q8_K for the k-quants, q8_1 for
+ * q4_1/q5_1), exactly as the traits' reference quantizer would (same bytes on every ISA).
+ *
+ * The kernels never create threads: a call is split into a plan (shape, ISA, path), a prepare step
+ * over activation rows and a compute step over output rows, so a caller's pool can run
+ *
+ *     owb_matmul_plan_init(&p, type, m, k, batch, owb_isa_active(), err);
+ *     act = aligned_alloc(64, owb_matmul_act_bytes(&p));           (once, reused across calls)
+ *     on every thread:  owb_matmul_prepare(&p, X, ldx, act, b0, b1);   (its slice of the batch)
+ *     barrier
+ *     on every thread:  owb_matmul_rows(&p, W, act, X, ldx, Y, ldy, r0, r1);  (its slice of rows)
+ *
+ * Results do not depend on how rows are split (each output element is computed by the same
+ * sequence of operations whatever [r0, r1) is), so any thread count gives bitwise identical Y for
+ * a given plan. ISAs differ from each other by float rounding only. Row ranges aligned to
+ * OWB_MATMUL_ROW_ALIGN keep every thread on the fast multi-row path.
+ *
+ * Memory: the caller owns W, X, Y and the activation scratch (64-byte aligned, act_bytes long);
+ * nothing here allocates except owb_matmul(). All functions are thread-safe on distinct outputs;
+ * concurrent owb_matmul_rows calls may share W, act and a plan.
+ */
+#ifndef OWB_KERNELS_MATMUL_H
+#define OWB_KERNELS_MATMUL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kernels/formats.h"
+#include "kernels/isa.h"
+#include "owb_common.h"
+
+/* Output-row multiple that keeps row slices on the widest kernels (16 rows of the GEMM tile). */
+#define OWB_MATMUL_ROW_ALIGN 16
+
+struct owb_mm_kernel; /* private: the chosen kernel table entry (kernels/cpu/matmul_cpu.h) */
+
+/* A planned multiplication; filled by owb_matmul_plan_init, read-only afterwards. */
+struct owb_matmul_plan {
+    enum owb_type wtype;     /* weight format */
+    int64_t m, k, batch;     /* W is m x k, X is batch x k, Y is batch x m */
+    enum owb_isa isa;        /* ISA of the kernels in use (may be lower than asked: see path) */
+    enum owb_type act_type;  /* format of the prepared activations (OWB_TYPE_F32: X used as is) */
+    size_t act_row_bytes;    /* bytes of one prepared activation row in the scratch (0: none) */
+    char path[64];           /* what runs, e.g. "avx512-vnni q4_0xq8_0 gemv" or "ref q5_0xq8_0" */
+    /* private to kernels/ */
+    const struct owb_mm_kernel *kern;
+    void (*prep)(const float *x, uint8_t *act_row, int64_t k, int off);
+    int act_layout, act_off;
+};
+
+/* Plan y = W x for weights of type wtype (m rows of k elements), `batch` activation rows, computed
+ * with kernels of `isa`. Types without a fast kernel for that ISA run the reference path (traits
+ * vec_dot_ref, or dequantize + f32 dot) and say so in path. Returns 0; OWB_E_UNSUPPORTED when the
+ * type has no reference converter or the CPU lacks `isa`; OWB_E_USAGE for non-positive sizes or k
+ * not a multiple of the type's block size. err names the problem. */
+int owb_matmul_plan_init(struct owb_matmul_plan *p, enum owb_type wtype, int64_t m, int64_t k,
+                         int64_t batch, enum owb_isa isa, char err[OWB_ERR_MAX]);
+
+/* Bytes of activation scratch the plan needs (batch * act_row_bytes); 0 when X is used directly. */
+size_t owb_matmul_act_bytes(const struct owb_matmul_plan *p);
+
+/* Quantize/convert activation rows [b0, b1) of X (row stride ldx floats) into act. Rows are
+ * independent, so threads may prepare disjoint ranges concurrently. No-op when act_bytes is 0. The
+ * first owb_row_size(act_type, k) bytes of each prepared row are the traits' from_float_ref
+ * output, byte for byte; kernel-private extras (per-block sums) may follow. */
+void owb_matmul_prepare(const struct owb_matmul_plan *p, const float *X, int64_t ldx, void *act,
+                        int64_t b0, int64_t b1);
+
+/* Compute output rows [r0, r1) for every batch row: Y[b*ldy + r] = sum_i W[r][i] * X[b][i].
+ * act is the prepared scratch (ignored when act_bytes is 0), X with stride ldx is read only by
+ * paths that take f32 activations. 0 <= r0 <= r1 <= m. */
+void owb_matmul_rows(const struct owb_matmul_plan *p, const void *W, const void *act,
+                     const float *X, int64_t ldx, float *Y, int64_t ldy, int64_t r0, int64_t r1);
+
+/* Convenience: single-threaded Y = W X with the active ISA (X is batch x k, Y batch x m, both
+ * contiguous). Allocates and frees its scratch. Returns 0 or a negative status (err filled). */
+int owb_matmul(enum owb_type wtype, const void *W, int64_t m, int64_t k, const float *X,
+               int64_t batch, float *Y, char err[OWB_ERR_MAX]);
+
+#endif

@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * arch.c: the architecture table (model/arch.h) and the generic load/forward/free that dispatch
+ * through it. Adding an architecture is one row here and one file with its load/forward/release.
+ */
+#include "model/arch.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/llama.h"
+
+static const struct owb_arch arch_table[] = {
+    {"llama", 0, owb_llama_load, owb_llama_forward, owb_llama_release},
+    {"mistral", 0, owb_llama_load, owb_llama_forward, owb_llama_release},
+    {"qwen2", 1, owb_llama_load, owb_llama_forward, owb_llama_release},
+};
+
+const struct owb_arch *owb_arch_find(const char *name)
+{
+    for (size_t i = 0; i < OWB_ARRAY_LEN(arch_table); i++)
+        if (strcmp(arch_table[i].name, name) == 0)
+            return &arch_table[i];
+    return NULL;
+}
+
+const char *owb_arch_names(void)
+{
+    return "llama, mistral, qwen2";
+}
+
+struct owb_model *owb_model_load(const struct owb_gguf *g, const struct owb_model_opts *opts,
+                                 char err[OWB_ERR_MAX])
+{
+    struct owb_gguf_str s;
+    char name[32];
+    char kerr[OWB_ERR_MAX];
+    static const struct owb_model_opts defaults = {0};
+
+    if (owb_gguf_get_str(g, "general.architecture", &s, kerr)) {
+        snprintf(err, OWB_ERR_MAX, "%.500s", kerr);
+        return NULL;
+    }
+    if (s.len >= sizeof name) {
+        snprintf(err, OWB_ERR_MAX, "%.300s: architecture name of %llu bytes is not supported",
+                 g->path, (unsigned long long)s.len);
+        return NULL;
+    }
+    memcpy(name, s.ptr, (size_t)s.len);
+    name[s.len] = '\0';
+    const struct owb_arch *a = owb_arch_find(name);
+    if (!a) {
+        snprintf(err, OWB_ERR_MAX, "%.300s: architecture \"%s\" is not supported (%s)", g->path,
+                 name, owb_arch_names());
+        return NULL;
+    }
+    struct owb_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        snprintf(err, OWB_ERR_MAX, "%.300s: out of memory", g->path);
+        return NULL;
+    }
+    m->arch = a;
+    snprintf(m->hp.arch, sizeof m->hp.arch, "%s", name);
+    m->hp.rope_neox = a->rope_neox;
+    if (a->load(m, g, opts ? opts : &defaults, err)) {
+        free(m);
+        return NULL;
+    }
+    return m;
+}
+
+int owb_model_forward(struct owb_model *m, const int32_t *tokens, int64_t n, int64_t pos,
+                      float *logits, bool logits_all, char err[OWB_ERR_MAX])
+{
+    return m->arch->forward(m, tokens, n, pos, logits, logits_all, err);
+}
+
+void owb_model_free(struct owb_model *m)
+{
+    if (!m)
+        return;
+    m->arch->release(m);
+    free(m);
+}

@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * arch.h: the architecture table and the model interface every architecture implements. A GGUF's
+ * `general.architecture` picks a table entry (llama, mistral, qwen2 -> model/llama.c; gpt-oss will
+ * be another file and another row); owb_model_load() reads the hyperparameters and binds the
+ * weights in place, owb_model_forward() runs a batch of tokens through the network, filling a KV
+ * cache, and returns logits.
+ *
+ * Threads: the model creates none. Parallel work goes through a caller-supplied runner whose
+ * run() calls fn(ctx, tid, nthreads) once on each of its threads and returns when all are done
+ * (bench/pool.h's owb_pool_run has exactly this shape). Work is split by output rows and heads
+ * only, so logits are bitwise identical for any thread count.
+ *
+ * Ownership: a model borrows the GGUF's mapping (weights are used where they lie): the owb_gguf
+ * must stay open until owb_model_free(). Everything else (KV cache, activations, scratch) is
+ * allocated once in owb_model_load(); a forward call allocates nothing. A model is used by one
+ * thread at a time (the runner's workers aside).
+ */
+#ifndef OWB_MODEL_ARCH_H
+#define OWB_MODEL_ARCH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "model/gguf.h"
+#include "owb_common.h"
+
+/* Body of a parallel region (same signature as bench/pool.h's owb_pool_fn). */
+typedef void (*owb_par_fn)(void *ctx, int tid, int nthreads);
+
+struct owb_runner {
+    /* Run fn on nthreads threads (tid 0..nthreads-1) and wait for all of them. */
+    void (*run)(void *pool, owb_par_fn fn, void *ctx);
+    void *pool;
+    int nthreads;
+};
+
+struct owb_model_opts {
+    int64_t n_ctx;   /* KV cache positions; 0: the model's context_length. Larger than the
+                        trained context is allowed (the caller may warn). */
+    int64_t n_batch; /* most tokens per internal chunk of a forward call; 0: min(512, n_ctx) */
+    const struct owb_runner *runner; /* NULL: everything on the calling thread */
+};
+
+/* Hyperparameters shared by the decoder-only architectures. */
+struct owb_hparams {
+    char arch[32];       /* general.architecture */
+    int64_t n_vocab;     /* rows of token_embd */
+    int64_t n_embd;      /* residual width */
+    int64_t n_layer;
+    int64_t n_head;      /* query heads */
+    int64_t n_head_kv;   /* key/value heads (GQA when < n_head) */
+    int64_t head_dim;
+    int64_t n_ff;        /* feed-forward width */
+    int64_t n_ctx_train; /* context_length from the metadata */
+    int64_t n_rot;       /* rotated dimensions per head */
+    float rope_freq_base;
+    float rope_freq_scale; /* 1 / linear scaling factor */
+    float rms_eps;
+    int rope_neox;       /* 0: pairs (2i, 2i+1); 1: pairs (i, i + n_rot/2) */
+    bool tied_output;    /* no output.weight: logits use token_embd */
+};
+
+struct owb_arch;
+
+struct owb_model {
+    const struct owb_arch *arch;
+    struct owb_hparams hp;
+    int64_t n_ctx;   /* KV cache positions */
+    int64_t n_batch; /* largest chunk a forward call processes at once */
+    void *impl;      /* the architecture's state */
+};
+
+struct owb_arch {
+    const char *name; /* general.architecture value */
+    int rope_neox;
+    /* Fill m->hp, m->n_ctx, m->n_batch and m->impl; on failure release what it took. */
+    int (*load)(struct owb_model *m, const struct owb_gguf *g, const struct owb_model_opts *o,
+                char err[OWB_ERR_MAX]);
+    int (*forward)(struct owb_model *m, const int32_t *tokens, int64_t n, int64_t pos,
+                   float *logits, bool logits_all, char err[OWB_ERR_MAX]);
+    void (*release)(struct owb_model *m);
+};
+
+/* The table entry for an architecture name; NULL when unsupported. */
+const struct owb_arch *owb_arch_find(const char *name);
+/* Comma-separated names of the supported architectures (static string). */
+const char *owb_arch_names(void);
+
+/* Load the model of an open GGUF (opts may be NULL: defaults). Returns NULL with err ("FILE:
+ * reason": unsupported architecture, missing or mis-shaped tensor, bad hyperparameter, out of
+ * memory). */
+struct owb_model *owb_model_load(const struct owb_gguf *g, const struct owb_model_opts *opts,
+                                 char err[OWB_ERR_MAX]);
+
+/* Run tokens[0..n) at positions pos..pos+n-1 (the KV cache must hold positions 0..pos-1 from
+ * earlier calls; later positions are overwritten). logits receives n_vocab floats for the last
+ * token, or n * n_vocab (one row per token) when logits_all. Returns 0, or OWB_E_USAGE (err
+ * filled) when a token id is out of range or pos + n > n_ctx. */
+int owb_model_forward(struct owb_model *m, const int32_t *tokens, int64_t n, int64_t pos,
+                      float *logits, bool logits_all, char err[OWB_ERR_MAX]);
+
+/* Free the model (not the GGUF); NULL is a no-op. */
+void owb_model_free(struct owb_model *m);
+
+#endif

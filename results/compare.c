@@ -1,0 +1,687 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * compare.c: A/B comparison of two result documents (results/compare.h): matching benchmarks by
+ * name and canonical params, medians and their order-statistic CIs, the Mann-Whitney U test on the
+ * raw samples, and a verdict that needs both a change over the threshold and significance.
+ */
+#include "results/compare.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "results/stats.h"
+
+/* ---- canonical JSON (keys sorted) for matching params ------------------------------------ */
+
+struct sbuf {
+    char *p;
+    size_t len, cap;
+    int oom;
+};
+
+static void sb_put(struct sbuf *b, const char *s, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t ncap = b->cap ? b->cap : 64;
+        while (ncap < b->len + n + 1)
+            ncap *= 2;
+        char *np = realloc(b->p, ncap);
+        if (!np) {
+            b->oom = 1;
+            return;
+        }
+        b->p = np;
+        b->cap = ncap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void sb_str(struct sbuf *b, const char *s)
+{
+    sb_put(b, s, strlen(s));
+}
+
+static void sb_json_string(struct sbuf *b, const char *s)
+{
+    sb_put(b, "\"", 1);
+    for (const unsigned char *q = (const unsigned char *)s; *q; q++) {
+        char esc[8];
+        if (*q == '"' || *q == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char)*q;
+            sb_put(b, esc, 2);
+        } else if (*q < 0x20) {
+            snprintf(esc, sizeof esc, "\\u%04x", *q);
+            sb_str(b, esc);
+        } else {
+            sb_put(b, (const char *)q, 1);
+        }
+    }
+    sb_put(b, "\"", 1);
+}
+
+static int cmp_member(const void *pa, const void *pb)
+{
+    const cJSON *a = *(const cJSON *const *)pa, *b = *(const cJSON *const *)pb;
+    return strcmp(a->string ? a->string : "", b->string ? b->string : "");
+}
+
+static void canonical(struct sbuf *b, const cJSON *j)
+{
+    if (!j || cJSON_IsNull(j)) {
+        sb_str(b, "null");
+    } else if (cJSON_IsTrue(j)) {
+        sb_str(b, "true");
+    } else if (cJSON_IsFalse(j)) {
+        sb_str(b, "false");
+    } else if (cJSON_IsNumber(j)) {
+        char num[40];
+        if (isfinite(j->valuedouble))
+            snprintf(num, sizeof num, "%.17g", j->valuedouble);
+        else
+            snprintf(num, sizeof num, "null");
+        sb_str(b, num);
+    } else if (cJSON_IsString(j)) {
+        sb_json_string(b, j->valuestring);
+    } else if (cJSON_IsArray(j)) {
+        sb_put(b, "[", 1);
+        const cJSON *it;
+        int first = 1;
+        cJSON_ArrayForEach(it, j)
+        {
+            if (!first)
+                sb_put(b, ",", 1);
+            first = 0;
+            canonical(b, it);
+        }
+        sb_put(b, "]", 1);
+    } else if (cJSON_IsObject(j)) {
+        size_t n = (size_t)cJSON_GetArraySize(j), i = 0;
+        const cJSON **m = n ? malloc(n * sizeof *m) : NULL;
+        if (n && !m) {
+            b->oom = 1;
+            return;
+        }
+        const cJSON *it;
+        cJSON_ArrayForEach(it, j) m[i++] = it;
+        if (n)
+            qsort(m, n, sizeof *m, cmp_member);
+        sb_put(b, "{", 1);
+        for (i = 0; i < n; i++) {
+            if (i)
+                sb_put(b, ",", 1);
+            sb_json_string(b, m[i]->string ? m[i]->string : "");
+            sb_put(b, ":", 1);
+            canonical(b, m[i]);
+        }
+        sb_put(b, "}", 1);
+        free(m);
+    } else {
+        sb_str(b, "null");
+    }
+}
+
+/* Canonical params of a benchmark ("{}" when absent); NULL on allocation failure. */
+static char *canonical_params(const cJSON *bench)
+{
+    struct sbuf b = {0};
+    const cJSON *params = cJSON_GetObjectItemCaseSensitive(bench, "params");
+    if (params)
+        canonical(&b, params);
+    else
+        sb_str(&b, "{}");
+    if (b.oom) {
+        free(b.p);
+        return NULL;
+    }
+    return b.p;
+}
+
+static char *dupstr(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d)
+        memcpy(d, s, n);
+    return d;
+}
+
+/* ---- units -------------------------------------------------------------------------------- */
+
+/* Nanoseconds per unit for time units, 0 for anything else. */
+static double time_unit_ns(const char *u)
+{
+    static const struct {
+        const char *name;
+        double ns;
+    } t[] = {{"ns", 1.0}, {"us", 1e3}, {"ms", 1e6}, {"s", 1e9}};
+    for (size_t i = 0; i < OWB_ARRAY_LEN(t); i++)
+        if (!strcmp(u, t[i].name))
+            return t[i].ns;
+    return 0.0;
+}
+
+static bool is_rate_unit(const char *u)
+{
+    size_t n = strlen(u);
+    return (n > 6 && !strcmp(u + n - 6, "_per_s")) || (n > 2 && !strcmp(u + n - 2, "/s"));
+}
+
+static const char *bench_unit(const cJSON *bench)
+{
+    const cJSON *s = cJSON_GetObjectItemCaseSensitive(bench, "samples");
+    const cJSON *u = cJSON_GetObjectItemCaseSensitive(s, "unit");
+    return cJSON_IsString(u) ? u->valuestring : "";
+}
+
+/* Finite sample values scaled by `scale`, malloc'd (NULL with *n = 0 when none). */
+static int bench_samples(const cJSON *bench, double scale, double **out, size_t *n)
+{
+    const cJSON *s = cJSON_GetObjectItemCaseSensitive(bench, "samples");
+    const cJSON *vals = cJSON_GetObjectItemCaseSensitive(s, "values");
+    *out = NULL;
+    *n = 0;
+    int total = cJSON_IsArray(vals) ? cJSON_GetArraySize(vals) : 0;
+    if (total <= 0)
+        return OWB_OK;
+    double *x = malloc((size_t)total * sizeof *x);
+    if (!x)
+        return OWB_E_NOMEM;
+    const cJSON *v;
+    size_t k = 0;
+    cJSON_ArrayForEach(v, vals)
+    {
+        if (cJSON_IsNumber(v) && isfinite(v->valuedouble))
+            x[k++] = v->valuedouble * scale;
+    }
+    if (k == 0) {
+        free(x);
+        x = NULL;
+    }
+    *out = x;
+    *n = k;
+    return OWB_OK;
+}
+
+static bool bench_valid(const cJSON *bench)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(bench, "valid");
+    return !cJSON_IsFalse(v);
+}
+
+/* ---- comparison --------------------------------------------------------------------------- */
+
+const char *owb_verdict_name(enum owb_verdict v)
+{
+    switch (v) {
+    case OWB_VERDICT_SAME:
+        return "same";
+    case OWB_VERDICT_FASTER:
+        return "faster";
+    case OWB_VERDICT_SLOWER:
+        return "slower";
+    case OWB_VERDICT_INCOMPARABLE:
+        return "incomparable";
+    }
+    return "?";
+}
+
+static void set_err(char err[OWB_ERR_MAX], const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void set_err(char err[OWB_ERR_MAX], const char *fmt, ...)
+{
+    if (!err)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, OWB_ERR_MAX, fmt, ap);
+    va_end(ap);
+}
+
+/* Fill the numbers and verdict of one matched pair. */
+static int compare_pair(const cJSON *ba, const cJSON *bb, double thr_pct, double alpha,
+                        struct owb_compare_row *r)
+{
+    int rc = OWB_OK;
+    double *xa = NULL, *xb = NULL;
+    const char *ua = bench_unit(ba), *ub = bench_unit(bb);
+    double scale_b = 1.0;
+
+    r->median_a = r->median_b = r->ratio = r->ratio_lo = r->ratio_hi = (double)NAN;
+    r->ci_a_lo = r->ci_a_hi = r->ci_b_lo = r->ci_b_hi = r->change_pct = r->u = r->p = (double)NAN;
+    r->valid_a = bench_valid(ba);
+    r->valid_b = bench_valid(bb);
+    r->verdict = OWB_VERDICT_INCOMPARABLE;
+    snprintf(r->unit, sizeof r->unit, "%s", ua);
+    r->higher_is_better = is_rate_unit(ua);
+
+    if (strcmp(ua, ub) != 0) {
+        double na = time_unit_ns(ua), nb = time_unit_ns(ub);
+        if (na > 0 && nb > 0) {
+            scale_b = nb / na;
+        } else {
+            snprintf(r->why, sizeof r->why, "units differ: %.30s vs %.30s", ua, ub);
+            return OWB_OK;
+        }
+    }
+    if ((rc = bench_samples(ba, 1.0, &xa, &r->n_a)) ||
+        (rc = bench_samples(bb, scale_b, &xb, &r->n_b)))
+        goto out;
+    struct owb_stats sa, sb;
+    if ((rc = owb_stats_compute(xa, r->n_a, &sa)) || (rc = owb_stats_compute(xb, r->n_b, &sb)))
+        goto out;
+    r->median_a = sa.median;
+    r->median_b = sb.median;
+    r->ci_a_lo = sa.ci95_lo;
+    r->ci_a_hi = sa.ci95_hi;
+    r->ci_b_lo = sb.ci95_lo;
+    r->ci_b_hi = sb.ci95_hi;
+    if (r->n_a == 0 || r->n_b == 0) {
+        snprintf(r->why, sizeof r->why, "no samples in %s", r->n_a == 0 ? "A" : "B");
+        goto out;
+    }
+    rc = owb_mann_whitney(xa, r->n_a, xb, r->n_b, &r->u, &r->p);
+    if (rc)
+        goto out;
+    if (!(sa.median != 0.0)) {
+        snprintf(r->why, sizeof r->why, "median of A is 0, no ratio");
+        goto out;
+    }
+    r->ratio = sb.median / sa.median;
+    r->change_pct = 100.0 * (sb.median - sa.median) / fabs(sa.median);
+    /* Every ratio of a point in B's CI to a point in A's CI; undefined if A's CI spans 0. */
+    if (sa.ci95_lo > 0 || sa.ci95_hi < 0) {
+        double q[4] = {sb.ci95_lo / sa.ci95_lo, sb.ci95_lo / sa.ci95_hi, sb.ci95_hi / sa.ci95_lo,
+                       sb.ci95_hi / sa.ci95_hi};
+        r->ratio_lo = fmin(fmin(q[0], q[1]), fmin(q[2], q[3]));
+        r->ratio_hi = fmax(fmax(q[0], q[1]), fmax(q[2], q[3]));
+    }
+    r->verdict = OWB_VERDICT_SAME;
+    if (r->p < alpha && fabs(r->change_pct) > thr_pct) {
+        bool worse = r->higher_is_better ? r->change_pct < 0 : r->change_pct > 0;
+        r->verdict = worse ? OWB_VERDICT_SLOWER : OWB_VERDICT_FASTER;
+    }
+out:
+    free(xa);
+    free(xb);
+    return rc;
+}
+
+void owb_compare_release(struct owb_compare *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->nrows; i++) {
+        free(c->rows[i].name);
+        free(c->rows[i].params);
+    }
+    for (size_t i = 0; i < c->n_only_a; i++) {
+        free(c->only_a[i].name);
+        free(c->only_a[i].params);
+    }
+    for (size_t i = 0; i < c->n_only_b; i++) {
+        free(c->only_b[i].name);
+        free(c->only_b[i].params);
+    }
+    free(c->rows);
+    free(c->only_a);
+    free(c->only_b);
+    c->rows = NULL;
+    c->only_a = c->only_b = NULL;
+    c->nrows = c->n_only_a = c->n_only_b = 0;
+}
+
+struct keyed {
+    const cJSON *bench;
+    const char *name;
+    char *params;
+    bool used;
+};
+
+/* Name + canonical params of every benchmark of doc; *n entries, malloc'd. */
+static int key_benchmarks(const cJSON *doc, const char *label, struct keyed **out, size_t *n,
+                          char err[OWB_ERR_MAX])
+{
+    const cJSON *benches = cJSON_GetObjectItemCaseSensitive(doc, "benchmarks");
+    *out = NULL;
+    *n = 0;
+    if (!cJSON_IsArray(benches)) {
+        set_err(err, "%s: no benchmarks array", label);
+        return OWB_E_FORMAT;
+    }
+    size_t total = (size_t)cJSON_GetArraySize(benches);
+    struct keyed *k = calloc(total ? total : 1, sizeof *k);
+    if (!k)
+        goto nomem;
+    const cJSON *b;
+    size_t i = 0;
+    cJSON_ArrayForEach(b, benches)
+    {
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(b, "name");
+        k[i].bench = b;
+        k[i].name = cJSON_IsString(name) ? name->valuestring : "";
+        if (!(k[i].params = canonical_params(b))) {
+            for (size_t j = 0; j < i; j++)
+                free(k[j].params);
+            free(k);
+            goto nomem;
+        }
+        i++;
+    }
+    *out = k;
+    *n = i;
+    return OWB_OK;
+nomem:
+    set_err(err, "%s: out of memory", label);
+    return OWB_E_NOMEM;
+}
+
+static void free_keyed(struct keyed *k, size_t n)
+{
+    for (size_t i = 0; k && i < n; i++)
+        free(k[i].params);
+    free(k);
+}
+
+static int add_only(struct owb_compare_only *arr, size_t *n, const struct keyed *k)
+{
+    char *name = dupstr(k->name), *params = dupstr(k->params);
+    if (!name || !params) {
+        free(name);
+        free(params);
+        return OWB_E_NOMEM;
+    }
+    arr[*n].name = name;
+    arr[*n].params = params;
+    (*n)++;
+    return OWB_OK;
+}
+
+int owb_compare_docs(const cJSON *a, const cJSON *b, double threshold_pct, double alpha,
+                     struct owb_compare *out, char err[OWB_ERR_MAX])
+{
+    int rc;
+    struct keyed *ka = NULL, *kb = NULL;
+    size_t na = 0, nb = 0;
+
+    memset(out, 0, sizeof *out);
+    if (!(threshold_pct >= 0) || !isfinite(threshold_pct)) {
+        set_err(err, "threshold %g%% is not a finite percentage >= 0", threshold_pct);
+        return OWB_E_USAGE;
+    }
+    if (!(alpha > 0 && alpha < 1)) {
+        set_err(err, "alpha %g is not in (0, 1)", alpha);
+        return OWB_E_USAGE;
+    }
+    out->threshold_pct = threshold_pct;
+    out->alpha = alpha;
+    if ((rc = key_benchmarks(a, "A", &ka, &na, err)) ||
+        (rc = key_benchmarks(b, "B", &kb, &nb, err)))
+        goto out;
+    out->rows = calloc(na ? na : 1, sizeof *out->rows);
+    out->only_a = calloc(na ? na : 1, sizeof *out->only_a);
+    out->only_b = calloc(nb ? nb : 1, sizeof *out->only_b);
+    if (!out->rows || !out->only_a || !out->only_b)
+        goto nomem;
+
+    for (size_t i = 0; i < na; i++) {
+        size_t j = 0;
+        for (; j < nb; j++)
+            if (!kb[j].used && !strcmp(ka[i].name, kb[j].name) &&
+                !strcmp(ka[i].params, kb[j].params))
+                break;
+        if (j == nb) {
+            if (add_only(out->only_a, &out->n_only_a, &ka[i]))
+                goto nomem;
+            continue;
+        }
+        kb[j].used = true;
+        struct owb_compare_row *r = &out->rows[out->nrows];
+        if (!(r->name = dupstr(ka[i].name)) || !(r->params = dupstr(ka[i].params))) {
+            free(r->name);
+            r->name = NULL;
+            goto nomem;
+        }
+        out->nrows++;
+        if (compare_pair(ka[i].bench, kb[j].bench, threshold_pct, alpha, r))
+            goto nomem; /* its only failure */
+        switch (r->verdict) {
+        case OWB_VERDICT_SAME:
+            out->n_same++;
+            break;
+        case OWB_VERDICT_FASTER:
+            out->n_faster++;
+            break;
+        case OWB_VERDICT_SLOWER:
+            out->n_slower++;
+            break;
+        case OWB_VERDICT_INCOMPARABLE:
+            out->n_incomparable++;
+            break;
+        }
+    }
+    for (size_t j = 0; j < nb; j++)
+        if (!kb[j].used && add_only(out->only_b, &out->n_only_b, &kb[j]))
+            goto nomem;
+    rc = OWB_OK;
+    goto out;
+nomem:
+    set_err(err, "comparison: out of memory");
+    rc = OWB_E_NOMEM;
+    owb_compare_release(out);
+out:
+    free_keyed(ka, na);
+    free_keyed(kb, nb);
+    return rc;
+}
+
+bool owb_compare_regressed(const struct owb_compare *c)
+{
+    return c->n_slower > 0;
+}
+
+/* ---- output ------------------------------------------------------------------------------- */
+
+static cJSON *num_or_null(double v)
+{
+    return isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull();
+}
+
+static int add_num(cJSON *o, const char *key, double v)
+{
+    cJSON *n = num_or_null(v);
+    if (!n || !cJSON_AddItemToObject(o, key, n)) {
+        cJSON_Delete(n);
+        return -1;
+    }
+    return 0;
+}
+
+/* params as a parsed object (they were canonical JSON), or the raw string if it fails to parse. */
+static int add_params(cJSON *o, const char *params)
+{
+    cJSON *p = cJSON_Parse(params);
+    if (!p)
+        p = cJSON_CreateString(params);
+    if (!p || !cJSON_AddItemToObject(o, "params", p)) {
+        cJSON_Delete(p);
+        return -1;
+    }
+    return 0;
+}
+
+static cJSON *only_json(const struct owb_compare_only *o, size_t n)
+{
+    cJSON *arr = cJSON_CreateArray();
+    for (size_t i = 0; arr && i < n; i++) {
+        cJSON *e = cJSON_CreateObject();
+        if (!e || !cJSON_AddItemToArray(arr, e)) {
+            cJSON_Delete(e);
+            goto fail;
+        }
+        if (!cJSON_AddStringToObject(e, "name", o[i].name) || add_params(e, o[i].params))
+            goto fail;
+    }
+    return arr;
+fail:
+    cJSON_Delete(arr);
+    return NULL;
+}
+
+cJSON *owb_compare_to_json(const struct owb_compare *c, const char *label_a, const char *label_b)
+{
+    cJSON *j = cJSON_CreateObject(), *rows = NULL, *sum = NULL, *x = NULL;
+    if (!j)
+        return NULL;
+    if (!cJSON_AddStringToObject(j, "schema", "owbench.compare/1") ||
+        !cJSON_AddStringToObject(j, "a", label_a ? label_a : "A") ||
+        !cJSON_AddStringToObject(j, "b", label_b ? label_b : "B") ||
+        add_num(j, "threshold_pct", c->threshold_pct) || add_num(j, "alpha", c->alpha) ||
+        !(rows = cJSON_AddArrayToObject(j, "rows")))
+        goto fail;
+    for (size_t i = 0; i < c->nrows; i++) {
+        const struct owb_compare_row *r = &c->rows[i];
+        cJSON *e = cJSON_CreateObject();
+        if (!e || !cJSON_AddItemToArray(rows, e)) {
+            cJSON_Delete(e);
+            goto fail;
+        }
+        if (!cJSON_AddStringToObject(e, "name", r->name) || add_params(e, r->params) ||
+            !cJSON_AddStringToObject(e, "unit", r->unit) ||
+            !cJSON_AddStringToObject(e, "better", r->higher_is_better ? "higher" : "lower") ||
+            add_num(e, "n_a", (double)r->n_a) || add_num(e, "n_b", (double)r->n_b) ||
+            add_num(e, "median_a", r->median_a) || add_num(e, "median_b", r->median_b) ||
+            add_num(e, "ci95_a_lo", r->ci_a_lo) || add_num(e, "ci95_a_hi", r->ci_a_hi) ||
+            add_num(e, "ci95_b_lo", r->ci_b_lo) || add_num(e, "ci95_b_hi", r->ci_b_hi) ||
+            add_num(e, "ratio", r->ratio) || add_num(e, "ratio_lo", r->ratio_lo) ||
+            add_num(e, "ratio_hi", r->ratio_hi) || add_num(e, "change_pct", r->change_pct) ||
+            add_num(e, "u", r->u) || add_num(e, "p_value", r->p) ||
+            !cJSON_AddBoolToObject(e, "valid_a", r->valid_a) ||
+            !cJSON_AddBoolToObject(e, "valid_b", r->valid_b) ||
+            !cJSON_AddStringToObject(e, "verdict", owb_verdict_name(r->verdict)))
+            goto fail;
+        if (r->why[0] && !cJSON_AddStringToObject(e, "why", r->why))
+            goto fail;
+    }
+    if (!(x = only_json(c->only_a, c->n_only_a)) || !cJSON_AddItemToObject(j, "only_a", x))
+        goto fail_x;
+    if (!(x = only_json(c->only_b, c->n_only_b)) || !cJSON_AddItemToObject(j, "only_b", x))
+        goto fail_x;
+    x = NULL;
+    if (!(sum = cJSON_AddObjectToObject(j, "summary")) || add_num(sum, "same", (double)c->n_same) ||
+        add_num(sum, "faster", (double)c->n_faster) ||
+        add_num(sum, "slower", (double)c->n_slower) ||
+        add_num(sum, "incomparable", (double)c->n_incomparable) ||
+        add_num(sum, "only_a", (double)c->n_only_a) || add_num(sum, "only_b", (double)c->n_only_b))
+        goto fail;
+    if (!cJSON_AddBoolToObject(j, "regressed", owb_compare_regressed(c)))
+        goto fail;
+    return j;
+fail_x:
+    cJSON_Delete(x);
+fail:
+    cJSON_Delete(j);
+    return NULL;
+}
+
+/* How many matched or unmatched benchmarks carry this name. */
+static size_t name_count(const struct owb_compare *c, const char *name)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < c->nrows; i++)
+        k += !strcmp(c->rows[i].name, name);
+    for (size_t i = 0; i < c->n_only_a; i++)
+        k += !strcmp(c->only_a[i].name, name);
+    for (size_t i = 0; i < c->n_only_b; i++)
+        k += !strcmp(c->only_b[i].name, name);
+    return k;
+}
+
+/* The name, plus the params when the name alone is ambiguous (names usually encode the params
+ * that vary, and printing every param would bury the table). */
+static void row_label(const struct owb_compare *c, char *buf, size_t n, const char *name,
+                      const char *params)
+{
+    if (!params || !strcmp(params, "{}") || name_count(c, name) < 2)
+        snprintf(buf, n, "%s", name);
+    else
+        snprintf(buf, n, "%s %s", name, params);
+}
+
+static void fmt_num(char *buf, size_t n, double v)
+{
+    if (isfinite(v))
+        snprintf(buf, n, "%.4g", v);
+    else
+        snprintf(buf, n, "-");
+}
+
+void owb_compare_print(const struct owb_compare *c, const char *label_a, const char *label_b,
+                       FILE *f)
+{
+    char lab[256];
+    int w = 9; /* "benchmark" */
+    for (size_t i = 0; i < c->nrows; i++) {
+        row_label(c, lab, sizeof lab, c->rows[i].name, c->rows[i].params);
+        int l = (int)strlen(lab);
+        if (l > w)
+            w = l;
+    }
+    if (w > 60)
+        w = 60;
+    fprintf(f, "A: %s\nB: %s\n", label_a ? label_a : "A", label_b ? label_b : "B");
+    fprintf(f,
+            "verdict: slower/faster when |change of median| > %g%% and Mann-Whitney p < %g; time "
+            "units lower is better, rates higher\n\n",
+            c->threshold_pct, c->alpha);
+    fprintf(f, "%-*s  %-8s %11s %11s %8s  %-19s %9s  %s\n", w, "benchmark", "unit", "median A",
+            "median B", "B/A", "B/A range (CIs)", "p", "verdict");
+    for (size_t i = 0; i < c->nrows; i++) {
+        const struct owb_compare_row *r = &c->rows[i];
+        char ma[24], mb[24], ra[24], lo[24], hi[24], p[24], range[64];
+        row_label(c, lab, sizeof lab, r->name, r->params);
+        fmt_num(ma, sizeof ma, r->median_a);
+        fmt_num(mb, sizeof mb, r->median_b);
+        fmt_num(ra, sizeof ra, r->ratio);
+        fmt_num(lo, sizeof lo, r->ratio_lo);
+        fmt_num(hi, sizeof hi, r->ratio_hi);
+        if (isfinite(r->p))
+            snprintf(p, sizeof p, "%.2g", r->p);
+        else
+            snprintf(p, sizeof p, "-");
+        snprintf(range, sizeof range, "[%s, %s]", lo, hi);
+        fprintf(f, "%-*.*s  %-8.8s %11s %11s %8s  %-19s %9s  %s", w, w, lab, r->unit, ma, mb, ra,
+                range, p, owb_verdict_name(r->verdict));
+        if (r->why[0])
+            fprintf(f, " (%s)", r->why);
+        if (!r->valid_a || !r->valid_b)
+            fprintf(f, " [%s not valid]",
+                    !r->valid_a && !r->valid_b ? "A and B" : (!r->valid_a ? "A" : "B"));
+        fputc('\n', f);
+    }
+    if (c->n_only_a) {
+        fprintf(f, "\nonly in A:\n");
+        for (size_t i = 0; i < c->n_only_a; i++) {
+            row_label(c, lab, sizeof lab, c->only_a[i].name, c->only_a[i].params);
+            fprintf(f, "  %s\n", lab);
+        }
+    }
+    if (c->n_only_b) {
+        fprintf(f, "\nonly in B:\n");
+        for (size_t i = 0; i < c->n_only_b; i++) {
+            row_label(c, lab, sizeof lab, c->only_b[i].name, c->only_b[i].params);
+            fprintf(f, "  %s\n", lab);
+        }
+    }
+    fprintf(f,
+            "\n%zu matched: %zu same, %zu slower, %zu faster, %zu incomparable; %zu only in A, "
+            "%zu only in B\n",
+            c->nrows, c->n_same, c->n_slower, c->n_faster, c->n_incomparable, c->n_only_a,
+            c->n_only_b);
+}

@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * compare.h: A/B comparison of two owbench.result documents, the logic behind `owbench compare`.
+ * Benchmarks are matched by name and params (params compared as canonical JSON, key order
+ * ignored). For each pair: medians of the raw samples, ratio B/A, a conservative range of the
+ * ratio from the two medians' 95% CIs, and the two-sided Mann-Whitney U p-value on the raw
+ * samples. Direction comes from the samples' unit: time units (ns, us, ms, s) are
+ * lower-is-better; rates (a unit ending in "_per_s" or "/s") are higher-is-better; any other unit
+ * is treated as lower-is-better. The verdict is slower/faster only when the relative change of the
+ * median, |B - A| / A, exceeds the threshold AND p < alpha; otherwise same. A pair with no usable
+ * samples on a side, or units that cannot be converted, is "incomparable" (never a regression).
+ *
+ * Ownership: owb_compare_docs fills caller-owned struct owb_compare whose arrays it allocates;
+ * release them with owb_compare_release. The input documents are only read. Thread-safe for
+ * distinct outputs.
+ */
+#ifndef OWB_RESULTS_COMPARE_H
+#define OWB_RESULTS_COMPARE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <cjson/cJSON.h>
+
+#include "owb_common.h"
+
+#define OWB_COMPARE_THRESHOLD_PCT 5.0 /* default minimum change, percent */
+#define OWB_COMPARE_ALPHA 0.05        /* default significance level */
+
+enum owb_verdict {
+    OWB_VERDICT_SAME = 0,
+    OWB_VERDICT_FASTER,
+    OWB_VERDICT_SLOWER,
+    OWB_VERDICT_INCOMPARABLE,
+};
+
+/* "same", "faster", "slower", "incomparable". */
+const char *owb_verdict_name(enum owb_verdict v);
+
+struct owb_compare_row {
+    char *name;            /* benchmark name (malloc'd) */
+    char *params;          /* canonical JSON of params, keys sorted (malloc'd) */
+    char unit[32];         /* unit of the numbers below (B's samples are converted to A's unit) */
+    bool higher_is_better; /* rate units */
+    size_t n_a, n_b;       /* usable (finite) samples */
+    double median_a, median_b;
+    double ci_a_lo, ci_a_hi, ci_b_lo, ci_b_hi; /* 95% CI of each median (order statistics) */
+    double ratio;                              /* median_b / median_a */
+    double ratio_lo, ratio_hi; /* ci_b_lo / ci_a_hi .. ci_b_hi / ci_a_lo (conservative) */
+    double change_pct;         /* 100 (median_b - median_a) / median_a */
+    double u, p;               /* Mann-Whitney U of A and the two-sided p-value; NaN if none */
+    bool valid_a, valid_b;     /* the benchmarks' own validity flags */
+    enum owb_verdict verdict;
+    char why[96]; /* reason for an incomparable verdict, else "" */
+};
+
+struct owb_compare_only {
+    char *name, *params;
+};
+
+struct owb_compare {
+    double threshold_pct, alpha;
+    struct owb_compare_row *rows; /* in A's order */
+    size_t nrows;
+    struct owb_compare_only *only_a, *only_b; /* unmatched benchmarks of A / of B */
+    size_t n_only_a, n_only_b;
+    size_t n_same, n_faster, n_slower, n_incomparable;
+};
+
+/* Compare result documents a and b (already validated, e.g. by owb_result_read). threshold_pct
+ * >= 0 (percent), alpha in (0, 1). Returns 0, OWB_E_USAGE (bad threshold/alpha), OWB_E_FORMAT
+ * (a document without a benchmarks array) or OWB_E_NOMEM, with err set. */
+int owb_compare_docs(const cJSON *a, const cJSON *b, double threshold_pct, double alpha,
+                     struct owb_compare *out, char err[OWB_ERR_MAX]);
+
+/* Free what owb_compare_docs allocated; safe on a zeroed or released struct. */
+void owb_compare_release(struct owb_compare *c);
+
+/* True when at least one matched benchmark is slower. */
+bool owb_compare_regressed(const struct owb_compare *c);
+
+/* A machine-readable comparison (documented in results/SCHEMA.md, "owbench.compare/1"); label_a
+ * and label_b (e.g. the file names) are recorded as "a" and "b". NULL on allocation failure;
+ * caller deletes. Non-finite numbers are null. */
+cJSON *owb_compare_to_json(const struct owb_compare *c, const char *label_a, const char *label_b);
+
+/* Print the human table to f. */
+void owb_compare_print(const struct owb_compare *c, const char *label_a, const char *label_b,
+                       FILE *f);
+
+#endif

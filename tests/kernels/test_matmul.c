@@ -1,0 +1,273 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_matmul.c: GEMV/GEMM kernels (kernels/matmul.h) on every ISA the CPU has, for every weight
+ * format, on random data with odd shapes: against the reference ISA (same quantized activations,
+ * so only float rounding may differ) and against a float64 product of the dequantized weights with
+ * the unquantized activations (allowing the activation quantization error, bounded per element);
+ * row-range splits must give bitwise the same output as one call; the prepared activations must be
+ * byte-identical across ISAs and start with the traits' reference quantization; bad plans fail.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/formats.h"
+#include "kernels/isa.h"
+#include "kernels/matmul.h"
+#include "owb_test.h"
+
+/* Relative tolerances (times sum |w_i x_i| of the row) between an ISA and the reference path:
+ * float rounding of differently ordered sums only. */
+#define TOL_ISA_FLOAT 2e-6  /* f32, f16, bf16 weights: f32 activations, f32 FMA vs f64 sum */
+#define TOL_ISA_QUANT 2e-6  /* integer dots: exact per block, float scaling and summation */
+/* Float rounding allowance against the float64 product, on top of the activation error bound. */
+#define TOL_F64_ROUND 4e-6
+/* Activation quantization error per element, in units of the block's amax: q8_0 and q8_K round to
+ * d/2 with d = amax/127; q8_0 (and q8_1) store d as f16, which adds up to 127 * d * 2^-11. */
+#define ACT_ERR_Q8 (0.5 / 127.0 + 127.0 / 127.0 / 2048.0)
+#define ACT_ERR_Q8_K (0.5 / 127.0 + 1e-6)
+
+static const enum owb_type formats[] = {
+    OWB_TYPE_F32,  OWB_TYPE_F16,  OWB_TYPE_BF16, OWB_TYPE_Q4_0, OWB_TYPE_Q4_1,
+    OWB_TYPE_Q5_0, OWB_TYPE_Q5_1, OWB_TYPE_Q8_0, OWB_TYPE_Q2_K, OWB_TYPE_Q3_K,
+    OWB_TYPE_Q4_K, OWB_TYPE_Q5_K, OWB_TYPE_Q6_K, OWB_TYPE_MXFP4,
+};
+static const int64_t ms[] = {1, 7, 33};
+static const int64_t batches[] = {1, 3, 17};
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+static double urand(void) /* uniform in [-1, 1) */
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (double)(rng >> 11) * (2.0 / 9007199254740992.0) - 1.0;
+}
+
+static void *xmalloc(size_t n)
+{
+    void *p = aligned_alloc(64, (n + 64) & ~(size_t)63);
+    OWB_ASSERT(p);
+    memset(p, 0, (n + 64) & ~(size_t)63);
+    return p;
+}
+
+/* Block size of the activation format of a plan (for the error bound). */
+static int64_t act_block(enum owb_type act)
+{
+    return act == OWB_TYPE_F32 ? 1 : owb_type_traits(act)->blck_size;
+}
+
+static double act_err(enum owb_type act)
+{
+    if (act == OWB_TYPE_F32)
+        return 0.0;
+    return act == OWB_TYPE_Q8_K ? ACT_ERR_Q8_K : ACT_ERR_Q8;
+}
+
+/* Run a plan over all rows; splits > 1 cuts [0, m) at odd points. */
+static void run_plan(const struct owb_matmul_plan *p, const void *W, const float *X, void *act,
+                     float *Y, int splits)
+{
+    owb_matmul_prepare(p, X, p->k, act, 0, p->batch);
+    if (splits <= 1) {
+        owb_matmul_rows(p, W, act, X, p->k, Y, p->m, 0, p->m);
+        return;
+    }
+    int64_t cut1 = p->m > 1 ? 1 : 0, cut2 = p->m > 5 ? 5 : p->m;
+    owb_matmul_rows(p, W, act, X, p->k, Y, p->m, 0, cut1);
+    owb_matmul_rows(p, W, act, X, p->k, Y, p->m, cut1, cut2);
+    owb_matmul_rows(p, W, act, X, p->k, Y, p->m, cut2, p->m);
+}
+
+static void test_case(enum owb_type t, int64_t m, int64_t k, int64_t batch, int *ran)
+{
+    const struct owb_type_traits *tr = owb_type_traits(t);
+    const size_t rb = owb_row_size(t, k);
+    uint8_t *W = xmalloc(rb * (size_t)m);
+    float *Wf = xmalloc(sizeof(float) * (size_t)(m * k));
+    float *X = xmalloc(sizeof(float) * (size_t)(batch * k));
+    float *Yref = xmalloc(sizeof(float) * (size_t)(batch * m));
+    float *Y = xmalloc(sizeof(float) * (size_t)(batch * m));
+    float *Ysplit = xmalloc(sizeof(float) * (size_t)(batch * m));
+    char err[OWB_ERR_MAX];
+
+    /* weights with a spread of magnitudes per row, activations with an outlier now and then */
+    for (int64_t r = 0; r < m; r++) {
+        double scale = 0.1 + (double)(r % 5);
+        for (int64_t i = 0; i < k; i++)
+            Wf[r * k + i] = (float)(urand() * scale);
+        tr->from_float_ref(Wf + r * k, W + (size_t)r * rb, k);
+        tr->to_float(W + (size_t)r * rb, Wf + r * k, k); /* the exact weights the kernels see */
+    }
+    for (int64_t i = 0; i < batch * k; i++)
+        X[i] = (float)(urand() * ((i % 37) == 0 ? 8.0 : 1.0));
+
+    struct owb_matmul_plan pref;
+    CHECK(owb_matmul_plan_init(&pref, t, m, k, batch, OWB_ISA_REF, err) == 0);
+    CHECK(pref.isa == OWB_ISA_REF);
+    uint8_t *act_ref = xmalloc(owb_matmul_act_bytes(&pref));
+    run_plan(&pref, W, X, act_ref, Yref, 1);
+
+    /* the prepared activations begin with the traits' reference quantization of each row */
+    if (pref.act_row_bytes) {
+        const struct owb_type_traits *at = owb_type_traits(pref.act_type);
+        uint8_t *q = xmalloc(owb_row_size(pref.act_type, k));
+        for (int64_t b = 0; b < batch; b++) {
+            at->from_float_ref(X + b * k, q, k);
+            CHECK_MSG(memcmp(q, act_ref + (size_t)b * pref.act_row_bytes,
+                             owb_row_size(pref.act_type, k)) == 0,
+                      "%s k=%lld: prepared row %lld differs from from_float_ref", tr->name,
+                      (long long)k, (long long)b);
+        }
+        free(q);
+    }
+
+    /* reference path against float64 with the activation quantization bound */
+    const int64_t ab = act_block(pref.act_type);
+    const double aerr = act_err(pref.act_type);
+    for (int64_t b = 0; b < batch; b++) {
+        for (int64_t r = 0; r < m; r++) {
+            double exact = 0.0, mag = 0.0, bound = 0.0;
+            for (int64_t i0 = 0; i0 < k; i0 += ab) {
+                double amax = 0.0, wsum = 0.0;
+                for (int64_t i = i0; i < i0 + ab; i++) {
+                    const double w = Wf[r * k + i], x = X[b * k + i];
+                    exact += w * x;
+                    mag += fabs(w * x);
+                    wsum += fabs(w);
+                    amax = fmax(amax, fabs(x));
+                }
+                bound += wsum * amax * aerr;
+            }
+            const double got = Yref[b * m + r];
+            CHECK_MSG(fabs(got - exact) <= bound + TOL_F64_ROUND * mag + 1e-30,
+                      "%s ref m=%lld k=%lld batch=%lld y[%lld][%lld]=%.9g, f64 %.9g, bound %.3g",
+                      tr->name, (long long)m, (long long)k, (long long)batch, (long long)b,
+                      (long long)r, got, exact, bound + TOL_F64_ROUND * mag);
+        }
+    }
+
+    for (int isa = OWB_ISA_REF; isa < OWB_ISA_COUNT; isa++) {
+        if (!owb_isa_supported((enum owb_isa)isa))
+            continue;
+        struct owb_matmul_plan p;
+        CHECK(owb_matmul_plan_init(&p, t, m, k, batch, (enum owb_isa)isa, err) == 0);
+        CHECK(p.act_type == pref.act_type && p.act_row_bytes == pref.act_row_bytes);
+        CHECK(p.isa <= (enum owb_isa)isa);
+        uint8_t *act = xmalloc(owb_matmul_act_bytes(&p));
+        run_plan(&p, W, X, act, Y, 1);
+        CHECK_MSG(memcmp(act, act_ref, owb_matmul_act_bytes(&p)) == 0,
+                  "%s k=%lld batch=%lld: prepared activations differ on %s", tr->name,
+                  (long long)k, (long long)batch, owb_isa_name((enum owb_isa)isa));
+        const double tol = tr->is_quantized ? TOL_ISA_QUANT : TOL_ISA_FLOAT;
+        for (int64_t b = 0; b < batch; b++) {
+            for (int64_t r = 0; r < m; r++) {
+                double mag = 0.0;
+                for (int64_t i = 0; i < k; i++)
+                    mag += fabs((double)Wf[r * k + i] * (double)X[b * k + i]);
+                const double d = fabs((double)Y[b * m + r] - (double)Yref[b * m + r]);
+                CHECK_MSG(d <= tol * mag + 1e-30,
+                          "%s %s (%s) m=%lld k=%lld batch=%lld y[%lld][%lld]=%.9g ref %.9g",
+                          tr->name, owb_isa_name((enum owb_isa)isa), p.path, (long long)m,
+                          (long long)k, (long long)batch, (long long)b, (long long)r,
+                          (double)Y[b * m + r], (double)Yref[b * m + r]);
+            }
+        }
+        /* row splits (as threads would do) are bitwise identical to one call */
+        memset(Ysplit, 0xff, sizeof(float) * (size_t)(batch * m));
+        run_plan(&p, W, X, act, Ysplit, 3);
+        CHECK_MSG(memcmp(Y, Ysplit, sizeof(float) * (size_t)(batch * m)) == 0,
+                  "%s %s m=%lld k=%lld batch=%lld: split rows differ from one call", tr->name,
+                  p.path, (long long)m, (long long)k, (long long)batch);
+        free(act);
+        ran[isa]++;
+    }
+    free(act_ref);
+    free(W);
+    free(Wf);
+    free(X);
+    free(Yref);
+    free(Y);
+    free(Ysplit);
+}
+
+static void test_errors(void)
+{
+    char err[OWB_ERR_MAX];
+    struct owb_matmul_plan p;
+    err[0] = 0;
+    CHECK(owb_matmul_plan_init(&p, OWB_TYPE_Q4_0, 4, 100, 1, OWB_ISA_REF, err) == OWB_E_USAGE);
+    CHECK(strstr(err, "100") != NULL);
+    CHECK(owb_matmul_plan_init(&p, OWB_TYPE_Q4_K, 4, 32 * 3, 1, OWB_ISA_REF, err) ==
+          OWB_E_USAGE);
+    CHECK(owb_matmul_plan_init(&p, OWB_TYPE_Q4_0, 0, 32, 1, OWB_ISA_REF, err) == OWB_E_USAGE);
+    CHECK(owb_matmul_plan_init(&p, OWB_TYPE_Q4_0, 4, 32, 0, OWB_ISA_REF, err) == OWB_E_USAGE);
+    CHECK(owb_matmul_plan_init(&p, (enum owb_type)5, 4, 32, 1, OWB_ISA_REF, err) ==
+          OWB_E_UNSUPPORTED);
+    CHECK(owb_matmul_plan_init(&p, OWB_TYPE_Q4_0, 4, 32, 1, (enum owb_isa)7, err) ==
+          OWB_E_UNSUPPORTED);
+    for (int isa = 0; isa < OWB_ISA_COUNT; isa++)
+        if (!owb_isa_supported((enum owb_isa)isa))
+            CHECK(owb_matmul_plan_init(&p, OWB_TYPE_Q4_0, 4, 32, 1, (enum owb_isa)isa, err) ==
+                  OWB_E_UNSUPPORTED);
+    /* the fast formats get a SIMD kernel on the best ISA */
+    if (owb_isa_supported(OWB_ISA_AVX2)) {
+        const enum owb_type fast[] = {OWB_TYPE_F32,  OWB_TYPE_F16,  OWB_TYPE_BF16,
+                                      OWB_TYPE_Q8_0, OWB_TYPE_Q4_0, OWB_TYPE_Q4_K,
+                                      OWB_TYPE_Q6_K, OWB_TYPE_MXFP4};
+        for (size_t i = 0; i < OWB_ARRAY_LEN(fast); i++) {
+            CHECK(owb_matmul_plan_init(&p, fast[i], 4, 256, 1, owb_isa_detect(), err) == 0);
+            CHECK_MSG(p.isa != OWB_ISA_REF, "%s has no SIMD kernel: %s", owb_type_name(fast[i]),
+                      p.path);
+        }
+    }
+}
+
+/* The convenience call equals the plan API on the active ISA. */
+static void test_convenience(void)
+{
+    const int64_t m = 9, k = 64, batch = 2;
+    const struct owb_type_traits *tr = owb_type_traits(OWB_TYPE_Q4_0);
+    float wf[9 * 64], x[2 * 64], y1[2 * 9], y2[2 * 9];
+    uint8_t w[9 * 36];
+    char err[OWB_ERR_MAX];
+    for (int i = 0; i < m * k; i++)
+        wf[i] = (float)urand();
+    for (int i = 0; i < batch * k; i++)
+        x[i] = (float)urand();
+    for (int r = 0; r < m; r++)
+        tr->from_float_ref(wf + r * k, w + r * owb_row_size(OWB_TYPE_Q4_0, k), k);
+    CHECK(owb_matmul(OWB_TYPE_Q4_0, w, m, k, x, batch, y1, err) == 0);
+    struct owb_matmul_plan p;
+    CHECK(owb_matmul_plan_init(&p, OWB_TYPE_Q4_0, m, k, batch, owb_isa_active(), err) == 0);
+    uint8_t *act = xmalloc(owb_matmul_act_bytes(&p));
+    run_plan(&p, w, x, act, y2, 1);
+    CHECK(memcmp(y1, y2, sizeof y1) == 0);
+    free(act);
+}
+
+int main(void)
+{
+    int ran[OWB_ISA_COUNT] = {0};
+    for (size_t f = 0; f < OWB_ARRAY_LEN(formats); f++) {
+        const enum owb_type t = formats[f];
+        const int64_t bs = owb_type_traits(t)->blck_size;
+        /* k: three blocks, and one long enough for full 8-block groups plus a tail */
+        const int64_t ks[2] = {bs == 1 ? 97 : 3 * bs, bs == 1 ? 672 : bs == 32 ? 21 * 32 : 5 * 256};
+        for (size_t mi = 0; mi < OWB_ARRAY_LEN(ms); mi++)
+            for (int ki = 0; ki < 2; ki++)
+                for (size_t bi = 0; bi < OWB_ARRAY_LEN(batches); bi++)
+                    test_case(t, ms[mi], ks[ki], batches[bi], ran);
+    }
+    test_errors();
+    test_convenience();
+    for (int isa = 0; isa < OWB_ISA_COUNT; isa++) {
+        if (ran[isa])
+            printf("%s: %d cases\n", owb_isa_name((enum owb_isa)isa), ran[isa]);
+        else
+            printf("%s: SKIPPED (not supported by this CPU)\n", owb_isa_name((enum owb_isa)isa));
+    }
+    TEST_DONE();
+}

@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: MIT */
+/* cli_common.c: output folder, result document and table printing shared by suite commands. */
+#define _GNU_SOURCE
+#include "tools/cli_common.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "owb_common.h"
+#include "bench/env.h"
+#include "bench/stream.h"
+#include "results/result.h"
+#include "tools/cmds.h"
+
+void owb_cli_outdir(const char *dir, const char *cmd, char *out, size_t n)
+{
+    if (dir && *dir) {
+        snprintf(out, n, "%s", dir);
+        return;
+    }
+    char ts[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(ts, sizeof ts, "%Y%m%dT%H%M%SZ", &tm);
+    snprintf(out, n, "results/runs/%s-%s", ts, cmd);
+}
+
+cJSON *owb_cli_result_new(const struct owb_topo *topo)
+{
+    cJSON *doc = owb_result_new(owb_argc, owb_argv);
+    if (!doc)
+        return NULL;
+    cJSON *env = owb_env_collect(topo);
+    if (env)
+        cJSON_ReplaceItemInObject(doc, "env", env);
+    return doc;
+}
+
+int owb_cli_write(const char *cmd, const cJSON *doc, const char *dir, const char *file)
+{
+    char path[4096], err[OWB_ERR_MAX] = "";
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    int rc = owb_result_write(doc, path, err);
+    if (rc) {
+        fprintf(stderr, "owbench %s: %s\n", cmd, err);
+        return OWB_EXIT_RUNTIME;
+    }
+    fprintf(stderr, "wrote %s\n", path);
+    return 0;
+}
+
+int owb_cli_fail(const char *cmd, int rc, const char *msg)
+{
+    fprintf(stderr, "owbench %s: %s\n", cmd, msg && *msg ? msg : "failed");
+    return owb_status_exit(rc);
+}
+
+void owb_cli_print_stream_table(const cJSON *doc)
+{
+    int threads[64], nt = 0;
+    const cJSON *b = NULL;
+    const cJSON *benches = cJSON_GetObjectItemCaseSensitive(doc, "benchmarks");
+    cJSON_ArrayForEach(b, benches)
+    {
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(b, "name");
+        char kern[32];
+        int t, seen = 0;
+        if (!cJSON_IsString(name) || sscanf(name->valuestring, "stream/%31[^/]/t%d", kern, &t) != 2)
+            continue;
+        for (int i = 0; i < nt; i++)
+            seen |= threads[i] == t;
+        if (!seen && nt < 64)
+            threads[nt++] = t;
+    }
+    if (!nt)
+        return;
+    printf("\nmemory bandwidth, GB/s (best of n; median in parentheses)\n%-8s", "kernel");
+    for (int i = 0; i < nt; i++) {
+        char h[24];
+        snprintf(h, sizeof h, "%d thread%s", threads[i], threads[i] > 1 ? "s" : "");
+        printf(" %17s", h);
+    }
+    printf("\n");
+    for (int k = 0; k < OWB_STREAM_NKERNELS; k++) {
+        const char *kn = owb_stream_kernel_name((enum owb_stream_kernel)k);
+        printf("%-8s", kn);
+        for (int i = 0; i < nt; i++) {
+            char want[64], cell[32] = "-";
+            snprintf(want, sizeof want, "stream/%s/t%d", kn, threads[i]);
+            cJSON_ArrayForEach(b, benches)
+            {
+                const cJSON *name = cJSON_GetObjectItemCaseSensitive(b, "name");
+                if (!cJSON_IsString(name) || strcmp(name->valuestring, want))
+                    continue;
+                const cJSON *m = cJSON_GetObjectItemCaseSensitive(b, "metrics");
+                const cJSON *g = cJSON_GetObjectItemCaseSensitive(m, "gb_per_s");
+                const cJSON *gm = cJSON_GetObjectItemCaseSensitive(m, "gb_per_s_median");
+                const cJSON *v = cJSON_GetObjectItemCaseSensitive(b, "valid");
+                if (cJSON_IsNumber(g) && cJSON_IsNumber(gm))
+                    snprintf(cell, sizeof cell, "%.1f (%.1f)%s", g->valuedouble, gm->valuedouble,
+                             cJSON_IsFalse(v) ? "*" : "");
+            }
+            printf(" %17s", cell);
+        }
+        printf("\n");
+    }
+    printf("(* = not valid: see the benchmark's notes)\n");
+}
+
+int owb_cli_check_outdir(const char *cmd, const char *dir)
+{
+    char probe[4200], err[OWB_ERR_MAX] = "";
+    if (owb_mkdir_p(dir, err)) {
+        fprintf(stderr, "owbench %s: %s\n", cmd, err);
+        return OWB_EXIT_RUNTIME;
+    }
+    snprintf(probe, sizeof probe, "%s/.owbench-probe-XXXXXX", dir);
+    int fd = mkstemp(probe);
+    if (fd < 0) {
+        fprintf(stderr, "owbench %s: output folder %s: %s\n", cmd, dir, strerror(errno));
+        return OWB_EXIT_RUNTIME;
+    }
+    close(fd);
+    unlink(probe);
+    return 0;
+}

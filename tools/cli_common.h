@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cli_common.h: what the suite commands share: the output folder (-o DIR, default
+ * results/runs/<UTC time>-<command>), a result document with the environment filled in, and
+ * writing it atomically with a message on failure.
+ */
+#ifndef OWB_TOOLS_CLI_COMMON_H
+#define OWB_TOOLS_CLI_COMMON_H
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+
+struct owb_topo;
+
+/* Choose the output folder: dir if given, else results/runs/<YYYYmmddTHHMMSSZ>-<cmd>. Writes into
+ * out (size n). */
+void owb_cli_outdir(const char *dir, const char *cmd, char *out, size_t n);
+
+/* A new result document for this process (argv from main) with env collected from topo. */
+cJSON *owb_cli_result_new(const struct owb_topo *topo);
+
+/* Write doc to <dir>/<file> atomically; on failure prints "owbench <cmd>: <reason>" and returns
+ * OWB_EXIT_RUNTIME, else prints "wrote PATH" on stderr and returns 0. */
+int owb_cli_write(const char *cmd, const cJSON *doc, const char *dir, const char *file);
+
+/* Print "owbench <cmd>: <msg>" for a library failure and return the exit code for status rc. */
+int owb_cli_fail(const char *cmd, int rc, const char *msg);
+
+/* Print the stream table (kernel rows x thread columns, best GB/s) of doc to stdout. */
+void owb_cli_print_stream_table(const cJSON *doc);
+
+
+
+/* Make sure dir exists (mkdir -p) and is writable, before a long run starts. Returns 0, or prints
+ * "owbench <cmd>: DIR: reason" and returns OWB_EXIT_RUNTIME. */
+int owb_cli_check_outdir(const char *cmd, const char *dir);
+#endif

@@ -1,0 +1,732 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cmd_serve.c: `owbench serve`, the load generator against OpenAI-compatible servers. Parses the
+ * options, builds the workload, probes the server (unreachable: exit 3), then runs one load point,
+ * a sweep (--sweep rate=... or concurrency=...) or a capacity search (--find-max: the highest rate
+ * whose SLO percentiles hold, by doubling then bisection), writing one result with a benchmark per
+ * point and printing a summary per point. Exit 1 when an --slo is given and missed.
+ */
+#define _GNU_SOURCE
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench/serve.h"
+#include "bench/topo.h"
+#include "owb_common.h"
+#include "results/result.h"
+#include "tools/cli_common.h"
+#include "tools/cmds.h"
+
+#define MAX_HEADERS 16
+#define MAX_SWEEP 32
+#define MAX_PCTS 16
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: owbench serve --url http://HOST:PORT/v1 [options]\n"
+            "Load generator for OpenAI-compatible servers (streaming /v1/completions or\n"
+            "/v1/chat/completions). Latency counts from each request's scheduled time.\n"
+            "Metrics and formulas: docs/serve.md.\n\n"
+            "server:\n"
+            "  --url URL              base URL ending in /v1 (required)\n"
+            "  --model NAME           model to request (default: first of GET /models)\n"
+            "  --endpoint E           completions (default) | chat\n"
+            "  --api-key KEY          bearer token (default $OPENAI_API_KEY if set)\n"
+            "  --header 'N: V'        extra header (repeatable)\n"
+            "  --timeout S            per request (default 600)\n"
+            "  --insecure             do not verify TLS certificates\n"
+            "  --no-usage             do not send stream_options.include_usage\n"
+            "  --continuous-usage     ask for usage in every chunk (vLLM) to count tokens\n"
+            "  --logprobs             ask for logprobs to count tokens per chunk\n"
+            "  --no-ignore-eos        do not send ignore_eos / min_tokens\n"
+            "  --no-probe             skip the start-up streaming request (GET /models still)\n"
+            "workload:\n"
+            "  --dataset D            random (default) | FILE.jsonl | ShareGPT.json | trace.jsonl\n"
+            "  --input-len L          random prompt words: N, N,uniform:R, N,normal:SD (256)\n"
+            "  --output-len L         max_tokens, same forms (128)\n"
+            "  --replay               trace replay: arrival times from the file's timestamps\n"
+            "  --seed N               prompts and arrivals (default 1)\n"
+            "load:\n"
+            "  --rate R               open loop, requests/s (Poisson unless --arrival)\n"
+            "  --arrival A            poisson | gamma | constant\n"
+            "  --burstiness B         gamma shape (1 = Poisson, < 1 burstier)\n"
+            "  --ramp-up S            rate rises linearly over S seconds\n"
+            "  --concurrency C        closed loop, or a cap on requests in flight with --rate\n"
+            "  --requests N           measured requests (default 100)\n"
+            "  --duration S           run for S seconds instead of --requests\n"
+            "  --warmup N             requests before, excluded (default 0)\n"
+            "  --cooldown N           requests after, excluded (default 0)\n"
+            "  --max-requests N       bound for --duration runs (default 200000)\n"
+            "  --client-threads N     event-loop threads (default 1)\n"
+            "  --client-pin POLICY    compact|scatter|list:L|none (default compact)\n"
+            "sweeps and objectives:\n"
+            "  --sweep rate=1,2,4     or concurrency=1,4,16: one benchmark per point\n"
+            "  --slo TERMS            e.g. ttft=500ms,tpot=50ms,p90:e2e=5s,errors=1%%\n"
+            "  --slo-percentile Q     default percentile of the SLO terms (99)\n"
+            "  --find-max             highest rate meeting --slo (doubling, then bisection)\n"
+            "  --find-max-probes N    runs at most (default 8)\n"
+            "  --find-max-tol F       stop when (hi - lo) / lo <= F (default 0.05)\n"
+            "  --percentiles LIST     reported percentiles (default 50,90,95,99)\n"
+            "output:\n"
+            "  -o, --output DIR       result folder (default results/runs/<time>-serve)\n"
+            "  -q, --quiet            no progress on stderr\n"
+            "exit: 0 ok, 1 --slo missed, 2 usage, 3 server unreachable or runtime error\n");
+}
+
+struct opts {
+    struct owb_serve_cfg cfg;
+    struct owb_serve_load load;
+    const char *dataset, *in_spec, *out_spec, *pin, *outarg, *sweep_kind, *slo_str;
+    struct owb_len_dist in_len, out_len;
+    const char *headers[MAX_HEADERS + 1];
+    int nheaders;
+    double sweep[MAX_SWEEP];
+    int nsweep;
+    double pcts[MAX_PCTS];
+    int npct;
+    double slo_pct, find_tol;
+    int find_max, find_probes, quiet, no_probe;
+    struct owb_slo slo;
+    int have_slo;
+    char outdir[1024];
+};
+
+static int parse_num(const char *opt, const char *s, double lo, double hi, double *out,
+                     char err[OWB_ERR_MAX])
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || *end || !(v >= lo && v <= hi)) {
+        snprintf(err, OWB_ERR_MAX, "%s '%s': expected a number in [%g, %g]", opt, s, lo, hi);
+        return OWB_E_USAGE;
+    }
+    *out = v;
+    return 0;
+}
+
+static int parse_list(const char *opt, const char *s, double lo, double hi, double *out, int max,
+                      int *n, char err[OWB_ERR_MAX])
+{
+    char buf[512], *save = NULL, *tok;
+    *n = 0;
+    snprintf(buf, sizeof buf, "%s", s);
+    for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (*n == max) {
+            snprintf(err, OWB_ERR_MAX, "%s: at most %d values", opt, max);
+            return OWB_E_USAGE;
+        }
+        if (parse_num(opt, tok, lo, hi, &out[*n], err))
+            return OWB_E_USAGE;
+        (*n)++;
+    }
+    if (!*n) {
+        snprintf(err, OWB_ERR_MAX, "%s '%s': empty list", opt, s);
+        return OWB_E_USAGE;
+    }
+    return 0;
+}
+
+static const char *arrival_name(enum owb_arrival a)
+{
+    return a == OWB_ARRIVAL_POISSON ? "poisson" : a == OWB_ARRIVAL_GAMMA ? "gamma" : "constant";
+}
+
+static void load_label(const struct owb_serve_load *l, char *buf, size_t n)
+{
+    if (l->replay)
+        snprintf(buf, n, "replay");
+    else if (l->rate > 0 && l->concurrency > 0)
+        snprintf(buf, n, "rate%g-c%d", l->rate, l->concurrency);
+    else if (l->rate > 0)
+        snprintf(buf, n, "rate%g", l->rate);
+    else
+        snprintf(buf, n, "c%d", l->concurrency);
+}
+
+static double pct_of(const struct owb_serve_metrics *m, int metric, double q)
+{
+    double v, lo, hi;
+    if (owb_serve_percentile_ci(m->v[metric], m->n[metric], q, &v, &lo, &hi))
+        return NAN;
+    return v;
+}
+
+static void print_point(const struct opts *o, const char *name, const struct owb_serve_run *run,
+                        const struct owb_serve_metrics *m, bool slo_ok)
+{
+    char why[256];
+    printf("\n%s\n", name);
+    printf("  %-22s %10s %10s", "metric (ms)", "mean", "median");
+    for (int q = 0; q < o->npct; q++)
+        printf(" %9sp%g", "", o->pcts[q]);
+    printf("\n");
+    for (int k = 0; k < OWB_M_N; k++) {
+        double sum = 0;
+        static const char *const label[OWB_M_N] = {"TTFT",          "TPOT", "ITL per token",
+                                                   "ITL per chunk", "E2E",  "dispatch lag"};
+        for (size_t i = 0; i < m->n[k]; i++)
+            sum += m->v[k][i];
+        printf("  %-22s %10.2f %10.2f", label[k], m->n[k] ? sum / (double)m->n[k] : (double)NAN,
+               pct_of(m, k, 50));
+        for (int q = 0; q < o->npct; q++)
+            printf(" %10.2f", pct_of(m, k, o->pcts[q]));
+        printf("\n");
+    }
+    printf("  requests: %zu sent, %zu ok, %zu measured; %.2f req/s, %.1f output tok/s, %.1f total "
+           "tok/s, goodput %.2f req/s\n",
+           m->sent, m->ok, m->measured_ok, m->req_per_s, m->output_tok_per_s, m->total_tok_per_s,
+           m->goodput_req_per_s);
+    if (m->sent > m->ok) {
+        printf("  errors:");
+        for (int k = 1; k < OWB_SERVE_NERR; k++)
+            if (m->err_count[k])
+                printf(" %s %zu", owb_serve_err_name(k), m->err_count[k]);
+        printf("\n");
+    }
+    printf("  client: %.0f%% busy, %llu events (%.0f/s), loop iteration p99 %.3f ms, dispatch "
+           "lag p99 %.3f ms\n",
+           run->client.cpu_busy * 100, (unsigned long long)run->client.events,
+           run->client.wall_s > 0 ? (double)run->client.events / run->client.wall_s : 0,
+           run->client.iter_p99_ms, run->client.dispatch_lag_p99_ms);
+    if (owb_serve_client_bound(&run->client, why, sizeof why))
+        printf("  NOT VALID: %s\n", why);
+    if (o->have_slo)
+        printf("  SLO %s: %s\n", o->slo_str, slo_ok ? "met" : "MISSED");
+    fflush(stdout);
+}
+
+/* Run one point, add its benchmark to doc. *slo_ok gets whether the SLO held. */
+static int run_point(struct opts *o, const struct owb_serve_workload *w,
+                     const struct owb_serve_load *ld, cJSON *doc, const char *policy, bool *slo_ok,
+                     char err[OWB_ERR_MAX])
+{
+    struct owb_serve_run *run = NULL;
+    struct owb_serve_metrics m;
+    char label[64], name[256];
+    cJSON *b, *pin, *a1, *a2;
+    int rc;
+
+    memset(&m, 0, sizeof m);
+    load_label(ld, label, sizeof label);
+    snprintf(name, sizeof name, "serve/%s/%s/%s",
+             o->cfg.endpoint == OWB_SERVE_CHAT ? "chat" : "completions", w->kind, label);
+    if (!o->quiet)
+        fprintf(stderr, "owbench serve: %s ...\n", name);
+    rc = owb_serve_run(&o->cfg, ld, w, &run, err);
+    if (rc)
+        return rc;
+    rc = owb_serve_compute(run, o->have_slo ? &o->slo : NULL, &m);
+    if (rc) {
+        snprintf(err, OWB_ERR_MAX, "out of memory computing metrics");
+        goto out;
+    }
+    *slo_ok = o->have_slo ? owb_slo_check(&o->slo, &m, NULL) : true;
+    b = owb_result_add_benchmark(doc, name, "serve");
+    if (!b) {
+        rc = OWB_E_NOMEM;
+        snprintf(err, OWB_ERR_MAX, "out of memory");
+        goto out;
+    }
+    owb_result_param_str(b, "url", o->cfg.url);
+    owb_result_param_str(b, "model", o->cfg.model);
+    owb_result_param_str(b, "endpoint", o->cfg.endpoint == OWB_SERVE_CHAT ? "chat" : "completions");
+    owb_result_param_str(b, "dataset", w->kind);
+    owb_result_param_str(b, "dataset_source", w->source);
+    owb_result_param_str(b, "dataset_sha256", w->sha256);
+    owb_result_param_num(b, "dataset_items", (double)w->n);
+    if (!strcmp(w->kind, "random")) {
+        owb_result_param_str(b, "input_len", o->in_spec);
+        owb_result_param_str(b, "output_len", o->out_spec);
+    }
+    owb_result_param_num(b, "rate", ld->rate);
+    owb_result_param_str(b, "arrival", ld->replay ? "replay" : arrival_name(ld->arrival));
+    owb_result_param_num(b, "burstiness", ld->burstiness);
+    owb_result_param_num(b, "ramp_up_s", ld->ramp_s);
+    owb_result_param_num(b, "concurrency", ld->concurrency);
+    owb_result_param_num(b, "requests", (double)ld->requests);
+    owb_result_param_num(b, "duration_s", ld->duration_s);
+    owb_result_param_num(b, "warmup", (double)ld->warmup);
+    owb_result_param_num(b, "cooldown", (double)ld->cooldown);
+    owb_result_param_num(b, "seed", (double)ld->seed);
+    owb_result_param_num(b, "client_threads", o->cfg.client_threads);
+    owb_result_param_num(b, "timeout_s", o->cfg.timeout_s);
+    owb_result_param_str(b, "include_usage", o->cfg.include_usage ? "sent" : "not sent");
+    owb_result_param_str(b, "continuous_usage", o->cfg.continuous_usage ? "sent" : "not sent");
+    owb_result_param_str(b, "ignore_eos", o->cfg.ignore_eos ? "sent" : "not sent");
+    owb_result_param_str(b, "logprobs", o->cfg.logprobs ? "sent" : "not sent");
+    pin = cJSON_GetObjectItem(b, "pinning");
+    if (pin) {
+        cJSON_AddStringToObject(pin, "policy", policy);
+        a1 = cJSON_AddArrayToObject(pin, "requested");
+        a2 = cJSON_AddArrayToObject(pin, "observed");
+        for (int k = 0; k < run->client.threads && k < 64; k++) {
+            cJSON_AddItemToArray(a1, cJSON_CreateNumber(run->client.cpu_requested[k]));
+            cJSON_AddItemToArray(a2, cJSON_CreateNumber(run->client.cpu_observed[k]));
+        }
+    }
+    rc = owb_serve_to_json(b, run, &m, o->pcts, o->npct, o->have_slo ? &o->slo : NULL);
+    if (rc) {
+        snprintf(err, OWB_ERR_MAX, "out of memory");
+        goto out;
+    }
+    {
+        /* The raw per-request record next to the result. */
+        char file[128], path[1200];
+        snprintf(file, sizeof file, "requests-%s.jsonl", label);
+        snprintf(path, sizeof path, "%s/%s", o->outdir, file);
+        if (owb_serve_write_requests(run, path, err) == 0) {
+            cJSON *sv = cJSON_GetObjectItem(b, "serving");
+            cJSON_AddStringToObject(sv, "requests_file", file);
+        } else {
+            owb_result_note(b, err);
+        }
+    }
+    if (o->cfg.ignore_eos && m.output_len_honoured_frac < 1 && m.measured_ok) {
+        char note[160];
+        snprintf(note, sizeof note,
+                 "ignore_eos/min_tokens not fully honoured: %.0f%% of requests reached max_tokens",
+                 m.output_len_honoured_frac * 100);
+        owb_result_note(b, note);
+    }
+    if (!o->quiet)
+        print_point(o, name, run, &m, *slo_ok);
+out:
+    owb_serve_metrics_release(&m);
+    owb_serve_run_free(run);
+    return rc;
+}
+
+static int find_max(struct opts *o, const struct owb_serve_workload *w, cJSON *doc,
+                    const char *policy, double *best, char err[OWB_ERR_MAX])
+{
+    double lo = 0, hi = 0, r = o->load.rate > 0 ? o->load.rate : 1;
+    cJSON *fm;
+    *best = 0;
+    for (int probe = 0; probe < o->find_probes; probe++) {
+        struct owb_serve_load ld = o->load;
+        bool ok = false;
+        int rc;
+        ld.rate = r;
+        rc = run_point(o, w, &ld, doc, policy, &ok, err);
+        if (rc)
+            return rc;
+        if (!o->quiet)
+            fprintf(stderr, "owbench serve: find-max: rate %g req/s: SLO %s\n", r,
+                    ok ? "met" : "missed");
+        if (ok)
+            lo = r;
+        else
+            hi = r;
+        if (hi == 0)
+            r = 2 * r;
+        else if (lo == 0)
+            r = hi / 2;
+        else if ((hi - lo) / lo <= o->find_tol)
+            break;
+        else
+            r = (lo + hi) / 2;
+    }
+    *best = lo;
+    fm = cJSON_AddObjectToObject(doc, "find_max");
+    if (fm) {
+        cJSON_AddStringToObject(fm, "slo", o->slo_str);
+        cJSON_AddNumberToObject(fm, "max_rate_req_per_s", lo);
+        cJSON_AddNumberToObject(fm, "first_failing_rate_req_per_s", hi);
+        cJSON_AddNumberToObject(fm, "tolerance", o->find_tol);
+    }
+    if (!o->quiet)
+        printf("\nfind-max: highest rate meeting the SLO: %g req/s (first failing: %g)\n", lo, hi);
+    return 0;
+}
+
+int cmd_serve(int argc, char **argv)
+{
+    static const struct option lo[] = {{"url", required_argument, NULL, 'U'},
+                                       {"model", required_argument, NULL, 'm'},
+                                       {"endpoint", required_argument, NULL, 'e'},
+                                       {"api-key", required_argument, NULL, 'K'},
+                                       {"header", required_argument, NULL, 'H'},
+                                       {"timeout", required_argument, NULL, 'T'},
+                                       {"insecure", no_argument, NULL, 'k'},
+                                       {"no-usage", no_argument, NULL, 1},
+                                       {"continuous-usage", no_argument, NULL, 2},
+                                       {"logprobs", no_argument, NULL, 3},
+                                       {"no-ignore-eos", no_argument, NULL, 4},
+                                       {"no-probe", no_argument, NULL, 5},
+                                       {"dataset", required_argument, NULL, 'd'},
+                                       {"input-len", required_argument, NULL, 'i'},
+                                       {"output-len", required_argument, NULL, 'O'},
+                                       {"replay", no_argument, NULL, 6},
+                                       {"seed", required_argument, NULL, 's'},
+                                       {"rate", required_argument, NULL, 'r'},
+                                       {"arrival", required_argument, NULL, 'a'},
+                                       {"burstiness", required_argument, NULL, 'b'},
+                                       {"ramp-up", required_argument, NULL, 'R'},
+                                       {"concurrency", required_argument, NULL, 'c'},
+                                       {"requests", required_argument, NULL, 'n'},
+                                       {"duration", required_argument, NULL, 'D'},
+                                       {"warmup", required_argument, NULL, 'w'},
+                                       {"cooldown", required_argument, NULL, 'C'},
+                                       {"max-requests", required_argument, NULL, 'M'},
+                                       {"client-threads", required_argument, NULL, 't'},
+                                       {"client-pin", required_argument, NULL, 'p'},
+                                       {"sweep", required_argument, NULL, 'S'},
+                                       {"slo", required_argument, NULL, 'L'},
+                                       {"slo-percentile", required_argument, NULL, 'P'},
+                                       {"find-max", no_argument, NULL, 7},
+                                       {"find-max-probes", required_argument, NULL, 8},
+                                       {"find-max-tol", required_argument, NULL, 9},
+                                       {"percentiles", required_argument, NULL, 10},
+                                       {"output", required_argument, NULL, 'o'},
+                                       {"quiet", no_argument, NULL, 'q'},
+                                       {"help", no_argument, NULL, 'h'},
+                                       {NULL, 0, NULL, 0}};
+    static struct opts o;
+    struct owb_serve_workload w;
+    struct owb_serve_probe probe;
+    struct owb_topo *topo = NULL;
+    cJSON *doc = NULL;
+    char err[OWB_ERR_MAX] = "", outdir[1024];
+    int cpus[64], ncpu = 0, c, rc = OWB_EXIT_OK, st;
+    bool all_ok = true;
+    double v;
+
+    memset(&o, 0, sizeof o);
+    memset(&w, 0, sizeof w);
+    owb_serve_cfg_default(&o.cfg);
+    owb_serve_load_default(&o.load);
+    o.dataset = "random";
+    o.in_spec = "256";
+    o.out_spec = "128";
+    o.pin = "compact";
+    o.slo_pct = 99;
+    o.find_tol = 0.05;
+    o.find_probes = 8;
+    o.pcts[0] = 50, o.pcts[1] = 90, o.pcts[2] = 95, o.pcts[3] = 99;
+    o.npct = 4;
+    o.cfg.api_key = getenv("OPENAI_API_KEY");
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "o:qh", lo, NULL)) != -1) {
+        switch (c) {
+        case 'U':
+            o.cfg.url = optarg;
+            break;
+        case 'm':
+            o.cfg.model = optarg;
+            break;
+        case 'e':
+            if (!strcmp(optarg, "completions"))
+                o.cfg.endpoint = OWB_SERVE_COMPLETIONS;
+            else if (!strcmp(optarg, "chat"))
+                o.cfg.endpoint = OWB_SERVE_CHAT;
+            else {
+                snprintf(err, sizeof err, "--endpoint '%s': expected completions or chat", optarg);
+                goto usage_err;
+            }
+            break;
+        case 'K':
+            o.cfg.api_key = optarg;
+            break;
+        case 'H':
+            if (o.nheaders == MAX_HEADERS || !strchr(optarg, ':')) {
+                snprintf(err, sizeof err, "--header '%s': expected 'Name: value' (at most %d)",
+                         optarg, MAX_HEADERS);
+                goto usage_err;
+            }
+            o.headers[o.nheaders++] = optarg;
+            break;
+        case 'T':
+            if (parse_num("--timeout", optarg, 0.001, 86400, &o.cfg.timeout_s, err))
+                goto usage_err;
+            break;
+        case 'k':
+            o.cfg.insecure = true;
+            break;
+        case 1:
+            o.cfg.include_usage = false;
+            break;
+        case 2:
+            o.cfg.continuous_usage = true;
+            break;
+        case 3:
+            o.cfg.logprobs = true;
+            break;
+        case 4:
+            o.cfg.ignore_eos = false;
+            break;
+        case 5:
+            o.no_probe = 1;
+            break;
+        case 'd':
+            o.dataset = optarg;
+            break;
+        case 'i':
+            o.in_spec = optarg;
+            break;
+        case 'O':
+            o.out_spec = optarg;
+            break;
+        case 6:
+            o.load.replay = true;
+            break;
+        case 's':
+            if (parse_num("--seed", optarg, 0, 1e15, &v, err))
+                goto usage_err;
+            o.load.seed = (uint64_t)v;
+            break;
+        case 'r':
+            if (parse_num("--rate", optarg, 1e-6, 1e7, &o.load.rate, err))
+                goto usage_err;
+            break;
+        case 'a':
+            if (!strcmp(optarg, "poisson"))
+                o.load.arrival = OWB_ARRIVAL_POISSON;
+            else if (!strcmp(optarg, "gamma"))
+                o.load.arrival = OWB_ARRIVAL_GAMMA;
+            else if (!strcmp(optarg, "constant"))
+                o.load.arrival = OWB_ARRIVAL_CONSTANT;
+            else {
+                snprintf(err, sizeof err, "--arrival '%s': expected poisson, gamma or constant",
+                         optarg);
+                goto usage_err;
+            }
+            break;
+        case 'b':
+            if (parse_num("--burstiness", optarg, 1e-3, 1e6, &o.load.burstiness, err))
+                goto usage_err;
+            if (o.load.burstiness != 1)
+                o.load.arrival = OWB_ARRIVAL_GAMMA;
+            break;
+        case 'R':
+            if (parse_num("--ramp-up", optarg, 0, 86400, &o.load.ramp_s, err))
+                goto usage_err;
+            break;
+        case 'c':
+            if (parse_num("--concurrency", optarg, 1, 100000, &v, err))
+                goto usage_err;
+            o.load.concurrency = (int)v;
+            break;
+        case 'n':
+            if (parse_num("--requests", optarg, 1, 1e7, &v, err))
+                goto usage_err;
+            o.load.requests = (size_t)v;
+            break;
+        case 'D':
+            if (parse_num("--duration", optarg, 0.001, 1e6, &o.load.duration_s, err))
+                goto usage_err;
+            o.load.requests = 0;
+            break;
+        case 'w':
+            if (parse_num("--warmup", optarg, 0, 1e7, &v, err))
+                goto usage_err;
+            o.load.warmup = (size_t)v;
+            break;
+        case 'C':
+            if (parse_num("--cooldown", optarg, 0, 1e7, &v, err))
+                goto usage_err;
+            o.load.cooldown = (size_t)v;
+            break;
+        case 'M':
+            if (parse_num("--max-requests", optarg, 1, 1e8, &v, err))
+                goto usage_err;
+            o.load.max_requests = (size_t)v;
+            break;
+        case 't':
+            if (parse_num("--client-threads", optarg, 1, 64, &v, err))
+                goto usage_err;
+            o.cfg.client_threads = (int)v;
+            break;
+        case 'p':
+            o.pin = optarg;
+            break;
+        case 'S': {
+            const char *eq = strchr(optarg, '=');
+            if (!eq || (strncmp(optarg, "rate=", 5) && strncmp(optarg, "concurrency=", 12))) {
+                snprintf(err, sizeof err,
+                         "--sweep '%s': expected rate=R1,R2,... or concurrency=C1,C2,...", optarg);
+                goto usage_err;
+            }
+            o.sweep_kind = optarg[0] == 'r' ? "rate" : "concurrency";
+            if (parse_list("--sweep", eq + 1, o.sweep_kind[0] == 'r' ? 1e-6 : 1,
+                           o.sweep_kind[0] == 'r' ? 1e7 : 100000, o.sweep, MAX_SWEEP, &o.nsweep,
+                           err))
+                goto usage_err;
+            break;
+        }
+        case 'L':
+            o.slo_str = optarg;
+            break;
+        case 'P':
+            if (parse_num("--slo-percentile", optarg, 0.001, 99.999, &o.slo_pct, err))
+                goto usage_err;
+            break;
+        case 7:
+            o.find_max = 1;
+            break;
+        case 8:
+            if (parse_num("--find-max-probes", optarg, 1, 100, &v, err))
+                goto usage_err;
+            o.find_probes = (int)v;
+            break;
+        case 9:
+            if (parse_num("--find-max-tol", optarg, 0.001, 10, &o.find_tol, err))
+                goto usage_err;
+            break;
+        case 10:
+            if (parse_list("--percentiles", optarg, 0.001, 99.999, o.pcts, MAX_PCTS, &o.npct, err))
+                goto usage_err;
+            break;
+        case 'o':
+            o.outarg = optarg;
+            break;
+        case 'q':
+            o.quiet = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            return OWB_EXIT_OK;
+        default:
+            usage(stderr);
+            return OWB_EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        snprintf(err, sizeof err, "unexpected argument '%s'", argv[optind]);
+        goto usage_err;
+    }
+    if (!o.cfg.url || strncmp(o.cfg.url, "http", 4)) {
+        snprintf(err, sizeof err, "--url %s: expected http://HOST:PORT/v1 or https://...",
+                 o.cfg.url ? o.cfg.url : "(missing)");
+        goto usage_err;
+    }
+    if (o.slo_str && owb_slo_parse(o.slo_str, o.slo_pct, &o.slo, err))
+        goto usage_err;
+    o.have_slo = o.slo_str != NULL;
+    if (o.find_max && !o.have_slo) {
+        snprintf(err, sizeof err, "--find-max needs --slo");
+        goto usage_err;
+    }
+    if (o.find_max && o.nsweep) {
+        snprintf(err, sizeof err, "--find-max and --sweep cannot be combined");
+        goto usage_err;
+    }
+    if (!o.load.replay && o.load.rate <= 0 && o.load.concurrency <= 0 && !o.find_max && !o.nsweep) {
+        snprintf(err, sizeof err, "give --rate R, --concurrency C (or both), --sweep or --replay");
+        goto usage_err;
+    }
+    if (owb_len_dist_parse("--input-len", o.in_spec, &o.in_len, err) ||
+        owb_len_dist_parse("--output-len", o.out_spec, &o.out_len, err))
+        goto usage_err;
+    o.headers[o.nheaders] = NULL;
+    o.cfg.headers = o.headers;
+    o.cfg.verbose = !o.quiet;
+
+    /* Workload. */
+    if (!strcmp(o.dataset, "random")) {
+        size_t n = o.load.requests ? o.load.warmup + o.load.requests + o.load.cooldown : 1000;
+        st = owb_serve_workload_random(&w, n, &o.in_len, &o.out_len, o.load.seed, err);
+    } else {
+        st = owb_serve_workload_load(&w, o.dataset, 0, &o.out_len, o.load.seed, err);
+    }
+    if (st) {
+        rc = owb_cli_fail("serve", st == OWB_E_FORMAT ? OWB_E_USAGE : st, err);
+        goto out;
+    }
+    if (o.load.replay && !w.has_times) {
+        snprintf(err, sizeof err, "--replay: %s has no \"timestamp\" on every request", o.dataset);
+        goto usage_err;
+    }
+
+    /* Pinning of the client threads. */
+    topo = owb_topo_new(NULL, err);
+    if (!topo) {
+        rc = owb_cli_fail("serve", OWB_E_SYSTEM, err);
+        goto out;
+    }
+    {
+        int all[1024];
+        if (owb_topo_npus(topo) > 1024 ||
+            owb_topo_pin_plan(topo, o.pin, o.cfg.client_threads, all, &ncpu, err))
+            goto usage_err;
+        for (int k = 0; k < ncpu && k < 64; k++)
+            cpus[k] = all[k];
+        o.cfg.cpus = strcmp(o.pin, "none") ? cpus : NULL;
+    }
+
+    /* Is the server there, and what does it accept? */
+    if (o.no_probe) {
+        st = owb_serve_probe(&o.cfg, NULL, &probe, err);
+    } else {
+        st = owb_serve_probe(&o.cfg, &w, &probe, err);
+    }
+    if (st) {
+        rc = owb_cli_fail("serve", st, err);
+        goto out;
+    }
+    if (!o.quiet)
+        fprintf(stderr,
+                "owbench serve: %s model %s, %zu requests in the workload (%s, sha256 %.12s)%s%s\n",
+                o.cfg.url, o.cfg.model, w.n, w.kind, w.sha256,
+                !o.no_probe && !probe.stream_options_ok ? "; stream_options rejected" : "",
+                !o.no_probe && !probe.extra_ok ? "; ignore_eos/min_tokens rejected" : "");
+
+    owb_cli_outdir(o.outarg, "serve", outdir, sizeof outdir);
+    rc = owb_cli_check_outdir("serve", outdir);
+    if (rc)
+        goto out;
+    snprintf(o.outdir, sizeof o.outdir, "%s", outdir);
+    doc = owb_cli_result_new(topo);
+    if (!doc) {
+        rc = owb_cli_fail("serve", OWB_E_NOMEM, "out of memory");
+        goto out;
+    }
+
+    if (o.find_max) {
+        double best;
+        st = find_max(&o, &w, doc, o.pin, &best, err);
+        if (st) {
+            rc = owb_cli_fail("serve", st, err);
+            goto out;
+        }
+        all_ok = best > 0;
+    } else if (o.nsweep) {
+        for (int i = 0; i < o.nsweep; i++) {
+            struct owb_serve_load ld = o.load;
+            bool ok = true;
+            if (o.sweep_kind[0] == 'r')
+                ld.rate = o.sweep[i];
+            else
+                ld.concurrency = (int)o.sweep[i];
+            st = run_point(&o, &w, &ld, doc, o.pin, &ok, err);
+            if (st) {
+                rc = owb_cli_fail("serve", st, err);
+                goto out;
+            }
+            all_ok = all_ok && ok;
+        }
+    } else {
+        st = run_point(&o, &w, &o.load, doc, o.pin, &all_ok, err);
+        if (st) {
+            rc = owb_cli_fail("serve", st, err);
+            goto out;
+        }
+    }
+    rc = owb_cli_write("serve", doc, outdir, "serve.json");
+    if (rc == OWB_EXIT_OK && o.have_slo && !all_ok)
+        rc = OWB_EXIT_REGRESSION;
+out:
+    cJSON_Delete(doc);
+    owb_topo_free(topo);
+    owb_serve_workload_release(&w);
+    return rc;
+usage_err:
+    fprintf(stderr, "owbench serve: %s\n", err);
+    cJSON_Delete(doc);
+    owb_topo_free(topo);
+    owb_serve_workload_release(&w);
+    return OWB_EXIT_USAGE;
+}

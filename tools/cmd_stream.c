@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cmd_stream.c: `owbench stream`, the memory-bandwidth ceilings (copy, scale, add, triad, read)
+ * per thread count, written as an owbench.result/1 document.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "owb_common.h"
+#include "bench/stream.h"
+#include "bench/suite.h"
+#include "bench/topo.h"
+#include "tools/cli_common.h"
+#include "tools/cmds.h"
+
+#define MAX_THREAD_COUNTS 256
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: owbench stream [--threads LIST] [--size BYTES] [--pin POLICY]\n"
+            "                      [--counters LIST] [--quick] [-o DIR]\n\n"
+            "Memory-bandwidth ceilings: STREAM copy, scale, add, triad and a read-only kernel,\n"
+            "pinned, arrays of at least 4x the last-level cache, for each thread count.\n"
+            "GB/s counts bytes read + written (STREAM convention; no write-allocate traffic);\n"
+            "the read kernel counts bytes read. Later suites divide by these ceilings.\n\n"
+            "  --threads LIST   thread counts, e.g. 1,2 (default: 1..all PUs)\n"
+            "  --size BYTES     bytes per array, K/M/G suffixes (default: max(4 x LLC, 64M))\n"
+            "  --pin POLICY     compact|scatter|numa:K|list:0,2-3|none (default compact)\n"
+            "  --counters LIST  PAPI events (default cycles, instructions, cache misses, branch\n"
+            "                   mispredictions); 'none' for rusage only\n"
+            "  --quick          fewer, shorter repetitions\n"
+            "  -o DIR           output folder (default results/runs/<time>-stream); writes\n"
+            "                   DIR/stream.json\n");
+}
+
+int cmd_stream(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"threads", required_argument, NULL, 't'}, {"size", required_argument, NULL, 's'},
+        {"pin", required_argument, NULL, 'p'},     {"counters", required_argument, NULL, 'c'},
+        {"quick", no_argument, NULL, 'q'},         {"output", required_argument, NULL, 'o'},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
+    struct owb_stream_cfg cfg;
+    int threads[MAX_THREAD_COUNTS], nthreads = 0, c, rc = OWB_EXIT_OK, quick = 0;
+    const char *outarg = NULL;
+    char err[OWB_ERR_MAX] = "", outdir[4096];
+    struct owb_topo *topo = NULL;
+    cJSON *doc = NULL;
+
+    owb_stream_cfg_default(&cfg);
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "t:s:p:c:qo:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 't':
+            if (owb_parse_int_list("--threads", optarg, threads, MAX_THREAD_COUNTS, &nthreads,
+                                   err))
+                goto usage_err;
+            break;
+        case 's':
+            if (owb_parse_size("--size", optarg, &cfg.array_bytes, err))
+                goto usage_err;
+            break;
+        case 'p':
+            cfg.pin = optarg;
+            break;
+        case 'c':
+            cfg.counters = optarg;
+            break;
+        case 'q':
+            quick = 1;
+            break;
+        case 'o':
+            outarg = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return OWB_EXIT_OK;
+        default:
+            usage(stderr);
+            return OWB_EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        snprintf(err, sizeof err, "unexpected argument '%s'", argv[optind]);
+        goto usage_err;
+    }
+    topo = owb_topo_new(NULL, err);
+    if (!topo) {
+        rc = owb_cli_fail("stream", OWB_E_SYSTEM, err);
+        goto out;
+    }
+    if (!nthreads) {
+        int npus = owb_topo_npus(topo);
+        for (int i = 1; i <= npus && i <= MAX_THREAD_COUNTS; i++)
+            threads[nthreads++] = i;
+    }
+    /* Validate every thread count against the policy before running anything. */
+    for (int i = 0; i < nthreads; i++) {
+        int cpus[1024], n;
+        if (threads[i] > 1024 || owb_topo_pin_plan(topo, cfg.pin, threads[i], cpus, &n, err)) {
+            if (threads[i] > 1024)
+                snprintf(err, sizeof err, "--threads %d: at most 1024", threads[i]);
+            goto usage_err;
+        }
+    }
+    if (quick) {
+        cfg.measure.min_reps = 5;
+        cfg.measure.min_time_s = 0.1;
+        cfg.measure.warmup_runs = 1;
+        cfg.measure.warmup_s = 0.02;
+    }
+    cfg.threads = threads;
+    cfg.nthreads = nthreads;
+    cfg.verbose = 1;
+    owb_cli_outdir(outarg, "stream", outdir, sizeof outdir);
+    rc = owb_cli_check_outdir("stream", outdir);
+    if (rc)
+        goto out;
+    doc = owb_cli_result_new(topo);
+    if (!doc) {
+        rc = owb_cli_fail("stream", OWB_E_NOMEM, "out of memory");
+        goto out;
+    }
+    int st = owb_stream_run(&cfg, topo, doc, err);
+    if (st) {
+        rc = owb_cli_fail("stream", st, err);
+        goto out;
+    }
+    owb_cli_print_stream_table(doc);
+    rc = owb_cli_write("stream", doc, outdir, "stream.json");
+out:
+    cJSON_Delete(doc);
+    owb_topo_free(topo);
+    return rc;
+usage_err:
+    fprintf(stderr, "owbench stream: %s\n", err);
+    owb_topo_free(topo);
+    return OWB_EXIT_USAGE;
+}
