@@ -79,7 +79,7 @@ static void set_err(char err[OWB_ERR_MAX], const char *fmt, ...)
     va_end(ap);
 }
 
-/* ---- PAPI initialisation and probing -------------------------------------------------------- */
+/* ---- PAPI initialisation and probing ---- */
 
 #if OWB_HAVE_PAPI
 static pthread_once_t papi_once = PTHREAD_ONCE_INIT;
@@ -194,8 +194,7 @@ void owb_counters_papi_status(bool *compiled, bool *active, char reason[OWB_ERR_
 #endif
 }
 
-/* ---- list parsing -----------------------------------------------------------------------------
- */
+/* ---- list parsing ---- */
 
 static void trim(char *s)
 {

@@ -16,12 +16,12 @@
 uint64_t owb_now_ns(void);
 
 struct owb_measure_cfg {
-    int warmup_runs;      /* default 2 */
-    double warmup_s;      /* minimum warm-up seconds, default 0.05 */
-    int min_reps;         /* default 10 */
-    double min_time_s;    /* default 0.5 */
-    int max_reps;         /* default 10000 */
-    double max_time_s;    /* default 10; stops early even below min_reps (flagged by stats) */
+    int warmup_runs;       /* default 2 */
+    double warmup_s;       /* minimum warm-up seconds, default 0.05 */
+    int min_reps;          /* default 10 */
+    double min_time_s;     /* default 0.5 */
+    int max_reps;          /* default 10000 */
+    double max_time_s;     /* default 10; stops early even below min_reps (flagged by stats) */
     double max_rel_spread; /* validity: (p90 - p10) / median above this is "high spread"; 0.10 */
 };
 

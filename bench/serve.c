@@ -4,14 +4,15 @@
  * handle driven through curl_multi_socket_action by its own epoll set, plus a timerfd armed at the
  * earlier of the next scheduled arrival and curl's next timeout, so arrivals are dispatched with
  * sub-millisecond precision and every socket wake-up costs O(active transfers on that socket).
- * Per stream, curl's write callback timestamps the bytes with the time epoll_wait returned
- * (CLOCK_MONOTONIC, the clock timerfd uses: the data was in the socket by then, so the error is the
- * wake-up latency or at most the previous loop iteration, which is measured), pushes them into that
- * stream's SSE parser, and each complete event is classified (token chunk,
- * usage, [DONE], error object, malformed). Chunk arrivals go to a per-thread log allocated before
- * the run; requests, bodies and parsers too, so the loop itself allocates only inside libcurl and
- * cJSON (one small tree per event, after its timestamp has been taken). Threads never share
- * mutable state except their own disjoint request records.
+ * Per stream, curl's write callback timestamps the bytes (CLOCK_MONOTONIC, the clock timerfd uses)
+ * with the time epoll_wait returned when the socket holds exactly what it held then (FIONREAD), so
+ * the sockets handled earlier in a busy iteration do not delay the stamps of later ones; otherwise
+ * with the time of the read (never early). It then pushes them into that stream's SSE parser, and
+ * each complete event is classified (token chunk, usage, [DONE], error object, malformed). Chunk
+ * arrivals go to a per-thread log allocated before the run; requests, bodies and parsers too, so
+ * the loop itself allocates only inside libcurl and cJSON (one small tree per event, after its
+ * timestamp has been taken). Threads never share mutable state except their own disjoint request
+ * records.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -23,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/timerfd.h>
 #include <time.h>
@@ -40,7 +42,8 @@
 
 #define HIST_BINS 10000 /* 10 us bins up to 100 ms, last bin: above */
 #define MAX_THREADS 64
-#define OWB_SERVE_MAX_STREAMS 8192      /* per thread */
+#define HEARTBEAT_NS 2000000ull    /* the loop asks to be woken this often to time its wake-ups */
+#define OWB_SERVE_MAX_STREAMS 8192 /* per thread */
 #define CHUNK_LOG_MAX ((size_t)8 << 20) /* entries per thread (128 MiB) */
 
 static const char *const err_names[OWB_SERVE_NERR] = {
@@ -203,11 +206,13 @@ struct thr {
     size_t ring_cap, ring_head, ring_len;
     uint64_t curl_deadline; /* absolute ns; 0: none */
     uint64_t batch_ns;      /* when epoll_wait returned (from t0), 0 outside socket events */
+    int batch_fd;           /* the socket batch_ns applies to */
+    uint64_t armed_ns;      /* what the timerfd is set to (0: disarmed) */
     struct owb_serve_chunk *log;
     size_t log_n, log_cap;
     uint64_t dropped, events, bytes;
-    uint32_t *lag_hist, *iter_hist;
-    uint64_t lag_n, iter_n;
+    uint32_t *lag_hist, *iter_hist, *wake_hist;
+    uint64_t lag_n, iter_n, wake_n, hb_ns;
     double iter_max_ms, cpu_s, wall_s, runq_ms, runq_frac;
     int cpu_req, cpu_obs;
     size_t max_idx_issued;
@@ -369,13 +374,28 @@ static int on_event(void *ctx, const struct owb_sse_event *ev)
     return 0;
 }
 
+/* When the bytes now delivered to slot s arrived: the loop's wake-up time if they were all in
+ * their socket then (batch_fd is the socket being handled and it held exactly those bytes), else
+ * now. curl may read other transfers' sockets while handling one (timeouts), hence the check of
+ * this transfer's own socket. */
+static uint64_t stamp(struct slot *s)
+{
+    struct thr *t = s->t;
+    if (t->batch_ns) {
+        curl_socket_t fd = CURL_SOCKET_BAD;
+        if (curl_easy_getinfo(s->easy, CURLINFO_ACTIVESOCKET, &fd) == CURLE_OK && fd == t->batch_fd)
+            return t->batch_ns;
+    }
+    return rel_now(t);
+}
+
 static size_t header_cb(char *p, size_t sz, size_t nm, void *ud)
 {
     struct slot *s = ud;
     struct owb_serve_req *r = &s->t->sh->reqs[s->req];
     (void)p;
     if (!r->first_byte_ns)
-        r->first_byte_ns = s->t->batch_ns ? s->t->batch_ns : rel_now(s->t);
+        r->first_byte_ns = stamp(s);
     return sz * nm;
 }
 
@@ -384,10 +404,7 @@ static size_t write_cb(char *p, size_t sz, size_t nm, void *ud)
     struct slot *s = ud;
     struct owb_serve_req *r = &s->t->sh->reqs[s->req];
     size_t n = sz * nm;
-    /* Bytes of a socket that epoll reported ready were there when epoll_wait returned: stamp
-     * them with that time, not with the (later) moment this callback runs after the sockets
-     * handled before it in the same batch. */
-    s->now = s->t->batch_ns ? s->t->batch_ns : rel_now(s->t);
+    s->now = stamp(s);
     s->last_byte = s->now;
     if (!r->first_byte_ns)
         r->first_byte_ns = s->now;
@@ -510,6 +527,9 @@ static void drain_msgs(struct thr *t)
 static void arm(struct thr *t, uint64_t abs_ns)
 {
     struct itimerspec its;
+    if (abs_ns == t->armed_ns)
+        return; /* already set (or already fired and not yet read): one syscall less */
+    t->armed_ns = abs_ns;
     memset(&its, 0, sizeof its);
     if (abs_ns) {
         its.it_value.tv_sec = (time_t)(abs_ns / 1000000000ull);
@@ -547,6 +567,7 @@ static void *thread_main(void *arg)
     size_t total = run_total(sh);
     struct rusage ru0, ru1;
     struct epoll_event evs[512];
+    int avail0[512];
     uint64_t wall0, rq0, rq1, sl0, sl1;
     int running = 0;
 
@@ -565,6 +586,7 @@ static void *thread_main(void *arg)
             nanosleep(&ts, NULL);
     }
     wall0 = mono_ns();
+    t->hb_ns = wall0 + HEARTBEAT_NS;
     schedstat(&rq0, &sl0);
     for (;;) {
         uint64_t now = rel_now(t), next_wake = 0, it0;
@@ -616,10 +638,24 @@ static void *thread_main(void *arg)
             break;
         if (t->curl_deadline && (!next_wake || t->curl_deadline < next_wake))
             next_wake = t->curl_deadline;
+        if (!next_wake || t->hb_ns < next_wake)
+            next_wake = t->hb_ns;
         arm(t, next_wake);
         n = epoll_wait(t->ep, evs, (int)OWB_ARRAY_LEN(evs), 1000);
         it0 = mono_ns();
-        t->batch_ns = it0 - sh->t0;
+        if (it0 >= t->hb_ns) {
+            /* heartbeat: how late the loop got to a wake-up it asked for */
+            hist_add(t->wake_hist, it0 - t->hb_ns);
+            t->wake_n++;
+            t->hb_ns = it0 + HEARTBEAT_NS;
+        }
+        /* What each ready socket held when the loop woke (bytes). */
+        for (int i = 0; i < n; i++) {
+            avail0[i] = 0;
+            if (evs[i].data.fd != t->tfd && (evs[i].events & EPOLLIN) &&
+                ioctl(evs[i].data.fd, FIONREAD, &avail0[i]) != 0)
+                avail0[i] = 0;
+        }
         if (n < 0 && errno != EINTR) {
             snprintf(t->err, sizeof t->err, "client thread %d: epoll_wait: %s", t->id,
                      strerror(errno));
@@ -632,6 +668,7 @@ static void *thread_main(void *arg)
                 uint64_t x;
                 if (read(t->tfd, &x, sizeof x) < 0) { /* nothing to do: a stale expiry */
                 }
+                t->armed_ns = 0; /* it fired: disarmed */
                 continue;
             }
             if (evs[i].events & EPOLLIN)
@@ -640,6 +677,17 @@ static void *thread_main(void *arg)
                 flags |= CURL_CSELECT_OUT;
             if (evs[i].events & (EPOLLERR | EPOLLHUP))
                 flags |= CURL_CSELECT_ERR;
+            /* Stamp this socket's bytes with the wake-up time only if nothing arrived since:
+             * otherwise with the time curl reads them (late by the sockets handled before this
+             * one, never early). */
+            t->batch_ns = 0;
+            if (avail0[i] > 0) {
+                int now_avail = -1;
+                if (ioctl(fd, FIONREAD, &now_avail) == 0 && now_avail == avail0[i]) {
+                    t->batch_ns = it0 - sh->t0;
+                    t->batch_fd = fd;
+                }
+            }
             curl_multi_socket_action(t->multi, fd, flags, &running);
         }
         t->batch_ns = 0;
@@ -808,6 +856,7 @@ static void thr_release(struct thr *t)
     free(t->log);
     free(t->lag_hist);
     free(t->iter_hist);
+    free(t->wake_hist);
 }
 
 static int thr_setup(struct thr *t, struct shared *sh, int id, int nslots, size_t log_cap,
@@ -832,12 +881,14 @@ static int thr_setup(struct thr *t, struct shared *sh, int id, int nslots, size_
     t->log = malloc((log_cap ? log_cap : 1) * sizeof *t->log);
     t->lag_hist = calloc(HIST_BINS + 1, sizeof *t->lag_hist);
     t->iter_hist = calloc(HIST_BINS + 1, sizeof *t->iter_hist);
+    t->wake_hist = calloc(HIST_BINS + 1, sizeof *t->wake_hist);
     if (t->ep < 0 || t->tfd < 0 || !t->multi) {
         snprintf(err, OWB_ERR_MAX, "client thread %d: epoll/timerfd/curl_multi: %s", id,
                  strerror(errno));
         return OWB_E_SYSTEM;
     }
-    if (!t->slots || !t->free_list || !t->ring || !t->log || !t->lag_hist || !t->iter_hist)
+    if (!t->slots || !t->free_list || !t->ring || !t->log || !t->lag_hist || !t->iter_hist ||
+        !t->wake_hist)
         goto nomem;
     memset(&ev, 0, sizeof ev);
     ev.events = EPOLLIN;
@@ -1064,19 +1115,23 @@ int owb_serve_run(const struct owb_serve_cfg *cfg, const struct owb_serve_load *
     run->client.threads = nthr;
     {
         uint64_t lag_n = 0, iter_n = 0;
-        uint32_t *lag = calloc(2 * (HIST_BINS + 1), sizeof *lag), *iter;
+        uint32_t *lag = calloc(3 * (HIST_BINS + 1), sizeof *lag), *iter, *wake;
+        uint64_t wake_n = 0;
         if (!lag)
             goto nomem;
         iter = lag + HIST_BINS + 1;
+        wake = iter + HIST_BINS + 1;
         for (int k = 0; k < nthr; k++) {
             struct thr *t = &thr[k];
             double busy = t->wall_s > 0 ? t->cpu_s / t->wall_s : 0;
             for (int b = 0; b <= HIST_BINS; b++) {
                 lag[b] += t->lag_hist[b];
                 iter[b] += t->iter_hist[b];
+                wake[b] += t->wake_hist[b];
             }
             lag_n += t->lag_n;
             iter_n += t->iter_n;
+            wake_n += t->wake_n;
             if (busy > run->client.cpu_busy)
                 run->client.cpu_busy = busy;
             if (t->runq_ms > run->client.runq_wait_ms)
@@ -1097,6 +1152,7 @@ int owb_serve_run(const struct owb_serve_cfg *cfg, const struct owb_serve_load *
         }
         run->client.dispatch_lag_p99_ms = hist_q_ms(lag, lag_n, 0.99);
         run->client.iter_p99_ms = hist_q_ms(iter, iter_n, 0.99);
+        run->client.wake_p99_ms = hist_q_ms(wake, wake_n, 0.99);
         free(lag);
         run->wall_s = run->client.wall_s;
     }
@@ -1221,7 +1277,7 @@ int owb_serve_probe(struct owb_serve_cfg *cfg, const struct owb_serve_workload *
                  sizeof url);
     out->extra_ok = cfg->ignore_eos;
     out->stream_options_ok = cfg->include_usage || cfg->continuous_usage;
-    for (int attempt = 0; attempt < 3; attempt++) {
+    for (int attempt = 0, retries = 0; attempt < 5; attempt++) {
         size_t len;
         char *body = build_body(cfg, &item, &len);
         if (!body) {
@@ -1231,14 +1287,22 @@ int owb_serve_probe(struct owb_serve_cfg *cfg, const struct owb_serve_workload *
         }
         cc = probe_request(cfg, url, body, hdrs, &b, &status);
         free(body);
-        if (cc != CURLE_OK) {
+        if (cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST ||
+            (cc != CURLE_OK && retries == 2)) {
             snprintf(err, OWB_ERR_MAX, "cannot reach %.400s: %s", url, curl_easy_strerror(cc));
             rc = OWB_E_IO;
             goto out;
         }
         out->status = (int)status;
-        if (status == 200)
+        if (cc == CURLE_OK && status == 200)
             break;
+        if ((cc != CURLE_OK || status >= 500) && retries < 2) {
+            /* a transient failure (a server still loading, an injected fault): try again */
+            struct timespec ts = {0, 200000000L};
+            retries++;
+            nanosleep(&ts, NULL);
+            continue;
+        }
         if ((status == 400 || status == 422) && cfg->ignore_eos) {
             cfg->ignore_eos = false;
             out->extra_ok = false;

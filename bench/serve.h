@@ -124,7 +124,9 @@ struct owb_serve_client {
     double iter_p99_ms;         /* time one loop iteration spent processing (p99): bounds the
                                    timestamp error of every event handled in it */
     double iter_max_ms;
-    uint64_t events; /* SSE events parsed */
+    double wake_p99_ms; /* p99 of how late the loop woke for its own 2 ms heartbeat timer:
+                           the scheduling delay every socket wake-up suffers too */
+    uint64_t events;    /* SSE events parsed */
     uint64_t bytes;
     double wall_s;
     int cpu_requested[64], cpu_observed[64];
@@ -157,11 +159,12 @@ struct owb_serve_probe {
 };
 
 /* Check the server before a run: GET <url>/models (fills model), then one short streaming request
- * with item 0 of w; when the server rejects it (HTTP 400/422) the request is retried without
- * ignore_eos/min_tokens and then without stream_options, and cfg is adjusted accordingly
- * (cfg->ignore_eos, include_usage, continuous_usage may be cleared). Returns 0; OWB_E_IO when the
- * server cannot be reached (err: "cannot reach URL: reason"); OWB_E_FORMAT when the streaming
- * request fails even without the extras (err gives the status and the server's message). */
+ * with item 0 of w (retried twice after 200 ms on a 5xx or a broken transfer); when the server
+ * rejects it (HTTP 400/422) the request is retried without ignore_eos/min_tokens and then without
+ * stream_options, and cfg is adjusted accordingly (cfg->ignore_eos, include_usage, continuous_usage
+ * may be cleared). Returns 0; OWB_E_IO when the server cannot be reached (err: "cannot reach URL:
+ * reason"); OWB_E_FORMAT when the streaming request fails even without the extras (err gives the
+ * status and the server's message). */
 int owb_serve_probe(struct owb_serve_cfg *cfg, const struct owb_serve_workload *w,
                     struct owb_serve_probe *out, char err[OWB_ERR_MAX]);
 
@@ -250,11 +253,13 @@ int owb_serve_write_requests(const struct owb_serve_run *run, const char *path,
 
 /* Thresholds of client-bound detection: a run is client-bound when a thread was busy more than
  * OWB_SERVE_CPU_BUSY_MAX of the wall time, or the loop's dispatch lag or iteration time p99
- * exceeded OWB_SERVE_LAG_MAX_MS, or a thread waited for a CPU (runnable, not running) more than
+ * exceeded OWB_SERVE_LAG_MAX_MS, or its wake-ups were late by more than OWB_SERVE_WAKE_MAX_MS at
+ * p99, or a thread waited for a CPU (runnable, not running) more than
  * OWB_SERVE_RUNQ_MAX_MS per scheduling on average: then the machine, not the server, delayed the
  * timestamps. */
 #define OWB_SERVE_CPU_BUSY_MAX 0.90
 #define OWB_SERVE_LAG_MAX_MS 1.0
+#define OWB_SERVE_WAKE_MAX_MS 0.5
 #define OWB_SERVE_RUNQ_MAX_MS 0.10
 
 /* The reason a run is client-bound into buf (empty string and false when it is not). */

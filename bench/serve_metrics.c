@@ -327,6 +327,11 @@ bool owb_serve_client_bound(const struct owb_serve_client *c, char *buf, size_t 
                  "client-bound: one event-loop iteration took %.2f ms at p99 (> %.1f ms): "
                  "event timestamps may be that late",
                  c->iter_p99_ms, OWB_SERVE_LAG_MAX_MS);
+    else if (c->wake_p99_ms > OWB_SERVE_WAKE_MAX_MS)
+        snprintf(buf, len,
+                 "client-bound: the event loop woke %.2f ms late at p99 (> %.1f ms): the machine "
+                 "delayed it",
+                 c->wake_p99_ms, OWB_SERVE_WAKE_MAX_MS);
     else if (c->runq_wait_ms > OWB_SERVE_RUNQ_MAX_MS)
         snprintf(buf, len,
                  "client-bound: the client thread waited %.3f ms for a CPU per wake-up on average "
@@ -449,6 +454,7 @@ int owb_serve_to_json(cJSON *bench, const struct owb_serve_run *run,
         cJSON_AddNumberToObject(o, "dispatch_lag_p99_ms", c->dispatch_lag_p99_ms);
         cJSON_AddNumberToObject(o, "iteration_p99_ms", c->iter_p99_ms);
         cJSON_AddNumberToObject(o, "iteration_max_ms", c->iter_max_ms);
+        cJSON_AddNumberToObject(o, "wake_p99_ms", c->wake_p99_ms);
         cJSON_AddNumberToObject(o, "events", (double)c->events);
         cJSON_AddNumberToObject(o, "events_per_s",
                                 c->wall_s > 0 ? (double)c->events / c->wall_s : 0);

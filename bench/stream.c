@@ -158,9 +158,10 @@ static int run_threads(const struct owb_stream_cfg *cfg, struct owb_topo *topo, 
         owb_result_param_str(b, "pin", cfg->pin);
         owb_result_param_num(b, "array_bytes", (double)(s->n * sizeof(double)));
         owb_result_param_num(b, "elements", (double)s->n);
-        owb_result_param_str(b, "convention", k == OWB_STREAM_READ
-                                                  ? "bytes read"
-                                                  : "STREAM: bytes read + written, no write-allocate");
+        owb_result_param_str(b, "convention",
+                             k == OWB_STREAM_READ
+                                 ? "bytes read"
+                                 : "STREAM: bytes read + written, no write-allocate");
         bool migrated = owb_pool_migrated(s->pool);
         owb_counters_free(cnt);
         cnt = owb_counters_new(cfg->counters, n, err);
@@ -220,15 +221,14 @@ int owb_stream_run(const struct owb_stream_cfg *cfg, struct owb_topo *topo, cJSO
     if (posix_memalign((void **)&s->a, 4096, s->n * sizeof(double)) ||
         posix_memalign((void **)&s->b, 4096, s->n * sizeof(double)) ||
         posix_memalign((void **)&s->c, 4096, s->n * sizeof(double))) {
-        snprintf(err, OWB_ERR_MAX, "cannot allocate 3 arrays of %zu bytes",
-                 s->n * sizeof(double));
+        snprintf(err, OWB_ERR_MAX, "cannot allocate 3 arrays of %zu bytes", s->n * sizeof(double));
         rc = OWB_E_NOMEM;
         goto out;
     }
     for (int i = 0; i < cfg->nthreads && !rc; i++) {
         if (cfg->verbose)
-            fprintf(stderr, "stream: %d thread(s), 3 arrays of %.0f MiB, pin %s\n",
-                    cfg->threads[i], (double)(s->n * sizeof(double)) / (1 << 20), cfg->pin);
+            fprintf(stderr, "stream: %d thread(s), 3 arrays of %.0f MiB, pin %s\n", cfg->threads[i],
+                    (double)(s->n * sizeof(double)) / (1 << 20), cfg->pin);
         rc = run_threads(cfg, topo, cfg->threads[i], s, doc, err);
     }
 out:

@@ -26,13 +26,13 @@ enum owb_stream_kernel {
 };
 
 struct owb_stream_cfg {
-    const int *threads;    /* thread counts to run, e.g. {1, 2} */
+    const int *threads; /* thread counts to run, e.g. {1, 2} */
     int nthreads;
-    const char *pin;       /* pinning policy (bench/topo.h), default "compact" */
-    size_t array_bytes;    /* bytes per array; 0 = max(4 x LLC, 64 MiB) */
+    const char *pin;    /* pinning policy (bench/topo.h), default "compact" */
+    size_t array_bytes; /* bytes per array; 0 = max(4 x LLC, 64 MiB) */
     struct owb_measure_cfg measure;
-    const char *counters;  /* PAPI event list for bench/counters.h, NULL = default */
-    int verbose;           /* progress lines on stderr */
+    const char *counters; /* PAPI event list for bench/counters.h, NULL = default */
+    int verbose;          /* progress lines on stderr */
 };
 
 void owb_stream_cfg_default(struct owb_stream_cfg *cfg);

@@ -87,8 +87,8 @@ int owb_parse_int_list(const char *opt, const char *s, int *out, int max, int *n
     }
     return 0;
 bad:
-    snprintf(err, OWB_ERR_MAX, "%s '%s': expected a comma-separated list of positive integers",
-             opt, s ? s : "");
+    snprintf(err, OWB_ERR_MAX, "%s '%s': expected a comma-separated list of positive integers", opt,
+             s ? s : "");
     return OWB_E_USAGE;
 }
 
@@ -101,10 +101,23 @@ int owb_parse_size(const char *opt, const char *s, size_t *out, char err[OWB_ERR
     if (end == s || errno || s[0] == '-')
         goto bad;
     switch (*end) {
-    case 'k': case 'K': mul = 1ull << 10; end++; break;
-    case 'm': case 'M': mul = 1ull << 20; end++; break;
-    case 'g': case 'G': mul = 1ull << 30; end++; break;
-    default: break;
+    case 'k':
+    case 'K':
+        mul = 1ull << 10;
+        end++;
+        break;
+    case 'm':
+    case 'M':
+        mul = 1ull << 20;
+        end++;
+        break;
+    case 'g':
+    case 'G':
+        mul = 1ull << 30;
+        end++;
+        break;
+    default:
+        break;
     }
     if (*end == 'i' || *end == 'B')
         end += (*end == 'i' && end[1] == 'B') ? 2 : 1;

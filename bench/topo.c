@@ -28,14 +28,14 @@
 #define OWB_TOPO_DEFAULT_LLC_BYTES ((size_t)32 << 20)
 
 struct owb_pu_info {
-    int os;            /* OS CPU index */
-    int pkg, numa, l3; /* topology-wide logical indices; -1 when the level is absent */
-    int core;          /* topology-wide core id (logical index) */
-    int pkg_rank;      /* rank of the package among packages with usable PUs */
-    int numa_in_pkg;   /* rank of the NUMA node among those of its package */
-    int l3_in_numa;    /* rank of the L3 among those of its (package, NUMA node) */
-    int core_in_l3;    /* rank of the core among those of its (package, NUMA node, L3) */
-    int smt;           /* rank of the PU inside its core */
+    int os;                /* OS CPU index */
+    int pkg, numa, l3, l2; /* topology-wide logical indices; -1 when the level is absent */
+    int core;              /* topology-wide core id (logical index) */
+    int pkg_rank;          /* rank of the package among packages with usable PUs */
+    int numa_in_pkg;       /* rank of the NUMA node among those of its package */
+    int l3_in_numa;        /* rank of the L3 among those of its (package, NUMA node) */
+    int core_in_l3;        /* rank of the core among those of its (package, NUMA node, L3) */
+    int smt;               /* rank of the PU inside its core */
 };
 
 struct owb_cache_info {
@@ -54,7 +54,7 @@ struct owb_topo {
     int hwloc;
     int npus, pus_total;
     struct owb_pu_info *pu; /* (npus) usable PUs in topological order */
-    int npackages, nnuma, nl3, ncores, max_smt;
+    int npackages, nnuma, nl3, nl2, ncores, max_smt;
     struct owb_cache_info l1d, l2, l3;
     int nnuma_all;
     struct owb_numa_info *numa_all; /* (nnuma_all) every NUMA node, memory-only ones too */
@@ -73,7 +73,7 @@ static void set_err(char err[OWB_ERR_MAX], const char *fmt, ...)
     va_end(ap);
 }
 
-/* ---- affinity of the calling thread ---------------------------------------------------------- */
+/* ---- affinity of the calling thread ---- */
 
 /* The CPUs this thread may run on, as a malloc'd CPU set (size *setsize bytes). */
 static cpu_set_t *affinity_get(size_t *setsize, int *maxcpus)
@@ -96,7 +96,7 @@ static cpu_set_t *affinity_get(size_t *setsize, int *maxcpus)
     return NULL;
 }
 
-/* ---- small parsers ------------------------------------------------------------------------- */
+/* ---- small parsers ---- */
 
 /* Read a small text file into buf (trailing newline stripped). 0 or -1. */
 static int read_text(const char *path, char *buf, size_t len)
@@ -205,7 +205,7 @@ static int parse_cpulist(const char *s, int *out, int cap, int *n, char *err, si
     return OWB_OK;
 }
 
-/* ---- building the PU table ------------------------------------------------------------------ */
+/* ---- building the PU table ---- */
 
 static int cmp_pu_topological(const void *a, const void *b)
 {
@@ -279,6 +279,7 @@ static void finish_table(struct owb_topo *t)
     if (t->nnuma == 0)
         t->nnuma = 1;
     t->nl3 = count_distinct(t, offsetof(struct owb_pu_info, l3));
+    t->nl2 = count_distinct(t, offsetof(struct owb_pu_info, l2));
     t->ncores = count_distinct(t, offsetof(struct owb_pu_info, core));
 }
 
@@ -361,6 +362,7 @@ static int load_hwloc(struct owb_topo *t, const char *synthetic, char err[OWB_ER
         p->os = os;
         p->pkg = obj_logical(topo, HWLOC_OBJ_PACKAGE, pu);
         p->l3 = obj_logical(topo, HWLOC_OBJ_L3CACHE, pu);
+        p->l2 = obj_logical(topo, HWLOC_OBJ_L2CACHE, pu);
         p->core = obj_logical(topo, HWLOC_OBJ_CORE, pu);
         if (p->core < 0) /* no core level: every PU is its own core */
             p->core = ncore_hw + (int)pu->logical_index;
@@ -438,6 +440,8 @@ static void sysfs_cache(struct owb_topo *t, int level, struct owb_cache_info *c)
             int id = read_text(path, buf, sizeof buf) == 0 ? atoi(buf) : t->pu[i].os;
             if (level == 3)
                 t->pu[i].l3 = id;
+            else if (level == 2)
+                t->pu[i].l2 = id;
             bool seen = false;
             for (int k = 0; k < nid && !seen; k++)
                 seen = ids[k] == id;
@@ -476,6 +480,7 @@ static int load_sysfs(struct owb_topo *t, char err[OWB_ERR_MAX])
         p->pkg = 0;
         p->numa = 0;
         p->l3 = -1;
+        p->l2 = -1;
         p->core = c;
     }
     CPU_FREE(aff);
@@ -597,7 +602,7 @@ int owb_topo_from_hwloc(const struct owb_topo *t)
     return t->hwloc;
 }
 
-/* ---- pinning plans ------------------------------------------------------------------------- */
+/* ---- pinning plans ---- */
 
 struct scatter_key {
     int key[5];
@@ -735,7 +740,7 @@ int owb_topo_pin_plan(const struct owb_topo *t, const char *policy, int nthreads
     return OWB_OK;
 }
 
-/* ---- output -------------------------------------------------------------------------------- */
+/* ---- output ---- */
 
 char *owb_cpulist_format(const int *cpus, int n, char *buf, size_t len)
 {
@@ -811,6 +816,7 @@ cJSON *owb_topo_summary_json(const struct owb_topo *t)
     cJSON_AddNumberToObject(o, "packages", t->npackages);
     cJSON_AddNumberToObject(o, "numa_nodes", t->nnuma);
     cJSON_AddNumberToObject(o, "l3_domains", t->nl3);
+    cJSON_AddNumberToObject(o, "l2_domains", t->nl2);
     cJSON_AddNumberToObject(o, "cores", t->ncores);
     cJSON_AddNumberToObject(o, "pus", t->npus);
     cJSON_AddNumberToObject(o, "pus_total", t->pus_total);
@@ -877,6 +883,7 @@ cJSON *owb_topo_to_json(const struct owb_topo *t)
         if (new_core) {
             cJSON *core = cJSON_CreateObject();
             cJSON_AddNumberToObject(core, "index", p->core);
+            cJSON_AddNumberToObject(core, "l2", p->l2);
             pus = cJSON_AddArrayToObject(core, "pus");
             cJSON_AddItemToArray(cores, core);
         }

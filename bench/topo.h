@@ -25,11 +25,11 @@
 struct owb_topo;
 
 /* Load a topology. synthetic NULL: this machine, restricted to the PUs this thread may run on
- * (sched_getaffinity). Otherwise an hwloc synthetic description ("pack:2 numa:2 l3:2 core:4
- * pu:2"), whose PUs are all usable. Returns NULL and fills err when the description is invalid, or
- * (OWB_E_UNSUPPORTED in the message's sense) when synthetic topologies are asked of a build
- * without hwloc. On this machine a failing hwloc falls back to the /sys view (the source field of
- * the JSON says so). Caller frees with owb_topo_free. */
+ * (sched_getaffinity); if hwloc fails there, the /sys view is used and the source says why.
+ * Otherwise an hwloc synthetic description ("pack:2 numa:2 l3:2 core:4 pu:2") whose PUs are all
+ * usable. Returns NULL and fills err on failure (invalid description; synthetic asked of a build
+ * without hwloc; out of memory); owb_topo_load gives the status too. Caller frees with
+ * owb_topo_free. */
 struct owb_topo *owb_topo_new(const char *synthetic, char err[OWB_ERR_MAX]);
 /* Like owb_topo_new but returns the status (OWB_E_USAGE for a bad synthetic string,
  * OWB_E_UNSUPPORTED without hwloc, OWB_E_NOMEM, OWB_E_SYSTEM) and the topology in *out. */
@@ -57,8 +57,11 @@ int owb_topo_from_hwloc(const struct owb_topo *t);
 int owb_topo_pin_plan(const struct owb_topo *t, const char *policy, int nthreads, int *cpus, int *n,
                       char err[OWB_ERR_MAX]);
 
-/* The full topology for `owbench topo --json`: source, counts, caches, NUMA nodes with memory, and
- * a tree packages[].numa_nodes[].l3[].cores[].pus[]. Caller owns (cJSON_Delete); NULL on OOM. */
+/* The full topology for `owbench topo --json`: source, counts (packages, numa_nodes, l3_domains,
+ * l2_domains, cores, pus, pus_total, smt_per_core), caches {l1d, l2, l3}, llc_bytes,
+ * memory_bytes, numa[] {index, os_index, memory_bytes, cpus}, and the tree packages_tree[]
+ * {index, numa_nodes[] {index, memory_bytes, l3[] {index, size_bytes, cores[] {index, l2, pus[]}}}}
+ * (index -1: the level is absent). Caller owns (cJSON_Delete); NULL on OOM. */
 cJSON *owb_topo_to_json(const struct owb_topo *t);
 /* The summary used in a result's env.topology: the same without the tree. */
 cJSON *owb_topo_summary_json(const struct owb_topo *t);

@@ -16,11 +16,11 @@
 /* Return values of fallible library functions: 0 ok, negative on failure. */
 enum owb_status {
     OWB_OK = 0,
-    OWB_E_USAGE = -1,   /* bad argument from the user (maps to exit 2) */
-    OWB_E_IO = -2,      /* file or network I/O failed (exit 3) */
-    OWB_E_FORMAT = -3,  /* corrupt or unsupported input data (exit 3) */
-    OWB_E_NOMEM = -4,   /* allocation failed (exit 3) */
-    OWB_E_SYSTEM = -5,  /* OS or library call failed (exit 3) */
+    OWB_E_USAGE = -1,       /* bad argument from the user (maps to exit 2) */
+    OWB_E_IO = -2,          /* file or network I/O failed (exit 3) */
+    OWB_E_FORMAT = -3,      /* corrupt or unsupported input data (exit 3) */
+    OWB_E_NOMEM = -4,       /* allocation failed (exit 3) */
+    OWB_E_SYSTEM = -5,      /* OS or library call failed (exit 3) */
     OWB_E_UNSUPPORTED = -6, /* feature absent in this build or on this machine (exit 3 or 77) */
 };
 

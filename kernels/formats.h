@@ -37,7 +37,7 @@ enum owb_type {
 typedef uint16_t owb_f16_t;  /* IEEE binary16 bits */
 typedef uint16_t owb_bf16_t; /* bfloat16 bits */
 
-#define OWB_QK 32   /* elements per block of the 32-wide formats */
+#define OWB_QK 32    /* elements per block of the 32-wide formats */
 #define OWB_QK_K 256 /* elements per super-block of the k-quants */
 #define OWB_K_SCALE_SIZE 12
 
@@ -156,14 +156,14 @@ typedef void (*owb_from_float_fn)(const float *src, void *dst, int64_t n);
 typedef void (*owb_vec_dot_fn)(int64_t n, float *s, const void *w, const void *act);
 
 struct owb_type_traits {
-    const char *name;       /* "q4_0", as ggml names it */
-    int64_t blck_size;      /* elements per block */
-    size_t type_size;       /* bytes per block */
+    const char *name;  /* "q4_0", as ggml names it */
+    int64_t blck_size; /* elements per block */
+    size_t type_size;  /* bytes per block */
     bool is_quantized;
-    owb_to_float_fn to_float;        /* reference dequantizer; NULL if unsupported */
+    owb_to_float_fn to_float;         /* reference dequantizer; NULL if unsupported */
     owb_from_float_fn from_float_ref; /* reference quantizer; NULL if not provided */
-    owb_vec_dot_fn vec_dot_ref;      /* reference dot; NULL if not provided */
-    enum owb_type vec_dot_type;      /* activation format vec_dot_ref expects */
+    owb_vec_dot_fn vec_dot_ref;       /* reference dot; NULL if not provided */
+    enum owb_type vec_dot_type;       /* activation format vec_dot_ref expects */
 };
 
 /* Traits of a type, or NULL for an id owbench does not know. */

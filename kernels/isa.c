@@ -49,6 +49,16 @@ bool owb_isa_has_vnni(void)
 #endif
 }
 
+bool owb_isa_has_vbmi(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    return owb_isa_supported(OWB_ISA_AVX512) && __builtin_cpu_supports("avx512vbmi");
+#else
+    return false;
+#endif
+}
+
 enum owb_isa owb_isa_detect(void)
 {
     if (owb_isa_supported(OWB_ISA_AVX512))

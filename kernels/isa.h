@@ -29,6 +29,9 @@ bool owb_isa_supported(enum owb_isa isa);
  * report it in their path name. */
 bool owb_isa_has_vnni(void);
 
+/* True when the CPU has AVX-512 VBMI (vpermb, vpermt2b); some avx512 kernels use it. */
+bool owb_isa_has_vbmi(void);
+
 /* The ISA kernels dispatch to. The first call decides (OWB_ISA in the environment, else the best
  * detected) and warns once on stderr if the forced ISA is unknown or unsupported. */
 enum owb_isa owb_isa_active(void);

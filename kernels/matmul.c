@@ -21,8 +21,8 @@ static void rows_ref_dequant(const struct owb_mm_args *a, int64_t r0, int64_t r1
 
 /* The reference entries carry no type: the traits come from the plan through args. */
 static const struct owb_mm_kernel kern_ref_dot = {OWB_TYPE_COUNT, OWB_ISA_REF, 1, 0, "ref", NULL};
-static const struct owb_mm_kernel kern_ref_dequant = {OWB_TYPE_COUNT, OWB_ISA_REF, 1, 0, "ref",
-                                                      NULL};
+static const struct owb_mm_kernel kern_ref_dequant = {OWB_TYPE_COUNT, OWB_ISA_REF, 1, 0,
+                                                      "ref",          NULL};
 
 /* The traits of the plan being run by a reference kernel (set per call in owb_matmul_rows). */
 struct ref_args {
@@ -104,12 +104,14 @@ static void prep_ref(enum owb_mm_act_layout layout, const struct owb_type_traits
 
 /* ---- planning ---- */
 
+/* The entry of tab for type t with the largest min_batch <= batch whose needs the CPU has, unless
+ * best (from a more specialised table searched first) already has that min_batch. */
 static const struct owb_mm_kernel *find_kernel(const struct owb_mm_kernel *tab, enum owb_type t,
-                                               int64_t batch, bool vnni)
+                                               int64_t batch, int have,
+                                               const struct owb_mm_kernel *best)
 {
-    const struct owb_mm_kernel *best = NULL;
     for (const struct owb_mm_kernel *e = tab; e->rows; e++) {
-        if (e->wtype != t || e->min_batch > batch || (e->needs_vnni && !vnni))
+        if (e->wtype != t || e->min_batch > batch || (e->needs & ~have))
             continue;
         if (!best || e->min_batch > best->min_batch)
             best = e;
@@ -149,11 +151,14 @@ int owb_matmul_plan_init(struct owb_matmul_plan *p, enum owb_type wtype, int64_t
     p->batch = batch;
 
     const struct owb_mm_kernel *kern = NULL;
-    const bool vnni = owb_isa_has_vnni();
-    if (isa == OWB_ISA_AVX512)
-        kern = find_kernel(owb_mm_kernels_avx512, wtype, batch, vnni);
+    const int have =
+        (owb_isa_has_vnni() ? OWB_MM_NEEDS_VNNI : 0) | (owb_isa_has_vbmi() ? OWB_MM_NEEDS_VBMI : 0);
+    if (isa == OWB_ISA_AVX512) {
+        kern = find_kernel(owb_mm_kernels_avx512_vbmi, wtype, batch, have, NULL);
+        kern = find_kernel(owb_mm_kernels_avx512, wtype, batch, have, kern);
+    }
     if (!kern && isa >= OWB_ISA_AVX2)
-        kern = find_kernel(owb_mm_kernels_avx2, wtype, batch, vnni);
+        kern = find_kernel(owb_mm_kernels_avx2, wtype, batch, have, NULL);
 
     enum owb_type act = tr->vec_dot_type;
     if (!kern && !tr->vec_dot_ref)
@@ -219,8 +224,7 @@ void owb_matmul_prepare(const struct owb_matmul_plan *p, const float *X, int64_t
         if (p->prep)
             p->prep(X + b * ldx, row, p->k, p->act_off);
         else
-            prep_ref((enum owb_mm_act_layout)p->act_layout, at, X + b * ldx, row, p->k,
-                     p->act_off);
+            prep_ref((enum owb_mm_act_layout)p->act_layout, at, X + b * ldx, row, p->k, p->act_off);
         /* zero the padding so that whole prepared rows compare equal across ISAs */
         size_t used = owb_row_size(p->act_type, p->k);
         if (p->act_layout == OWB_MM_ACT_Q8_0_NAT || p->act_layout == OWB_MM_ACT_Q8_0_IL4) {

@@ -41,12 +41,12 @@ struct owb_mm_kernel; /* private: the chosen kernel table entry (kernels/cpu/mat
 
 /* A planned multiplication; filled by owb_matmul_plan_init, read-only afterwards. */
 struct owb_matmul_plan {
-    enum owb_type wtype;     /* weight format */
-    int64_t m, k, batch;     /* W is m x k, X is batch x k, Y is batch x m */
-    enum owb_isa isa;        /* ISA of the kernels in use (may be lower than asked: see path) */
-    enum owb_type act_type;  /* format of the prepared activations (OWB_TYPE_F32: X used as is) */
-    size_t act_row_bytes;    /* bytes of one prepared activation row in the scratch (0: none) */
-    char path[64];           /* what runs, e.g. "avx512-vnni q4_0xq8_0 gemv" or "ref q5_0xq8_0" */
+    enum owb_type wtype;    /* weight format */
+    int64_t m, k, batch;    /* W is m x k, X is batch x k, Y is batch x m */
+    enum owb_isa isa;       /* ISA of the kernels in use (may be lower than asked: see path) */
+    enum owb_type act_type; /* format of the prepared activations (OWB_TYPE_F32: X used as is) */
+    size_t act_row_bytes;   /* bytes of one prepared activation row in the scratch (0: none) */
+    char path[64];          /* what runs, e.g. "avx512-vnni q4_0xq8_0 gemv" or "ref q5_0xq8_0" */
     /* private to kernels/ */
     const struct owb_mm_kernel *kern;
     void (*prep)(const float *x, uint8_t *act_row, int64_t k, int off);

@@ -5,11 +5,21 @@
  */
 #include "model/arch.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "model/llama.h"
+
+/* Fill a caller's error buffer (vsnprintf: over-long messages are cut). */
+__attribute__((format(printf, 2, 3))) static void seterr(char *err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, OWB_ERR_MAX, fmt, ap);
+    va_end(ap);
+}
 
 static const struct owb_arch arch_table[] = {
     {"llama", 0, owb_llama_load, owb_llama_forward, owb_llama_release},
@@ -39,25 +49,25 @@ struct owb_model *owb_model_load(const struct owb_gguf *g, const struct owb_mode
     static const struct owb_model_opts defaults = {0};
 
     if (owb_gguf_get_str(g, "general.architecture", &s, kerr)) {
-        snprintf(err, OWB_ERR_MAX, "%.500s", kerr);
+        seterr(err, "%.500s", kerr);
         return NULL;
     }
     if (s.len >= sizeof name) {
-        snprintf(err, OWB_ERR_MAX, "%.300s: architecture name of %llu bytes is not supported",
-                 g->path, (unsigned long long)s.len);
+        seterr(err, "%.300s: architecture name of %llu bytes is not supported", g->path,
+               (unsigned long long)s.len);
         return NULL;
     }
     memcpy(name, s.ptr, (size_t)s.len);
     name[s.len] = '\0';
     const struct owb_arch *a = owb_arch_find(name);
     if (!a) {
-        snprintf(err, OWB_ERR_MAX, "%.300s: architecture \"%s\" is not supported (%s)", g->path,
-                 name, owb_arch_names());
+        seterr(err, "%.300s: architecture \"%s\" is not supported (%s)", g->path, name,
+               owb_arch_names());
         return NULL;
     }
     struct owb_model *m = calloc(1, sizeof *m);
     if (!m) {
-        snprintf(err, OWB_ERR_MAX, "%.300s: out of memory", g->path);
+        seterr(err, "%.300s: out of memory", g->path);
         return NULL;
     }
     m->arch = a;

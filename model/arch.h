@@ -44,12 +44,12 @@ struct owb_model_opts {
 
 /* Hyperparameters shared by the decoder-only architectures. */
 struct owb_hparams {
-    char arch[32];       /* general.architecture */
-    int64_t n_vocab;     /* rows of token_embd */
-    int64_t n_embd;      /* residual width */
+    char arch[32];   /* general.architecture */
+    int64_t n_vocab; /* rows of token_embd */
+    int64_t n_embd;  /* residual width */
     int64_t n_layer;
-    int64_t n_head;      /* query heads */
-    int64_t n_head_kv;   /* key/value heads (GQA when < n_head) */
+    int64_t n_head;    /* query heads */
+    int64_t n_head_kv; /* key/value heads (GQA when < n_head) */
     int64_t head_dim;
     int64_t n_ff;        /* feed-forward width */
     int64_t n_ctx_train; /* context_length from the metadata */
@@ -57,8 +57,8 @@ struct owb_hparams {
     float rope_freq_base;
     float rope_freq_scale; /* 1 / linear scaling factor */
     float rms_eps;
-    int rope_neox;       /* 0: pairs (2i, 2i+1); 1: pairs (i, i + n_rot/2) */
-    bool tied_output;    /* no output.weight: logits use token_embd */
+    int rope_neox;    /* 0: pairs (2i, 2i+1); 1: pairs (i, i + n_rot/2) */
+    bool tied_output; /* no output.weight: logits use token_embd */
 };
 
 struct owb_arch;

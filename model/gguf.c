@@ -31,20 +31,20 @@
 #define MIN_ARRAY_BYTES 12u
 
 static const char *const type_names[OWB_GGUF_TYPE_COUNT] = {
-    "uint8", "int8",   "uint16", "int16", "uint32", "int32",  "float32",
-    "bool",  "string", "array",  "uint64", "int64", "float64",
+    "uint8", "int8",   "uint16", "int16",  "uint32", "int32",   "float32",
+    "bool",  "string", "array",  "uint64", "int64",  "float64",
 };
 
 /* ggml's names for type ids owbench may not support, so errors can name them. */
 static const char *ggml_type_name(uint32_t id)
 {
     static const char *const names[] = {
-        "f32",     "f16",    "q4_0",    "q4_1",    "q4_2",  "q4_3",    "q5_0",   "q5_1",
-        "q8_0",    "q8_1",   "q2_K",    "q3_K",    "q4_K",  "q5_K",    "q6_K",   "q8_K",
-        "iq2_xxs", "iq2_xs", "iq3_xxs", "iq1_s",   "iq4_nl", "iq3_s",  "iq2_s",  "iq4_xs",
-        "i8",      "i16",    "i32",     "i64",     "f64",   "iq1_m",   "bf16",   "q4_0_4_4",
-        "q4_0_4_8", "q4_0_8_8", "tq1_0", "tq2_0", "iq4_nl_4_4", "iq4_nl_4_8", "iq4_nl_8_8",
-        "mxfp4",
+        "f32",   "f16",        "q4_0",       "q4_1",       "q4_2",     "q4_3",     "q5_0",
+        "q5_1",  "q8_0",       "q8_1",       "q2_K",       "q3_K",     "q4_K",     "q5_K",
+        "q6_K",  "q8_K",       "iq2_xxs",    "iq2_xs",     "iq3_xxs",  "iq1_s",    "iq4_nl",
+        "iq3_s", "iq2_s",      "iq4_xs",     "i8",         "i16",      "i32",      "i64",
+        "f64",   "iq1_m",      "bf16",       "q4_0_4_4",   "q4_0_4_8", "q4_0_8_8", "tq1_0",
+        "tq2_0", "iq4_nl_4_4", "iq4_nl_4_8", "iq4_nl_8_8", "mxfp4",
     };
     return id < OWB_ARRAY_LEN(names) ? names[id] : NULL;
 }
@@ -263,8 +263,9 @@ static int rd_str(struct cur *c, struct owb_gguf_str *s, const char *what)
     if (rd_u64(c, &len, what))
         return OWB_E_FORMAT;
     if (len > c->size - c->off)
-        return fail(c, "%s length %" PRIu64 " runs past the end of the file (offset %zu, file has "
-                       "%zu bytes)",
+        return fail(c,
+                    "%s length %" PRIu64 " runs past the end of the file (offset %zu, file has "
+                    "%zu bytes)",
                     what, len, c->off, c->size);
     s->ptr = (const char *)c->p + c->off;
     s->len = len;
@@ -316,23 +317,24 @@ static int parse_value(struct cur *c, enum owb_gguf_type t, struct owb_gguf_valu
     if (es) {
         uint64_t total;
         if (__builtin_mul_overflow(n, (uint64_t)es, &total) || total > left)
-            return fail(c, "array of %" PRIu64 " %s values needs more than the %zu bytes left "
-                           "(offset %zu, file has %zu bytes)",
+            return fail(c,
+                        "array of %" PRIu64 " %s values needs more than the %zu bytes left "
+                        "(offset %zu, file has %zu bytes)",
                         n, type_names[et], left, c->off, c->size);
         c->off += (size_t)total;
         return 0;
     }
     uint64_t min = et == OWB_GGUF_STRING ? MIN_STRING_BYTES : MIN_ARRAY_BYTES;
     if (n > left / min)
-        return fail(c, "array of %" PRIu64 " %ss cannot fit in the %zu bytes left (offset %zu, "
-                       "file has %zu bytes)",
+        return fail(c,
+                    "array of %" PRIu64 " %ss cannot fit in the %zu bytes left (offset %zu, "
+                    "file has %zu bytes)",
                     n, type_names[et], left, c->off, c->size);
     if (n == 0)
         return 0;
     out->v.arr.elems = calloc((size_t)n, sizeof *out->v.arr.elems);
     if (!out->v.arr.elems) {
-        seterr(c->err, "%s: %s: out of memory for %" PRIu64 " array elements",
-                 c->path, c->ctx, n);
+        seterr(c->err, "%s: %s: out of memory for %" PRIu64 " array elements", c->path, c->ctx, n);
         return OWB_E_NOMEM;
     }
     for (uint64_t i = 0; i < n; i++) {
@@ -395,9 +397,8 @@ int owb_gguf_tensor_size(enum owb_type type, int n_dims, const int64_t *ne, size
             return OWB_E_FORMAT;
         }
     if (d0 % tr->blck_size != 0) {
-        seterr(err,
-                 "row length %" PRId64 " is not a multiple of the %s block size %" PRId64, d0,
-                 tr->name, tr->blck_size);
+        seterr(err, "row length %" PRId64 " is not a multiple of the %s block size %" PRId64, d0,
+               tr->name, tr->blck_size);
         return OWB_E_FORMAT;
     }
     uint64_t bytes;
@@ -426,9 +427,8 @@ static int parse(struct owb_gguf *g, char err[OWB_ERR_MAX])
     if (need(&c, 4, "magic"))
         return OWB_E_FORMAT;
     if (memcmp(c.p, "GGUF", 4) != 0) {
-        seterr(err,
-                 "%s: not a GGUF file (magic bytes %02x %02x %02x %02x, expected \"GGUF\")",
-                 g->path, c.p[0], c.p[1], c.p[2], c.p[3]);
+        seterr(err, "%s: not a GGUF file (magic bytes %02x %02x %02x %02x, expected \"GGUF\")",
+               g->path, c.p[0], c.p[1], c.p[2], c.p[3]);
         return OWB_E_FORMAT;
     }
     c.off = 4;
@@ -436,20 +436,18 @@ static int parse(struct owb_gguf *g, char err[OWB_ERR_MAX])
         return rc;
     if (g->version != 0 && (g->version & 0xffffu) == 0) {
         seterr(err,
-                 "%s: big-endian GGUF (version field reads 0x%08" PRIx32
-                 "); only little-endian files are supported",
-                 g->path, g->version);
+               "%s: big-endian GGUF (version field reads 0x%08" PRIx32
+               "); only little-endian files are supported",
+               g->path, g->version);
         return OWB_E_FORMAT;
     }
     if (g->version == 1) {
-        seterr(err,
-                 "%s: GGUF version 1 is not supported (32-bit counts; only versions 2 and 3)",
-                 g->path);
+        seterr(err, "%s: GGUF version 1 is not supported (32-bit counts; only versions 2 and 3)",
+               g->path);
         return OWB_E_FORMAT;
     }
     if (g->version < 2 || g->version > 3) {
-        seterr(err, "%s: unsupported GGUF version %" PRIu32 " (only 2 and 3)",
-                 g->path, g->version);
+        seterr(err, "%s: unsupported GGUF version %" PRIu32 " (only 2 and 3)", g->path, g->version);
         return OWB_E_FORMAT;
     }
     uint64_t n_tensors, n_kv;
@@ -457,8 +455,7 @@ static int parse(struct owb_gguf *g, char err[OWB_ERR_MAX])
         return rc;
     size_t left = c.size - c.off;
     if (n_kv > left / MIN_KV_BYTES)
-        return fail(&c, "%" PRIu64 " key/value pairs cannot fit in the %zu bytes left", n_kv,
-                    left);
+        return fail(&c, "%" PRIu64 " key/value pairs cannot fit in the %zu bytes left", n_kv, left);
     if (n_tensors > left / MIN_TENSOR_INFO_BYTES)
         return fail(&c, "%" PRIu64 " tensor infos cannot fit in the %zu bytes left", n_tensors,
                     left);
@@ -541,8 +538,9 @@ static int parse(struct owb_gguf *g, char err[OWB_ERR_MAX])
         int64_t nel = 1;
         for (int d = 0; d < OWB_GGUF_MAX_DIMS; d++)
             if (__builtin_mul_overflow(nel, t->ne[d], &nel))
-                return fail(&c, "element count of shape [%" PRId64 ", %" PRId64 ", %" PRId64
-                                ", %" PRId64 "] overflows",
+                return fail(&c,
+                            "element count of shape [%" PRId64 ", %" PRId64 ", %" PRId64
+                            ", %" PRId64 "] overflows",
                             t->ne[0], t->ne[1], t->ne[2], t->ne[3]);
         t->n_elements = nel;
         uint32_t ty;
@@ -725,8 +723,8 @@ static const struct owb_gguf_value *lookup(const struct owb_gguf *g, const char 
 static int wrong_type(const struct owb_gguf *g, const char *key, const struct owb_gguf_value *v,
                       const char *want, char err[OWB_ERR_MAX])
 {
-    seterr(err, "%s: key %s has type %s, expected %s", g->path, key,
-             owb_gguf_type_name(v->type), want);
+    seterr(err, "%s: key %s has type %s, expected %s", g->path, key, owb_gguf_type_name(v->type),
+           want);
     return OWB_E_FORMAT;
 }
 
@@ -738,8 +736,7 @@ static bool is_unsigned(enum owb_gguf_type t)
 
 static bool is_signed(enum owb_gguf_type t)
 {
-    return t == OWB_GGUF_INT8 || t == OWB_GGUF_INT16 || t == OWB_GGUF_INT32 ||
-           t == OWB_GGUF_INT64;
+    return t == OWB_GGUF_INT8 || t == OWB_GGUF_INT16 || t == OWB_GGUF_INT32 || t == OWB_GGUF_INT64;
 }
 
 /* Integer value as [lo, hi]-checked int64/uint64; kind 0 unsigned target, 1 signed target. */
@@ -758,12 +755,11 @@ static int get_int(const struct owb_gguf *g, const char *key, bool want_signed, 
         neg = v->v.i < 0;
         mag = neg ? (uint64_t)0 - (uint64_t)v->v.i : (uint64_t)v->v.i;
     } else {
-        return wrong_type(g, key, v, want_signed ? "a signed integer" : "an unsigned integer",
-                          err);
+        return wrong_type(g, key, v, want_signed ? "a signed integer" : "an unsigned integer", err);
     }
     if ((neg && mag > (uint64_t)0 - (uint64_t)lo) || (!neg && mag > hi) || (neg && lo == 0)) {
-        seterr(err, "%s: key %s value %s%" PRIu64 " is out of range", g->path, key,
-                 neg ? "-" : "", mag);
+        seterr(err, "%s: key %s value %s%" PRIu64 " is out of range", g->path, key, neg ? "-" : "",
+               mag);
         return OWB_E_FORMAT;
     }
     if (u)
@@ -789,8 +785,7 @@ int owb_gguf_get_u64(const struct owb_gguf *g, const char *key, uint64_t *out,
     return get_int(g, key, false, 0, UINT64_MAX, out, NULL, err);
 }
 
-int owb_gguf_get_i32(const struct owb_gguf *g, const char *key, int32_t *out,
-                     char err[OWB_ERR_MAX])
+int owb_gguf_get_i32(const struct owb_gguf *g, const char *key, int32_t *out, char err[OWB_ERR_MAX])
 {
     int64_t s;
     int rc = get_int(g, key, true, INT32_MIN, INT32_MAX, NULL, &s, err);
@@ -799,8 +794,7 @@ int owb_gguf_get_i32(const struct owb_gguf *g, const char *key, int32_t *out,
     return rc;
 }
 
-int owb_gguf_get_f32(const struct owb_gguf *g, const char *key, float *out,
-                     char err[OWB_ERR_MAX])
+int owb_gguf_get_f32(const struct owb_gguf *g, const char *key, float *out, char err[OWB_ERR_MAX])
 {
     const struct owb_gguf_value *v = lookup(g, key, err);
     if (!v)
@@ -811,8 +805,7 @@ int owb_gguf_get_f32(const struct owb_gguf *g, const char *key, float *out,
     return 0;
 }
 
-int owb_gguf_get_bool(const struct owb_gguf *g, const char *key, bool *out,
-                      char err[OWB_ERR_MAX])
+int owb_gguf_get_bool(const struct owb_gguf *g, const char *key, bool *out, char err[OWB_ERR_MAX])
 {
     const struct owb_gguf_value *v = lookup(g, key, err);
     if (!v)
@@ -844,8 +837,8 @@ int owb_gguf_get_arr(const struct owb_gguf *g, const char *key, enum owb_gguf_ty
     if (v->type != OWB_GGUF_ARRAY)
         return wrong_type(g, key, v, "array", err);
     if (want != OWB_GGUF_TYPE_COUNT && v->v.arr.elem_type != want) {
-        seterr(err, "%s: key %s is an array of %s, expected an array of %s",
-                 g->path, key, owb_gguf_type_name(v->v.arr.elem_type), owb_gguf_type_name(want));
+        seterr(err, "%s: key %s is an array of %s, expected an array of %s", g->path, key,
+               owb_gguf_type_name(v->v.arr.elem_type), owb_gguf_type_name(want));
         return OWB_E_FORMAT;
     }
     *arr = v;
@@ -1071,7 +1064,7 @@ int owb_gguf_writer_set_arr(struct owb_gguf_writer *w, const char *key,
     uint64_t total;
     if (!es) {
         seterr(err, "key %s: array element type %s is not a fixed-size type", key,
-                 owb_gguf_type_name(elem_type));
+               owb_gguf_type_name(elem_type));
         return OWB_E_USAGE;
     }
     if (__builtin_mul_overflow(n, (uint64_t)es, &total) || total > SIZE_MAX) {
@@ -1165,8 +1158,7 @@ int owb_gguf_writer_add_tensor(struct owb_gguf_writer *w, const char *name, enum
         return OWB_E_USAGE;
     }
     if (want != size) {
-        seterr(err, "tensor %s: %zu bytes given, its type and shape need %zu", name,
-                 size, want);
+        seterr(err, "tensor %s: %zu bytes given, its type and shape need %zu", name, size, want);
         return OWB_E_USAGE;
     }
     for (size_t i = 0; i < w->n_t; i++)
@@ -1227,8 +1219,7 @@ int owb_gguf_writer_write(struct owb_gguf_writer *w, const char *path, char err[
             const struct bytes *v = &w->kv[i].val;
             uint64_t a = v->n == 8 ? le(v->p + 4, 4) : 0;
             if (v->n != 8 || le(v->p, 4) != OWB_GGUF_UINT32 || a == 0 || (a & (a - 1))) {
-                seterr(err,
-                         "%s: general.alignment must be a uint32 power of two", path);
+                seterr(err, "%s: general.alignment must be a uint32 power of two", path);
                 return OWB_E_USAGE;
             }
             align = (uint32_t)a;

@@ -80,27 +80,27 @@ struct owb_gguf_kv {
 struct owb_gguf_tensor {
     const char *name; /* NUL-terminated copy of the name */
     enum owb_type type;
-    int n_dims;                     /* 1..4 (0 for a scalar) */
-    int64_t ne[OWB_GGUF_MAX_DIMS];  /* elements per dimension, ne[0] fastest; unused dims are 1 */
-    uint64_t offset;                /* offset of the data from the start of the data section */
-    size_t size_bytes;              /* bytes of data */
+    int n_dims;                    /* 1..4 (0 for a scalar) */
+    int64_t ne[OWB_GGUF_MAX_DIMS]; /* elements per dimension, ne[0] fastest; unused dims are 1 */
+    uint64_t offset;               /* offset of the data from the start of the data section */
+    size_t size_bytes;             /* bytes of data */
     int64_t n_elements;
-    const void *data;               /* into the mapping (aligned to the file's alignment) */
+    const void *data; /* into the mapping (aligned to the file's alignment) */
 };
 
 struct owb_gguf {
-    const char *path;    /* the name used in error messages */
-    uint32_t version;    /* 2 or 3 */
-    uint32_t alignment;  /* general.alignment or 32 */
+    const char *path;   /* the name used in error messages */
+    uint32_t version;   /* 2 or 3 */
+    uint32_t alignment; /* general.alignment or 32 */
     size_t file_size;
-    size_t data_offset;  /* start of the tensor data section in the file */
+    size_t data_offset; /* start of the tensor data section in the file */
     int64_t n_kv;
     struct owb_gguf_kv *kv;
     int64_t n_tensors;
     struct owb_gguf_tensor *tensors;
     /* private */
     const unsigned char *base;
-    void *map;       /* munmap'ed on close; NULL for owb_gguf_open_mem */
+    void *map; /* munmap'ed on close; NULL for owb_gguf_open_mem */
     void *priv;
 };
 
@@ -128,10 +128,8 @@ int owb_gguf_get_i32(const struct owb_gguf *g, const char *key, int32_t *out,
                      char err[OWB_ERR_MAX]);
 int owb_gguf_get_u64(const struct owb_gguf *g, const char *key, uint64_t *out,
                      char err[OWB_ERR_MAX]);
-int owb_gguf_get_f32(const struct owb_gguf *g, const char *key, float *out,
-                     char err[OWB_ERR_MAX]);
-int owb_gguf_get_bool(const struct owb_gguf *g, const char *key, bool *out,
-                      char err[OWB_ERR_MAX]);
+int owb_gguf_get_f32(const struct owb_gguf *g, const char *key, float *out, char err[OWB_ERR_MAX]);
+int owb_gguf_get_bool(const struct owb_gguf *g, const char *key, bool *out, char err[OWB_ERR_MAX]);
 int owb_gguf_get_str(const struct owb_gguf *g, const char *key, struct owb_gguf_str *out,
                      char err[OWB_ERR_MAX]);
 /* An array value: element type and count through the out pointers, the value itself in *arr.

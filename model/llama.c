@@ -12,12 +12,22 @@
 
 #include <inttypes.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
+
+/* Fill a caller's error buffer (vsnprintf: over-long messages are cut). */
+__attribute__((format(printf, 2, 3))) static void seterr(char *err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, OWB_ERR_MAX, fmt, ap);
+    va_end(ap);
+}
 
 /* Weight slots of a layer, in plan order. */
 enum { W_Q, W_K, W_V, W_O, W_GATE, W_UP, W_DOWN, W_PER_LAYER };
@@ -53,15 +63,15 @@ struct llama {
     float *vecs;           /* owned storage of the 1-D tensors above */
 
     /* Activations for up to n_batch tokens. */
-    float *x;       /* (n_batch, n_embd) residual stream */
-    float *xb;      /* (n_batch, n_embd) normed block input / projection output */
-    float *q;       /* (n_batch, q_dim) queries */
-    float *att_out; /* (n_batch, q_dim) attention output, heads concatenated */
-    float *hb;      /* (n_batch, n_ff) gate, then silu(gate) * up */
-    float *hb2;     /* (n_batch, n_ff) up */
-    float *att;     /* (nthreads, n_ctx) attention scores, one row per thread */
-    float *k_cache; /* (n_layer, n_ctx, kv_dim) */
-    float *v_cache; /* (n_layer, n_ctx, kv_dim) */
+    float *x;             /* (n_batch, n_embd) residual stream */
+    float *xb;            /* (n_batch, n_embd) normed block input / projection output */
+    float *q;             /* (n_batch, q_dim) queries */
+    float *att_out;       /* (n_batch, q_dim) attention output, heads concatenated */
+    float *hb;            /* (n_batch, n_ff) gate, then silu(gate) * up */
+    float *hb2;           /* (n_batch, n_ff) up */
+    float *att;           /* (nthreads, n_ctx) attention scores, one row per thread */
+    float *k_cache;       /* (n_layer, n_ctx, kv_dim) */
+    float *v_cache;       /* (n_layer, n_ctx, kv_dim) */
     void *act[MAX_GROUP]; /* prepared activations, act_bytes each */
     size_t act_bytes;
 
@@ -81,7 +91,7 @@ static int hp_get(const struct owb_gguf *g, const char *arch, const char *key, b
     snprintf(k, sizeof k, "%s.%s", arch, key);
     if (!owb_gguf_find(g, k)) {
         if (required) {
-            snprintf(err, OWB_ERR_MAX, "%.300s: key %s is missing", g->path, k);
+            seterr(err, "%.300s: key %s is missing", g->path, k);
             return OWB_E_FORMAT;
         }
         *out = def;
@@ -121,7 +131,7 @@ static const struct owb_gguf_tensor *find_tensor(const struct owb_gguf *g, const
     const struct owb_gguf_tensor *t = owb_gguf_tensor(g, name);
     if (!t) {
         if (required)
-            snprintf(err, OWB_ERR_MAX, "%.300s: tensor %s is missing", g->path, name);
+            seterr(err, "%.300s: tensor %s is missing", g->path, name);
         return NULL;
     }
     int nd = ne1 ? 2 : 1;
@@ -131,8 +141,7 @@ static const struct owb_gguf_tensor *find_tensor(const struct owb_gguf *g, const
         char a[96], b[96];
         shape_str(a, sizeof a, t->n_dims, t->ne);
         shape_str(b, sizeof b, nd, want);
-        snprintf(err, OWB_ERR_MAX, "%.300s: tensor %s has shape %s, expected %s", g->path, name, a,
-                 b);
+        seterr(err, "%.300s: tensor %s has shape %s, expected %s", g->path, name, a, b);
         return NULL;
     }
     return t;
@@ -145,6 +154,16 @@ static int bind_wt(struct llama *L, const struct owb_gguf *g, const char *name, 
     const struct owb_gguf_tensor *t = find_tensor(g, name, k, m, true, err);
     if (!t)
         return OWB_E_FORMAT;
+    /* Float weights are read as float / uint16 arrays: their data must be aligned for that
+     * (it is whenever general.alignment >= 4). */
+    size_t need = t->type == OWB_TYPE_F32                               ? 4
+                  : t->type == OWB_TYPE_F16 || t->type == OWB_TYPE_BF16 ? 2
+                                                                        : 1;
+    if ((uintptr_t)t->data % need) {
+        seterr(err, "%.300s: tensor %s: %s data is not %zu-byte aligned", g->path, name,
+               owb_type_name(t->type), need);
+        return OWB_E_FORMAT;
+    }
     w->data = t->data;
     w->type = t->type;
     w->m = m;
@@ -153,8 +172,7 @@ static int bind_wt(struct llama *L, const struct owb_gguf *g, const char *name, 
     char merr[OWB_ERR_MAX];
     int rc = owb_matmul_plan_init(&p, t->type, m, k, 1, L->isa, merr);
     if (rc) {
-        snprintf(err, OWB_ERR_MAX, "%.300s: tensor %s (%s): %.150s", g->path, name,
-                 owb_type_name(t->type), merr);
+        seterr(err, "%.300s: tensor %s (%s): %.150s", g->path, name, owb_type_name(t->type), merr);
         return rc;
     }
     return 0;
@@ -170,8 +188,8 @@ static int load_vec(const struct owb_gguf *g, const char *name, int64_t n, bool 
     if (!t)
         return required || owb_gguf_tensor(g, name) ? OWB_E_FORMAT : 0;
     if (owb_get_row(t->type, t->data, 0, n, dst) != 0) {
-        snprintf(err, OWB_ERR_MAX, "%.300s: tensor %s: type %s cannot be converted to f32", g->path,
-                 name, owb_type_name(t->type));
+        seterr(err, "%.300s: tensor %s: type %s cannot be converted to f32", g->path, name,
+               owb_type_name(t->type));
         return OWB_E_FORMAT;
     }
     return 0;
@@ -231,7 +249,7 @@ int owb_llama_load(struct owb_model *m, const struct owb_gguf *g, const struct o
     int rc = OWB_E_FORMAT;
 
     if (!L) {
-        snprintf(err, OWB_ERR_MAX, "%.300s: out of memory", g->path);
+        seterr(err, "%.300s: out of memory", g->path);
         return OWB_E_NOMEM;
     }
     m->impl = L;
@@ -253,35 +271,34 @@ int owb_llama_load(struct owb_model *m, const struct owb_gguf *g, const struct o
         goto fail;
     if (hp->n_head_kv == 0)
         hp->n_head_kv = hp->n_head;
-    if (hp->n_embd <= 0 || hp->n_layer <= 0 || hp->n_head <= 0 ||
-        hp->n_head % hp->n_head_kv != 0) {
-        snprintf(err, OWB_ERR_MAX,
-                 "%.300s: bad hyperparameters: embedding_length %" PRId64 ", block_count %" PRId64
-                 ", head_count %" PRId64 ", head_count_kv %" PRId64,
-                 g->path, hp->n_embd, hp->n_layer, hp->n_head, hp->n_head_kv);
+    if (hp->n_embd <= 0 || hp->n_layer <= 0 || hp->n_head <= 0 || hp->n_head % hp->n_head_kv != 0) {
+        seterr(err,
+               "%.300s: bad hyperparameters: embedding_length %" PRId64 ", block_count %" PRId64
+               ", head_count %" PRId64 ", head_count_kv %" PRId64,
+               g->path, hp->n_embd, hp->n_layer, hp->n_head, hp->n_head_kv);
         goto fail;
     }
     if (!key_len && hp->n_embd % hp->n_head) {
-        snprintf(err, OWB_ERR_MAX,
-                 "%.300s: embedding_length %" PRId64 " is not a multiple of head_count %" PRId64,
-                 g->path, hp->n_embd, hp->n_head);
+        seterr(err, "%.300s: embedding_length %" PRId64 " is not a multiple of head_count %" PRId64,
+               g->path, hp->n_embd, hp->n_head);
         goto fail;
     }
     hp->head_dim = key_len ? key_len : hp->n_embd / hp->n_head;
     if (val_len && val_len != hp->head_dim) {
-        snprintf(err, OWB_ERR_MAX,
-                 "%.300s: value_length %" PRId64 " differs from key_length %" PRId64
-                 " (not supported)",
-                 g->path, val_len, hp->head_dim);
+        seterr(err,
+               "%.300s: value_length %" PRId64 " differs from key_length %" PRId64
+               " (not supported)",
+               g->path, val_len, hp->head_dim);
         goto fail;
     }
     if (hp_get(g, a, "rope.dimension_count", false, (uint32_t)hp->head_dim, &hp->n_rot, err))
         goto fail;
     if (hp->n_rot <= 0 || hp->n_rot % 2 || hp->n_rot > hp->head_dim ||
         hp->n_rot > OWB_ROPE_MAX_ROT) {
-        snprintf(err, OWB_ERR_MAX,
-                 "%.300s: rope.dimension_count %" PRId64 " must be even and at most the head size %" PRId64,
-                 g->path, hp->n_rot, hp->head_dim);
+        seterr(err,
+               "%.300s: rope.dimension_count %" PRId64
+               " must be even and at most the head size %" PRId64,
+               g->path, hp->n_rot, hp->head_dim);
         goto fail;
     }
     hp->rope_freq_scale = 1.0f;
@@ -290,22 +307,20 @@ int owb_llama_load(struct owb_model *m, const struct owb_gguf *g, const struct o
         float factor = 0.0f;
         struct owb_gguf_str st;
         snprintf(k, sizeof k, "%s.rope.scaling.type", a);
-        bool linear = !owb_gguf_find(g, k) ||
-                      (owb_gguf_get_str(g, k, &st, err) == 0 && st.len == 6 &&
-                       memcmp(st.ptr, "linear", 6) == 0);
+        bool linear = !owb_gguf_find(g, k) || (owb_gguf_get_str(g, k, &st, err) == 0 &&
+                                               st.len == 6 && memcmp(st.ptr, "linear", 6) == 0);
         if (hp_getf(g, a, "rope.scaling.factor", 0.0f, &factor, err))
             goto fail;
         if (factor > 0.0f && factor != 1.0f) {
             if (!linear) {
-                snprintf(err, OWB_ERR_MAX, "%.300s: rope scaling other than linear is not supported",
-                         g->path);
+                seterr(err, "%.300s: rope scaling other than linear is not supported", g->path);
                 goto fail;
             }
             hp->rope_freq_scale = 1.0f / factor;
         }
     }
     if (owb_gguf_tensor(g, "blk.0.ffn_gate_inp.weight")) {
-        snprintf(err, OWB_ERR_MAX, "%.300s: mixture-of-experts layers are not supported", g->path);
+        seterr(err, "%.300s: mixture-of-experts layers are not supported", g->path);
         goto fail;
     }
 
@@ -313,18 +328,17 @@ int owb_llama_load(struct owb_model *m, const struct owb_gguf *g, const struct o
     const struct owb_gguf_tensor *te = owb_gguf_tensor(g, "token_embd.weight");
     if (!te || te->n_dims != 2 || te->ne[0] != hp->n_embd || te->ne[1] <= 0) {
         if (!te)
-            snprintf(err, OWB_ERR_MAX, "%.300s: tensor token_embd.weight is missing", g->path);
+            seterr(err, "%.300s: tensor token_embd.weight is missing", g->path);
         else
-            snprintf(err, OWB_ERR_MAX,
-                     "%.300s: tensor token_embd.weight is not [%" PRId64 ", n_vocab]", g->path,
-                     hp->n_embd);
+            seterr(err, "%.300s: tensor token_embd.weight is not [%" PRId64 ", n_vocab]", g->path,
+                   hp->n_embd);
         goto fail;
     }
     hp->n_vocab = te->ne[1];
     L->tok_embd = (struct wt){te->data, te->type, hp->n_vocab, hp->n_embd};
     if (!owb_type_traits(te->type) || !owb_type_traits(te->type)->to_float) {
-        snprintf(err, OWB_ERR_MAX, "%.300s: token_embd.weight: type %s cannot be dequantized",
-                 g->path, owb_type_name(te->type));
+        seterr(err, "%.300s: token_embd.weight: type %s cannot be dequantized", g->path,
+               owb_type_name(te->type));
         goto fail;
     }
     hp->tied_output = owb_gguf_tensor(g, "output.weight") == NULL;
@@ -340,7 +354,7 @@ int owb_llama_load(struct owb_model *m, const struct owb_gguf *g, const struct o
         hp->n_ff = tg ? tg->ne[1] : 0;
     }
     if (hp->n_ff <= 0) {
-        snprintf(err, OWB_ERR_MAX, "%.300s: feed_forward_length is missing", g->path);
+        seterr(err, "%.300s: feed_forward_length is missing", g->path);
         goto fail;
     }
 
@@ -349,7 +363,7 @@ int owb_llama_load(struct owb_model *m, const struct owb_gguf *g, const struct o
     L->layers = calloc((size_t)hp->n_layer, sizeof *L->layers);
     L->vecs = alloc_f32(hp->n_layer * per_layer + hp->n_embd + hp->n_rot, 1, 1, &oom);
     if (oom || !L->layers) {
-        snprintf(err, OWB_ERR_MAX, "%.300s: out of memory", g->path);
+        seterr(err, "%.300s: out of memory", g->path);
         rc = OWB_E_NOMEM;
         goto fail;
     }
@@ -360,7 +374,7 @@ int owb_llama_load(struct owb_model *m, const struct owb_gguf *g, const struct o
             "attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
         const int64_t wk[W_PER_LAYER] = {hp->n_embd, hp->n_embd, hp->n_embd, L->q_dim,
                                          hp->n_embd, hp->n_embd, hp->n_ff};
-        const int64_t wm[W_PER_LAYER] = {L->q_dim,  L->kv_dim, L->kv_dim, hp->n_embd,
+        const int64_t wm[W_PER_LAYER] = {L->q_dim, L->kv_dim, L->kv_dim, hp->n_embd,
                                          hp->n_ff, hp->n_ff,  hp->n_embd};
         for (int i = 0; i < W_PER_LAYER; i++) {
             snprintf(name, sizeof name, "blk.%" PRId64 ".%s.weight", l, wname[i]);
@@ -409,7 +423,7 @@ int owb_llama_load(struct owb_model *m, const struct owb_gguf *g, const struct o
     /* Context and batch. */
     m->n_ctx = o->n_ctx > 0 ? o->n_ctx : hp->n_ctx_train;
     if (m->n_ctx <= 0) {
-        snprintf(err, OWB_ERR_MAX, "%.300s: context length is 0", g->path);
+        seterr(err, "%.300s: context length is 0", g->path);
         goto fail;
     }
     m->n_batch = o->n_batch > 0 ? o->n_batch : 512;
@@ -429,12 +443,11 @@ int owb_llama_load(struct owb_model *m, const struct owb_gguf *g, const struct o
     L->v_cache = alloc_f32(hp->n_layer, m->n_ctx, L->kv_dim, &oom);
     L->plans = calloc((size_t)(hp->n_layer * W_PER_LAYER + 1), sizeof *L->plans);
     if (oom || !L->plans) {
-        snprintf(err, OWB_ERR_MAX,
-                 "%.300s: out of memory for a context of %" PRId64 " and batch of %" PRId64
-                 " (KV cache %.1f MiB)",
-                 g->path, m->n_ctx, nb,
-                 2.0 * (double)hp->n_layer * (double)m->n_ctx * (double)L->kv_dim * 4.0 /
-                     1048576.0);
+        seterr(err,
+               "%.300s: out of memory for a context of %" PRId64 " and batch of %" PRId64
+               " (KV cache %.1f MiB)",
+               g->path, m->n_ctx, nb,
+               2.0 * (double)hp->n_layer * (double)m->n_ctx * (double)L->kv_dim * 4.0 / 1048576.0);
         rc = OWB_E_NOMEM;
         goto fail;
     }
@@ -450,7 +463,7 @@ int owb_llama_load(struct owb_model *m, const struct owb_gguf *g, const struct o
         char merr[OWB_ERR_MAX];
         if ((rc = owb_matmul_plan_init(&L->out1, L->output.type, L->output.m, L->output.k, 1,
                                        L->isa, merr))) {
-            snprintf(err, OWB_ERR_MAX, "%.300s: output projection: %.150s", g->path, merr);
+            seterr(err, "%.300s: output projection: %.150s", g->path, merr);
             goto fail;
         }
     }
@@ -458,7 +471,7 @@ int owb_llama_load(struct owb_model *m, const struct owb_gguf *g, const struct o
     for (int i = 0; i < MAX_GROUP && L->act_bytes; i++) {
         L->act[i] = aligned_alloc(64, L->act_bytes);
         if (!L->act[i]) {
-            snprintf(err, OWB_ERR_MAX, "%.300s: out of memory", g->path);
+            seterr(err, "%.300s: out of memory", g->path);
             rc = OWB_E_NOMEM;
             goto fail;
         }
@@ -479,17 +492,17 @@ static int plan_all(struct owb_model *m, int64_t nb, char err[OWB_ERR_MAX])
     for (int64_t l = 0; l < m->hp.n_layer; l++)
         for (int i = 0; i < W_PER_LAYER; i++) {
             const struct wt *w = &L->layers[l].w[i];
-            int rc = owb_matmul_plan_init(&L->plans[l * W_PER_LAYER + i], w->type, w->m, w->k,
-                                          nb, L->isa, merr);
+            int rc = owb_matmul_plan_init(&L->plans[l * W_PER_LAYER + i], w->type, w->m, w->k, nb,
+                                          L->isa, merr);
             if (rc) {
-                snprintf(err, OWB_ERR_MAX, "layer %" PRId64 ": %.400s", l, merr);
+                seterr(err, "layer %" PRId64 ": %.400s", l, merr);
                 return rc;
             }
         }
     int rc = owb_matmul_plan_init(&L->plans[m->hp.n_layer * W_PER_LAYER], L->output.type,
                                   L->output.m, L->output.k, nb, L->isa, merr);
     if (rc) {
-        snprintf(err, OWB_ERR_MAX, "output: %.400s", merr);
+        seterr(err, "output: %.400s", merr);
         return rc;
     }
     L->plan_nb = nb;
@@ -548,8 +561,8 @@ static void mm_rows_fn(void *ctx, int tid, int nth)
     for (int i = 0; i < g->n; i++) {
         int64_t r0, r1;
         slice(g->t[i].p->m, OWB_MATMUL_ROW_ALIGN, tid, nth, &r0, &r1);
-        owb_matmul_rows(g->t[i].p, g->t[i].w, g->t[i].act, g->x, g->ldx, g->t[i].y,
-                        g->t[i].ldy, r0, r1);
+        owb_matmul_rows(g->t[i].p, g->t[i].w, g->t[i].act, g->x, g->ldx, g->t[i].y, g->t[i].ldy, r0,
+                        r1);
     }
 }
 
@@ -599,6 +612,7 @@ static void att_fn(void *ctx, int tid, int nth)
     const struct llama *L = j->L;
     const int64_t hd = hp->head_dim, group = hp->n_head / hp->n_head_kv;
     const float scale = 1.0f / sqrtf((float)hd);
+    OWB_ASSERT(nth <= L->nthreads);                   /* one score row per thread was allocated */
     float *att = L->att + (int64_t)tid * j->m->n_ctx; /* (n_ctx) */
     int64_t h0, h1;
     slice(hp->n_head, 1, tid, nth, &h0, &h1);
@@ -719,8 +733,7 @@ static void forward_chunk(struct owb_model *m, const int32_t *tokens, int64_t nb
         for (int64_t b = 0; b < nb; b++)
             owb_rmsnorm(L->xb + b * D, L->x + b * D, L->output_norm, D, hp->rms_eps);
         g = (struct mm_group){.x = L->xb, .ldx = D};
-        mm_add(&g, L, &L->plans[hp->n_layer * W_PER_LAYER], L->output.data, logits,
-               hp->n_vocab);
+        mm_add(&g, L, &L->plans[hp->n_layer * W_PER_LAYER], L->output.data, logits, hp->n_vocab);
         mm_run(L, &g);
     } else if (last) {
         owb_rmsnorm(L->xb, L->x + (nb - 1) * D, L->output_norm, D, hp->rms_eps);
@@ -734,15 +747,16 @@ int owb_llama_forward(struct owb_model *m, const int32_t *tokens, int64_t n, int
                       float *logits, bool logits_all, char err[OWB_ERR_MAX])
 {
     if (n <= 0 || pos < 0 || pos > m->n_ctx - n) {
-        snprintf(err, OWB_ERR_MAX,
-                 "forward: %" PRId64 " tokens at position %" PRId64 " do not fit the context of %" PRId64,
-                 n, pos, m->n_ctx);
+        seterr(err,
+               "forward: %" PRId64 " tokens at position %" PRId64
+               " do not fit the context of %" PRId64,
+               n, pos, m->n_ctx);
         return OWB_E_USAGE;
     }
     for (int64_t i = 0; i < n; i++)
         if (tokens[i] < 0 || tokens[i] >= m->hp.n_vocab) {
-            snprintf(err, OWB_ERR_MAX, "forward: token id %" PRId32 " is outside the vocabulary (0..%" PRId64 ")",
-                     tokens[i], m->hp.n_vocab - 1);
+            seterr(err, "forward: token id %" PRId32 " is outside the vocabulary (0..%" PRId64 ")",
+                   tokens[i], m->hp.n_vocab - 1);
             return OWB_E_USAGE;
         }
     for (int64_t i = 0; i < n; i += m->n_batch) {
@@ -750,8 +764,8 @@ int owb_llama_forward(struct owb_model *m, const int32_t *tokens, int64_t n, int
         int rc = plan_all(m, nb, err);
         if (rc)
             return rc;
-        forward_chunk(m, tokens + i, nb, pos + i,
-                      logits_all ? logits + i * m->hp.n_vocab : logits, logits_all, i + nb == n);
+        forward_chunk(m, tokens + i, nb, pos + i, logits_all ? logits + i * m->hp.n_vocab : logits,
+                      logits_all, i + nb == n);
     }
     return 0;
 }

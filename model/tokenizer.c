@@ -116,11 +116,11 @@ struct owb_tokenizer {
     enum owb_tok_kind kind;
     enum pre_kind pre;
     int32_t n_vocab;
-    char *arena;      /* token texts, each NUL-terminated */
-    uint64_t *off;    /* (n_vocab) offset of each text in arena */
-    uint32_t *len;    /* (n_vocab) text length in bytes */
-    float *scores;    /* (n_vocab) */
-    uint8_t *types;   /* (n_vocab) enum owb_token_type */
+    char *arena;    /* token texts, each NUL-terminated */
+    uint64_t *off;  /* (n_vocab) offset of each text in arena */
+    uint32_t *len;  /* (n_vocab) text length in bytes */
+    float *scores;  /* (n_vocab) */
+    uint8_t *types; /* (n_vocab) enum owb_token_type */
     struct smap vocab;
     struct smap merges; /* "left\xffright" -> rank */
     char *merge_arena;
@@ -136,7 +136,7 @@ struct owb_tokenizer {
 };
 
 __attribute__((format(printf, 3, 4))) static void tok_err(char *err, const struct owb_gguf *g,
-                                                         const char *fmt, ...)
+                                                          const char *fmt, ...)
 {
     char msg[OWB_ERR_MAX];
     va_list ap;
@@ -278,8 +278,7 @@ struct owb_tokenizer *owb_tokenizer_new(const struct owb_gguf *g, char err[OWB_E
         } else if (PRE_IS("qwen2")) {
             t->pre = PRE_QWEN2;
         } else {
-            tok_err(err, g,
-                    "pre-tokenizer \"%.*s\" is not supported (gpt-2, llama-bpe, qwen2)",
+            tok_err(err, g, "pre-tokenizer \"%.*s\" is not supported (gpt-2, llama-bpe, qwen2)",
                     (int)(pre.len > 40 ? 40 : pre.len), pre.ptr);
             goto fail;
         }
@@ -629,7 +628,8 @@ static void spm_try_bigram(const struct owb_tokenizer *t, struct scratch *s, int
     int32_t id = smap_get(&t->vocab, s->sym[l].text, n);
     if (id < 0)
         return;
-    heap_push(s, (struct bigram){.key = (double)t->scores[id], .left = l, .right = r, .size = (int64_t)n});
+    heap_push(s, (struct bigram){
+                     .key = (double)t->scores[id], .left = l, .right = r, .size = (int64_t)n});
 }
 
 static void spm_emit_bytes(const struct owb_tokenizer *t, const char *p, size_t n, struct ivec *out)
@@ -707,8 +707,8 @@ static unsigned cpt_flags(uint32_t c)
         return 0;
     unsigned f = 0;
     if ((c >= 0x09 && c <= 0x0d) || c == 0x20 || c == 0x85 || c == 0xa0 || c == 0x1680 ||
-        (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 || c == 0x202f ||
-        c == 0x205f || c == 0x3000)
+        (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 || c == 0x202f || c == 0x205f ||
+        c == 0x3000)
         f |= UCD_SPACE;
     size_t lo = 0, hi = OWB_ARRAY_LEN(owb_ucd_ranges);
     while (lo < hi) {

@@ -33,7 +33,7 @@ static int owb_test_failures;
     } while (0)
 
 #define CHECK_NEAR(a, b, tol)                                                                      \
-    CHECK_MSG(fabs((double)(a) - (double)(b)) <= (tol), "%.17g vs %.17g (tol %g)", (double)(a),  \
+    CHECK_MSG(fabs((double)(a) - (double)(b)) <= (tol), "%.17g vs %.17g (tol %g)", (double)(a),    \
               (double)(b), (double)(tol))
 
 #define SKIP(...)                                                                                  \

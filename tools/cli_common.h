@@ -29,8 +29,6 @@ int owb_cli_fail(const char *cmd, int rc, const char *msg);
 /* Print the stream table (kernel rows x thread columns, best GB/s) of doc to stdout. */
 void owb_cli_print_stream_table(const cJSON *doc);
 
-
-
 /* Make sure dir exists (mkdir -p) and is writable, before a long run starts. Returns 0, or prints
  * "owbench <cmd>: DIR: reason" and returns OWB_EXIT_RUNTIME. */
 int owb_cli_check_outdir(const char *cmd, const char *dir);

@@ -20,10 +20,11 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: owbench gguf FILE [--json]\n\n"
-               "Show a GGUF file: version, alignment, metadata (arrays longer than %d elements\n"
-               "show the first %d and the count), the tensor table and the parameter count.\n\n"
-               "  --json   one JSON object on stdout instead of the text listing\n",
+    fprintf(f,
+            "usage: owbench gguf FILE [--json]\n\n"
+            "Show a GGUF file: version, alignment, metadata (arrays longer than %d elements\n"
+            "show the first %d and the count), the tensor table and the parameter count.\n\n"
+            "  --json   one JSON object on stdout instead of the text listing\n",
             ARRAY_HEAD, ARRAY_HEAD);
 }
 
@@ -250,8 +251,8 @@ static int print_json(const struct owb_gguf *g)
 {
     uint64_t params, bytes;
     totals(g, &params, &bytes);
-    cJSON *doc = cJSON_CreateObject(), *meta = cJSON_CreateObject(),
-          *types = cJSON_CreateObject(), *ts = cJSON_CreateArray();
+    cJSON *doc = cJSON_CreateObject(), *meta = cJSON_CreateObject(), *types = cJSON_CreateObject(),
+          *ts = cJSON_CreateArray();
     cJSON_AddStringToObject(doc, "file", g->path);
     cJSON_AddNumberToObject(doc, "version", g->version);
     cJSON_AddNumberToObject(doc, "alignment", g->alignment);

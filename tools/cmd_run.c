@@ -30,12 +30,10 @@ static void usage(FILE *f)
 
 int cmd_run(int argc, char **argv)
 {
-    static const struct option opts[] = {{"quick", no_argument, NULL, 'q'},
-                                         {"full", no_argument, NULL, 'f'},
-                                         {"pin", required_argument, NULL, 'p'},
-                                         {"output", required_argument, NULL, 'o'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"quick", no_argument, NULL, 'q'},     {"full", no_argument, NULL, 'f'},
+        {"pin", required_argument, NULL, 'p'}, {"output", required_argument, NULL, 'o'},
+        {"help", no_argument, NULL, 'h'},      {NULL, 0, NULL, 0}};
     struct owb_run_ctx ctx = {0};
     const char *outarg = NULL;
     char err[OWB_ERR_MAX] = "";

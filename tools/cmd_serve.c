@@ -187,11 +187,11 @@ static void print_point(const struct opts *o, const char *name, const struct owb
                 printf(" %s %zu", owb_serve_err_name(k), m->err_count[k]);
         printf("\n");
     }
-    printf("  client: %.0f%% busy, %llu events (%.0f/s), loop iteration p99 %.3f ms, dispatch "
-           "lag p99 %.3f ms\n",
+    printf("  client: %.0f%% busy, %llu events (%.0f/s), loop iteration p99 %.3f ms, wake-up "
+           "p99 %.3f ms, dispatch lag p99 %.3f ms\n",
            run->client.cpu_busy * 100, (unsigned long long)run->client.events,
            run->client.wall_s > 0 ? (double)run->client.events / run->client.wall_s : 0,
-           run->client.iter_p99_ms, run->client.dispatch_lag_p99_ms);
+           run->client.iter_p99_ms, run->client.wake_p99_ms, run->client.dispatch_lag_p99_ms);
     if (owb_serve_client_bound(&run->client, why, sizeof why))
         printf("  NOT VALID: %s\n", why);
     if (o->have_slo)

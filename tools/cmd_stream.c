@@ -54,8 +54,7 @@ int cmd_stream(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "t:s:p:c:qo:h", opts, NULL)) != -1) {
         switch (c) {
         case 't':
-            if (owb_parse_int_list("--threads", optarg, threads, MAX_THREAD_COUNTS, &nthreads,
-                                   err))
+            if (owb_parse_int_list("--threads", optarg, threads, MAX_THREAD_COUNTS, &nthreads, err))
                 goto usage_err;
             break;
         case 's':

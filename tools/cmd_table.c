@@ -9,9 +9,14 @@ const struct owb_cmd owb_cmds[] = {
     {"run", cmd_run, "the default suite on an embedded default (no downloads)"},
     {"topo", cmd_topo, "topology as hwloc sees it; the CPU list of a pinning policy"},
     {"stream", cmd_stream, "memory bandwidth ceilings (copy, scale, add, triad, read)"},
+    {"kernels", cmd_kernels, "quantized GEMV/GEMM sweep, GB/s and % of the read ceiling"},
     {"compare", cmd_compare, "A/B of two result files: medians, Mann-Whitney p, verdicts"},
     {"plot", cmd_plot, "gnuplot figures (PNG, SVG) + data and scripts from result files"},
+    {"generate", cmd_generate, "generate text from a GGUF model (greedy or sampled)"},
+    {"synth", cmd_synth, "write a synthetic GGUF with the shapes of a real model"},
+    {"quantize", cmd_quantize, "write a quantized derivative of a GGUF (q8_0, q4_0, q4_K, ...)"},
     {"gguf", cmd_gguf, "inspect a GGUF file: metadata, tensor table, parameter count"},
+    {"eval", cmd_eval, "quality: perplexity, fingerprint + KLD, multiple choice, paired gate"},
     {"serve", cmd_serve, "load generator against OpenAI-compatible servers (TTFT, TPOT, SLOs)"},
 };
 const int owb_ncmds = (int)(sizeof owb_cmds / sizeof owb_cmds[0]);

@@ -24,7 +24,11 @@ int cmd_compare(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 int cmd_kernels(int argc, char **argv);
 int cmd_gguf(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_synth(int argc, char **argv);
+int cmd_quantize(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 
 /* Full argv of the process, for the result's `command` field (set by main). */
 extern int owb_argc;

@@ -13,11 +13,11 @@
 struct owb_topo;
 
 struct owb_run_ctx {
-    int quick;             /* 1: short runs (under 2 minutes on 2 cores) */
-    const char *pin;       /* pinning policy */
-    int max_threads;       /* PUs of the policy */
+    int quick;       /* 1: short runs (under 2 minutes on 2 cores) */
+    const char *pin; /* pinning policy */
+    int max_threads; /* PUs of the policy */
     struct owb_topo *topo;
-    cJSON *doc;            /* the run's result document */
+    cJSON *doc; /* the run's result document */
     char outdir[4096];
 };
 

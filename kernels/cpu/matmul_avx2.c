@@ -4,10 +4,10 @@
  * (same bytes as the reference ones). Integer dots use vpmaddubsw (unsigned x signed bytes to
  * saturating int16 pairs) then vpmaddwd: q4_0 and mxfp4 weights are made unsigned (nibble, table
  * value + 12; products stay far below the int16 limit) and their offset comes back through the
- * activation row's nsum extra; q8_0 uses ggml's sign trick (|w| times sign(w) * a). One 128-bit lane
- * holds one block, the block scales of eight blocks come from one gather, and the float scaling
- * happens once per two blocks. The k-quants follow ggml's AVX2 dots. R weight rows share each
- * activation load; every output element sees the same operation sequence whatever R is.
+ * activation row's nsum extra; q8_0 uses ggml's sign trick (|w| times sign(w) * a). One 128-bit
+ * lane holds one block, the block scales of eight blocks come from one gather, and the float
+ * scaling happens once per two blocks. The k-quants follow ggml's AVX2 dots. R weight rows share
+ * each activation load; every output element sees the same operation sequence whatever R is.
  */
 #include <immintrin.h>
 #include <string.h>
@@ -102,7 +102,7 @@ static void prep_q8_0(const float *x, uint8_t *row, int64_t k, int off, int il4)
         _mm_storeu_si128((__m128i *)hi, _mm256_extracti128_si256(b, 1));
         dd[i] = _cvtsh_ss(h);
         ns[i] = -off * hsum8i(_mm256_add_epi32(_mm256_add_epi32(q[0], q[1]),
-                                                _mm256_add_epi32(q[2], q[3])));
+                                               _mm256_add_epi32(q[2], q[3])));
     }
 }
 
@@ -132,8 +132,8 @@ static void prep_q8_K(const float *x, uint8_t *row, int64_t k, int off)
         }
         float max = 0.0f;
         for (int j = 0; j < 32; j++) {
-            int e = _mm256_movemask_ps(_mm256_cmp_ps(abs8(_mm256_loadu_ps(x + 8 * j)),
-                                                     _mm256_set1_ps(amax), _CMP_EQ_OQ));
+            int e = _mm256_movemask_ps(
+                _mm256_cmp_ps(abs8(_mm256_loadu_ps(x + 8 * j)), _mm256_set1_ps(amax), _CMP_EQ_OQ));
             if (e) {
                 max = x[8 * j + __builtin_ctz((unsigned)e)];
                 break;
@@ -193,7 +193,8 @@ AI __m256 b32_wscales8(int f, const uint8_t *p)
     const __m256i g = _mm256_i32gather_epi32((const int *)p, idx, 1);
     if (f != F_MXFP4) {
         const __m256i h = _mm256_and_si256(g, _mm256_set1_epi32(0xffff));
-        const __m128i h8 = _mm_packus_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+        const __m128i h8 =
+            _mm_packus_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
         return _mm256_cvtph_ps(h8);
     }
     const __m256i e = _mm256_and_si256(g, _mm256_set1_epi32(0xff));
@@ -477,18 +478,19 @@ static void rows_bf16(const struct owb_mm_args *a, int64_t r0, int64_t r1)
 
 enum { F_Q4_K, F_Q6_K };
 
-/* q4_K 6-bit scales and mins of one super-block: bytes 0..7 scales, 8..15 mins. */
+/* q4_K 6-bit scales and mins of one super-block: bytes 0..7 scales, 8..15 mins (ggml's utmp trick
+ * in one register; reads the 12 scale bytes and 4 quant bytes). */
 AI __m128i q4k_scales(const uint8_t *s)
 {
-    uint32_t u[4];
-    memcpy(u, s, 12);
-    const uint32_t k1 = 0x3f3f3f3f, k2 = 0x0f0f0f0f, k3 = 0x03030303;
-    u[3] = ((u[2] >> 4) & k2) | (((u[1] >> 6) & k3) << 4);
-    const uint32_t ua = u[1] & k1;
-    u[1] = (u[2] & k2) | (((u[0] >> 6) & k3) << 4);
-    u[2] = ua;
-    u[0] &= k1;
-    return _mm_loadu_si128((const __m128i *)u);
+    const __m128i v = _mm_loadu_si128((const __m128i *)s); /* u0 u1 u2 (u3 unused) */
+    const __m128i a = _mm_shuffle_epi32(v, 0x98);          /* u0 u2 u1 u2 */
+    const __m128i b = _mm_shuffle_epi32(v, 0x50);          /* u0 u0 u1 u1 */
+    const __m128i k1 = _mm_set1_epi32(0x3f3f3f3f), k2 = _mm_set1_epi32(0x0f0f0f0f);
+    const __m128i k3 = _mm_set1_epi32(0x03030303);
+    const __m128i y = _mm_and_si128(a, k1);
+    const __m128i x = _mm_or_si128(_mm_and_si128(_mm_srlv_epi32(a, _mm_setr_epi32(0, 0, 0, 4)), k2),
+                                   _mm_slli_epi32(_mm_and_si128(_mm_srli_epi32(b, 6), k3), 4));
+    return _mm_blend_epi32(y, x, 0xa);
 }
 
 AI void qk_rows_rc(int f, int R, int C, const struct owb_mm_args *a, int64_t r, int64_t c0)
@@ -521,12 +523,11 @@ AI void qk_rows_rc(int f, int R, int C, const struct owb_mm_args *a, int64_t r, 
                     q[2 * z] = _mm256_and_si256(v, m0f);
                     q[2 * z + 1] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m0f);
                 }
-                /* one scale per 32 quants */
-                uint8_t s8[16];
+                /* one scale per 32 quants, zero-extended to words by an in-lane shuffle */
+                const __m256i sm2 = _mm256_broadcastsi128_si256(sm);
                 __m256i sc[8];
-                _mm_storeu_si128((__m128i *)s8, sm);
                 for (int j = 0; j < 8; j++)
-                    sc[j] = _mm256_set1_epi16((short)s8[j]);
+                    sc[j] = _mm256_shuffle_epi8(sm2, _mm256_set1_epi16((short)(0x8000 | j)));
                 for (int c = 0; c < C; c++) {
                     const struct owb_block_q8_K *y = &ab[c][sb];
                     __m256i isum = _mm256_setzero_si256();
@@ -535,10 +536,10 @@ AI void qk_rows_rc(int f, int R, int C, const struct owb_mm_args *a, int64_t r, 
                             q[j], _mm256_loadu_si256((const __m256i *)(y->qs + 32 * j)));
                         isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, sc[j]));
                     }
-                    const __m256i mins = _mm256_madd_epi16(
-                        _mm256_loadu_si256((const __m256i *)y->bsums), mdup);
-                    acc[i][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum),
-                                                _mm256_set1_ps(dw * y->d), acc[i][c]);
+                    const __m256i mins =
+                        _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y->bsums), mdup);
+                    acc[i][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(dw * y->d),
+                                                acc[i][c]);
                     acc[i][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mins),
                                                 _mm256_set1_ps(-(dmin * y->d)), acc[i][c]);
                 }
@@ -585,8 +586,8 @@ AI void qk_rows_rc(int f, int R, int C, const struct owb_mm_args *a, int64_t r, 
                     const __m256i corr = _mm256_slli_epi32(
                         _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y->bsums), s16), 5);
                     isum = _mm256_sub_epi32(isum, corr);
-                    acc[i][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum),
-                                                _mm256_set1_ps(dw * y->d), acc[i][c]);
+                    acc[i][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(dw * y->d),
+                                                acc[i][c]);
                 }
             }
         }

@@ -97,8 +97,7 @@ static void prep_q8_K(const float *x, uint8_t *row, int64_t k, int off)
         }
         float max = 0.0f;
         for (int j = 0; j < 16; j++) {
-            __mmask16 e =
-                _mm512_cmp_ps_mask(_mm512_abs_ps(v[j]), _mm512_set1_ps(amax), _CMP_EQ_OQ);
+            __mmask16 e = _mm512_cmp_ps_mask(_mm512_abs_ps(v[j]), _mm512_set1_ps(amax), _CMP_EQ_OQ);
             if (e) {
                 max = x[16 * j + __builtin_ctz(e)];
                 break;
@@ -135,225 +134,8 @@ owb_mm_prep_fn owb_mm_prep_avx512(enum owb_mm_act_layout layout)
 
 /* ------------------------------------------------------- 32-wide integer formats: GEMV ---- */
 
-enum { F_Q4_0, F_Q8_0, F_MXFP4 };
-
-AI int b32_size(int f)
-{
-    return f == F_Q4_0 ? 18 : f == F_Q8_0 ? 34 : 17;
-}
-
-static const uint16_t idx_q4_0_d[32] = {0, 9, 18, 27, 36, 45, 54, 63};
-static const uint16_t idx_q8_0_da[32] = {0, 17, 34, 51};
-static const uint16_t idx_q8_0_db[32] = {0, 0, 0, 0, 4, 21, 38, 55};
-static const uint16_t idx_mxfp4_e[32] = {0, 8, 17, 25, 34, 42, 51, 59};
-/* ggml's doubled E2M1 values plus 12, so the unsigned operand of vpdpbusd is 0..24 */
-static const int8_t mxfp4_u[16] = {12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0};
-
-/* Weight scales of the 8 blocks starting at p, as floats (reads 128 or 256 bytes from p, all inside
- * the 8 blocks). */
-AI __m256 b32_wscales8(int f, const uint8_t *p)
-{
-    const __m512i z0 = _mm512_loadu_si512(p), z1 = _mm512_loadu_si512(p + 64);
-    if (f == F_Q4_0) {
-        __m512i h = _mm512_permutex2var_epi16(z0, _mm512_loadu_si512(idx_q4_0_d), z1);
-        return _mm256_cvtph_ps(_mm512_castsi512_si128(h));
-    }
-    if (f == F_Q8_0) {
-        __m512i ha = _mm512_permutex2var_epi16(z0, _mm512_loadu_si512(idx_q8_0_da), z1);
-        __m512i hb = _mm512_permutex2var_epi16(_mm512_loadu_si512(p + 128),
-                                               _mm512_loadu_si512(idx_q8_0_db),
-                                               _mm512_loadu_si512(p + 192));
-        __m512i h = _mm512_mask_blend_epi16(0xF0, ha, hb);
-        return _mm256_cvtph_ps(_mm512_castsi512_si128(h));
-    }
-    /* mxfp4: byte 17 j sits in word 17 j / 2, high half for odd j; E8M0/2 to float bits */
-    __m512i h = _mm512_permutex2var_epi16(z0, _mm512_loadu_si512(idx_mxfp4_e), z1);
-    __m128i e8 = _mm_and_si128(
-        _mm_srlv_epi16(_mm512_castsi512_si128(h), _mm_setr_epi16(0, 8, 0, 8, 0, 8, 0, 8)),
-        _mm_set1_epi16(0xff));
-    __m256i e = _mm256_cvtepu16_epi32(e8);
-    __m256i nrm = _mm256_slli_epi32(_mm256_sub_epi32(e, _mm256_set1_epi32(1)), 23);
-    __m256i sub = _mm256_sllv_epi32(_mm256_set1_epi32(0x00200000), e);
-    __mmask8 small = _mm256_cmplt_epu32_mask(e, _mm256_set1_epi32(2));
-    return _mm256_castsi256_ps(_mm256_mask_blend_epi32(small, nrm, sub));
-}
-
-/* Four 16-byte pieces at p, p + stride, ... into one register (one per 128-bit lane). */
-AI __m512i load4x16(const uint8_t *p, int stride)
-{
-    __m512i v = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)p));
-    v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p + stride)), 1);
-    v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p + 2 * stride)), 2);
-    v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p + 3 * stride)), 3);
-    return v;
-}
-
-struct b32_act {
-    const uint8_t *qs;
-    const float *d;
-    const int32_t *ns;
-};
-
-/*
- * Eight blocks (from block index b; weight bytes at w[i] + off) of R rows against C columns. With
- * C == 1 the weight and activation scales are multiplied once per block and fused into the FMA;
- * with C > 1 the activation scale is applied first, then the weight scale.
- */
-AI void b32_group8(int f, int R, int C, const uint8_t *const *w, size_t off,
-                   const struct b32_act *act, int64_t b, __m512 acc[4][4])
-{
-    const int bs = b32_size(f);
-    __m256 dw[4], da[4];
-    __m512i ns[4];
-    for (int c = 0; c < C; c++) {
-        da[c] = _mm256_loadu_ps(act[c].d + b);
-        ns[c] = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(act[c].ns + b)));
-    }
-    for (int i = 0; i < R; i++) {
-        dw[i] = b32_wscales8(f, w[i] + off);
-        if (C == 1)
-            dw[i] = _mm256_mul_ps(dw[i], da[0]);
-    }
-    if (f != F_Q8_0) {
-        const __m512i m0f = _mm512_set1_epi8(0x0f);
-        const __m512i tab = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)mxfp4_u));
-        for (int s = 0; s < 2; s++) {
-            const __m512i cidx = _mm512_setr_epi32(4 * s, 0, 0, 0, 4 * s + 1, 0, 0, 0, 4 * s + 2,
-                                                   0, 0, 0, 4 * s + 3, 0, 0, 0);
-            const __m512i sidx =
-                _mm512_setr_epi32(4 * s, 4 * s, 4 * s, 4 * s, 4 * s + 1, 4 * s + 1, 4 * s + 1,
-                                  4 * s + 1, 4 * s + 2, 4 * s + 2, 4 * s + 2, 4 * s + 2, 4 * s + 3,
-                                  4 * s + 3, 4 * s + 3, 4 * s + 3);
-            __m512i alo[4], ahi[4], ci[4];
-            __m512 sda[4];
-            for (int c = 0; c < C; c++) {
-                const uint8_t *q = act[c].qs + 32 * (b + 4 * s);
-                alo[c] = _mm512_loadu_si512(q);
-                ahi[c] = _mm512_loadu_si512(q + 64);
-                ci[c] = _mm512_maskz_permutexvar_epi32(0x1111, cidx, ns[c]);
-                if (C > 1)
-                    sda[c] = _mm512_permutexvar_ps(sidx, _mm512_castps256_ps512(da[c]));
-            }
-            for (int i = 0; i < R; i++) {
-                const uint8_t *p = w[i] + off + (size_t)(4 * s * bs);
-                __m512i v = load4x16(p + (f == F_Q4_0 ? 2 : 1), bs);
-                __m512i lo = _mm512_and_si512(v, m0f);
-                __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m0f);
-                if (f == F_MXFP4) {
-                    lo = _mm512_shuffle_epi8(tab, lo);
-                    hi = _mm512_shuffle_epi8(tab, hi);
-                }
-                const __m512 sdw = _mm512_permutexvar_ps(sidx, _mm512_castps256_ps512(dw[i]));
-                for (int c = 0; c < C; c++) {
-                    __m512i d = _mm512_dpbusd_epi32(ci[c], lo, alo[c]);
-                    d = _mm512_dpbusd_epi32(d, hi, ahi[c]);
-                    __m512 fd = _mm512_cvtepi32_ps(d);
-                    if (C > 1)
-                        fd = _mm512_mul_ps(fd, sda[c]);
-                    acc[i][c] = _mm512_fmadd_ps(fd, sdw, acc[i][c]);
-                }
-            }
-        }
-    } else {
-        const __m512i x80 = _mm512_set1_epi8((char)0x80);
-        for (int t = 0; t < 4; t++) {
-            const __m512i cidx =
-                _mm512_setr_epi32(2 * t, 0, 0, 0, 0, 0, 0, 0, 2 * t + 1, 0, 0, 0, 0, 0, 0, 0);
-            const __m512i sidx = _mm512_setr_epi32(2 * t, 2 * t, 2 * t, 2 * t, 2 * t, 2 * t, 2 * t,
-                                                   2 * t, 2 * t + 1, 2 * t + 1, 2 * t + 1,
-                                                   2 * t + 1, 2 * t + 1, 2 * t + 1, 2 * t + 1,
-                                                   2 * t + 1);
-            __m512i av[4], ci[4];
-            __m512 sda[4];
-            for (int c = 0; c < C; c++) {
-                av[c] = _mm512_loadu_si512(act[c].qs + 32 * (b + 2 * t));
-                ci[c] = _mm512_maskz_permutexvar_epi32(0x0101, cidx, ns[c]);
-                if (C > 1)
-                    sda[c] = _mm512_permutexvar_ps(sidx, _mm512_castps256_ps512(da[c]));
-            }
-            for (int i = 0; i < R; i++) {
-                const uint8_t *p = w[i] + off + (size_t)(2 * t * bs);
-                __m512i v = _mm512_inserti64x4(
-                    _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(p + 2))),
-                    _mm256_loadu_si256((const __m256i *)(p + 36)), 1);
-                v = _mm512_xor_si512(v, x80);
-                const __m512 sdw = _mm512_permutexvar_ps(sidx, _mm512_castps256_ps512(dw[i]));
-                for (int c = 0; c < C; c++) {
-                    __m512 fd = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(ci[c], v, av[c]));
-                    if (C > 1)
-                        fd = _mm512_mul_ps(fd, sda[c]);
-                    acc[i][c] = _mm512_fmadd_ps(fd, sdw, acc[i][c]);
-                }
-            }
-        }
-    }
-}
-
-/* R rows from r against C columns from c0, whole k. */
-AI void b32_rows_rc(int f, int R, int C, const struct owb_mm_args *a, int64_t r, int64_t c0)
-{
-    const int bs = b32_size(f);
-    const int64_t nb = a->k / OWB_QK, nbf = nb / 8 * 8;
-    const uint8_t *w[4];
-    struct b32_act act[4];
-    __m512 acc[4][4];
-    for (int i = 0; i < R; i++)
-        w[i] = a->w + (size_t)(r + i) * a->w_row_bytes;
-    for (int c = 0; c < C; c++) {
-        const uint8_t *row = a->act + (size_t)(c0 + c) * a->act_row_bytes;
-        act[c].qs = row + owb_mm_q8_0_qs_off(a->k);
-        act[c].d = (const float *)(row + owb_mm_q8_0_d_off(a->k));
-        act[c].ns = (const int32_t *)(row + owb_mm_q8_0_sum_off(a->k));
-        for (int i = 0; i < R; i++)
-            acc[i][c] = _mm512_setzero_ps();
-    }
-    for (int64_t b = 0; b < nbf; b += 8)
-        b32_group8(f, R, C, w, (size_t)(b * bs), act, b, acc);
-    if (nbf < nb) {
-        /* the last partial group from zero-padded copies (the padded activations are zero too) */
-        uint8_t tail[4][8 * 34];
-        const uint8_t *tw[4];
-        for (int i = 0; i < R; i++) {
-            memset(tail[i], 0, sizeof tail[i]);
-            memcpy(tail[i], w[i] + nbf * bs, (size_t)((nb - nbf) * bs));
-            tw[i] = tail[i];
-        }
-        b32_group8(f, R, C, tw, 0, act, nbf, acc);
-    }
-    for (int c = 0; c < C; c++)
-        for (int i = 0; i < R; i++)
-            a->y[(c0 + c) * a->ldy + r + i] = _mm512_reduce_add_ps(acc[i][c]);
-}
-
-/* Rows [r0, r1) in groups of R (tail rows one at a time: same per-row arithmetic). */
-#define ROWS_LOOP(R, call1, callR)                                                                 \
-    do {                                                                                           \
-        int64_t r_ = r0;                                                                           \
-        for (; r_ + (R) <= r1; r_ += (R))                                                          \
-            callR;                                                                                 \
-        for (; r_ < r1; r_++)                                                                      \
-            call1;                                                                                 \
-    } while (0)
-
-AI void b32_rows(int f, const struct owb_mm_args *a, int64_t r0, int64_t r1)
-{
-    for (int64_t c0 = 0; c0 < a->batch;) {
-        const int64_t nc = a->batch - c0;
-        if (nc >= 4) {
-            ROWS_LOOP(2, b32_rows_rc(f, 1, 4, a, r_, c0), b32_rows_rc(f, 2, 4, a, r_, c0));
-            c0 += 4;
-        } else if (nc == 3) {
-            ROWS_LOOP(2, b32_rows_rc(f, 1, 3, a, r_, c0), b32_rows_rc(f, 2, 3, a, r_, c0));
-            c0 += 3;
-        } else if (nc == 2) {
-            ROWS_LOOP(4, b32_rows_rc(f, 1, 2, a, r_, c0), b32_rows_rc(f, 4, 2, a, r_, c0));
-            c0 += 2;
-        } else {
-            ROWS_LOOP(4, b32_rows_rc(f, 1, 1, a, r_, c0), b32_rows_rc(f, 4, 1, a, r_, c0));
-            c0 += 1;
-        }
-    }
-}
+#define B32_VBMI 0
+#include "kernels/cpu/b32_avx512.h"
 
 static void rows_q4_0(const struct owb_mm_args *a, int64_t r0, int64_t r1)
 {
@@ -471,34 +253,47 @@ struct qk_act {
     const struct owb_block_q8_K *blk;
 };
 
-/* q4_K scales and mins of one super-block as 16 words: sc[0..7], m[0..7] (ggml's utmp trick). */
-AI __m256i q4k_scales16(const uint8_t *s)
+/* q4_K scales and mins of one super-block as 16 words: sc[0..7], m[0..7]. ggml's utmp trick done
+ * in one register (the scalar version stores 32-bit words and reloads them as 128 bits, which
+ * stalls store forwarding). Reads 16 bytes from s: the 12 scale bytes and 4 quant bytes, all in the
+ * block. */
+AI __m128i q4k_scales8x2(const uint8_t *s)
 {
-    uint32_t u[4];
-    memcpy(u, s, 12);
-    const uint32_t k1 = 0x3f3f3f3f, k2 = 0x0f0f0f0f, k3 = 0x03030303;
-    u[3] = ((u[2] >> 4) & k2) | (((u[1] >> 6) & k3) << 4);
-    const uint32_t ua = u[1] & k1;
-    u[1] = (u[2] & k2) | (((u[0] >> 6) & k3) << 4);
-    u[2] = ua;
-    u[0] &= k1;
-    return _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)u));
+    const __m128i v = _mm_loadu_si128((const __m128i *)s); /* u0 u1 u2 (u3 unused) */
+    const __m128i a = _mm_shuffle_epi32(v, 0x98);          /* u0 u2 u1 u2 */
+    const __m128i b = _mm_shuffle_epi32(v, 0x50);          /* u0 u0 u1 u1 */
+    const __m128i k1 = _mm_set1_epi32(0x3f3f3f3f), k2 = _mm_set1_epi32(0x0f0f0f0f);
+    const __m128i k3 = _mm_set1_epi32(0x03030303);
+    const __m128i y = _mm_and_si128(a, k1);
+    const __m128i x = _mm_or_si128(_mm_and_si128(_mm_srlv_epi32(a, _mm_setr_epi32(0, 0, 0, 4)), k2),
+                                   _mm_slli_epi32(_mm_and_si128(_mm_srli_epi32(b, 6), k3), 4));
+    return _mm_blend_epi32(y, x, 0xa);
 }
 
-static const uint16_t idx_q4k_pat[4][32] = {
-    {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
-    {2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3},
-    {4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5},
-    {6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7},
+/* vpshufb indices: word j of pattern z is scale 2z (words 0..15) or 2z + 1 (16..31), zero-extended;
+ * mins: word j is m[j / 2] (bytes 8.. of the scale register) */
+#define P2(a) a, 0x80
+#define P8(a) P2(a), P2(a), P2(a), P2(a), P2(a), P2(a), P2(a), P2(a)
+static const uint8_t shuf_q4k_pat[4][64] = {
+    {P8(0), P8(0), P8(1), P8(1)},
+    {P8(2), P8(2), P8(3), P8(3)},
+    {P8(4), P8(4), P8(5), P8(5)},
+    {P8(6), P8(6), P8(7), P8(7)},
 };
-static const uint16_t idx_q4k_mins[16] = {8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15};
+static const uint8_t shuf_q4k_mins[32] = {P2(8),  P2(8),  P2(9),  P2(9),  P2(10), P2(10),
+                                          P2(11), P2(11), P2(12), P2(12), P2(13), P2(13),
+                                          P2(14), P2(14), P2(15), P2(15)};
+#undef P2
+#undef P8
 static const uint16_t idx_q6k_pat[4][32] = {
-    {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3},
-    {4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7},
-    {8, 8, 8, 8, 8, 8, 8, 8, 9, 9, 9, 9, 9, 9, 9, 9, 10, 10, 10, 10, 10, 10, 10, 10, 11, 11, 11, 11,
-     11, 11, 11, 11},
-    {12, 12, 12, 12, 12, 12, 12, 12, 13, 13, 13, 13, 13, 13, 13, 13, 14, 14, 14, 14, 14, 14, 14, 14,
-     15, 15, 15, 15, 15, 15, 15, 15},
+    {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+     2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3},
+    {4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5,
+     6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7},
+    {8,  8,  8,  8,  8,  8,  8,  8,  9,  9,  9,  9,  9,  9,  9,  9,
+     10, 10, 10, 10, 10, 10, 10, 10, 11, 11, 11, 11, 11, 11, 11, 11},
+    {12, 12, 12, 12, 12, 12, 12, 12, 13, 13, 13, 13, 13, 13, 13, 13,
+     14, 14, 14, 14, 14, 14, 14, 14, 15, 15, 15, 15, 15, 15, 15, 15},
 };
 
 enum { F_Q4_K, F_Q6_K };
@@ -510,12 +305,15 @@ AI void qk_rows_rc(int f, int R, int C, const struct owb_mm_args *a, int64_t r, 
     const uint8_t *w[4];
     const struct owb_block_q8_K *ab[4];
     __m512 acc[4][4];
+    __m256 accm[4][4]; /* q4_K: the mins term, 8 lanes */
     for (int i = 0; i < R; i++)
         w[i] = a->w + (size_t)(r + i) * a->w_row_bytes;
     for (int c = 0; c < C; c++) {
         ab[c] = (const struct owb_block_q8_K *)(a->act + (size_t)(c0 + c) * a->act_row_bytes);
-        for (int i = 0; i < R; i++)
+        for (int i = 0; i < R; i++) {
             acc[i][c] = _mm512_setzero_ps();
+            accm[i][c] = _mm256_setzero_ps();
+        }
     }
     const __m512i m0f = _mm512_set1_epi8(0x0f);
     for (int64_t sb = 0; sb < nb; sb++) {
@@ -528,21 +326,20 @@ AI void qk_rows_rc(int f, int R, int C, const struct owb_mm_args *a, int64_t r, 
                 const struct owb_block_q4_K *x = (const struct owb_block_q4_K *)blk;
                 dw = _cvtsh_ss(x->d);
                 dmin = _cvtsh_ss(x->dmin);
-                s16 = q4k_scales16(x->scales);
-                const __m512i s512 = _mm512_castsi256_si512(s16);
+                const __m128i sm = q4k_scales8x2(x->scales);
+                s16 = _mm256_setzero_si256();
+                /* scale patterns by in-lane byte shuffles of the broadcast scales (vpermw and
+                 * vpsrlvw are slow on Zen 4) */
+                const __m512i smz = _mm512_broadcast_i32x4(sm);
                 for (int z = 0; z < 4; z++) {
-                    const __m512i v = _mm512_broadcast_i64x4(
-                        _mm256_loadu_si256((const __m256i *)(x->qs + 32 * z)));
-                    q[z] = _mm512_and_si512(
-                        _mm512_srlv_epi16(v, _mm512_setr_epi64(0, 0, 0, 0, 0x0004000400040004LL,
-                                                               0x0004000400040004LL,
-                                                               0x0004000400040004LL,
-                                                               0x0004000400040004LL)),
-                        m0f);
-                    pat[z] = _mm512_permutexvar_epi16(_mm512_loadu_si512(idx_q4k_pat[z]), s512);
+                    const __m256i v = _mm256_loadu_si256((const __m256i *)(x->qs + 32 * z));
+                    const __m256i m0f8 = _mm256_set1_epi8(0x0f);
+                    q[z] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(v, m0f8)),
+                                              _mm256_and_si256(_mm256_srli_epi16(v, 4), m0f8), 1);
+                    pat[z] = _mm512_shuffle_epi8(smz, _mm512_loadu_si512(shuf_q4k_pat[z]));
                 }
-                mdup = _mm256_permutexvar_epi16(_mm256_loadu_si256((const __m256i *)idx_q4k_mins),
-                                                s16);
+                mdup = _mm256_shuffle_epi8(_mm512_castsi512_si256(smz),
+                                           _mm256_loadu_si256((const __m256i *)shuf_q4k_mins));
             } else {
                 const struct owb_block_q6_K *x = (const struct owb_block_q6_K *)blk;
                 dw = _cvtsh_ss(x->d);
@@ -557,16 +354,14 @@ AI void qk_rows_rc(int f, int R, int C, const struct owb_mm_args *a, int64_t r, 
                         0x0004000400040004LL, 0x0004000400040004LL, 0x0004000400040004LL,
                         0x0004000400040004LL, 0x0002000200020002LL, 0x0002000200020002LL,
                         0x0002000200020002LL, 0x0002000200020002LL);
-                    const __m512i sh_b = _mm512_setr_epi64(0, 0, 0, 0, 0x0002000200020002LL,
-                                                           0x0002000200020002LL,
-                                                           0x0002000200020002LL,
-                                                           0x0002000200020002LL);
-                    q[2 * h] = _mm512_or_si512(
-                        _mm512_and_si512(l, m0f),
-                        _mm512_and_si512(_mm512_sllv_epi16(hb, sh_a), m30));
-                    q[2 * h + 1] = _mm512_or_si512(
-                        _mm512_and_si512(_mm512_srli_epi16(l, 4), m0f),
-                        _mm512_and_si512(_mm512_srlv_epi16(hb, sh_b), m30));
+                    const __m512i sh_b =
+                        _mm512_setr_epi64(0, 0, 0, 0, 0x0002000200020002LL, 0x0002000200020002LL,
+                                          0x0002000200020002LL, 0x0002000200020002LL);
+                    q[2 * h] = _mm512_or_si512(_mm512_and_si512(l, m0f),
+                                               _mm512_and_si512(_mm512_sllv_epi16(hb, sh_a), m30));
+                    q[2 * h + 1] =
+                        _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m0f),
+                                        _mm512_and_si512(_mm512_srlv_epi16(hb, sh_b), m30));
                 }
                 for (int z = 0; z < 4; z++)
                     pat[z] = _mm512_permutexvar_epi16(_mm512_loadu_si512(idx_q6k_pat[z]), s512);
@@ -582,23 +377,26 @@ AI void qk_rows_rc(int f, int R, int C, const struct owb_mm_args *a, int64_t r, 
                 const __m256i bsums = _mm256_loadu_si256((const __m256i *)y->bsums);
                 if (f == F_Q4_K) {
                     const __m256i mins = _mm256_madd_epi16(bsums, mdup);
-                    acc[i][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum),
-                                                _mm512_set1_ps(dw * y->d), acc[i][c]);
-                    acc[i][c] = _mm512_fmadd_ps(
-                        _mm512_cvtepi32_ps(_mm512_zextsi256_si512(mins)),
-                        _mm512_set1_ps(-(dmin * y->d)), acc[i][c]);
+                    acc[i][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(dw * y->d),
+                                                acc[i][c]);
+                    accm[i][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mins),
+                                                 _mm256_set1_ps(-(dmin * y->d)), accm[i][c]);
                 } else {
                     const __m256i corr = _mm256_slli_epi32(_mm256_madd_epi16(bsums, s16), 5);
                     isum = _mm512_sub_epi32(isum, _mm512_zextsi256_si512(corr));
-                    acc[i][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum),
-                                                _mm512_set1_ps(dw * y->d), acc[i][c]);
+                    acc[i][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(dw * y->d),
+                                                acc[i][c]);
                 }
             }
         }
     }
     for (int c = 0; c < C; c++)
-        for (int i = 0; i < R; i++)
-            a->y[(c0 + c) * a->ldy + r + i] = _mm512_reduce_add_ps(acc[i][c]);
+        for (int i = 0; i < R; i++) {
+            __m512 t = acc[i][c];
+            if (f == F_Q4_K)
+                t = _mm512_add_ps(t, _mm512_zextps256_ps512(accm[i][c]));
+            a->y[(c0 + c) * a->ldy + r + i] = _mm512_reduce_add_ps(t);
+        }
 }
 
 AI void qk_rows(int f, const struct owb_mm_args *a, int64_t r0, int64_t r1)
@@ -612,7 +410,7 @@ AI void qk_rows(int f, const struct owb_mm_args *a, int64_t r0, int64_t r1)
             ROWS_LOOP(2, qk_rows_rc(f, 1, 2, a, r_, c0), qk_rows_rc(f, 2, 2, a, r_, c0));
             c0 += 2;
         } else {
-            ROWS_LOOP(2, qk_rows_rc(f, 1, 1, a, r_, c0), qk_rows_rc(f, 2, 1, a, r_, c0));
+            ROWS_LOOP(4, qk_rows_rc(f, 1, 1, a, r_, c0), qk_rows_rc(f, 4, 1, a, r_, c0));
             c0 += 1;
         }
     }
@@ -631,16 +429,16 @@ static void rows_q6_K(const struct owb_mm_args *a, int64_t r0, int64_t r1)
 /* ------------------------------------------------------------------ GEMM (batch >= 16) ---- */
 
 /*
- * Register-blocked tiles: 16 weight rows sit in the 16 lanes of a register, so one vpdpbusd (or FMA)
- * multiplies them with one activation value broadcast from memory, for GEMM_C columns at once. A tile
- * of 16 rows x GEMM_KC elements is unpacked once into that transposed layout (int8 groups of four
- * quants per row, or f32) and reused for every column of the batch; the partial sums of each
+ * Register-blocked tiles: 16 weight rows sit in the 16 lanes of a register, so one vpdpbusd (or
+ * FMA) multiplies them with one activation value broadcast from memory, for GEMM_C columns at once.
+ * A tile of 16 rows x GEMM_KC elements is unpacked once into that transposed layout (int8 groups of
+ * four quants per row, or f32) and reused for every column of the batch; the partial sums of each
  * GEMM_KC slice are added into Y, in the same order whatever the row range.
  */
 #define GEMM_C 8
 #define GEMM_KC_Q 512 /* int8 tiles: 16 blocks, 8 KiB of quants + 1 KiB of scales */
 #define GEMM_KC_F 256 /* f32 tiles: 16 KiB */
-#define GEMM_RB 128   /* rows per outer block (the Y block stays in L2 across k slices) */
+#define GEMM_RB 128   /* rows per outer block: its packed k slice is reused by GEMM_CB columns */
 
 struct gemm_tile_q {
     uint8_t q[GEMM_KC_Q / 32][8][64]; /* [block][group of 4 quants][row x 4 bytes] */
@@ -714,23 +512,41 @@ AI void gemm_kernel_q(int C, const struct owb_mm_args *a, const struct gemm_tile
         }
         const __m512 dw = _mm512_load_ps(t->d[j]);
         for (int c = 0; c < C; c++)
-            acc[c] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(ai[c]),
-                                                   _mm512_set1_ps(da[c][j])),
-                                     dw, acc[c]);
+            acc[c] = _mm512_fmadd_ps(
+                _mm512_mul_ps(_mm512_cvtepi32_ps(ai[c]), _mm512_set1_ps(da[c][j])), dw, acc[c]);
     }
 }
 
-/* Add (or store, on the first k slice) C columns of 16 rows from r (nr valid) into Y. */
-AI void gemm_store(const struct owb_mm_args *a, int C, int64_t r, int nr, int64_t c0, int first,
-                   const __m512 acc[GEMM_C])
+/*
+ * Partial sums of one block of GEMM_RB rows x GEMM_CB columns across the k slices, laid out
+ * [tile][column][16 rows] so that slice after slice adds into contiguous memory (Y's own row stride
+ * is often a multiple of 4 KiB, which would alias in L1). Thread-local: kernels get no scratch from
+ * their caller, and each thread runs its own row range.
+ */
+#define GEMM_CB 512
+static _Thread_local struct {
+    _Alignas(64) float y[GEMM_RB / 16][GEMM_CB][16];
+} gemm_scratch;
+
+/* Add (or store, on the first k slice) C columns of one tile into the scratch. */
+AI void gemm_accum(int tile, int64_t c, int C, int first, const __m512 acc[GEMM_C])
 {
-    const __mmask16 m = (__mmask16)(nr >= 16 ? 0xffffu : (1u << nr) - 1u);
-    for (int c = 0; c < C; c++) {
-        float *y = a->y + (c0 + c) * a->ldy + r;
-        __m512 v = acc[c];
-        if (!first)
-            v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, y), v);
-        _mm512_mask_storeu_ps(y, m, v);
+    for (int j = 0; j < C; j++) {
+        float *s = gemm_scratch.y[tile][c + j];
+        _mm512_store_ps(s, first ? acc[j] : _mm512_add_ps(_mm512_load_ps(s), acc[j]));
+    }
+}
+
+/* Write the scratch of rows [rb, re) and columns [cb, cb + nc) to Y. */
+static void gemm_flush(const struct owb_mm_args *a, int64_t rb, int64_t re, int64_t cb, int64_t nc)
+{
+    for (int64_t r = rb; r < re; r += 16) {
+        const int nr = (int)(re - r < 16 ? re - r : 16);
+        const __mmask16 m = (__mmask16)(nr >= 16 ? 0xffffu : (1u << nr) - 1u);
+        const int tile = (int)((r - rb) / 16);
+        for (int64_t c = 0; c < nc; c++)
+            _mm512_mask_storeu_ps(a->y + (cb + c) * a->ldy + r, m,
+                                  _mm512_load_ps(gemm_scratch.y[tile][c]));
     }
 }
 
@@ -738,24 +554,29 @@ AI void gemm_q(int f, const struct owb_mm_args *a, int64_t r0, int64_t r1)
 {
     _Alignas(64) struct gemm_tile_q t;
     const int64_t nb = a->k / OWB_QK;
-    for (int64_t rb = r0; rb < r1; rb += GEMM_RB) {
-        const int64_t re = rb + GEMM_RB < r1 ? rb + GEMM_RB : r1;
-        for (int64_t jb = 0; jb < nb; jb += GEMM_KC_Q / 32) {
-            const int nj = (int)(nb - jb < GEMM_KC_Q / 32 ? nb - jb : GEMM_KC_Q / 32);
-            for (int64_t r = rb; r < re; r += 16) {
-                const int nr = (int)(re - r < 16 ? re - r : 16);
-                gemm_pack_q(f, a, r, nr, jb, nj, &t);
-                int64_t c0 = 0;
-                __m512 acc[GEMM_C];
-                for (; c0 + GEMM_C <= a->batch; c0 += GEMM_C) {
-                    gemm_kernel_q(GEMM_C, a, &t, jb, nj, c0, acc);
-                    gemm_store(a, GEMM_C, r, nr, c0, jb == 0, acc);
-                }
-                for (; c0 < a->batch; c0++) {
-                    gemm_kernel_q(1, a, &t, jb, nj, c0, acc);
-                    gemm_store(a, 1, r, nr, c0, jb == 0, acc);
+    for (int64_t cb = 0; cb < a->batch; cb += GEMM_CB) {
+        const int64_t nc = a->batch - cb < GEMM_CB ? a->batch - cb : GEMM_CB;
+        for (int64_t rb = r0; rb < r1; rb += GEMM_RB) {
+            const int64_t re = rb + GEMM_RB < r1 ? rb + GEMM_RB : r1;
+            for (int64_t jb = 0; jb < nb; jb += GEMM_KC_Q / 32) {
+                const int nj = (int)(nb - jb < GEMM_KC_Q / 32 ? nb - jb : GEMM_KC_Q / 32);
+                for (int64_t r = rb; r < re; r += 16) {
+                    const int nr = (int)(re - r < 16 ? re - r : 16);
+                    const int tile = (int)((r - rb) / 16);
+                    gemm_pack_q(f, a, r, nr, jb, nj, &t);
+                    int64_t c = 0;
+                    __m512 acc[GEMM_C];
+                    for (; c + GEMM_C <= nc; c += GEMM_C) {
+                        gemm_kernel_q(GEMM_C, a, &t, jb, nj, cb + c, acc);
+                        gemm_accum(tile, c, GEMM_C, jb == 0, acc);
+                    }
+                    for (; c < nc; c++) {
+                        gemm_kernel_q(1, a, &t, jb, nj, cb + c, acc);
+                        gemm_accum(tile, c, 1, jb == 0, acc);
+                    }
                 }
             }
+            gemm_flush(a, rb, re, cb, nc);
         }
     }
 }
@@ -783,8 +604,8 @@ struct gemm_tile_f {
 AI void gemm_pack_f(int f, const struct owb_mm_args *a, int64_t r, int nr, int64_t kb, int nk,
                     struct gemm_tile_f *t)
 {
-    const __m512i vidx = _mm512_setr_epi32(0, 16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176,
-                                           192, 208, 224, 240);
+    const __m512i vidx =
+        _mm512_setr_epi32(0, 16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240);
     if (nr < 16 || nk < GEMM_KC_F)
         memset(t, 0, sizeof *t);
     for (int i = 0; i < nr; i++) {
@@ -817,24 +638,29 @@ AI void gemm_kernel_f(int C, const struct owb_mm_args *a, const struct gemm_tile
 AI void gemm_f(int f, const struct owb_mm_args *a, int64_t r0, int64_t r1)
 {
     _Alignas(64) struct gemm_tile_f t;
-    for (int64_t rb = r0; rb < r1; rb += GEMM_RB) {
-        const int64_t re = rb + GEMM_RB < r1 ? rb + GEMM_RB : r1;
-        for (int64_t kb = 0; kb < a->k; kb += GEMM_KC_F) {
-            const int nk = (int)(a->k - kb < GEMM_KC_F ? a->k - kb : GEMM_KC_F);
-            for (int64_t r = rb; r < re; r += 16) {
-                const int nr = (int)(re - r < 16 ? re - r : 16);
-                gemm_pack_f(f, a, r, nr, kb, nk, &t);
-                int64_t c0 = 0;
-                __m512 acc[GEMM_C];
-                for (; c0 + GEMM_C <= a->batch; c0 += GEMM_C) {
-                    gemm_kernel_f(GEMM_C, a, &t, kb, nk, c0, acc);
-                    gemm_store(a, GEMM_C, r, nr, c0, kb == 0, acc);
-                }
-                for (; c0 < a->batch; c0++) {
-                    gemm_kernel_f(1, a, &t, kb, nk, c0, acc);
-                    gemm_store(a, 1, r, nr, c0, kb == 0, acc);
+    for (int64_t cb = 0; cb < a->batch; cb += GEMM_CB) {
+        const int64_t nc = a->batch - cb < GEMM_CB ? a->batch - cb : GEMM_CB;
+        for (int64_t rb = r0; rb < r1; rb += GEMM_RB) {
+            const int64_t re = rb + GEMM_RB < r1 ? rb + GEMM_RB : r1;
+            for (int64_t kb = 0; kb < a->k; kb += GEMM_KC_F) {
+                const int nk = (int)(a->k - kb < GEMM_KC_F ? a->k - kb : GEMM_KC_F);
+                for (int64_t r = rb; r < re; r += 16) {
+                    const int nr = (int)(re - r < 16 ? re - r : 16);
+                    const int tile = (int)((r - rb) / 16);
+                    gemm_pack_f(f, a, r, nr, kb, nk, &t);
+                    int64_t c = 0;
+                    __m512 acc[GEMM_C];
+                    for (; c + GEMM_C <= nc; c += GEMM_C) {
+                        gemm_kernel_f(GEMM_C, a, &t, kb, nk, cb + c, acc);
+                        gemm_accum(tile, c, GEMM_C, kb == 0, acc);
+                    }
+                    for (; c < nc; c++) {
+                        gemm_kernel_f(1, a, &t, kb, nk, cb + c, acc);
+                        gemm_accum(tile, c, 1, kb == 0, acc);
+                    }
                 }
             }
+            gemm_flush(a, rb, re, cb, nc);
         }
     }
 }
@@ -860,16 +686,20 @@ const struct owb_mm_kernel owb_mm_kernels_avx512[] = {
     {OWB_TYPE_F32, OWB_ISA_AVX512, 1, 0, "avx512 f32 fma gemv", rows_f32},
     {OWB_TYPE_F16, OWB_ISA_AVX512, 1, 0, "avx512 f16xf32 fma gemv", rows_f16},
     {OWB_TYPE_BF16, OWB_ISA_AVX512, 1, 0, "avx512 bf16xf32 fma gemv", rows_bf16},
-    {OWB_TYPE_Q4_0, OWB_ISA_AVX512, 1, 1, "avx512-vnni q4_0xq8_0 gemv", rows_q4_0},
-    {OWB_TYPE_Q8_0, OWB_ISA_AVX512, 1, 1, "avx512-vnni q8_0xq8_0 gemv", rows_q8_0},
-    {OWB_TYPE_MXFP4, OWB_ISA_AVX512, 1, 1, "avx512-vnni mxfp4xq8_0 gemv", rows_mxfp4},
-    {OWB_TYPE_Q4_K, OWB_ISA_AVX512, 1, 1, "avx512-vnni q4_Kxq8_K gemv", rows_q4_K},
-    {OWB_TYPE_Q6_K, OWB_ISA_AVX512, 1, 1, "avx512-vnni q6_Kxq8_K gemv", rows_q6_K},
+    {OWB_TYPE_Q4_0, OWB_ISA_AVX512, 1, OWB_MM_NEEDS_VNNI, "avx512-vnni q4_0xq8_0 gemv", rows_q4_0},
+    {OWB_TYPE_Q8_0, OWB_ISA_AVX512, 1, OWB_MM_NEEDS_VNNI, "avx512-vnni q8_0xq8_0 gemv", rows_q8_0},
+    {OWB_TYPE_MXFP4, OWB_ISA_AVX512, 1, OWB_MM_NEEDS_VNNI, "avx512-vnni mxfp4xq8_0 gemv",
+     rows_mxfp4},
+    {OWB_TYPE_Q4_K, OWB_ISA_AVX512, 1, OWB_MM_NEEDS_VNNI, "avx512-vnni q4_Kxq8_K gemv", rows_q4_K},
+    {OWB_TYPE_Q6_K, OWB_ISA_AVX512, 1, OWB_MM_NEEDS_VNNI, "avx512-vnni q6_Kxq8_K gemv", rows_q6_K},
     {OWB_TYPE_F32, OWB_ISA_AVX512, 16, 0, "avx512 f32 fma gemm16x8", gemm_f32},
     {OWB_TYPE_F16, OWB_ISA_AVX512, 16, 0, "avx512 f16xf32 fma gemm16x8", gemm_f16},
     {OWB_TYPE_BF16, OWB_ISA_AVX512, 16, 0, "avx512 bf16xf32 fma gemm16x8", gemm_bf16},
-    {OWB_TYPE_Q4_0, OWB_ISA_AVX512, 16, 1, "avx512-vnni q4_0xq8_0 gemm16x8", gemm_q4_0},
-    {OWB_TYPE_Q8_0, OWB_ISA_AVX512, 16, 1, "avx512-vnni q8_0xq8_0 gemm16x8", gemm_q8_0},
-    {OWB_TYPE_MXFP4, OWB_ISA_AVX512, 16, 1, "avx512-vnni mxfp4xq8_0 gemm16x8", gemm_mxfp4},
+    {OWB_TYPE_Q4_0, OWB_ISA_AVX512, 16, OWB_MM_NEEDS_VNNI, "avx512-vnni q4_0xq8_0 gemm16x8",
+     gemm_q4_0},
+    {OWB_TYPE_Q8_0, OWB_ISA_AVX512, 16, OWB_MM_NEEDS_VNNI, "avx512-vnni q8_0xq8_0 gemm16x8",
+     gemm_q8_0},
+    {OWB_TYPE_MXFP4, OWB_ISA_AVX512, 16, OWB_MM_NEEDS_VNNI, "avx512-vnni mxfp4xq8_0 gemm16x8",
+     gemm_mxfp4},
     {OWB_TYPE_COUNT, OWB_ISA_AVX512, 0, 0, NULL, NULL},
 };

@@ -29,15 +29,15 @@
 
 /* One owb_matmul_rows call, pointers already offset to element 0. */
 struct owb_mm_args {
-    const uint8_t *w;     /* row r at w + r * w_row_bytes */
+    const uint8_t *w; /* row r at w + r * w_row_bytes */
     size_t w_row_bytes;
-    int64_t k;            /* elements per row */
-    int64_t batch;        /* activation rows */
-    const uint8_t *act;   /* prepared activation row b at act + b * act_row_bytes */
+    int64_t k;          /* elements per row */
+    int64_t batch;      /* activation rows */
+    const uint8_t *act; /* prepared activation row b at act + b * act_row_bytes */
     size_t act_row_bytes;
-    const float *x;       /* f32 activations (row stride ldx), for f32-activation paths */
+    const float *x; /* f32 activations (row stride ldx), for f32-activation paths */
     int64_t ldx;
-    float *y;             /* Y[b * ldy + r] */
+    float *y; /* Y[b * ldy + r] */
     int64_t ldy;
 };
 
@@ -46,11 +46,14 @@ typedef void (*owb_mm_rows_fn)(const struct owb_mm_args *a, int64_t r0, int64_t 
  * off is the nsum offset of the layout. */
 typedef void (*owb_mm_prep_fn)(const float *x, uint8_t *act_row, int64_t k, int off);
 
+#define OWB_MM_NEEDS_VNNI 1 /* AVX-512 VNNI (vpdpbusd) */
+#define OWB_MM_NEEDS_VBMI 2 /* AVX-512 VBMI (vpermb, vpermt2b) */
+
 struct owb_mm_kernel {
     enum owb_type wtype;
     enum owb_isa isa;
-    int64_t min_batch;    /* used for batch >= min_batch (the largest match wins) */
-    int needs_vnni;       /* avx512 integer kernels: only when the CPU has AVX-512 VNNI */
+    int64_t min_batch; /* used for batch >= min_batch (the largest match wins) */
+    int needs;         /* OWB_MM_NEEDS_* bits the CPU must have beyond the ISA */
     const char *path;
     owb_mm_rows_fn rows;
 };
@@ -113,6 +116,7 @@ static inline size_t owb_mm_q8_0_row_bytes(int64_t k)
 /* Kernel tables of each ISA file, terminated by an entry with rows == NULL. */
 extern const struct owb_mm_kernel owb_mm_kernels_avx2[];
 extern const struct owb_mm_kernel owb_mm_kernels_avx512[];
+extern const struct owb_mm_kernel owb_mm_kernels_avx512_vbmi[];
 
 /* Activation preparation per ISA: NULL when that ISA has no converter for the layout. */
 owb_mm_prep_fn owb_mm_prep_avx2(enum owb_mm_act_layout layout);

@@ -146,6 +146,7 @@ static void test_big(void)
         CHECK(cJSON_GetObjectItem(j, "pus")->valuedouble == 64);
         CHECK(cJSON_GetObjectItem(j, "cores")->valuedouble == 32);
         CHECK(cJSON_GetObjectItem(j, "l3_domains")->valuedouble == 8);
+        CHECK(cJSON_GetObjectItem(j, "l2_domains")->valuedouble == 0); /* no L2 level given */
         CHECK(cJSON_GetObjectItem(j, "smt_per_core")->valuedouble == 2);
         cJSON *l3 = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "caches"), "l3");
         CHECK(cJSON_GetObjectItem(l3, "size_bytes")->valuedouble == 8388608);
@@ -177,6 +178,31 @@ static void test_big(void)
     int rc = owb_topo_load("pack:two", &bad, err);
     CHECK(rc == OWB_E_USAGE && bad == NULL);
     CHECK_MSG(strstr(err, "pack:two") != NULL, "%s", err);
+}
+
+static void test_l2(void)
+{
+    char err[OWB_ERR_MAX] = "";
+    /* Two L2 groups of two cores under one L3: cores 0-1 share L2 #0, cores 2-3 L2 #1. */
+    struct owb_topo *t = owb_topo_new("pack:1 l3:1 l2:2 core:2 pu:1", err);
+    CHECK_MSG(t != NULL, "%s", err);
+    if (!t)
+        return;
+    cJSON *j = owb_topo_to_json(t);
+    CHECK(cJSON_GetObjectItem(j, "l2_domains")->valuedouble == 2);
+    cJSON *tree = cJSON_GetObjectItem(j, "packages_tree");
+    cJSON *l3 = cJSON_GetArrayItem(
+        cJSON_GetObjectItem(
+            cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetArrayItem(tree, 0), "numa_nodes"), 0),
+            "l3"),
+        0);
+    cJSON *cores = cJSON_GetObjectItem(l3, "cores");
+    CHECK(cJSON_GetArraySize(cores) == 4);
+    static const int want_l2[4] = {0, 0, 1, 1};
+    for (int i = 0; i < 4 && i < cJSON_GetArraySize(cores); i++)
+        CHECK(cJSON_GetObjectItem(cJSON_GetArrayItem(cores, i), "l2")->valuedouble == want_l2[i]);
+    cJSON_Delete(j);
+    owb_topo_free(t);
 }
 
 static void test_machine(void)
@@ -272,6 +298,7 @@ int main(void)
     if (OWB_HAVE_HWLOC) {
         test_small();
         test_big();
+        test_l2();
     } else {
         fprintf(stderr, "built without hwloc: synthetic topologies skipped\n");
     }

@@ -98,7 +98,7 @@ int main(void)
     /* owb_isa_set in this process (the parent has not forked since) */
     CHECK(owb_isa_set(OWB_ISA_REF) == 0);
     CHECK(owb_isa_active() == OWB_ISA_REF);
-    CHECK(owb_isa_set((enum owb_isa)-1) == OWB_E_USAGE);
+    CHECK(owb_isa_set((enum owb_isa) - 1) == OWB_E_USAGE);
     CHECK(owb_isa_set(OWB_ISA_COUNT) == OWB_E_USAGE);
     for (int i = 0; i < OWB_ISA_COUNT; i++) {
         if (owb_isa_supported((enum owb_isa)i)) {

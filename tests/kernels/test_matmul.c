@@ -19,8 +19,8 @@
 
 /* Relative tolerances (times sum |w_i x_i| of the row) between an ISA and the reference path:
  * float rounding of differently ordered sums only. */
-#define TOL_ISA_FLOAT 2e-6  /* f32, f16, bf16 weights: f32 activations, f32 FMA vs f64 sum */
-#define TOL_ISA_QUANT 2e-6  /* integer dots: exact per block, float scaling and summation */
+#define TOL_ISA_FLOAT 2e-6 /* f32, f16, bf16 weights: f32 activations, f32 FMA vs f64 sum */
+#define TOL_ISA_QUANT 2e-6 /* integer dots: exact per block, float scaling and summation */
 /* Float rounding allowance against the float64 product, on top of the activation error bound. */
 #define TOL_F64_ROUND 4e-6
 /* Activation quantization error per element, in units of the block's amax: q8_0 and q8_K round to
@@ -29,8 +29,8 @@
 #define ACT_ERR_Q8_K (0.5 / 127.0 + 1e-6)
 
 static const enum owb_type formats[] = {
-    OWB_TYPE_F32,  OWB_TYPE_F16,  OWB_TYPE_BF16, OWB_TYPE_Q4_0, OWB_TYPE_Q4_1,
-    OWB_TYPE_Q5_0, OWB_TYPE_Q5_1, OWB_TYPE_Q8_0, OWB_TYPE_Q2_K, OWB_TYPE_Q3_K,
+    OWB_TYPE_F32,  OWB_TYPE_F16,  OWB_TYPE_BF16, OWB_TYPE_Q4_0,  OWB_TYPE_Q4_1,
+    OWB_TYPE_Q5_0, OWB_TYPE_Q5_1, OWB_TYPE_Q8_0, OWB_TYPE_Q2_K,  OWB_TYPE_Q3_K,
     OWB_TYPE_Q4_K, OWB_TYPE_Q5_K, OWB_TYPE_Q6_K, OWB_TYPE_MXFP4,
 };
 static const int64_t ms[] = {1, 7, 33};
@@ -159,8 +159,8 @@ static void test_case(enum owb_type t, int64_t m, int64_t k, int64_t batch, int 
         uint8_t *act = xmalloc(owb_matmul_act_bytes(&p));
         run_plan(&p, W, X, act, Y, 1);
         CHECK_MSG(memcmp(act, act_ref, owb_matmul_act_bytes(&p)) == 0,
-                  "%s k=%lld batch=%lld: prepared activations differ on %s", tr->name,
-                  (long long)k, (long long)batch, owb_isa_name((enum owb_isa)isa));
+                  "%s k=%lld batch=%lld: prepared activations differ on %s", tr->name, (long long)k,
+                  (long long)batch, owb_isa_name((enum owb_isa)isa));
         const double tol = tr->is_quantized ? TOL_ISA_QUANT : TOL_ISA_FLOAT;
         for (int64_t b = 0; b < batch; b++) {
             for (int64_t r = 0; r < m; r++) {
@@ -200,8 +200,7 @@ static void test_errors(void)
     err[0] = 0;
     CHECK(owb_matmul_plan_init(&p, OWB_TYPE_Q4_0, 4, 100, 1, OWB_ISA_REF, err) == OWB_E_USAGE);
     CHECK(strstr(err, "100") != NULL);
-    CHECK(owb_matmul_plan_init(&p, OWB_TYPE_Q4_K, 4, 32 * 3, 1, OWB_ISA_REF, err) ==
-          OWB_E_USAGE);
+    CHECK(owb_matmul_plan_init(&p, OWB_TYPE_Q4_K, 4, 32 * 3, 1, OWB_ISA_REF, err) == OWB_E_USAGE);
     CHECK(owb_matmul_plan_init(&p, OWB_TYPE_Q4_0, 0, 32, 1, OWB_ISA_REF, err) == OWB_E_USAGE);
     CHECK(owb_matmul_plan_init(&p, OWB_TYPE_Q4_0, 4, 32, 0, OWB_ISA_REF, err) == OWB_E_USAGE);
     CHECK(owb_matmul_plan_init(&p, (enum owb_type)5, 4, 32, 1, OWB_ISA_REF, err) ==
@@ -214,9 +213,8 @@ static void test_errors(void)
                   OWB_E_UNSUPPORTED);
     /* the fast formats get a SIMD kernel on the best ISA */
     if (owb_isa_supported(OWB_ISA_AVX2)) {
-        const enum owb_type fast[] = {OWB_TYPE_F32,  OWB_TYPE_F16,  OWB_TYPE_BF16,
-                                      OWB_TYPE_Q8_0, OWB_TYPE_Q4_0, OWB_TYPE_Q4_K,
-                                      OWB_TYPE_Q6_K, OWB_TYPE_MXFP4};
+        const enum owb_type fast[] = {OWB_TYPE_F32,  OWB_TYPE_F16,  OWB_TYPE_BF16, OWB_TYPE_Q8_0,
+                                      OWB_TYPE_Q4_0, OWB_TYPE_Q4_K, OWB_TYPE_Q6_K, OWB_TYPE_MXFP4};
         for (size_t i = 0; i < OWB_ARRAY_LEN(fast); i++) {
             CHECK(owb_matmul_plan_init(&p, fast[i], 4, 256, 1, owb_isa_detect(), err) == 0);
             CHECK_MSG(p.isa != OWB_ISA_REF, "%s has no SIMD kernel: %s", owb_type_name(fast[i]),

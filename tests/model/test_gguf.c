@@ -136,8 +136,7 @@ static void round_trip(uint32_t alignment)
     CHECK(owb_gguf_writer_add_tensor(w, "t.q8", OWB_TYPE_Q8_0, 2, ne2, t2, sizeof t2, err) == 0);
     CHECK(owb_gguf_writer_add_tensor(w, "t.4d", OWB_TYPE_F32, 4, ne3, t3, sizeof t3, err) == 0);
     /* Wrong size, duplicate name, row not a multiple of the block: refused. */
-    CHECK(owb_gguf_writer_add_tensor(w, "t.bad", OWB_TYPE_F32, 2, ne0, t0, 4, err) ==
-          OWB_E_USAGE);
+    CHECK(owb_gguf_writer_add_tensor(w, "t.bad", OWB_TYPE_F32, 2, ne0, t0, 4, err) == OWB_E_USAGE);
     CHECK(owb_gguf_writer_add_tensor(w, "t.f32", OWB_TYPE_F32, 2, ne0, t0, sizeof t0, err) ==
           OWB_E_USAGE);
     const int64_t ne_bad[1] = {33};
@@ -169,8 +168,7 @@ static void round_trip(uint32_t alignment)
     CHECK(owb_gguf_get_str(g, "general.architecture", &s, err) == 0 && str_eq(s, "llama"));
     CHECK(owb_gguf_get_u32(g, "llama.block_count", &u32, err) == 0 && u32 == 7);
     CHECK(owb_gguf_get_i32(g, "test.i32", &i32, err) == 0 && i32 == -123456);
-    CHECK(owb_gguf_get_u64(g, "test.u64", &u64, err) == 0 &&
-          u64 == UINT64_C(0xfedcba9876543210));
+    CHECK(owb_gguf_get_u64(g, "test.u64", &u64, err) == 0 && u64 == UINT64_C(0xfedcba9876543210));
     CHECK(owb_gguf_get_f32(g, "test.f32", &f, err) == 0 && f == 1e-5f);
     CHECK(owb_gguf_get_bool(g, "test.bool", &b, err) == 0 && b);
     CHECK(owb_gguf_get_str(g, "test.replaced", &s, err) == 0 && str_eq(s, "second"));
@@ -304,8 +302,8 @@ static void shared_files(void)
         CHECK_MSG(copy_gguf(g, out, err) == 0, "%s", err);
         size_t n1 = 0, n2 = 0;
         unsigned char *b1 = slurp(path, &n1), *b2 = slurp(out, &n2);
-        CHECK_MSG(b1 && b2 && n1 == n2 && memcmp(b1, b2, n1) == 0, "copy differs (%zu vs %zu bytes)",
-                  n1, n2);
+        CHECK_MSG(b1 && b2 && n1 == n2 && memcmp(b1, b2, n1) == 0,
+                  "copy differs (%zu vs %zu bytes)", n1, n2);
         free(b1);
         free(b2);
         remove(out);
@@ -368,7 +366,8 @@ static void shared_files(void)
         CHECK_MSG(copy_gguf(g, out, err) == 0, "%s", err);
         size_t n1 = 0, n2 = 0;
         unsigned char *b1 = slurp(p, &n1), *b2 = slurp(out, &n2);
-        CHECK_MSG(b1 && b2 && n1 == n2 && memcmp(b1, b2, n1) == 0, "%s: copy differs", vocab[i].rel);
+        CHECK_MSG(b1 && b2 && n1 == n2 && memcmp(b1, b2, n1) == 0, "%s: copy differs",
+                  vocab[i].rel);
         free(b1);
         free(b2);
         remove(out);

@@ -7,9 +7,9 @@
  *     message naming the file, longer ones (only trailing padding missing) accepted;
  *   - fields are patched one at a time (bad magic, version 1/4/big-endian, absurd counts, string
  *     length 2^63, array counts that overflow, bad value and element types, n_dims 5, dims that
- *     overflow, unknown and unsupported tensor types, misaligned and out-of-range offsets, duplicate
- *     keys and names, bad general.alignment, rows not a multiple of the block, deep nesting) and
- *     each must be rejected with the expected words in the message;
+ *     overflow, unknown and unsupported tensor types, misaligned and out-of-range offsets,
+ * duplicate keys and names, bad general.alignment, rows not a multiple of the block, deep nesting)
+ * and each must be rejected with the expected words in the message;
  *   - the shared stories260K.gguf (when present) is cut at every key/value and tensor-info boundary
  *     (and one byte either side) and at a sweep of lengths, through both open_mem and a real file.
  * Run under ASan/UBSan in CI.
@@ -226,8 +226,8 @@ static int rejected_with(const unsigned char *p, size_t n, const char *words, co
         owb_test_failures++;
         return 0;
     }
-    CHECK_MSG(strncmp(err, NAME ": ", strlen(NAME) + 2) == 0, "%s: message does not name the file: %s",
-              what, err);
+    CHECK_MSG(strncmp(err, NAME ": ", strlen(NAME) + 2) == 0,
+              "%s: message does not name the file: %s", what, err);
     CHECK_MSG(strstr(err, words) != NULL, "%s: message lacks \"%s\": %s", what, words, err);
     if (getenv("OWB_VERBOSE"))
         fprintf(stderr, "%-28s -> %s\n", what, err);
@@ -273,6 +273,11 @@ static void mutations(void)
         rejected_with(m, b.n, words, what);                                                        \
     } while (0)
 
+    /* Version 2 has the same layout as 3 and is accepted. */
+    memcpy(m, b.p, b.n);
+    patch(m, L.version, 2, 4);
+    char verr[OWB_ERR_MAX];
+    CHECK_MSG(try_open(m, b.n, verr), "version 2 rejected: %s", verr);
     MUT("not a GGUF file", "bad magic", m[0] = 'X');
     MUT("version 1", "version 1", patch(m, L.version, 1, 4));
     MUT("version 4", "version 4", patch(m, L.version, 4, 4));
@@ -298,8 +303,7 @@ static void mutations(void)
     MUT("duplicate key", "duplicate key", m[L.dupb_key + 8] = 'a');
     MUT("5 dimensions", "n_dims 5", patch(m, L.ti_ndims[0], 5, 4));
     MUT("dimensions", "n_dims 2^32-1", patch(m, L.ti_ndims[0], UINT32_MAX, 4));
-    MUT("overflows", "dims overflow when multiplied",
-        patch(m, L.ti_ne[0][0], UINT64_C(1) << 40, 8);
+    MUT("overflows", "dims overflow when multiplied", patch(m, L.ti_ne[0][0], UINT64_C(1) << 40, 8);
         patch(m, L.ti_ne[0][1], UINT64_C(1) << 40, 8));
     MUT("more than INT64_MAX", "dim 2^63", patch(m, L.ti_ne[0][1], UINT64_C(1) << 63, 8));
     MUT("unknown tensor type id 77", "type 77", patch(m, L.ti_type[0], 77, 4));
@@ -408,15 +412,15 @@ static size_t real_boundaries(const unsigned char *p, size_t n, size_t *out, siz
                 } else {
                     off += et == OWB_GGUF_UINT8 || et == OWB_GGUF_INT8 || et == OWB_GGUF_BOOL ? 1
                            : et == OWB_GGUF_UINT16 || et == OWB_GGUF_INT16                    ? 2
-                           : et >= OWB_GGUF_UINT64                                           ? 8
-                                                                                             : 4;
+                           : et >= OWB_GGUF_UINT64                                            ? 8
+                                                                                              : 4;
                 }
             }
         } else {
             off += t == OWB_GGUF_UINT8 || t == OWB_GGUF_INT8 || t == OWB_GGUF_BOOL ? 1
-                   : t == OWB_GGUF_UINT16 || t == OWB_GGUF_INT16                  ? 2
-                   : t >= OWB_GGUF_UINT64                                         ? 8
-                                                                                  : 4;
+                   : t == OWB_GGUF_UINT16 || t == OWB_GGUF_INT16                   ? 2
+                   : t >= OWB_GGUF_UINT64                                          ? 8
+                                                                                   : 4;
         }
         if (k < max)
             out[k++] = off;
@@ -462,8 +466,8 @@ static void real_file(void)
     CHECK_MSG(g != NULL, "%s", err);
     size_t data_end = 0;
     for (int64_t i = 0; g && i < g->n_tensors; i++) {
-        size_t e = (size_t)((const unsigned char *)g->tensors[i].data - img) +
-                   g->tensors[i].size_bytes;
+        size_t e =
+            (size_t)((const unsigned char *)g->tensors[i].data - img) + g->tensors[i].size_bytes;
         if (e > data_end)
             data_end = e;
     }

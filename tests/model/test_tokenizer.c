@@ -130,8 +130,8 @@ static int run_pairs(const char *vocab_rel)
         bool same = k == cs[i].n && memcmp(ids, cs[i].ids, (size_t)k * sizeof *ids) == 0;
         enc_ok += same;
         if (!same) {
-            fprintf(stderr, "%s case %d encode mismatch: \"%.*s\"\n", vocab_rel, i,
-                    (int)cs[i].len, cs[i].text);
+            fprintf(stderr, "%s case %d encode mismatch: \"%.*s\"\n", vocab_rel, i, (int)cs[i].len,
+                    cs[i].text);
             print_ids("expected", cs[i].ids, cs[i].n);
             print_ids("got     ", ids, k);
             owb_test_failures++;
@@ -197,7 +197,8 @@ static void spm_extras(void)
     CHECK(owb_tokenizer_piece(t, 15043, false, piece, sizeof piece) == 6 &&
           !memcmp(piece, " Hello", 6));
     CHECK(owb_tokenizer_piece(t, 32000, false, piece, sizeof piece) == -1);
-    CHECK(owb_tokenizer_type(t, 3) == OWB_TOKEN_BYTE && !strcmp(owb_tokenizer_text(t, 3), "<0x00>"));
+    CHECK(owb_tokenizer_type(t, 3) == OWB_TOKEN_BYTE &&
+          !strcmp(owb_tokenizer_text(t, 3), "<0x00>"));
     owb_tokenizer_free(t);
 }
 

@@ -31,14 +31,14 @@ struct test_server {
     char port_file[600], stats_file[600], record_file[600];
 };
 
-static void ts_sleep_ms(int ms)
+static inline void ts_sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
 }
 
 /* Path of owb-testserver ($OWB_BIN's folder), NULL when absent. */
-static const char *ts_binary(void)
+static inline const char *ts_binary(void)
 {
     static char path[1024];
     const char *bin = getenv("OWB_BIN");
@@ -55,7 +55,7 @@ static const char *ts_binary(void)
 
 /* Start the server with extra args (NULL-terminated) and wait up to 5 s for its port. name makes
  * the scratch folder unique. Returns 0, or -1 with a message. */
-static int ts_start(struct test_server *s, const char *name, const char *const *args)
+static inline int ts_start(struct test_server *s, const char *name, const char *const *args)
 {
     const char *bin = ts_binary(), *tmp = getenv("OWB_TMP");
     char *argv[64];
@@ -107,7 +107,7 @@ static int ts_start(struct test_server *s, const char *name, const char *const *
 
 /* Stop the server (SIGTERM, then SIGKILL after 5 s) and return its exit summary (caller deletes),
  * NULL if it could not be read. */
-static cJSON *ts_stop(struct test_server *s)
+static inline cJSON *ts_stop(struct test_server *s)
 {
     int status;
     char buf[4096];
@@ -135,7 +135,7 @@ done:
 }
 
 /* Read the record file: returns an array of its JSON lines (caller deletes). */
-static cJSON *ts_record(const struct test_server *s)
+static inline cJSON *ts_record(const struct test_server *s)
 {
     FILE *f = fopen(s->record_file, "r");
     cJSON *arr = cJSON_CreateArray();
@@ -153,7 +153,7 @@ static cJSON *ts_record(const struct test_server *s)
     return arr;
 }
 
-static double ts_num(const cJSON *o, const char *key)
+static inline double ts_num(const cJSON *o, const char *key)
 {
     const cJSON *x = cJSON_GetObjectItem(o, key);
     return cJSON_IsNumber(x) ? x->valuedouble : -1;

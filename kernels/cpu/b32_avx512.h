@@ -1,0 +1,317 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * b32_avx512.h: private to kernels/cpu/matmul*_avx512.c. The AVX-512 VNNI GEMV kernels of the
+ * 32-wide integer formats (q4_0, q8_0, mxfp4) as always-inline templates over the format, the rows
+ * per pass R and the activation columns per pass C. Included once per translation unit with
+ * B32_VBMI = 0 (matmul_avx512.c: 128-bit inserts gather four blocks) or 1 (matmul_vbmi_avx512.c,
+ * compiled for AVX512-VBMI: two vpermt2b gather eight blocks' quants from three 64-byte loads;
+ * vpermb lookups of mxfp4 values measured slower than vpshufb on Zen 4, so those stay).
+ */
+#ifndef OWB_KERNELS_CPU_B32_AVX512_H
+#define OWB_KERNELS_CPU_B32_AVX512_H
+
+#include <immintrin.h>
+#include <string.h>
+
+#include "kernels/cpu/matmul_cpu.h"
+
+#ifndef B32_VBMI
+#error "define B32_VBMI (0 or 1) before including b32_avx512.h"
+#endif
+
+#ifndef AI
+#define AI static inline __attribute__((always_inline))
+#endif
+
+/* Rows [r0, r1) in groups of R (tail rows one at a time: same per-row arithmetic). */
+#define ROWS_LOOP(R, call1, callR)                                                                 \
+    do {                                                                                           \
+        int64_t r_ = r0;                                                                           \
+        for (; r_ + (R) <= r1; r_ += (R))                                                          \
+            callR;                                                                                 \
+        for (; r_ < r1; r_++)                                                                      \
+            call1;                                                                                 \
+    } while (0)
+
+enum { F_Q4_0, F_Q8_0, F_MXFP4 };
+
+AI int b32_size(int f)
+{
+    return f == F_Q4_0 ? 18 : f == F_Q8_0 ? 34 : 17;
+}
+
+static const uint16_t idx_q4_0_d[32] = {0, 9, 18, 27, 36, 45, 54, 63};
+static const uint16_t idx_q8_0_da[32] = {0, 17, 34, 51};
+static const uint16_t idx_q8_0_db[32] = {0, 0, 0, 0, 4, 21, 38, 55};
+static const uint16_t idx_mxfp4_e[32] = {0, 8, 17, 25, 34, 42, 51, 59};
+/* ggml's doubled E2M1 values plus 12, so the unsigned operand of vpdpbusd is 0..24 */
+static const int8_t mxfp4_u[16] = {12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0};
+
+/* Weight scales of the 8 blocks starting at p, as floats (reads 128 or 256 bytes from p, all inside
+ * the 8 blocks). */
+AI __m256 b32_wscales8(int f, const uint8_t *p)
+{
+    const __m512i z0 = _mm512_loadu_si512(p), z1 = _mm512_loadu_si512(p + 64);
+    if (f == F_Q4_0) {
+        __m512i h = _mm512_permutex2var_epi16(z0, _mm512_loadu_si512(idx_q4_0_d), z1);
+        return _mm256_cvtph_ps(_mm512_castsi512_si128(h));
+    }
+    if (f == F_Q8_0) {
+        __m512i ha = _mm512_permutex2var_epi16(z0, _mm512_loadu_si512(idx_q8_0_da), z1);
+        __m512i hb =
+            _mm512_permutex2var_epi16(_mm512_loadu_si512(p + 128), _mm512_loadu_si512(idx_q8_0_db),
+                                      _mm512_loadu_si512(p + 192));
+        __m512i h = _mm512_mask_blend_epi16(0xF0, ha, hb);
+        return _mm256_cvtph_ps(_mm512_castsi512_si128(h));
+    }
+    /* mxfp4: byte 17 j sits in word 17 j / 2, high half for odd j; E8M0/2 to float bits */
+    __m512i h = _mm512_permutex2var_epi16(z0, _mm512_loadu_si512(idx_mxfp4_e), z1);
+    __m128i e8 = _mm_and_si128(
+        _mm_srlv_epi16(_mm512_castsi512_si128(h), _mm_setr_epi16(0, 8, 0, 8, 0, 8, 0, 8)),
+        _mm_set1_epi16(0xff));
+    __m256i e = _mm256_cvtepu16_epi32(e8);
+    __m256i nrm = _mm256_slli_epi32(_mm256_sub_epi32(e, _mm256_set1_epi32(1)), 23);
+    __m256i sub = _mm256_sllv_epi32(_mm256_set1_epi32(0x00200000), e);
+    __mmask8 small = _mm256_cmplt_epu32_mask(e, _mm256_set1_epi32(2));
+    return _mm256_castsi256_ps(_mm256_mask_blend_epi32(small, nrm, sub));
+}
+
+/* Four 16-byte pieces at p, p + stride, ... into one register (one per 128-bit lane). */
+AI __m512i load4x16(const uint8_t *p, int stride)
+{
+    __m512i v = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)p));
+    v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p + stride)), 1);
+    v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p + 2 * stride)), 2);
+    v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p + 3 * stride)), 3);
+    return v;
+}
+
+#if B32_VBMI
+/* vpermt2b indices: the 16 quant bytes of blocks 0..3 of an 8-block group out of its bytes 0..127
+ * (first table) and of blocks 4..7 out of bytes 64..191 (second), one block per 128-bit lane. */
+static _Alignas(64) const uint8_t vbmi_q4_0_lo[64] = {
+    2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16, 17, 20, 21, 22, 23, 24, 25,
+    26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49,
+    50, 51, 52, 53, 56, 57, 58, 59, 60, 61, 62, 63, 64, 65, 66, 67, 68, 69, 70, 71,
+};
+static _Alignas(64) const uint8_t vbmi_q4_0_hi[64] = {
+    10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 28, 29, 30, 31, 32, 33,
+    34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57,
+    58, 59, 60, 61, 64, 65, 66, 67, 68, 69, 70, 71, 72, 73, 74, 75, 76, 77, 78, 79,
+};
+static _Alignas(64) const uint8_t vbmi_mxfp4_lo[64] = {
+    1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16, 18, 19, 20, 21, 22, 23,
+    24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46,
+    47, 48, 49, 50, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63, 64, 65, 66, 67,
+};
+static _Alignas(64) const uint8_t vbmi_mxfp4_hi[64] = {
+    5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 22, 23, 24, 25, 26, 27,
+    28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50,
+    51, 52, 53, 54, 56, 57, 58, 59, 60, 61, 62, 63, 64, 65, 66, 67, 68, 69, 70, 71,
+};
+/* the E8M0 byte of block j (at 17 j) into the low byte of dword j */
+static _Alignas(64) const uint8_t vbmi_mxfp4_e[64] = {
+    0,  0, 0, 0, 17, 0, 0, 0, 34,  0, 0, 0, 51,  0, 0, 0,
+    68, 0, 0, 0, 85, 0, 0, 0, 102, 0, 0, 0, 119, 0, 0, 0,
+};
+
+/* One row's 8-block group at p (144 or 136 bytes, read through two full and one masked load):
+ * the quants of blocks 0..3 and 4..7 and the 8 weight scales. */
+AI void b32_vbmi_row(int f, const uint8_t *p, __m512i *q03, __m512i *q47, __m256 *dw)
+{
+    const __m512i z0 = _mm512_loadu_si512(p), z1 = _mm512_loadu_si512(p + 64);
+    const __m512i z2 = _mm512_maskz_loadu_epi8(f == F_Q4_0 ? 0xffffULL : 0xffULL, p + 128);
+    if (f == F_Q4_0) {
+        *q03 = _mm512_permutex2var_epi8(z0, _mm512_load_si512(vbmi_q4_0_lo), z1);
+        *q47 = _mm512_permutex2var_epi8(z1, _mm512_load_si512(vbmi_q4_0_hi), z2);
+        const __m512i h = _mm512_permutex2var_epi16(z0, _mm512_loadu_si512(idx_q4_0_d), z1);
+        *dw = _mm256_cvtph_ps(_mm512_castsi512_si128(h));
+    } else {
+        *q03 = _mm512_permutex2var_epi8(z0, _mm512_load_si512(vbmi_mxfp4_lo), z1);
+        *q47 = _mm512_permutex2var_epi8(z1, _mm512_load_si512(vbmi_mxfp4_hi), z2);
+        const __m512i e =
+            _mm512_maskz_permutex2var_epi8(0x11111111ULL, z0, _mm512_load_si512(vbmi_mxfp4_e), z1);
+        /* 2^(e - 128), subnormal for e < 2, as e8m0_to_fp32_half */
+        *dw = _mm256_scalef_ps(_mm256_set1_ps(1.0f),
+                               _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm512_castsi512_si256(e),
+                                                                   _mm256_set1_epi32(128))));
+    }
+}
+#endif
+
+struct b32_act {
+    const uint8_t *qs;
+    const float *d;
+    const int32_t *ns;
+};
+
+/*
+ * Eight blocks (from block index b; weight bytes at w[i] + off) of R rows against C columns. With
+ * C == 1 the weight and activation scales are multiplied once per block and fused into the FMA;
+ * with C > 1 the activation scale is applied first, then the weight scale.
+ */
+AI void b32_group8(int f, int R, int C, const uint8_t *const *w, size_t off,
+                   const struct b32_act *act, int64_t b, __m512 acc[4][4])
+{
+    const int bs = b32_size(f);
+    __m256 dw[4], da[4];
+    __m512i ns[4];
+    for (int c = 0; c < C; c++) {
+        da[c] = _mm256_loadu_ps(act[c].d + b);
+        ns[c] = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(act[c].ns + b)));
+    }
+    __m512i qv[4][2];
+    for (int i = 0; i < R; i++) {
+#if B32_VBMI
+        if (f != F_Q8_0)
+            b32_vbmi_row(f, w[i] + off, &qv[i][0], &qv[i][1], &dw[i]);
+        else
+            dw[i] = b32_wscales8(f, w[i] + off);
+#else
+        dw[i] = b32_wscales8(f, w[i] + off);
+#endif
+        if (C == 1)
+            dw[i] = _mm256_mul_ps(dw[i], da[0]);
+    }
+    (void)qv;
+    if (f != F_Q8_0) {
+        const __m512i m0f = _mm512_set1_epi8(0x0f);
+        const __m512i tab = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)mxfp4_u));
+        for (int s = 0; s < 2; s++) {
+            const __m512i cidx = _mm512_setr_epi32(4 * s, 0, 0, 0, 4 * s + 1, 0, 0, 0, 4 * s + 2, 0,
+                                                   0, 0, 4 * s + 3, 0, 0, 0);
+            const __m512i sidx = _mm512_setr_epi32(
+                4 * s, 4 * s, 4 * s, 4 * s, 4 * s + 1, 4 * s + 1, 4 * s + 1, 4 * s + 1, 4 * s + 2,
+                4 * s + 2, 4 * s + 2, 4 * s + 2, 4 * s + 3, 4 * s + 3, 4 * s + 3, 4 * s + 3);
+            __m512i alo[4], ahi[4], ci[4];
+            __m512 sda[4];
+            for (int c = 0; c < C; c++) {
+                const uint8_t *q = act[c].qs + 32 * (b + 4 * s);
+                alo[c] = _mm512_loadu_si512(q);
+                ahi[c] = _mm512_loadu_si512(q + 64);
+                ci[c] = _mm512_maskz_permutexvar_epi32(0x1111, cidx, ns[c]);
+                if (C > 1)
+                    sda[c] = _mm512_permutexvar_ps(sidx, _mm512_castps256_ps512(da[c]));
+            }
+            for (int i = 0; i < R; i++) {
+#if B32_VBMI
+                const __m512i v = qv[i][s];
+                __m512i lo, hi;
+                lo = _mm512_and_si512(v, m0f);
+                hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m0f);
+                if (f == F_MXFP4) {
+                    lo = _mm512_shuffle_epi8(tab, lo);
+                    hi = _mm512_shuffle_epi8(tab, hi);
+                }
+#else
+                const uint8_t *p = w[i] + off + (size_t)(4 * s * bs);
+                __m512i v = load4x16(p + (f == F_Q4_0 ? 2 : 1), bs);
+                __m512i lo = _mm512_and_si512(v, m0f);
+                __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m0f);
+                if (f == F_MXFP4) {
+                    lo = _mm512_shuffle_epi8(tab, lo);
+                    hi = _mm512_shuffle_epi8(tab, hi);
+                }
+#endif
+                const __m512 sdw = _mm512_permutexvar_ps(sidx, _mm512_castps256_ps512(dw[i]));
+                for (int c = 0; c < C; c++) {
+                    __m512i d = _mm512_dpbusd_epi32(ci[c], lo, alo[c]);
+                    d = _mm512_dpbusd_epi32(d, hi, ahi[c]);
+                    __m512 fd = _mm512_cvtepi32_ps(d);
+                    if (C > 1)
+                        fd = _mm512_mul_ps(fd, sda[c]);
+                    acc[i][c] = _mm512_fmadd_ps(fd, sdw, acc[i][c]);
+                }
+            }
+        }
+    } else {
+        const __m512i x80 = _mm512_set1_epi8((char)0x80);
+        for (int t = 0; t < 4; t++) {
+            const __m512i cidx =
+                _mm512_setr_epi32(2 * t, 0, 0, 0, 0, 0, 0, 0, 2 * t + 1, 0, 0, 0, 0, 0, 0, 0);
+            const __m512i sidx = _mm512_setr_epi32(
+                2 * t, 2 * t, 2 * t, 2 * t, 2 * t, 2 * t, 2 * t, 2 * t, 2 * t + 1, 2 * t + 1,
+                2 * t + 1, 2 * t + 1, 2 * t + 1, 2 * t + 1, 2 * t + 1, 2 * t + 1);
+            __m512i av[4], ci[4];
+            __m512 sda[4];
+            for (int c = 0; c < C; c++) {
+                av[c] = _mm512_loadu_si512(act[c].qs + 32 * (b + 2 * t));
+                ci[c] = _mm512_maskz_permutexvar_epi32(0x0101, cidx, ns[c]);
+                if (C > 1)
+                    sda[c] = _mm512_permutexvar_ps(sidx, _mm512_castps256_ps512(da[c]));
+            }
+            for (int i = 0; i < R; i++) {
+                const uint8_t *p = w[i] + off + (size_t)(2 * t * bs);
+                __m512i v = _mm512_inserti64x4(
+                    _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(p + 2))),
+                    _mm256_loadu_si256((const __m256i *)(p + 36)), 1);
+                v = _mm512_xor_si512(v, x80);
+                const __m512 sdw = _mm512_permutexvar_ps(sidx, _mm512_castps256_ps512(dw[i]));
+                for (int c = 0; c < C; c++) {
+                    __m512 fd = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(ci[c], v, av[c]));
+                    if (C > 1)
+                        fd = _mm512_mul_ps(fd, sda[c]);
+                    acc[i][c] = _mm512_fmadd_ps(fd, sdw, acc[i][c]);
+                }
+            }
+        }
+    }
+}
+
+/* R rows from r against C columns from c0, whole k. */
+AI void b32_rows_rc(int f, int R, int C, const struct owb_mm_args *a, int64_t r, int64_t c0)
+{
+    const int bs = b32_size(f);
+    const int64_t nb = a->k / OWB_QK, nbf = nb / 8 * 8;
+    const uint8_t *w[4];
+    struct b32_act act[4];
+    __m512 acc[4][4];
+    for (int i = 0; i < R; i++)
+        w[i] = a->w + (size_t)(r + i) * a->w_row_bytes;
+    for (int c = 0; c < C; c++) {
+        const uint8_t *row = a->act + (size_t)(c0 + c) * a->act_row_bytes;
+        act[c].qs = row + owb_mm_q8_0_qs_off(a->k);
+        act[c].d = (const float *)(row + owb_mm_q8_0_d_off(a->k));
+        act[c].ns = (const int32_t *)(row + owb_mm_q8_0_sum_off(a->k));
+        for (int i = 0; i < R; i++)
+            acc[i][c] = _mm512_setzero_ps();
+    }
+    for (int64_t b = 0; b < nbf; b += 8)
+        b32_group8(f, R, C, w, (size_t)(b * bs), act, b, acc);
+    if (nbf < nb) {
+        /* the last partial group from zero-padded copies (the padded activations are zero too) */
+        uint8_t tail[4][8 * 34];
+        const uint8_t *tw[4];
+        for (int i = 0; i < R; i++) {
+            memset(tail[i], 0, sizeof tail[i]);
+            memcpy(tail[i], w[i] + nbf * bs, (size_t)((nb - nbf) * bs));
+            tw[i] = tail[i];
+        }
+        b32_group8(f, R, C, tw, 0, act, nbf, acc);
+    }
+    for (int c = 0; c < C; c++)
+        for (int i = 0; i < R; i++)
+            a->y[(c0 + c) * a->ldy + r + i] = _mm512_reduce_add_ps(acc[i][c]);
+}
+
+AI void b32_rows(int f, const struct owb_mm_args *a, int64_t r0, int64_t r1)
+{
+    for (int64_t c0 = 0; c0 < a->batch;) {
+        const int64_t nc = a->batch - c0;
+        if (nc >= 4) {
+            ROWS_LOOP(2, b32_rows_rc(f, 1, 4, a, r_, c0), b32_rows_rc(f, 2, 4, a, r_, c0));
+            c0 += 4;
+        } else if (nc == 3) {
+            ROWS_LOOP(2, b32_rows_rc(f, 1, 3, a, r_, c0), b32_rows_rc(f, 2, 3, a, r_, c0));
+            c0 += 3;
+        } else if (nc == 2) {
+            ROWS_LOOP(4, b32_rows_rc(f, 1, 2, a, r_, c0), b32_rows_rc(f, 4, 2, a, r_, c0));
+            c0 += 2;
+        } else {
+            ROWS_LOOP(4, b32_rows_rc(f, 1, 1, a, r_, c0), b32_rows_rc(f, 4, 1, a, r_, c0));
+            c0 += 1;
+        }
+    }
+}
+
+#endif

@@ -1,0 +1,213 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cmd_kernels.c: `owbench kernels`, the quantized GEMV/GEMM sweep (bench/kernels_suite.h) with the
+ * read-bandwidth ceiling measured in the same run (stream suite) or read from --ceiling FILE,
+ * written as an owbench.result/1 document.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "owb_common.h"
+#include "bench/kernels_suite.h"
+#include "bench/stream.h"
+#include "bench/suite.h"
+#include "bench/topo.h"
+#include "kernels/isa.h"
+#include "results/result.h"
+#include "tools/cli_common.h"
+#include "tools/cmds.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: owbench kernels [--formats LIST] [--shapes MxK,...] [--batch LIST]\n"
+            "                       [--threads LIST] [--pin POLICY] [--isa ISA]\n"
+            "                       [--ceiling FILE] [--counters LIST] [--quick] [-o DIR]\n\n"
+            "Quantized GEMV (batch 1) and GEMM (batch > 1) through the owbench kernels: Y = W X,\n"
+            "W m x k in a GGUF format as stored, f32 activations and outputs. Weights rotate over\n"
+            "copies exceeding 4x the last-level cache; each thread first-touches its rows.\n"
+            "Reports time, GB/s (weight + activation + output bytes), GFLOP/s (2 m k batch) and\n"
+            "the percentage of the read-bandwidth ceiling (stream read, same thread count).\n\n"
+            "  --formats LIST   weight formats (default f32,f16,bf16,q8_0,q4_0,q4_K,q6_K,mxfp4;\n"
+            "                   also q4_1,q5_0,q5_1,q2_K,q3_K,q5_K on the reference path)\n"
+            "  --shapes LIST    m x k pairs (default 4096x4096,14336x4096,4096x14336,2880x2880,\n"
+            "                   5760x2880)\n"
+            "  --batch LIST     activation rows (default 1,512)\n"
+            "  --threads LIST   thread counts (default 1..all PUs)\n"
+            "  --pin POLICY     compact|scatter|numa:K|list:0,2-3|none (default compact)\n"
+            "  --isa ISA        ref|avx2|avx512|best (default best)\n"
+            "  --ceiling FILE   a result file with stream/read/t<N> (default: measure it now)\n"
+            "  --counters LIST  PAPI events (default set; 'none' for rusage only)\n"
+            "  --quick          shorter measurements (and a quick ceiling)\n"
+            "  -o DIR           output folder (default results/runs/<time>-kernels); writes\n"
+            "                   DIR/kernels.json\n");
+}
+
+int cmd_kernels(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"formats", required_argument, NULL, 'f'}, {"shapes", required_argument, NULL, 's'},
+        {"batch", required_argument, NULL, 'b'},   {"threads", required_argument, NULL, 't'},
+        {"pin", required_argument, NULL, 'p'},     {"isa", required_argument, NULL, 'i'},
+        {"ceiling", required_argument, NULL, 'C'}, {"counters", required_argument, NULL, 'c'},
+        {"quick", no_argument, NULL, 'q'},         {"output", required_argument, NULL, 'o'},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
+    struct owb_kernels_cfg cfg;
+    int c, rc = OWB_EXIT_OK, quick = 0;
+    const char *outarg = NULL, *ceiling_path = NULL;
+    char err[OWB_ERR_MAX] = "", outdir[4096];
+    struct owb_topo *topo = NULL;
+    cJSON *doc = NULL, *ceiling_doc = NULL;
+
+    owb_kernels_cfg_default(&cfg);
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "f:s:b:t:p:i:C:c:qo:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'f':
+            if (owb_kernels_parse_formats(optarg, &cfg, err))
+                goto usage_err;
+            break;
+        case 's':
+            if (owb_kernels_parse_shapes(optarg, &cfg, err))
+                goto usage_err;
+            break;
+        case 'b':
+            if (owb_parse_int_list("--batch", optarg, cfg.batches, OWB_KERNELS_MAX_LIST,
+                                   &cfg.nbatches, err))
+                goto usage_err;
+            break;
+        case 't':
+            if (owb_parse_int_list("--threads", optarg, cfg.threads, OWB_KERNELS_MAX_LIST,
+                                   &cfg.nthreads, err))
+                goto usage_err;
+            break;
+        case 'p':
+            cfg.pin = optarg;
+            break;
+        case 'i':
+            if (owb_isa_from_name(optarg, &cfg.isa)) {
+                snprintf(err, sizeof err, "--isa '%s': expected ref, avx2, avx512 or best", optarg);
+                goto usage_err;
+            }
+            if (!owb_isa_supported(cfg.isa)) {
+                snprintf(err, sizeof err, "--isa %s: this CPU does not support it (best: %s)",
+                         optarg, owb_isa_name(owb_isa_detect()));
+                goto usage_err;
+            }
+            break;
+        case 'C':
+            ceiling_path = optarg;
+            break;
+        case 'c':
+            cfg.counters = optarg;
+            break;
+        case 'q':
+            quick = 1;
+            break;
+        case 'o':
+            outarg = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return OWB_EXIT_OK;
+        default:
+            usage(stderr);
+            return OWB_EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        snprintf(err, sizeof err, "unexpected argument '%s'", argv[optind]);
+        goto usage_err;
+    }
+    topo = owb_topo_new(NULL, err);
+    if (!topo) {
+        rc = owb_cli_fail("kernels", OWB_E_SYSTEM, err);
+        goto out;
+    }
+    for (int i = 0; i < cfg.nthreads; i++) {
+        int cpus[1024], n;
+        if (cfg.threads[i] > 1024) {
+            snprintf(err, sizeof err, "--threads %d: at most 1024", cfg.threads[i]);
+            goto usage_err;
+        }
+        if (owb_topo_pin_plan(topo, cfg.pin, cfg.threads[i], cpus, &n, err))
+            goto usage_err;
+    }
+    if (ceiling_path) {
+        int st = owb_result_read(ceiling_path, &ceiling_doc, err);
+        if (st) {
+            rc = owb_cli_fail("kernels", st, err);
+            goto out;
+        }
+        double g;
+        if (owb_stream_read_ceiling(ceiling_doc, 1, &g)) {
+            snprintf(err, sizeof err, "--ceiling %s: no stream/read benchmark in it", ceiling_path);
+            goto usage_err;
+        }
+    }
+    if (quick) {
+        cfg.measure.min_reps = 5;
+        cfg.measure.min_time_s = 0.1;
+        cfg.measure.warmup_runs = 1;
+        cfg.measure.warmup_s = 0.02;
+        cfg.measure.max_time_s = 3.0;
+    }
+    cfg.verbose = 1;
+    owb_cli_outdir(outarg, "kernels", outdir, sizeof outdir);
+    rc = owb_cli_check_outdir("kernels", outdir);
+    if (rc)
+        goto out;
+    doc = owb_cli_result_new(topo);
+    if (!doc) {
+        rc = owb_cli_fail("kernels", OWB_E_NOMEM, "out of memory");
+        goto out;
+    }
+    if (!ceiling_doc) {
+        /* the ceiling of this run: stream for the same thread counts and pinning */
+        struct owb_stream_cfg scfg;
+        owb_stream_cfg_default(&scfg);
+        scfg.pin = cfg.pin;
+        scfg.threads = cfg.nthreads ? cfg.threads : NULL;
+        scfg.nthreads = cfg.nthreads;
+        int all[OWB_KERNELS_MAX_LIST], nall = 0;
+        if (!cfg.nthreads) {
+            for (int i = 1; i <= owb_topo_npus(topo) && nall < OWB_KERNELS_MAX_LIST; i++)
+                all[nall++] = i;
+            scfg.threads = all;
+            scfg.nthreads = nall;
+        }
+        scfg.counters = "none";
+        scfg.verbose = 1;
+        if (quick) {
+            scfg.measure.min_reps = 5;
+            scfg.measure.min_time_s = 0.1;
+            scfg.measure.warmup_runs = 1;
+            scfg.measure.warmup_s = 0.02;
+        }
+        int st = owb_stream_run(&scfg, topo, doc, err);
+        if (st) {
+            rc = owb_cli_fail("kernels", st, err);
+            goto out;
+        }
+    }
+    int st = owb_kernels_run(&cfg, topo, ceiling_doc, doc, err);
+    if (st) {
+        rc = st == OWB_E_USAGE ? (fprintf(stderr, "owbench kernels: %s\n", err), OWB_EXIT_USAGE)
+                               : owb_cli_fail("kernels", st, err);
+        goto out;
+    }
+    owb_kernels_print_table(doc, stdout);
+    rc = owb_cli_write("kernels", doc, outdir, "kernels.json");
+out:
+    cJSON_Delete(doc);
+    cJSON_Delete(ceiling_doc);
+    owb_topo_free(topo);
+    return rc;
+usage_err:
+    fprintf(stderr, "owbench kernels: %s\n", err);
+    cJSON_Delete(ceiling_doc);
+    owb_topo_free(topo);
+    return OWB_EXIT_USAGE;
+}
