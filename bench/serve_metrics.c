@@ -36,7 +36,7 @@ int owb_serve_percentile_ci(const double *x, size_t n, double q, double *val, do
 {
     double *s, np, sd;
     long l, h;
-    *val = *lo = *hi = NAN;
+    *val = *lo = *hi = (double)NAN;
     if (n == 0)
         return 0;
     s = malloc(n * sizeof *s);
@@ -112,7 +112,7 @@ int owb_serve_compute(const struct owb_serve_run *run, const struct owb_slo *slo
     for (size_t i = 0; i < run->n; i++) {
         const struct owb_serve_req *r = &run->reqs[i];
         const struct owb_serve_chunk *ch = run->chunks + r->chunk0;
-        double ttft, e2e, tpot = NAN;
+        double ttft, e2e, tpot = (double)NAN;
         long chunk_sum = 0;
         int n_out;
         if (r->item < 0)
@@ -274,7 +274,7 @@ bool owb_slo_check(const struct owb_slo *slo, const struct owb_serve_metrics *m,
         double v, lo, hi;
         bool holds;
         if (owb_serve_percentile_ci(m->v[mt], m->n[mt], slo->pct[k], &v, &lo, &hi))
-            v = lo = hi = NAN;
+            v = lo = hi = (double)NAN;
         holds = !isnan(v) && v <= slo->limit_ms[k];
         ok = ok && holds;
         if (arr) {

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "datasets/sha256.h"
@@ -168,6 +169,12 @@ int owb_fp_writer_open(struct owb_fp_writer **out, const char *path, const struc
         w->tmp = NULL;
         rc = OWB_E_IO;
         goto fail;
+    }
+    {
+        /* mkstemp creates 0600; give the finished file the mode a plain fopen would. */
+        mode_t um = umask(0);
+        umask(um);
+        (void)fchmod(fd, 0666 & ~um);
     }
     if (!(w->f = fdopen(fd, "wb"))) {
         close(fd);

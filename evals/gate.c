@@ -20,12 +20,12 @@
 #include "evals/ppl.h"
 #include "results/result.h"
 
-const char *owb_verdict_name(enum owb_verdict v)
+const char *owb_gate_verdict_name(enum owb_gate_verdict v)
 {
     return v == OWB_VERDICT_PASS ? "PASS" : v == OWB_VERDICT_FAIL ? "FAIL" : "INCONCLUSIVE";
 }
 
-int owb_verdict_exit(enum owb_verdict v)
+int owb_gate_verdict_exit(enum owb_gate_verdict v)
 {
     return v == OWB_VERDICT_PASS   ? OWB_EXIT_OK
            : v == OWB_VERDICT_FAIL ? OWB_EXIT_REGRESSION
@@ -573,6 +573,16 @@ int owb_gate_decide(struct owb_gate *g, const struct owb_gate_cfg *cfg)
         } else if (!(c->hi >= c->lo)) {
             c->verdict = OWB_VERDICT_INCONCLUSIVE;
             snprintf(c->why, sizeof c->why, "the interval is undefined");
+        } else if (c->kind == OWB_GATE_PPL && c->hi < c->margin) {
+            c->verdict = OWB_VERDICT_PASS;
+            snprintf(c->why, sizeof c->why,
+                     "upper %.0f%% bound of the PPL ratio %.5f is below the margin %.5f",
+                     100 * (1 - cfg->alpha), exp(c->hi), exp(c->margin));
+        } else if (c->kind == OWB_GATE_PPL && c->lo > c->margin) {
+            c->verdict = OWB_VERDICT_FAIL;
+            snprintf(c->why, sizeof c->why,
+                     "lower %.0f%% bound of the PPL ratio %.5f is above the margin %.5f",
+                     100 * (1 - cfg->alpha), exp(c->lo), exp(c->margin));
         } else if (c->hi < c->margin) {
             c->verdict = OWB_VERDICT_PASS;
             snprintf(c->why, sizeof c->why, "upper %.0f%% bound %.4g is below the margin %.4g",
@@ -619,7 +629,7 @@ void owb_gate_to_json(const struct owb_gate *g, const struct owb_gate_cfg *cfg, 
         cJSON_AddStringToObject(e, "kind", "gate");
         cJSON *s = cJSON_AddObjectToObject(e, "summary");
         if (s) {
-            cJSON_AddStringToObject(s, "verdict", owb_verdict_name(c->verdict));
+            cJSON_AddStringToObject(s, "verdict", owb_gate_verdict_name(c->verdict));
             cJSON_AddStringToObject(s, "why", c->why);
             cJSON_AddStringToObject(s, "effect", c->effect_desc);
             owb_json_add_num(s, "margin", c->margin);
@@ -638,9 +648,9 @@ void owb_gate_to_json(const struct owb_gate *g, const struct owb_gate_cfg *cfg, 
         return;
     cJSON_AddStringToObject(e, "name", "gate");
     cJSON_AddStringToObject(e, "metric", "verdict_exit_code");
-    cJSON_AddNumberToObject(e, "value", owb_verdict_exit(g->verdict));
+    cJSON_AddNumberToObject(e, "value", owb_gate_verdict_exit(g->verdict));
     cJSON_AddStringToObject(e, "kind", "gate");
-    cJSON_AddStringToObject(e, "verdict", owb_verdict_name(g->verdict));
+    cJSON_AddStringToObject(e, "verdict", owb_gate_verdict_name(g->verdict));
     cJSON *p = cJSON_AddObjectToObject(e, "params");
     if (p) {
         owb_json_add_num(p, "max_ppl_ratio", cfg->max_ppl_ratio);

@@ -32,16 +32,16 @@
 
 #include "owb_common.h"
 
-enum owb_verdict {
+enum owb_gate_verdict {
     OWB_VERDICT_PASS = 0,
     OWB_VERDICT_FAIL = 1,
     OWB_VERDICT_INCONCLUSIVE = 2,
 };
 
 /* "PASS", "FAIL", "INCONCLUSIVE". */
-const char *owb_verdict_name(enum owb_verdict v);
+const char *owb_gate_verdict_name(enum owb_gate_verdict v);
 /* The process exit code of a verdict: 0, 1 (OWB_EXIT_REGRESSION), 4 (OWB_EXIT_INCONCLUSIVE). */
-int owb_verdict_exit(enum owb_verdict v);
+int owb_gate_verdict_exit(enum owb_gate_verdict v);
 
 struct owb_gate_cfg {
     double max_ppl_ratio; /* PPL_B / PPL_A allowed, e.g. 1.01 */
@@ -69,7 +69,7 @@ struct owb_gate_check {
     double effect, lo, hi; /* degradation of B (positive = worse) with its interval */
     double p_value;     /* acc: exact McNemar; NaN otherwise */
     int64_t flips_worse, flips_better; /* acc: right in A only, right in B only */
-    enum owb_verdict verdict;
+    enum owb_gate_verdict verdict;
     char why[256];
     /* private: paired data */
     double *x, *y, *den; /* ppl: nll_A, nll_B, count; kld: kld, -, count */
@@ -79,7 +79,7 @@ struct owb_gate_check {
 struct owb_gate {
     struct owb_gate_check checks[4];
     int n_checks;
-    enum owb_verdict verdict;
+    enum owb_gate_verdict verdict;
     char notes[4][256];
     int n_notes;
 };

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "datasets/sha256.h"
@@ -194,6 +195,12 @@ int owb_write_file_atomic(const char *path, const char *text, size_t len, char e
                  strerror(errno));
         free(tmp);
         return OWB_E_IO;
+    }
+    {
+        /* mkstemp creates 0600; give the finished file the mode a plain fopen would. */
+        mode_t um = umask(0);
+        umask(um);
+        (void)fchmod(fd, 0666 & ~um);
     }
     size_t done = 0;
     while (done < len) {

@@ -34,6 +34,7 @@ void owb_progress_start(struct owb_progress *p, const char *label, int64_t total
     p->enabled = enabled;
     p->tty = isatty(fileno(stderr));
     p->t0 = p->last = now_s();
+    p->last_done = -1;
 }
 
 static void print_line(struct owb_progress *p, int64_t done, int64_t tokens, double t, bool end)
@@ -53,6 +54,7 @@ static void print_line(struct owb_progress *p, int64_t done, int64_t tokens, dou
             p->tty && !end ? "   " : "\n");
     fflush(stderr);
     p->dirty = p->tty && !end;
+    p->last_done = done;
 }
 
 void owb_progress_update(struct owb_progress *p, int64_t done, int64_t tokens)
@@ -70,7 +72,7 @@ void owb_progress_update(struct owb_progress *p, int64_t done, int64_t tokens)
 
 void owb_progress_finish(struct owb_progress *p, int64_t done, int64_t tokens)
 {
-    if (!p->enabled)
+    if (!p->enabled || (!p->tty && p->last_done == done))
         return;
     print_line(p, done, tokens, now_s(), true);
 }

@@ -16,6 +16,7 @@ struct owb_progress {
     int64_t total;
     double t0, last;  /* seconds (CLOCK_MONOTONIC) */
     int last_decile;
+    int64_t last_done; /* done of the last line printed (-1: none) */
     bool enabled, tty, dirty;
 };
 

@@ -156,8 +156,8 @@ int owb_quantize_rows(enum owb_type t, const float *src, void *dst, int64_t nrow
     bool started[MAX_THREADS] = {false};
     int rc = 0;
     for (int i = 0; i < nthreads; i++) {
-        jobs[i] = (struct qjob){t, src, dst, nrows * i / nthreads, nrows * (i + 1) / nthreads,
-                                ncols, row_bytes};
+        jobs[i] = (struct qjob){
+            t, src, dst, nrows * i / nthreads, nrows * (i + 1) / nthreads, ncols, row_bytes};
         if (i > 0) {
             started[i] = pthread_create(&tid[i], NULL, qjob_run, &jobs[i]) == 0;
             if (!started[i])
@@ -175,9 +175,8 @@ int owb_quantize_rows(enum owb_type t, const float *src, void *dst, int64_t nrow
 
 /* ---- file conversion ---- */
 
-int owb_quantize_file(const char *in_path, const char *out_path, enum owb_type target,
-                      int nthreads, owb_quantize_progress_fn progress, void *progress_ctx,
-                      char err[OWB_ERR_MAX])
+int owb_quantize_file(const char *in_path, const char *out_path, enum owb_type target, int nthreads,
+                      owb_quantize_progress_fn progress, void *progress_ctx, char err[OWB_ERR_MAX])
 {
     struct owb_gguf *g = NULL;
     struct owb_synth_stream *s = NULL;
@@ -214,8 +213,8 @@ int owb_quantize_file(const char *in_path, const char *out_path, enum owb_type t
         if (rc)
             goto out;
     }
-    rc = owb_synth_stream_set_u32(s, "general.file_type", (uint32_t)owb_quantize_ftype(target),
-                                  err);
+    rc =
+        owb_synth_stream_set_u32(s, "general.file_type", (uint32_t)owb_quantize_ftype(target), err);
     if (!rc)
         rc = owb_synth_stream_set_u32(s, "general.quantization_version", 2, err);
     if (rc)
@@ -229,8 +228,8 @@ int owb_quantize_file(const char *in_path, const char *out_path, enum owb_type t
         if (ot != t->type) {
             const struct owb_type_traits *tr = owb_type_traits(t->type);
             if (!tr || !tr->to_float) {
-                seterr(err, "%s: tensor %s: cannot convert from type %s (no dequantizer)",
-                       in_path, t->name, owb_type_name(t->type));
+                seterr(err, "%s: tensor %s: cannot convert from type %s (no dequantizer)", in_path,
+                       t->name, owb_type_name(t->type));
                 rc = OWB_E_UNSUPPORTED;
                 goto out;
             }

@@ -222,8 +222,7 @@ static int set_scalar(struct owb_synth_stream *s, const char *key, enum owb_gguf
 {
     if (strcmp(key, "general.alignment") == 0) {
         if (type != OWB_GGUF_UINT32 || bits != s->align) {
-            seterr(err, "general.alignment must be the stream's alignment %u as uint32",
-                   s->align);
+            seterr(err, "general.alignment must be the stream's alignment %u as uint32", s->align);
             return OWB_E_USAGE;
         }
         s->has_alignment_key = true;
@@ -677,8 +676,8 @@ static const struct owb_synth_preset presets[] = {
      1e-6f, true, true},
     {"mistral-7b", "llama", "Mistral-7B-v0.1", 32000, 4096, 32, 32, 8, 14336, 32768, 10000.0f,
      1e-5f, false, false},
-    {"llama-1b-32k", "llama", "Llama-3.2-1B shape, 32000 vocabulary, separate output", 32000,
-     2048, 16, 32, 8, 8192, 131072, 500000.0f, 1e-5f, false, false},
+    {"llama-1b-32k", "llama", "Llama-3.2-1B shape, 32000 vocabulary, separate output", 32000, 2048,
+     16, 32, 8, 8192, 131072, 500000.0f, 1e-5f, false, false},
 };
 
 const struct owb_synth_preset *owb_synth_presets(int *n)
@@ -765,14 +764,13 @@ int64_t owb_synth_param_count(const struct owb_synth_preset *p, int64_t n_layer)
     /* Closed form (no allocation): per layer q, k, v, o, three FFN matrices, two norms and the
      * optional biases; plus embeddings, final norm and the untied output. */
     int64_t hd = p->n_embd / p->n_head, q = hd * p->n_head, kv = hd * p->n_head_kv;
-    int64_t layer = p->n_embd * q + 2 * p->n_embd * kv + q * p->n_embd +
-                    3 * p->n_embd * p->n_ff + 2 * p->n_embd + (p->qkv_bias ? q + 2 * kv : 0);
+    int64_t layer = p->n_embd * q + 2 * p->n_embd * kv + q * p->n_embd + 3 * p->n_embd * p->n_ff +
+                    2 * p->n_embd + (p->qkv_bias ? q + 2 * kv : 0);
     int64_t emb = p->n_embd * p->n_vocab;
     return emb * (p->tied_output ? 1 : 2) + p->n_embd + layers_or_default(p, n_layer) * layer;
 }
 
-uint64_t owb_synth_data_bytes(const struct owb_synth_preset *p, enum owb_type type,
-                              int64_t n_layer)
+uint64_t owb_synth_data_bytes(const struct owb_synth_preset *p, enum owb_type type, int64_t n_layer)
 {
     if (!owb_quantize_target_ok(type))
         return 0;
@@ -934,8 +932,7 @@ static int set_metadata(struct owb_synth_stream *s, const struct owb_synth_prese
 
     TRY(owb_synth_stream_set_str(s, "general.architecture", a, err));
     TRY(owb_synth_stream_set_str(s, "general.name", name, err));
-    TRY(owb_synth_stream_set_u32(s, "general.file_type", (uint32_t)owb_quantize_ftype(type),
-                                 err));
+    TRY(owb_synth_stream_set_u32(s, "general.file_type", (uint32_t)owb_quantize_ftype(type), err));
     TRY(owb_synth_stream_set_u32(s, "general.quantization_version", 2, err));
     TRY(owb_synth_stream_set_u32(s, "general.alignment", GGUF_ALIGN, err));
     ARCH_U32("context_length", p->n_ctx);

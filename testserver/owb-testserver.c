@@ -290,7 +290,7 @@ static void error_response(struct conn *c, int status, const char *reason, const
 }
 
 /* One SSE event as one HTTP chunk. */
-static void sse_send(struct conn *c, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void sse_send(struct conn *c, const char *fmt, ...)
 {
     char ev[1 << 14];
     va_list ap;

@@ -777,18 +777,18 @@ static void print_check(const struct owb_gate_check *c, double alpha)
     case OWB_GATE_PPL:
         printf("  ppl       PPL ratio %.5f, %d%% CI [%.5f, %.5f], margin %.5f: %s\n",
                exp(c->effect), lvl, exp(c->lo), exp(c->hi), exp(c->margin),
-               owb_verdict_name(c->verdict));
+               owb_gate_verdict_name(c->verdict));
         break;
     case OWB_GATE_KLD:
         printf("  kld       mean %.4g nats, %d%% CI [%.4g, %.4g], margin %.4g: %s\n", c->effect,
-               lvl, c->lo, c->hi, c->margin, owb_verdict_name(c->verdict));
+               lvl, c->lo, c->hi, c->margin, owb_gate_verdict_name(c->verdict));
         break;
     default:
         printf("  %-9s drop %+.2f pp, %d%% CI [%+.2f, %+.2f] pp, margin %.2f pp; flips %lld "
                "worse / %lld better, McNemar exact p = %.3g: %s\n",
                c->name, 100 * c->effect, lvl, 100 * c->lo, 100 * c->hi, 100 * c->margin,
                (long long)c->flips_worse, (long long)c->flips_better, c->p_value,
-               owb_verdict_name(c->verdict));
+               owb_gate_verdict_name(c->verdict));
         break;
     }
     printf("            (%s)\n", c->why);
@@ -893,8 +893,8 @@ static int eval_gate(int argc, char **argv)
         print_check(&g.checks[i], cfg.alpha);
     for (int i = 0; i < g.n_notes; i++)
         printf("note: %s\n", g.notes[i]);
-    printf("verdict: %s\n", owb_verdict_name(g.verdict));
-    rc = owb_verdict_exit(g.verdict);
+    printf("verdict: %s\n", owb_gate_verdict_name(g.verdict));
+    rc = owb_gate_verdict_exit(g.verdict);
     if (out) {
         char dir[4096];
         owb_cli_outdir(out, "eval-gate", dir, sizeof dir);

@@ -142,8 +142,8 @@ int cmd_quantize(int argc, char **argv)
         return owb_status_exit(rc);
     }
     if (pr.fell) {
-        fprintf(stderr, "owbench quantize: %" PRId64 " tensor(s) fell back to a wider type:",
-                pr.fell);
+        fprintf(stderr,
+                "owbench quantize: %" PRId64 " tensor(s) fell back to a wider type:", pr.fell);
         for (int64_t i = 0; i < pr.fell && i < FELL_SHOWN; i++)
             fprintf(stderr, "%s %s", i ? "," : "", pr.names[i]);
         fprintf(stderr, "%s\n", pr.fell > FELL_SHOWN ? ", ..." : "");

@@ -151,7 +151,7 @@ static double pct_of(const struct owb_serve_metrics *m, int metric, double q)
 {
     double v, lo, hi;
     if (owb_serve_percentile_ci(m->v[metric], m->n[metric], q, &v, &lo, &hi))
-        return NAN;
+        return (double)NAN;
     return v;
 }
 

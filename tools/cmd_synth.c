@@ -88,7 +88,8 @@ static void on_tensor(void *ctx, int64_t i, int64_t n, const char *name, int64_t
     (void)in;
     fprintf(stderr, "[%4" PRId64 "/%" PRId64 "] %-32s %-5s", i + 1, n, name, owb_type_name(out));
     if (fell_back) {
-        fprintf(stderr, " (fallback: %" PRId64 "-element rows are not whole blocks of the rule's type)",
+        fprintf(stderr,
+                " (fallback: %" PRId64 "-element rows are not whole blocks of the rule's type)",
                 row_len);
         pr->fell++;
     }
@@ -129,10 +130,14 @@ static void install_cleanup(void)
 int cmd_synth(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"preset", required_argument, NULL, 'p'}, {"type", required_argument, NULL, 't'},
-        {"layers", required_argument, NULL, 'l'}, {"seed", required_argument, NULL, 's'},
-        {"threads", required_argument, NULL, 'j'}, {"output", required_argument, NULL, 'o'},
-        {"list", no_argument, NULL, 'L'},          {"help", no_argument, NULL, 'h'},
+        {"preset", required_argument, NULL, 'p'},
+        {"type", required_argument, NULL, 't'},
+        {"layers", required_argument, NULL, 'l'},
+        {"seed", required_argument, NULL, 's'},
+        {"threads", required_argument, NULL, 'j'},
+        {"output", required_argument, NULL, 'o'},
+        {"list", no_argument, NULL, 'L'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *preset_name = NULL, *type_name = "f16", *out = NULL;
@@ -151,8 +156,7 @@ int cmd_synth(int argc, char **argv)
             break;
         case 'l':
             if (parse_i64(optarg, 1, 1 << 20, &layers)) {
-                fprintf(stderr, "owbench synth: --layers '%s' is not a positive integer\n",
-                        optarg);
+                fprintf(stderr, "owbench synth: --layers '%s' is not a positive integer\n", optarg);
                 return OWB_EXIT_USAGE;
             }
             break;
@@ -161,8 +165,8 @@ int cmd_synth(int argc, char **argv)
             errno = 0;
             unsigned long long v = strtoull(optarg, &end, 0);
             if (errno || end == optarg || *end || optarg[0] == '-') {
-                fprintf(stderr,
-                        "owbench synth: --seed '%s' is not an unsigned 64-bit integer\n", optarg);
+                fprintf(stderr, "owbench synth: --seed '%s' is not an unsigned 64-bit integer\n",
+                        optarg);
                 return OWB_EXIT_USAGE;
             }
             seed = (uint64_t)v;
@@ -211,13 +215,13 @@ int cmd_synth(int argc, char **argv)
     }
     enum owb_type type;
     if (owb_type_from_name(type_name, &type) != 0 || !owb_quantize_target_ok(type)) {
-        fprintf(stderr, "owbench synth: unknown or unsupported type '%s' (one of %s)\n",
-                type_name, owb_quantize_target_names());
+        fprintf(stderr, "owbench synth: unknown or unsupported type '%s' (one of %s)\n", type_name,
+                owb_quantize_target_names());
         return OWB_EXIT_USAGE;
     }
     if (layers > p->n_layer) {
-        fprintf(stderr, "owbench synth: --layers '%" PRId64 "' is more than the %" PRId64
-                        " layers of %s\n",
+        fprintf(stderr,
+                "owbench synth: --layers '%" PRId64 "' is more than the %" PRId64 " layers of %s\n",
                 layers, p->n_layer, p->name);
         return OWB_EXIT_USAGE;
     }
@@ -225,8 +229,9 @@ int cmd_synth(int argc, char **argv)
     char err[OWB_ERR_MAX] = "";
     struct progress pr = {0};
     int64_t nl = layers ? layers : p->n_layer;
-    fprintf(stderr, "owbench synth: %s (%s shape), %" PRId64 " layers, %s, seed %" PRIu64
-                    ": %.3f B parameters, %.1f MiB of tensor data\n",
+    fprintf(stderr,
+            "owbench synth: %s (%s shape), %" PRId64 " layers, %s, seed %" PRIu64
+            ": %.3f B parameters, %.1f MiB of tensor data\n",
             p->name, p->model_name, nl, owb_type_name(type), seed,
             (double)owb_synth_param_count(p, nl) / 1e9,
             (double)owb_synth_data_bytes(p, type, nl) / (1024.0 * 1024.0));

@@ -567,6 +567,16 @@ AI void gemm_q(int f, const struct owb_mm_args *a, int64_t r0, int64_t r1)
                     int64_t c = 0;
                     __m512 acc[GEMM_C];
                     for (; c + GEMM_C <= nc; c += GEMM_C) {
+                        /* the next column group's activation blocks: far apart rows that the
+                         * hardware prefetcher does not follow */
+                        for (int cc = 0; cc < GEMM_C && c + GEMM_C + cc < nc; cc++) {
+                            const char *q = (const char *)(a->act +
+                                                           (size_t)(cb + c + GEMM_C + cc) *
+                                                               a->act_row_bytes) +
+                                            (size_t)jb * sizeof(struct owb_block_q8_0);
+                            for (int l = 0; l < nj * (int)sizeof(struct owb_block_q8_0); l += 64)
+                                _mm_prefetch(q + l, _MM_HINT_T0);
+                        }
                         gemm_kernel_q(GEMM_C, a, &t, jb, nj, cb + c, acc);
                         gemm_accum(tile, c, GEMM_C, jb == 0, acc);
                     }

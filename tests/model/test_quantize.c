@@ -232,18 +232,16 @@ static void check_stories(void)
                 want = x->ffn_down;
             else
                 want = x->mat64;
-            CHECK_MSG(b->type == want, "%s at %s: %s, want %s", a->name,
-                      owb_type_name(x->target), owb_type_name(b->type), owb_type_name(want));
+            CHECK_MSG(b->type == want, "%s at %s: %s, want %s", a->name, owb_type_name(x->target),
+                      owb_type_name(b->type), owb_type_name(want));
             CHECK(b->ne[0] == a->ne[0] && b->ne[1] == a->ne[1] && b->n_dims == a->n_dims);
             double e = rel_rmse(a, b), tol = tol_for(b->type);
             CHECK_MSG(e <= tol, "%s at %s (%s): relative RMSE %.3g > %.3g", a->name,
                       owb_type_name(x->target), owb_type_name(b->type), e, tol);
             /* A type other than the rule's first choice is reported as a fallback. */
             bool first_choice = b->type == x->target || a->n_dims == 1 ||
-                                (strcmp(a->name, "token_embd.weight") == 0 &&
-                                 b->type == x->embd) ||
-                                (strcmp(a->name, "output.weight") == 0 &&
-                                 b->type == OWB_TYPE_Q6_K);
+                                (strcmp(a->name, "token_embd.weight") == 0 && b->type == x->embd) ||
+                                (strcmp(a->name, "output.weight") == 0 && b->type == OWB_TYPE_Q6_K);
             CHECK_MSG(fell_back_named(&seen, a->name) == !first_choice,
                       "%s at %s: fallback reported %d", a->name, owb_type_name(x->target),
                       (int)fell_back_named(&seen, a->name));
@@ -280,8 +278,8 @@ static void check_stories(void)
             }
             CHECK_MSG(a->type == b->type, "%s: llama.cpp %s, owbench %s", a->name,
                       owb_type_name(a->type), owb_type_name(b->type));
-            bool eq = a->size_bytes == b->size_bytes &&
-                      memcmp(a->data, b->data, a->size_bytes) == 0;
+            bool eq =
+                a->size_bytes == b->size_bytes && memcmp(a->data, b->data, a->size_bytes) == 0;
             CHECK_MSG(eq, "%s (%s): bytes differ from llama.cpp's", a->name,
                       owb_type_name(a->type));
             same += eq;
@@ -388,8 +386,8 @@ static void check_small(void)
             CHECK_MSG(b->type == want, "%s at %s: %s, want %s", small[i].name,
                       owb_type_name(targets[k]), owb_type_name(b->type), owb_type_name(want));
             double e = rel_rmse(a, b);
-            CHECK_MSG(e <= tol_for(b->type),
-                      "%s: relative RMSE %.3g (%s)", small[i].name, e, owb_type_name(b->type));
+            CHECK_MSG(e <= tol_for(b->type), "%s: relative RMSE %.3g (%s)", small[i].name, e,
+                      owb_type_name(b->type));
             CHECK_MSG(fell_back_named(&seen, small[i].name) == small[i].fell,
                       "%s: fallback reported wrongly", small[i].name);
             bool fb = true;

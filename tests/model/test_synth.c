@@ -127,7 +127,7 @@ static void check_tiny_matches_stories(const struct owb_gguf *syn)
     if (!real)
         return;
     static const char *const keys[] = {
-        "llama.context_length",       "llama.embedding_length",  "llama.feed_forward_length",
+        "llama.context_length",       "llama.embedding_length",        "llama.feed_forward_length",
         "llama.attention.head_count", "llama.attention.head_count_kv", "llama.block_count",
         "llama.rope.dimension_count",
     };
@@ -148,8 +148,8 @@ static void check_tiny_matches_stories(const struct owb_gguf *syn)
     CHECK(owb_gguf_get_u32(syn, "llama.vocab_size", &syn_vocab, err) == 0);
     CHECK(nv == syn_vocab);
 
-    CHECK_MSG(real->n_tensors == syn->n_tensors, "%lld vs %lld tensors",
-              (long long)real->n_tensors, (long long)syn->n_tensors);
+    CHECK_MSG(real->n_tensors == syn->n_tensors, "%lld vs %lld tensors", (long long)real->n_tensors,
+              (long long)syn->n_tensors);
     int64_t real_params = 0;
     for (int64_t i = 0; i < real->n_tensors; i++) {
         const struct owb_gguf_tensor *r = &real->tensors[i];
@@ -264,8 +264,7 @@ static void check_weights(const struct owb_gguf *g)
             double want = 1.0 / sqrt((double)t->ne[0]);
             CHECK_MSG(fabs(sd - want) <= STD_REL_TOL * want, "%s: std %g, want %g", t->name, sd,
                       want);
-            CHECK_MSG(fabs(mean) <= MEAN_TOL_SIGMAS * want / sqrt(n), "%s: mean %g", t->name,
-                      mean);
+            CHECK_MSG(fabs(mean) <= MEAN_TOL_SIGMAS * want / sqrt(n), "%s: mean %g", t->name, mean);
         }
         free(x);
     }
@@ -322,7 +321,7 @@ static void check_tiny_file(void)
     check_u32(g, "general.file_type", 7);
     for (int64_t i = 0; i < g->n_tensors; i++) {
         const struct owb_gguf_tensor *t = &g->tensors[i];
-        enum owb_type want = t->n_dims == 1                   ? OWB_TYPE_F32
+        enum owb_type want = t->n_dims == 1                ? OWB_TYPE_F32
                              : strstr(t->name, "ffn_down") ? OWB_TYPE_F16
                                                            : OWB_TYPE_Q8_0;
         CHECK_MSG(t->type == want, "%s is %s, want %s", t->name, owb_type_name(t->type),
@@ -421,8 +420,8 @@ static void check_qwen2(void)
     } bias[] = {{"blk.0.attn_q.bias", 896}, {"blk.0.attn_k.bias", 128}, {"blk.0.attn_v.bias", 128}};
     for (size_t i = 0; i < OWB_ARRAY_LEN(bias); i++) {
         const struct owb_gguf_tensor *t = owb_gguf_tensor(g, bias[i].name);
-        CHECK_MSG(t && t->n_dims == 1 && t->ne[0] == bias[i].n && t->type == OWB_TYPE_F32,
-                  "%s", bias[i].name);
+        CHECK_MSG(t && t->n_dims == 1 && t->ne[0] == bias[i].n && t->type == OWB_TYPE_F32, "%s",
+                  bias[i].name);
     }
     const struct owb_gguf_tensor *k = owb_gguf_tensor(g, "blk.0.attn_k.weight");
     CHECK(k && k->ne[0] == 896 && k->ne[1] == 128);
