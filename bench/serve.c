@@ -9,10 +9,9 @@
  * the sockets handled earlier in a busy iteration do not delay the stamps of later ones; otherwise
  * with the time of the read (never early). It then pushes them into that stream's SSE parser, and
  * each complete event is classified (token chunk, usage, [DONE], error object, malformed). Chunk
- * arrivals go to a per-thread log allocated before the run; requests, bodies and parsers too, so
- * the loop itself allocates only inside libcurl and cJSON (one small tree per event, after its
- * timestamp has been taken). Threads never share mutable state except their own disjoint request
- * records.
+ * arrivals go to a per-thread log allocated before the run; requests, bodies, SSE parsers and JSON
+ * token arrays (bench/serve_json.h) too, so the loop itself allocates only inside libcurl. Threads
+ * never share mutable state except their own disjoint request records.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -33,6 +32,7 @@
 #include <cjson/cJSON.h>
 
 #include "bench/serve.h"
+#include "bench/serve_json.h"
 #include "bench/sse.h"
 #include "owb_config.h"
 
@@ -210,6 +210,8 @@ struct thr {
     uint64_t armed_ns;      /* what the timerfd is set to (0: disarmed) */
     struct owb_serve_chunk *log;
     size_t log_n, log_cap;
+    struct owb_jtok *jt; /* JSON tokens of the event being parsed */
+    int njt;
     uint64_t dropped, events, bytes;
     uint32_t *lag_hist, *iter_hist, *wake_hist;
     uint64_t lag_n, iter_n, wake_n, hb_ns;
@@ -278,70 +280,72 @@ static void set_err(struct owb_serve_req *r, int cls)
         r->err = cls;
 }
 
-static int count_array(const cJSON *a)
+/* The first non-empty text of a choice: completions "text", chat delta content or reasoning. */
+static int choice_has_text(const char *d, const struct owb_jtok *jt, int c0)
 {
-    return cJSON_IsArray(a) ? cJSON_GetArraySize(a) : 0;
+    static const char *const keys[] = {"content", "reasoning_content", "reasoning"};
+    int delta = owb_serve_json_get(d, jt, c0, "delta"), x = owb_serve_json_get(d, jt, c0, "text");
+    if (x >= 0 && jt[x].type == OWB_J_STR && jt[x].end > jt[x].start)
+        return 1;
+    for (size_t k = 0; delta >= 0 && k < OWB_ARRAY_LEN(keys); k++) {
+        x = owb_serve_json_get(d, jt, delta, keys[k]);
+        if (x >= 0 && jt[x].type == OWB_J_STR && jt[x].end > jt[x].start)
+            return 1;
+    }
+    return 0;
 }
 
-/* One complete SSE event of a stream. */
+/* One complete SSE event of a stream (its JSON tokenized into the thread's token array: no
+ * allocation per event). */
 static int on_event(void *ctx, const struct owb_sse_event *ev)
 {
     struct slot *s = ctx;
     struct thr *t = s->t;
     struct owb_serve_req *r = &t->sh->reqs[s->req];
-    cJSON *j, *choices, *usage, *c0;
-    const char *text = NULL;
-    int tokens = 0, method = OWB_TOK_CHUNK;
+    const char *d = ev->data;
+    struct owb_jtok *jt = t->jt;
+    int nt, choices, usage, c0, text = 0, tokens = 0, method = OWB_TOK_CHUNK;
 
     t->events++;
-    if (ev->data_len == 6 && !memcmp(ev->data, "[DONE]", 6)) {
+    if (ev->data_len == 6 && !memcmp(d, "[DONE]", 6)) {
         s->done_seen = 1;
         return 0;
     }
-    j = cJSON_ParseWithLength(ev->data, ev->data_len);
-    if (!cJSON_IsObject(j)) {
+    nt = owb_serve_json_tokenize(d, ev->data_len, jt, t->njt);
+    if (nt < 1 || jt[0].type != OWB_J_OBJ) {
         set_err(r, OWB_SERVE_E_MALFORMED);
-        cJSON_Delete(j);
         return 0;
     }
-    if (cJSON_GetObjectItem(j, "error") || !strcmp(ev->type, "error")) {
+    if (owb_serve_json_get(d, jt, 0, "error") >= 0 || !strcmp(ev->type, "error")) {
         set_err(r, OWB_SERVE_E_STREAM_ERROR);
-        cJSON_Delete(j);
         return 0;
     }
-    choices = cJSON_GetObjectItem(j, "choices");
-    usage = cJSON_GetObjectItem(j, "usage");
-    c0 = cJSON_GetArrayItem(choices, 0);
-    if (c0) {
-        cJSON *delta = cJSON_GetObjectItem(c0, "delta"), *x, *fr, *lp;
-        static const char *const keys[] = {"content", "reasoning_content", "reasoning"};
-        x = cJSON_GetObjectItem(c0, "text");
-        if (cJSON_IsString(x) && x->valuestring[0])
-            text = x->valuestring;
-        for (size_t k = 0; !text && delta && k < OWB_ARRAY_LEN(keys); k++) {
-            x = cJSON_GetObjectItem(delta, keys[k]);
-            if (cJSON_IsString(x) && x->valuestring[0])
-                text = x->valuestring;
-        }
-        fr = cJSON_GetObjectItem(c0, "finish_reason");
-        if (fr && !cJSON_IsNull(fr))
+    choices = owb_serve_json_get(d, jt, 0, "choices");
+    usage = owb_serve_json_get(d, jt, 0, "usage");
+    c0 = owb_serve_json_at(jt, choices, 0);
+    if (c0 >= 0 && jt[c0].type == OWB_J_OBJ) {
+        int fr = owb_serve_json_get(d, jt, c0, "finish_reason");
+        int lp = owb_serve_json_get(d, jt, c0, "logprobs");
+        text = choice_has_text(d, jt, c0);
+        if (fr >= 0 && jt[fr].type != OWB_J_NULL)
             s->finish_seen = 1;
-        lp = cJSON_GetObjectItem(c0, "logprobs");
-        if (cJSON_IsObject(lp)) {
-            int n = count_array(cJSON_GetObjectItem(lp, "tokens"));
-            if (!n)
-                n = count_array(cJSON_GetObjectItem(lp, "content"));
+        if (lp >= 0 && jt[lp].type == OWB_J_OBJ) {
+            int a = owb_serve_json_get(d, jt, lp, "tokens"), n = 0;
+            if (a < 0 || jt[a].type != OWB_J_ARR || jt[a].size == 0)
+                a = owb_serve_json_get(d, jt, lp, "content");
+            if (a >= 0 && jt[a].type == OWB_J_ARR)
+                n = jt[a].size;
             if (n) {
                 tokens = n;
                 method = OWB_TOK_LOGPROBS;
             }
         }
     }
-    if (cJSON_IsObject(usage)) {
-        cJSON *ct = cJSON_GetObjectItem(usage, "completion_tokens");
-        cJSON *pt = cJSON_GetObjectItem(usage, "prompt_tokens");
-        if (cJSON_IsNumber(ct)) {
-            int v = (int)ct->valuedouble;
+    if (usage >= 0 && jt[usage].type == OWB_J_OBJ) {
+        int ct = owb_serve_json_get(d, jt, usage, "completion_tokens");
+        int pt = owb_serve_json_get(d, jt, usage, "prompt_tokens");
+        if (ct >= 0 && jt[ct].type == OWB_J_NUM) {
+            int v = (int)owb_serve_json_num(d, jt, ct);
             if (text) {
                 tokens = v - s->prev_usage_ct; /* continuous usage: cumulative count */
                 method = OWB_TOK_USAGE;
@@ -350,8 +354,8 @@ static int on_event(void *ctx, const struct owb_sse_event *ev)
             r->output_tokens = v;
             r->usage_reported = 1;
         }
-        if (cJSON_IsNumber(pt))
-            r->input_tokens = (int)pt->valuedouble;
+        if (pt >= 0 && jt[pt].type == OWB_J_NUM)
+            r->input_tokens = (int)owb_serve_json_num(d, jt, pt);
     }
     if (text) {
         if (tokens < 1)
@@ -370,7 +374,6 @@ static int on_event(void *ctx, const struct owb_sse_event *ev)
         }
         r->n_chunks++;
     }
-    cJSON_Delete(j);
     return 0;
 }
 
@@ -857,6 +860,7 @@ static void thr_release(struct thr *t)
     free(t->lag_hist);
     free(t->iter_hist);
     free(t->wake_hist);
+    free(t->jt);
 }
 
 static int thr_setup(struct thr *t, struct shared *sh, int id, int nslots, size_t log_cap,
@@ -882,13 +886,16 @@ static int thr_setup(struct thr *t, struct shared *sh, int id, int nslots, size_
     t->lag_hist = calloc(HIST_BINS + 1, sizeof *t->lag_hist);
     t->iter_hist = calloc(HIST_BINS + 1, sizeof *t->iter_hist);
     t->wake_hist = calloc(HIST_BINS + 1, sizeof *t->wake_hist);
+    /* an event fits the SSE buffer, and every JSON token takes at least 2 of its bytes */
+    t->njt = (int)(cfg->sse_buf_bytes / 2 + 2);
+    t->jt = malloc((size_t)t->njt * sizeof *t->jt);
     if (t->ep < 0 || t->tfd < 0 || !t->multi) {
         snprintf(err, OWB_ERR_MAX, "client thread %d: epoll/timerfd/curl_multi: %s", id,
                  strerror(errno));
         return OWB_E_SYSTEM;
     }
     if (!t->slots || !t->free_list || !t->ring || !t->log || !t->lag_hist || !t->iter_hist ||
-        !t->wake_hist)
+        !t->wake_hist || !t->jt)
         goto nomem;
     memset(&ev, 0, sizeof ev);
     ev.events = EPOLLIN;

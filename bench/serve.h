@@ -11,8 +11,9 @@
  *
  * Ownership: a run (owb_serve_run) is allocated by the library and freed by owb_serve_run_free;
  * metrics (owb_serve_compute) by owb_serve_metrics_release. Functions are reentrant; one run uses
- * its own threads and curl handles and returns once they have stopped. Library code never prints
- * except through progress (stderr) when cfg->verbose.
+ * its own threads and curl handles and returns once they have stopped. The library never prints.
+ * The event loop allocates nothing of its own (records, chunk log, SSE parsers, JSON token arrays
+ * and request bodies are set up before the run); only libcurl allocates inside it.
  */
 #ifndef OWB_BENCH_SERVE_H
 #define OWB_BENCH_SERVE_H
@@ -72,7 +73,7 @@ struct owb_serve_cfg {
     int client_threads;         /* event-loop threads (default 1) */
     const int *cpus;            /* CPU per thread (-1: not pinned), NULL: not pinned */
     size_t sse_buf_bytes;       /* per stream SSE event buffer (default 16384) */
-    bool verbose;               /* progress on stderr */
+    bool verbose;               /* reserved for progress output (the library prints nothing) */
 };
 void owb_serve_cfg_default(struct owb_serve_cfg *cfg);
 

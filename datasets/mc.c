@@ -140,8 +140,8 @@ static int load_hellaswag(struct owb_mc_task *t, const char *path, char **lines,
         }
         for (int e = 0; e < 4; e++)
             if (!lines[i + 2 + (size_t)e][0]) {
-                snprintf(err, OWB_ERR_MAX, "%.300s:%zu: empty ending %d", path,
-                         i + 3 + (size_t)e, e);
+                snprintf(err, OWB_ERR_MAX, "%.300s:%zu: empty ending %d", path, i + 3 + (size_t)e,
+                         e);
                 return OWB_E_FORMAT;
             }
         if (grow_items(t, &cap))
@@ -185,8 +185,8 @@ static int check_unique_ids(const struct owb_mc_task *t, const char *path, char 
     qsort(v, t->n, sizeof *v, cmp_item_id);
     for (size_t i = 1; i < t->n; i++)
         if (!strcmp(v[i]->id, v[i - 1]->id)) {
-            snprintf(err, OWB_ERR_MAX, "%.300s:%zu: duplicate id \"%s\" (first at line %zu)",
-                     path, v[i]->line, v[i]->id, v[i - 1]->line);
+            snprintf(err, OWB_ERR_MAX, "%.300s:%zu: duplicate id \"%s\" (first at line %zu)", path,
+                     v[i]->line, v[i]->id, v[i - 1]->line);
             rc = OWB_E_FORMAT;
             break;
         }

@@ -24,19 +24,19 @@
 #include "owb_common.h"
 
 enum owb_mc_format {
-    OWB_MC_AUTO = 0,      /* JSONL when the first non-blank byte is '{', else HellaSwag */
+    OWB_MC_AUTO = 0, /* JSONL when the first non-blank byte is '{', else HellaSwag */
     OWB_MC_HELLASWAG = 1,
     OWB_MC_JSONL = 2,
 };
 
 struct owb_mc_item {
-    char *id;        /* stable item id (see above) */
-    size_t index;    /* 0-based position of the item in the file */
-    size_t line;     /* 1-based line where the item starts */
+    char *id;     /* stable item id (see above) */
+    size_t index; /* 0-based position of the item in the file */
+    size_t line;  /* 1-based line where the item starts */
     char *context;
-    char **endings;  /* n_endings NUL-terminated strings */
+    char **endings; /* n_endings NUL-terminated strings */
     int n_endings;
-    int gold;        /* index of the correct ending */
+    int gold; /* index of the correct ending */
 };
 
 struct owb_mc_task {

@@ -15,8 +15,8 @@
 
 struct owb_sha256 {
     uint32_t h[8];
-    uint64_t n_bytes;        /* bytes hashed so far */
-    unsigned char buf[64];   /* pending partial block */
+    uint64_t n_bytes;      /* bytes hashed so far */
+    unsigned char buf[64]; /* pending partial block */
     size_t n_buf;
 };
 
@@ -32,7 +32,8 @@ void owb_sha256_to_hex(const unsigned char digest[32], char hex[65]);
 /* Parse 64 hex digits (either case); returns 0 or OWB_E_FORMAT. */
 int owb_sha256_from_hex(const char *hex, unsigned char digest[32]);
 
-/* Digest of a whole file, read in 64 KiB pieces. Returns 0, or OWB_E_IO with err naming the path. */
+/* Digest of a whole file, read in 64 KiB pieces. Returns 0, or OWB_E_IO with err naming the path.
+ */
 int owb_sha256_file(const char *path, unsigned char digest[32], char err[OWB_ERR_MAX]);
 
 #endif

@@ -27,8 +27,8 @@ double owb_norm_quantile(double p)
     static const double c[] = {-7.784894002430293e-03, -3.223964580411365e-01,
                                -2.400758277161838e+00, -2.549732539343734e+00,
                                4.374664141464968e+00,  2.938163982698783e+00};
-    static const double d[] = {7.784695709041462e-03, 3.224671290700398e-01,
-                               2.445134137142996e+00, 3.754408661907416e+00};
+    static const double d[] = {7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00,
+                               3.754408661907416e+00};
     const double plow = 0.02425;
     double x;
     if (!(p > 0.0 && p < 1.0))
@@ -123,6 +123,20 @@ void owb_newcombe_paired(int64_t a, int64_t b, int64_t c, int64_t d, double alph
     double diff = p1 - p2;
     *lo = fmax(-1.0, diff - sqrt(fmax(0.0, dl)));
     *hi = fmin(1.0, diff + sqrt(fmax(0.0, du)));
+}
+
+void owb_bonett_price_paired(int64_t b, int64_t c, int64_t n, double alpha, double *lo, double *hi)
+{
+    if (n <= 0) {
+        *lo = -1.0;
+        *hi = 1.0;
+        return;
+    }
+    double z = owb_norm_quantile(1 - alpha / 2), m = (double)n + 2;
+    double p12 = ((double)b + 1) / m, p21 = ((double)c + 1) / m, d = p12 - p21;
+    double h = z * sqrt(fmax(0.0, p12 + p21 - d * d) / m);
+    *lo = fmax(-1.0, d - h);
+    *hi = fmin(1.0, d + h);
 }
 
 int64_t owb_boot_block_auto(int64_t n)

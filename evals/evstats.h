@@ -40,12 +40,20 @@ void owb_wilson(int64_t x, int64_t n, double alpha, double *lo, double *hi);
 void owb_newcombe_paired(int64_t a, int64_t b, int64_t c, int64_t d, double alpha, double *lo,
                          double *hi);
 
+/* Bonett & Price (2012) adjusted Wald interval for the difference of paired proportions
+ * p1 - p2 = (b - c) / n, from the discordant counts (b: first right only, c: second right only)
+ * and the number of pairs n: with p12 = (b + 1) / (n + 2), p21 = (c + 1) / (n + 2),
+ * (p12 - p21) +- z sqrt((p12 + p21 - (p12 - p21)^2) / (n + 2)). Unlike Newcombe's it does not
+ * collapse to a point when nothing flips, so a handful of identical items stays uncertain. n = 0
+ * gives [-1, 1]. */
+void owb_bonett_price_paired(int64_t b, int64_t c, int64_t n, double alpha, double *lo, double *hi);
+
 /* Moving-block bootstrap settings. block 0 chooses owb_boot_block_auto(n). */
 struct owb_boot_cfg {
-    int reps;       /* replicates, e.g. 2000 */
-    int64_t block;  /* windows per block */
+    int reps;      /* replicates, e.g. 2000 */
+    int64_t block; /* windows per block */
     uint64_t seed;
-    double alpha;   /* the interval is [alpha/2, 1 - alpha/2] percentiles */
+    double alpha; /* the interval is [alpha/2, 1 - alpha/2] percentiles */
 };
 
 /* Default block length: ceil(n^(1/3)) windows (the n^(1/3) rate of Hall, Horowitz & Jing 1995

@@ -19,8 +19,8 @@
 #include "datasets/sha256.h"
 
 /* Tolerances of the record checks: log-probs are float32 copies of double values. */
-#define LP_TOL 1e-4       /* a log-prob may exceed 0 by this much */
-#define MASS_TOL 1e-3     /* |sum of top-k probabilities + rest - 1| */
+#define LP_TOL 1e-4   /* a log-prob may exceed 0 by this much */
+#define MASS_TOL 1e-3 /* |sum of top-k probabilities + rest - 1| */
 
 static void put_u32(unsigned char *p, uint32_t v)
 {
@@ -59,8 +59,8 @@ static float get_f32(const unsigned char *p)
     return f;
 }
 
-void owb_fp_header_encode(struct owb_fp_header *h, uint64_t tokens_offset,
-                          uint64_t records_offset, uint64_t file_bytes, unsigned char b[256])
+void owb_fp_header_encode(struct owb_fp_header *h, uint64_t tokens_offset, uint64_t records_offset,
+                          uint64_t file_bytes, unsigned char b[256])
 {
     memset(b, 0, 256);
     memcpy(b, OWB_FP_MAGIC, 8);
@@ -83,6 +83,9 @@ void owb_fp_header_encode(struct owb_fp_header *h, uint64_t tokens_offset,
     memcpy(b + 144, h->text_sha256, 32);
     memcpy(b + 176, h->settings_sha256, 32);
     memcpy(b + 208, h->payload_sha256, 32);
+    unsigned char hc[32];
+    owb_sha256(b, 240, hc); /* header checksum: every byte before it */
+    memcpy(b + 240, hc, 16);
 }
 
 /* ---- writer ---- */
@@ -140,8 +143,8 @@ int owb_fp_writer_open(struct owb_fp_writer **out, const char *path, const struc
     w->h.n_windows = (uint64_t)plan->n_windows;
     w->h.n_text_tokens = (uint64_t)plan->n_tokens;
     w->h.bos = plan->bos;
-    w->h.flags = (h->flags & ~OWB_FP_BOS_PER_WINDOW) |
-                 (plan->bos_per_window ? OWB_FP_BOS_PER_WINDOW : 0);
+    w->h.flags =
+        (h->flags & ~OWB_FP_BOS_PER_WINDOW) | (plan->bos_per_window ? OWB_FP_BOS_PER_WINDOW : 0);
     if (h->top_k < 1 || h->top_k > h->n_vocab || h->top_k > OWB_FP_MAX_TOP_K ||
         plan->n_ctx > (int64_t)OWB_FP_MAX_CTX) {
         snprintf(err, OWB_ERR_MAX,
@@ -253,8 +256,8 @@ int owb_fp_writer_finish(struct owb_fp_writer *w, char err[OWB_ERR_MAX])
     int bad = fclose(w->f);
     w->f = NULL;
     if (bad || rename(w->tmp, w->path)) {
-        snprintf(err, OWB_ERR_MAX, "%.400s: cannot move the finished file into place: %s",
-                 w->path, strerror(errno));
+        snprintf(err, OWB_ERR_MAX, "%.400s: cannot move the finished file into place: %s", w->path,
+                 strerror(errno));
         rc = OWB_E_IO;
         goto fail;
     }
@@ -310,9 +313,9 @@ void owb_fp_plan(const struct owb_fingerprint *f, struct owb_window_plan *w)
 
 #define BAD(...)                                                                                   \
     do {                                                                                           \
-        char m_[200];                                                                 \
+        char m_[200];                                                                              \
         snprintf(m_, sizeof m_, __VA_ARGS__);                                                      \
-        snprintf(err, OWB_ERR_MAX, "%.300s: %.200s", name, m_);                                        \
+        snprintf(err, OWB_ERR_MAX, "%.300s: %.200s", name, m_);                                    \
         rc = OWB_E_FORMAT;                                                                         \
         goto fail;                                                                                 \
     } while (0)
@@ -401,6 +404,10 @@ static int parse_owned(unsigned char *data, size_t size, const char *name,
             OWB_FP_VERSION);
     if (get_u32(b + 12) != OWB_FP_HEADER_BYTES)
         BAD("header size %u, expected %u", get_u32(b + 12), OWB_FP_HEADER_BYTES);
+    unsigned char hc[32];
+    owb_sha256(b, 240, hc);
+    if (memcmp(hc, b + 240, 16))
+        BAD("header checksum does not match (corrupt header)");
     h->n_vocab = get_u32(b + 16);
     h->n_ctx = get_u32(b + 20);
     h->first = get_u32(b + 24);
@@ -517,8 +524,7 @@ int owb_fp_read(const char *path, struct owb_fingerprint **out, char err[OWB_ERR
     if (fseek(f, 0, SEEK_END) == 0)
         size = ftell(f);
     if (size < 0 || fseek(f, 0, SEEK_SET)) {
-        snprintf(err, OWB_ERR_MAX, "%.400s: cannot determine the size (not a regular file?)",
-                 path);
+        snprintf(err, OWB_ERR_MAX, "%.400s: cannot determine the size (not a regular file?)", path);
         fclose(f);
         return OWB_E_IO;
     }

@@ -54,16 +54,17 @@ struct owb_fp_header {
     unsigned char text_sha256[32];
     unsigned char settings_sha256[32]; /* of header bytes 16..55 */
     unsigned char payload_sha256[32];  /* of bytes 256..end */
+    /* bytes 240..255 of the file: the first 16 bytes of SHA-256(bytes 0..239) */
 };
 
 struct owb_fingerprint {
     struct owb_fp_header h;
-    char *name;           /* path, for messages */
-    int32_t *tokens;      /* (n_windows, n_ctx) window tokens as scored (BOS substituted) */
-    unsigned char *data;  /* the whole file */
+    char *name;          /* path, for messages */
+    int32_t *tokens;     /* (n_windows, n_ctx) window tokens as scored (BOS substituted) */
+    unsigned char *data; /* the whole file */
     size_t size;
     size_t records_offset;
-    size_t rec_bytes;     /* 12 + 8 top_k */
+    size_t rec_bytes; /* 12 + 8 top_k */
 };
 
 /* One scored position of a fingerprint. */
@@ -109,8 +110,9 @@ int owb_fp_writer_finish(struct owb_fp_writer *w, char err[OWB_ERR_MAX]);
 void owb_fp_writer_abort(struct owb_fp_writer *w);
 
 /* Encode the 256 header bytes of h (settings hash computed into h->settings_sha256; the payload
- * hash is taken from h). Exposed for the tests that build corrupt files. */
-void owb_fp_header_encode(struct owb_fp_header *h, uint64_t tokens_offset,
-                          uint64_t records_offset, uint64_t file_bytes, unsigned char out[256]);
+ * hash is taken from h; the header checksum is computed last). Exposed for the tests that build
+ * corrupt files. */
+void owb_fp_header_encode(struct owb_fp_header *h, uint64_t tokens_offset, uint64_t records_offset,
+                          uint64_t file_bytes, unsigned char out[256]);
 
 #endif

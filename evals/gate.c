@@ -131,10 +131,11 @@ static int list_entries(const struct owb_gate_side *s, struct entry *out, int ca
     return n;
 }
 
-static const char *const window_keys[] = {"text_sha256", "tokenizer_sha256", "n_ctx", "first",
-                                          "n_windows", "bos_per_window", "bos", "n_text_tokens"};
-static const char *const mc_keys[] = {"task_sha256", "format", "n_items", "limit", "seed",
-                                      "items_sha256"};
+static const char *const window_keys[] = {"text_sha256", "tokenizer_sha256", "n_ctx",
+                                          "first",       "n_windows",        "bos_per_window",
+                                          "bos",         "n_text_tokens"};
+static const char *const mc_keys[] = {"task_sha256", "format", "n_items",
+                                      "limit",       "seed",   "items_sha256"};
 
 /* First identity key whose values differ, or NULL. */
 static const char *ident_diff(const cJSON *ea, const cJSON *eb, const char *const *keys, size_t n)
@@ -152,9 +153,11 @@ static const char *ident_diff(const cJSON *ea, const cJSON *eb, const char *cons
 
 static void describe(const cJSON *e, const char *key, char *buf, size_t n)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(e, "identity"), key);
-    char *s = v ? cJSON_PrintUnformatted(v) : NULL;
-    snprintf(buf, n, "%.24s%s", s ? s : "missing", s && strlen(s) > 24 ? "..." : "");
+    const cJSON *v =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(e, "identity"), key);
+    char *s = v && !cJSON_IsString(v) ? cJSON_PrintUnformatted(v) : NULL;
+    const char *t = cJSON_IsString(v) ? v->valuestring : s ? s : "missing";
+    snprintf(buf, n, "%.16s%s", t, strlen(t) > 16 ? "..." : "");
     free(s);
 }
 
@@ -180,8 +183,9 @@ static int read_arr(const cJSON *e, const char *key, int64_t n, double **out, co
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(e, "name");
     *out = NULL;
     if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) != n) {
-        snprintf(err, OWB_ERR_MAX, "%.300s: eval %.80s: windows.%s must be an array of %lld numbers",
-                 side, cJSON_IsString(name) ? name->valuestring : "?", key, (long long)n);
+        snprintf(err, OWB_ERR_MAX,
+                 "%.300s: eval %.80s: windows.%s must be an array of %lld numbers", side,
+                 cJSON_IsString(name) ? name->valuestring : "?", key, (long long)n);
         return OWB_E_FORMAT;
     }
     double *x = malloc((size_t)(n ? n : 1) * sizeof *x);
@@ -191,8 +195,9 @@ static int read_arr(const cJSON *e, const char *key, int64_t n, double **out, co
     cJSON_ArrayForEach(v, a)
     {
         if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble)) {
-            snprintf(err, OWB_ERR_MAX, "%.300s: eval %.80s: windows.%s[%lld] is not a finite number",
-                     side, cJSON_IsString(name) ? name->valuestring : "?", key, (long long)i);
+            snprintf(err, OWB_ERR_MAX,
+                     "%.300s: eval %.80s: windows.%s[%lld] is not a finite number", side,
+                     cJSON_IsString(name) ? name->valuestring : "?", key, (long long)i);
             free(x);
             return OWB_E_FORMAT;
         }
@@ -204,7 +209,8 @@ static int read_arr(const cJSON *e, const char *key, int64_t n, double **out, co
 
 static int64_t n_windows_of(const cJSON *e)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(e, "identity"), "n_windows");
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(e, "identity"), "n_windows");
     return cJSON_IsNumber(v) && v->valuedouble >= 0 ? (int64_t)v->valuedouble : -1;
 }
 
@@ -560,7 +566,9 @@ int owb_gate_decide(struct owb_gate *g, const struct owb_gate_cfg *cfg)
             c->flips_worse = b;
             c->flips_better = cc;
             c->effect = c->n ? (double)(b - cc) / (double)c->n : (double)NAN;
-            owb_newcombe_paired(a, b, cc, d, cfg->alpha, &c->lo, &c->hi);
+            (void)a;
+            (void)d;
+            owb_bonett_price_paired(b, cc, c->n, cfg->alpha, &c->lo, &c->hi);
             c->p_value = owb_mcnemar_exact_p(b, cc);
         }
         bool boot_check = c->kind == OWB_GATE_PPL || c->kind == OWB_GATE_KLD;
@@ -594,8 +602,8 @@ int owb_gate_decide(struct owb_gate *g, const struct owb_gate_cfg *cfg)
         } else {
             c->verdict = OWB_VERDICT_INCONCLUSIVE;
             snprintf(c->why, sizeof c->why,
-                     "the interval [%.4g, %.4g] contains the margin %.4g: more items needed",
-                     c->lo, c->hi, c->margin);
+                     "the interval [%.4g, %.4g] contains the margin %.4g: more items needed", c->lo,
+                     c->hi, c->margin);
         }
         any_fail |= c->verdict == OWB_VERDICT_FAIL;
         any_inc |= c->verdict == OWB_VERDICT_INCONCLUSIVE;

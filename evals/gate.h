@@ -7,7 +7,7 @@
  *   kld  B's mean KL divergence from the base (a kld result), block-bootstrap interval; margin
  *        max_kld nats;
  *   acc, acc_norm  accuracy drop acc_A - acc_B over items paired by id (mc results with equal
- *        identity), Newcombe's paired interval, exact McNemar p on the flipped items; margin
+ *        identity), Bonett-Price paired interval, exact McNemar p on the flipped items; margin
  *        max_acc_drop.
  * Every interval is two-sided at level 1 - alpha. Verdict per check: PASS when the upper bound is
  * below the margin, FAIL when the lower bound is above it, INCONCLUSIVE otherwise (and when a
@@ -51,7 +51,7 @@ struct owb_gate_cfg {
     double power;         /* for the MDE, e.g. 0.8 */
     int boot_reps;
     uint64_t seed;
-    int64_t min_windows;  /* e.g. 10 */
+    int64_t min_windows; /* e.g. 10 */
 };
 
 void owb_gate_cfg_default(struct owb_gate_cfg *c);
@@ -60,19 +60,19 @@ enum owb_gate_kind { OWB_GATE_PPL, OWB_GATE_KLD, OWB_GATE_ACC, OWB_GATE_ACC_NORM
 
 struct owb_gate_check {
     enum owb_gate_kind kind;
-    const char *name;   /* "ppl", "kld", "acc", "acc_norm" */
+    const char *name;        /* "ppl", "kld", "acc", "acc_norm" */
     const char *effect_desc; /* "ln(PPL_B/PPL_A)", ... */
-    int64_t n;          /* windows (ppl, kld) or items (acc) */
-    int64_t n_tokens;   /* scored tokens (ppl, kld) */
+    int64_t n;               /* windows (ppl, kld) or items (acc) */
+    int64_t n_tokens;        /* scored tokens (ppl, kld) */
     double margin;
-    double mde, mde_indep; /* mde_indep: acc only (NaN otherwise) */
-    double effect, lo, hi; /* degradation of B (positive = worse) with its interval */
-    double p_value;     /* acc: exact McNemar; NaN otherwise */
+    double mde, mde_indep;             /* mde_indep: acc only (NaN otherwise) */
+    double effect, lo, hi;             /* degradation of B (positive = worse) with its interval */
+    double p_value;                    /* acc: exact McNemar; NaN otherwise */
     int64_t flips_worse, flips_better; /* acc: right in A only, right in B only */
     enum owb_gate_verdict verdict;
     char why[256];
     /* private: paired data */
-    double *x, *y, *den; /* ppl: nll_A, nll_B, count; kld: kld, -, count */
+    double *x, *y, *den;    /* ppl: nll_A, nll_B, count; kld: kld, -, count */
     unsigned char *ra, *rb; /* acc: correct in A, in B */
 };
 

@@ -41,8 +41,8 @@ void owb_kld_result_release(struct owb_kld_result *r)
     memset(r, 0, sizeof *r);
 }
 
-int owb_kld_check_compatible(const struct owb_fingerprint *fp,
-                             const struct owb_producer_info *info, char err[OWB_ERR_MAX])
+int owb_kld_check_compatible(const struct owb_fingerprint *fp, const struct owb_producer_info *info,
+                             char err[OWB_ERR_MAX])
 {
     char a[65], b[65];
     if ((fp->h.flags & OWB_FP_HAS_TOKENIZER_SHA) && info->has_tokenizer_sha256 &&
@@ -166,8 +166,7 @@ int owb_kld_run(struct owb_producer *p, const struct owb_fingerprint *fp,
         snprintf(err, OWB_ERR_MAX,
                  "%.200s: the fingerprint's windows of %lld tokens exceed the model's context "
                  "%lld (pass --ctx %lld)",
-                 p->info.name, (long long)w->n_ctx, (long long)p->info.n_ctx,
-                 (long long)w->n_ctx);
+                 p->info.name, (long long)w->n_ctx, (long long)p->info.n_ctx, (long long)w->n_ctx);
         return OWB_E_USAGE;
     }
     int k = (int)fp->h.top_k;
@@ -239,8 +238,8 @@ int owb_kld_run(struct owb_producer *p, const struct owb_fingerprint *fp,
     rc = owb_boot_ratio(r->w_kld, r->w_count, nw, &bc, &r->kld_mean.v, &r->kld_mean.lo,
                         &r->kld_mean.hi, &se);
     if (!rc)
-        rc = owb_boot_ratio(r->w_top1, r->w_count, nw, &bc, &r->top1.v, &r->top1.lo,
-                            &r->top1.hi, &se);
+        rc = owb_boot_ratio(r->w_top1, r->w_count, nw, &bc, &r->top1.v, &r->top1.lo, &r->top1.hi,
+                            &se);
     if (!rc)
         rc = owb_boot_ratio(r->w_absdp, r->w_count, nw, &bc, &r->abs_dp.v, &r->abs_dp.lo,
                             &r->abs_dp.hi, &se);
@@ -287,8 +286,8 @@ static cJSON *num_array(const double *v, int64_t n)
     return a;
 }
 
-static cJSON *add_entry(cJSON *evals, const char *name, const char *metric,
-                        const struct owb_est *e, int64_t n)
+static cJSON *add_entry(cJSON *evals, const char *name, const char *metric, const struct owb_est *e,
+                        int64_t n)
 {
     cJSON *o = cJSON_CreateObject();
     if (!o)
@@ -323,10 +322,10 @@ cJSON *owb_kld_to_json(cJSON *doc, const char *name, const struct owb_kld_result
         const struct {
             const char *k;
             const struct owb_est *v;
-        } st[] = {{"kld_mean", &r->kld_mean},     {"kld_median", &r->kld_median},
-                  {"kld_p90", &r->kld_p90},       {"kld_p99", &r->kld_p99},
-                  {"kld_max", &r->kld_max},       {"top1_agreement", &r->top1},
-                  {"mean_abs_dp", &r->abs_dp},    {"ln_ppl_ratio", &r->ln_ratio}};
+        } st[] = {{"kld_mean", &r->kld_mean},  {"kld_median", &r->kld_median},
+                  {"kld_p90", &r->kld_p90},    {"kld_p99", &r->kld_p99},
+                  {"kld_max", &r->kld_max},    {"top1_agreement", &r->top1},
+                  {"mean_abs_dp", &r->abs_dp}, {"ln_ppl_ratio", &r->ln_ratio}};
         for (size_t i = 0; i < OWB_ARRAY_LEN(st); i++) {
             cJSON *o = cJSON_AddObjectToObject(sm, st[i].k);
             owb_json_add_num(o, "value", st[i].v->v);

@@ -43,8 +43,8 @@ struct owb_est {
 
 struct owb_kld_result {
     struct owb_window_plan plan;
-    int64_t n;          /* scored positions */
-    double *kld;        /* (n) per position, window-major */
+    int64_t n;   /* scored positions */
+    double *kld; /* (n) per position, window-major */
     /* (n_windows) per-window sums (and maximum) */
     double *w_kld, *w_kld_max, *w_nll, *w_nll_base, *w_top1, *w_absdp, *w_count;
     struct owb_est kld_mean, kld_median, kld_p90, kld_p99, kld_max;
@@ -61,8 +61,8 @@ struct owb_kld_result {
 
 /* Refuse a producer that cannot be compared with the fingerprint: different vocabulary size or
  * tokenizer hash (when both are known). Returns 0 or OWB_E_USAGE with err naming both. */
-int owb_kld_check_compatible(const struct owb_fingerprint *fp,
-                             const struct owb_producer_info *info, char err[OWB_ERR_MAX]);
+int owb_kld_check_compatible(const struct owb_fingerprint *fp, const struct owb_producer_info *info,
+                             char err[OWB_ERR_MAX]);
 
 int owb_kld_run(struct owb_producer *p, const struct owb_fingerprint *fp,
                 const struct owb_kld_cfg *cfg, struct owb_kld_result *r, char err[OWB_ERR_MAX]);

@@ -42,8 +42,8 @@ void owb_mc_result_release(struct owb_mc_result *r)
 
 /* Score one ending: returns 0 and *ll, *ntok, or a status. */
 static int score_ending(struct owb_producer *p, const struct owb_mc_item *it, int e,
-                        const int32_t *ctx_ids, int64_t n_ctx_ids, struct owb_scores *s,
-                        double *ll, int64_t *ntok, bool *trunc, char err[OWB_ERR_MAX])
+                        const int32_t *ctx_ids, int64_t n_ctx_ids, struct owb_scores *s, double *ll,
+                        int64_t *ntok, bool *trunc, char err[OWB_ERR_MAX])
 {
     size_t lc = strlen(it->context), le = strlen(it->endings[e]);
     char *text = malloc(lc + le + 2);
@@ -138,8 +138,8 @@ int owb_mc_run(struct owb_producer *p, const struct owb_mc_task *t, const struct
             goto out;
         double best = -INFINITY, best_n = -INFINITY;
         for (int e = 0; e < it->n_endings; e++) {
-            if ((rc = score_ending(p, it, e, ctx_ids, n_ctx_ids, &s, &sc->ll[e],
-                                   &sc->n_tokens[e], &sc->truncated, err))) {
+            if ((rc = score_ending(p, it, e, ctx_ids, n_ctx_ids, &s, &sc->ll[e], &sc->n_tokens[e],
+                                   &sc->truncated, err))) {
                 char m[OWB_ERR_MAX];
                 snprintf(m, sizeof m, "%s", err);
                 snprintf(err, OWB_ERR_MAX, "item %.60s (line %zu): %.400s", it->id, it->line, m);
@@ -224,8 +224,8 @@ int owb_write_file_atomic(const char *path, const char *text, size_t len, char e
     return OWB_OK;
 }
 
-int owb_mc_write_items(const struct owb_mc_task *t, const struct owb_mc_result *r,
-                       const char *path, char err[OWB_ERR_MAX])
+int owb_mc_write_items(const struct owb_mc_task *t, const struct owb_mc_result *r, const char *path,
+                       char err[OWB_ERR_MAX])
 {
     size_t cap = 1 << 16, len = 0;
     char *buf = malloc(cap);

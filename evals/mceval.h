@@ -32,7 +32,7 @@ struct owb_mc_cfg {
 };
 
 struct owb_mc_score {
-    size_t item;       /* index into the task's items */
+    size_t item; /* index into the task's items */
     int n_endings;
     double *ll;        /* (n_endings) sum of ln p over the ending's tokens */
     int64_t *n_tokens; /* (n_endings) tokens scored */
@@ -59,8 +59,8 @@ void owb_mc_result_release(struct owb_mc_result *r);
 /* Write the per-item JSON lines (one object per evaluated item: id, index, gold, ll[],
  * n_tokens[], n_bytes[], pred, pred_norm, correct, correct_norm, truncated) to path atomically.
  * Returns 0 or OWB_E_IO / OWB_E_NOMEM with err. */
-int owb_mc_write_items(const struct owb_mc_task *t, const struct owb_mc_result *r,
-                       const char *path, char err[OWB_ERR_MAX]);
+int owb_mc_write_items(const struct owb_mc_task *t, const struct owb_mc_result *r, const char *path,
+                       char err[OWB_ERR_MAX]);
 
 /* Append the "acc" (primary: kind "mc", identity {kind, task_sha256, format, n_items, limit,
  * seed, items_sha256}, params adopted, summary) and "acc_norm" entries; items_file is the

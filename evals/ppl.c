@@ -83,8 +83,9 @@ int owb_ppl_run(struct owb_producer *p, const int32_t *tokens, int64_t n_tokens,
         return rc;
     const struct owb_window_plan *w = &r->plan;
     if (w->n_ctx > p->info.n_ctx) {
-        snprintf(err, OWB_ERR_MAX, "%.300s: window of %lld tokens exceeds the producer's context %lld",
-                 p->info.name, (long long)w->n_ctx, (long long)p->info.n_ctx);
+        snprintf(err, OWB_ERR_MAX,
+                 "%.300s: window of %lld tokens exceeds the producer's context %lld", p->info.name,
+                 (long long)w->n_ctx, (long long)p->info.n_ctx);
         return OWB_E_USAGE;
     }
     size_t nw = (size_t)w->n_windows;

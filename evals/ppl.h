@@ -23,8 +23,8 @@
 #include "owb_common.h"
 
 struct owb_window_plan {
-    int64_t n_ctx;       /* tokens per window */
-    int64_t first;       /* first scored position in a window: n_ctx / 2 + 1 */
+    int64_t n_ctx; /* tokens per window */
+    int64_t first; /* first scored position in a window: n_ctx / 2 + 1 */
     int64_t n_windows;
     int64_t n_tokens;    /* tokens of the whole text (leading BOS included) */
     bool bos_per_window; /* each window's first token is replaced by bos */
@@ -42,8 +42,8 @@ void owb_window_tokens(const struct owb_window_plan *w, const int32_t *tokens, i
 
 /* Called once per window, in order, with the window's tokens and its scores. Non-zero stops the
  * run with that status (err filled). */
-typedef int (*owb_window_fn)(void *ctx, int64_t idx, const int32_t *win,
-                             const struct owb_scores *s, char err[OWB_ERR_MAX]);
+typedef int (*owb_window_fn)(void *ctx, int64_t idx, const int32_t *win, const struct owb_scores *s,
+                             char err[OWB_ERR_MAX]);
 
 struct owb_ppl_cfg {
     int64_t n_ctx;
@@ -52,25 +52,25 @@ struct owb_ppl_cfg {
     int boot_reps;       /* bootstrap replicates (e.g. 2000) */
     int64_t boot_block;  /* windows per bootstrap block; 0: ceil(n^(1/3)) */
     uint64_t seed;
-    bool progress;       /* progress line on stderr */
+    bool progress; /* progress line on stderr */
     owb_window_fn on_window;
     void *on_window_ctx;
 };
 
 struct owb_ppl_result {
     struct owb_window_plan plan;
-    double *nll;      /* (n_windows) sum of -ln p over the window's scored tokens */
-    double *nll2;     /* (n_windows) sum of (ln p)^2 */
-    int64_t *count;   /* (n_windows) tokens scored */
+    double *nll;    /* (n_windows) sum of -ln p over the window's scored tokens */
+    double *nll2;   /* (n_windows) sum of (ln p)^2 */
+    int64_t *count; /* (n_windows) tokens scored */
     int64_t n_scored;
-    double mean_nll;  /* nats per token */
+    double mean_nll;            /* nats per token */
     double ppl, ppl_lo, ppl_hi; /* exp(mean_nll) and its 95% block-bootstrap interval */
-    double ln_ppl_se;  /* bootstrap standard error of mean_nll */
+    double ln_ppl_se;           /* bootstrap standard error of mean_nll */
     double ppl_se_iid; /* llama.cpp's "±": tokens taken as independent (for comparison only) */
     int boot_reps;
     int64_t boot_block;
     uint64_t seed;
-    double seconds;    /* wall time of the scoring loop */
+    double seconds; /* wall time of the scoring loop */
 };
 
 /* Score the windows of tokens[0..n_tokens) with producer p. Returns 0 or a negative status with

@@ -19,8 +19,7 @@ static int grow(void **p, size_t bytes)
     return OWB_OK;
 }
 
-int owb_scores_reserve(struct owb_scores *s, int64_t cap, int top_k, int n_query,
-                       int32_t n_vocab)
+int owb_scores_reserve(struct owb_scores *s, int64_t cap, int top_k, int n_query, int32_t n_vocab)
 {
     OWB_ASSERT(cap >= 0 && top_k >= 0 && n_query >= 0 && n_vocab >= 0);
     size_t c = (size_t)cap, k = (size_t)top_k, q = (size_t)n_query;
@@ -171,7 +170,8 @@ int owb_producer_score(struct owb_producer *p, const int32_t *tokens, int64_t n,
     OWB_ASSERT(out->cap >= n - first && out->n_vocab >= p->info.n_vocab);
     for (int64_t j = 0; j < n; j++)
         if (tokens[j] < 0 || tokens[j] >= p->info.n_vocab) {
-            snprintf(err, OWB_ERR_MAX, "%.300s: token id %d at window position %lld is outside "
+            snprintf(err, OWB_ERR_MAX,
+                     "%.300s: token id %d at window position %lld is outside "
                      "the vocabulary (0..%d)",
                      p->info.name, tokens[j], (long long)j, p->info.n_vocab - 1);
             return OWB_E_FORMAT;

@@ -30,27 +30,26 @@ struct owb_gguf;
 /* Per-position outputs of one score() call. Arrays are (n) or (n, top_k) / (n, n_query), row i
  * for the position first + i of the window. */
 struct owb_scores {
-    int64_t n;          /* positions filled by the last score() */
-    int64_t cap;        /* positions allocated */
-    int top_k;          /* entries per position in top_id / top_lp (0: none wanted) */
-    int n_query;        /* ids per position in query_id / query_lp (0: none) */
-    int32_t n_vocab;    /* vocabulary size the scratch was sized for */
-    int32_t *target;    /* (n) the scored token, tokens[first + i] */
-    double *logp;       /* (n) ln p(target) */
-    double *lse;        /* (n) ln sum_v exp(logit_v) of the raw logits (NaN if unknown) */
-    int32_t *top_id;    /* (n, top_k) most probable ids, descending, ties by lower id */
-    double *top_lp;     /* (n, top_k) their ln p */
-    double *top_rest;   /* (n) probability mass of the ids not in top_id, summed directly */
-    int32_t *query_id;  /* (n, n_query) INPUT set by the caller before score(): distinct ids */
-    double *query_lp;   /* (n, n_query) ln p of query_id */
-    double *query_rest; /* (n) mass of the ids not in query_id, summed the same way as top_rest */
+    int64_t n;           /* positions filled by the last score() */
+    int64_t cap;         /* positions allocated */
+    int top_k;           /* entries per position in top_id / top_lp (0: none wanted) */
+    int n_query;         /* ids per position in query_id / query_lp (0: none) */
+    int32_t n_vocab;     /* vocabulary size the scratch was sized for */
+    int32_t *target;     /* (n) the scored token, tokens[first + i] */
+    double *logp;        /* (n) ln p(target) */
+    double *lse;         /* (n) ln sum_v exp(logit_v) of the raw logits (NaN if unknown) */
+    int32_t *top_id;     /* (n, top_k) most probable ids, descending, ties by lower id */
+    double *top_lp;      /* (n, top_k) their ln p */
+    double *top_rest;    /* (n) probability mass of the ids not in top_id, summed directly */
+    int32_t *query_id;   /* (n, n_query) INPUT set by the caller before score(): distinct ids */
+    double *query_lp;    /* (n, n_query) ln p of query_id */
+    double *query_rest;  /* (n) mass of the ids not in query_id, summed the same way as top_rest */
     unsigned char *mark; /* (n_vocab) scratch for the mass sums */
 };
 
 /* Size s for cap positions with top_k and n_query entries each (grows, never shrinks; keeps
  * nothing). Returns 0 or OWB_E_NOMEM. A zeroed struct is a valid empty s. */
-int owb_scores_reserve(struct owb_scores *s, int64_t cap, int top_k, int n_query,
-                       int32_t n_vocab);
+int owb_scores_reserve(struct owb_scores *s, int64_t cap, int top_k, int n_query, int32_t n_vocab);
 void owb_scores_release(struct owb_scores *s);
 
 /* Fill row i of s from one row of raw logits (n_vocab floats) and the target id, exactly: max,
@@ -61,7 +60,7 @@ void owb_scores_fill_row(struct owb_scores *s, int64_t i, const float *logits, i
                          int32_t target);
 
 struct owb_producer_info {
-    char name[256];        /* what produced the scores: the model file, a server URL, "synthetic" */
+    char name[256]; /* what produced the scores: the model file, a server URL, "synthetic" */
     int32_t n_vocab;
     int64_t n_ctx;         /* longest window score() accepts */
     int32_t bos;           /* BOS id, -1 when the vocabulary has none */
@@ -110,8 +109,8 @@ int owb_producer_tokenize(struct owb_producer *p, const char *text, size_t len, 
 /* ---- the in-process engine (model/arch.h) as a producer ---- */
 
 struct owb_engine_opts {
-    int64_t n_ctx; /* KV positions = longest window; 0: the model's context_length */
-    int threads;   /* worker threads (0 or 1: the calling thread only) */
+    int64_t n_ctx;   /* KV positions = longest window; 0: the model's context_length */
+    int threads;     /* worker threads (0 or 1: the calling thread only) */
     bool hash_model; /* compute model_sha256 over the file's bytes (one extra read) */
 };
 

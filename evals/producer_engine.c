@@ -49,8 +49,7 @@ static int engine_score(void *self, const int32_t *tokens, int64_t n, int64_t fi
 {
     struct engine *e = self;
     int rc;
-    if (first > 1 &&
-        (rc = owb_model_forward(e->m, tokens, first - 1, 0, e->logits, false, err)))
+    if (first > 1 && (rc = owb_model_forward(e->m, tokens, first - 1, 0, e->logits, false, err)))
         return rc;
     for (int64_t s = first - 1; s < n - 1; s += e->n_batch) {
         int64_t cnt = n - 1 - s < e->n_batch ? n - 1 - s : e->n_batch;
@@ -64,8 +63,8 @@ static int engine_score(void *self, const int32_t *tokens, int64_t n, int64_t fi
     return OWB_OK;
 }
 
-static int64_t engine_tokenize(void *self, const char *text, size_t len, bool add_bos,
-                               int32_t *ids, int64_t cap)
+static int64_t engine_tokenize(void *self, const char *text, size_t len, bool add_bos, int32_t *ids,
+                               int64_t cap)
 {
     struct engine *e = self;
     return owb_tokenizer_encode(e->tok, text, len, add_bos ? OWB_TOK_ADD_SPECIAL : 0, ids, cap);
@@ -113,8 +112,8 @@ int owb_producer_engine_new(const char *path, const struct owb_engine_opts *o,
         e->runner.pool = e->pool;
         e->runner.nthreads = o->threads;
     }
-    struct owb_model_opts mo = {.n_ctx = o->n_ctx, .n_batch = 0,
-                                .runner = e->pool ? &e->runner : NULL};
+    struct owb_model_opts mo = {
+        .n_ctx = o->n_ctx, .n_batch = 0, .runner = e->pool ? &e->runner : NULL};
     if (!(e->m = owb_model_load(e->g, &mo, err))) {
         rc = OWB_E_FORMAT;
         goto fail;
@@ -199,8 +198,7 @@ static void hash_value(struct owb_sha256 *s, const struct owb_gguf_value *v, int
         put_u64(s, (uint64_t)v->v.arr.elem_type);
         put_u64(s, v->v.arr.n);
         if (elem_size(v->v.arr.elem_type)) {
-            owb_sha256_update(s, v->v.arr.raw,
-                              (size_t)v->v.arr.n * elem_size(v->v.arr.elem_type));
+            owb_sha256_update(s, v->v.arr.raw, (size_t)v->v.arr.n * elem_size(v->v.arr.elem_type));
         } else if (v->v.arr.elem_type == OWB_GGUF_STRING) {
             for (uint64_t i = 0; i < v->v.arr.n; i++) {
                 struct owb_gguf_str str = owb_gguf_arr_str(v, i);

@@ -24,8 +24,8 @@ static void fmt_hms(char *b, size_t n, double s)
         snprintf(b, n, "%ld:%02ld", t / 60, t % 60);
 }
 
-void owb_progress_start(struct owb_progress *p, const char *label, int64_t total,
-                        const char *unit, bool enabled)
+void owb_progress_start(struct owb_progress *p, const char *label, int64_t total, const char *unit,
+                        bool enabled)
 {
     memset(p, 0, sizeof *p);
     snprintf(p->label, sizeof p->label, "%s", label);

@@ -14,14 +14,14 @@ struct owb_progress {
     char label[64];
     const char *unit; /* what total counts ("windows", "items") */
     int64_t total;
-    double t0, last;  /* seconds (CLOCK_MONOTONIC) */
+    double t0, last; /* seconds (CLOCK_MONOTONIC) */
     int last_decile;
     int64_t last_done; /* done of the last line printed (-1: none) */
     bool enabled, tty, dirty;
 };
 
-void owb_progress_start(struct owb_progress *p, const char *label, int64_t total,
-                        const char *unit, bool enabled);
+void owb_progress_start(struct owb_progress *p, const char *label, int64_t total, const char *unit,
+                        bool enabled);
 /* done of total finished; tokens > 0 adds a tokens/s rate. */
 void owb_progress_update(struct owb_progress *p, int64_t done, int64_t tokens);
 /* Final line (always printed when enabled). */

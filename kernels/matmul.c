@@ -212,6 +212,13 @@ size_t owb_matmul_act_bytes(const struct owb_matmul_plan *p)
     return p->act_row_bytes * (size_t)p->batch;
 }
 
+bool owb_matmul_act_compatible(const struct owb_matmul_plan *a, const struct owb_matmul_plan *b)
+{
+    return a->k == b->k && a->batch == b->batch && a->act_type == b->act_type &&
+           a->act_row_bytes == b->act_row_bytes && a->act_layout == b->act_layout &&
+           a->act_off == b->act_off;
+}
+
 void owb_matmul_prepare(const struct owb_matmul_plan *p, const float *X, int64_t ldx, void *act,
                         int64_t b0, int64_t b1)
 {

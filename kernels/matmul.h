@@ -4,7 +4,12 @@
  * (GGUF layout as stored, row-major, each row owb_row_size(type, k) bytes), f32 activations and
  * f32 output. Where an integer dot is faster, the activations are quantized once per call into the
  * type's vec_dot_type (q8_0 for the 32-wide formats and mxfp4, q8_K for the k-quants, q8_1 for
- * q4_1/q5_1), exactly as the traits' reference quantizer would (same bytes on every ISA).
+ * q4_1/q5_1), exactly as the traits' reference quantizer would (same bytes on every ISA); the float
+ * formats (f32, f16, bf16) read X directly. Fast kernels: f32, f16, bf16, q8_0, q4_0, q4_K, q6_K,
+ * mxfp4 on AVX2 and AVX-512 (integer ones with VNNI; q4_0/mxfp4 also with VBMI), GEMM tiles for
+ * batch >= 16 on AVX-512 for all eight of them. Every other format, and
+ * the ISA "ref", run the reference path (traits vec_dot_ref, or dequantize + float64 dot), which
+ * defines correctness.
  *
  * The kernels never create threads: a call is split into a plan (shape, ISA, path), a prepare step
  * over activation rows and a compute step over output rows, so a caller's pool can run
@@ -21,12 +26,15 @@
  * OWB_MATMUL_ROW_ALIGN keep every thread on the fast multi-row path.
  *
  * Memory: the caller owns W, X, Y and the activation scratch (64-byte aligned, act_bytes long);
- * nothing here allocates except owb_matmul(). All functions are thread-safe on distinct outputs;
- * concurrent owb_matmul_rows calls may share W, act and a plan.
+ * nothing here allocates except owb_matmul() (the AVX-512 GEMM keeps its 128 KiB of partial sums
+ * in thread-local storage). All functions are thread-safe on distinct outputs; concurrent
+ * owb_matmul_rows calls may share W, act and a plan. Prepared activations may be shared between
+ * plans only when owb_matmul_act_compatible() says so.
  */
 #ifndef OWB_KERNELS_MATMUL_H
 #define OWB_KERNELS_MATMUL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -70,6 +78,11 @@ size_t owb_matmul_act_bytes(const struct owb_matmul_plan *p);
  * output, byte for byte; kernel-private extras (per-block sums) may follow. */
 void owb_matmul_prepare(const struct owb_matmul_plan *p, const float *X, int64_t ldx, void *act,
                         int64_t b0, int64_t b1);
+
+/* True when activations prepared for plan a may be used by plan b as they are (same k, batch and
+ * prepared layout). Equal act_type is not enough: the layout of the extras depends on the weight
+ * type (e.g. q4_0 and q8_0 plans both take q8_0 activations but different extras). */
+bool owb_matmul_act_compatible(const struct owb_matmul_plan *a, const struct owb_matmul_plan *b);
 
 /* Compute output rows [r0, r1) for every batch row: Y[b*ldy + r] = sum_i W[r][i] * X[b][i].
  * act is the prepared scratch (ignored when act_bytes is 0), X with stride ldx is read only by

@@ -8,8 +8,10 @@
  *
  * Threads: the model creates none. Parallel work goes through a caller-supplied runner whose
  * run() calls fn(ctx, tid, nthreads) once on each of its threads and returns when all are done
- * (bench/pool.h's owb_pool_run has exactly this shape). Work is split by output rows and heads
- * only, so logits are bitwise identical for any thread count.
+ * (bench/pool.h's owb_pool_run has exactly this shape). The threads of one run() must run
+ * concurrently: a forward chunk is one region whose threads meet at barriers between the steps of
+ * a layer. Work is split by output rows and heads only, so logits are bitwise identical for any
+ * thread count.
  *
  * Ownership: a model borrows the GGUF's mapping (weights are used where they lie): the owb_gguf
  * must stay open until owb_model_free(). Everything else (KV cache, activations, scratch) is
@@ -63,12 +65,39 @@ struct owb_hparams {
 
 struct owb_arch;
 
+/* Where forward calls spent their time, accumulated while a profile is attached (m->profile):
+ * wall time of the calling thread (worker 0) split at the step boundaries of the forward pass.
+ * The classes are disjoint and together at most total_ns; what worker 0 spent waiting for the
+ * other threads at barriers is sync_ns, so an imbalance or a descheduled worker shows there.
+ * Attaching one costs a clock read per step (a few dozen per layer); NULL costs nothing. */
+struct owb_model_profile {
+    uint64_t matmul_ns[OWB_TYPE_COUNT]; /* weight matrices by stored type, incl. quantizing
+                                           their input activations */
+    uint64_t attention_ns; /* biases, RoPE, KV cache writes, scores, softmax, weighted values */
+    uint64_t norm_ns;      /* RMSNorm */
+    uint64_t sync_ns;      /* waiting at barriers and for the region to start/finish */
+    uint64_t other_ns;     /* embedding rows, RoPE tables, residual adds, SwiGLU, planning */
+    uint64_t total_ns;     /* wall time of the profiled owb_model_forward calls */
+    uint64_t calls;        /* owb_model_forward calls profiled */
+    uint64_t tokens;       /* tokens they processed */
+};
+
 struct owb_model {
     const struct owb_arch *arch;
     struct owb_hparams hp;
     int64_t n_ctx;   /* KV cache positions */
     int64_t n_batch; /* largest chunk a forward call processes at once */
     void *impl;      /* the architecture's state */
+
+    /* Memory facts, filled by the architecture's load. */
+    uint64_t weight_bytes;       /* tensor data the model uses, as stored in the file */
+    uint64_t decode_read_bytes;  /* weight bytes one single-token step reads: every matrix of
+                                    every layer, the output matrix, one embedding row, the 1-D
+                                    tensors (KV cache reads excluded) */
+    uint64_t kv_bytes_per_token; /* KV cache bytes of one position (K and V, every layer) */
+
+    /* Profiling: NULL (default) or a caller-owned accumulator (owb_model_profile). */
+    struct owb_model_profile *profile;
 };
 
 struct owb_arch {

@@ -1,21 +1,40 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * llama.c: the Llama-family forward pass (model/llama.h), in the straight-line style of llama2.c's
- * run.c: every buffer is allocated once at load with its shape in a comment, and a forward call is
- * a loop over layers of matmuls (kernels/matmul.h, weights in place), row ops (kernels/ops.h) and
- * attention. Parallel regions go through the caller's runner: matmuls split output rows (aligned
- * to OWB_MATMUL_ROW_ALIGN; activations are quantized once per input, split by batch rows),
- * attention splits heads. Q/K/V (and gate/up) share one prepared input and one region each. K and
- * V rows are written by the matmul straight into the f32 KV cache at their positions.
+ * run.c: every buffer is allocated once at load with its shape in a comment, and a forward chunk
+ * is a loop over layers of matmuls (kernels/matmul.h, weights in place), row ops (kernels/ops.h)
+ * and attention. A chunk runs as ONE parallel region of the caller's runner; its threads meet at
+ * a spin barrier between the steps of a layer (4 per layer for one token: after attention, after
+ * the output projection, after gate/up, after down), so decode pays a handful of barriers per
+ * layer instead of a fork-join per operation. Matmuls split output rows (aligned to
+ * OWB_MATMUL_ROW_ALIGN); a one-row input (decode) is normalized and quantized by every thread
+ * into its own scratch (no barrier), a batch of rows is split by rows (one barrier). When the
+ * threads divide the KV heads, Q/K/V rows are split by KV head so each thread goes straight on to
+ * RoPE, the cache writes and the attention of its own heads. Attention runs on the f32 matmul
+ * kernels: scores = K_g Q^T over the cache of KV head g (rows contiguous: layout (head, pos,
+ * head_dim)), then P V as a matmul with the probabilities as the matrix and the transposed value
+ * cache (head, head_dim, pos) as the inputs. Every output element is computed by one thread with
+ * the same operations whatever the split, so logits do not depend on the thread count.
  */
+#define _POSIX_C_SOURCE 200809L
 #include "model/llama.h"
 
 #include <inttypes.h>
 #include <math.h>
+#include <sched.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define CPU_RELAX() _mm_pause()
+#else
+#define CPU_RELAX() ((void)0)
+#endif
 
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
@@ -50,6 +69,15 @@ struct layer {
     struct wt w[W_PER_LAYER];
 };
 
+/* Scratch of one worker thread. */
+struct thr {
+    float *xb;            /* (n_embd) normed input of a one-row step */
+    void *act[MAX_GROUP]; /* (act1_bytes each) prepared one-row inputs */
+    float *qs;            /* (group * qb, head_dim) queries of one KV head, gathered */
+    float *sc;            /* (group * qb, n_ctx) scores, then probabilities */
+    float *pv;            /* (head_dim, group * qb) P V, transposed */
+};
+
 struct llama {
     const struct owb_runner *runner;
     int nthreads;
@@ -61,24 +89,37 @@ struct llama {
     float *output_norm;    /* (n_embd) */
     float *rope_ff;        /* (n_rot / 2) frequency divisors (rope_freqs.weight) or NULL */
     float *vecs;           /* owned storage of the 1-D tensors above */
+    uint64_t bound_bytes;  /* file bytes of the tensors bound so far (load) */
 
     /* Activations for up to n_batch tokens. */
-    float *x;             /* (n_batch, n_embd) residual stream */
-    float *xb;            /* (n_batch, n_embd) normed block input / projection output */
-    float *q;             /* (n_batch, q_dim) queries */
-    float *att_out;       /* (n_batch, q_dim) attention output, heads concatenated */
-    float *hb;            /* (n_batch, n_ff) gate, then silu(gate) * up */
-    float *hb2;           /* (n_batch, n_ff) up */
-    float *att;           /* (nthreads, n_ctx) attention scores, one row per thread */
-    float *k_cache;       /* (n_layer, n_ctx, kv_dim) */
-    float *v_cache;       /* (n_layer, n_ctx, kv_dim) */
-    void *act[MAX_GROUP]; /* prepared activations, act_bytes each */
+    float *x;       /* (n_batch, n_embd) residual stream */
+    float *xb;      /* (n_batch, n_embd) normed block input (batched steps) */
+    float *proj;    /* (n_batch, n_embd) output of the attention output / down projections */
+    float *q;       /* (n_batch, q_dim) queries */
+    float *kb;      /* (n_batch, kv_dim) keys of the chunk before they go into the cache */
+    float *vb;      /* (n_batch, kv_dim) values of the chunk */
+    float *att_out; /* (n_batch, q_dim) attention output, heads concatenated */
+    float *hb;      /* (n_batch, n_ff) gate, then silu(gate) * up */
+    float *hb2;     /* (n_batch, n_ff) up */
+    float *k_cache; /* (n_layer, n_head_kv, n_ctx, head_dim) */
+    float *v_cache; /* (n_layer, n_head_kv, head_dim, n_ctx): values transposed */
+    struct owb_rope_cache *rope; /* (n_batch) rotations of the chunk's positions */
+    void *act[MAX_GROUP];        /* prepared batched inputs, act_bytes each */
     size_t act_bytes;
+    size_t act1_bytes;       /* one prepared row of the widest input */
+    struct thr *thr;         /* (nthreads) */
+    int64_t qb;              /* query tokens per attention block */
+    int64_t nblk_max;        /* attention blocks of a full chunk */
+    struct owb_matmul_plan *att_plans; /* (nblk_max, 2): scores and P V plans of a chunk */
 
     /* Matmul plans for chunks of plan_nb tokens: (n_layer * W_PER_LAYER) then output. */
     int64_t plan_nb;
     struct owb_matmul_plan *plans;
     struct owb_matmul_plan out1; /* output projection of one token */
+
+    /* Barrier of the forward region (one cache line each: no false sharing). */
+    _Alignas(64) _Atomic unsigned bar_phase;
+    _Alignas(64) _Atomic int bar_count;
 };
 
 /* ---- loading ---- */
@@ -165,6 +206,7 @@ static int bind_wt(struct llama *L, const struct owb_gguf *g, const char *name, 
         return OWB_E_FORMAT;
     }
     w->data = t->data;
+    L->bound_bytes += t->size_bytes;
     w->type = t->type;
     w->m = m;
     w->k = k;
@@ -179,14 +221,15 @@ static int bind_wt(struct llama *L, const struct owb_gguf *g, const char *name, 
 }
 
 /* Copy a 1-D tensor of n elements (any type with a dequantizer) into dst. */
-static int load_vec(const struct owb_gguf *g, const char *name, int64_t n, bool required,
-                    float *dst, bool *found, char err[OWB_ERR_MAX])
+static int load_vec(struct llama *L, const struct owb_gguf *g, const char *name, int64_t n,
+                    bool required, float *dst, bool *found, char err[OWB_ERR_MAX])
 {
     const struct owb_gguf_tensor *t = find_tensor(g, name, n, 0, required, err);
     if (found)
         *found = t != NULL;
     if (!t)
         return required || owb_gguf_tensor(g, name) ? OWB_E_FORMAT : 0;
+    L->bound_bytes += t->size_bytes;
     if (owb_get_row(t->type, t->data, 0, n, dst) != 0) {
         seterr(err, "%.300s: tensor %s: type %s cannot be converted to f32", g->path, name,
                owb_type_name(t->type));
@@ -195,7 +238,9 @@ static int load_vec(const struct owb_gguf *g, const char *name, int64_t n, bool 
     return 0;
 }
 
-static void *alloc_f32(int64_t a, int64_t b, int64_t c, bool *oom)
+/* a * b * c floats, 64-byte aligned, zeroed (the KV caches are not: every position is written
+ * before it is read, and untouched pages of a long context cost no memory). */
+static void *alloc_f32z(int64_t a, int64_t b, int64_t c, bool zero, bool *oom)
 {
     uint64_t n, bytes;
     if (__builtin_mul_overflow((uint64_t)a, (uint64_t)b, &n) ||
@@ -208,9 +253,14 @@ static void *alloc_f32(int64_t a, int64_t b, int64_t c, bool *oom)
     void *p = aligned_alloc(64, bytes ? (size_t)bytes : 64);
     if (!p)
         *oom = true;
-    else
+    else if (zero)
         memset(p, 0, (size_t)bytes);
     return p;
+}
+
+static void *alloc_f32(int64_t a, int64_t b, int64_t c, bool *oom)
+{
+    return alloc_f32z(a, b, c, true, oom);
 }
 
 void owb_llama_release(struct owb_model *m)
@@ -222,15 +272,29 @@ void owb_llama_release(struct owb_model *m)
     free(L->vecs);
     free(L->x);
     free(L->xb);
+    free(L->proj);
     free(L->q);
+    free(L->kb);
+    free(L->vb);
     free(L->att_out);
     free(L->hb);
     free(L->hb2);
-    free(L->att);
     free(L->k_cache);
     free(L->v_cache);
+    free(L->rope);
     for (int i = 0; i < MAX_GROUP; i++)
         free(L->act[i]);
+    if (L->thr)
+        for (int t = 0; t < L->nthreads; t++) {
+            free(L->thr[t].xb);
+            for (int i = 0; i < MAX_GROUP; i++)
+                free(L->thr[t].act[i]);
+            free(L->thr[t].qs);
+            free(L->thr[t].sc);
+            free(L->thr[t].pv);
+        }
+    free(L->thr);
+    free(L->att_plans);
     free(L->plans);
     free(L);
     m->impl = NULL;
@@ -243,7 +307,7 @@ int owb_llama_load(struct owb_model *m, const struct owb_gguf *g, const struct o
 {
     struct owb_hparams *hp = &m->hp;
     const char *a = hp->arch;
-    struct llama *L = calloc(1, sizeof *L);
+    struct llama *L = aligned_alloc(64, sizeof *L); /* 64-aligned members (barrier) */
     char name[96];
     bool oom = false;
     int rc = OWB_E_FORMAT;
@@ -252,6 +316,7 @@ int owb_llama_load(struct owb_model *m, const struct owb_gguf *g, const struct o
         seterr(err, "%.300s: out of memory", g->path);
         return OWB_E_NOMEM;
     }
+    memset(L, 0, sizeof *L);
     m->impl = L;
     L->runner = o->runner;
     L->nthreads = o->runner && o->runner->nthreads > 0 ? o->runner->nthreads : 1;
@@ -342,6 +407,8 @@ int owb_llama_load(struct owb_model *m, const struct owb_gguf *g, const struct o
         goto fail;
     }
     hp->tied_output = owb_gguf_tensor(g, "output.weight") == NULL;
+    if (!hp->tied_output)
+        L->bound_bytes += te->size_bytes;
     if ((rc = bind_wt(L, g, hp->tied_output ? "token_embd.weight" : "output.weight", hp->n_embd,
                       hp->n_vocab, &L->output, err)))
         goto fail;
@@ -388,34 +455,34 @@ int owb_llama_load(struct owb_model *m, const struct owb_gguf *g, const struct o
         ly->ffn_norm = v;
         v += hp->n_embd;
         snprintf(name, sizeof name, "blk.%" PRId64 ".attn_norm.weight", l);
-        if (load_vec(g, name, hp->n_embd, true, ly->attn_norm, NULL, err))
+        if (load_vec(L, g, name, hp->n_embd, true, ly->attn_norm, NULL, err))
             goto fail;
         snprintf(name, sizeof name, "blk.%" PRId64 ".ffn_norm.weight", l);
-        if (load_vec(g, name, hp->n_embd, true, ly->ffn_norm, NULL, err))
+        if (load_vec(L, g, name, hp->n_embd, true, ly->ffn_norm, NULL, err))
             goto fail;
         snprintf(name, sizeof name, "blk.%" PRId64 ".attn_q.bias", l);
-        if (load_vec(g, name, L->q_dim, false, v, &found, err))
+        if (load_vec(L, g, name, L->q_dim, false, v, &found, err))
             goto fail;
         ly->bq = found ? v : NULL;
         v += L->q_dim;
         snprintf(name, sizeof name, "blk.%" PRId64 ".attn_k.bias", l);
-        if (load_vec(g, name, L->kv_dim, false, v, &found, err))
+        if (load_vec(L, g, name, L->kv_dim, false, v, &found, err))
             goto fail;
         ly->bk = found ? v : NULL;
         v += L->kv_dim;
         snprintf(name, sizeof name, "blk.%" PRId64 ".attn_v.bias", l);
-        if (load_vec(g, name, L->kv_dim, false, v, &found, err))
+        if (load_vec(L, g, name, L->kv_dim, false, v, &found, err))
             goto fail;
         ly->bv = found ? v : NULL;
         v += L->kv_dim;
     }
     L->output_norm = v;
     v += hp->n_embd;
-    if (load_vec(g, "output_norm.weight", hp->n_embd, true, L->output_norm, NULL, err))
+    if (load_vec(L, g, "output_norm.weight", hp->n_embd, true, L->output_norm, NULL, err))
         goto fail;
     {
         bool found;
-        if (load_vec(g, "rope_freqs.weight", hp->n_rot / 2, false, v, &found, err))
+        if (load_vec(L, g, "rope_freqs.weight", hp->n_rot / 2, false, v, &found, err))
             goto fail;
         L->rope_ff = found ? v : NULL;
     }
@@ -430,19 +497,55 @@ int owb_llama_load(struct owb_model *m, const struct owb_gguf *g, const struct o
     if (m->n_batch > m->n_ctx)
         m->n_batch = m->n_ctx;
 
+    /* Memory facts: what the model binds, what one decode step reads, what a position costs. */
+    m->weight_bytes = L->bound_bytes;
+    {
+        uint64_t rd = L->output.m * (uint64_t)owb_row_size(L->output.type, L->output.k) +
+                      owb_row_size(L->tok_embd.type, hp->n_embd);
+        for (int64_t l = 0; l < hp->n_layer; l++) {
+            const struct layer *ly = &L->layers[l];
+            for (int i = 0; i < W_PER_LAYER; i++)
+                rd += (uint64_t)ly->w[i].m * owb_row_size(ly->w[i].type, ly->w[i].k);
+            rd += 4 * (uint64_t)(2 * hp->n_embd + (ly->bq ? L->q_dim : 0) +
+                                 (ly->bk ? L->kv_dim : 0) + (ly->bv ? L->kv_dim : 0));
+        }
+        rd += 4 * (uint64_t)hp->n_embd; /* output_norm */
+        m->decode_read_bytes = rd;
+        m->kv_bytes_per_token = 2 * (uint64_t)hp->n_layer * (uint64_t)L->kv_dim * sizeof(float);
+    }
+
     /* Activations, KV cache and scratch (all at once; nothing is allocated per token). */
     int64_t nb = m->n_batch;
+    const int64_t group = hp->n_head / hp->n_head_kv, hd = hp->head_dim;
+    /* Query tokens per attention block: up to 64, fewer when a block's scores (group * qb rows of
+     * n_ctx) would pass 4 MiB per thread. */
+    L->qb = (int64_t)(((size_t)4 << 20) / ((size_t)group * (size_t)m->n_ctx * sizeof(float)));
+    L->qb = L->qb < 1 ? 1 : L->qb > 64 ? 64 : L->qb;
+    L->qb = L->qb > nb ? nb : L->qb;
+    L->nblk_max = (nb + L->qb - 1) / L->qb;
     L->x = alloc_f32(nb, hp->n_embd, 1, &oom);
     L->xb = alloc_f32(nb, hp->n_embd, 1, &oom);
+    L->proj = alloc_f32(nb, hp->n_embd, 1, &oom);
     L->q = alloc_f32(nb, L->q_dim, 1, &oom);
+    L->kb = alloc_f32(nb, L->kv_dim, 1, &oom);
+    L->vb = alloc_f32(nb, L->kv_dim, 1, &oom);
     L->att_out = alloc_f32(nb, L->q_dim, 1, &oom);
     L->hb = alloc_f32(nb, hp->n_ff, 1, &oom);
     L->hb2 = alloc_f32(nb, hp->n_ff, 1, &oom);
-    L->att = alloc_f32(L->nthreads, m->n_ctx, 1, &oom);
-    L->k_cache = alloc_f32(hp->n_layer, m->n_ctx, L->kv_dim, &oom);
-    L->v_cache = alloc_f32(hp->n_layer, m->n_ctx, L->kv_dim, &oom);
+    L->k_cache = alloc_f32z(hp->n_layer, m->n_ctx, L->kv_dim, false, &oom);
+    L->v_cache = alloc_f32z(hp->n_layer, m->n_ctx, L->kv_dim, false, &oom);
+    L->rope = calloc((size_t)nb, sizeof *L->rope);
+    L->att_plans = calloc((size_t)L->nblk_max * 2, sizeof *L->att_plans);
+    L->thr = calloc((size_t)L->nthreads, sizeof *L->thr);
     L->plans = calloc((size_t)(hp->n_layer * W_PER_LAYER + 1), sizeof *L->plans);
-    if (oom || !L->plans) {
+    if (!oom && L->thr)
+        for (int t = 0; t < L->nthreads; t++) {
+            L->thr[t].xb = alloc_f32(hp->n_embd, 1, 1, &oom);
+            L->thr[t].qs = alloc_f32(group * L->qb, hd, 1, &oom);
+            L->thr[t].sc = alloc_f32z(group * L->qb, m->n_ctx, 1, false, &oom);
+            L->thr[t].pv = alloc_f32(hd, group * L->qb, 1, &oom);
+        }
+    if (oom || !L->plans || !L->rope || !L->att_plans || !L->thr) {
         seterr(err,
                "%.300s: out of memory for a context of %" PRId64 " and batch of %" PRId64
                " (KV cache %.1f MiB)",
@@ -451,14 +554,9 @@ int owb_llama_load(struct owb_model *m, const struct owb_gguf *g, const struct o
         rc = OWB_E_NOMEM;
         goto fail;
     }
-    /* Activation scratch: the largest any plan needs at the full batch. */
+    /* Activation scratch: the largest any plan needs at the full batch, and one row of it. */
     if ((rc = plan_all(m, nb, err)))
         goto fail;
-    size_t ab = 0;
-    for (int64_t i = 0; i <= hp->n_layer * W_PER_LAYER; i++) {
-        size_t b = owb_matmul_act_bytes(&L->plans[i]);
-        ab = b > ab ? b : ab;
-    }
     {
         char merr[OWB_ERR_MAX];
         if ((rc = owb_matmul_plan_init(&L->out1, L->output.type, L->output.m, L->output.k, 1,
@@ -467,14 +565,25 @@ int owb_llama_load(struct owb_model *m, const struct owb_gguf *g, const struct o
             goto fail;
         }
     }
+    size_t ab = 0, a1 = L->out1.act_row_bytes;
+    for (int64_t i = 0; i <= hp->n_layer * W_PER_LAYER; i++) {
+        size_t b = owb_matmul_act_bytes(&L->plans[i]);
+        ab = b > ab ? b : ab;
+        a1 = L->plans[i].act_row_bytes > a1 ? L->plans[i].act_row_bytes : a1;
+    }
     L->act_bytes = (ab + 63) & ~(size_t)63;
-    for (int i = 0; i < MAX_GROUP && L->act_bytes; i++) {
-        L->act[i] = aligned_alloc(64, L->act_bytes);
-        if (!L->act[i]) {
-            seterr(err, "%.300s: out of memory", g->path);
-            rc = OWB_E_NOMEM;
-            goto fail;
-        }
+    L->act1_bytes = (a1 + 63) & ~(size_t)63;
+    for (int i = 0; i < MAX_GROUP; i++) {
+        if (L->act_bytes && !(L->act[i] = aligned_alloc(64, L->act_bytes)))
+            oom = true;
+        for (int t = 0; t < L->nthreads && L->act1_bytes; t++)
+            if (!(L->thr[t].act[i] = aligned_alloc(64, L->act1_bytes)))
+                oom = true;
+    }
+    if (oom) {
+        seterr(err, "%.300s: out of memory", g->path);
+        rc = OWB_E_NOMEM;
+        goto fail;
     }
     return 0;
 fail:
@@ -509,15 +618,7 @@ static int plan_all(struct owb_model *m, int64_t nb, char err[OWB_ERR_MAX])
     return 0;
 }
 
-/* ---- parallel regions ---- */
-
-static void run_par(const struct llama *L, owb_par_fn fn, void *ctx)
-{
-    if (L->runner && L->runner->run && L->nthreads > 1)
-        L->runner->run(L->runner->pool, fn, ctx);
-    else
-        fn(ctx, 0, 1);
-}
+/* ---- the forward region ---- */
 
 /* Contiguous slice of [0, n) for thread tid, boundaries on multiples of align. */
 static void slice(int64_t n, int64_t align, int tid, int nth, int64_t *lo, int64_t *hi)
@@ -528,125 +629,311 @@ static void slice(int64_t n, int64_t align, int tid, int nth, int64_t *lo, int64
     *hi = b1 * align < n ? b1 * align : n;
 }
 
-/* Up to MAX_GROUP matmuls over the same input rows X (batch x k, stride ldx). */
-struct mm_group {
-    const float *x;
-    int64_t ldx;
-    int n;
-    struct {
-        const struct owb_matmul_plan *p;
-        const void *w;
-        float *y;
-        int64_t ldy;
-        void *act;
-        bool prepare; /* false: shares the prepared input of an earlier member */
-    } t[MAX_GROUP];
-};
-
-static void mm_prepare_fn(void *ctx, int tid, int nth)
+static uint64_t now_ns(void)
 {
-    const struct mm_group *g = ctx;
-    for (int i = 0; i < g->n; i++) {
-        if (!g->t[i].prepare)
-            continue;
-        int64_t b0, b1;
-        slice(g->t[i].p->batch, 1, tid, nth, &b0, &b1);
-        owb_matmul_prepare(g->t[i].p, g->x, g->ldx, g->t[i].act, b0, b1);
-    }
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static void mm_rows_fn(void *ctx, int tid, int nth)
-{
-    const struct mm_group *g = ctx;
-    for (int i = 0; i < g->n; i++) {
-        int64_t r0, r1;
-        slice(g->t[i].p->m, OWB_MATMUL_ROW_ALIGN, tid, nth, &r0, &r1);
-        owb_matmul_rows(g->t[i].p, g->t[i].w, g->t[i].act, g->x, g->ldx, g->t[i].y, g->t[i].ldy, r0,
-                        r1);
-    }
-}
+/* Polls of the barrier flag before a waiting thread starts yielding its CPU (about 20-50 us):
+ * long enough for the step imbalance of a decode, short enough that a thread whose partner was
+ * descheduled on a shared machine hands the CPU over instead of burning its time slice. */
+#define BAR_SPINS 2000
 
-static void mm_add(struct mm_group *g, const struct llama *L, const struct owb_matmul_plan *p,
-                   const void *w, float *y, int64_t ldy)
-{
-    int i = g->n++;
-    OWB_ASSERT(i < MAX_GROUP);
-    g->t[i].p = p;
-    g->t[i].w = w;
-    g->t[i].y = y;
-    g->t[i].ldy = ldy;
-    g->t[i].act = L->act[i];
-    g->t[i].prepare = owb_matmul_act_bytes(p) > 0;
-    for (int j = 0; j < i && g->t[i].prepare; j++)
-        if (g->t[j].prepare && g->t[j].p->act_type == p->act_type &&
-            g->t[j].p->act_row_bytes == p->act_row_bytes && g->t[j].p->k == p->k &&
-            g->t[j].p->batch == p->batch &&
-            owb_matmul_act_bytes(g->t[j].p) == owb_matmul_act_bytes(p)) {
-            g->t[i].act = g->t[j].act;
-            g->t[i].prepare = false;
-        }
-}
-
-static void mm_run(const struct llama *L, struct mm_group *g)
-{
-    bool any = false;
-    for (int i = 0; i < g->n; i++)
-        any |= g->t[i].prepare;
-    if (any)
-        run_par(L, mm_prepare_fn, g);
-    run_par(L, mm_rows_fn, g);
-}
-
-struct att_job {
-    const struct owb_model *m;
-    const struct llama *L;
-    const float *kc, *vc; /* this layer's caches: (n_ctx, kv_dim) */
+/* One chunk of a forward call: what every thread of the region reads. */
+struct fwd {
+    struct owb_model *m;
+    struct llama *L;
     int64_t nb, pos;
+    float *logits;
+    bool logits_all, last;
+    int nblk;                  /* attention blocks of this chunk (L->att_plans) */
+    struct owb_model_profile *prof; /* NULL: not profiling */
+    uint64_t t_last;                /* worker 0's last profile mark */
 };
 
-/* Causal attention for heads [h0, h1) of every token in the chunk. */
-static void att_fn(void *ctx, int tid, int nth)
+/* Profile mark (worker 0 only): the time since the last mark goes to *bucket. */
+static inline void mark(struct fwd *f, int tid, uint64_t *bucket)
 {
-    const struct att_job *j = ctx;
-    const struct owb_hparams *hp = &j->m->hp;
-    const struct llama *L = j->L;
-    const int64_t hd = hp->head_dim, group = hp->n_head / hp->n_head_kv;
-    const float scale = 1.0f / sqrtf((float)hd);
-    OWB_ASSERT(nth <= L->nthreads);                   /* one score row per thread was allocated */
-    float *att = L->att + (int64_t)tid * j->m->n_ctx; /* (n_ctx) */
-    int64_t h0, h1;
-    slice(hp->n_head, 1, tid, nth, &h0, &h1);
-    for (int64_t h = h0; h < h1; h++) {
-        const int64_t kvo = (h / group) * hd;
-        for (int64_t b = 0; b < j->nb; b++) {
-            const int64_t p = j->pos + b;
-            const float *q = L->q + b * L->q_dim + h * hd; /* (hd) */
-            for (int64_t t = 0; t <= p; t++) {
-                const float *k = j->kc + t * L->kv_dim + kvo;
-                float s = 0.0f;
-                for (int64_t i = 0; i < hd; i++)
-                    s += q[i] * k[i];
-                att[t] = s * scale;
+    if (tid != 0 || !f->prof)
+        return;
+    uint64_t t = now_ns();
+    *bucket += t - f->t_last;
+    f->t_last = t;
+}
+
+/* Wait until all nth threads of the region arrive. The phase is read before arriving, the last
+ * arrival resets the count before it publishes the next phase (release), waiters acquire it. */
+static void barrier(struct fwd *f, int tid, int nth)
+{
+    struct llama *L = f->L;
+    if (nth > 1) {
+        unsigned ph = atomic_load_explicit(&L->bar_phase, memory_order_acquire);
+        if (atomic_fetch_add_explicit(&L->bar_count, 1, memory_order_acq_rel) == nth - 1) {
+            atomic_store_explicit(&L->bar_count, 0, memory_order_relaxed);
+            atomic_fetch_add_explicit(&L->bar_phase, 1, memory_order_release);
+        } else {
+            for (int spins = 0;
+                 atomic_load_explicit(&L->bar_phase, memory_order_acquire) == ph; spins++) {
+                if (spins < BAR_SPINS)
+                    CPU_RELAX();
+                else
+                    sched_yield();
             }
-            owb_softmax(att, p + 1);
-            float *o = L->att_out + b * L->q_dim + h * hd; /* (hd) */
-            memset(o, 0, (size_t)hd * sizeof *o);
-            for (int64_t t = 0; t <= p; t++) {
-                const float *vv = j->vc + t * L->kv_dim + kvo;
-                const float a = att[t];
-                for (int64_t i = 0; i < hd; i++)
-                    o[i] += a * vv[i];
-            }
+        }
+    }
+    if (f->prof)
+        mark(f, tid, &f->prof->sync_ns);
+}
+
+/* The input of up to MAX_GROUP matmuls, ready for owb_matmul_rows. */
+struct input {
+    const float *x; /* f32 rows (for f32-activation paths) */
+    int64_t ldx;
+    const void *act[MAX_GROUP]; /* prepared rows per plan (shared between equal layouts) */
+};
+
+static bool same_act(const struct owb_matmul_plan *a, const struct owb_matmul_plan *b)
+{
+    return a->act_row_bytes && a->act_type == b->act_type &&
+           a->act_row_bytes == b->act_row_bytes && a->act_layout == b->act_layout &&
+           a->act_off == b->act_off && a->k == b->k && a->prep == b->prep;
+}
+
+/* Make rows of src (stride lds, width k) ready as the input of plans p[0..np): RMSNorm with w
+ * when w is not NULL, then quantized for each distinct activation layout. rows == 1: every
+ * thread does the whole row into its own scratch (no barrier: the row is tiny and decode is
+ * latency-bound). rows > 1: rows are split over the threads into shared buffers, then a
+ * barrier. */
+static void input_step(struct fwd *f, int tid, int nth, const float *src, int64_t lds, int64_t rows,
+                       const float *w, const struct owb_matmul_plan *const *p, int np,
+                       struct input *in)
+{
+    struct llama *L = f->L;
+    const struct owb_hparams *hp = &f->m->hp;
+    const int64_t k = p[0]->k;
+    const bool one = rows == 1;
+    int64_t b0 = 0, b1 = 1;
+    if (!one)
+        slice(rows, 1, tid, nth, &b0, &b1);
+    in->x = src;
+    in->ldx = lds;
+    if (w) {
+        float *dst = one ? L->thr[tid].xb : L->xb;
+        for (int64_t b = b0; b < b1; b++)
+            owb_rmsnorm(dst + b * k, src + b * lds, w, k, hp->rms_eps);
+        in->x = dst;
+        in->ldx = k;
+        if (f->prof)
+            mark(f, tid, &f->prof->norm_ns);
+    }
+    for (int i = 0; i < np; i++) {
+        in->act[i] = NULL;
+        if (!p[i]->act_row_bytes)
+            continue;
+        for (int j = 0; j < i && !in->act[i]; j++)
+            if (same_act(p[j], p[i]))
+                in->act[i] = in->act[j];
+        if (in->act[i])
+            continue;
+        void *dst = one ? L->thr[tid].act[i] : L->act[i];
+        if (b1 > b0)
+            owb_matmul_prepare(p[i], in->x, in->ldx, dst, b0, b1);
+        in->act[i] = dst;
+        if (f->prof)
+            mark(f, tid, &f->prof->matmul_ns[p[i]->wtype]);
+    }
+    if (!one)
+        barrier(f, tid, nth);
+}
+
+/* Output rows [r0, r1) of one matmul of the step. */
+static void mm(struct fwd *f, int tid, const struct owb_matmul_plan *p, const struct wt *w,
+               const struct input *in, int i, float *y, int64_t ldy, int64_t r0, int64_t r1)
+{
+    if (r1 > r0)
+        owb_matmul_rows(p, w->data, in->act[i], in->x, in->ldx, y, ldy, r0, r1);
+    if (f->prof)
+        mark(f, tid, &f->prof->matmul_ns[p->wtype]);
+}
+
+/* Biases, RoPE and cache writes of KV heads [g0, g1) (and their query heads) for the chunk. */
+static void qkv_finish(struct fwd *f, const struct layer *ly, float *kc, float *vc, int64_t g0,
+                       int64_t g1)
+{
+    struct llama *L = f->L;
+    const struct owb_hparams *hp = &f->m->hp;
+    const int64_t hd = hp->head_dim, group = hp->n_head / hp->n_head_kv, n_ctx = f->m->n_ctx;
+    const int64_t QD = L->q_dim, KD = L->kv_dim, qo = g0 * group * hd, ko = g0 * hd;
+    const int64_t qn = (g1 - g0) * group * hd, kn = (g1 - g0) * hd;
+    if (g1 <= g0)
+        return;
+    for (int64_t b = 0; b < f->nb; b++) {
+        float *q = L->q + b * QD, *k = L->kb + b * KD, *v = L->vb + b * KD;
+        const int64_t t = f->pos + b;
+        if (ly->bq)
+            owb_add(q + qo, q + qo, ly->bq + qo, qn);
+        if (ly->bk)
+            owb_add(k + ko, k + ko, ly->bk + ko, kn);
+        if (ly->bv)
+            owb_add(v + ko, v + ko, ly->bv + ko, kn);
+        owb_rope_apply(q + qo, (g1 - g0) * group, hd, &L->rope[b], hp->rope_neox);
+        owb_rope_apply(k + ko, g1 - g0, hd, &L->rope[b], hp->rope_neox);
+        for (int64_t g = g0; g < g1; g++) {
+            memcpy(kc + (g * n_ctx + t) * hd, k + g * hd, (size_t)hd * sizeof *k);
+            float *vt = vc + g * hd * n_ctx + t; /* column t of (head_dim, n_ctx) */
+            for (int64_t i = 0; i < hd; i++)
+                vt[i * n_ctx] = v[g * hd + i];
         }
     }
 }
 
-static void add_bias(float *y, int64_t ldy, const float *bias, int64_t n, int64_t nb)
+/* Causal attention of KV heads [g0, g1) (their group of query heads each) for every token of the
+ * chunk, in blocks of qb query tokens: gather the group's queries, scores = K Q^T (f32 matmul over
+ * the cached keys up to the block's last position), scale + causal mask + softmax per row, then
+ * out^T = V^T P^T as a matmul with P as the matrix, scattered into att_out. */
+static void attention(struct fwd *f, int tid, const float *kc, const float *vc, int64_t g0,
+                      int64_t g1)
 {
-    if (!bias)
-        return;
-    for (int64_t b = 0; b < nb; b++)
-        owb_add(y + b * ldy, y + b * ldy, bias, n);
+    struct llama *L = f->L;
+    const struct owb_hparams *hp = &f->m->hp;
+    const int64_t hd = hp->head_dim, group = hp->n_head / hp->n_head_kv, n_ctx = f->m->n_ctx;
+    const int64_t QD = L->q_dim;
+    const float scale = 1.0f / sqrtf((float)hd);
+    struct thr *T = &L->thr[tid];
+    for (int64_t g = g0; g < g1; g++) {
+        const float *kg = kc + g * n_ctx * hd; /* (n_ctx, hd) */
+        const float *vg = vc + g * hd * n_ctx; /* (hd, n_ctx) */
+        for (int blk = 0; blk < f->nblk; blk++) {
+            const struct owb_matmul_plan *pqk = &L->att_plans[2 * blk];
+            const struct owb_matmul_plan *ppv = &L->att_plans[2 * blk + 1];
+            const int64_t b0 = blk * L->qb, bq = pqk->batch / group, nkeys = pqk->m;
+            const int64_t rows = group * bq;
+            for (int64_t j = 0; j < group; j++) /* row j * bq + bb: head g*group+j, token b0+bb */
+                for (int64_t bb = 0; bb < bq; bb++)
+                    memcpy(T->qs + (j * bq + bb) * hd, L->q + (b0 + bb) * QD + (g * group + j) * hd,
+                           (size_t)hd * sizeof(float));
+            owb_matmul_rows(pqk, kg, NULL, T->qs, hd, T->sc, nkeys, 0, nkeys);
+            for (int64_t r = 0; r < rows; r++) {
+                float *s = T->sc + r * nkeys;        /* (nkeys) */
+                const int64_t last = f->pos + b0 + r % bq; /* the query's position */
+                for (int64_t t = 0; t <= last; t++)
+                    s[t] *= scale;
+                for (int64_t t = last + 1; t < nkeys; t++)
+                    s[t] = -INFINITY;
+                owb_softmax(s, nkeys);
+            }
+            owb_matmul_rows(ppv, T->sc, NULL, vg, n_ctx, T->pv, rows, 0, rows);
+            for (int64_t j = 0; j < group; j++)
+                for (int64_t bb = 0; bb < bq; bb++) {
+                    float *o = L->att_out + (b0 + bb) * QD + (g * group + j) * hd;
+                    const float *src = T->pv + j * bq + bb;
+                    for (int64_t i = 0; i < hd; i++)
+                        o[i] = src[i * rows];
+                }
+        }
+    }
+}
+
+/* y[b][r0..r1) += d[b][r0..r1) for every row of the chunk (residual of the caller's slice). */
+static void add_rows(float *y, const float *d, int64_t ld, int64_t nb, int64_t r0, int64_t r1)
+{
+    if (r1 > r0)
+        for (int64_t b = 0; b < nb; b++)
+            owb_add(y + b * ld + r0, y + b * ld + r0, d + b * ld + r0, r1 - r0);
+}
+
+static void chunk_fn(void *ctx, int tid, int nth)
+{
+    struct fwd *f = ctx;
+    struct owb_model *m = f->m;
+    struct llama *L = f->L;
+    const struct owb_hparams *hp = &m->hp;
+    const int64_t D = hp->n_embd, F = hp->n_ff, QD = L->q_dim, KD = L->kv_dim, nb = f->nb;
+    const int64_t hd = hp->head_dim, group = hp->n_head / hp->n_head_kv;
+    const bool fuse = hp->n_head_kv % nth == 0; /* Q/K/V rows split by KV head */
+    struct owb_model_profile *P = f->prof;
+    struct input in;
+    int64_t r0, r1, g0, g1;
+
+    OWB_ASSERT(nth <= L->nthreads); /* per-thread scratch was allocated for nthreads */
+    if (P && tid == 0)
+        mark(f, tid, &P->sync_ns); /* region start */
+    slice(hp->n_head_kv, 1, tid, nth, &g0, &g1);
+
+    for (int64_t l = 0; l < hp->n_layer; l++) {
+        const struct layer *ly = &L->layers[l];
+        const struct owb_matmul_plan *pl = &L->plans[l * W_PER_LAYER];
+        float *kc = L->k_cache + l * m->n_ctx * KD; /* (n_head_kv, n_ctx, hd) */
+        float *vc = L->v_cache + l * m->n_ctx * KD; /* (n_head_kv, hd, n_ctx) */
+
+        /* Attention block: q, k, v of the normed residual. */
+        const struct owb_matmul_plan *pqkv[3] = {&pl[W_Q], &pl[W_K], &pl[W_V]};
+        input_step(f, tid, nth, L->x, D, nb, ly->attn_norm, pqkv, 3, &in);
+        if (fuse) {
+            mm(f, tid, &pl[W_Q], &ly->w[W_Q], &in, 0, L->q, QD, g0 * group * hd, g1 * group * hd);
+            mm(f, tid, &pl[W_K], &ly->w[W_K], &in, 1, L->kb, KD, g0 * hd, g1 * hd);
+            mm(f, tid, &pl[W_V], &ly->w[W_V], &in, 2, L->vb, KD, g0 * hd, g1 * hd);
+        } else {
+            slice(QD, OWB_MATMUL_ROW_ALIGN, tid, nth, &r0, &r1);
+            mm(f, tid, &pl[W_Q], &ly->w[W_Q], &in, 0, L->q, QD, r0, r1);
+            slice(KD, OWB_MATMUL_ROW_ALIGN, tid, nth, &r0, &r1);
+            mm(f, tid, &pl[W_K], &ly->w[W_K], &in, 1, L->kb, KD, r0, r1);
+            mm(f, tid, &pl[W_V], &ly->w[W_V], &in, 2, L->vb, KD, r0, r1);
+            barrier(f, tid, nth);
+        }
+        qkv_finish(f, ly, kc, vc, g0, g1);
+        attention(f, tid, kc, vc, g0, g1);
+        if (P)
+            mark(f, tid, &P->attention_ns);
+        barrier(f, tid, nth);
+
+        /* Output projection + residual. */
+        const struct owb_matmul_plan *po = &pl[W_O];
+        input_step(f, tid, nth, L->att_out, QD, nb, NULL, &po, 1, &in);
+        slice(D, OWB_MATMUL_ROW_ALIGN, tid, nth, &r0, &r1);
+        mm(f, tid, po, &ly->w[W_O], &in, 0, L->proj, D, r0, r1);
+        add_rows(L->x, L->proj, D, nb, r0, r1);
+        if (P)
+            mark(f, tid, &P->other_ns);
+        barrier(f, tid, nth);
+
+        /* Feed-forward block: down(silu(gate(x)) * up(x)). */
+        const struct owb_matmul_plan *pgu[2] = {&pl[W_GATE], &pl[W_UP]};
+        input_step(f, tid, nth, L->x, D, nb, ly->ffn_norm, pgu, 2, &in);
+        slice(F, OWB_MATMUL_ROW_ALIGN, tid, nth, &r0, &r1);
+        mm(f, tid, pgu[0], &ly->w[W_GATE], &in, 0, L->hb, F, r0, r1);
+        mm(f, tid, pgu[1], &ly->w[W_UP], &in, 1, L->hb2, F, r0, r1);
+        if (r1 > r0)
+            for (int64_t b = 0; b < nb; b++)
+                owb_silu_mul(L->hb + b * F + r0, L->hb + b * F + r0, L->hb2 + b * F + r0, r1 - r0);
+        if (P)
+            mark(f, tid, &P->other_ns);
+        barrier(f, tid, nth);
+        const struct owb_matmul_plan *pd = &pl[W_DOWN];
+        input_step(f, tid, nth, L->hb, F, nb, NULL, &pd, 1, &in);
+        slice(D, OWB_MATMUL_ROW_ALIGN, tid, nth, &r0, &r1);
+        mm(f, tid, pd, &ly->w[W_DOWN], &in, 0, L->proj, D, r0, r1);
+        add_rows(L->x, L->proj, D, nb, r0, r1);
+        if (P)
+            mark(f, tid, &P->other_ns);
+        barrier(f, tid, nth);
+    }
+
+    /* Logits: every row of the chunk, or only the last token of the last chunk. */
+    const int64_t V = hp->n_vocab;
+    if (f->logits_all) {
+        const struct owb_matmul_plan *p = &L->plans[hp->n_layer * W_PER_LAYER];
+        input_step(f, tid, nth, L->x, D, nb, L->output_norm, &p, 1, &in);
+        slice(V, OWB_MATMUL_ROW_ALIGN, tid, nth, &r0, &r1);
+        mm(f, tid, p, &L->output, &in, 0, f->logits, V, r0, r1);
+    } else if (f->last) {
+        const struct owb_matmul_plan *p = &L->out1;
+        input_step(f, tid, nth, L->x + (nb - 1) * D, D, 1, L->output_norm, &p, 1, &in);
+        slice(V, OWB_MATMUL_ROW_ALIGN, tid, nth, &r0, &r1);
+        mm(f, tid, p, &L->output, &in, 0, f->logits, V, r0, r1);
+    }
 }
 
 static void rope_cache(const struct owb_model *m, const struct llama *L, int64_t pos,
@@ -668,79 +955,45 @@ static void rope_cache(const struct owb_model *m, const struct llama *L, int64_t
     }
 }
 
-/* One chunk of nb <= n_batch tokens at positions pos.. */
-static void forward_chunk(struct owb_model *m, const int32_t *tokens, int64_t nb, int64_t pos,
-                          float *logits, bool logits_all, bool last)
+/* One chunk of nb <= n_batch tokens at positions pos..: embedding rows, RoPE tables and the
+ * attention plans on the calling thread, then the layers as one parallel region. */
+static int forward_chunk(struct owb_model *m, const int32_t *tokens, int64_t nb, int64_t pos,
+                         float *logits, bool logits_all, bool last, char err[OWB_ERR_MAX])
 {
     struct llama *L = m->impl;
     const struct owb_hparams *hp = &m->hp;
-    const int64_t D = hp->n_embd, F = hp->n_ff, QD = L->q_dim, KD = L->kv_dim;
-    struct owb_rope_cache rc;
+    const int64_t D = hp->n_embd, group = hp->n_head / hp->n_head_kv;
+    struct fwd f = {m, L, nb, pos, logits, logits_all, last, 0, m->profile, 0};
+    char merr[OWB_ERR_MAX];
 
-    for (int64_t b = 0; b < nb; b++)
+    if (f.prof)
+        f.t_last = now_ns();
+    for (int64_t b = 0; b < nb; b++) {
         owb_get_row(L->tok_embd.type, L->tok_embd.data, tokens[b], D, L->x + b * D);
-
-    for (int64_t l = 0; l < hp->n_layer; l++) {
-        const struct layer *ly = &L->layers[l];
-        const struct owb_matmul_plan *pl = &L->plans[l * W_PER_LAYER];
-        float *kc = L->k_cache + l * m->n_ctx * KD; /* (n_ctx, kv_dim) */
-        float *vc = L->v_cache + l * m->n_ctx * KD; /* (n_ctx, kv_dim) */
-        struct mm_group g;
-
-        /* Attention block: q, k, v (k and v straight into the cache rows pos..pos+nb). */
-        for (int64_t b = 0; b < nb; b++)
-            owb_rmsnorm(L->xb + b * D, L->x + b * D, ly->attn_norm, D, hp->rms_eps);
-        g = (struct mm_group){.x = L->xb, .ldx = D};
-        mm_add(&g, L, &pl[W_Q], ly->w[W_Q].data, L->q, QD);
-        mm_add(&g, L, &pl[W_K], ly->w[W_K].data, kc + pos * KD, KD);
-        mm_add(&g, L, &pl[W_V], ly->w[W_V].data, vc + pos * KD, KD);
-        mm_run(L, &g);
-        add_bias(L->q, QD, ly->bq, QD, nb);
-        add_bias(kc + pos * KD, KD, ly->bk, KD, nb);
-        add_bias(vc + pos * KD, KD, ly->bv, KD, nb);
-        for (int64_t b = 0; b < nb; b++) {
-            rope_cache(m, L, pos + b, &rc);
-            owb_rope_apply(L->q + b * QD, hp->n_head, hp->head_dim, &rc, hp->rope_neox);
-            owb_rope_apply(kc + (pos + b) * KD, hp->n_head_kv, hp->head_dim, &rc, hp->rope_neox);
+        rope_cache(m, L, pos + b, &L->rope[b]);
+    }
+    /* Attention blocks: qb query tokens each, keys up to the block's last position. */
+    for (int64_t b0 = 0; b0 < nb; b0 += L->qb) {
+        const int64_t bq = nb - b0 < L->qb ? nb - b0 : L->qb, nkeys = pos + b0 + bq;
+        struct owb_matmul_plan *p = &L->att_plans[2 * f.nblk];
+        if (owb_matmul_plan_init(&p[0], OWB_TYPE_F32, nkeys, hp->head_dim, group * bq, L->isa,
+                                 merr) ||
+            owb_matmul_plan_init(&p[1], OWB_TYPE_F32, group * bq, nkeys, hp->head_dim, L->isa,
+                                 merr)) {
+            seterr(err, "attention: %.400s", merr);
+            return OWB_E_UNSUPPORTED;
         }
-        struct att_job aj = {m, L, kc, vc, nb, pos};
-        run_par(L, att_fn, &aj);
-        g = (struct mm_group){.x = L->att_out, .ldx = QD};
-        mm_add(&g, L, &pl[W_O], ly->w[W_O].data, L->xb, D);
-        mm_run(L, &g);
-        for (int64_t b = 0; b < nb; b++)
-            owb_add(L->x + b * D, L->x + b * D, L->xb + b * D, D);
-
-        /* Feed-forward block: down(silu(gate(x)) * up(x)). */
-        for (int64_t b = 0; b < nb; b++)
-            owb_rmsnorm(L->xb + b * D, L->x + b * D, ly->ffn_norm, D, hp->rms_eps);
-        g = (struct mm_group){.x = L->xb, .ldx = D};
-        mm_add(&g, L, &pl[W_GATE], ly->w[W_GATE].data, L->hb, F);
-        mm_add(&g, L, &pl[W_UP], ly->w[W_UP].data, L->hb2, F);
-        mm_run(L, &g);
-        for (int64_t b = 0; b < nb; b++)
-            owb_silu_mul(L->hb + b * F, L->hb + b * F, L->hb2 + b * F, F);
-        g = (struct mm_group){.x = L->hb, .ldx = F};
-        mm_add(&g, L, &pl[W_DOWN], ly->w[W_DOWN].data, L->xb, D);
-        mm_run(L, &g);
-        for (int64_t b = 0; b < nb; b++)
-            owb_add(L->x + b * D, L->x + b * D, L->xb + b * D, D);
+        f.nblk++;
     }
-
-    /* Logits: every row of the chunk, or only the last token of the last chunk. */
-    struct mm_group g;
-    if (logits_all) {
-        for (int64_t b = 0; b < nb; b++)
-            owb_rmsnorm(L->xb + b * D, L->x + b * D, L->output_norm, D, hp->rms_eps);
-        g = (struct mm_group){.x = L->xb, .ldx = D};
-        mm_add(&g, L, &L->plans[hp->n_layer * W_PER_LAYER], L->output.data, logits, hp->n_vocab);
-        mm_run(L, &g);
-    } else if (last) {
-        owb_rmsnorm(L->xb, L->x + (nb - 1) * D, L->output_norm, D, hp->rms_eps);
-        g = (struct mm_group){.x = L->xb, .ldx = D};
-        mm_add(&g, L, &L->out1, L->output.data, logits, hp->n_vocab);
-        mm_run(L, &g);
-    }
+    if (f.prof)
+        mark(&f, 0, &f.prof->other_ns);
+    if (L->runner && L->runner->run && L->nthreads > 1)
+        L->runner->run(L->runner->pool, chunk_fn, &f);
+    else
+        chunk_fn(&f, 0, 1);
+    if (f.prof)
+        mark(&f, 0, &f.prof->sync_ns); /* the region's end */
+    return 0;
 }
 
 int owb_llama_forward(struct owb_model *m, const int32_t *tokens, int64_t n, int64_t pos,
@@ -759,13 +1012,21 @@ int owb_llama_forward(struct owb_model *m, const int32_t *tokens, int64_t n, int
                    tokens[i], m->hp.n_vocab - 1);
             return OWB_E_USAGE;
         }
+    const uint64_t t0 = m->profile ? now_ns() : 0;
     for (int64_t i = 0; i < n; i += m->n_batch) {
         int64_t nb = n - i < m->n_batch ? n - i : m->n_batch;
         int rc = plan_all(m, nb, err);
+        if (!rc)
+            rc = forward_chunk(m, tokens + i, nb, pos + i,
+                               logits_all ? logits + i * m->hp.n_vocab : logits, logits_all,
+                               i + nb == n, err);
         if (rc)
             return rc;
-        forward_chunk(m, tokens + i, nb, pos + i, logits_all ? logits + i * m->hp.n_vocab : logits,
-                      logits_all, i + nb == n);
+    }
+    if (m->profile) {
+        m->profile->total_ns += now_ns() - t0;
+        m->profile->calls++;
+        m->profile->tokens += (uint64_t)n;
     }
     return 0;
 }

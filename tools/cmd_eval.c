@@ -32,16 +32,16 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: owbench eval <ppl|fingerprint|kld|mc|gate> [options]\n\n"
-            "Quality of a model or a derivative (docs/evals.md):\n"
-            "  ppl          perplexity over non-overlapping windows, second half of each scored\n"
-            "               (llama.cpp's convention), 95%% CI from a block bootstrap over windows\n"
-            "  fingerprint  a base model's top-k log-probs on a text (docs/fingerprint.md)\n"
-            "  kld          a model scored on a fingerprint's token ids: KLD, top-1, PPL ratio\n"
-            "  mc           multiple choice (HellaSwag 6-line or JSONL): acc and acc_norm\n"
-            "  gate         paired baseline/candidate gate: PASS (0), FAIL (1), INCONCLUSIVE (4)\n\n"
-            "owbench eval <sub> --help for the options of each.\n");
+    fprintf(
+        f, "usage: owbench eval <ppl|fingerprint|kld|mc|gate> [options]\n\n"
+           "Quality of a model or a derivative (docs/evals.md):\n"
+           "  ppl          perplexity over non-overlapping windows, second half of each scored\n"
+           "               (llama.cpp's convention), 95%% CI from a block bootstrap over windows\n"
+           "  fingerprint  a base model's top-k log-probs on a text (docs/fingerprint.md)\n"
+           "  kld          a model scored on a fingerprint's token ids: KLD, top-1, PPL ratio\n"
+           "  mc           multiple choice (HellaSwag 6-line or JSONL): acc and acc_norm\n"
+           "  gate         paired baseline/candidate gate: PASS (0), FAIL (1), INCONCLUSIVE (4)\n\n"
+           "owbench eval <sub> --help for the options of each.\n");
 }
 
 static void usage_ppl(FILE *f)
@@ -85,14 +85,13 @@ static void usage_fp(FILE *f)
 
 static void usage_kld(FILE *f)
 {
-    fprintf(f,
-            "usage: owbench eval kld --base FINGERPRINT -m MODEL [-t THREADS] [--reps B]\n"
-            "                        [--block W] [--seed S] [--quiet] [-o DIR]\n\n"
-            "Score MODEL on the fingerprint's exact token ids: KL(base||model) mean, median,\n"
-            "p90, p99, max (each with a block-bootstrap 95%% CI), top-1 agreement, mean |dp|\n"
-            "of the target token, ln(PPL(model)/PPL(base)) with its paired standard error.\n"
-            "A MODEL whose tokenizer differs from the base's is refused (exit 2).\n"
-            "Writes DIR/kld.json (default folder results/runs/<time>-eval-kld).\n");
+    fprintf(f, "usage: owbench eval kld --base FINGERPRINT -m MODEL [-t THREADS] [--reps B]\n"
+               "                        [--block W] [--seed S] [--quiet] [-o DIR]\n\n"
+               "Score MODEL on the fingerprint's exact token ids: KL(base||model) mean, median,\n"
+               "p90, p99, max (each with a block-bootstrap 95%% CI), top-1 agreement, mean |dp|\n"
+               "of the target token, ln(PPL(model)/PPL(base)) with its paired standard error.\n"
+               "A MODEL whose tokenizer differs from the base's is refused (exit 2).\n"
+               "Writes DIR/kld.json (default folder results/runs/<time>-eval-kld).\n");
 }
 
 static void usage_mc(FILE *f)
@@ -122,7 +121,7 @@ static void usage_gate(FILE *f)
             "       (default 1.01)\n"
             "  kld  B's mean KLD against the base fingerprint, block bootstrap; margin X nats\n"
             "       (default 0.01)\n"
-            "  acc, acc_norm  accuracy drop in percentage points, Newcombe paired interval,\n"
+            "  acc, acc_norm  accuracy drop in percentage points, Bonett-Price paired interval,\n"
             "       exact McNemar on the flipped items; margin PP (default 1.0)\n"
             "Intervals are two-sided at 1 - A (default 0.05). PASS when the upper bound is\n"
             "below the margin, FAIL when the lower bound is above it, else INCONCLUSIVE. The\n"
@@ -197,14 +196,20 @@ struct text_opts {
 static int parse_text_opts(const char *sub, int argc, char **argv, struct text_opts *o,
                            bool fingerprint, void (*help)(FILE *))
 {
-    static const struct option opts[] = {
-        {"model", required_argument, NULL, 'm'},   {"file", required_argument, NULL, 'f'},
-        {"ctx", required_argument, NULL, 'c'},     {"chunks", required_argument, NULL, 'k'},
-        {"max-bytes", required_argument, NULL, 'b'}, {"threads", required_argument, NULL, 't'},
-        {"reps", required_argument, NULL, 'r'},    {"block", required_argument, NULL, 'B'},
-        {"seed", required_argument, NULL, 's'},    {"top-k", required_argument, NULL, 'K'},
-        {"quiet", no_argument, NULL, 'q'},         {"output", required_argument, NULL, 'o'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"model", required_argument, NULL, 'm'},
+                                         {"file", required_argument, NULL, 'f'},
+                                         {"ctx", required_argument, NULL, 'c'},
+                                         {"chunks", required_argument, NULL, 'k'},
+                                         {"max-bytes", required_argument, NULL, 'b'},
+                                         {"threads", required_argument, NULL, 't'},
+                                         {"reps", required_argument, NULL, 'r'},
+                                         {"block", required_argument, NULL, 'B'},
+                                         {"seed", required_argument, NULL, 's'},
+                                         {"top-k", required_argument, NULL, 'K'},
+                                         {"quiet", no_argument, NULL, 'q'},
+                                         {"output", required_argument, NULL, 'o'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     char err[OWB_ERR_MAX] = "";
     int c;
     memset(o, 0, sizeof *o);
@@ -313,8 +318,8 @@ static int open_text(const char *sub, const struct text_opts *o, struct owb_prod
     if (rc)
         return owb_cli_fail(sub, rc, err);
     if (!o->quiet)
-        fprintf(stderr, "%s: %zu bytes of %s -> %lld tokens; windows of %lld\n", sub, len,
-                o->text, (long long)*n_ids, (long long)*ctx);
+        fprintf(stderr, "%s: %zu bytes of %s -> %lld tokens; windows of %lld\n", sub, len, o->text,
+                (long long)*n_ids, (long long)*ctx);
     return 0;
 }
 
@@ -364,8 +369,12 @@ static int eval_ppl(int argc, char **argv)
         return rc;
     if ((rc = open_text("eval ppl", &o, &p, &ctx, tsha, &ids, &n_ids)))
         goto out;
-    struct owb_ppl_cfg cfg = {.n_ctx = ctx, .max_windows = o.chunks, .boot_reps = (int)o.reps,
-                              .boot_block = o.block, .seed = o.seed, .progress = !o.quiet};
+    struct owb_ppl_cfg cfg = {.n_ctx = ctx,
+                              .max_windows = o.chunks,
+                              .boot_reps = (int)o.reps,
+                              .boot_block = o.block,
+                              .seed = o.seed,
+                              .progress = !o.quiet};
     if ((rc = owb_ppl_run(p, ids, n_ids, &cfg, &r, err))) {
         rc = owb_cli_fail("eval ppl", rc, err);
         goto out;
@@ -376,13 +385,12 @@ static int eval_ppl(int argc, char **argv)
         goto out;
     }
     snprintf(name, sizeof name, "ppl/%.200s", base_name(o.text));
-    if (!owb_ppl_to_json(doc, name, &r,
-                         owb_window_identity_json("ppl", tsha,
-                                                  p->info.has_tokenizer_sha256
-                                                      ? p->info.tokenizer_sha256
-                                                      : NULL,
-                                                  &r.plan),
-                         text_params(&o, p, ctx))) {
+    if (!owb_ppl_to_json(
+            doc, name, &r,
+            owb_window_identity_json("ppl", tsha,
+                                     p->info.has_tokenizer_sha256 ? p->info.tokenizer_sha256 : NULL,
+                                     &r.plan),
+            text_params(&o, p, ctx))) {
         rc = owb_cli_fail("eval ppl", OWB_E_NOMEM, "out of memory");
         goto out;
     }
@@ -445,13 +453,31 @@ static int eval_fingerprint(int argc, char **argv)
         h.flags |= OWB_FP_HAS_TOKENIZER_SHA;
         memcpy(h.tokenizer_sha256, p->info.tokenizer_sha256, 32);
     }
+    {
+        /* The fingerprint's folder may not exist yet (like -o DIR of the other commands). */
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s", o.out);
+        char *slash = strrchr(dir, '/');
+        if (slash && slash != dir) {
+            *slash = '\0';
+            if ((rc = owb_mkdir_p(dir, err))) {
+                rc = owb_cli_fail("eval fingerprint", rc, err);
+                goto out;
+            }
+        }
+    }
     if ((rc = owb_fp_writer_open(&fc.w, o.out, &h, &plan, ids, err))) {
         rc = owb_cli_fail("eval fingerprint", rc, err);
         goto out;
     }
-    struct owb_ppl_cfg cfg = {.n_ctx = ctx, .max_windows = o.chunks, .top_k = (int)o.top_k,
-                              .boot_reps = (int)o.reps, .boot_block = o.block, .seed = o.seed,
-                              .progress = !o.quiet, .on_window = fp_on_window,
+    struct owb_ppl_cfg cfg = {.n_ctx = ctx,
+                              .max_windows = o.chunks,
+                              .top_k = (int)o.top_k,
+                              .boot_reps = (int)o.reps,
+                              .boot_block = o.block,
+                              .seed = o.seed,
+                              .progress = !o.quiet,
+                              .on_window = fp_on_window,
                               .on_window_ctx = &fc};
     if ((rc = owb_ppl_run(p, ids, n_ids, &cfg, &r, err))) {
         rc = owb_cli_fail("eval fingerprint", rc, err);
@@ -482,11 +508,11 @@ static void print_est(const char *label, const struct owb_est *e, const char *fm
 static int eval_kld(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"base", required_argument, NULL, 'b'}, {"model", required_argument, NULL, 'm'},
+        {"base", required_argument, NULL, 'b'},    {"model", required_argument, NULL, 'm'},
         {"threads", required_argument, NULL, 't'}, {"reps", required_argument, NULL, 'r'},
-        {"block", required_argument, NULL, 'B'}, {"seed", required_argument, NULL, 's'},
-        {"quiet", no_argument, NULL, 'q'},      {"output", required_argument, NULL, 'o'},
-        {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0}};
+        {"block", required_argument, NULL, 'B'},   {"seed", required_argument, NULL, 's'},
+        {"quiet", no_argument, NULL, 'q'},         {"output", required_argument, NULL, 'o'},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
     const char *base = NULL, *model = NULL, *out = NULL;
     int64_t threads = 1, reps = 1000, block = 0;
     uint64_t seed = 1;
@@ -562,14 +588,13 @@ static int eval_kld(int argc, char **argv)
         rc = owb_cli_fail("eval kld", rc, err);
         goto out;
     }
-    struct owb_engine_opts eo = {.n_ctx = fp->h.n_ctx, .threads = (int)threads,
-                                 .hash_model = true};
+    struct owb_engine_opts eo = {.n_ctx = fp->h.n_ctx, .threads = (int)threads, .hash_model = true};
     if ((rc = owb_producer_engine_new(model, &eo, &p, err))) {
         rc = owb_cli_fail("eval kld", rc, err);
         goto out;
     }
-    struct owb_kld_cfg cfg = {.boot_reps = (int)reps, .boot_block = block, .seed = seed,
-                              .progress = !quiet};
+    struct owb_kld_cfg cfg = {
+        .boot_reps = (int)reps, .boot_block = block, .seed = seed, .progress = !quiet};
     if ((rc = owb_kld_run(p, fp, &cfg, &r, err))) {
         rc = owb_cli_fail("eval kld", rc, err);
         goto out;
@@ -620,13 +645,17 @@ out:
 
 static int eval_mc(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"task", required_argument, NULL, 'T'},  {"format", required_argument, NULL, 'F'},
-        {"limit", required_argument, NULL, 'l'}, {"seed", required_argument, NULL, 's'},
-        {"model", required_argument, NULL, 'm'}, {"ctx", required_argument, NULL, 'c'},
-        {"threads", required_argument, NULL, 't'}, {"quiet", no_argument, NULL, 'q'},
-        {"output", required_argument, NULL, 'o'}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"task", required_argument, NULL, 'T'},
+                                         {"format", required_argument, NULL, 'F'},
+                                         {"limit", required_argument, NULL, 'l'},
+                                         {"seed", required_argument, NULL, 's'},
+                                         {"model", required_argument, NULL, 'm'},
+                                         {"ctx", required_argument, NULL, 'c'},
+                                         {"threads", required_argument, NULL, 't'},
+                                         {"quiet", no_argument, NULL, 'q'},
+                                         {"output", required_argument, NULL, 'o'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     const char *task = NULL, *model = NULL, *out = NULL;
     enum owb_mc_format fmt = OWB_MC_AUTO;
     int64_t limit = 0, ctx = 0, threads = 1;
@@ -646,8 +675,8 @@ static int eval_mc(int argc, char **argv)
             break;
         case 'F':
             if (owb_mc_format_parse(optarg, &fmt)) {
-                snprintf(err, sizeof err,
-                         "--format '%.100s': expected auto, hellaswag or jsonl", optarg);
+                snprintf(err, sizeof err, "--format '%.100s': expected auto, hellaswag or jsonl",
+                         optarg);
                 rc = OWB_E_USAGE;
             }
             break;
@@ -796,19 +825,18 @@ static void print_check(const struct owb_gate_check *c, double alpha)
 
 static int eval_gate(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"baseline", required_argument, NULL, 'a'},
-        {"candidate", required_argument, NULL, 'b'},
-        {"max-ppl-ratio", required_argument, NULL, 'R'},
-        {"max-kld", required_argument, NULL, 'K'},
-        {"max-acc-drop", required_argument, NULL, 'P'},
-        {"alpha", required_argument, NULL, 'A'},
-        {"reps", required_argument, NULL, 'r'},
-        {"seed", required_argument, NULL, 's'},
-        {"min-windows", required_argument, NULL, 'W'},
-        {"output", required_argument, NULL, 'o'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"baseline", required_argument, NULL, 'a'},
+                                         {"candidate", required_argument, NULL, 'b'},
+                                         {"max-ppl-ratio", required_argument, NULL, 'R'},
+                                         {"max-kld", required_argument, NULL, 'K'},
+                                         {"max-acc-drop", required_argument, NULL, 'P'},
+                                         {"alpha", required_argument, NULL, 'A'},
+                                         {"reps", required_argument, NULL, 'r'},
+                                         {"seed", required_argument, NULL, 's'},
+                                         {"min-windows", required_argument, NULL, 'W'},
+                                         {"output", required_argument, NULL, 'o'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     const char *pa = NULL, *pb = NULL, *out = NULL;
     struct owb_gate_cfg cfg;
     struct owb_gate_side A = {0}, B = {0};

@@ -249,10 +249,6 @@ static void rows_bf16(const struct owb_mm_args *a, int64_t r0, int64_t r1)
 
 /* ------------------------------------------------------------------ k-quants: GEMV ---- */
 
-struct qk_act {
-    const struct owb_block_q8_K *blk;
-};
-
 /* q4_K scales and mins of one super-block as 16 words: sc[0..7], m[0..7]. ggml's utmp trick done
  * in one register (the scalar version stores 32-bit words and reloads them as 128 bits, which
  * stalls store forwarding). Reads 16 bytes from s: the 12 scale bytes and 4 quant bytes, all in the
@@ -438,7 +434,7 @@ static void rows_q6_K(const struct owb_mm_args *a, int64_t r0, int64_t r1)
 #define GEMM_C 8
 #define GEMM_KC_Q 512 /* int8 tiles: 16 blocks, 8 KiB of quants + 1 KiB of scales */
 #define GEMM_KC_F 256 /* f32 tiles: 16 KiB */
-#define GEMM_RB 128   /* rows per outer block: its packed k slice is reused by GEMM_CB columns */
+#define GEMM_RB 64    /* rows per outer block: its packed k slice is reused by GEMM_CB columns */
 
 struct gemm_tile_q {
     uint8_t q[GEMM_KC_Q / 32][8][64]; /* [block][group of 4 quants][row x 4 bytes] */
@@ -567,16 +563,6 @@ AI void gemm_q(int f, const struct owb_mm_args *a, int64_t r0, int64_t r1)
                     int64_t c = 0;
                     __m512 acc[GEMM_C];
                     for (; c + GEMM_C <= nc; c += GEMM_C) {
-                        /* the next column group's activation blocks: far apart rows that the
-                         * hardware prefetcher does not follow */
-                        for (int cc = 0; cc < GEMM_C && c + GEMM_C + cc < nc; cc++) {
-                            const char *q = (const char *)(a->act +
-                                                           (size_t)(cb + c + GEMM_C + cc) *
-                                                               a->act_row_bytes) +
-                                            (size_t)jb * sizeof(struct owb_block_q8_0);
-                            for (int l = 0; l < nj * (int)sizeof(struct owb_block_q8_0); l += 64)
-                                _mm_prefetch(q + l, _MM_HINT_T0);
-                        }
                         gemm_kernel_q(GEMM_C, a, &t, jb, nj, cb + c, acc);
                         gemm_accum(tile, c, GEMM_C, jb == 0, acc);
                     }
@@ -690,6 +676,190 @@ static void gemm_bf16(const struct owb_mm_args *a, int64_t r0, int64_t r1)
     gemm_f(F_BF16, a, r0, r1);
 }
 
+/*
+ * k-quant tiles (q4_K, q6_K) against q8_K activations. The quants go into the same [group][row]
+ * int8 layout (q4_K nibbles 0..15, q6_K 0..63, both unsigned for vpdpbusd); the sub-block scales
+ * are applied in float once per sub-block (d * sc per row), and the sub-block offsets (q4_K mins,
+ * q6_K's -32) in int32 through vpdpwssd of per-row int16 pairs with the activations' bsums, once
+ * per super-block. The activation scale is per super-block, so it multiplies once per 256 elements.
+ */
+#define GEMM_KC_K 512 /* two super-blocks */
+#define GEMM_KS (GEMM_KC_K / OWB_QK_K)
+
+struct gemm_tile_k {
+    uint8_t q[GEMM_KC_K / 4][64];  /* [group of 4 quants][row x 4 bytes] */
+    float dsc[GEMM_KC_K / 16][16]; /* per sub-block (32 or 16 quants): d * sc per row */
+    int32_t off[GEMM_KS][8][16];   /* per super-block: int16 pairs for the bsums dwords */
+    float mcoef[GEMM_KS][16];      /* per super-block: -dmin (q4_K) or d (q6_K) per row */
+};
+
+/* One super-block of one row as 256 unsigned quants in element order, its 8 or 16 sub-block
+ * scales (as d * sc), the offset pairs and the offset coefficient. */
+AI void gemm_unpack_k(int f, const uint8_t *blk, uint8_t u[256], float *dsc, int32_t off[8],
+                      float *mcoef)
+{
+    const __m256i m0f = _mm256_set1_epi8(0x0f);
+    if (f == F_Q4_K) {
+        const struct owb_block_q4_K *x = (const struct owb_block_q4_K *)blk;
+        const float d = _cvtsh_ss(x->d), dmin = _cvtsh_ss(x->dmin);
+        uint8_t sm[16];
+        _mm_storeu_si128((__m128i *)sm, q4k_scales8x2(x->scales));
+        for (int c = 0; c < 4; c++) {
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(x->qs + 32 * c));
+            _mm256_storeu_si256((__m256i *)(u + 64 * c), _mm256_and_si256(v, m0f));
+            _mm256_storeu_si256((__m256i *)(u + 64 * c + 32),
+                                _mm256_and_si256(_mm256_srli_epi16(v, 4), m0f));
+        }
+        for (int j = 0; j < 8; j++) {
+            dsc[j] = d * (float)sm[j];
+            off[j] = (int32_t)((uint32_t)sm[8 + j] | (uint32_t)sm[8 + j] << 16);
+        }
+        *mcoef = -dmin;
+    } else {
+        const struct owb_block_q6_K *x = (const struct owb_block_q6_K *)blk;
+        const float d = _cvtsh_ss(x->d);
+        const __m256i m30 = _mm256_set1_epi8(0x30);
+        for (int h = 0; h < 2; h++) {
+            const __m256i l0 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h));
+            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h + 32));
+            const __m256i hb = _mm256_loadu_si256((const __m256i *)(x->qh + 32 * h));
+            uint8_t *o = u + 128 * h;
+            _mm256_storeu_si256((__m256i *)o,
+                                _mm256_or_si256(_mm256_and_si256(l0, m0f),
+                                                _mm256_and_si256(_mm256_slli_epi16(hb, 4), m30)));
+            _mm256_storeu_si256((__m256i *)(o + 32),
+                                _mm256_or_si256(_mm256_and_si256(l1, m0f),
+                                                _mm256_and_si256(_mm256_slli_epi16(hb, 2), m30)));
+            _mm256_storeu_si256((__m256i *)(o + 64),
+                                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m0f),
+                                                _mm256_and_si256(hb, m30)));
+            _mm256_storeu_si256((__m256i *)(o + 96),
+                                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m0f),
+                                                _mm256_and_si256(_mm256_srli_epi16(hb, 2), m30)));
+        }
+        for (int j = 0; j < 16; j++)
+            dsc[j] = d * (float)x->scales[j];
+        for (int p = 0; p < 8; p++)
+            off[p] = (int32_t)((uint32_t)(uint16_t)(int16_t)(-32 * x->scales[2 * p]) |
+                               (uint32_t)(uint16_t)(int16_t)(-32 * x->scales[2 * p + 1]) << 16);
+        *mcoef = d;
+    }
+}
+
+AI void gemm_pack_k(int f, const struct owb_mm_args *a, int64_t r, int nr, int64_t sb0, int ns,
+                    struct gemm_tile_k *t)
+{
+    const size_t bs = f == F_Q4_K ? sizeof(struct owb_block_q4_K) : sizeof(struct owb_block_q6_K);
+    const int nsub = f == F_Q4_K ? 8 : 16;
+    if (nr < 16)
+        memset(t, 0, sizeof *t);
+    for (int i = 0; i < nr; i++) {
+        const uint8_t *row = a->w + (size_t)(r + i) * a->w_row_bytes + (size_t)sb0 * bs;
+        for (int s = 0; s < ns; s++) {
+            _Alignas(32) uint8_t u[256];
+            float dsc[16];
+            int32_t off[8];
+            float mc;
+            gemm_unpack_k(f, row + (size_t)s * bs, u, dsc, off, &mc);
+            uint32_t(*q)[16] = (uint32_t(*)[16])t->q[64 * s];
+            for (int g = 0; g < 64; g++)
+                memcpy(&q[g][i], u + 4 * g, 4);
+            for (int j = 0; j < nsub; j++)
+                t->dsc[s * nsub + j][i] = dsc[j];
+            for (int p = 0; p < 8; p++)
+                t->off[s][p][i] = off[p];
+            t->mcoef[s][i] = mc;
+        }
+    }
+}
+
+AI void gemm_kernel_k(int f, int C, const struct owb_mm_args *a, const struct gemm_tile_k *t,
+                      int64_t sb0, int ns, int64_t c0, __m512 acc[GEMM_C])
+{
+    const struct owb_block_q8_K *y[GEMM_C];
+    const int sub = f == F_Q4_K ? 32 : 16, nsub = OWB_QK_K / sub;
+    for (int c = 0; c < C; c++) {
+        y[c] = (const struct owb_block_q8_K *)(a->act + (size_t)(c0 + c) * a->act_row_bytes) + sb0;
+        acc[c] = _mm512_setzero_ps();
+    }
+    for (int s = 0; s < ns; s++) {
+        /* offsets: sum over the 8 bsums pairs, int32, then -dmin (or d) * da in float */
+        for (int c = 0; c < C; c++) {
+            __m512i m = _mm512_setzero_si512();
+            for (int p = 0; p < 8; p++) {
+                int32_t b2;
+                memcpy(&b2, y[c][s].bsums + 2 * p, 4);
+                m = _mm512_dpwssd_epi32(m, _mm512_load_si512(t->off[s][p]), _mm512_set1_epi32(b2));
+            }
+            acc[c] = _mm512_fmadd_ps(
+                _mm512_mul_ps(_mm512_load_ps(t->mcoef[s]), _mm512_set1_ps(y[c][s].d)),
+                _mm512_cvtepi32_ps(m), acc[c]);
+        }
+        __m512 inner[GEMM_C];
+        for (int c = 0; c < C; c++)
+            inner[c] = _mm512_setzero_ps();
+        for (int j = 0; j < nsub; j++) {
+            __m512i ai[GEMM_C];
+            for (int c = 0; c < C; c++)
+                ai[c] = _mm512_setzero_si512();
+            for (int g = 0; g < sub / 4; g++) {
+                const __m512i wv = _mm512_load_si512(t->q[64 * s + j * (sub / 4) + g]);
+                for (int c = 0; c < C; c++) {
+                    int32_t q4;
+                    memcpy(&q4, y[c][s].qs + j * sub + 4 * g, 4);
+                    ai[c] = _mm512_dpbusd_epi32(ai[c], wv, _mm512_set1_epi32(q4));
+                }
+            }
+            const __m512 dsc = _mm512_load_ps(t->dsc[s * nsub + j]);
+            for (int c = 0; c < C; c++)
+                inner[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai[c]), dsc, inner[c]);
+        }
+        for (int c = 0; c < C; c++)
+            acc[c] = _mm512_fmadd_ps(inner[c], _mm512_set1_ps(y[c][s].d), acc[c]);
+    }
+}
+
+AI void gemm_k(int f, const struct owb_mm_args *a, int64_t r0, int64_t r1)
+{
+    _Alignas(64) struct gemm_tile_k t;
+    const int64_t nb = a->k / OWB_QK_K;
+    for (int64_t cb = 0; cb < a->batch; cb += GEMM_CB) {
+        const int64_t nc = a->batch - cb < GEMM_CB ? a->batch - cb : GEMM_CB;
+        for (int64_t rb = r0; rb < r1; rb += GEMM_RB) {
+            const int64_t re = rb + GEMM_RB < r1 ? rb + GEMM_RB : r1;
+            for (int64_t sb = 0; sb < nb; sb += GEMM_KS) {
+                const int ns = (int)(nb - sb < GEMM_KS ? nb - sb : GEMM_KS);
+                for (int64_t r = rb; r < re; r += 16) {
+                    const int nr = (int)(re - r < 16 ? re - r : 16);
+                    const int tile = (int)((r - rb) / 16);
+                    gemm_pack_k(f, a, r, nr, sb, ns, &t);
+                    int64_t c = 0;
+                    __m512 acc[GEMM_C];
+                    for (; c + GEMM_C <= nc; c += GEMM_C) {
+                        gemm_kernel_k(f, GEMM_C, a, &t, sb, ns, cb + c, acc);
+                        gemm_accum(tile, c, GEMM_C, sb == 0, acc);
+                    }
+                    for (; c < nc; c++) {
+                        gemm_kernel_k(f, 1, a, &t, sb, ns, cb + c, acc);
+                        gemm_accum(tile, c, 1, sb == 0, acc);
+                    }
+                }
+            }
+            gemm_flush(a, rb, re, cb, nc);
+        }
+    }
+}
+
+static void gemm_q4_K(const struct owb_mm_args *a, int64_t r0, int64_t r1)
+{
+    gemm_k(F_Q4_K, a, r0, r1);
+}
+
+static void gemm_q6_K(const struct owb_mm_args *a, int64_t r0, int64_t r1)
+{
+    gemm_k(F_Q6_K, a, r0, r1);
+}
+
 /* ------------------------------------------------------------------------------ table ---- */
 
 const struct owb_mm_kernel owb_mm_kernels_avx512[] = {
@@ -711,5 +881,9 @@ const struct owb_mm_kernel owb_mm_kernels_avx512[] = {
      gemm_q8_0},
     {OWB_TYPE_MXFP4, OWB_ISA_AVX512, 16, OWB_MM_NEEDS_VNNI, "avx512-vnni mxfp4xq8_0 gemm16x8",
      gemm_mxfp4},
+    {OWB_TYPE_Q4_K, OWB_ISA_AVX512, 16, OWB_MM_NEEDS_VNNI, "avx512-vnni q4_Kxq8_K gemm16x8",
+     gemm_q4_K},
+    {OWB_TYPE_Q6_K, OWB_ISA_AVX512, 16, OWB_MM_NEEDS_VNNI, "avx512-vnni q6_Kxq8_K gemm16x8",
+     gemm_q6_K},
     {OWB_TYPE_COUNT, OWB_ISA_AVX512, 0, 0, NULL, NULL},
 };

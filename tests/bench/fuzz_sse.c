@@ -4,14 +4,16 @@
  * fuzz_sse -max_total_time=60). Differential: the input is parsed once in one push and once cut at
  * pseudo-random places chosen from its first bytes, with a buffer size also chosen from them; both
  * runs must see the same events (hashed), the same counts and the same end state, and every event
- * must fit the buffer and be NUL-terminated. Any difference aborts. test_sse_corpus.c runs the same
- * function over a corpus of broken inputs in every build.
+ * must fit the buffer and be NUL-terminated; each event's data also goes through the load
+ * generator's JSON tokenizer (bench/serve_json.h). Any difference aborts. test_sse_corpus.c runs
+ * the same function over a corpus of broken inputs in every build.
  */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench/serve_json.h"
 #include "bench/sse.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -37,6 +39,19 @@ static int fz_event(void *ctx, const struct owb_sse_event *ev)
     size_t tl = strlen(ev->type);
     if (ev->data_len + 1 > f->cap || ev->data[ev->data_len] != '\0' || tl >= OWB_SSE_TYPE_MAX)
         abort();
+    {
+        /* the load generator tokenizes every event's data: it must never read out of bounds,
+         * and a valid document's tokens must lie inside it */
+        static struct owb_jtok jt[512];
+        int n = owb_serve_json_tokenize(ev->data, ev->data_len, jt, 512);
+        for (int i = 0; i < n; i++)
+            if (jt[i].start < 0 || jt[i].end > (int)ev->data_len || jt[i].next > n)
+                abort();
+        if (n > 0) {
+            (void)owb_serve_json_get(ev->data, jt, 0, "choices");
+            (void)owb_serve_json_num(ev->data, jt, owb_serve_json_at(jt, 0, 0));
+        }
+    }
     fz_hash(f, ev->type, tl + 1);
     fz_hash(f, ev->data, ev->data_len + 1);
     f->n++;

@@ -223,6 +223,43 @@ static void test_errors(void)
     }
 }
 
+/* Plans whose prepared activations are interchangeable say so, and the others do not. */
+static void test_act_compatible(void)
+{
+    char err[OWB_ERR_MAX];
+    struct owb_matmul_plan a, b, c, d, e;
+    const enum owb_isa isa = owb_isa_detect();
+    CHECK(owb_matmul_plan_init(&a, OWB_TYPE_Q4_0, 8, 256, 1, isa, err) == 0);
+    CHECK(owb_matmul_plan_init(&b, OWB_TYPE_Q4_0, 24, 256, 1, isa, err) == 0);
+    CHECK(owb_matmul_plan_init(&c, OWB_TYPE_Q8_0, 8, 256, 1, isa, err) == 0);
+    CHECK(owb_matmul_plan_init(&d, OWB_TYPE_Q4_K, 8, 256, 1, isa, err) == 0);
+    CHECK(owb_matmul_plan_init(&e, OWB_TYPE_Q6_K, 8, 256, 1, isa, err) == 0);
+    CHECK(owb_matmul_act_compatible(&a, &b));
+    CHECK(!owb_matmul_act_compatible(&a, &c)); /* both q8_0, different extras */
+    CHECK(owb_matmul_act_compatible(&d, &e));  /* both plain q8_K */
+    CHECK(!owb_matmul_act_compatible(&a, &d));
+    /* a q8_0 plan run on q4_0-prepared activations would be wrong: the check must matter */
+    const int64_t m = 8, k = 256;
+    float wf[8 * 256], x[256], y1[8], y2[8];
+    uint8_t w[8 * 272], *act_a = xmalloc(owb_matmul_act_bytes(&a)),
+                        *act_c = xmalloc(owb_matmul_act_bytes(&c));
+    for (int i = 0; i < m * k; i++)
+        wf[i] = (float)urand();
+    for (int i = 0; i < k; i++)
+        x[i] = (float)urand();
+    for (int r = 0; r < m; r++)
+        owb_type_traits(OWB_TYPE_Q8_0)
+            ->from_float_ref(wf + r * k, w + r * owb_row_size(OWB_TYPE_Q8_0, k), k);
+    owb_matmul_prepare(&a, x, k, act_a, 0, 1);
+    owb_matmul_prepare(&c, x, k, act_c, 0, 1);
+    owb_matmul_rows(&c, w, act_c, x, k, y1, m, 0, m);
+    owb_matmul_rows(&c, w, act_a, x, k, y2, m, 0, m);
+    if (c.isa != OWB_ISA_REF)
+        CHECK(memcmp(y1, y2, sizeof y1) != 0);
+    free(act_a);
+    free(act_c);
+}
+
 /* The convenience call equals the plan API on the active ISA. */
 static void test_convenience(void)
 {
@@ -259,7 +296,12 @@ int main(void)
                 for (size_t bi = 0; bi < OWB_ARRAY_LEN(batches); bi++)
                     test_case(t, ms[mi], ks[ki], batches[bi], ran);
     }
+    /* more than one GEMM column chunk (512) and a partial one */
+    const enum owb_type big[] = {OWB_TYPE_Q4_0, OWB_TYPE_Q8_0, OWB_TYPE_MXFP4, OWB_TYPE_F16};
+    for (size_t f = 0; f < OWB_ARRAY_LEN(big); f++)
+        test_case(big[f], 19, 96, 520, ran);
     test_errors();
+    test_act_compatible();
     test_convenience();
     for (int isa = 0; isa < OWB_ISA_COUNT; isa++) {
         if (ran[isa])

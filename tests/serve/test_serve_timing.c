@@ -234,6 +234,23 @@ static void chunks_of_four(void)
         owb_serve_metrics_release(&m);
     }
     owb_serve_run_free(run);
+    run = NULL;
+    /* the same with usage in every chunk instead of logprobs */
+    if (ts_start(&ts, "chunks-usage", args))
+        SKIP("needs owb-testserver");
+    cfg.url = ts.url;
+    cfg.logprobs = false;
+    cfg.continuous_usage = true;
+    CHECK_MSG(owb_serve_run(&cfg, &ld, &w, &run, err) == 0, "%s", err);
+    cJSON_Delete(ts_stop(&ts));
+    if (run && owb_serve_compute(run, NULL, &m) == 0) {
+        CHECK(m.token_method_count[OWB_TOK_USAGE] == 40);
+        CHECK(m.n[OWB_M_ITL_TOKEN] == 40 * 16);
+        CHECK(m.usage_mismatch == 0);
+        CHECK_NEAR(median_of(&m, OWB_M_ITL_TOKEN), 5.0, 0.25);
+        owb_serve_metrics_release(&m);
+    }
+    owb_serve_run_free(run);
     owb_serve_workload_release(&w);
 }
 

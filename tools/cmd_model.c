@@ -1,0 +1,345 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cmd_model.c: `owbench model`, prefill and decode speed of a GGUF model (bench/model_suite.h),
+ * from a file or from a synthetic preset written to a temporary file (model/synth.h) and removed
+ * afterwards, with the read-bandwidth ceiling measured in the same run (stream suite) or read
+ * from --ceiling FILE, written as DIR/model.json.
+ */
+#define _GNU_SOURCE /* mkstemps */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bench/model_suite.h"
+#include "bench/stream.h"
+#include "bench/suite.h"
+#include "bench/topo.h"
+#include "model/quantize.h"
+#include "model/synth.h"
+#include "owb_common.h"
+#include "results/result.h"
+#include "tools/cli_common.h"
+#include "tools/cmds.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: owbench model (-m FILE | --synthetic PRESET [--type T] [--layers N])\n"
+            "                     [-p N] [-n N] [--threads LIST] [--pin POLICY] [--reps N]\n"
+            "                     [--ceiling FILE] [--counters LIST] [--quick] [-o DIR]\n\n"
+            "Prefill and decode speed of a model run in-process, as llama-bench's pp and tg:\n"
+            "prefill times N prompt tokens as one batch, decode N single tokens from position 0.\n"
+            "Reports tokens/s, the per-token decode latency and its change with the context\n"
+            "position, time per operation class (matmul per weight type, attention, norm, sync,\n"
+            "other), weights and KV cache bytes, and decode as a share of the roofline (the read\n"
+            "ceiling of this run divided by the bytes one token reads).\n\n"
+            "  -m, --model FILE    GGUF model (llama, mistral, qwen2 architectures)\n"
+            "  --synthetic PRESET  a synthetic model of a real shape (%s),\n"
+            "                      written to a temporary file in $TMPDIR (or /tmp) and removed\n"
+            "  --type T            its weight type: %s (default q4_0)\n"
+            "  --layers N          keep only its first N layers\n"
+            "  --seed S            its weights' seed (default 1)\n"
+            "  -p, --n-prompt N    prefill tokens (default 512; 0: no prefill case)\n"
+            "  -n, --n-gen N       decode tokens (default 64; 0: no decode case)\n"
+            "  --threads LIST      thread counts (default: every core of the policy)\n"
+            "  --pin POLICY        compact|scatter|numa:K|list:0,2-3|none (default compact)\n"
+            "  --reps N            timed repetitions per case (default 5)\n"
+            "  --buckets N         latency-by-position buckets (default 8)\n"
+            "  --ceiling FILE      a result file with stream/read/t<N> (default: measure now)\n"
+            "  --counters LIST     PAPI events (default set; 'none' for rusage only)\n"
+            "  --quick             fewer repetitions (3) and a quick ceiling\n"
+            "  -o DIR              output folder (default results/runs/<time>-model); writes\n"
+            "                      DIR/model.json\n",
+            owb_synth_preset_names(), owb_quantize_target_names());
+}
+
+static int parse_int(const char *opt, const char *s, long lo, long hi, int *out,
+                     char err[OWB_ERR_MAX])
+{
+    char *e;
+    errno = 0;
+    long v = strtol(s, &e, 10);
+    if (errno || e == s || *e || v < lo || v > hi) {
+        snprintf(err, OWB_ERR_MAX, "%s '%s': expected an integer from %ld to %ld", opt, s, lo, hi);
+        return OWB_E_USAGE;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+int cmd_model(int argc, char **argv)
+{
+    enum { O_SYNTH = 1000, O_TYPE, O_LAYERS, O_SEED, O_THREADS, O_PIN, O_REPS, O_BUCKETS,
+           O_CEILING, O_COUNTERS, O_QUICK };
+    static const struct option opts[] = {{"model", required_argument, NULL, 'm'},
+                                         {"synthetic", required_argument, NULL, O_SYNTH},
+                                         {"type", required_argument, NULL, O_TYPE},
+                                         {"layers", required_argument, NULL, O_LAYERS},
+                                         {"seed", required_argument, NULL, O_SEED},
+                                         {"n-prompt", required_argument, NULL, 'p'},
+                                         {"n-gen", required_argument, NULL, 'n'},
+                                         {"threads", required_argument, NULL, O_THREADS},
+                                         {"pin", required_argument, NULL, O_PIN},
+                                         {"reps", required_argument, NULL, O_REPS},
+                                         {"buckets", required_argument, NULL, O_BUCKETS},
+                                         {"ceiling", required_argument, NULL, O_CEILING},
+                                         {"counters", required_argument, NULL, O_COUNTERS},
+                                         {"quick", no_argument, NULL, O_QUICK},
+                                         {"output", required_argument, NULL, 'o'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    struct owb_model_bench_cfg cfg;
+    const char *model_path = NULL, *preset_name = NULL, *outarg = NULL, *ceiling_path = NULL;
+    const char *type_name = "q4_0";
+    int c, rc = OWB_EXIT_OK, quick = 0, layers = 0, reps_set = 0;
+    uint64_t seed = 1;
+    enum owb_type type = OWB_TYPE_Q4_0;
+    const struct owb_synth_preset *preset = NULL;
+    char err[OWB_ERR_MAX] = "", outdir[4096], tmp_path[4096] = "", name[256], source[300];
+    struct owb_topo *topo = NULL;
+    cJSON *doc = NULL, *ceiling_doc = NULL;
+
+    owb_model_bench_cfg_default(&cfg);
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "m:p:n:o:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm':
+            model_path = optarg;
+            break;
+        case O_SYNTH:
+            preset_name = optarg;
+            break;
+        case O_TYPE:
+            type_name = optarg;
+            break;
+        case O_LAYERS:
+            if (parse_int("--layers", optarg, 1, INT_MAX, &layers, err))
+                goto usage_err;
+            break;
+        case O_SEED: {
+            char *e;
+            errno = 0;
+            unsigned long long v = strtoull(optarg, &e, 10);
+            if (errno || e == optarg || *e || optarg[0] == '-') {
+                snprintf(err, sizeof err, "--seed '%s': expected an unsigned 64-bit integer",
+                         optarg);
+                goto usage_err;
+            }
+            seed = v;
+            break;
+        }
+        case 'p':
+            if (parse_int("-p", optarg, 0, 1 << 20, &cfg.n_prompt, err))
+                goto usage_err;
+            break;
+        case 'n':
+            if (parse_int("-n", optarg, 0, 1 << 20, &cfg.n_gen, err))
+                goto usage_err;
+            break;
+        case O_THREADS:
+            if (owb_parse_int_list("--threads", optarg, cfg.threads, OWB_MODEL_MAX_THREADS_LIST,
+                                   &cfg.nthreads, err))
+                goto usage_err;
+            break;
+        case O_PIN:
+            cfg.pin = optarg;
+            break;
+        case O_REPS:
+            if (parse_int("--reps", optarg, 1, 100000, &cfg.reps, err))
+                goto usage_err;
+            reps_set = 1;
+            break;
+        case O_BUCKETS:
+            if (parse_int("--buckets", optarg, 1, OWB_MODEL_MAX_BUCKETS, &cfg.buckets, err))
+                goto usage_err;
+            break;
+        case O_CEILING:
+            ceiling_path = optarg;
+            break;
+        case O_COUNTERS:
+            cfg.counters = optarg;
+            break;
+        case O_QUICK:
+            quick = 1;
+            break;
+        case 'o':
+            outarg = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return OWB_EXIT_OK;
+        default:
+            usage(stderr);
+            return OWB_EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        snprintf(err, sizeof err, "unexpected argument '%s'", argv[optind]);
+        goto usage_err;
+    }
+    if (!model_path == !preset_name) {
+        snprintf(err, sizeof err, "give exactly one of -m FILE and --synthetic PRESET");
+        goto usage_err;
+    }
+    if (cfg.n_prompt == 0 && cfg.n_gen == 0) {
+        snprintf(err, sizeof err, "-p 0 and -n 0: nothing to measure");
+        goto usage_err;
+    }
+    if (preset_name) {
+        preset = owb_synth_find(preset_name);
+        if (!preset) {
+            snprintf(err, sizeof err, "--synthetic '%s': unknown preset (%s)", preset_name,
+                     owb_synth_preset_names());
+            goto usage_err;
+        }
+        if (owb_type_from_name(type_name, &type) != 0 || !owb_quantize_target_ok(type)) {
+            snprintf(err, sizeof err, "--type '%s': expected one of %s", type_name,
+                     owb_quantize_target_names());
+            goto usage_err;
+        }
+        if (layers > preset->n_layer) {
+            snprintf(err, sizeof err, "--layers %d: preset %s has %" PRId64 " layers", layers,
+                     preset->name, preset->n_layer);
+            goto usage_err;
+        }
+    } else if (layers) {
+        snprintf(err, sizeof err, "--layers %d: only with --synthetic", layers);
+        goto usage_err;
+    }
+    if (quick && !reps_set)
+        cfg.reps = 3;
+
+    topo = owb_topo_new(NULL, err);
+    if (!topo) {
+        rc = owb_cli_fail("model", OWB_E_SYSTEM, err);
+        goto out;
+    }
+    for (int i = 0; i < cfg.nthreads; i++) {
+        int cpus[1024], n;
+        if (cfg.threads[i] > 1024) {
+            snprintf(err, sizeof err, "--threads %d: at most 1024", cfg.threads[i]);
+            goto usage_err;
+        }
+        if (owb_topo_pin_plan(topo, cfg.pin, cfg.threads[i], cpus, &n, err))
+            goto usage_err;
+    }
+    if (!cfg.nthreads) {
+        cfg.threads[0] = owb_topo_ncores(topo) > 0 ? owb_topo_ncores(topo) : 1;
+        cfg.nthreads = 1;
+        int cpus[1024], n;
+        if (cfg.threads[0] > 1024)
+            cfg.threads[0] = 1024;
+        if (owb_topo_pin_plan(topo, cfg.pin, cfg.threads[0], cpus, &n, err))
+            goto usage_err;
+    }
+    if (ceiling_path) {
+        int st = owb_result_read(ceiling_path, &ceiling_doc, err);
+        if (st) {
+            rc = owb_cli_fail("model", st, err);
+            goto out;
+        }
+        double gb;
+        if (owb_stream_read_ceiling(ceiling_doc, 1, &gb)) {
+            snprintf(err, sizeof err, "--ceiling %s: no stream/read benchmark in it",
+                     ceiling_path);
+            goto usage_err;
+        }
+    }
+    if (model_path && access(model_path, R_OK) != 0) {
+        fprintf(stderr, "owbench model: %s: %s\n", model_path, strerror(errno));
+        rc = OWB_EXIT_RUNTIME;
+        goto out;
+    }
+    owb_cli_outdir(outarg, "model", outdir, sizeof outdir);
+    rc = owb_cli_check_outdir("model", outdir);
+    if (rc)
+        goto out;
+    doc = owb_cli_result_new(topo);
+    if (!doc) {
+        rc = owb_cli_fail("model", OWB_E_NOMEM, "out of memory");
+        goto out;
+    }
+
+    if (preset) {
+        const char *td = getenv("TMPDIR");
+        snprintf(tmp_path, sizeof tmp_path, "%s/owb-synth-XXXXXX.gguf", td && *td ? td : "/tmp");
+        int fd = mkstemps(tmp_path, 5);
+        if (fd < 0) {
+            fprintf(stderr, "owbench model: cannot create a temporary file %s: %s\n", tmp_path,
+                    strerror(errno));
+            tmp_path[0] = '\0';
+            rc = OWB_EXIT_RUNTIME;
+            goto out;
+        }
+        close(fd);
+        if (layers)
+            snprintf(name, sizeof name, "%s-%s-L%d", preset->name, owb_type_name(type), layers);
+        else
+            snprintf(name, sizeof name, "%s-%s", preset->name, owb_type_name(type));
+        snprintf(source, sizeof source, "synthetic:%s", name);
+        fprintf(stderr, "model: writing synthetic %s (%s, seed %" PRIu64 ") to %s\n", preset->name,
+                owb_type_name(type), seed, tmp_path);
+        int st = owb_synth_write(preset, type, layers, seed, tmp_path, 0, NULL, NULL, err);
+        if (st) {
+            rc = owb_cli_fail("model", st, err);
+            goto out;
+        }
+        cfg.path = tmp_path;
+        cfg.name = name;
+        cfg.source = source;
+    } else {
+        cfg.path = model_path;
+    }
+
+    if (!ceiling_doc) {
+        /* the ceiling of this run: stream for the same thread counts and pinning */
+        struct owb_stream_cfg scfg;
+        owb_stream_cfg_default(&scfg);
+        scfg.pin = cfg.pin;
+        scfg.threads = cfg.threads;
+        scfg.nthreads = cfg.nthreads;
+        scfg.counters = "none";
+        scfg.verbose = 1;
+        if (quick) {
+            scfg.measure.min_reps = 5;
+            scfg.measure.min_time_s = 0.1;
+            scfg.measure.warmup_runs = 1;
+            scfg.measure.warmup_s = 0.02;
+        }
+        int st = owb_stream_run(&scfg, topo, doc, err);
+        if (st) {
+            rc = owb_cli_fail("model", st, err);
+            goto out;
+        }
+    }
+    cfg.verbose = 1;
+    int st = owb_model_bench_run(&cfg, topo, ceiling_doc, doc, err);
+    if (st) {
+        if (st == OWB_E_USAGE) {
+            fprintf(stderr, "owbench model: %s\n", err);
+            rc = OWB_EXIT_USAGE;
+        } else {
+            rc = owb_cli_fail("model", st, err);
+        }
+        goto out;
+    }
+    owb_model_bench_print_table(doc, stdout);
+    rc = owb_cli_write("model", doc, outdir, "model.json");
+out:
+    if (tmp_path[0])
+        unlink(tmp_path);
+    cJSON_Delete(doc);
+    cJSON_Delete(ceiling_doc);
+    owb_topo_free(topo);
+    return rc;
+usage_err:
+    fprintf(stderr, "owbench model: %s\n", err);
+    cJSON_Delete(ceiling_doc);
+    owb_topo_free(topo);
+    return OWB_EXIT_USAGE;
+}
