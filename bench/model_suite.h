@@ -14,7 +14,9 @@
  *            roofline: bytes one token reads (every weight matrix once, one embedding row, the
  *            KV cache of its context, averaged over the run's positions) against the read
  *            ceiling (stream/read/t<N> of the same run, or of a given document):
- *            roofline_tok_per_s = ceiling / bytes_per_token and pct_of_roofline.
+ *            roofline_tok_per_s = ceiling / bytes_per_token and pct_of_roofline (and
+ *            pct_of_roofline_best: the best repetition's rate, as the ceiling is the best of its
+ *            samples too; on a shared machine this is the least disturbed pair).
  *
  * Both carry the memory footprint (weights_bytes, kv_bytes_per_token, kv_cache_bytes for the
  * context used) and, from one extra profiled repetition after the timed ones (so the clock reads
@@ -28,6 +30,8 @@
 #ifndef OWB_BENCH_MODEL_SUITE_H
 #define OWB_BENCH_MODEL_SUITE_H
 
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <cjson/cJSON.h>
 
@@ -67,8 +71,8 @@ void owb_model_bench_cfg_default(struct owb_model_bench_cfg *cfg);
  * n_ctx, n_batch, n_prompt | n_gen, threads, pin, reps, isa}, samples (ns), metrics {tok_per_s,
  * tok_per_s_mean, tok_per_s_best, ms_per_token (decode), gflop_per_s (prefill), weights_bytes,
  * decode_read_bytes, kv_bytes_per_token, kv_cache_bytes, and for decode bytes_per_token,
- * gb_per_s, ceiling_gb_per_s, roofline_tok_per_s, pct_of_roofline (the last three when a ceiling
- * is known), op_<class>_ns_per_token}, and the extra members "op_classes" {class: {ns_per_token,
+ * gb_per_s, ceiling_gb_per_s, roofline_tok_per_s, pct_of_roofline, pct_of_roofline_best (the
+ * last four when a ceiling is known), op_<class>_ns_per_token}, and the extra members "op_classes" {class: {ns_per_token,
  * share}} (shares of the profiled wall time) and, for decode, "latency_by_position" [{pos_lo,
  * pos_hi, n, median_ns, p90_ns, mean_ns}]. The ceiling is stream/read/t<N> of ceiling_doc when
  * given, else of doc. Returns 0; OWB_E_USAGE (bad policy, thread count, sizes; err says which),
@@ -77,8 +81,18 @@ void owb_model_bench_cfg_default(struct owb_model_bench_cfg *cfg);
 int owb_model_bench_run(const struct owb_model_bench_cfg *cfg, struct owb_topo *topo,
                         const cJSON *ceiling_doc, cJSON *doc, char err[OWB_ERR_MAX]);
 
+/* Write synthetic preset `preset` (model/synth.h) with weight type `type`, its first `layers`
+ * layers (0: all) and weights from `seed` to a new temporary file in $TMPDIR (or /tmp) for a run:
+ * path receives the file's name (the caller unlink()s it), name "<preset>-<type>" or
+ * "<preset>-<type>-L<layers>" for cfg.name. Returns 0; OWB_E_USAGE for an unknown preset, a type
+ * the synthesizer does not write or too many layers; OWB_E_IO, OWB_E_NOMEM (nothing is left at
+ * path then). */
+int owb_model_bench_write_synthetic(const char *preset, const char *type, int layers,
+                                    uint64_t seed, char *path, size_t path_len, char *name,
+                                    size_t name_len, char err[OWB_ERR_MAX]);
+
 /* Print the table (model, test, threads, tok/s median and spread, ms/token, % of roofline, top
- * operation classes) of the model benchmarks in doc to f. */
+ * operation classes) of the model benchmarks in doc to f; nothing when there are none. */
 void owb_model_bench_print_table(const cJSON *doc, FILE *f);
 
 #endif

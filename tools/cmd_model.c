@@ -5,7 +5,6 @@
  * afterwards, with the read-bandwidth ceiling measured in the same run (stream suite) or read
  * from --ceiling FILE, written as DIR/model.json.
  */
-#define _GNU_SOURCE /* mkstemps */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -266,29 +265,13 @@ int cmd_model(int argc, char **argv)
     }
 
     if (preset) {
-        const char *td = getenv("TMPDIR");
-        snprintf(tmp_path, sizeof tmp_path, "%s/owb-synth-XXXXXX.gguf", td && *td ? td : "/tmp");
-        int fd = mkstemps(tmp_path, 5);
-        if (fd < 0) {
-            fprintf(stderr, "owbench model: cannot create a temporary file %s: %s\n", tmp_path,
-                    strerror(errno));
-            tmp_path[0] = '\0';
-            rc = OWB_EXIT_RUNTIME;
-            goto out;
-        }
-        close(fd);
-        if (layers)
-            snprintf(name, sizeof name, "%s-%s-L%d", preset->name, owb_type_name(type), layers);
-        else
-            snprintf(name, sizeof name, "%s-%s", preset->name, owb_type_name(type));
-        snprintf(source, sizeof source, "synthetic:%s", name);
-        fprintf(stderr, "model: writing synthetic %s (%s, seed %" PRIu64 ") to %s\n", preset->name,
-                owb_type_name(type), seed, tmp_path);
-        int st = owb_synth_write(preset, type, layers, seed, tmp_path, 0, NULL, NULL, err);
+        int st = owb_model_bench_write_synthetic(preset->name, type_name, layers, seed, tmp_path,
+                                                 sizeof tmp_path, name, sizeof name, err);
         if (st) {
             rc = owb_cli_fail("model", st, err);
             goto out;
         }
+        snprintf(source, sizeof source, "synthetic:%s", name);
         cfg.path = tmp_path;
         cfg.name = name;
         cfg.source = source;

@@ -19,13 +19,25 @@
 #include "owb_common.h"
 
 #define OWB_PLOT_MAX_SERIES 64 /* lines per figure */
+#define OWB_PLOT_MAX_GROUPS 16 /* named groups (panels) per figure */
 
 /* What a data writer tells the script writer: the series (gnuplot `index` blocks) it wrote. */
 struct owb_plot_series {
     int n;
     char label[OWB_PLOT_MAX_SERIES][96];
-    char xtics[512]; /* gnuplot tic list for x, e.g. "(1, 2, 4)"; "" = automatic */
-    int dropped;     /* series beyond OWB_PLOT_MAX_SERIES that were left out */
+    char xtics[2048]; /* gnuplot tic list for x, e.g. "(1, 2, 4)"; "" = automatic */
+    int dropped;      /* series beyond OWB_PLOT_MAX_SERIES that were left out */
+    /* Kind-specific extras, zero unless a kind sets them: points per series in its first and
+     * second data set (two-panel kinds put the second panel's blocks after the first's and draw
+     * only non-empty ones); groups (bar clusters or panels) with their names and each series'
+     * group; a colour per series (gnuplot lc, 0: the series number); reference blocks (e.g. a
+     * ceiling line) written after the series blocks. */
+    int npts[OWB_PLOT_MAX_SERIES][2];
+    int ngroups;
+    char group_label[OWB_PLOT_MAX_GROUPS][48];
+    int group_of[OWB_PLOT_MAX_SERIES];
+    int color_of[OWB_PLOT_MAX_SERIES];
+    int nref;
 };
 
 struct owb_plot_kind {

@@ -318,6 +318,8 @@ static const struct small_tensor small[] = {
     {"token_embd.weight", 2, 256, 40, OWB_TYPE_F32, OWB_TYPE_Q8_0, OWB_TYPE_Q8_0, false},
     {"blk.0.attn_norm.weight", 1, 256, 1, OWB_TYPE_F16, OWB_TYPE_F32, OWB_TYPE_F32, false},
     {"blk.0.attn_q.weight", 2, 256, 48, OWB_TYPE_F32, OWB_TYPE_Q4_K, OWB_TYPE_Q6_K, false},
+    /* big enough (256 K values) for owb_quantize_rows to split it over threads */
+    {"blk.0.ffn_up.weight", 2, 256, 1024, OWB_TYPE_F32, OWB_TYPE_Q4_K, OWB_TYPE_Q6_K, false},
     {"blk.0.ffn_down.weight", 2, 96, 16, OWB_TYPE_F32, OWB_TYPE_Q8_0, OWB_TYPE_Q8_0, true},
     {"blk.0.odd.weight", 2, 100, 4, OWB_TYPE_F32, OWB_TYPE_F16, OWB_TYPE_F16, true},
     {"output.weight", 2, 256, 40, OWB_TYPE_F32, OWB_TYPE_Q6_K, OWB_TYPE_Q6_K, false},
@@ -331,6 +333,7 @@ static int write_small(const char *path)
     void *bufs[OWB_ARRAY_LEN(small)] = {0};
     int rc = owb_gguf_writer_set_str(w, "general.architecture", "llama", err);
     rc = rc ? rc : owb_gguf_writer_set_u32(w, "general.file_type", 0, err);
+    rc = rc ? rc : owb_gguf_writer_set_u32(w, "general.alignment", 64, err); /* kept by quantize */
     for (size_t i = 0; i < OWB_ARRAY_LEN(small) && !rc; i++) {
         const struct small_tensor *t = &small[i];
         int64_t n = t->ne0 * t->ne1, ne[2] = {t->ne0, t->ne1};
@@ -376,6 +379,7 @@ static void check_small(void)
         CHECK_MSG(out != NULL, "%s", err);
         if (!out)
             continue;
+        CHECK(out->alignment == 64);
         for (size_t i = 0; i < OWB_ARRAY_LEN(small); i++) {
             const struct owb_gguf_tensor *a = owb_gguf_tensor(in, small[i].name);
             const struct owb_gguf_tensor *b = owb_gguf_tensor(out, small[i].name);
@@ -429,6 +433,33 @@ static void check_small(void)
     owb_gguf_close(q);
     owb_gguf_close(f);
     owb_gguf_close(c);
+}
+
+/* owb_quantize_rows: every thread count gives the bytes of one reference call over all rows. */
+static void check_rows(void)
+{
+    const int64_t nrows = 1024, ncols = 256;
+    const enum owb_type types[] = {OWB_TYPE_Q4_K, OWB_TYPE_Q4_0, OWB_TYPE_MXFP4, OWB_TYPE_F16};
+    float *x = malloc((size_t)(nrows * ncols) * sizeof *x);
+    unsigned char *ref = malloc((size_t)(nrows * ncols) * sizeof(float));
+    unsigned char *got = malloc((size_t)(nrows * ncols) * sizeof(float));
+    CHECK(x && ref && got);
+    if (x && ref && got) {
+        fill(x, nrows * ncols, 99);
+        for (size_t k = 0; k < OWB_ARRAY_LEN(types); k++) {
+            size_t bytes = owb_row_size(types[k], ncols) * (size_t)nrows;
+            owb_type_traits(types[k])->from_float_ref(x, ref, nrows * ncols);
+            for (int nt = 0; nt <= 5; nt++) {
+                memset(got, 0xAB, bytes);
+                CHECK(owb_quantize_rows(types[k], x, got, nrows, ncols, nt) == 0);
+                CHECK_MSG(memcmp(ref, got, bytes) == 0, "%s with %d threads",
+                          owb_type_name(types[k]), nt);
+            }
+        }
+    }
+    free(x);
+    free(ref);
+    free(got);
 }
 
 static void check_errors(void)
@@ -500,6 +531,7 @@ int main(void)
     }
     check_stories();
     check_small();
+    check_rows();
     check_errors();
     if (!owb_test_failures)
         remove_tmpdir();

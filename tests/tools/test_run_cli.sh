@@ -20,5 +20,29 @@ check "a PNG written" "ls '$t/out'/*.png >/dev/null 2>&1"
 check "PNG magic" "head -c 8 \$(ls '$t/out'/*.png | head -1) | od -An -tx1 | grep -q '89 50 4e 47'"
 check "result has stream/read and env" \
   "python3 -c 'import json; d=json.load(open(\"$t/out/run.json\")); assert d[\"env\"]; assert any(b[\"name\"].startswith(\"stream/read/\") for b in d[\"benchmarks\"])'"
+# kernels step: every default format as GEMV at 4096x14336, the q4_0/q8_0/f16 GEMM sweep at
+# 2880x2880, each with the read ceiling of the stream step; its table and figures.
+cat >"$t/kernels.py" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+b = {x["name"].rsplit("/", 1)[0]: x for x in d["benchmarks"] if x["name"].startswith("kernels/")}
+for f in ["f32", "f16", "bf16", "q8_0", "q4_0", "q4_K", "q6_K", "mxfp4"]:
+    g = b["kernels/gemv/%s/4096x14336" % f]
+    assert g["metrics"]["gb_per_s"] > 0 and g["metrics"]["ceiling_gb_per_s"] > 0, f
+    assert abs(g["metrics"]["pct_of_ceiling"] - 100 * g["metrics"]["gb_per_s"] / g["metrics"]["ceiling_gb_per_s"]) < 1e-6 * g["metrics"]["pct_of_ceiling"], f
+for f in ["q4_0", "q8_0", "f16"]:
+    for n in [16, 64, 256]:
+        assert b["kernels/gemm/%s/2880x2880/b%d" % (f, n)]["metrics"]["gflop_per_s"] > 0, (f, n)
+assert len(b) == 8 + 9, sorted(b)
+PY
+check "result has the kernels GEMV and GEMM benchmarks with the ceiling" "python3 '$t/kernels.py' '$t/out/run.json'"
+check "kernels table in the summary" "grep -q '^q4_0 *4096x14336 *1 ' '$t/o' && grep -q '^f16 *2880x2880 *256 ' '$t/o'"
+check "kernels plot data" "grep -q '^# series 7: mxfp4' '$t/out/kernels_gemv_bw.dat' && grep -q '^# series 2: f16' '$t/out/kernels_gemm_gflops.dat'"
+if command -v gnuplot >/dev/null 2>&1; then
+  for k in kernels_gemv_bw kernels_gemm_gflops; do
+    check "$k.png (PNG magic) and .svg" "head -c 8 '$t/out/$k.png' | od -An -tx1 | grep -q '89 50 4e 47' && grep -q '<svg' '$t/out/$k.svg'"
+  done
+fi
+grep '^\[.*done in' "$t/e"
 echo "owbench run --quick took ${secs}s"
 exit $fail
