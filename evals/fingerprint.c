@@ -543,3 +543,61 @@ int owb_fp_read(const char *path, struct owb_fingerprint **out, char err[OWB_ERR
     }
     return parse_owned(buf, (size_t)size, path, out, err);
 }
+
+/* ---- recording ---- */
+
+static int record_window(void *ctx, int64_t idx, const int32_t *win, const struct owb_scores *s,
+                         char err[OWB_ERR_MAX])
+{
+    (void)idx;
+    (void)win;
+    return owb_fp_writer_add(ctx, s, err);
+}
+
+int owb_fp_record(struct owb_producer *p, const int32_t *tokens, int64_t n_tokens,
+                  const unsigned char text_sha256[32], const struct owb_ppl_cfg *cfg,
+                  const char *path, struct owb_ppl_result *r, char err[OWB_ERR_MAX])
+{
+    struct owb_window_plan plan;
+    struct owb_fp_writer *w = NULL;
+    struct owb_fp_header h;
+    struct owb_ppl_cfg c = *cfg;
+    int rc;
+    OWB_ASSERT(!cfg->on_window);
+    memset(r, 0, sizeof *r);
+    memset(&h, 0, sizeof h);
+    if (cfg->top_k < 1 || cfg->top_k > p->info.n_vocab || cfg->top_k > (int)OWB_FP_MAX_TOP_K) {
+        snprintf(err, OWB_ERR_MAX, "%.400s: top-k %d must be 1..%u and at most the vocabulary (%d)",
+                 path, cfg->top_k, OWB_FP_MAX_TOP_K, p->info.n_vocab);
+        return OWB_E_USAGE;
+    }
+    if ((rc = owb_window_plan_make(&plan, n_tokens, cfg->n_ctx, cfg->max_windows, p->info.add_bos,
+                                   p->info.bos, err)))
+        return rc;
+    memcpy(h.text_sha256, text_sha256, 32);
+    h.n_vocab = (uint32_t)p->info.n_vocab;
+    h.top_k = (uint32_t)cfg->top_k;
+    if (p->info.has_model_sha256) {
+        h.flags |= OWB_FP_HAS_MODEL_SHA;
+        memcpy(h.model_sha256, p->info.model_sha256, 32);
+    }
+    if (p->info.has_tokenizer_sha256) {
+        h.flags |= OWB_FP_HAS_TOKENIZER_SHA;
+        memcpy(h.tokenizer_sha256, p->info.tokenizer_sha256, 32);
+    }
+    if ((rc = owb_fp_writer_open(&w, path, &h, &plan, tokens, err)))
+        return rc;
+    c.on_window = record_window;
+    c.on_window_ctx = w;
+    if ((rc = owb_ppl_run(p, tokens, n_tokens, &c, r, err)))
+        goto fail;
+    rc = owb_fp_writer_finish(w, err);
+    w = NULL;
+    if (rc)
+        goto fail;
+    return OWB_OK;
+fail:
+    owb_fp_writer_abort(w);
+    owb_ppl_result_release(r);
+    return rc;
+}

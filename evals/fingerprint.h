@@ -109,6 +109,21 @@ int owb_fp_writer_finish(struct owb_fp_writer *w, char err[OWB_ERR_MAX]);
 /* Remove the temporary file and free w; NULL is a no-op. */
 void owb_fp_writer_abort(struct owb_fp_writer *w);
 
+/* ---- recording ---- */
+
+/* Record the base producer p on tokens[0..n_tokens) (a text whose SHA-256 is text_sha256) into a
+ * new fingerprint at path: the window plan of cfg->n_ctx / cfg->max_windows (llama.cpp's, as in
+ * ppl.h), cfg->top_k tokens per scored position (1..min(n_vocab, OWB_FP_MAX_TOP_K)), and the model
+ * and tokenizer hashes of p->info where they are known. This is `owbench eval fingerprint` after
+ * the text is read and tokenized. r receives the base's perplexity over the same windows (cfg's
+ * bootstrap settings and progress line); cfg->on_window must be NULL (the recorder uses it). The
+ * folder of path must exist. Returns 0, or OWB_E_USAGE (top_k out of range, text shorter than one
+ * window, window longer than the producer's context), OWB_E_IO, OWB_E_NOMEM or the producer's
+ * status with err; on failure nothing is left at path and r is empty. */
+int owb_fp_record(struct owb_producer *p, const int32_t *tokens, int64_t n_tokens,
+                  const unsigned char text_sha256[32], const struct owb_ppl_cfg *cfg,
+                  const char *path, struct owb_ppl_result *r, char err[OWB_ERR_MAX]);
+
 /* Encode the 256 header bytes of h (settings hash computed into h->settings_sha256; the payload
  * hash is taken from h; the header checksum is computed last). Exposed for the tests that build
  * corrupt files. */

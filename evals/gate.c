@@ -53,6 +53,15 @@ void owb_gate_side_release(struct owb_gate_side *s)
     memset(s, 0, sizeof *s);
 }
 
+void owb_gate_side_from_doc(struct owb_gate_side *s, const char *label, cJSON *doc, const char *dir)
+{
+    memset(s, 0, sizeof *s);
+    snprintf(s->path, sizeof s->path, "%s", label);
+    s->docs[0] = doc;
+    snprintf(s->dirs[0], sizeof s->dirs[0], "%s", dir ? dir : ".");
+    s->n_docs = 1;
+}
+
 static int add_doc(struct owb_gate_side *s, const char *file, const char *dir,
                    char err[OWB_ERR_MAX])
 {

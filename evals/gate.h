@@ -94,6 +94,11 @@ struct owb_gate_side {
 };
 int owb_gate_side_load(struct owb_gate_side *s, const char *path, char err[OWB_ERR_MAX]);
 void owb_gate_side_release(struct owb_gate_side *s);
+/* A side made from a result document already in memory (e.g. entries of a larger run built by
+ * the caller): doc is adopted (freed by owb_gate_side_release), label names the side in messages
+ * and items files are looked up relative to dir (NULL: "."). */
+void owb_gate_side_from_doc(struct owb_gate_side *s, const char *label, cJSON *doc,
+                            const char *dir);
 
 /* Match A and B, refuse mismatched identities, load the paired data, compute n and the MDE of
  * each check. Returns 0, OWB_E_USAGE (no comparable evals, mismatched items/settings), or

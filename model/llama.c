@@ -4,17 +4,20 @@
  * run.c: every buffer is allocated once at load with its shape in a comment, and a forward chunk
  * is a loop over layers of matmuls (kernels/matmul.h, weights in place), row ops (kernels/ops.h)
  * and attention. A chunk runs as ONE parallel region of the caller's runner; its threads meet at
- * a spin barrier between the steps of a layer (4 per layer for one token: after attention, after
- * the output projection, after gate/up, after down), so decode pays a handful of barriers per
- * layer instead of a fork-join per operation. Matmuls split output rows (aligned to
- * OWB_MATMUL_ROW_ALIGN); a one-row input (decode) is normalized and quantized by every thread
- * into its own scratch (no barrier), a batch of rows is split by rows (one barrier). When the
- * threads divide the KV heads, Q/K/V rows are split by KV head so each thread goes straight on to
- * RoPE, the cache writes and the attention of its own heads. Attention runs on the f32 matmul
- * kernels: scores = K_g Q^T over the cache of KV head g (rows contiguous: layout (head, pos,
- * head_dim)), then P V as a matmul with the probabilities as the matrix and the transposed value
- * cache (head, head_dim, pos) as the inputs. Every output element is computed by one thread with
- * the same operations whatever the split, so logits do not depend on the thread count.
+ * a spin-then-yield barrier between the steps of a layer (4 per layer for one token: after
+ * attention, after the output projection, after gate/up, after down), so decode pays a handful of
+ * barriers per layer instead of a fork-join per operation. Within a step, threads take output
+ * rows (or KV heads) from a shared counter in shrinking ranges (guided self-scheduling), so a
+ * thread slowed by a neighbour on a shared machine does less of the work instead of holding the
+ * others at the barrier. A one-row input (decode) is normalized and quantized by every thread
+ * into its own scratch (no barrier); a batch of rows is split by rows (one barrier). Q/K/V rows
+ * are taken by KV head, so a thread goes straight on to RoPE, the cache writes and the attention
+ * of the heads it computed. Decode GEMVs walk their rows in small groups while prefetching the
+ * rows ahead (see mm_rows). Attention runs on the f32 matmul kernels: scores = K_g Q^T over the
+ * cache of KV head g (layout (head, pos, head_dim): rows contiguous), then P V as a matmul with
+ * the probabilities as the matrix and the transposed value cache (head, head_dim, pos) as the
+ * inputs. Every output element is computed by one thread with the same operations whatever the
+ * split, so logits do not depend on the thread count.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "model/llama.h"
@@ -32,8 +35,10 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define CPU_RELAX() _mm_pause()
+#define PREFETCH_L2(p) _mm_prefetch((const char *)(p), _MM_HINT_T1)
 #else
 #define CPU_RELAX() ((void)0)
+#define PREFETCH_L2(p) ((void)(p))
 #endif
 
 #include "kernels/matmul.h"
@@ -50,6 +55,11 @@ __attribute__((format(printf, 2, 3))) static void seterr(char *err, const char *
 
 /* Weight slots of a layer, in plan order. */
 enum { W_Q, W_K, W_V, W_O, W_GATE, W_UP, W_DOWN, W_PER_LAYER };
+
+/* Work counters of a region's steps: per layer the KV heads (fused Q/K/V + attention, or the
+ * attention alone), the rows of Q, K and V (when not fused), of the output projection, of
+ * gate/up and of down; then the rows of the logits. */
+enum { S_HEADS, S_Q, S_K, S_V, S_O, S_GU, S_D, S_PER_LAYER };
 
 #define MAX_GROUP 3 /* matmuls sharing one input in a parallel region */
 
@@ -111,6 +121,7 @@ struct llama {
     int64_t qb;              /* query tokens per attention block */
     int64_t nblk_max;        /* attention blocks of a full chunk */
     struct owb_matmul_plan *att_plans; /* (nblk_max, 2): scores and P V plans of a chunk */
+    _Atomic int64_t *work;             /* (n_layer * S_PER_LAYER + 1) step counters (chunk_fn) */
 
     /* Matmul plans for chunks of plan_nb tokens: (n_layer * W_PER_LAYER) then output. */
     int64_t plan_nb;
@@ -295,6 +306,7 @@ void owb_llama_release(struct owb_model *m)
         }
     free(L->thr);
     free(L->att_plans);
+    free((void *)L->work);
     free(L->plans);
     free(L);
     m->impl = NULL;
@@ -537,6 +549,7 @@ int owb_llama_load(struct owb_model *m, const struct owb_gguf *g, const struct o
     L->rope = calloc((size_t)nb, sizeof *L->rope);
     L->att_plans = calloc((size_t)L->nblk_max * 2, sizeof *L->att_plans);
     L->thr = calloc((size_t)L->nthreads, sizeof *L->thr);
+    L->work = calloc((size_t)(hp->n_layer * S_PER_LAYER + 1), sizeof *L->work);
     L->plans = calloc((size_t)(hp->n_layer * W_PER_LAYER + 1), sizeof *L->plans);
     if (!oom && L->thr)
         for (int t = 0; t < L->nthreads; t++) {
@@ -545,7 +558,7 @@ int owb_llama_load(struct owb_model *m, const struct owb_gguf *g, const struct o
             L->thr[t].sc = alloc_f32z(group * L->qb, m->n_ctx, 1, false, &oom);
             L->thr[t].pv = alloc_f32(hd, group * L->qb, 1, &oom);
         }
-    if (oom || !L->plans || !L->rope || !L->att_plans || !L->thr) {
+    if (oom || !L->plans || !L->rope || !L->att_plans || !L->thr || !L->work) {
         seterr(err,
                "%.300s: out of memory for a context of %" PRId64 " and batch of %" PRId64
                " (KV cache %.1f MiB)",
@@ -748,12 +761,44 @@ static void input_step(struct fwd *f, int tid, int nth, const float *src, int64_
         barrier(f, tid, nth);
 }
 
+/* A decode GEMV reads every weight byte once from DRAM. The kernels walk 1-4 rows as parallel
+ * streams, which the hardware prefetchers follow poorly when rows are short (1-2 KiB at k = 2048),
+ * so a GEMV of at most PF_MAX_BATCH rows is called on groups of about PF_GROUP_BYTES of rows while
+ * the rows PF_AHEAD_BYTES further on are prefetched into L2. One core, weights from DRAM, before
+ * -> after: q4_0 8192x2048 6.8 -> 22 GB/s, q8_0 10.5 -> 25, q6_K 6.7 -> 25, q4_0 2048x8192 12.7 ->
+ * 24 (docs/perf-notes.md). Batched (GEMM) calls are compute-bound and keep whole slices. */
+#define PF_MAX_BATCH 4
+#define PF_GROUP_BYTES 2304
+#define PF_AHEAD_BYTES 16384
+
+static void mm_rows(const struct owb_matmul_plan *p, const struct wt *w, const void *act,
+                    const float *x, int64_t ldx, float *y, int64_t ldy, int64_t r0, int64_t r1)
+{
+    if (r1 <= r0)
+        return;
+    if (p->batch > PF_MAX_BATCH) {
+        owb_matmul_rows(p, w->data, act, x, ldx, y, ldy, r0, r1);
+        return;
+    }
+    const size_t rb = owb_row_size(w->type, w->k);
+    const int64_t g = rb >= PF_GROUP_BYTES ? 1 : (int64_t)(PF_GROUP_BYTES / rb);
+    const uintptr_t base = (uintptr_t)w->data, end = base + (size_t)r1 * rb;
+    uintptr_t pf = (base + (size_t)r0 * rb) & ~(uintptr_t)63; /* next line to prefetch */
+    for (int64_t r = r0; r < r1; r += g) {
+        const int64_t e = r + g < r1 ? r + g : r1;
+        uintptr_t to = base + (size_t)e * rb + PF_AHEAD_BYTES;
+        to = to < end ? to : end;
+        for (; pf < to; pf += 64)
+            PREFETCH_L2(pf);
+        owb_matmul_rows(p, w->data, act, x, ldx, y, ldy, r, e);
+    }
+}
+
 /* Output rows [r0, r1) of one matmul of the step. */
 static void mm(struct fwd *f, int tid, const struct owb_matmul_plan *p, const struct wt *w,
                const struct input *in, int i, float *y, int64_t ldy, int64_t r0, int64_t r1)
 {
-    if (r1 > r0)
-        owb_matmul_rows(p, w->data, in->act[i], in->x, in->ldx, y, ldy, r0, r1);
+    mm_rows(p, w, in->act[i], in->x, in->ldx, y, ldy, r0, r1);
     if (f->prof)
         mark(f, tid, &f->prof->matmul_ns[p->wtype]);
 }
@@ -811,15 +856,16 @@ static void attention(struct fwd *f, int tid, const float *kc, const float *vc, 
             const int64_t b0 = blk * L->qb, bq = pqk->batch / group, nkeys = pqk->m;
             const int64_t rows = group * bq;
             for (int64_t j = 0; j < group; j++) /* row j * bq + bb: head g*group+j, token b0+bb */
-                for (int64_t bb = 0; bb < bq; bb++)
-                    memcpy(T->qs + (j * bq + bb) * hd, L->q + (b0 + bb) * QD + (g * group + j) * hd,
-                           (size_t)hd * sizeof(float));
+                for (int64_t bb = 0; bb < bq; bb++) {
+                    const float *src = L->q + (b0 + bb) * QD + (g * group + j) * hd;
+                    float *dst = T->qs + (j * bq + bb) * hd; /* the scale folded into q */
+                    for (int64_t i = 0; i < hd; i++)
+                        dst[i] = src[i] * scale;
+                }
             owb_matmul_rows(pqk, kg, NULL, T->qs, hd, T->sc, nkeys, 0, nkeys);
             for (int64_t r = 0; r < rows; r++) {
-                float *s = T->sc + r * nkeys;        /* (nkeys) */
+                float *s = T->sc + r * nkeys;              /* (nkeys) */
                 const int64_t last = f->pos + b0 + r % bq; /* the query's position */
-                for (int64_t t = 0; t <= last; t++)
-                    s[t] *= scale;
                 for (int64_t t = last + 1; t < nkeys; t++)
                     s[t] = -INFINITY;
                 owb_softmax(s, nkeys);
@@ -844,6 +890,43 @@ static void add_rows(float *y, const float *d, int64_t ld, int64_t nb, int64_t r
             owb_add(y + b * ld + r0, y + b * ld + r0, d + b * ld + r0, r1 - r0);
 }
 
+/* Guided self-scheduling: the next range of [0, n) for the calling thread, a 1/(nth + 1) share
+ * of what is left (at least minc items, ranges aligned to align), from the step's counter.
+ * Threads that run faster (or are not descheduled on a shared machine) take more; the last
+ * ranges are small, so the threads reach the following barrier nearly together. Which thread
+ * computes a row never changes its value (kernels/matmul.h), so results stay bitwise identical.
+ * Returns false when nothing is left. */
+static bool grab(_Atomic int64_t *c, int64_t n, int64_t minc, int64_t align, int nth, int64_t *lo,
+                 int64_t *hi)
+{
+    int64_t s = atomic_load_explicit(c, memory_order_relaxed);
+    for (;;) {
+        if (s >= n)
+            return false;
+        int64_t take = nth == 1 ? n - s : (n - s) / (nth + 1);
+        take = take < minc ? minc : (take + align - 1) / align * align;
+        take = take < n - s ? take : n - s;
+        if (atomic_compare_exchange_weak_explicit(c, &s, s + take, memory_order_relaxed,
+                                                  memory_order_relaxed)) {
+            *lo = s;
+            *hi = s + take;
+            return true;
+        }
+    }
+}
+
+/* Smallest range worth a grab: 64 rows for a GEMM (its row block), else about 32 KiB of
+ * weights (16-row aligned). */
+#define GRAB_BYTES 32768
+static int64_t grab_rows(const struct owb_matmul_plan *p, const struct wt *w)
+{
+    if (p->batch > PF_MAX_BATCH)
+        return 64;
+    const int64_t rb = (int64_t)owb_row_size(w->type, w->k);
+    const int64_t r = (GRAB_BYTES + rb - 1) / rb;
+    return (r + OWB_MATMUL_ROW_ALIGN - 1) / OWB_MATMUL_ROW_ALIGN * OWB_MATMUL_ROW_ALIGN;
+}
+
 static void chunk_fn(void *ctx, int tid, int nth)
 {
     struct fwd *f = ctx;
@@ -851,89 +934,98 @@ static void chunk_fn(void *ctx, int tid, int nth)
     struct llama *L = f->L;
     const struct owb_hparams *hp = &m->hp;
     const int64_t D = hp->n_embd, F = hp->n_ff, QD = L->q_dim, KD = L->kv_dim, nb = f->nb;
-    const int64_t hd = hp->head_dim, group = hp->n_head / hp->n_head_kv;
-    const bool fuse = hp->n_head_kv % nth == 0; /* Q/K/V rows split by KV head */
+    const int64_t hd = hp->head_dim, group = hp->n_head / hp->n_head_kv, A = OWB_MATMUL_ROW_ALIGN;
+    /* Q/K/V rows by KV head, each head's attention right after by the same thread, when the
+     * heads spread evenly enough; else Q/K/V by rows, a barrier, then the heads. */
+    const bool fuse = hp->n_head_kv % nth == 0 || hp->n_head_kv >= 4 * nth;
     struct owb_model_profile *P = f->prof;
     struct input in;
-    int64_t r0, r1, g0, g1;
+    int64_t r0, r1;
 
     OWB_ASSERT(nth <= L->nthreads); /* per-thread scratch was allocated for nthreads */
     if (P && tid == 0)
         mark(f, tid, &P->sync_ns); /* region start */
-    slice(hp->n_head_kv, 1, tid, nth, &g0, &g1);
 
     for (int64_t l = 0; l < hp->n_layer; l++) {
         const struct layer *ly = &L->layers[l];
         const struct owb_matmul_plan *pl = &L->plans[l * W_PER_LAYER];
         float *kc = L->k_cache + l * m->n_ctx * KD; /* (n_head_kv, n_ctx, hd) */
         float *vc = L->v_cache + l * m->n_ctx * KD; /* (n_head_kv, hd, n_ctx) */
+        _Atomic int64_t *work = L->work + l * S_PER_LAYER;
 
-        /* Attention block: q, k, v of the normed residual. */
+        /* Attention block: q, k, v of the normed residual, RoPE, cache, attention. */
         const struct owb_matmul_plan *pqkv[3] = {&pl[W_Q], &pl[W_K], &pl[W_V]};
         input_step(f, tid, nth, L->x, D, nb, ly->attn_norm, pqkv, 3, &in);
-        if (fuse) {
-            mm(f, tid, &pl[W_Q], &ly->w[W_Q], &in, 0, L->q, QD, g0 * group * hd, g1 * group * hd);
-            mm(f, tid, &pl[W_K], &ly->w[W_K], &in, 1, L->kb, KD, g0 * hd, g1 * hd);
-            mm(f, tid, &pl[W_V], &ly->w[W_V], &in, 2, L->vb, KD, g0 * hd, g1 * hd);
-        } else {
-            slice(QD, OWB_MATMUL_ROW_ALIGN, tid, nth, &r0, &r1);
-            mm(f, tid, &pl[W_Q], &ly->w[W_Q], &in, 0, L->q, QD, r0, r1);
-            slice(KD, OWB_MATMUL_ROW_ALIGN, tid, nth, &r0, &r1);
-            mm(f, tid, &pl[W_K], &ly->w[W_K], &in, 1, L->kb, KD, r0, r1);
-            mm(f, tid, &pl[W_V], &ly->w[W_V], &in, 2, L->vb, KD, r0, r1);
+        if (!fuse) {
+            while (grab(&work[S_Q], QD, grab_rows(&pl[W_Q], &ly->w[W_Q]), A, nth, &r0, &r1))
+                mm(f, tid, &pl[W_Q], &ly->w[W_Q], &in, 0, L->q, QD, r0, r1);
+            while (grab(&work[S_K], KD, grab_rows(&pl[W_K], &ly->w[W_K]), A, nth, &r0, &r1))
+                mm(f, tid, &pl[W_K], &ly->w[W_K], &in, 1, L->kb, KD, r0, r1);
+            while (grab(&work[S_V], KD, grab_rows(&pl[W_V], &ly->w[W_V]), A, nth, &r0, &r1))
+                mm(f, tid, &pl[W_V], &ly->w[W_V], &in, 2, L->vb, KD, r0, r1);
             barrier(f, tid, nth);
         }
-        qkv_finish(f, ly, kc, vc, g0, g1);
-        attention(f, tid, kc, vc, g0, g1);
-        if (P)
-            mark(f, tid, &P->attention_ns);
+        while (grab(&work[S_HEADS], hp->n_head_kv, 1, 1, nth, &r0, &r1)) {
+            if (fuse) {
+                mm(f, tid, &pl[W_Q], &ly->w[W_Q], &in, 0, L->q, QD, r0 * group * hd,
+                   r1 * group * hd);
+                mm(f, tid, &pl[W_K], &ly->w[W_K], &in, 1, L->kb, KD, r0 * hd, r1 * hd);
+                mm(f, tid, &pl[W_V], &ly->w[W_V], &in, 2, L->vb, KD, r0 * hd, r1 * hd);
+            }
+            qkv_finish(f, ly, kc, vc, r0, r1);
+            attention(f, tid, kc, vc, r0, r1);
+            if (P)
+                mark(f, tid, &P->attention_ns);
+        }
         barrier(f, tid, nth);
 
         /* Output projection + residual. */
         const struct owb_matmul_plan *po = &pl[W_O];
         input_step(f, tid, nth, L->att_out, QD, nb, NULL, &po, 1, &in);
-        slice(D, OWB_MATMUL_ROW_ALIGN, tid, nth, &r0, &r1);
-        mm(f, tid, po, &ly->w[W_O], &in, 0, L->proj, D, r0, r1);
-        add_rows(L->x, L->proj, D, nb, r0, r1);
-        if (P)
-            mark(f, tid, &P->other_ns);
+        while (grab(&work[S_O], D, grab_rows(po, &ly->w[W_O]), A, nth, &r0, &r1)) {
+            mm(f, tid, po, &ly->w[W_O], &in, 0, L->proj, D, r0, r1);
+            add_rows(L->x, L->proj, D, nb, r0, r1);
+            if (P)
+                mark(f, tid, &P->other_ns);
+        }
         barrier(f, tid, nth);
 
         /* Feed-forward block: down(silu(gate(x)) * up(x)). */
         const struct owb_matmul_plan *pgu[2] = {&pl[W_GATE], &pl[W_UP]};
         input_step(f, tid, nth, L->x, D, nb, ly->ffn_norm, pgu, 2, &in);
-        slice(F, OWB_MATMUL_ROW_ALIGN, tid, nth, &r0, &r1);
-        mm(f, tid, pgu[0], &ly->w[W_GATE], &in, 0, L->hb, F, r0, r1);
-        mm(f, tid, pgu[1], &ly->w[W_UP], &in, 1, L->hb2, F, r0, r1);
-        if (r1 > r0)
+        while (grab(&work[S_GU], F, grab_rows(pgu[0], &ly->w[W_GATE]), A, nth, &r0, &r1)) {
+            mm(f, tid, pgu[0], &ly->w[W_GATE], &in, 0, L->hb, F, r0, r1);
+            mm(f, tid, pgu[1], &ly->w[W_UP], &in, 1, L->hb2, F, r0, r1);
             for (int64_t b = 0; b < nb; b++)
                 owb_silu_mul(L->hb + b * F + r0, L->hb + b * F + r0, L->hb2 + b * F + r0, r1 - r0);
-        if (P)
-            mark(f, tid, &P->other_ns);
+            if (P)
+                mark(f, tid, &P->other_ns);
+        }
         barrier(f, tid, nth);
         const struct owb_matmul_plan *pd = &pl[W_DOWN];
         input_step(f, tid, nth, L->hb, F, nb, NULL, &pd, 1, &in);
-        slice(D, OWB_MATMUL_ROW_ALIGN, tid, nth, &r0, &r1);
-        mm(f, tid, pd, &ly->w[W_DOWN], &in, 0, L->proj, D, r0, r1);
-        add_rows(L->x, L->proj, D, nb, r0, r1);
-        if (P)
-            mark(f, tid, &P->other_ns);
+        while (grab(&work[S_D], D, grab_rows(pd, &ly->w[W_DOWN]), A, nth, &r0, &r1)) {
+            mm(f, tid, pd, &ly->w[W_DOWN], &in, 0, L->proj, D, r0, r1);
+            add_rows(L->x, L->proj, D, nb, r0, r1);
+            if (P)
+                mark(f, tid, &P->other_ns);
+        }
         barrier(f, tid, nth);
     }
 
     /* Logits: every row of the chunk, or only the last token of the last chunk. */
     const int64_t V = hp->n_vocab;
-    if (f->logits_all) {
-        const struct owb_matmul_plan *p = &L->plans[hp->n_layer * W_PER_LAYER];
+    _Atomic int64_t *work = L->work + hp->n_layer * S_PER_LAYER;
+    const struct owb_matmul_plan *p =
+        f->logits_all ? &L->plans[hp->n_layer * W_PER_LAYER] : &L->out1;
+    if (!f->logits_all && !f->last)
+        return;
+    if (f->logits_all)
         input_step(f, tid, nth, L->x, D, nb, L->output_norm, &p, 1, &in);
-        slice(V, OWB_MATMUL_ROW_ALIGN, tid, nth, &r0, &r1);
-        mm(f, tid, p, &L->output, &in, 0, f->logits, V, r0, r1);
-    } else if (f->last) {
-        const struct owb_matmul_plan *p = &L->out1;
+    else
         input_step(f, tid, nth, L->x + (nb - 1) * D, D, 1, L->output_norm, &p, 1, &in);
-        slice(V, OWB_MATMUL_ROW_ALIGN, tid, nth, &r0, &r1);
+    while (grab(work, V, grab_rows(p, &L->output), A, nth, &r0, &r1))
         mm(f, tid, p, &L->output, &in, 0, f->logits, V, r0, r1);
-    }
 }
 
 static void rope_cache(const struct owb_model *m, const struct llama *L, int64_t pos,
@@ -985,6 +1077,8 @@ static int forward_chunk(struct owb_model *m, const int32_t *tokens, int64_t nb,
         }
         f.nblk++;
     }
+    for (int64_t i = 0; i <= hp->n_layer * S_PER_LAYER; i++)
+        atomic_store_explicit(&L->work[i], 0, memory_order_relaxed); /* published by run() */
     if (f.prof)
         mark(&f, 0, &f.prof->other_ns);
     if (L->runner && L->runner->run && L->nthreads > 1)

@@ -403,55 +403,25 @@ out:
     return rc;
 }
 
-struct fp_ctx {
-    struct owb_fp_writer *w;
-};
-
-static int fp_on_window(void *ctx, int64_t idx, const int32_t *win, const struct owb_scores *s,
-                        char err[OWB_ERR_MAX])
-{
-    (void)idx;
-    (void)win;
-    return owb_fp_writer_add(((struct fp_ctx *)ctx)->w, s, err);
-}
-
 static int eval_fingerprint(int argc, char **argv)
 {
     struct text_opts o;
     struct owb_producer *p = NULL;
     struct owb_ppl_result r = {0};
-    struct owb_window_plan plan;
-    struct fp_ctx fc = {NULL};
     int32_t *ids = NULL;
     int64_t n_ids = 0, ctx = 0;
+    unsigned char tsha[32];
     char err[OWB_ERR_MAX] = "";
     int rc = parse_text_opts("fingerprint", argc, argv, &o, true, usage_fp);
     if (rc)
         return rc < 0 ? OWB_EXIT_OK : rc;
-    struct owb_fp_header h;
-    memset(&h, 0, sizeof h);
-    if ((rc = open_text("eval fingerprint", &o, &p, &ctx, h.text_sha256, &ids, &n_ids)))
+    if ((rc = open_text("eval fingerprint", &o, &p, &ctx, tsha, &ids, &n_ids)))
         goto out;
     if (o.top_k > p->info.n_vocab) {
         snprintf(err, sizeof err, "--top-k %lld: at most the vocabulary size (%d)",
                  (long long)o.top_k, p->info.n_vocab);
         rc = usage_err("fingerprint", err);
         goto out;
-    }
-    if ((rc = owb_window_plan_make(&plan, n_ids, ctx, o.chunks, p->info.add_bos, p->info.bos,
-                                   err))) {
-        rc = owb_cli_fail("eval fingerprint", rc, err);
-        goto out;
-    }
-    h.n_vocab = (uint32_t)p->info.n_vocab;
-    h.top_k = (uint32_t)o.top_k;
-    if (p->info.has_model_sha256) {
-        h.flags |= OWB_FP_HAS_MODEL_SHA;
-        memcpy(h.model_sha256, p->info.model_sha256, 32);
-    }
-    if (p->info.has_tokenizer_sha256) {
-        h.flags |= OWB_FP_HAS_TOKENIZER_SHA;
-        memcpy(h.tokenizer_sha256, p->info.tokenizer_sha256, 32);
     }
     {
         /* The fingerprint's folder may not exist yet (like -o DIR of the other commands). */
@@ -466,34 +436,21 @@ static int eval_fingerprint(int argc, char **argv)
             }
         }
     }
-    if ((rc = owb_fp_writer_open(&fc.w, o.out, &h, &plan, ids, err))) {
-        rc = owb_cli_fail("eval fingerprint", rc, err);
-        goto out;
-    }
     struct owb_ppl_cfg cfg = {.n_ctx = ctx,
                               .max_windows = o.chunks,
                               .top_k = (int)o.top_k,
                               .boot_reps = (int)o.reps,
                               .boot_block = o.block,
                               .seed = o.seed,
-                              .progress = !o.quiet,
-                              .on_window = fp_on_window,
-                              .on_window_ctx = &fc};
-    if ((rc = owb_ppl_run(p, ids, n_ids, &cfg, &r, err))) {
-        rc = owb_cli_fail("eval fingerprint", rc, err);
-        goto out;
-    }
-    rc = owb_fp_writer_finish(fc.w, err);
-    fc.w = NULL;
-    if (rc) {
+                              .progress = !o.quiet};
+    if ((rc = owb_fp_record(p, ids, n_ids, tsha, &cfg, o.out, &r, err))) {
         rc = owb_cli_fail("eval fingerprint", rc, err);
         goto out;
     }
     print_ppl(&r);
     fprintf(stderr, "wrote %s (%lld windows, %lld positions, top-%lld)\n", o.out,
-            (long long)plan.n_windows, (long long)r.n_scored, (long long)o.top_k);
+            (long long)r.plan.n_windows, (long long)r.n_scored, (long long)o.top_k);
 out:
-    owb_fp_writer_abort(fc.w);
     owb_ppl_result_release(&r);
     owb_producer_free(p);
     free(ids);

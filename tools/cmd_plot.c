@@ -29,7 +29,7 @@ static void usage(FILE *f)
                "\n"
                "plot kinds:\n");
     for (int k = 0; k < owb_plot_nkinds; k++)
-        fprintf(f, "  %-10s %s, from %s\n", owb_plot_kinds[k].name, owb_plot_kinds[k].what,
+        fprintf(f, "  %-20s %s, from %s\n", owb_plot_kinds[k].name, owb_plot_kinds[k].what,
                 owb_plot_kinds[k].naming);
     fprintf(f, "\nWithout gnuplot on PATH only the data and scripts are written (exit 0).\n"
                "exit: 0 ok, 2 usage error, 3 unreadable result file, write or gnuplot failure\n");

@@ -43,6 +43,42 @@ if command -v gnuplot >/dev/null 2>&1; then
     check "$k.png (PNG magic) and .svg" "head -c 8 '$t/out/$k.png' | od -An -tx1 | grep -q '89 50 4e 47' && grep -q '<svg' '$t/out/$k.svg'"
   done
 fi
+# quality step: a synthetic f32 base and its q8_0/q4_0/q4_K/mxfp4 derivatives scored on the
+# embedded prose: base perplexity, finite KLD >= 0 per derivative with its CI, a gate verdict each;
+# q4_0 drifts more than q8_0 (KLD and top-1) and is smaller on disk (a mix-up of derivatives would
+# fail this); its table in the summary; the temporary models are gone.
+cat >"$t/quality.py" <<'PY'
+import json, math, sys
+d = json.load(open(sys.argv[1]))
+ev = {(e["name"], e["metric"]): e for e in d["evals"]}
+base = ev[("ppl/owb-prose/tiny-f32", "perplexity")]
+assert base["kind"] == "ppl" and math.isfinite(base["value"]) and base["value"] > 1, base["value"]
+assert base["summary"]["n_windows"] >= 10, base["summary"]
+kld, top1, size = {}, {}, {}
+for q in ["q8_0", "q4_0", "q4_K", "mxfp4"]:
+    e = ev[("kld/owb-prose/tiny-" + q, "kld_mean")]
+    v, lo, hi = e["value"], e["ci95_lo"], e["ci95_hi"]
+    assert e["kind"] == "kld" and e["params"]["derivative"] == q, (q, e["params"])
+    assert all(isinstance(x, (int, float)) and math.isfinite(x) for x in (v, lo, hi)), (q, v, lo, hi)
+    assert 0 <= lo <= v <= hi, (q, lo, v, hi)
+    assert e["identity"]["n_windows"] == base["identity"]["n_windows"], q
+    assert e["identity"]["text_sha256"] == base["identity"]["text_sha256"], q
+    assert any("random-weight" in n for n in e["notes"]), q
+    kld[q], size[q] = v, e["params"]["bytes"]
+    top1[q] = ev[("kld/owb-prose/tiny-" + q, "top1_agreement")]["value"]
+    assert math.isfinite(ev[("kld/owb-prose/tiny-" + q, "ln_ppl_ratio")]["value"]), q
+    g = ev[("gate/owb-prose/tiny-" + q, "verdict_exit_code")]
+    assert g["kind"] == "gate" and g["verdict"] in ("PASS", "FAIL", "INCONCLUSIVE"), g
+    assert g["params"]["max_kld"] == 0.01 and g["params"]["max_ppl_ratio"] == 1.01, g["params"]
+    gk = ev[("gate/owb-prose/tiny-" + q + "/kld", "kld_mean")]
+    assert gk["summary"]["verdict"] in ("PASS", "FAIL", "INCONCLUSIVE"), gk
+assert 0 < kld["q8_0"] < kld["q4_0"], kld
+assert top1["q8_0"] > top1["q4_0"], top1
+assert size["q4_0"] < size["q8_0"], size
+PY
+check "quality evals: base PPL, finite KLD >= 0 with CI and a gate per derivative, KLD(q8_0) < KLD(q4_0)" "python3 '$t/quality.py' '$t/out/run.json'"
+check "quality table in the summary" "grep -q 'RANDOM weights' '$t/o' && grep -Eq '^q4_0 .*(PASS|FAIL|INCONCLUSIVE)' '$t/o' && grep -Eq '^mxfp4 .*(PASS|FAIL|INCONCLUSIVE)' '$t/o'"
+check "quality step leaves no model files" "[ ! -e '$t/out/quality' ] && ! ls '$t/out'/*.gguf >/dev/null 2>&1"
 grep '^\[.*done in' "$t/e"
 echo "owbench run --quick took ${secs}s"
 exit $fail
