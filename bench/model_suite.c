@@ -63,8 +63,8 @@ struct ms_run {
     const struct owb_model_bench_cfg *cfg;
     struct owb_model *m;
     struct owb_pool *pool;
-    int32_t *toks; /* (max(n_prompt, n_gen)) */
-    float *logits; /* (n_vocab) */
+    int32_t *toks;  /* (max(n_prompt, n_gen)) */
+    float *logits;  /* (n_vocab) */
     double *rep_ns; /* (reps) whole-repetition times */
     double *ns;     /* samples being filled */
     size_t n;       /* samples taken */
@@ -375,8 +375,7 @@ static int run_decode(struct ms_run *r, const struct ms_model_info *mi, int nthr
      * to (positions 0..n_gen-1 attend to 1..n_gen: (n_gen + 1) / 2 on average) and the one it
      * writes. */
     const double kvb = (double)m->kv_bytes_per_token;
-    const double bpt =
-        (double)m->decode_read_bytes + kvb * ((double)cfg->n_gen + 1.0) / 2.0 + kvb;
+    const double bpt = (double)m->decode_read_bytes + kvb * ((double)cfg->n_gen + 1.0) / 2.0 + kvb;
     owb_result_metric(b, "bytes_per_token", bpt);
     owb_result_metric(b, "gb_per_s", bpt * tps / 1e9);
     if (ceiling > 0) {
@@ -401,7 +400,8 @@ static int run_decode(struct ms_run *r, const struct ms_model_info *mi, int nthr
         goto out;
     }
     for (int k = 0; k < nbk; k++) {
-        int lo = (int)((int64_t)k * cfg->n_gen / nbk), hi = (int)((int64_t)(k + 1) * cfg->n_gen / nbk);
+        int lo = (int)((int64_t)k * cfg->n_gen / nbk),
+            hi = (int)((int64_t)(k + 1) * cfg->n_gen / nbk);
         size_t n = 0;
         for (int rep = 0; rep < cfg->reps; rep++)
             for (int p = lo; p < hi; p++)
@@ -506,9 +506,9 @@ int owb_model_bench_run(const struct owb_model_bench_cfg *cfg, struct owb_topo *
         struct owb_model_opts mo = {.n_ctx = maxtok, .runner = &runner};
         r.m = owb_model_load(g, &mo, err);
         if (!r.m) {
-            rc = strstr(err, "out of memory")    ? OWB_E_NOMEM
+            rc = strstr(err, "out of memory")   ? OWB_E_NOMEM
                  : strstr(err, "not supported") ? OWB_E_UNSUPPORTED
-                                                 : OWB_E_FORMAT;
+                                                : OWB_E_FORMAT;
             owb_pool_free(r.pool);
             r.pool = NULL;
             break;
@@ -526,10 +526,12 @@ int owb_model_bench_run(const struct owb_model_bench_cfg *cfg, struct owb_topo *
                     "model: %s (%s, %" PRId64 " layers, %s), %d thread(s), pin %s, read ceiling "
                     "%.1f GB/s\n",
                     mi.name, r.m->hp.arch, r.m->hp.n_layer, mi.weight_type, n, cfg->pin, ceiling);
-        if (!rc && cfg->n_prompt)
-            rc = run_prefill(&r, &mi, n, doc);
+        /* decode first: closest in time to the ceiling measured before the suite, which
+         * matters on a machine whose bandwidth changes with its neighbours */
         if (!rc && cfg->n_gen)
             rc = run_decode(&r, &mi, n, ceiling, doc);
+        if (!rc && cfg->n_prompt)
+            rc = run_prefill(&r, &mi, n, doc);
         if (rc && r.err[0])
             snprintf(err, OWB_ERR_MAX, "%.200s: %.300s", cfg->path, r.err);
         free(r.logits);
@@ -547,9 +549,9 @@ out:
     return rc;
 }
 
-int owb_model_bench_write_synthetic(const char *preset, const char *type, int layers,
-                                    uint64_t seed, char *path, size_t path_len, char *name,
-                                    size_t name_len, char err[OWB_ERR_MAX])
+int owb_model_bench_write_synthetic(const char *preset, const char *type, int layers, uint64_t seed,
+                                    char *path, size_t path_len, char *name, size_t name_len,
+                                    char err[OWB_ERR_MAX])
 {
     const struct owb_synth_preset *p = owb_synth_find(preset);
     enum owb_type t;
@@ -564,8 +566,8 @@ int owb_model_bench_write_synthetic(const char *preset, const char *type, int la
         return OWB_E_USAGE;
     }
     if (layers < 0 || layers > p->n_layer) {
-        snprintf(err, OWB_ERR_MAX, "--layers %d: preset %s has %" PRId64 " layers", layers,
-                 p->name, p->n_layer);
+        snprintf(err, OWB_ERR_MAX, "--layers %d: preset %s has %" PRId64 " layers", layers, p->name,
+                 p->n_layer);
         return OWB_E_USAGE;
     }
     if (layers)

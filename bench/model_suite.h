@@ -2,7 +2,8 @@
 /*
  * model_suite.h: prefill and decode speed of a GGUF model run in-process (`owbench model`), the
  * llama-bench pp/tg pair and what explains it. For every thread count a pinned pool runs the
- * model (model/arch.h) and this suite times:
+ * model (model/arch.h) and this suite times (decode first: closest in time to a ceiling measured
+ * just before the suite, on a machine whose bandwidth changes with its neighbours):
  *
  *   prefill  n_prompt random tokens from an empty cache as one forward call (logits of the last
  *            token only), `reps` times after one warm-up; samples are the calls' ns, tok_per_s =
@@ -44,13 +45,13 @@ struct owb_topo;
 #define OWB_MODEL_MAX_BUCKETS 64
 
 struct owb_model_bench_cfg {
-    const char *path;  /* GGUF file to run */
-    const char *name;  /* model name in benchmark names (no '/'); NULL: file name minus .gguf */
+    const char *path;   /* GGUF file to run */
+    const char *name;   /* model name in benchmark names (no '/'); NULL: file name minus .gguf */
     const char *source; /* params.source, e.g. "synthetic:llama-1b-32k" (NULL: the path) */
-    int n_prompt;      /* prefill tokens (llama-bench -p, default 512); 0: no prefill case */
-    int n_gen;         /* decode tokens (llama-bench -n, default 64); 0: no decode case */
+    int n_prompt;       /* prefill tokens (llama-bench -p, default 512); 0: no prefill case */
+    int n_gen;          /* decode tokens (llama-bench -n, default 64); 0: no decode case */
     int threads[OWB_MODEL_MAX_THREADS_LIST];
-    int nthreads; /* 0: one case with every core of the pinning policy */
+    int nthreads;    /* 0: one case with every core of the pinning policy */
     const char *pin; /* pinning policy (bench/topo.h), default "compact" */
     int reps;        /* timed repetitions of each case (default 5) */
     int warmup;      /* untimed repetitions before them (default 1) */
@@ -72,12 +73,12 @@ void owb_model_bench_cfg_default(struct owb_model_bench_cfg *cfg);
  * tok_per_s_mean, tok_per_s_best, ms_per_token (decode), gflop_per_s (prefill), weights_bytes,
  * decode_read_bytes, kv_bytes_per_token, kv_cache_bytes, and for decode bytes_per_token,
  * gb_per_s, ceiling_gb_per_s, roofline_tok_per_s, pct_of_roofline, pct_of_roofline_best (the
- * last four when a ceiling is known), op_<class>_ns_per_token}, and the extra members "op_classes" {class: {ns_per_token,
- * share}} (shares of the profiled wall time) and, for decode, "latency_by_position" [{pos_lo,
- * pos_hi, n, median_ns, p90_ns, mean_ns}]. The ceiling is stream/read/t<N> of ceiling_doc when
- * given, else of doc. Returns 0; OWB_E_USAGE (bad policy, thread count, sizes; err says which),
- * OWB_E_IO / OWB_E_FORMAT (file cannot be opened or parsed), OWB_E_UNSUPPORTED (architecture or
- * type), OWB_E_NOMEM, OWB_E_SYSTEM (pool). */
+ * last four when a ceiling is known), op_<class>_ns_per_token}, and the extra members "op_classes"
+ * {class: {ns_per_token, share}} (shares of the profiled wall time) and, for decode,
+ * "latency_by_position" [{pos_lo, pos_hi, n, median_ns, p90_ns, mean_ns}]. The ceiling is
+ * stream/read/t<N> of ceiling_doc when given, else of doc. Returns 0; OWB_E_USAGE (bad policy,
+ * thread count, sizes; err says which), OWB_E_IO / OWB_E_FORMAT (file cannot be opened or parsed),
+ * OWB_E_UNSUPPORTED (architecture or type), OWB_E_NOMEM, OWB_E_SYSTEM (pool). */
 int owb_model_bench_run(const struct owb_model_bench_cfg *cfg, struct owb_topo *topo,
                         const cJSON *ceiling_doc, cJSON *doc, char err[OWB_ERR_MAX]);
 
@@ -87,9 +88,9 @@ int owb_model_bench_run(const struct owb_model_bench_cfg *cfg, struct owb_topo *
  * "<preset>-<type>-L<layers>" for cfg.name. Returns 0; OWB_E_USAGE for an unknown preset, a type
  * the synthesizer does not write or too many layers; OWB_E_IO, OWB_E_NOMEM (nothing is left at
  * path then). */
-int owb_model_bench_write_synthetic(const char *preset, const char *type, int layers,
-                                    uint64_t seed, char *path, size_t path_len, char *name,
-                                    size_t name_len, char err[OWB_ERR_MAX]);
+int owb_model_bench_write_synthetic(const char *preset, const char *type, int layers, uint64_t seed,
+                                    char *path, size_t path_len, char *name, size_t name_len,
+                                    char err[OWB_ERR_MAX]);
 
 /* Print the table (model, test, threads, tok/s median and spread, ms/token, % of roofline, top
  * operation classes) of the model benchmarks in doc to f; nothing when there are none. */

@@ -64,7 +64,9 @@ static void stream_init(void *vctx, int tid, int nthreads)
 }
 
 /* The read kernel sums the arrays' bits as integers: integer addition is associative, so the
- * compiler vectorises it without -ffast-math and the loop is bound by loads, not by FP latency. */
+ * compiler vectorises it without -ffast-math and the loop is bound by loads, not by FP latency.
+ * Measured on the 2-core EPYC VM: one thread reads 21 GB/s with SSE2, AVX2 or AVX-512 loads alike
+ * (the limit is the core's outstanding misses, not the ISA), so baseline x86-64 code is enough. */
 static uint64_t read_sum(const uint64_t *restrict p, int64_t lo, int64_t hi)
 {
     uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;

@@ -4,7 +4,7 @@
  * run.c: every buffer is allocated once at load with its shape in a comment, and a forward chunk
  * is a loop over layers of matmuls (kernels/matmul.h, weights in place), row ops (kernels/ops.h)
  * and attention. A chunk runs as ONE parallel region of the caller's runner; its threads meet at
- * a spin-then-yield barrier between the steps of a layer (4 per layer for one token: after
+ * a spin-then-sleep barrier between the steps of a layer (4 per layer for one token: after
  * attention, after the output projection, after gate/up, after down), so decode pays a handful of
  * barriers per layer instead of a fork-join per operation. Within a step, threads take output
  * rows (or KV heads) from a shared counter in shrinking ranges (guided self-scheduling), so a
@@ -24,7 +24,7 @@
 
 #include <inttypes.h>
 #include <math.h>
-#include <sched.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -116,10 +116,10 @@ struct llama {
     struct owb_rope_cache *rope; /* (n_batch) rotations of the chunk's positions */
     void *act[MAX_GROUP];        /* prepared batched inputs, act_bytes each */
     size_t act_bytes;
-    size_t act1_bytes;       /* one prepared row of the widest input */
-    struct thr *thr;         /* (nthreads) */
-    int64_t qb;              /* query tokens per attention block */
-    int64_t nblk_max;        /* attention blocks of a full chunk */
+    size_t act1_bytes;                 /* one prepared row of the widest input */
+    struct thr *thr;                   /* (nthreads) */
+    int64_t qb;                        /* query tokens per attention block */
+    int64_t nblk_max;                  /* attention blocks of a full chunk */
     struct owb_matmul_plan *att_plans; /* (nblk_max, 2): scores and P V plans of a chunk */
     _Atomic int64_t *work;             /* (n_layer * S_PER_LAYER + 1) step counters (chunk_fn) */
 
@@ -131,6 +131,10 @@ struct llama {
     /* Barrier of the forward region (one cache line each: no false sharing). */
     _Alignas(64) _Atomic unsigned bar_phase;
     _Alignas(64) _Atomic int bar_count;
+    _Alignas(64) _Atomic int bar_sleepers; /* threads asleep on bar_cv */
+    pthread_mutex_t bar_mu;
+    pthread_cond_t bar_cv;
+    bool bar_init; /* bar_mu and bar_cv exist */
 };
 
 /* ---- loading ---- */
@@ -308,6 +312,10 @@ void owb_llama_release(struct owb_model *m)
     free(L->att_plans);
     free((void *)L->work);
     free(L->plans);
+    if (L->bar_init) {
+        pthread_cond_destroy(&L->bar_cv);
+        pthread_mutex_destroy(&L->bar_mu);
+    }
     free(L);
     m->impl = NULL;
 }
@@ -330,6 +338,17 @@ int owb_llama_load(struct owb_model *m, const struct owb_gguf *g, const struct o
     }
     memset(L, 0, sizeof *L);
     m->impl = L;
+    if (pthread_mutex_init(&L->bar_mu, NULL) == 0) {
+        if (pthread_cond_init(&L->bar_cv, NULL) == 0)
+            L->bar_init = true;
+        else
+            pthread_mutex_destroy(&L->bar_mu);
+    }
+    if (!L->bar_init) {
+        seterr(err, "%.300s: cannot create the forward pass's synchronisation objects", g->path);
+        owb_llama_release(m);
+        return OWB_E_SYSTEM;
+    }
     L->runner = o->runner;
     L->nthreads = o->runner && o->runner->nthreads > 0 ? o->runner->nthreads : 1;
     L->isa = owb_isa_active();
@@ -649,9 +668,11 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Polls of the barrier flag before a waiting thread starts yielding its CPU (about 20-50 us):
- * long enough for the step imbalance of a decode, short enough that a thread whose partner was
- * descheduled on a shared machine hands the CPU over instead of burning its time slice. */
+/* Polls of the barrier flag before a waiting thread goes to sleep (about 20-50 us): long enough
+ * for the step imbalance of a decode, short enough that a thread whose partner was descheduled
+ * on a shared machine gives its CPU away. Sleeping, not yielding: a woken thread preempts a CPU
+ * hog at once (the scheduler credits sleepers), whereas a yielding one competes for every slice
+ * and arrives at the next barrier a time slice late. */
 #define BAR_SPINS 2000
 
 /* One chunk of a forward call: what every thread of the region reads. */
@@ -661,7 +682,7 @@ struct fwd {
     int64_t nb, pos;
     float *logits;
     bool logits_all, last;
-    int nblk;                  /* attention blocks of this chunk (L->att_plans) */
+    int nblk;                       /* attention blocks of this chunk (L->att_plans) */
     struct owb_model_profile *prof; /* NULL: not profiling */
     uint64_t t_last;                /* worker 0's last profile mark */
 };
@@ -676,8 +697,12 @@ static inline void mark(struct fwd *f, int tid, uint64_t *bucket)
     f->t_last = t;
 }
 
-/* Wait until all nth threads of the region arrive. The phase is read before arriving, the last
- * arrival resets the count before it publishes the next phase (release), waiters acquire it. */
+/* Wait until all nth threads of the region arrive. The phase is read before arriving; the last
+ * arrival resets the count before it publishes the next phase, waiters acquire it. A waiter
+ * spins, then sleeps on the condition variable: it counts itself in bar_sleepers and re-checks
+ * the phase under the mutex, while the last arrival bumps the phase and then reads bar_sleepers
+ * (both sequentially consistent), so a wake-up cannot fall between a check and the sleep. The
+ * fast path takes no lock. */
 static void barrier(struct fwd *f, int tid, int nth)
 {
     struct llama *L = f->L;
@@ -685,17 +710,27 @@ static void barrier(struct fwd *f, int tid, int nth)
         unsigned ph = atomic_load_explicit(&L->bar_phase, memory_order_acquire);
         if (atomic_fetch_add_explicit(&L->bar_count, 1, memory_order_acq_rel) == nth - 1) {
             atomic_store_explicit(&L->bar_count, 0, memory_order_relaxed);
-            atomic_fetch_add_explicit(&L->bar_phase, 1, memory_order_release);
-        } else {
-            for (int spins = 0;
-                 atomic_load_explicit(&L->bar_phase, memory_order_acquire) == ph; spins++) {
-                if (spins < BAR_SPINS)
-                    CPU_RELAX();
-                else
-                    sched_yield();
+            atomic_fetch_add(&L->bar_phase, 1);
+            if (atomic_load(&L->bar_sleepers) > 0) {
+                pthread_mutex_lock(&L->bar_mu);
+                pthread_cond_broadcast(&L->bar_cv);
+                pthread_mutex_unlock(&L->bar_mu);
             }
+        } else {
+            for (int spins = 0; spins < BAR_SPINS; spins++) {
+                if (atomic_load_explicit(&L->bar_phase, memory_order_acquire) != ph)
+                    goto done;
+                CPU_RELAX();
+            }
+            pthread_mutex_lock(&L->bar_mu);
+            atomic_fetch_add(&L->bar_sleepers, 1);
+            while (atomic_load(&L->bar_phase) == ph)
+                pthread_cond_wait(&L->bar_cv, &L->bar_mu);
+            atomic_fetch_sub(&L->bar_sleepers, 1);
+            pthread_mutex_unlock(&L->bar_mu);
         }
     }
+done:
     if (f->prof)
         mark(f, tid, &f->prof->sync_ns);
 }
@@ -709,9 +744,9 @@ struct input {
 
 static bool same_act(const struct owb_matmul_plan *a, const struct owb_matmul_plan *b)
 {
-    return a->act_row_bytes && a->act_type == b->act_type &&
-           a->act_row_bytes == b->act_row_bytes && a->act_layout == b->act_layout &&
-           a->act_off == b->act_off && a->k == b->k && a->prep == b->prep;
+    return a->act_row_bytes && a->act_type == b->act_type && a->act_row_bytes == b->act_row_bytes &&
+           a->act_layout == b->act_layout && a->act_off == b->act_off && a->k == b->k &&
+           a->prep == b->prep;
 }
 
 /* Make rows of src (stride lds, width k) ready as the input of plans p[0..np): RMSNorm with w

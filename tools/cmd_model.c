@@ -73,8 +73,19 @@ static int parse_int(const char *opt, const char *s, long lo, long hi, int *out,
 
 int cmd_model(int argc, char **argv)
 {
-    enum { O_SYNTH = 1000, O_TYPE, O_LAYERS, O_SEED, O_THREADS, O_PIN, O_REPS, O_BUCKETS,
-           O_CEILING, O_COUNTERS, O_QUICK };
+    enum {
+        O_SYNTH = 1000,
+        O_TYPE,
+        O_LAYERS,
+        O_SEED,
+        O_THREADS,
+        O_PIN,
+        O_REPS,
+        O_BUCKETS,
+        O_CEILING,
+        O_COUNTERS,
+        O_QUICK
+    };
     static const struct option opts[] = {{"model", required_argument, NULL, 'm'},
                                          {"synthetic", required_argument, NULL, O_SYNTH},
                                          {"type", required_argument, NULL, O_TYPE},
@@ -244,8 +255,7 @@ int cmd_model(int argc, char **argv)
         }
         double gb;
         if (owb_stream_read_ceiling(ceiling_doc, INT_MAX, &gb)) { /* any thread count */
-            snprintf(err, sizeof err, "--ceiling %s: no stream/read benchmark in it",
-                     ceiling_path);
+            snprintf(err, sizeof err, "--ceiling %s: no stream/read benchmark in it", ceiling_path);
             goto usage_err;
         }
     }

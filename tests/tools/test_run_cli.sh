@@ -43,7 +43,7 @@ if command -v gnuplot >/dev/null 2>&1; then
     check "$k.png (PNG magic) and .svg" "head -c 8 '$t/out/$k.png' | od -An -tx1 | grep -q '89 50 4e 47' && grep -q '<svg' '$t/out/$k.svg'"
   done
 fi
-# quality step: a synthetic f32 base and its q8_0/q4_0/q4_K/mxfp4 derivatives scored on the
+# quality step: a synthetic f32 base and its q8_0/q4_0/mxfp4 derivatives scored on the
 # embedded prose: base perplexity, finite KLD >= 0 per derivative with its CI, a gate verdict each;
 # q4_0 drifts more than q8_0 (KLD and top-1) and is smaller on disk (a mix-up of derivatives would
 # fail this); its table in the summary; the temporary models are gone.
@@ -55,7 +55,7 @@ base = ev[("ppl/owb-prose/tiny-f32", "perplexity")]
 assert base["kind"] == "ppl" and math.isfinite(base["value"]) and base["value"] > 1, base["value"]
 assert base["summary"]["n_windows"] >= 10, base["summary"]
 kld, top1, size = {}, {}, {}
-for q in ["q8_0", "q4_0", "q4_K", "mxfp4"]:
+for q in ["q8_0", "q4_0", "mxfp4"]:
     e = ev[("kld/owb-prose/tiny-" + q, "kld_mean")]
     v, lo, hi = e["value"], e["ci95_lo"], e["ci95_hi"]
     assert e["kind"] == "kld" and e["params"]["derivative"] == q, (q, e["params"])
