@@ -45,6 +45,10 @@
 /* Output-row multiple that keeps row slices on the widest kernels (16 rows of the GEMM tile). */
 #define OWB_MATMUL_ROW_ALIGN 16
 
+/* Calls with at most this many activation columns are treated as GEMV (decode): memory-bound,
+ * so owb_matmul_rows walks the rows in small groups and prefetches the rows ahead into L2. */
+#define OWB_MATMUL_GEMV_MAX_BATCH 4
+
 struct owb_mm_kernel; /* private: the chosen kernel table entry (kernels/cpu/matmul_cpu.h) */
 
 /* A planned multiplication; filled by owb_matmul_plan_init, read-only afterwards. */

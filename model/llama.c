@@ -35,10 +35,8 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define CPU_RELAX() _mm_pause()
-#define PREFETCH_L2(p) _mm_prefetch((const char *)(p), _MM_HINT_T1)
 #else
 #define CPU_RELAX() ((void)0)
-#define PREFETCH_L2(p) ((void)(p))
 #endif
 
 #include "kernels/matmul.h"
@@ -796,37 +794,12 @@ static void input_step(struct fwd *f, int tid, int nth, const float *src, int64_
         barrier(f, tid, nth);
 }
 
-/* A decode GEMV reads every weight byte once from DRAM. The kernels walk 1-4 rows as parallel
- * streams, which the hardware prefetchers follow poorly when rows are short (1-2 KiB at k = 2048),
- * so a GEMV of at most PF_MAX_BATCH rows is called on groups of about PF_GROUP_BYTES of rows while
- * the rows PF_AHEAD_BYTES further on are prefetched into L2. One core, weights from DRAM, before
- * -> after: q4_0 8192x2048 6.8 -> 22 GB/s, q8_0 10.5 -> 25, q6_K 6.7 -> 25, q4_0 2048x8192 12.7 ->
- * 24 (docs/perf-notes.md). Batched (GEMM) calls are compute-bound and keep whole slices. */
-#define PF_MAX_BATCH 4
-#define PF_GROUP_BYTES 2304
-#define PF_AHEAD_BYTES 16384
-
+/* Decode GEMVs prefetch their rows ahead inside owb_matmul_rows (kernels/matmul.c). */
 static void mm_rows(const struct owb_matmul_plan *p, const struct wt *w, const void *act,
                     const float *x, int64_t ldx, float *y, int64_t ldy, int64_t r0, int64_t r1)
 {
-    if (r1 <= r0)
-        return;
-    if (p->batch > PF_MAX_BATCH) {
+    if (r1 > r0)
         owb_matmul_rows(p, w->data, act, x, ldx, y, ldy, r0, r1);
-        return;
-    }
-    const size_t rb = owb_row_size(w->type, w->k);
-    const int64_t g = rb >= PF_GROUP_BYTES ? 1 : (int64_t)(PF_GROUP_BYTES / rb);
-    const uintptr_t base = (uintptr_t)w->data, end = base + (size_t)r1 * rb;
-    uintptr_t pf = (base + (size_t)r0 * rb) & ~(uintptr_t)63; /* next line to prefetch */
-    for (int64_t r = r0; r < r1; r += g) {
-        const int64_t e = r + g < r1 ? r + g : r1;
-        uintptr_t to = base + (size_t)e * rb + PF_AHEAD_BYTES;
-        to = to < end ? to : end;
-        for (; pf < to; pf += 64)
-            PREFETCH_L2(pf);
-        owb_matmul_rows(p, w->data, act, x, ldx, y, ldy, r, e);
-    }
 }
 
 /* Output rows [r0, r1) of one matmul of the step. */
@@ -955,7 +928,7 @@ static bool grab(_Atomic int64_t *c, int64_t n, int64_t minc, int64_t align, int
 #define GRAB_BYTES 32768
 static int64_t grab_rows(const struct owb_matmul_plan *p, const struct wt *w)
 {
-    if (p->batch > PF_MAX_BATCH)
+    if (p->batch > OWB_MATMUL_GEMV_MAX_BATCH)
         return 64;
     const int64_t rb = (int64_t)owb_row_size(w->type, w->k);
     const int64_t r = (GRAB_BYTES + rb - 1) / rb;
