@@ -26,6 +26,14 @@ uint64_t owb_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+void owb_measure_cfg_quick(struct owb_measure_cfg *cfg)
+{
+    cfg->warmup_runs = 1;
+    cfg->warmup_s = 0.02;
+    cfg->min_reps = 5;
+    cfg->min_time_s = 0.1;
+}
+
 void owb_measure_cfg_default(struct owb_measure_cfg *cfg)
 {
     cfg->warmup_runs = 2;

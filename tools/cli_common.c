@@ -14,6 +14,7 @@
 #include "owb_common.h"
 #include "bench/env.h"
 #include "bench/stream.h"
+#include "bench/topo.h"
 #include "results/result.h"
 #include "tools/cmds.h"
 
@@ -129,4 +130,26 @@ int owb_cli_check_outdir(const char *cmd, const char *dir)
     close(fd);
     unlink(probe);
     return 0;
+}
+
+int owb_cli_measure_ceiling(struct owb_topo *topo, const char *pin, const int *threads,
+                            int nthreads, int quick, cJSON *doc, char err[OWB_ERR_MAX])
+{
+    struct owb_stream_cfg scfg;
+    int all[1024], nall = 0;
+    owb_stream_cfg_default(&scfg);
+    if (!nthreads) {
+        for (int i = 1; i <= owb_topo_npus(topo) && nall < 1024; i++)
+            all[nall++] = i;
+        threads = all;
+        nthreads = nall;
+    }
+    scfg.pin = pin;
+    scfg.threads = threads;
+    scfg.nthreads = nthreads;
+    scfg.counters = "none";
+    scfg.verbose = 1;
+    if (quick)
+        owb_measure_cfg_quick(&scfg.measure);
+    return owb_stream_run(&scfg, topo, doc, err);
 }

@@ -10,6 +10,8 @@
 #include <cjson/cJSON.h>
 #include <stddef.h>
 
+#include "owb_common.h"
+
 struct owb_topo;
 
 /* Choose the output folder: dir if given, else results/runs/<YYYYmmddTHHMMSSZ>-<cmd>. Writes into
@@ -28,6 +30,12 @@ int owb_cli_fail(const char *cmd, int rc, const char *msg);
 
 /* Print the stream table (kernel rows x thread columns, best GB/s) of doc to stdout. */
 void owb_cli_print_stream_table(const cJSON *doc);
+
+/* Measure the read-bandwidth ceiling of this run into doc: the stream suite (no counters) for the
+ * given thread counts (NULL/0: 1..all PUs) and pinning policy, quick or default repetitions.
+ * Returns 0 or a status with err set. */
+int owb_cli_measure_ceiling(struct owb_topo *topo, const char *pin, const int *threads,
+                            int nthreads, int quick, cJSON *doc, char err[OWB_ERR_MAX]);
 
 /* Make sure dir exists (mkdir -p) and is writable, before a long run starts. Returns 0, or prints
  * "owbench <cmd>: DIR: reason" and returns OWB_EXIT_RUNTIME. */

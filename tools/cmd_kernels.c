@@ -148,10 +148,7 @@ int cmd_kernels(int argc, char **argv)
         }
     }
     if (quick) {
-        cfg.measure.min_reps = 5;
-        cfg.measure.min_time_s = 0.1;
-        cfg.measure.warmup_runs = 1;
-        cfg.measure.warmup_s = 0.02;
+        owb_measure_cfg_quick(&cfg.measure);
         cfg.measure.max_time_s = 3.0;
     }
     cfg.verbose = 1;
@@ -164,29 +161,8 @@ int cmd_kernels(int argc, char **argv)
         rc = owb_cli_fail("kernels", OWB_E_NOMEM, "out of memory");
         goto out;
     }
-    if (!ceiling_doc) {
-        /* the ceiling of this run: stream for the same thread counts and pinning */
-        struct owb_stream_cfg scfg;
-        owb_stream_cfg_default(&scfg);
-        scfg.pin = cfg.pin;
-        scfg.threads = cfg.nthreads ? cfg.threads : NULL;
-        scfg.nthreads = cfg.nthreads;
-        int all[OWB_KERNELS_MAX_LIST], nall = 0;
-        if (!cfg.nthreads) {
-            for (int i = 1; i <= owb_topo_npus(topo) && nall < OWB_KERNELS_MAX_LIST; i++)
-                all[nall++] = i;
-            scfg.threads = all;
-            scfg.nthreads = nall;
-        }
-        scfg.counters = "none";
-        scfg.verbose = 1;
-        if (quick) {
-            scfg.measure.min_reps = 5;
-            scfg.measure.min_time_s = 0.1;
-            scfg.measure.warmup_runs = 1;
-            scfg.measure.warmup_s = 0.02;
-        }
-        int st = owb_stream_run(&scfg, topo, doc, err);
+    if (!ceiling_doc) { /* the ceiling of this run: same thread counts and pinning */
+        int st = owb_cli_measure_ceiling(topo, cfg.pin, cfg.threads, cfg.nthreads, quick, doc, err);
         if (st) {
             rc = owb_cli_fail("kernels", st, err);
             goto out;

@@ -289,22 +289,8 @@ int cmd_model(int argc, char **argv)
         cfg.path = model_path;
     }
 
-    if (!ceiling_doc) {
-        /* the ceiling of this run: stream for the same thread counts and pinning */
-        struct owb_stream_cfg scfg;
-        owb_stream_cfg_default(&scfg);
-        scfg.pin = cfg.pin;
-        scfg.threads = cfg.threads;
-        scfg.nthreads = cfg.nthreads;
-        scfg.counters = "none";
-        scfg.verbose = 1;
-        if (quick) {
-            scfg.measure.min_reps = 5;
-            scfg.measure.min_time_s = 0.1;
-            scfg.measure.warmup_runs = 1;
-            scfg.measure.warmup_s = 0.02;
-        }
-        int st = owb_stream_run(&scfg, topo, doc, err);
+    if (!ceiling_doc) { /* the ceiling of this run: same thread counts and pinning */
+        int st = owb_cli_measure_ceiling(topo, cfg.pin, cfg.threads, cfg.nthreads, quick, doc, err);
         if (st) {
             rc = owb_cli_fail("model", st, err);
             goto out;

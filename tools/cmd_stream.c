@@ -105,10 +105,7 @@ int cmd_stream(int argc, char **argv)
         }
     }
     if (quick) {
-        cfg.measure.min_reps = 5;
-        cfg.measure.min_time_s = 0.1;
-        cfg.measure.warmup_runs = 1;
-        cfg.measure.warmup_s = 0.02;
+        owb_measure_cfg_quick(&cfg.measure);
     }
     cfg.threads = threads;
     cfg.nthreads = nthreads;

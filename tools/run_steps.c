@@ -48,10 +48,7 @@ static int step_stream(struct owb_run_ctx *ctx, char err[OWB_ERR_MAX])
         threads[n++] = 1;
         if (ctx->max_threads > 1)
             threads[n++] = ctx->max_threads;
-        cfg.measure.min_reps = 5;
-        cfg.measure.min_time_s = 0.1;
-        cfg.measure.warmup_runs = 1;
-        cfg.measure.warmup_s = 0.02;
+        owb_measure_cfg_quick(&cfg.measure);
     } else {
         for (int i = 1; i <= ctx->max_threads && n < 1024; i++)
             threads[n++] = i;
