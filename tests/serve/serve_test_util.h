@@ -56,6 +56,19 @@ static inline const char *ts_binary(void)
 
 /* Start the server with extra args (NULL-terminated) and wait up to 5 s for its port. name makes
  * the scratch folder unique. Returns 0, or -1 with a message. */
+/* The first CPU this process may run on when it may run on more than one, else -1. The timing
+ * tests pin the client's event loop there; ts_start keeps the server on the last one. */
+static inline int ts_client_cpu(void)
+{
+    cpu_set_t allowed;
+    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0 || CPU_COUNT(&allowed) < 2)
+        return -1;
+    for (int c = 0; c < CPU_SETSIZE; c++)
+        if (CPU_ISSET(c, &allowed))
+            return c;
+    return -1;
+}
+
 static inline int ts_start(struct test_server *s, const char *name, const char *const *args)
 {
     const char *bin = ts_binary(), *tmp = getenv("OWB_TMP");

@@ -77,6 +77,9 @@ static void concurrent_200(void)
     if (ts_start(&ts, "timing", args))
         SKIP("needs owb-testserver");
     owb_serve_cfg_default(&cfg);
+    int client_cpu[1] = {ts_client_cpu()};
+    if (client_cpu[0] >= 0)
+        cfg.cpus = client_cpu; /* the event loop alone on its CPU, the server on another */
     cfg.url = ts.url;
     cfg.model = "owb-test";
     owb_serve_load_default(&ld);
@@ -204,6 +207,9 @@ static void chunks_of_four(void)
     if (ts_start(&ts, "chunks", args))
         SKIP("needs owb-testserver");
     owb_serve_cfg_default(&cfg);
+    int client_cpu[1] = {ts_client_cpu()};
+    if (client_cpu[0] >= 0)
+        cfg.cpus = client_cpu; /* the event loop alone on its CPU, the server on another */
     cfg.url = ts.url;
     cfg.model = "owb-test";
     cfg.logprobs = true;
