@@ -255,6 +255,12 @@ void owb_matmul_prepare(const struct owb_matmul_plan *p, const float *X, int64_t
  * one session) software prefetch was neutral for q4_0 rows of 8 KiB and cut q8_0 (15 KiB rows)
  * from 30 to 22 GB/s, so it is used for rows up to 6 KiB only (the engine's k = 2048 shapes). */
 #define PF_MAX_ROW_BYTES 6144
+/* The AVX-512 integer GEMV kernels (q4_0, q8_0, mxfp4, q4_K, q6_K) prefetch rows longer than this
+ * themselves, one pass of their R rows ahead (kernels/cpu/b32_avx512.h, KPF_MIN_ROW_BYTES), which
+ * also keeps their 4-row path: the wrapper above calls them one row at a time for rows over
+ * PF_GROUP_BYTES. A/B at 2048x8192 (4.5 KiB q4_0 rows): 31 -> 37 GB/s; at 14336x4096 (2.25 KiB
+ * rows) the wrapper stayed 5-10% ahead, so shorter rows keep it. */
+#define PF_KERNEL_MIN_ROW_BYTES OWB_MM_KERNEL_PF_MIN_ROW_BYTES
 #define PF_AHEAD_BYTES 16384
 
 static void rows_prefetched(const struct owb_mm_kernel *kern, const struct owb_mm_args *a,
@@ -273,6 +279,15 @@ static void rows_prefetched(const struct owb_mm_kernel *kern, const struct owb_m
             __builtin_prefetch(pf, 0, 2);
         kern->rows(a, r, e);
     }
+}
+
+/* Whether kern prefetches rows of rb bytes itself (see PF_KERNEL_MIN_ROW_BYTES). */
+static bool kern_prefetches(const struct owb_mm_kernel *kern, size_t rb)
+{
+    return kern->isa == OWB_ISA_AVX512 && rb > PF_KERNEL_MIN_ROW_BYTES &&
+           (kern->wtype == OWB_TYPE_Q4_0 || kern->wtype == OWB_TYPE_Q8_0 ||
+            kern->wtype == OWB_TYPE_MXFP4 || kern->wtype == OWB_TYPE_Q4_K ||
+            kern->wtype == OWB_TYPE_Q6_K);
 }
 
 void owb_matmul_rows(const struct owb_matmul_plan *p, const void *W, const void *act,
@@ -297,7 +312,8 @@ void owb_matmul_rows(const struct owb_matmul_plan *p, const void *W, const void 
         rows_ref_dot(&ra.a, r0, r1);
     else if (p->kern == &kern_ref_dequant)
         rows_ref_dequant(&ra.a, r0, r1);
-    else if (p->batch <= OWB_MATMUL_GEMV_MAX_BATCH && ra.a.w_row_bytes <= PF_MAX_ROW_BYTES)
+    else if (p->batch <= OWB_MATMUL_GEMV_MAX_BATCH && ra.a.w_row_bytes <= PF_MAX_ROW_BYTES &&
+             !kern_prefetches(p->kern, ra.a.w_row_bytes))
         rows_prefetched(p->kern, &ra.a, r0, r1);
     else
         p->kern->rows(&ra.a, r0, r1);

@@ -35,6 +35,33 @@
 
 enum { F_Q4_0, F_Q8_0, F_MXFP4 };
 
+/* Software prefetch of long rows (K3 in docs/perf-notes.md): while R rows are read, rows at least
+ * KPF_MIN_AHEAD bytes further on (the next pass of R rows, or more when a pass is shorter) are
+ * prefetched into L2 at the same pace. The 4-bit kernels spend ~10 instructions per weight cache
+ * line, so the out-of-order window alone keeps too few misses in flight and the hardware
+ * prefetchers do not make up for it: 4096x14336 at 2 threads went from 26-30 to 32-62 GB/s.
+ * Rows of at most KPF_MIN_ROW_BYTES are prefetched by owb_matmul_rows' group wrapper instead
+ * (kernels/matmul.c). */
+#define KPF_MIN_ROW_BYTES OWB_MM_KERNEL_PF_MIN_ROW_BYTES
+#define KPF_MIN_AHEAD 16384
+
+/* Rows ahead of r for a pass of R rows of rb bytes (a whole number of passes). */
+AI int64_t kpf_ahead_rows(int R, size_t rb)
+{
+    const size_t pass = (size_t)R * rb;
+    return (int64_t)R * (int64_t)(pass >= KPF_MIN_AHEAD ? 1 : (KPF_MIN_AHEAD + pass - 1) / pass);
+}
+
+/* Prefetch the lines from pf up to to, return where the next call goes on. Addresses are integers:
+ * the rows ahead of the last pass lie past r1 or past the weights (harmless: prefetches do not
+ * fault), where pointer arithmetic would be undefined. _MM_HINT_T0 (into L1) measured slower. */
+AI uintptr_t kpf_advance(uintptr_t pf, uintptr_t to)
+{
+    for (; pf < to; pf += 64)
+        _mm_prefetch((const char *)pf, _MM_HINT_T1);
+    return pf;
+}
+
 AI int b32_size(int f)
 {
     return f == F_Q4_0 ? 18 : f == F_Q8_0 ? 34 : 17;
@@ -276,8 +303,16 @@ AI void b32_rows_rc(int f, int R, int C, const struct owb_mm_args *a, int64_t r,
         for (int i = 0; i < R; i++)
             acc[i][c] = _mm512_setzero_ps();
     }
-    for (int64_t b = 0; b < nbf; b += 8)
+    /* rows ahead of this pass, prefetched as it goes (kpf_advance) */
+    const int pf_on = a->w_row_bytes > KPF_MIN_ROW_BYTES;
+    const uintptr_t nxt =
+        (uintptr_t)a->w + (uintptr_t)(r + kpf_ahead_rows(R, a->w_row_bytes)) * a->w_row_bytes;
+    uintptr_t pf = nxt;
+    for (int64_t b = 0; b < nbf; b += 8) {
         b32_group8(f, R, C, w, (size_t)(b * bs), act, b, acc);
+        if (pf_on)
+            pf = kpf_advance(pf, nxt + (uintptr_t)R * (uintptr_t)((b + 8) * bs));
+    }
     if (nbf < nb) {
         /* the last partial group from zero-padded copies (the padded activations are zero too) */
         uint8_t tail[4][8 * 34];

@@ -312,7 +312,14 @@ AI void qk_rows_rc(int f, int R, int C, const struct owb_mm_args *a, int64_t r, 
         }
     }
     const __m512i m0f = _mm512_set1_epi8(0x0f);
+    /* rows ahead of this pass, prefetched as it goes (b32_avx512.h, kpf_advance) */
+    const int pf_on = a->w_row_bytes > KPF_MIN_ROW_BYTES;
+    const uintptr_t nxt =
+        (uintptr_t)a->w + (uintptr_t)(r + kpf_ahead_rows(R, a->w_row_bytes)) * a->w_row_bytes;
+    uintptr_t pf = nxt;
     for (int64_t sb = 0; sb < nb; sb++) {
+        if (pf_on)
+            pf = kpf_advance(pf, nxt + (uintptr_t)R * (uintptr_t)(sb + 1) * bs);
         for (int i = 0; i < R; i++) {
             const uint8_t *blk = w[i] + (size_t)sb * bs;
             __m512i q[4], pat[4];

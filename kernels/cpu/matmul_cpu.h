@@ -46,6 +46,10 @@ typedef void (*owb_mm_rows_fn)(const struct owb_mm_args *a, int64_t r0, int64_t 
  * off is the nsum offset of the layout. */
 typedef void (*owb_mm_prep_fn)(const float *x, uint8_t *act_row, int64_t k, int off);
 
+/* Rows longer than this are prefetched by the AVX-512 integer GEMV kernels themselves
+ * (kernels/cpu/b32_avx512.h); shorter ones by the grouped row walk of owb_matmul_rows. */
+#define OWB_MM_KERNEL_PF_MIN_ROW_BYTES 4096
+
 #define OWB_MM_NEEDS_VNNI 1 /* AVX-512 VNNI (vpdpbusd) */
 #define OWB_MM_NEEDS_VBMI 2 /* AVX-512 VBMI (vpermb, vpermt2b) */
 

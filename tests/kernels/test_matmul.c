@@ -300,6 +300,15 @@ int main(void)
     const enum owb_type big[] = {OWB_TYPE_Q4_0, OWB_TYPE_Q8_0, OWB_TYPE_MXFP4, OWB_TYPE_F16};
     for (size_t f = 0; f < OWB_ARRAY_LEN(big); f++)
         test_case(big[f], 19, 96, 520, ran);
+    /* rows longer than 4 KiB take the kernels' own prefetching row walk (kernels/cpu/b32_avx512.h)
+     * and 1-6 KiB rows the grouped walk of owb_matmul_rows: both must give every row */
+    const enum owb_type longrow[] = {OWB_TYPE_Q4_0, OWB_TYPE_Q8_0, OWB_TYPE_MXFP4,
+                                     OWB_TYPE_Q4_K, OWB_TYPE_Q6_K, OWB_TYPE_F16};
+    for (size_t f = 0; f < OWB_ARRAY_LEN(longrow); f++) {
+        test_case(longrow[f], 37, 14336, 1, ran);
+        test_case(longrow[f], 21, 8192, 4, ran);
+        test_case(longrow[f], 45, 4096, 1, ran);
+    }
     test_errors();
     test_act_compatible();
     test_convenience();
