@@ -282,13 +282,15 @@ static int ks_run_case(const struct owb_kernels_cfg *cfg, struct owb_pool *pool,
     owb_result_param_str(b, "bytes_convention",
                          "weights as stored + f32 activations read + f32 outputs written");
     cnt = owb_counters_new(cfg->counters, nthr, err);
-    if (cnt)
-        owb_suite_count(pool, cnt, ks_rep, &c, KS_COUNT_REPS);
+    if (!cnt) { /* a malformed --counters list (a missing PMU is not an error) */
+        rc = OWB_E_USAGE;
+        goto out;
+    }
+    owb_suite_count(pool, cnt, ks_rep, &c, KS_COUNT_REPS);
     if (migrated)
         owb_result_invalidate(b, "threads migrated during the timed loop");
     rc = owb_suite_finish(b, &smp, &cfg->measure, cfg->pin, pool, cnt);
-    if (cnt)
-        owb_result_param_num(b, "counter_reps", KS_COUNT_REPS);
+    owb_result_param_num(b, "counter_reps", KS_COUNT_REPS);
     if (!rc && smp.n) {
         struct owb_stats st;
         rc = owb_stats_compute(smp.ns, smp.n, &st);

@@ -292,6 +292,10 @@ static int run_prefill(struct ms_run *r, const struct ms_model_info *mi, int nth
     if (cfg->verbose)
         fprintf(stderr, "model: %s ...\n", name);
     cnt = owb_counters_new(cfg->counters, nthr, r->err);
+    if (!cnt) { /* a malformed --counters list (a missing PMU is not an error) */
+        rc = OWB_E_USAGE;
+        goto out;
+    }
     rc = ms_measure(r, ms_prefill, 1, cfg->profile ? &prof : NULL, cnt);
     if (rc)
         goto out;
@@ -348,6 +352,10 @@ static int run_decode(struct ms_run *r, const struct ms_model_info *mi, int nthr
     if (cfg->verbose)
         fprintf(stderr, "model: %s ...\n", name);
     cnt = owb_counters_new(cfg->counters, nthr, r->err);
+    if (!cnt) { /* a malformed --counters list (a missing PMU is not an error) */
+        rc = OWB_E_USAGE;
+        goto out;
+    }
     rc = ms_measure(r, ms_decode, (size_t)cfg->n_gen, cfg->profile ? &prof : NULL, cnt);
     if (rc)
         goto out;

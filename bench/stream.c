@@ -167,13 +167,16 @@ static int run_threads(const struct owb_stream_cfg *cfg, struct owb_topo *topo, 
         bool migrated = owb_pool_migrated(s->pool);
         owb_counters_free(cnt);
         cnt = owb_counters_new(cfg->counters, n, err);
-        if (cnt)
-            owb_suite_count(s->pool, cnt, stream_rep, s, STREAM_COUNT_REPS);
+        if (!cnt) { /* a malformed --counters list (a missing PMU is not an error) */
+            free(smp.ns);
+            rc = OWB_E_USAGE;
+            goto out;
+        }
+        owb_suite_count(s->pool, cnt, stream_rep, s, STREAM_COUNT_REPS);
         if (migrated) /* the counting pass must not hide a migration in the timed loop */
             owb_result_invalidate(b, "threads migrated during the timed loop");
         rc = owb_suite_finish(b, &smp, &cfg->measure, cfg->pin, s->pool, cnt);
-        if (cnt)
-            owb_result_param_num(b, "counter_reps", STREAM_COUNT_REPS);
+        owb_result_param_num(b, "counter_reps", STREAM_COUNT_REPS);
         if (!rc && smp.n) {
             struct owb_stats st;
             rc = owb_stats_compute(smp.ns, smp.n, &st);

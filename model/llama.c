@@ -794,19 +794,13 @@ static void input_step(struct fwd *f, int tid, int nth, const float *src, int64_
         barrier(f, tid, nth);
 }
 
-/* Decode GEMVs prefetch their rows ahead inside owb_matmul_rows (kernels/matmul.c). */
-static void mm_rows(const struct owb_matmul_plan *p, const struct wt *w, const void *act,
-                    const float *x, int64_t ldx, float *y, int64_t ldy, int64_t r0, int64_t r1)
-{
-    if (r1 > r0)
-        owb_matmul_rows(p, w->data, act, x, ldx, y, ldy, r0, r1);
-}
-
-/* Output rows [r0, r1) of one matmul of the step. */
+/* Output rows [r0, r1) of one matmul of the step (an empty or reversed range does nothing).
+ * Decode GEMVs prefetch their rows ahead inside owb_matmul_rows (kernels/matmul.c). */
 static void mm(struct fwd *f, int tid, const struct owb_matmul_plan *p, const struct wt *w,
                const struct input *in, int i, float *y, int64_t ldy, int64_t r0, int64_t r1)
 {
-    mm_rows(p, w, in->act[i], in->x, in->ldx, y, ldy, r0, r1);
+    if (r1 > r0)
+        owb_matmul_rows(p, w->data, in->act[i], in->x, in->ldx, y, ldy, r0, r1);
     if (f->prof)
         mark(f, tid, &f->prof->matmul_ns[p->wtype]);
 }

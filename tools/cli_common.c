@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "owb_common.h"
+#include "bench/counters.h"
 #include "bench/env.h"
 #include "bench/stream.h"
 #include "bench/topo.h"
@@ -152,4 +153,16 @@ int owb_cli_measure_ceiling(struct owb_topo *topo, const char *pin, const int *t
     if (quick)
         owb_measure_cfg_quick(&scfg.measure);
     return owb_stream_run(&scfg, topo, doc, err);
+}
+
+int owb_cli_check_counters(const char *cmd, const char *list)
+{
+    char err[OWB_ERR_MAX] = "";
+    struct owb_counters *c = owb_counters_new(list, 1, err);
+    if (!c) {
+        fprintf(stderr, "owbench %s: --counters %s: %s\n", cmd, list ? list : "(default)", err);
+        return OWB_EXIT_USAGE;
+    }
+    owb_counters_free(c);
+    return 0;
 }

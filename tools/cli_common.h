@@ -37,6 +37,10 @@ void owb_cli_print_stream_table(const cJSON *doc);
 int owb_cli_measure_ceiling(struct owb_topo *topo, const char *pin, const int *threads,
                             int nthreads, int quick, cJSON *doc, char err[OWB_ERR_MAX]);
 
+/* Check a --counters list before a run starts (NULL: the default set). Returns 0, or prints
+ * "owbench <cmd>: --counters LIST: reason" and returns OWB_EXIT_USAGE. */
+int owb_cli_check_counters(const char *cmd, const char *list);
+
 /* Make sure dir exists (mkdir -p) and is writable, before a long run starts. Returns 0, or prints
  * "owbench <cmd>: DIR: reason" and returns OWB_EXIT_RUNTIME. */
 int owb_cli_check_outdir(const char *cmd, const char *dir);

@@ -121,6 +121,8 @@ int cmd_kernels(int argc, char **argv)
         snprintf(err, sizeof err, "unexpected argument '%s'", argv[optind]);
         goto usage_err;
     }
+    if (owb_cli_check_counters("kernels", cfg.counters))
+        return OWB_EXIT_USAGE;
     topo = owb_topo_new(NULL, err);
     if (!topo) {
         rc = owb_cli_fail("kernels", OWB_E_SYSTEM, err);

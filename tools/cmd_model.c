@@ -224,6 +224,8 @@ int cmd_model(int argc, char **argv)
     if (quick && !reps_set)
         cfg.reps = 3;
 
+    if (owb_cli_check_counters("model", cfg.counters))
+        return OWB_EXIT_USAGE;
     topo = owb_topo_new(NULL, err);
     if (!topo) {
         rc = owb_cli_fail("model", OWB_E_SYSTEM, err);

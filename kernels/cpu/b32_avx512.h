@@ -166,19 +166,13 @@ AI void b32_vbmi_row(int f, const uint8_t *p, __m512i *q03, __m512i *q47, __m256
 }
 #endif
 
-struct b32_act {
-    const uint8_t *qs;
-    const float *d;
-    const int32_t *ns;
-};
-
 /*
  * Eight blocks (from block index b; weight bytes at w[i] + off) of R rows against C columns. With
  * C == 1 the weight and activation scales are multiplied once per block and fused into the FMA;
  * with C > 1 the activation scale is applied first, then the weight scale.
  */
 AI void b32_group8(int f, int R, int C, const uint8_t *const *w, size_t off,
-                   const struct b32_act *act, int64_t b, __m512 acc[4][4])
+                   const struct owb_mm_q8_0_act *act, int64_t b, __m512 acc[4][4])
 {
     const int bs = b32_size(f);
     __m256 dw[4], da[4];
@@ -291,15 +285,13 @@ AI void b32_rows_rc(int f, int R, int C, const struct owb_mm_args *a, int64_t r,
     const int bs = b32_size(f);
     const int64_t nb = a->k / OWB_QK, nbf = nb / 8 * 8;
     const uint8_t *w[4];
-    struct b32_act act[4];
+    struct owb_mm_q8_0_act act[4];
     __m512 acc[4][4];
     for (int i = 0; i < R; i++)
         w[i] = a->w + (size_t)(r + i) * a->w_row_bytes;
     for (int c = 0; c < C; c++) {
         const uint8_t *row = a->act + (size_t)(c0 + c) * a->act_row_bytes;
-        act[c].qs = row + owb_mm_q8_0_qs_off(a->k);
-        act[c].d = (const float *)(row + owb_mm_q8_0_d_off(a->k));
-        act[c].ns = (const int32_t *)(row + owb_mm_q8_0_sum_off(a->k));
+        act[c] = owb_mm_q8_0_act_view(row, a->k);
         for (int i = 0; i < R; i++)
             acc[i][c] = _mm512_setzero_ps();
     }

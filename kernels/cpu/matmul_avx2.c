@@ -204,12 +204,6 @@ AI __m256 b32_wscales8(int f, const uint8_t *p)
     return _mm256_castsi256_ps(_mm256_blendv_epi8(nrm, sub, small));
 }
 
-struct b32_act {
-    const uint8_t *qs;
-    const float *d;
-    const int32_t *ns;
-};
-
 /* Sum of adjacent int16 pairs of a vpmaddubsw result into int32. */
 AI __m256i madd1(__m256i p)
 {
@@ -218,7 +212,7 @@ AI __m256i madd1(__m256i p)
 
 /* Eight blocks (from block b; weights at w[i] + off) of R rows against C columns. */
 AI void b32_group8(int f, int R, int C, const uint8_t *const *w, size_t off,
-                   const struct b32_act *act, int64_t b, __m256 acc[4][4])
+                   const struct owb_mm_q8_0_act *act, int64_t b, __m256 acc[4][4])
 {
     const int bs = b32_size(f);
     __m256 dw[4], da[4];
@@ -310,15 +304,13 @@ AI void b32_rows_rc(int f, int R, int C, const struct owb_mm_args *a, int64_t r,
     const int bs = b32_size(f);
     const int64_t nb = a->k / OWB_QK, nbf = nb / 8 * 8;
     const uint8_t *w[4];
-    struct b32_act act[4];
+    struct owb_mm_q8_0_act act[4];
     __m256 acc[4][4];
     for (int i = 0; i < R; i++)
         w[i] = a->w + (size_t)(r + i) * a->w_row_bytes;
     for (int c = 0; c < C; c++) {
         const uint8_t *row = a->act + (size_t)(c0 + c) * a->act_row_bytes;
-        act[c].qs = row + owb_mm_q8_0_qs_off(a->k);
-        act[c].d = (const float *)(row + owb_mm_q8_0_d_off(a->k));
-        act[c].ns = (const int32_t *)(row + owb_mm_q8_0_sum_off(a->k));
+        act[c] = owb_mm_q8_0_act_view(row, a->k);
         for (int i = 0; i < R; i++)
             acc[i][c] = _mm256_setzero_ps();
     }

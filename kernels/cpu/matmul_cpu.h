@@ -117,6 +117,22 @@ static inline size_t owb_mm_q8_0_row_bytes(int64_t k)
     return (owb_mm_q8_0_sum_off(k) + (size_t)owb_mm_nb8(k) * sizeof(int32_t) + 63) & ~(size_t)63;
 }
 
+/* A view of one prepared q8_0 activation row: the contiguous quants, the per-block scales as
+ * f32 and the per-block offset sums (laid out by the offsets above). */
+struct owb_mm_q8_0_act {
+    const uint8_t *qs;
+    const float *d;
+    const int32_t *ns;
+};
+static inline struct owb_mm_q8_0_act owb_mm_q8_0_act_view(const uint8_t *row, int64_t k)
+{
+    struct owb_mm_q8_0_act v;
+    v.qs = row + owb_mm_q8_0_qs_off(k);
+    v.d = (const float *)(const void *)(row + owb_mm_q8_0_d_off(k));
+    v.ns = (const int32_t *)(const void *)(row + owb_mm_q8_0_sum_off(k));
+    return v;
+}
+
 /* Kernel tables of each ISA file, terminated by an entry with rows == NULL. */
 extern const struct owb_mm_kernel owb_mm_kernels_avx2[];
 extern const struct owb_mm_kernel owb_mm_kernels_avx512[];

@@ -29,6 +29,10 @@ check "--size 12Q exits 2" "[ $rc = 2 ]"
 check "size message names the value" "grep -q 12Q '$t/e'"
 "$OWB_BIN" stream --pin bogus -o "$t/x" 2>"$t/e"; rc=$?
 check "--pin bogus exits 2" "[ $rc = 2 ]"
+"$OWB_BIN" stream --counters PAPI_TOT_CYC,,PAPI_TOT_INS -o "$t/x" 2>"$t/e"; rc=$?
+check "malformed --counters exits 2 (got $rc)" "[ $rc = 2 ]"
+check "counters message names the list" "grep -q -- '--counters PAPI_TOT_CYC,,PAPI_TOT_INS' '$t/e'"
+check "no output for a malformed --counters" "[ ! -e '$t/x' ]"
 "$OWB_BIN" stream --nope 2>"$t/e"; rc=$?
 check "unknown flag exits 2" "[ $rc = 2 ]"
 "$OWB_BIN" nosuchcommand 2>"$t/e"; rc=$?
