@@ -12,6 +12,7 @@
 #include "model/gguf.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -948,17 +949,78 @@ struct owb_gguf_writer {
     size_t n_kv, cap_kv;
     struct wtensor *t;
     size_t n_t, cap_t;
+    /* writing state, between owb_gguf_writer_begin and _finish */
+    FILE *f;
+    char *path, *tmp;
+    uint32_t align;
+    size_t cur;           /* tensor whose data comes next */
+    uint64_t cur_written; /* bytes of it written */
+    uint64_t pos;         /* file position */
+    bool begun, failed;
+    int slot; /* temp_slot index, -1 when not registered */
 };
+
+/* Temporary paths of the files being written, for owb_gguf_unlink_temps() in a signal handler: a
+ * slot's path is complete before `used` is set, and `used` is cleared before the slot is reused. */
+static char temp_slot[OWB_GGUF_WRITE_SLOTS][4096];
+static volatile sig_atomic_t temp_used[OWB_GGUF_WRITE_SLOTS];
+
+static int temp_register(const char *path)
+{
+    size_t n = strlen(path);
+    if (n >= sizeof temp_slot[0])
+        return -1;
+    for (int i = 0; i < OWB_GGUF_WRITE_SLOTS; i++)
+        if (!temp_used[i]) {
+            memcpy(temp_slot[i], path, n + 1);
+            temp_used[i] = 1;
+            return i;
+        }
+    return -1;
+}
+
+static void temp_release(int slot)
+{
+    if (slot >= 0)
+        temp_used[slot] = 0;
+}
+
+void owb_gguf_unlink_temps(void)
+{
+    for (int i = 0; i < OWB_GGUF_WRITE_SLOTS; i++)
+        if (temp_used[i])
+            unlink(temp_slot[i]);
+}
+
+/* Drop a write in progress: close and remove the temporary file. */
+static void writer_abort(struct owb_gguf_writer *w)
+{
+    if (w->f)
+        fclose(w->f);
+    w->f = NULL;
+    if (w->tmp)
+        unlink(w->tmp);
+    temp_release(w->slot);
+    w->slot = -1;
+    free(w->tmp);
+    free(w->path);
+    w->tmp = w->path = NULL;
+    w->begun = w->failed = false;
+}
 
 struct owb_gguf_writer *owb_gguf_writer_new(void)
 {
-    return calloc(1, sizeof(struct owb_gguf_writer));
+    struct owb_gguf_writer *w = calloc(1, sizeof *w);
+    if (w)
+        w->slot = -1;
+    return w;
 }
 
 void owb_gguf_writer_free(struct owb_gguf_writer *w)
 {
     if (!w)
         return;
+    writer_abort(w);
     for (size_t i = 0; i < w->n_kv; i++) {
         free(w->kv[i].key);
         free(w->kv[i].val.p);
@@ -1153,6 +1215,10 @@ int owb_gguf_writer_add_tensor(struct owb_gguf_writer *w, const char *name, enum
 {
     size_t want;
     char serr[OWB_ERR_MAX];
+    if (w->begun) {
+        seterr(err, "tensor %s: added after the header was written", name);
+        return OWB_E_USAGE;
+    }
     if (owb_gguf_tensor_size(type, n_dims, ne, &want, serr)) {
         seterr(err, "tensor %s: %s", name, serr);
         return OWB_E_USAGE;
@@ -1192,39 +1258,99 @@ oom:
     return OWB_E_NOMEM;
 }
 
-static int write_pad(FILE *f, uint64_t *pos, uint32_t align)
+static uint64_t align_up(uint64_t x, uint64_t a)
 {
-    static const unsigned char zeros[256];
-    while (*pos % align) {
-        size_t n = (size_t)(align - *pos % align);
-        if (n > sizeof zeros)
-            n = sizeof zeros;
-        if (fwrite(zeros, 1, n, f) != n)
-            return -1;
-        *pos += n;
-    }
-    return 0;
+    return (x + a - 1) / a * a;
 }
 
-int owb_gguf_writer_write(struct owb_gguf_writer *w, const char *path, char err[OWB_ERR_MAX])
+/* The alignment general.alignment asks for (32 when absent); 0 when the value is invalid. */
+static uint32_t writer_alignment(const struct owb_gguf_writer *w)
 {
-    uint32_t align = OWB_GGUF_DEFAULT_ALIGNMENT;
-    char *tmp = NULL;
-    FILE *f = NULL;
-    int fd = -1, rc = OWB_E_IO;
-    struct bytes hdr = {0};
-
     for (size_t i = 0; i < w->n_kv; i++)
         if (strcmp(w->kv[i].key, "general.alignment") == 0) {
             const struct bytes *v = &w->kv[i].val;
             uint64_t a = v->n == 8 ? le(v->p + 4, 4) : 0;
-            if (v->n != 8 || le(v->p, 4) != OWB_GGUF_UINT32 || a == 0 || (a & (a - 1))) {
-                seterr(err, "%s: general.alignment must be a uint32 power of two", path);
-                return OWB_E_USAGE;
-            }
-            align = (uint32_t)a;
+            if (v->n != 8 || le(v->p, 4) != OWB_GGUF_UINT32 || a == 0 || (a & (a - 1)))
+                return 0;
+            return (uint32_t)a;
         }
+    return OWB_GGUF_DEFAULT_ALIGNMENT;
+}
 
+int owb_gguf_writer_add_tensor_info(struct owb_gguf_writer *w, const char *name, enum owb_type type,
+                                    int n_dims, const int64_t *ne, char err[OWB_ERR_MAX])
+{
+    size_t size;
+    char serr[OWB_ERR_MAX];
+    if (owb_gguf_tensor_size(type, n_dims, ne, &size, serr)) {
+        seterr(err, "tensor %s: %s", name, serr);
+        return OWB_E_USAGE;
+    }
+    return owb_gguf_writer_add_tensor(w, name, type, n_dims, ne, NULL, size, err);
+}
+
+uint64_t owb_gguf_writer_data_bytes(const struct owb_gguf_writer *w)
+{
+    uint32_t align = writer_alignment(w);
+    uint64_t off = 0;
+    if (!align)
+        align = OWB_GGUF_DEFAULT_ALIGNMENT;
+    for (size_t i = 0; i < w->n_t; i++)
+        off = align_up(off, align) + w->t[i].size;
+    return align_up(off, align);
+}
+
+static int write_bytes(struct owb_gguf_writer *w, const void *p, size_t n, char err[OWB_ERR_MAX])
+{
+    if (n && fwrite(p, 1, n, w->f) != n) {
+        seterr(err, "%s: write failed: %s", w->path, strerror(errno));
+        w->failed = true;
+        return OWB_E_IO;
+    }
+    w->pos += n;
+    return 0;
+}
+
+static int write_pad(struct owb_gguf_writer *w, char err[OWB_ERR_MAX])
+{
+    static const unsigned char zeros[256];
+    uint64_t pad = align_up(w->pos, w->align) - w->pos;
+    while (pad) {
+        size_t k = pad < sizeof zeros ? (size_t)pad : sizeof zeros;
+        int rc = write_bytes(w, zeros, k, err);
+        if (rc)
+            return rc;
+        pad -= k;
+    }
+    return 0;
+}
+
+/* Step over finished (and empty) tensors, padding after each. */
+static int advance(struct owb_gguf_writer *w, char err[OWB_ERR_MAX])
+{
+    while (w->cur < w->n_t && w->cur_written == w->t[w->cur].size) {
+        int rc = write_pad(w, err);
+        if (rc)
+            return rc;
+        w->cur++;
+        w->cur_written = 0;
+    }
+    return 0;
+}
+
+int owb_gguf_writer_begin(struct owb_gguf_writer *w, const char *path, char err[OWB_ERR_MAX])
+{
+    struct bytes hdr = {0};
+    int rc = OWB_E_IO, fd = -1;
+    if (w->begun) {
+        seterr(err, "%s: a write is already in progress", path);
+        return OWB_E_USAGE;
+    }
+    w->align = writer_alignment(w);
+    if (!w->align) {
+        seterr(err, "%s: general.alignment must be a uint32 power of two", path);
+        return OWB_E_USAGE;
+    }
     /* Header, metadata and tensor infos, with data offsets padded to the alignment. */
     put(&hdr, "GGUF", 4);
     put_le(&hdr, 3, 4);
@@ -1237,9 +1363,7 @@ int owb_gguf_writer_write(struct owb_gguf_writer *w, const char *path, char err[
     uint64_t off = 0;
     for (size_t i = 0; i < w->n_t; i++) {
         struct wtensor *t = &w->t[i];
-        if (off % align)
-            off += align - off % align;
-        t->offset = off;
+        t->offset = off = align_up(off, w->align);
         off += t->size;
         put_str(&hdr, t->name, strlen(t->name));
         put_le(&hdr, (uint64_t)t->n_dims, 4);
@@ -1250,74 +1374,131 @@ int owb_gguf_writer_write(struct owb_gguf_writer *w, const char *path, char err[
     }
     if (hdr.oom) {
         seterr(err, "%s: out of memory", path);
-        rc = OWB_E_NOMEM;
-        goto out;
+        free(hdr.p);
+        return OWB_E_NOMEM;
     }
-
+    w->begun = true;
+    w->cur = 0;
+    w->cur_written = 0;
+    w->pos = 0;
     size_t plen = strlen(path);
-    tmp = malloc(plen + 16);
-    if (!tmp) {
+    w->path = strdup(path);
+    w->tmp = malloc(plen + 16);
+    if (!w->path || !w->tmp) {
+        free(w->tmp);
+        w->tmp = NULL;
         seterr(err, "%s: out of memory", path);
         rc = OWB_E_NOMEM;
         goto out;
     }
-    snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
-    fd = mkstemp(tmp);
+    snprintf(w->tmp, plen + 16, "%s.tmp.XXXXXX", path);
+    fd = mkstemp(w->tmp);
     if (fd < 0) {
         seterr(err, "%s: cannot create temporary file: %s", path, strerror(errno));
-        free(tmp);
-        tmp = NULL;
+        free(w->tmp);
+        w->tmp = NULL;
         goto out;
     }
+    w->slot = temp_register(w->tmp);
     (void)fchmod(fd, 0644);
-    f = fdopen(fd, "wb");
-    if (!f) {
+    w->f = fdopen(fd, "wb");
+    if (!w->f) {
         seterr(err, "%s: fdopen failed: %s", path, strerror(errno));
-        goto out;
-    }
-    fd = -1;
-    uint64_t pos = hdr.n;
-    /* Files without tensors end right after the metadata (as llama.cpp's vocab files do). */
-    if (fwrite(hdr.p, 1, hdr.n, f) != hdr.n || (w->n_t && write_pad(f, &pos, align)))
-        goto werr;
-    uint64_t data_start = pos;
-    for (size_t i = 0; i < w->n_t; i++) {
-        const struct wtensor *t = &w->t[i];
-        if (write_pad(f, &pos, align))
-            goto werr;
-        OWB_ASSERT(pos == data_start + t->offset);
-        if (t->size && fwrite(t->data, 1, t->size, f) != t->size)
-            goto werr;
-        pos += t->size;
-    }
-    if (w->n_t && write_pad(f, &pos, align))
-        goto werr;
-    if (fflush(f) != 0 || fsync(fileno(f)) != 0)
-        goto werr;
-    if (fclose(f) != 0) {
-        f = NULL;
-        goto werr;
-    }
-    f = NULL;
-    if (rename(tmp, path) != 0) {
-        seterr(err, "%s: rename from %s failed: %s", path, tmp, strerror(errno));
-        goto out;
-    }
-    free(tmp);
-    tmp = NULL;
-    rc = 0;
-    goto out;
-werr:
-    seterr(err, "%s: write failed: %s", path, strerror(errno));
-out:
-    if (f)
-        fclose(f);
-    if (fd >= 0)
         close(fd);
-    if (tmp) {
-        unlink(tmp);
-        free(tmp);
+        goto out;
     }
+    setvbuf(w->f, NULL, _IOFBF, 1 << 20);
+    /* Files without tensors end right after the metadata (as llama.cpp's vocab files do). */
+    rc = write_bytes(w, hdr.p, hdr.n, err);
+    if (!rc && w->n_t)
+        rc = write_pad(w, err);
+    if (!rc)
+        rc = advance(w, err);
+out:
     free(hdr.p);
+    if (rc)
+        writer_abort(w);
+    return rc;
+}
+
+int owb_gguf_writer_stream(struct owb_gguf_writer *w, const void *data, size_t n,
+                           char err[OWB_ERR_MAX])
+{
+    const unsigned char *p = data;
+    if (!w->begun || w->failed) {
+        seterr(err, "GGUF writer: no write in progress (not begun, or failed)");
+        return OWB_E_USAGE;
+    }
+    while (n) {
+        if (w->cur >= w->n_t) {
+            seterr(err, "%s: %zu bytes of tensor data more than the tensors hold", w->path, n);
+            w->failed = true;
+            return OWB_E_USAGE;
+        }
+        uint64_t left = w->t[w->cur].size - w->cur_written;
+        size_t k = left < n ? (size_t)left : n;
+        int rc = write_bytes(w, p, k, err);
+        if (rc)
+            return rc;
+        w->cur_written += k;
+        p += k;
+        n -= k;
+        rc = advance(w, err);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+int owb_gguf_writer_finish(struct owb_gguf_writer *w, char err[OWB_ERR_MAX])
+{
+    int rc = OWB_E_IO;
+    if (!w->begun || w->failed) {
+        seterr(err, "GGUF writer: no write to finish (not begun, or failed)");
+        rc = OWB_E_USAGE;
+        goto out;
+    }
+    if (w->cur < w->n_t) {
+        seterr(err, "%s: tensor %s has %llu of %llu bytes of data", w->path, w->t[w->cur].name,
+               (unsigned long long)w->cur_written, (unsigned long long)w->t[w->cur].size);
+        rc = OWB_E_USAGE;
+        goto out;
+    }
+    FILE *f = w->f;
+    w->f = NULL;
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
+        seterr(err, "%s: write failed: %s", w->path, strerror(errno));
+        fclose(f);
+        goto out;
+    }
+    if (fclose(f) != 0) {
+        seterr(err, "%s: write failed: %s", w->path, strerror(errno));
+        goto out;
+    }
+    if (rename(w->tmp, w->path) != 0) {
+        seterr(err, "%s: rename from %s failed: %s", w->path, w->tmp, strerror(errno));
+        goto out;
+    }
+    free(w->tmp);
+    w->tmp = NULL;
+    rc = 0;
+out:
+    writer_abort(w); /* after a rename there is no temporary file left to remove */
+    return rc;
+}
+
+int owb_gguf_writer_write(struct owb_gguf_writer *w, const char *path, char err[OWB_ERR_MAX])
+{
+    for (size_t i = 0; i < w->n_t; i++)
+        if (w->t[i].size && !w->t[i].data) {
+            seterr(err, "%s: tensor %s has no data (added for streaming)", path, w->t[i].name);
+            return OWB_E_USAGE;
+        }
+    int rc = owb_gguf_writer_begin(w, path, err);
+    for (size_t i = 0; i < w->n_t && !rc; i++)
+        rc = owb_gguf_writer_stream(w, w->t[i].data, w->t[i].size, err);
+    if (!rc)
+        return owb_gguf_writer_finish(w, err);
+    writer_abort(w);
     return rc;
 }

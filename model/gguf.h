@@ -181,14 +181,38 @@ int owb_gguf_writer_set_value(struct owb_gguf_writer *w, const char *key,
                               const struct owb_gguf_value *v, char err[OWB_ERR_MAX]);
 
 /* Add a tensor (names must be unique). `data` holds size bytes, which must equal the size the type
- * and shape imply; it is borrowed until owb_gguf_writer_write() returns. */
+ * and shape imply; it is borrowed until owb_gguf_writer_write() returns. data may be NULL for a
+ * tensor whose bytes are streamed (owb_gguf_writer_begin below). */
 int owb_gguf_writer_add_tensor(struct owb_gguf_writer *w, const char *name, enum owb_type type,
                                int n_dims, const int64_t *ne, const void *data, size_t size,
                                char err[OWB_ERR_MAX]);
 
 /* Write everything to `path` atomically (temp file in the same folder, fsync, rename). Returns 0,
- * OWB_E_IO or OWB_E_USAGE (bad alignment value) with err filled. The writer stays usable. */
+ * OWB_E_IO or OWB_E_USAGE (bad alignment value, a tensor added without data) with err filled. The
+ * writer stays usable. */
 int owb_gguf_writer_write(struct owb_gguf_writer *w, const char *path, char err[OWB_ERR_MAX]);
+
+/* Streaming, for files larger than memory: add the tensors with data NULL, then
+ * owb_gguf_writer_begin (writes the header into a temporary file beside path),
+ * owb_gguf_writer_stream (the tensors' bytes in order, in pieces of any size; the padding between
+ * tensors is written for you) and owb_gguf_writer_finish (checks every byte came, fsync, rename).
+ * Any failure, or freeing the writer before finish, removes the temporary file. Returns as
+ * owb_gguf_writer_write; OWB_E_USAGE for more or fewer data bytes than the tensors hold. */
+int owb_gguf_writer_begin(struct owb_gguf_writer *w, const char *path, char err[OWB_ERR_MAX]);
+/* owb_gguf_writer_add_tensor with data NULL and the size the type and shape imply. */
+int owb_gguf_writer_add_tensor_info(struct owb_gguf_writer *w, const char *name, enum owb_type type,
+                                    int n_dims, const int64_t *ne, char err[OWB_ERR_MAX]);
+int owb_gguf_writer_stream(struct owb_gguf_writer *w, const void *data, size_t n,
+                           char err[OWB_ERR_MAX]);
+int owb_gguf_writer_finish(struct owb_gguf_writer *w, char err[OWB_ERR_MAX]);
+/* Bytes of the data section (every tensor, padded to the alignment). */
+uint64_t owb_gguf_writer_data_bytes(const struct owb_gguf_writer *w);
+
+/* At most this many files are tracked for owb_gguf_unlink_temps(). */
+#define OWB_GGUF_WRITE_SLOTS 8
+/* Remove the temporary files of writes in progress. Async-signal-safe: for a SIGINT/SIGTERM
+ * handler of a command that writes GGUF files. */
+void owb_gguf_unlink_temps(void);
 
 /* Bytes of a tensor of this type and shape (0 and err filled when the row length is not a multiple
  * of the block size, the type is unknown or the size overflows). */

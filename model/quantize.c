@@ -179,7 +179,7 @@ int owb_quantize_file(const char *in_path, const char *out_path, enum owb_type t
                       owb_quantize_progress_fn progress, void *progress_ctx, char err[OWB_ERR_MAX])
 {
     struct owb_gguf *g = NULL;
-    struct owb_synth_stream *s = NULL;
+    struct owb_gguf_writer *s = NULL;
     float *f32 = NULL;
     unsigned char *q = NULL;
     int rc = 0;
@@ -197,7 +197,7 @@ int owb_quantize_file(const char *in_path, const char *out_path, enum owb_type t
     g = owb_gguf_open(in_path, err);
     if (!g)
         return OWB_E_FORMAT;
-    s = owb_synth_stream_new(g->alignment);
+    s = owb_gguf_writer_new();
     if (!s) {
         seterr(err, "%s: out of memory", out_path);
         rc = OWB_E_NOMEM;
@@ -208,15 +208,16 @@ int owb_quantize_file(const char *in_path, const char *out_path, enum owb_type t
         if (strcmp(key, "general.file_type") == 0 ||
             strcmp(key, "general.quantization_version") == 0 ||
             strcmp(key, "general.alignment") == 0)
-            continue; /* rewritten below (alignment: by the stream, as a uint32) */
-        rc = owb_synth_stream_set_value(s, key, &g->kv[i].value, err);
+            continue; /* rewritten below (alignment as a uint32, last) */
+        rc = owb_gguf_writer_set_value(s, key, &g->kv[i].value, err);
         if (rc)
             goto out;
     }
-    rc =
-        owb_synth_stream_set_u32(s, "general.file_type", (uint32_t)owb_quantize_ftype(target), err);
+    rc = owb_gguf_writer_set_u32(s, "general.file_type", (uint32_t)owb_quantize_ftype(target), err);
     if (!rc)
-        rc = owb_synth_stream_set_u32(s, "general.quantization_version", 2, err);
+        rc = owb_gguf_writer_set_u32(s, "general.quantization_version", 2, err);
+    if (!rc)
+        rc = owb_gguf_writer_set_u32(s, "general.alignment", g->alignment, err);
     if (rc)
         goto out;
 
@@ -234,7 +235,7 @@ int owb_quantize_file(const char *in_path, const char *out_path, enum owb_type t
                 goto out;
             }
         }
-        rc = owb_synth_stream_add_tensor(s, t->name, ot, nd, t->ne, err);
+        rc = owb_gguf_writer_add_tensor_info(s, t->name, ot, nd, t->ne, err);
         if (rc)
             goto out;
         if (t->ne[0] > max_row)
@@ -248,7 +249,7 @@ int owb_quantize_file(const char *in_path, const char *out_path, enum owb_type t
         rc = OWB_E_NOMEM;
         goto out;
     }
-    rc = owb_synth_stream_begin(s, out_path, err);
+    rc = owb_gguf_writer_begin(s, out_path, err);
     if (rc)
         goto out;
     for (int64_t i = 0; i < g->n_tensors; i++) {
@@ -256,7 +257,7 @@ int owb_quantize_file(const char *in_path, const char *out_path, enum owb_type t
         bool fell = false;
         enum owb_type ot = owb_quantize_pick_type(t->name, t->n_dims, t->ne, target, &fell);
         if (ot == t->type) {
-            rc = owb_synth_stream_write(s, t->data, t->size_bytes, err);
+            rc = owb_gguf_writer_stream(s, t->data, t->size_bytes, err);
             if (rc)
                 goto out;
         } else {
@@ -275,7 +276,7 @@ int owb_quantize_file(const char *in_path, const char *out_path, enum owb_type t
                     (void)owb_quantize_rows(ot, f32, q, nr, ncols, nthreads);
                     out = q;
                 }
-                rc = owb_synth_stream_write(s, out, (size_t)nr * out_row, err);
+                rc = owb_gguf_writer_stream(s, out, (size_t)nr * out_row, err);
                 if (rc)
                     goto out;
             }
@@ -283,9 +284,9 @@ int owb_quantize_file(const char *in_path, const char *out_path, enum owb_type t
         if (progress)
             progress(progress_ctx, i, g->n_tensors, t->name, t->ne[0], t->type, ot, fell);
     }
-    rc = owb_synth_stream_finish(s, err);
+    rc = owb_gguf_writer_finish(s, err);
 out:
-    owb_synth_stream_free(s);
+    owb_gguf_writer_free(s);
     owb_gguf_close(g);
     free(f32);
     free(q);

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * synth.h: synthetic models with the exact shapes of real ones, and the streaming GGUF writer
- * they (and model/quantize.h) are written with.
+ * synth.h: synthetic models with the exact shapes of real ones.
  *
  * A preset is a real model's shape (width, layers, heads, feed-forward width, vocabulary, RoPE
  * base, tied or separate output, QKV biases). owb_synth_write() writes it as a GGUF that llama.cpp
@@ -22,13 +21,12 @@
  * speed anchor in issue 5). Llama 3.x files carry no llama3 RoPE scaling (rope_freqs): the shapes
  * and the per-token work are the real ones, the positional frequencies are plain RoPE.
  *
- * Large presets are written tensor by tensor through owb_synth_stream (a few tens of MB in memory
- * whatever the model size): the GGUF writer of model/gguf.h needs every tensor's data at write
- * time.
+ * Large presets are written tensor by tensor through the streaming mode of model/gguf.h's writer
+ * (a few tens of MB in memory whatever the model size).
  *
- * Ownership: presets are static. A stream is freed by owb_synth_stream_free(). Failure: 0 or a
+ * Ownership: presets are static. Failure: 0 or a
  * negative enum owb_status with err ("PATH: reason"); nothing is left at the output path on
- * failure. Thread-safety: presets may be read from any thread; a stream is used by one thread.
+ * failure. Thread-safety: presets may be read from any thread.
  */
 #ifndef OWB_MODEL_SYNTH_H
 #define OWB_MODEL_SYNTH_H
@@ -79,61 +77,5 @@ uint64_t owb_synth_data_bytes(const struct owb_synth_preset *p, enum owb_type ty
 int owb_synth_write(const struct owb_synth_preset *p, enum owb_type type, int64_t n_layer,
                     uint64_t seed, const char *path, int nthreads,
                     owb_quantize_progress_fn progress, void *progress_ctx, char err[OWB_ERR_MAX]);
-
-/* ---- streaming GGUF writer ----
- * Same layout as model/gguf.h's writer (version 3, little-endian, tensor data at offsets aligned
- * to `alignment`, zero padding after each tensor). Use: set metadata and add tensor infos, then
- * begin() (writes header, metadata and tensor infos to a temporary file next to path), then
- * write() the data of each tensor in the order the tensors were added (any chunking), then
- * finish() (checks every byte came, fsyncs, renames over path). free() without finish() removes
- * the temporary file. */
-struct owb_synth_stream;
-
-/* alignment: a power of two (GGUF's default is 32); written as general.alignment when not 32.
- * NULL on OOM or a bad alignment. */
-struct owb_synth_stream *owb_synth_stream_new(uint32_t alignment);
-void owb_synth_stream_free(struct owb_synth_stream *s);
-
-/* Metadata, before begin(). Keys must be unique (OWB_E_USAGE otherwise). */
-int owb_synth_stream_set_u32(struct owb_synth_stream *s, const char *key, uint32_t v,
-                             char err[OWB_ERR_MAX]);
-int owb_synth_stream_set_i32(struct owb_synth_stream *s, const char *key, int32_t v,
-                             char err[OWB_ERR_MAX]);
-int owb_synth_stream_set_u64(struct owb_synth_stream *s, const char *key, uint64_t v,
-                             char err[OWB_ERR_MAX]);
-int owb_synth_stream_set_f32(struct owb_synth_stream *s, const char *key, float v,
-                             char err[OWB_ERR_MAX]);
-int owb_synth_stream_set_bool(struct owb_synth_stream *s, const char *key, bool v,
-                              char err[OWB_ERR_MAX]);
-int owb_synth_stream_set_str(struct owb_synth_stream *s, const char *key, const char *v,
-                             char err[OWB_ERR_MAX]);
-/* n fixed-size elements of elem_type (not string or array), as the host's C array. */
-int owb_synth_stream_set_arr(struct owb_synth_stream *s, const char *key,
-                             enum owb_gguf_type elem_type, uint64_t n, const void *elems,
-                             char err[OWB_ERR_MAX]);
-/* n NUL-terminated strings. */
-int owb_synth_stream_set_arr_str(struct owb_synth_stream *s, const char *key, uint64_t n,
-                                 const char *const *strs, char err[OWB_ERR_MAX]);
-/* A value as model/gguf.h's reader decodes it (scalars, strings, nested arrays). */
-int owb_synth_stream_set_value(struct owb_synth_stream *s, const char *key,
-                               const struct owb_gguf_value *v, char err[OWB_ERR_MAX]);
-
-/* A tensor info (names unique, 1..4 dims, row length a multiple of the type's block size). */
-int owb_synth_stream_add_tensor(struct owb_synth_stream *s, const char *name, enum owb_type type,
-                                int n_dims, const int64_t *ne, char err[OWB_ERR_MAX]);
-/* Bytes of tensor data (padding included) the file will hold, as of the tensors added so far. */
-uint64_t owb_synth_stream_data_bytes(const struct owb_synth_stream *s);
-
-int owb_synth_stream_begin(struct owb_synth_stream *s, const char *path, char err[OWB_ERR_MAX]);
-/* The next n bytes of tensor data; OWB_E_USAGE when more bytes come than the tensors hold. */
-int owb_synth_stream_write(struct owb_synth_stream *s, const void *data, size_t n,
-                           char err[OWB_ERR_MAX]);
-int owb_synth_stream_finish(struct owb_synth_stream *s, char err[OWB_ERR_MAX]);
-
-/* Remove the temporary files of the streams begun and not yet finished or freed (at most
- * OWB_SYNTH_STREAM_SLOTS at a time are tracked). Async-signal-safe: for a SIGINT/SIGTERM/SIGPIPE
- * handler that then re-raises the signal, so an interrupted write leaves no partial file. */
-#define OWB_SYNTH_STREAM_SLOTS 8
-void owb_synth_stream_unlink_temps(void);
 
 #endif

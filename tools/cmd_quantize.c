@@ -61,7 +61,7 @@ static void on_tensor(void *ctx, int64_t i, int64_t n, const char *name, int64_t
  * of the signal as it would have. */
 static void on_signal(int sig)
 {
-    owb_synth_stream_unlink_temps();
+    owb_gguf_unlink_temps();
     signal(sig, SIG_DFL);
     raise(sig);
 }

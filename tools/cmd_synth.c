@@ -111,7 +111,7 @@ static int parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out)
  * of the signal as it would have. */
 static void on_signal(int sig)
 {
-    owb_synth_stream_unlink_temps();
+    owb_gguf_unlink_temps();
     signal(sig, SIG_DFL);
     raise(sig);
 }

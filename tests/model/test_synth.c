@@ -448,49 +448,58 @@ static void check_errors(void)
     CHECK(strstr(err, "no/such/dir") != NULL);
     CHECK(count_files("bad.gguf") == 0);
 
-    /* Stream misuse: too few bytes, too many bytes, duplicate keys and tensors, free without
-     * finish: errors, and no file or temporary left. */
+    /* Streaming misuse of model/gguf.h's writer (which synth and quantize write with): too few
+     * bytes, too many bytes, a bad alignment, duplicate and late tensors, free without finish:
+     * errors, and no file or temporary left. */
     int64_t ne[2] = {32, 2};
     float data[96] = {0};
-    struct owb_synth_stream *s = owb_synth_stream_new(32);
+    struct owb_gguf_writer *s = owb_gguf_writer_new();
     CHECK(s != NULL);
-    CHECK(owb_synth_stream_new(24) == NULL);
-    CHECK(owb_synth_stream_set_u32(s, "a.b", 1, err) == 0);
-    CHECK(owb_synth_stream_set_u32(s, "a.b", 2, err) == OWB_E_USAGE);
-    CHECK(owb_synth_stream_set_u32(s, "general.alignment", 64, err) == OWB_E_USAGE);
-    CHECK(owb_synth_stream_add_tensor(s, "t", OWB_TYPE_F32, 2, ne, err) == 0);
-    CHECK(owb_synth_stream_add_tensor(s, "t", OWB_TYPE_F32, 2, ne, err) == OWB_E_USAGE);
-    CHECK(owb_synth_stream_add_tensor(s, "u", OWB_TYPE_Q4_K, 2, ne, err) != 0);
-    CHECK(owb_synth_stream_data_bytes(s) == 256);
+    CHECK(owb_gguf_writer_set_u32(s, "a.b", 1, err) == 0);
+    CHECK(owb_gguf_writer_add_tensor_info(s, "t", OWB_TYPE_F32, 2, ne, err) == 0);
+    CHECK(owb_gguf_writer_add_tensor_info(s, "t", OWB_TYPE_F32, 2, ne, err) == OWB_E_USAGE);
+    CHECK(owb_gguf_writer_add_tensor_info(s, "u", OWB_TYPE_Q4_K, 2, ne, err) != 0);
+    CHECK(owb_gguf_writer_data_bytes(s) == 256);
     snprintf(path, sizeof path, "%s/stream_short.gguf", tmpdir);
-    CHECK(owb_synth_stream_begin(s, path, err) == 0);
-    CHECK(owb_synth_stream_write(s, data, 100, err) == 0);
-    CHECK(owb_synth_stream_finish(s, err) == OWB_E_USAGE);
+    CHECK(owb_gguf_writer_begin(s, path, err) == 0);
+    CHECK(owb_gguf_writer_add_tensor_info(s, "late", OWB_TYPE_F32, 2, ne, err) == OWB_E_USAGE);
+    CHECK(owb_gguf_writer_stream(s, data, 100, err) == 0);
+    CHECK(owb_gguf_writer_finish(s, err) == OWB_E_USAGE);
     CHECK(strstr(err, "100 of 256") != NULL);
-    owb_synth_stream_free(s);
+    owb_gguf_writer_free(s);
     CHECK(count_files("stream_short") == 0);
 
-    s = owb_synth_stream_new(32);
-    CHECK(owb_synth_stream_add_tensor(s, "t", OWB_TYPE_F32, 2, ne, err) == 0);
+    s = owb_gguf_writer_new();
+    CHECK(owb_gguf_writer_add_tensor_info(s, "t", OWB_TYPE_F32, 2, ne, err) == 0);
     snprintf(path, sizeof path, "%s/stream_long.gguf", tmpdir);
-    CHECK(owb_synth_stream_begin(s, path, err) == 0);
-    CHECK(owb_synth_stream_write(s, data, 257, err) == OWB_E_USAGE);
-    owb_synth_stream_free(s);
+    CHECK(owb_gguf_writer_begin(s, path, err) == 0);
+    CHECK(owb_gguf_writer_stream(s, data, 257, err) == OWB_E_USAGE);
+    CHECK(owb_gguf_writer_finish(s, err) == OWB_E_USAGE);
+    owb_gguf_writer_free(s);
     CHECK(count_files("stream_long") == 0);
 
-    /* A good stream: the reader sees the key, the tensor and the data. */
-    s = owb_synth_stream_new(64);
+    s = owb_gguf_writer_new();
+    CHECK(owb_gguf_writer_set_u32(s, "general.alignment", 24, err) == 0);
+    snprintf(path, sizeof path, "%s/stream_align.gguf", tmpdir);
+    CHECK(owb_gguf_writer_begin(s, path, err) == OWB_E_USAGE);
+    CHECK(strstr(err, "alignment") != NULL);
+    owb_gguf_writer_free(s);
+    CHECK(count_files("stream_align") == 0);
+
+    /* A good stream in uneven pieces: the reader sees the key, the tensors and the data. */
+    s = owb_gguf_writer_new();
     for (int i = 0; i < 96; i++)
         data[i] = (float)i;
-    CHECK(owb_synth_stream_set_str(s, "general.architecture", "test", err) == 0);
-    CHECK(owb_synth_stream_add_tensor(s, "t", OWB_TYPE_F32, 2, ne, err) == 0);
-    CHECK(owb_synth_stream_add_tensor(s, "v", OWB_TYPE_F32, 1, ne, err) == 0);
+    CHECK(owb_gguf_writer_set_str(s, "general.architecture", "test", err) == 0);
+    CHECK(owb_gguf_writer_set_u32(s, "general.alignment", 64, err) == 0);
+    CHECK(owb_gguf_writer_add_tensor_info(s, "t", OWB_TYPE_F32, 2, ne, err) == 0);
+    CHECK(owb_gguf_writer_add_tensor_info(s, "v", OWB_TYPE_F32, 1, ne, err) == 0);
     snprintf(path, sizeof path, "%s/stream_ok.gguf", tmpdir);
-    CHECK(owb_synth_stream_begin(s, path, err) == 0);
-    CHECK(owb_synth_stream_write(s, data, 100, err) == 0);
-    CHECK(owb_synth_stream_write(s, (char *)data + 100, 156 + 128, err) == 0);
-    CHECK_MSG(owb_synth_stream_finish(s, err) == 0, "%s", err);
-    owb_synth_stream_free(s);
+    CHECK(owb_gguf_writer_begin(s, path, err) == 0);
+    CHECK(owb_gguf_writer_stream(s, data, 100, err) == 0);
+    CHECK(owb_gguf_writer_stream(s, (char *)data + 100, 156 + 128, err) == 0);
+    CHECK_MSG(owb_gguf_writer_finish(s, err) == 0, "%s", err);
+    owb_gguf_writer_free(s);
     struct owb_gguf *g = owb_gguf_open(path, err);
     CHECK_MSG(g != NULL, "%s", err);
     if (g) {
