@@ -136,6 +136,7 @@ static inline struct owb_mm_q8_0_act owb_mm_q8_0_act_view(const uint8_t *row, in
 /* Kernel tables of each ISA file, terminated by an entry with rows == NULL. */
 extern const struct owb_mm_kernel owb_mm_kernels_avx2[];
 extern const struct owb_mm_kernel owb_mm_kernels_avx512[];
+extern const struct owb_mm_kernel owb_mm_kernels_avx512_gemm[]; /* gemm_avx512.c */
 extern const struct owb_mm_kernel owb_mm_kernels_avx512_vbmi[];
 
 /* Activation preparation per ISA: NULL when that ISA has no converter for the layout. */

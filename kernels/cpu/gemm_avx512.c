@@ -1,0 +1,471 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * gemm_avx512.c: AVX-512 (F/BW/VL/DQ + VNNI) GEMM kernels for owb_matmul_rows (batch >= 16): the
+ * 32-wide integer formats (q4_0, q8_0, mxfp4), the k-quants (q4_K, q6_K) and the float formats,
+ * against the same prepared activations as the GEMV kernels of matmul_avx512.c.
+ */
+#include <immintrin.h>
+#include <string.h>
+
+#include "kernels/cpu/fl_avx512.h"
+#include "kernels/cpu/matmul_cpu.h"
+
+#define B32_VBMI 0
+#include "kernels/cpu/b32_avx512.h"
+
+/* ------------------------------------------------------------------ GEMM (batch >= 16) ---- */
+
+/*
+ * Register-blocked tiles: 16 weight rows sit in the 16 lanes of a register, so one vpdpbusd (or
+ * FMA) multiplies them with one activation value broadcast from memory, for GEMM_C columns at once.
+ * A tile of 16 rows x GEMM_KC elements is unpacked once into that transposed layout (int8 groups of
+ * four quants per row, or f32) and reused for every column of the batch; the partial sums of each
+ * GEMM_KC slice are added into Y, in the same order whatever the row range.
+ */
+#define GEMM_C 8
+#define GEMM_KC_Q 512 /* int8 tiles: 16 blocks, 8 KiB of quants + 1 KiB of scales */
+#define GEMM_KC_F 256 /* f32 tiles: 16 KiB */
+#define GEMM_RB 64    /* rows per outer block: its packed k slice is reused by GEMM_CB columns */
+
+struct gemm_tile_q {
+    uint8_t q[GEMM_KC_Q / 32][8][64]; /* [block][group of 4 quants][row x 4 bytes] */
+    float d[GEMM_KC_Q / 32][16];      /* weight block scales per row */
+};
+
+/* Unpack blocks [jb, jb + nj) of rows r..r+nr (nr <= 16; missing rows are zero) into t. */
+AI void gemm_pack_q(int f, const struct owb_mm_args *a, int64_t r, int nr, int64_t jb, int nj,
+                    struct gemm_tile_q *t)
+{
+    const int bs = b32_size(f);
+    const __m256i vidx = _mm256_setr_epi32(0, 64, 128, 192, 256, 320, 384, 448);
+    const __m256i m0f = _mm256_set1_epi8(0x0f);
+    const __m256i tab = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)mxfp4_u));
+    if (nr < 16)
+        memset(t, 0, sizeof *t);
+    for (int i = 0; i < nr; i++) {
+        const uint8_t *row = a->w + (size_t)(r + i) * a->w_row_bytes + (size_t)(jb * bs);
+        for (int j = 0; j < nj; j++) {
+            const uint8_t *blk = row + (size_t)(j * bs);
+            __m256i u;
+            float d;
+            if (f == F_Q8_0) {
+                u = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(blk + 2)),
+                                     _mm256_set1_epi8((char)0x80));
+                d = _cvtsh_ss((unsigned short)(blk[0] | blk[1] << 8));
+            } else {
+                const __m128i v = _mm_loadu_si128((const __m128i *)(blk + (f == F_Q4_0 ? 2 : 1)));
+                const __m256i vv = _mm256_set_m128i(_mm_srli_epi16(v, 4), v);
+                u = _mm256_and_si256(vv, m0f);
+                if (f == F_MXFP4) {
+                    u = _mm256_shuffle_epi8(tab, u);
+                    const uint32_t e = blk[0];
+                    const uint32_t bits = e < 2 ? 0x00200000u << e : (e - 1) << 23;
+                    memcpy(&d, &bits, sizeof d);
+                } else {
+                    d = _cvtsh_ss((unsigned short)(blk[0] | blk[1] << 8));
+                }
+            }
+            _mm256_i32scatter_epi32((int *)(t->q[j][0] + 4 * i), vidx, u, 1);
+            t->d[j][i] = d;
+        }
+    }
+}
+
+/* C columns from c0 against a packed tile of nj blocks (block jb of the activations first). */
+AI void gemm_kernel_q(int C, const struct owb_mm_args *a, const struct gemm_tile_q *t, int64_t jb,
+                      int nj, int64_t c0, __m512 acc[GEMM_C])
+{
+    const struct owb_block_q8_0 *blk[GEMM_C];
+    const float *da[GEMM_C];
+    const int32_t *ns[GEMM_C];
+    for (int c = 0; c < C; c++) {
+        const uint8_t *row = a->act + (size_t)(c0 + c) * a->act_row_bytes;
+        blk[c] = (const struct owb_block_q8_0 *)row + jb;
+        da[c] = (const float *)(row + owb_mm_q8_0_d_off(a->k)) + jb;
+        ns[c] = (const int32_t *)(row + owb_mm_q8_0_sum_off(a->k)) + jb;
+        acc[c] = _mm512_setzero_ps();
+    }
+    for (int j = 0; j < nj; j++) {
+        __m512i ai[GEMM_C];
+        for (int c = 0; c < C; c++)
+            ai[c] = _mm512_set1_epi32(ns[c][j]);
+        for (int g = 0; g < 8; g++) {
+            const __m512i wv = _mm512_load_si512(t->q[j][g]);
+            for (int c = 0; c < C; c++) {
+                int32_t q4;
+                memcpy(&q4, blk[c][j].qs + 4 * g, 4);
+                ai[c] = _mm512_dpbusd_epi32(ai[c], wv, _mm512_set1_epi32(q4));
+            }
+        }
+        const __m512 dw = _mm512_load_ps(t->d[j]);
+        for (int c = 0; c < C; c++)
+            acc[c] = _mm512_fmadd_ps(
+                _mm512_mul_ps(_mm512_cvtepi32_ps(ai[c]), _mm512_set1_ps(da[c][j])), dw, acc[c]);
+    }
+}
+
+/*
+ * Partial sums of one block of GEMM_RB rows x GEMM_CB columns across the k slices, laid out
+ * [tile][column][16 rows] so that slice after slice adds into contiguous memory (Y's own row stride
+ * is often a multiple of 4 KiB, which would alias in L1). Thread-local: kernels get no scratch from
+ * their caller, and each thread runs its own row range.
+ */
+#define GEMM_CB 512
+static _Thread_local struct {
+    _Alignas(64) float y[GEMM_RB / 16][GEMM_CB][16];
+} gemm_scratch;
+
+/* Add (or store, on the first k slice) C columns of one tile into the scratch. */
+AI void gemm_accum(int tile, int64_t c, int C, int first, const __m512 acc[GEMM_C])
+{
+    for (int j = 0; j < C; j++) {
+        float *s = gemm_scratch.y[tile][c + j];
+        _mm512_store_ps(s, first ? acc[j] : _mm512_add_ps(_mm512_load_ps(s), acc[j]));
+    }
+}
+
+/* Write the scratch of rows [rb, re) and columns [cb, cb + nc) to Y. */
+static void gemm_flush(const struct owb_mm_args *a, int64_t rb, int64_t re, int64_t cb, int64_t nc)
+{
+    for (int64_t r = rb; r < re; r += 16) {
+        const int nr = (int)(re - r < 16 ? re - r : 16);
+        const __mmask16 m = (__mmask16)(nr >= 16 ? 0xffffu : (1u << nr) - 1u);
+        const int tile = (int)((r - rb) / 16);
+        for (int64_t c = 0; c < nc; c++)
+            _mm512_mask_storeu_ps(a->y + (cb + c) * a->ldy + r, m,
+                                  _mm512_load_ps(gemm_scratch.y[tile][c]));
+    }
+}
+
+AI void gemm_q(int f, const struct owb_mm_args *a, int64_t r0, int64_t r1)
+{
+    _Alignas(64) struct gemm_tile_q t;
+    const int64_t nb = a->k / OWB_QK;
+    for (int64_t cb = 0; cb < a->batch; cb += GEMM_CB) {
+        const int64_t nc = a->batch - cb < GEMM_CB ? a->batch - cb : GEMM_CB;
+        for (int64_t rb = r0; rb < r1; rb += GEMM_RB) {
+            const int64_t re = rb + GEMM_RB < r1 ? rb + GEMM_RB : r1;
+            for (int64_t jb = 0; jb < nb; jb += GEMM_KC_Q / 32) {
+                const int nj = (int)(nb - jb < GEMM_KC_Q / 32 ? nb - jb : GEMM_KC_Q / 32);
+                for (int64_t r = rb; r < re; r += 16) {
+                    const int nr = (int)(re - r < 16 ? re - r : 16);
+                    const int tile = (int)((r - rb) / 16);
+                    gemm_pack_q(f, a, r, nr, jb, nj, &t);
+                    int64_t c = 0;
+                    __m512 acc[GEMM_C];
+                    for (; c + GEMM_C <= nc; c += GEMM_C) {
+                        gemm_kernel_q(GEMM_C, a, &t, jb, nj, cb + c, acc);
+                        gemm_accum(tile, c, GEMM_C, jb == 0, acc);
+                    }
+                    for (; c < nc; c++) {
+                        gemm_kernel_q(1, a, &t, jb, nj, cb + c, acc);
+                        gemm_accum(tile, c, 1, jb == 0, acc);
+                    }
+                }
+            }
+            gemm_flush(a, rb, re, cb, nc);
+        }
+    }
+}
+
+static void gemm_q4_0(const struct owb_mm_args *a, int64_t r0, int64_t r1)
+{
+    gemm_q(F_Q4_0, a, r0, r1);
+}
+
+static void gemm_q8_0(const struct owb_mm_args *a, int64_t r0, int64_t r1)
+{
+    gemm_q(F_Q8_0, a, r0, r1);
+}
+
+static void gemm_mxfp4(const struct owb_mm_args *a, int64_t r0, int64_t r1)
+{
+    gemm_q(F_MXFP4, a, r0, r1);
+}
+
+/* f32 tile: [element][row] */
+struct gemm_tile_f {
+    float w[GEMM_KC_F][16];
+};
+
+AI void gemm_pack_f(int f, const struct owb_mm_args *a, int64_t r, int nr, int64_t kb, int nk,
+                    struct gemm_tile_f *t)
+{
+    const __m512i vidx =
+        _mm512_setr_epi32(0, 16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240);
+    if (nr < 16 || nk < GEMM_KC_F)
+        memset(t, 0, sizeof *t);
+    for (int i = 0; i < nr; i++) {
+        const uint8_t *row = a->w + (size_t)(r + i) * a->w_row_bytes;
+        int j = 0;
+        for (; j + 16 <= nk; j += 16)
+            _mm512_i32scatter_ps(&t->w[j][i], vidx, fl_load(f, row, kb + j), 4);
+        if (j < nk) {
+            const __mmask16 m = (__mmask16)((1u << (nk - j)) - 1u);
+            _mm512_mask_i32scatter_ps(&t->w[j][i], m, vidx, fl_load_mask(f, row, kb + j, m), 4);
+        }
+    }
+}
+
+AI void gemm_kernel_f(int C, const struct owb_mm_args *a, const struct gemm_tile_f *t, int64_t kb,
+                      int nk, int64_t c0, __m512 acc[GEMM_C])
+{
+    const float *x[GEMM_C];
+    for (int c = 0; c < C; c++) {
+        x[c] = a->x + (c0 + c) * a->ldx + kb;
+        acc[c] = _mm512_setzero_ps();
+    }
+    for (int j = 0; j < nk; j++) {
+        const __m512 wv = _mm512_load_ps(t->w[j]);
+        for (int c = 0; c < C; c++)
+            acc[c] = _mm512_fmadd_ps(wv, _mm512_set1_ps(x[c][j]), acc[c]);
+    }
+}
+
+AI void gemm_f(int f, const struct owb_mm_args *a, int64_t r0, int64_t r1)
+{
+    _Alignas(64) struct gemm_tile_f t;
+    for (int64_t cb = 0; cb < a->batch; cb += GEMM_CB) {
+        const int64_t nc = a->batch - cb < GEMM_CB ? a->batch - cb : GEMM_CB;
+        for (int64_t rb = r0; rb < r1; rb += GEMM_RB) {
+            const int64_t re = rb + GEMM_RB < r1 ? rb + GEMM_RB : r1;
+            for (int64_t kb = 0; kb < a->k; kb += GEMM_KC_F) {
+                const int nk = (int)(a->k - kb < GEMM_KC_F ? a->k - kb : GEMM_KC_F);
+                for (int64_t r = rb; r < re; r += 16) {
+                    const int nr = (int)(re - r < 16 ? re - r : 16);
+                    const int tile = (int)((r - rb) / 16);
+                    gemm_pack_f(f, a, r, nr, kb, nk, &t);
+                    int64_t c = 0;
+                    __m512 acc[GEMM_C];
+                    for (; c + GEMM_C <= nc; c += GEMM_C) {
+                        gemm_kernel_f(GEMM_C, a, &t, kb, nk, cb + c, acc);
+                        gemm_accum(tile, c, GEMM_C, kb == 0, acc);
+                    }
+                    for (; c < nc; c++) {
+                        gemm_kernel_f(1, a, &t, kb, nk, cb + c, acc);
+                        gemm_accum(tile, c, 1, kb == 0, acc);
+                    }
+                }
+            }
+            gemm_flush(a, rb, re, cb, nc);
+        }
+    }
+}
+
+static void gemm_f32(const struct owb_mm_args *a, int64_t r0, int64_t r1)
+{
+    gemm_f(F_F32, a, r0, r1);
+}
+
+static void gemm_f16(const struct owb_mm_args *a, int64_t r0, int64_t r1)
+{
+    gemm_f(F_F16, a, r0, r1);
+}
+
+static void gemm_bf16(const struct owb_mm_args *a, int64_t r0, int64_t r1)
+{
+    gemm_f(F_BF16, a, r0, r1);
+}
+
+/*
+ * k-quant tiles (q4_K, q6_K) against q8_K activations. The quants go into the same [group][row]
+ * int8 layout (q4_K nibbles 0..15, q6_K 0..63, both unsigned for vpdpbusd); the sub-block scales
+ * are applied in float once per sub-block (d * sc per row), and the sub-block offsets (q4_K mins,
+ * q6_K's -32) in int32 through vpdpwssd of per-row int16 pairs with the activations' bsums, once
+ * per super-block. The activation scale is per super-block, so it multiplies once per 256 elements.
+ */
+#define GEMM_KC_K 512 /* two super-blocks */
+#define GEMM_KS (GEMM_KC_K / OWB_QK_K)
+
+struct gemm_tile_k {
+    uint8_t q[GEMM_KC_K / 4][64];  /* [group of 4 quants][row x 4 bytes] */
+    float dsc[GEMM_KC_K / 16][16]; /* per sub-block (32 or 16 quants): d * sc per row */
+    int32_t off[GEMM_KS][8][16];   /* per super-block: int16 pairs for the bsums dwords */
+    float mcoef[GEMM_KS][16];      /* per super-block: -dmin (q4_K) or d (q6_K) per row */
+};
+
+/* One super-block of one row as 256 unsigned quants in element order, its 8 or 16 sub-block
+ * scales (as d * sc), the offset pairs and the offset coefficient. */
+AI void gemm_unpack_k(int f, const uint8_t *blk, uint8_t u[256], float *dsc, int32_t off[8],
+                      float *mcoef)
+{
+    const __m256i m0f = _mm256_set1_epi8(0x0f);
+    if (f == F_Q4_K) {
+        const struct owb_block_q4_K *x = (const struct owb_block_q4_K *)blk;
+        const float d = _cvtsh_ss(x->d), dmin = _cvtsh_ss(x->dmin);
+        uint8_t sm[16];
+        _mm_storeu_si128((__m128i *)sm, q4k_scales8x2(x->scales));
+        for (int c = 0; c < 4; c++) {
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(x->qs + 32 * c));
+            _mm256_storeu_si256((__m256i *)(u + 64 * c), _mm256_and_si256(v, m0f));
+            _mm256_storeu_si256((__m256i *)(u + 64 * c + 32),
+                                _mm256_and_si256(_mm256_srli_epi16(v, 4), m0f));
+        }
+        for (int j = 0; j < 8; j++) {
+            dsc[j] = d * (float)sm[j];
+            off[j] = (int32_t)((uint32_t)sm[8 + j] | (uint32_t)sm[8 + j] << 16);
+        }
+        *mcoef = -dmin;
+    } else {
+        const struct owb_block_q6_K *x = (const struct owb_block_q6_K *)blk;
+        const float d = _cvtsh_ss(x->d);
+        const __m256i m30 = _mm256_set1_epi8(0x30);
+        for (int h = 0; h < 2; h++) {
+            const __m256i l0 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h));
+            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h + 32));
+            const __m256i hb = _mm256_loadu_si256((const __m256i *)(x->qh + 32 * h));
+            uint8_t *o = u + 128 * h;
+            _mm256_storeu_si256((__m256i *)o,
+                                _mm256_or_si256(_mm256_and_si256(l0, m0f),
+                                                _mm256_and_si256(_mm256_slli_epi16(hb, 4), m30)));
+            _mm256_storeu_si256((__m256i *)(o + 32),
+                                _mm256_or_si256(_mm256_and_si256(l1, m0f),
+                                                _mm256_and_si256(_mm256_slli_epi16(hb, 2), m30)));
+            _mm256_storeu_si256((__m256i *)(o + 64),
+                                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m0f),
+                                                _mm256_and_si256(hb, m30)));
+            _mm256_storeu_si256((__m256i *)(o + 96),
+                                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m0f),
+                                                _mm256_and_si256(_mm256_srli_epi16(hb, 2), m30)));
+        }
+        for (int j = 0; j < 16; j++)
+            dsc[j] = d * (float)x->scales[j];
+        for (int p = 0; p < 8; p++)
+            off[p] = (int32_t)((uint32_t)(uint16_t)(int16_t)(-32 * x->scales[2 * p]) |
+                               (uint32_t)(uint16_t)(int16_t)(-32 * x->scales[2 * p + 1]) << 16);
+        *mcoef = d;
+    }
+}
+
+AI void gemm_pack_k(int f, const struct owb_mm_args *a, int64_t r, int nr, int64_t sb0, int ns,
+                    struct gemm_tile_k *t)
+{
+    const size_t bs = f == F_Q4_K ? sizeof(struct owb_block_q4_K) : sizeof(struct owb_block_q6_K);
+    const int nsub = f == F_Q4_K ? 8 : 16;
+    if (nr < 16)
+        memset(t, 0, sizeof *t);
+    for (int i = 0; i < nr; i++) {
+        const uint8_t *row = a->w + (size_t)(r + i) * a->w_row_bytes + (size_t)sb0 * bs;
+        for (int s = 0; s < ns; s++) {
+            _Alignas(32) uint8_t u[256];
+            float dsc[16];
+            int32_t off[8];
+            float mc;
+            gemm_unpack_k(f, row + (size_t)s * bs, u, dsc, off, &mc);
+            uint32_t(*q)[16] = (uint32_t(*)[16])t->q[64 * s];
+            for (int g = 0; g < 64; g++)
+                memcpy(&q[g][i], u + 4 * g, 4);
+            for (int j = 0; j < nsub; j++)
+                t->dsc[s * nsub + j][i] = dsc[j];
+            for (int p = 0; p < 8; p++)
+                t->off[s][p][i] = off[p];
+            t->mcoef[s][i] = mc;
+        }
+    }
+}
+
+AI void gemm_kernel_k(int f, int C, const struct owb_mm_args *a, const struct gemm_tile_k *t,
+                      int64_t sb0, int ns, int64_t c0, __m512 acc[GEMM_C])
+{
+    const struct owb_block_q8_K *y[GEMM_C];
+    const int sub = f == F_Q4_K ? 32 : 16, nsub = OWB_QK_K / sub;
+    for (int c = 0; c < C; c++) {
+        y[c] = (const struct owb_block_q8_K *)(a->act + (size_t)(c0 + c) * a->act_row_bytes) + sb0;
+        acc[c] = _mm512_setzero_ps();
+    }
+    for (int s = 0; s < ns; s++) {
+        /* offsets: sum over the 8 bsums pairs, int32, then -dmin (or d) * da in float */
+        for (int c = 0; c < C; c++) {
+            __m512i m = _mm512_setzero_si512();
+            for (int p = 0; p < 8; p++) {
+                int32_t b2;
+                memcpy(&b2, y[c][s].bsums + 2 * p, 4);
+                m = _mm512_dpwssd_epi32(m, _mm512_load_si512(t->off[s][p]), _mm512_set1_epi32(b2));
+            }
+            acc[c] = _mm512_fmadd_ps(
+                _mm512_mul_ps(_mm512_load_ps(t->mcoef[s]), _mm512_set1_ps(y[c][s].d)),
+                _mm512_cvtepi32_ps(m), acc[c]);
+        }
+        __m512 inner[GEMM_C];
+        for (int c = 0; c < C; c++)
+            inner[c] = _mm512_setzero_ps();
+        for (int j = 0; j < nsub; j++) {
+            __m512i ai[GEMM_C];
+            for (int c = 0; c < C; c++)
+                ai[c] = _mm512_setzero_si512();
+            for (int g = 0; g < sub / 4; g++) {
+                const __m512i wv = _mm512_load_si512(t->q[64 * s + j * (sub / 4) + g]);
+                for (int c = 0; c < C; c++) {
+                    int32_t q4;
+                    memcpy(&q4, y[c][s].qs + j * sub + 4 * g, 4);
+                    ai[c] = _mm512_dpbusd_epi32(ai[c], wv, _mm512_set1_epi32(q4));
+                }
+            }
+            const __m512 dsc = _mm512_load_ps(t->dsc[s * nsub + j]);
+            for (int c = 0; c < C; c++)
+                inner[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai[c]), dsc, inner[c]);
+        }
+        for (int c = 0; c < C; c++)
+            acc[c] = _mm512_fmadd_ps(inner[c], _mm512_set1_ps(y[c][s].d), acc[c]);
+    }
+}
+
+AI void gemm_k(int f, const struct owb_mm_args *a, int64_t r0, int64_t r1)
+{
+    _Alignas(64) struct gemm_tile_k t;
+    const int64_t nb = a->k / OWB_QK_K;
+    for (int64_t cb = 0; cb < a->batch; cb += GEMM_CB) {
+        const int64_t nc = a->batch - cb < GEMM_CB ? a->batch - cb : GEMM_CB;
+        for (int64_t rb = r0; rb < r1; rb += GEMM_RB) {
+            const int64_t re = rb + GEMM_RB < r1 ? rb + GEMM_RB : r1;
+            for (int64_t sb = 0; sb < nb; sb += GEMM_KS) {
+                const int ns = (int)(nb - sb < GEMM_KS ? nb - sb : GEMM_KS);
+                for (int64_t r = rb; r < re; r += 16) {
+                    const int nr = (int)(re - r < 16 ? re - r : 16);
+                    const int tile = (int)((r - rb) / 16);
+                    gemm_pack_k(f, a, r, nr, sb, ns, &t);
+                    int64_t c = 0;
+                    __m512 acc[GEMM_C];
+                    for (; c + GEMM_C <= nc; c += GEMM_C) {
+                        gemm_kernel_k(f, GEMM_C, a, &t, sb, ns, cb + c, acc);
+                        gemm_accum(tile, c, GEMM_C, sb == 0, acc);
+                    }
+                    for (; c < nc; c++) {
+                        gemm_kernel_k(f, 1, a, &t, sb, ns, cb + c, acc);
+                        gemm_accum(tile, c, 1, sb == 0, acc);
+                    }
+                }
+            }
+            gemm_flush(a, rb, re, cb, nc);
+        }
+    }
+}
+
+static void gemm_q4_K(const struct owb_mm_args *a, int64_t r0, int64_t r1)
+{
+    gemm_k(F_Q4_K, a, r0, r1);
+}
+
+static void gemm_q6_K(const struct owb_mm_args *a, int64_t r0, int64_t r1)
+{
+    gemm_k(F_Q6_K, a, r0, r1);
+}
+
+/* ------------------------------------------------------------------------------ table ---- */
+
+const struct owb_mm_kernel owb_mm_kernels_avx512_gemm[] = {
+    {OWB_TYPE_F32, OWB_ISA_AVX512, 16, 0, "avx512 f32 fma gemm16x8", gemm_f32},
+    {OWB_TYPE_F16, OWB_ISA_AVX512, 16, 0, "avx512 f16xf32 fma gemm16x8", gemm_f16},
+    {OWB_TYPE_BF16, OWB_ISA_AVX512, 16, 0, "avx512 bf16xf32 fma gemm16x8", gemm_bf16},
+    {OWB_TYPE_Q4_0, OWB_ISA_AVX512, 16, OWB_MM_NEEDS_VNNI, "avx512-vnni q4_0xq8_0 gemm16x8",
+     gemm_q4_0},
+    {OWB_TYPE_Q8_0, OWB_ISA_AVX512, 16, OWB_MM_NEEDS_VNNI, "avx512-vnni q8_0xq8_0 gemm16x8",
+     gemm_q8_0},
+    {OWB_TYPE_MXFP4, OWB_ISA_AVX512, 16, OWB_MM_NEEDS_VNNI, "avx512-vnni mxfp4xq8_0 gemm16x8",
+     gemm_mxfp4},
+    {OWB_TYPE_Q4_K, OWB_ISA_AVX512, 16, OWB_MM_NEEDS_VNNI, "avx512-vnni q4_Kxq8_K gemm16x8",
+     gemm_q4_K},
+    {OWB_TYPE_Q6_K, OWB_ISA_AVX512, 16, OWB_MM_NEEDS_VNNI, "avx512-vnni q6_Kxq8_K gemm16x8",
+     gemm_q6_K},
+    {OWB_TYPE_COUNT, OWB_ISA_AVX512, 0, 0, NULL, NULL},
+};
