@@ -25,7 +25,14 @@
 #define GEMM_C 8
 #define GEMM_KC_Q 512 /* int8 tiles: 16 blocks, 8 KiB of quants + 1 KiB of scales */
 #define GEMM_KC_F 256 /* f32 tiles: 16 KiB */
-#define GEMM_RB 64    /* rows per outer block: its packed k slice is reused by GEMM_CB columns */
+/* Rows x columns per outer block: each packed k slice of a weight tile is reused by GEMM_CB
+ * columns, each packed activation slice (32-wide formats) by GEMM_RB / 16 tiles; the partial sums
+ * of a block (128 or 256 KiB) stay in L2. The 32-wide formats take taller blocks
+ * so that their activation regrouping is amortized over more tiles. */
+#define GEMM_RB 64
+#define GEMM_CB 512
+#define GEMM_RB_Q 256
+#define GEMM_CB_Q 256
 
 struct gemm_tile_q {
     uint8_t q[GEMM_KC_Q / 32][8][64]; /* [block][group of 4 quants][row x 4 bytes] */
@@ -71,37 +78,94 @@ AI void gemm_pack_q(int f, const struct owb_mm_args *a, int64_t r, int nr, int64
     }
 }
 
-/* C columns from c0 against a packed tile of nj blocks (block jb of the activations first). */
-AI void gemm_kernel_q(int C, const struct owb_mm_args *a, const struct gemm_tile_q *t, int64_t jb,
-                      int nj, int64_t c0, __m512 acc[GEMM_C])
+/* acc += wv . broadcast(4 bytes at p), with the broadcast as vpdpbusd's memory operand: gcc 12
+ * emits a separate vpbroadcastd (plus register copies) for _mm512_set1_epi32 of a load. */
+AI __m512i dpbusd_bcst(__m512i acc, __m512i wv, const void *p)
 {
-    const struct owb_block_q8_0 *blk[GEMM_C];
-    const float *da[GEMM_C];
-    const int32_t *ns[GEMM_C];
-    for (int c = 0; c < C; c++) {
-        const uint8_t *row = a->act + (size_t)(c0 + c) * a->act_row_bytes;
-        blk[c] = (const struct owb_block_q8_0 *)row + jb;
-        da[c] = (const float *)(row + owb_mm_q8_0_d_off(a->k)) + jb;
-        ns[c] = (const int32_t *)(row + owb_mm_q8_0_sum_off(a->k)) + jb;
-        acc[c] = _mm512_setzero_ps();
+    __asm__("vpdpbusd %[m]%{1to16%}, %[w], %[acc]"
+            : [acc] "+v"(acc)
+            : [w] "v"(wv), [m] "m"(*(const int32_t *)p));
+    return acc;
+}
+
+/*
+ * The activation slice of the current k slice, regrouped per GEMM_C columns so that the kernel
+ * reaches every column's quants, scale and offset sum from one pointer at fixed offsets (with one
+ * pointer per column the kernel ran out of general registers and reloaded them from the stack) and
+ * walks memory contiguously. Columns past the batch are zero. Built once per row block and k slice,
+ * reused by its GEMM_RB_Q / 16 tiles.
+ */
+struct gemm_act_q {
+    int32_t ns[GEMM_C][GEMM_KC_Q / 32];
+    float d[GEMM_C][GEMM_KC_Q / 32];
+    uint8_t qs[GEMM_C][GEMM_KC_Q / 32][32];
+};
+#define GEMM_PF_COLS 8
+static _Thread_local struct {
+    _Alignas(64) struct gemm_act_q g[GEMM_CB_Q / GEMM_C];
+} gemm_act;
+
+/* Regroup blocks [jb, jb + nj) of columns [cb, cb + nc) into gemm_act. */
+static void gemm_pack_act_q(const struct owb_mm_args *a, int64_t jb, int nj, int64_t cb, int64_t nc)
+{
+    const int64_t ng = (nc + GEMM_C - 1) / GEMM_C;
+    const __mmask16 m = (__mmask16)(nj >= 16 ? 0xffffu : (1u << nj) - 1u);
+    const size_t d_off = owb_mm_q8_0_d_off(a->k), ns_off = owb_mm_q8_0_sum_off(a->k);
+    for (int64_t gi = 0; gi < ng; gi++) {
+        struct gemm_act_q *g = &gemm_act.g[gi];
+        for (int c = 0; c < GEMM_C; c++) {
+            const int64_t col = gi * GEMM_C + c;
+            if (col >= nc) {
+                _mm512_store_si512(g->ns[c], _mm512_setzero_si512());
+                _mm512_store_si512(g->d[c], _mm512_setzero_si512());
+                memset(g->qs[c], 0, sizeof g->qs[c]);
+                continue;
+            }
+            const uint8_t *row = a->act + (size_t)(cb + col) * a->act_row_bytes;
+            const struct owb_block_q8_0 *blk = (const struct owb_block_q8_0 *)row + jb;
+            if (col + GEMM_PF_COLS < nc) { /* the slices come from L3: fetch a few columns ahead */
+                const uint8_t *nx = row + GEMM_PF_COLS * a->act_row_bytes;
+                const uint8_t *b0 = (const uint8_t *)((const struct owb_block_q8_0 *)nx + jb);
+                for (int l = 0; l <= nj * 34 / 64 + 1; l++)
+                    _mm_prefetch((const char *)(b0 + 64 * l), _MM_HINT_T0);
+                _mm_prefetch((const char *)((const int32_t *)(nx + ns_off) + jb), _MM_HINT_T0);
+                _mm_prefetch((const char *)((const int32_t *)(nx + d_off) + jb), _MM_HINT_T0);
+            }
+            _mm512_store_si512(g->ns[c],
+                               _mm512_maskz_loadu_epi32(m, (const int32_t *)(row + ns_off) + jb));
+            _mm512_store_si512(g->d[c],
+                               _mm512_maskz_loadu_epi32(m, (const int32_t *)(row + d_off) + jb));
+            for (int j = 0; j < nj; j++)
+                _mm256_store_si256((__m256i *)g->qs[c][j],
+                                   _mm256_loadu_si256((const __m256i *)blk[j].qs));
+        }
     }
+}
+
+/* The GEMM_C columns of group g against a packed tile of nj blocks, added into (or, on the first
+ * k slice, stored to) the partial sums s[GEMM_C][16]. */
+AI void gemm_kernel_q(const struct gemm_tile_q *t, const struct gemm_act_q *g, int nj, int first,
+                      float *s)
+{
+    __m512 acc[GEMM_C];
+    for (int c = 0; c < GEMM_C; c++)
+        acc[c] = first ? _mm512_setzero_ps() : _mm512_load_ps(s + 16 * c);
     for (int j = 0; j < nj; j++) {
         __m512i ai[GEMM_C];
-        for (int c = 0; c < C; c++)
-            ai[c] = _mm512_set1_epi32(ns[c][j]);
-        for (int g = 0; g < 8; g++) {
-            const __m512i wv = _mm512_load_si512(t->q[j][g]);
-            for (int c = 0; c < C; c++) {
-                int32_t q4;
-                memcpy(&q4, blk[c][j].qs + 4 * g, 4);
-                ai[c] = _mm512_dpbusd_epi32(ai[c], wv, _mm512_set1_epi32(q4));
-            }
+        for (int c = 0; c < GEMM_C; c++)
+            ai[c] = _mm512_set1_epi32(g->ns[c][j]);
+        for (int q = 0; q < 8; q++) {
+            const __m512i wv = _mm512_load_si512(t->q[j][q]);
+            for (int c = 0; c < GEMM_C; c++)
+                ai[c] = dpbusd_bcst(ai[c], wv, g->qs[c][j] + 4 * q);
         }
         const __m512 dw = _mm512_load_ps(t->d[j]);
-        for (int c = 0; c < C; c++)
+        for (int c = 0; c < GEMM_C; c++)
             acc[c] = _mm512_fmadd_ps(
-                _mm512_mul_ps(_mm512_cvtepi32_ps(ai[c]), _mm512_set1_ps(da[c][j])), dw, acc[c]);
+                _mm512_mul_ps(_mm512_cvtepi32_ps(ai[c]), _mm512_set1_ps(g->d[c][j])), dw, acc[c]);
     }
+    for (int c = 0; c < GEMM_C; c++)
+        _mm512_store_ps(s + 16 * c, acc[c]);
 }
 
 /*
@@ -110,22 +174,29 @@ AI void gemm_kernel_q(int C, const struct owb_mm_args *a, const struct gemm_tile
  * is often a multiple of 4 KiB, which would alias in L1). Thread-local: kernels get no scratch from
  * their caller, and each thread runs its own row range.
  */
-#define GEMM_CB 512
 static _Thread_local struct {
-    _Alignas(64) float y[GEMM_RB / 16][GEMM_CB][16];
+    _Alignas(64) float y[GEMM_RB_Q * GEMM_CB_Q > GEMM_RB *GEMM_CB ? GEMM_RB_Q *GEMM_CB_Q
+                                                                  : GEMM_RB *GEMM_CB];
 } gemm_scratch;
+
+/* Partial sums of column c of tile `tile` in a block of cbs columns. */
+AI float *gemm_part(int tile, int64_t c, int64_t cbs)
+{
+    return gemm_scratch.y + ((size_t)tile * (size_t)cbs + (size_t)c) * 16;
+}
 
 /* Add (or store, on the first k slice) C columns of one tile into the scratch. */
 AI void gemm_accum(int tile, int64_t c, int C, int first, const __m512 acc[GEMM_C])
 {
     for (int j = 0; j < C; j++) {
-        float *s = gemm_scratch.y[tile][c + j];
+        float *s = gemm_part(tile, c + j, GEMM_CB);
         _mm512_store_ps(s, first ? acc[j] : _mm512_add_ps(_mm512_load_ps(s), acc[j]));
     }
 }
 
 /* Write the scratch of rows [rb, re) and columns [cb, cb + nc) to Y. */
-static void gemm_flush(const struct owb_mm_args *a, int64_t rb, int64_t re, int64_t cb, int64_t nc)
+static void gemm_flush(const struct owb_mm_args *a, int64_t rb, int64_t re, int64_t cb, int64_t nc,
+                       int64_t cbs)
 {
     for (int64_t r = rb; r < re; r += 16) {
         const int nr = (int)(re - r < 16 ? re - r : 16);
@@ -133,7 +204,7 @@ static void gemm_flush(const struct owb_mm_args *a, int64_t rb, int64_t re, int6
         const int tile = (int)((r - rb) / 16);
         for (int64_t c = 0; c < nc; c++)
             _mm512_mask_storeu_ps(a->y + (cb + c) * a->ldy + r, m,
-                                  _mm512_load_ps(gemm_scratch.y[tile][c]));
+                                  _mm512_load_ps(gemm_part(tile, c, cbs)));
     }
 }
 
@@ -141,29 +212,23 @@ AI void gemm_q(int f, const struct owb_mm_args *a, int64_t r0, int64_t r1)
 {
     _Alignas(64) struct gemm_tile_q t;
     const int64_t nb = a->k / OWB_QK;
-    for (int64_t cb = 0; cb < a->batch; cb += GEMM_CB) {
-        const int64_t nc = a->batch - cb < GEMM_CB ? a->batch - cb : GEMM_CB;
-        for (int64_t rb = r0; rb < r1; rb += GEMM_RB) {
-            const int64_t re = rb + GEMM_RB < r1 ? rb + GEMM_RB : r1;
+    for (int64_t cb = 0; cb < a->batch; cb += GEMM_CB_Q) {
+        const int64_t nc = a->batch - cb < GEMM_CB_Q ? a->batch - cb : GEMM_CB_Q;
+        for (int64_t rb = r0; rb < r1; rb += GEMM_RB_Q) {
+            const int64_t re = rb + GEMM_RB_Q < r1 ? rb + GEMM_RB_Q : r1;
             for (int64_t jb = 0; jb < nb; jb += GEMM_KC_Q / 32) {
                 const int nj = (int)(nb - jb < GEMM_KC_Q / 32 ? nb - jb : GEMM_KC_Q / 32);
+                gemm_pack_act_q(a, jb, nj, cb, nc);
                 for (int64_t r = rb; r < re; r += 16) {
                     const int nr = (int)(re - r < 16 ? re - r : 16);
                     const int tile = (int)((r - rb) / 16);
                     gemm_pack_q(f, a, r, nr, jb, nj, &t);
-                    int64_t c = 0;
-                    __m512 acc[GEMM_C];
-                    for (; c + GEMM_C <= nc; c += GEMM_C) {
-                        gemm_kernel_q(GEMM_C, a, &t, jb, nj, cb + c, acc);
-                        gemm_accum(tile, c, GEMM_C, jb == 0, acc);
-                    }
-                    for (; c < nc; c++) {
-                        gemm_kernel_q(1, a, &t, jb, nj, cb + c, acc);
-                        gemm_accum(tile, c, 1, jb == 0, acc);
-                    }
+                    for (int64_t c = 0; c < nc; c += GEMM_C)
+                        gemm_kernel_q(&t, &gemm_act.g[c / GEMM_C], nj, jb == 0,
+                                      gemm_part(tile, c, GEMM_CB_Q));
                 }
             }
-            gemm_flush(a, rb, re, cb, nc);
+            gemm_flush(a, rb, re, cb, nc, GEMM_CB_Q);
         }
     }
 }
@@ -247,7 +312,7 @@ AI void gemm_f(int f, const struct owb_mm_args *a, int64_t r0, int64_t r1)
                     }
                 }
             }
-            gemm_flush(a, rb, re, cb, nc);
+            gemm_flush(a, rb, re, cb, nc, GEMM_CB);
         }
     }
 }
@@ -436,7 +501,7 @@ AI void gemm_k(int f, const struct owb_mm_args *a, int64_t r0, int64_t r1)
                     }
                 }
             }
-            gemm_flush(a, rb, re, cb, nc);
+            gemm_flush(a, rb, re, cb, nc, GEMM_CB);
         }
     }
 }
