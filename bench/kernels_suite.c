@@ -22,6 +22,7 @@
 #include "bench/suite.h"
 #include "bench/topo.h"
 #include "kernels/matmul.h"
+#include "kernels/peak.h"
 #include "results/result.h"
 #include "results/stats.h"
 
@@ -189,6 +190,114 @@ static int ks_rep(void *vctx)
     return 0;
 }
 
+/* ---- compute ceilings (kernels/peak.h), measured on the same pool before the cases ---- */
+
+/* Operations per thread and repetition: ~10 ms of int8 dot products at this machine's rate. */
+#define KS_PEAK_OPS_PER_REP 4e9
+
+struct ks_peak {
+    enum owb_peak_kind kind;
+    enum owb_isa isa;
+    int64_t iters;
+    struct owb_pool *pool;
+    uint64_t *got; /* checksum per thread */
+};
+
+static void ks_peak_body(void *vctx, int tid, int nthreads)
+{
+    struct ks_peak *p = vctx;
+    (void)nthreads;
+    p->got[tid] = owb_peak_run(p->kind, p->isa, p->iters);
+}
+
+static int ks_peak_rep(void *vctx)
+{
+    struct ks_peak *p = vctx;
+    owb_pool_run(p->pool, ks_peak_body, p);
+    return 0;
+}
+
+/* Measure every compute ceiling the ISA has on the pool's nthr threads and append
+ * kernels/peak/<kind>/t<N>; best[kind] gets the best rate in GOP/s (0 where the ISA has none). */
+static int ks_measure_peaks(const struct owb_kernels_cfg *cfg, struct owb_pool *pool, int nthr,
+                            enum owb_isa isa, cJSON *doc, double best[OWB_PEAK_COUNT],
+                            char err[OWB_ERR_MAX])
+{
+    for (int k = 0; k < OWB_PEAK_COUNT; k++) {
+        best[k] = 0.0;
+        const double ops = owb_peak_ops_per_iter((enum owb_peak_kind)k, isa);
+        if (ops <= 0.0)
+            continue;
+        struct ks_peak p;
+        memset(&p, 0, sizeof p);
+        p.kind = (enum owb_peak_kind)k;
+        p.isa = isa;
+        p.iters = (int64_t)(KS_PEAK_OPS_PER_REP / ops) + 1;
+        p.pool = pool;
+        p.got = calloc((size_t)nthr, sizeof *p.got);
+        if (!p.got)
+            return OWB_E_NOMEM;
+        struct owb_samples smp = {0};
+        struct owb_measure_cfg mc = cfg->measure;
+        owb_measure_cfg_quick(&mc);
+        owb_pool_reset_migrations(pool);
+        int rc = owb_measure_run(&mc, ks_peak_rep, &p, &smp);
+        if (rc) {
+            snprintf(err, OWB_ERR_MAX, "kernels: compute peak %s: measurement failed",
+                     owb_peak_name(p.kind));
+            free(smp.ns);
+            free(p.got);
+            return rc;
+        }
+        const uint64_t want = owb_peak_expect(p.kind, isa, p.iters);
+        for (int t = 0; t < nthr; t++)
+            if (p.got[t] != want) {
+                snprintf(err, OWB_ERR_MAX,
+                         "kernels: compute peak %s on thread %d returned checksum %llu, expected "
+                         "%llu",
+                         owb_peak_name(p.kind), t, (unsigned long long)p.got[t],
+                         (unsigned long long)want);
+                free(smp.ns);
+                free(p.got);
+                return OWB_E_SYSTEM;
+            }
+        char name[96];
+        snprintf(name, sizeof name, "kernels/peak/%s/t%d", owb_peak_name(p.kind), nthr);
+        free(p.got);
+        cJSON *b = owb_result_add_benchmark(doc, name, "kernels");
+        if (!b) {
+            free(smp.ns);
+            return OWB_E_NOMEM;
+        }
+        owb_result_param_str(b, "peak", owb_peak_name(p.kind));
+        owb_result_param_num(b, "threads", nthr);
+        owb_result_param_str(b, "isa", owb_isa_name(isa));
+        owb_result_param_str(b, "instructions", owb_peak_insn(p.kind, isa));
+        owb_result_param_num(b, "iters_per_thread", (double)p.iters);
+        if (owb_pool_migrated(pool))
+            owb_result_invalidate(b, "threads migrated during the timed loop");
+        rc = owb_suite_finish(b, &smp, &mc, cfg->pin, pool, NULL);
+        struct owb_stats st;
+        if (!rc && smp.n && !(rc = owb_stats_compute(smp.ns, smp.n, &st))) {
+            const double total = ops * (double)p.iters * nthr; /* ops per repetition */
+            owb_result_metric(b, "gop_per_s", total / st.median);
+            owb_result_metric(b, "gop_per_s_best", total / st.min);
+            best[k] = total / st.min;
+        }
+        free(smp.ns);
+        if (rc)
+            return rc;
+    }
+    if (cfg->verbose) {
+        fprintf(stderr, "kernels: %d thread(s) compute peaks (GOP/s):", nthr);
+        for (int k = 0; k < OWB_PEAK_COUNT; k++)
+            if (best[k] > 0)
+                fprintf(stderr, " %s %.0f", owb_peak_name((enum owb_peak_kind)k), best[k]);
+        fprintf(stderr, "\n");
+    }
+    return OWB_OK;
+}
+
 static uint64_t ks_rng = 0x2545f4914f6cdd1dull;
 static float ks_frand(void)
 {
@@ -201,7 +310,8 @@ static float ks_frand(void)
 /* Time one (format, shape, batch) on the pool; appends one benchmark. */
 static int ks_run_case(const struct owb_kernels_cfg *cfg, struct owb_pool *pool, int nthr,
                        enum owb_type t, int64_t m, int64_t k, int batch, size_t rotate,
-                       double ceiling, cJSON *doc, char err[OWB_ERR_MAX])
+                       double ceiling, const double peaks[OWB_PEAK_COUNT], cJSON *doc,
+                       char err[OWB_ERR_MAX])
 {
     struct ks_case c;
     struct owb_counters *cnt = NULL;
@@ -305,6 +415,15 @@ static int ks_run_case(const struct owb_kernels_cfg *cfg, struct owb_pool *pool,
             owb_result_metric(b, "gb_per_s", gbs);
             owb_result_metric(b, "gb_per_s_best", bytes / st.min);
             owb_result_metric(b, "gflop_per_s", flop / st.median);
+            /* batched cases are compute-bound: against the int8 or f32 peak of the ISA (measured
+             * for cfg->isa only, so a path that fell back to a lower ISA gets none) */
+            const enum owb_peak_kind pk =
+                c.plan.act_type == OWB_TYPE_F32 ? OWB_PEAK_F32_FMA : OWB_PEAK_INT8_DOT;
+            if (batch > 1 && c.plan.isa == cfg->isa && peaks[pk] > 0) {
+                owb_result_param_str(b, "compute_peak", owb_peak_name(pk));
+                owb_result_metric(b, "compute_peak_gop_per_s", peaks[pk]);
+                owb_result_metric(b, "pct_of_compute_peak", 100.0 * flop / st.median / peaks[pk]);
+            }
             if (ceiling > 0) {
                 owb_result_metric(b, "ceiling_gb_per_s", ceiling);
                 owb_result_metric(b, "pct_of_ceiling", 100.0 * gbs / ceiling);
@@ -379,12 +498,14 @@ int owb_kernels_run(const struct owb_kernels_cfg *cfg, struct owb_topo *topo,
         if (cfg->verbose)
             fprintf(stderr, "kernels: %d thread(s), pin %s, isa %s, ceiling %.1f GB/s\n", n,
                     cfg->pin, owb_isa_name(cfg->isa), ceiling);
+        double peaks[OWB_PEAK_COUNT];
+        rc = ks_measure_peaks(cfg, pool, n, cfg->isa, doc, peaks, err);
         for (int f = 0; f < cfg->nformats && !rc; f++)
             for (int s = 0; s < cfg->nshapes && !rc; s++)
                 for (int bi = 0; bi < cfg->nbatches && !rc; bi++)
-                    rc =
-                        ks_run_case(cfg, pool, n, cfg->formats[f], cfg->shapes[s][0],
-                                    cfg->shapes[s][1], cfg->batches[bi], rotate, ceiling, doc, err);
+                    rc = ks_run_case(cfg, pool, n, cfg->formats[f], cfg->shapes[s][0],
+                                     cfg->shapes[s][1], cfg->batches[bi], rotate, ceiling, peaks,
+                                     doc, err);
         owb_pool_free(pool);
     }
 out:
@@ -408,8 +529,9 @@ void owb_kernels_print_table(const cJSON *doc, FILE *f)
 {
     const cJSON *benches = cJSON_GetObjectItemCaseSensitive(doc, "benchmarks");
     const cJSON *b = NULL;
-    fprintf(f, "%-6s %-11s %5s %3s %11s %8s %7s %9s  %s\n", "format", "shape", "batch", "thr", "us",
-            "GB/s", "%ceil", "GFLOP/s", "path");
+    fprintf(f, "%-6s %-11s %5s %3s %11s %8s %7s %9s %6s  %s\n", "format", "shape", "batch", "thr",
+            "us", "GB/s", "%ceil", "GFLOP/s", "%peak", "path");
+    int npeaks = 0;
     cJSON_ArrayForEach(b, benches)
     {
         const cJSON *suite = cJSON_GetObjectItemCaseSensitive(b, "suite");
@@ -417,17 +539,39 @@ void owb_kernels_print_table(const cJSON *doc, FILE *f)
             continue;
         const cJSON *p = cJSON_GetObjectItemCaseSensitive(b, "params");
         const cJSON *mt = cJSON_GetObjectItemCaseSensitive(b, "metrics");
-        char shape[32], pct[16];
+        if (cJSON_GetObjectItemCaseSensitive(p, "peak")) {
+            npeaks++;
+            continue;
+        }
+        char shape[32], pct[16], ppk[16];
         snprintf(shape, sizeof shape, "%.0fx%.0f", ks_num(p, "m"), ks_num(p, "k"));
-        double pc = ks_num(mt, "pct_of_ceiling");
+        double pc = ks_num(mt, "pct_of_ceiling"), pp = ks_num(mt, "pct_of_compute_peak");
         if (isnan(pc))
             snprintf(pct, sizeof pct, "-");
         else
             snprintf(pct, sizeof pct, "%.0f%%", pc);
+        if (isnan(pp))
+            snprintf(ppk, sizeof ppk, "-");
+        else
+            snprintf(ppk, sizeof ppk, "%.0f%%", pp);
         const cJSON *valid = cJSON_GetObjectItemCaseSensitive(b, "valid");
-        fprintf(f, "%-6s %-11s %5.0f %3.0f %11.1f %8.1f %7s %9.1f  %s%s\n", ks_str(p, "format"),
+        fprintf(f, "%-6s %-11s %5.0f %3.0f %11.1f %8.1f %7s %9.1f %6s  %s%s\n", ks_str(p, "format"),
                 shape, ks_num(p, "batch"), ks_num(p, "threads"), ks_num(mt, "us_median"),
-                ks_num(mt, "gb_per_s"), pct, ks_num(mt, "gflop_per_s"), ks_str(p, "path"),
+                ks_num(mt, "gb_per_s"), pct, ks_num(mt, "gflop_per_s"), ppk, ks_str(p, "path"),
                 cJSON_IsFalse(valid) ? " (not valid)" : "");
+    }
+    if (!npeaks)
+        return;
+    fprintf(f, "compute peaks (GOP/s, 2 per multiply-add; %%peak is GFLOP/s against int8_dot or "
+               "f32_fma of the same thread count):\n");
+    cJSON_ArrayForEach(b, benches)
+    {
+        const cJSON *p = cJSON_GetObjectItemCaseSensitive(b, "params");
+        const cJSON *mt = cJSON_GetObjectItemCaseSensitive(b, "metrics");
+        if (!cJSON_GetObjectItemCaseSensitive(p, "peak"))
+            continue;
+        fprintf(f, "  %-9s t%-3.0f %9.1f best, %9.1f median  %s\n", ks_str(p, "peak"),
+                ks_num(p, "threads"), ks_num(mt, "gop_per_s_best"), ks_num(mt, "gop_per_s"),
+                ks_str(p, "instructions"));
     }
 }

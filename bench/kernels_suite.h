@@ -57,6 +57,11 @@ int owb_kernels_parse_formats(const char *s, struct owb_kernels_cfg *cfg, char e
  * kernels/gemm/<fmt>/<m>x<k>/b<batch>/t<N> (suite "kernels") to doc, with params {format, m, k,
  * batch, threads, isa, path, act_type, weight_bytes, copies, pin}, metrics {us_median, us_min,
  * gb_per_s, gflop_per_s, ceiling_gb_per_s, pct_of_ceiling} (the last two when a ceiling is known).
+ * Before the cases of each thread count, the compute ceilings of cfg->isa (kernels/peak.h) are
+ * measured on the same threads and appended as kernels/peak/<kind>/t<N> (metrics gop_per_s,
+ * gop_per_s_best); batched cases then get compute_peak_gop_per_s and pct_of_compute_peak (GFLOP/s
+ * against the int8_dot or f32_fma peak of their path). A peak loop that returns a wrong checksum
+ * fails the run (OWB_E_SYSTEM).
  * The ceiling is stream/read/t<N> of ceiling_doc when given, else of doc itself (run the stream
  * suite into doc first). Returns 0; OWB_E_USAGE for a bad policy, thread count or shape (err says
  * which), OWB_E_UNSUPPORTED when the CPU lacks cfg->isa, OWB_E_NOMEM, OWB_E_SYSTEM. */

@@ -30,9 +30,18 @@ for f in ["f32", "f16", "bf16", "q8_0", "q4_0", "q4_K", "q6_K", "mxfp4"]:
     g = b["kernels/gemv/%s/4096x14336" % f]
     assert g["metrics"]["gb_per_s"] > 0 and g["metrics"]["ceiling_gb_per_s"] > 0, f
     assert abs(g["metrics"]["pct_of_ceiling"] - 100 * g["metrics"]["gb_per_s"] / g["metrics"]["ceiling_gb_per_s"]) < 1e-6 * g["metrics"]["pct_of_ceiling"], f
+peaks = {k: b.pop("kernels/peak/" + k)["metrics"]["gop_per_s_best"] for k in ["int8_dot", "f32_fma"]}
+assert all(v > 0 for v in peaks.values()), peaks
+b.pop("kernels/peak/q8_block", None)  # AVX-512 VNNI machines only
 for f in ["q4_0", "q8_0", "f16"]:
     for n in [16, 64, 256]:
-        assert b["kernels/gemm/%s/2880x2880/b%d" % (f, n)]["metrics"]["gflop_per_s"] > 0, (f, n)
+        g = b["kernels/gemm/%s/2880x2880/b%d" % (f, n)]
+        assert g["metrics"]["gflop_per_s"] > 0, (f, n)
+        # GEMMs carry the compute peak of their path (int8 dot or f32 FMA), measured in this run
+        pk = "f32_fma" if f == "f16" else "int8_dot"
+        if g["params"]["isa"] != "ref":
+            assert g["params"]["compute_peak"] == pk and g["metrics"]["compute_peak_gop_per_s"] == peaks[pk], (f, n)
+            assert abs(g["metrics"]["pct_of_compute_peak"] - 100 * g["metrics"]["gflop_per_s"] / peaks[pk]) < 1e-6 * g["metrics"]["pct_of_compute_peak"], (f, n)
 assert len(b) == 8 + 9, sorted(b)
 PY
 check "result has the kernels GEMV and GEMM benchmarks with the ceiling" "python3 '$t/kernels.py' '$t/out/run.json'"
