@@ -17,12 +17,12 @@
 #include <sys/mman.h>
 
 #include "bench/counters.h"
+#include "bench/peak_suite.h"
 #include "bench/pool.h"
 #include "bench/stream.h"
 #include "bench/suite.h"
 #include "bench/topo.h"
 #include "kernels/matmul.h"
-#include "kernels/peak.h"
 #include "results/result.h"
 #include "results/stats.h"
 
@@ -188,114 +188,6 @@ static int ks_rep(void *vctx)
     owb_pool_run(c->pool, ks_rows, c);
     c->rep++;
     return 0;
-}
-
-/* ---- compute ceilings (kernels/peak.h), measured on the same pool before the cases ---- */
-
-/* Operations per thread and repetition: ~10 ms of int8 dot products at this machine's rate. */
-#define KS_PEAK_OPS_PER_REP 4e9
-
-struct ks_peak {
-    enum owb_peak_kind kind;
-    enum owb_isa isa;
-    int64_t iters;
-    struct owb_pool *pool;
-    uint64_t *got; /* checksum per thread */
-};
-
-static void ks_peak_body(void *vctx, int tid, int nthreads)
-{
-    struct ks_peak *p = vctx;
-    (void)nthreads;
-    p->got[tid] = owb_peak_run(p->kind, p->isa, p->iters);
-}
-
-static int ks_peak_rep(void *vctx)
-{
-    struct ks_peak *p = vctx;
-    owb_pool_run(p->pool, ks_peak_body, p);
-    return 0;
-}
-
-/* Measure every compute ceiling the ISA has on the pool's nthr threads and append
- * kernels/peak/<kind>/t<N>; best[kind] gets the best rate in GOP/s (0 where the ISA has none). */
-static int ks_measure_peaks(const struct owb_kernels_cfg *cfg, struct owb_pool *pool, int nthr,
-                            enum owb_isa isa, cJSON *doc, double best[OWB_PEAK_COUNT],
-                            char err[OWB_ERR_MAX])
-{
-    for (int k = 0; k < OWB_PEAK_COUNT; k++) {
-        best[k] = 0.0;
-        const double ops = owb_peak_ops_per_iter((enum owb_peak_kind)k, isa);
-        if (ops <= 0.0)
-            continue;
-        struct ks_peak p;
-        memset(&p, 0, sizeof p);
-        p.kind = (enum owb_peak_kind)k;
-        p.isa = isa;
-        p.iters = (int64_t)(KS_PEAK_OPS_PER_REP / ops) + 1;
-        p.pool = pool;
-        p.got = calloc((size_t)nthr, sizeof *p.got);
-        if (!p.got)
-            return OWB_E_NOMEM;
-        struct owb_samples smp = {0};
-        struct owb_measure_cfg mc = cfg->measure;
-        owb_measure_cfg_quick(&mc);
-        owb_pool_reset_migrations(pool);
-        int rc = owb_measure_run(&mc, ks_peak_rep, &p, &smp);
-        if (rc) {
-            snprintf(err, OWB_ERR_MAX, "kernels: compute peak %s: measurement failed",
-                     owb_peak_name(p.kind));
-            free(smp.ns);
-            free(p.got);
-            return rc;
-        }
-        const uint64_t want = owb_peak_expect(p.kind, isa, p.iters);
-        for (int t = 0; t < nthr; t++)
-            if (p.got[t] != want) {
-                snprintf(err, OWB_ERR_MAX,
-                         "kernels: compute peak %s on thread %d returned checksum %llu, expected "
-                         "%llu",
-                         owb_peak_name(p.kind), t, (unsigned long long)p.got[t],
-                         (unsigned long long)want);
-                free(smp.ns);
-                free(p.got);
-                return OWB_E_SYSTEM;
-            }
-        char name[96];
-        snprintf(name, sizeof name, "kernels/peak/%s/t%d", owb_peak_name(p.kind), nthr);
-        free(p.got);
-        cJSON *b = owb_result_add_benchmark(doc, name, "kernels");
-        if (!b) {
-            free(smp.ns);
-            return OWB_E_NOMEM;
-        }
-        owb_result_param_str(b, "peak", owb_peak_name(p.kind));
-        owb_result_param_num(b, "threads", nthr);
-        owb_result_param_str(b, "isa", owb_isa_name(isa));
-        owb_result_param_str(b, "instructions", owb_peak_insn(p.kind, isa));
-        owb_result_param_num(b, "iters_per_thread", (double)p.iters);
-        if (owb_pool_migrated(pool))
-            owb_result_invalidate(b, "threads migrated during the timed loop");
-        rc = owb_suite_finish(b, &smp, &mc, cfg->pin, pool, NULL);
-        struct owb_stats st;
-        if (!rc && smp.n && !(rc = owb_stats_compute(smp.ns, smp.n, &st))) {
-            const double total = ops * (double)p.iters * nthr; /* ops per repetition */
-            owb_result_metric(b, "gop_per_s", total / st.median);
-            owb_result_metric(b, "gop_per_s_best", total / st.min);
-            best[k] = total / st.min;
-        }
-        free(smp.ns);
-        if (rc)
-            return rc;
-    }
-    if (cfg->verbose) {
-        fprintf(stderr, "kernels: %d thread(s) compute peaks (GOP/s):", nthr);
-        for (int k = 0; k < OWB_PEAK_COUNT; k++)
-            if (best[k] > 0)
-                fprintf(stderr, " %s %.0f", owb_peak_name((enum owb_peak_kind)k), best[k]);
-        fprintf(stderr, "\n");
-    }
-    return OWB_OK;
 }
 
 static uint64_t ks_rng = 0x2545f4914f6cdd1dull;
@@ -499,7 +391,8 @@ int owb_kernels_run(const struct owb_kernels_cfg *cfg, struct owb_topo *topo,
             fprintf(stderr, "kernels: %d thread(s), pin %s, isa %s, ceiling %.1f GB/s\n", n,
                     cfg->pin, owb_isa_name(cfg->isa), ceiling);
         double peaks[OWB_PEAK_COUNT];
-        rc = ks_measure_peaks(cfg, pool, n, cfg->isa, doc, peaks, err);
+        rc = owb_peak_suite_run(pool, n, cfg->isa, "kernels", &cfg->measure, cfg->pin, cfg->verbose,
+                                doc, peaks, err);
         for (int f = 0; f < cfg->nformats && !rc; f++)
             for (int s = 0; s < cfg->nshapes && !rc; s++)
                 for (int bi = 0; bi < cfg->nbatches && !rc; bi++)

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "bench/counters.h"
+#include "bench/peak_suite.h"
 #include "bench/pool.h"
 #include "bench/stream.h"
 #include "bench/suite.h"
@@ -277,7 +278,8 @@ static void rep_rates(cJSON *b, const double *rep_ns, int reps, double tokens)
     owb_result_metric(b, "tok_per_s_best", best);
 }
 
-static int run_prefill(struct ms_run *r, const struct ms_model_info *mi, int nthr, cJSON *doc)
+static int run_prefill(struct ms_run *r, const struct ms_model_info *mi, int nthr,
+                       const double peaks[OWB_PEAK_COUNT], cJSON *doc)
 {
     const struct owb_model_bench_cfg *cfg = r->cfg;
     const struct owb_hparams *hp = &r->m->hp;
@@ -323,6 +325,16 @@ static int run_prefill(struct ms_run *r, const struct ms_model_info *mi, int nth
     owb_result_metric(b, "ms_per_token", st.median * 1e-6 / n);
     owb_result_metric(b, "gflop_per_s", flop / st.median);
     owb_result_metric(b, "flop_per_iter", flop);
+    /* prefill is compute-bound: against the int8 dot peak of quantized weights (their matmuls
+     * take q8 activations), the f32 FMA peak of float ones */
+    const bool fl = !strcmp(mi->weight_type, "f32") || !strcmp(mi->weight_type, "f16") ||
+                    !strcmp(mi->weight_type, "bf16");
+    const enum owb_peak_kind pk = fl ? OWB_PEAK_F32_FMA : OWB_PEAK_INT8_DOT;
+    if (peaks[pk] > 0) {
+        owb_result_param_str(b, "compute_peak", owb_peak_name(pk));
+        owb_result_metric(b, "compute_peak_gop_per_s", peaks[pk]);
+        owb_result_metric(b, "pct_of_compute_peak", 100.0 * flop / st.median / peaks[pk]);
+    }
     if (cfg->profile)
         add_op_classes(b, &prof, n);
     if (cfg->verbose)
@@ -538,8 +550,12 @@ int owb_model_bench_run(const struct owb_model_bench_cfg *cfg, struct owb_topo *
          * matters on a machine whose bandwidth changes with its neighbours */
         if (!rc && cfg->n_gen)
             rc = run_decode(&r, &mi, n, ceiling, doc);
+        double peaks[OWB_PEAK_COUNT] = {0};
         if (!rc && cfg->n_prompt)
-            rc = run_prefill(&r, &mi, n, doc);
+            rc = owb_peak_suite_run(r.pool, n, owb_isa_active(), "model", &cfg->measure, cfg->pin,
+                                    cfg->verbose, doc, peaks, err);
+        if (!rc && cfg->n_prompt)
+            rc = run_prefill(&r, &mi, n, peaks, doc);
         if (rc && r.err[0])
             snprintf(err, OWB_ERR_MAX, "%.200s: %.300s", cfg->path, r.err);
         free(r.logits);
@@ -621,20 +637,23 @@ void owb_model_bench_print_table(const cJSON *doc, FILE *f)
     cJSON_ArrayForEach(b, benches) any |= strcmp(ms_str(b, "suite"), "model") == 0;
     if (!any)
         return;
+    /* %ceil: decode against the read roofline, prefill against the compute peak */
     fprintf(f, "%-28s %-7s %3s %10s %7s %9s %6s  %s\n", "model", "test", "thr", "tok/s", "+-%",
-            "ms/tok", "%roof", "time per token: largest classes");
+            "ms/tok", "%ceil", "time per token: largest classes");
     cJSON_ArrayForEach(b, benches)
     {
         if (strcmp(ms_str(b, "suite"), "model") != 0)
             continue;
         const cJSON *p = cJSON_GetObjectItemCaseSensitive(b, "params");
+        if (cJSON_GetObjectItemCaseSensitive(p, "peak"))
+            continue; /* model/peak/...: the ceiling itself */
         const cJSON *mt = cJSON_GetObjectItemCaseSensitive(b, "metrics");
         const cJSON *st = cJSON_GetObjectItemCaseSensitive(b, "stats");
         const bool dec = strncmp(ms_str(b, "name"), "model/decode/", 13) == 0;
         char test[32], pct[16], cls[160] = "";
         snprintf(test, sizeof test, "%s%.0f", dec ? "tg" : "pp",
                  ms_num(p, dec ? "n_gen" : "n_prompt"));
-        double pc = ms_num(mt, "pct_of_roofline");
+        double pc = ms_num(mt, dec ? "pct_of_roofline" : "pct_of_compute_peak");
         if (isnan(pc))
             snprintf(pct, sizeof pct, "-");
         else

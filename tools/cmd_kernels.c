@@ -21,28 +21,31 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: owbench kernels [--formats LIST] [--shapes MxK,...] [--batch LIST]\n"
-            "                       [--threads LIST] [--pin POLICY] [--isa ISA]\n"
-            "                       [--ceiling FILE] [--counters LIST] [--quick] [-o DIR]\n\n"
-            "Quantized GEMV (batch 1) and GEMM (batch > 1) through the owbench kernels: Y = W X,\n"
-            "W m x k in a GGUF format as stored, f32 activations and outputs. Weights rotate over\n"
-            "copies exceeding 4x the last-level cache; each thread first-touches its rows.\n"
-            "Reports time, GB/s (weight + activation + output bytes), GFLOP/s (2 m k batch) and\n"
-            "the percentage of the read-bandwidth ceiling (stream read, same thread count).\n\n"
-            "  --formats LIST   weight formats (default f32,f16,bf16,q8_0,q4_0,q4_K,q6_K,mxfp4;\n"
-            "                   also q4_1,q5_0,q5_1,q2_K,q3_K,q5_K on the reference path)\n"
-            "  --shapes LIST    m x k pairs (default 4096x4096,14336x4096,4096x14336,2880x2880,\n"
-            "                   5760x2880)\n"
-            "  --batch LIST     activation rows (default 1,512)\n"
-            "  --threads LIST   thread counts (default 1..all PUs)\n"
-            "  --pin POLICY     compact|scatter|numa:K|list:0,2-3|none (default compact)\n"
-            "  --isa ISA        ref|avx2|avx512|best (default best)\n"
-            "  --ceiling FILE   a result file with stream/read/t<N> (default: measure it now)\n"
-            "  --counters LIST  PAPI events (default set; 'none' for rusage only)\n"
-            "  --quick          shorter measurements (and a quick ceiling)\n"
-            "  -o DIR           output folder (default results/runs/<time>-kernels); writes\n"
-            "                   DIR/kernels.json\n");
+    fprintf(
+        f,
+        "usage: owbench kernels [--formats LIST] [--shapes MxK,...] [--batch LIST]\n"
+        "                       [--threads LIST] [--pin POLICY] [--isa ISA]\n"
+        "                       [--ceiling FILE] [--counters LIST] [--quick] [-o DIR]\n\n"
+        "Quantized GEMV (batch 1) and GEMM (batch > 1) through the owbench kernels: Y = W X,\n"
+        "W m x k in a GGUF format as stored, f32 activations and outputs. Weights rotate over\n"
+        "copies exceeding 4x the last-level cache; each thread first-touches its rows.\n"
+        "Reports time, GB/s (weight + activation + output bytes), GFLOP/s (2 m k batch) and\n"
+        "the percentage of the read-bandwidth ceiling (stream read, same thread count); batched\n"
+        "cases also the percentage of the compute peak of their path (int8 dot or f32 FMA,\n"
+        "measured on the same threads before the cases, as kernels/peak/<kind>/t<N>).\n\n"
+        "  --formats LIST   weight formats (default f32,f16,bf16,q8_0,q4_0,q4_K,q6_K,mxfp4;\n"
+        "                   also q4_1,q5_0,q5_1,q2_K,q3_K,q5_K on the reference path)\n"
+        "  --shapes LIST    m x k pairs (default 4096x4096,14336x4096,4096x14336,2880x2880,\n"
+        "                   5760x2880)\n"
+        "  --batch LIST     activation rows (default 1,512)\n"
+        "  --threads LIST   thread counts (default 1..all PUs)\n"
+        "  --pin POLICY     compact|scatter|numa:K|list:0,2-3|none (default compact)\n"
+        "  --isa ISA        ref|avx2|avx512|best (default best)\n"
+        "  --ceiling FILE   a result file with stream/read/t<N> (default: measure it now)\n"
+        "  --counters LIST  PAPI events (default set; 'none' for rusage only)\n"
+        "  --quick          shorter measurements (and a quick ceiling)\n"
+        "  -o DIR           output folder (default results/runs/<time>-kernels); writes\n"
+        "                   DIR/kernels.json\n");
 }
 
 int cmd_kernels(int argc, char **argv)

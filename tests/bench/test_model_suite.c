@@ -16,6 +16,7 @@
  *   - bad values and a missing file are refused with the documented status.
  */
 #include <inttypes.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -24,6 +25,7 @@
 #include "bench/pool.h"
 #include "bench/stream.h"
 #include "bench/topo.h"
+#include "kernels/isa.h"
 #include "model/arch.h"
 #include "model/gguf.h"
 #include "owb_test.h"
@@ -171,6 +173,29 @@ static void test_suite(const char *path, const char *name)
     snprintf(bn, sizeof bn, "model/prefill/%s/p12/t1", name);
     const cJSON *pb = find_bench(doc, bn);
     CHECK_MSG(pb != NULL, "missing %s", bn);
+    /* prefill carries the compute ceiling of its weights' path (int8 dot for quantized weights,
+     * f32 FMA for float ones), measured on the same thread (any SIMD CPU) */
+    if (owb_isa_active() != OWB_ISA_REF && pb) {
+        const cJSON *pp = cJSON_GetObjectItemCaseSensitive(pb, "params");
+        const cJSON *kind = cJSON_GetObjectItemCaseSensitive(pp, "compute_peak");
+        const cJSON *wt = cJSON_GetObjectItemCaseSensitive(pp, "weight_type");
+        CHECK_MSG(cJSON_IsString(kind) && cJSON_IsString(wt), "prefill without compute_peak");
+        if (cJSON_IsString(kind) && cJSON_IsString(wt)) {
+            const bool fl = !strcmp(wt->valuestring, "f32") || !strcmp(wt->valuestring, "f16") ||
+                            !strcmp(wt->valuestring, "bf16");
+            CHECK_MSG(!strcmp(kind->valuestring, fl ? "f32_fma" : "int8_dot"), "%s weights: %s",
+                      wt->valuestring, kind->valuestring);
+            snprintf(bn, sizeof bn, "model/peak/%s/t1", kind->valuestring);
+            const cJSON *pk = find_bench(doc, bn);
+            CHECK_MSG(pk != NULL, "missing %s", bn);
+            const cJSON *pm = cJSON_GetObjectItemCaseSensitive(pb, "metrics");
+            const double peak =
+                pk ? num(cJSON_GetObjectItemCaseSensitive(pk, "metrics"), "gop_per_s_best") : -1;
+            CHECK(peak > 0 && num(pm, "compute_peak_gop_per_s") == peak);
+            CHECK(fabs(num(pm, "pct_of_compute_peak") - 100 * num(pm, "gflop_per_s") / peak) <
+                  1e-9 * num(pm, "pct_of_compute_peak"));
+        }
+    }
     snprintf(bn, sizeof bn, "model/decode/%s/n6/t1", name);
     const cJSON *db = find_bench(doc, bn);
     CHECK_MSG(db != NULL, "missing %s", bn);
