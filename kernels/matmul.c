@@ -158,8 +158,10 @@ int owb_matmul_plan_init(struct owb_matmul_plan *p, enum owb_type wtype, int64_t
         kern = find_kernel(owb_mm_kernels_avx512_vbmi, wtype, batch, have, kern);
         kern = find_kernel(owb_mm_kernels_avx512, wtype, batch, have, kern);
     }
-    if (!kern && isa >= OWB_ISA_AVX2)
-        kern = find_kernel(owb_mm_kernels_avx2, wtype, batch, have, NULL);
+    if (!kern && isa >= OWB_ISA_AVX2) {
+        kern = find_kernel(owb_mm_kernels_avx2_gemm, wtype, batch, have, NULL);
+        kern = find_kernel(owb_mm_kernels_avx2, wtype, batch, have, kern);
+    }
 
     enum owb_type act = tr->vec_dot_type;
     if (!kern && !tr->vec_dot_ref)
@@ -256,11 +258,11 @@ void owb_matmul_prepare(const struct owb_matmul_plan *p, const float *X, int64_t
  * one session) software prefetch was neutral for q4_0 rows of 8 KiB and cut q8_0 (15 KiB rows)
  * from 30 to 22 GB/s, so it is used for rows up to 6 KiB only (the engine's k = 2048 shapes). */
 #define PF_MAX_ROW_BYTES 6144
-/* The AVX-512 integer GEMV kernels (q4_0, q8_0, mxfp4, q4_K, q6_K) prefetch rows longer than this
- * themselves, one pass of their R rows ahead (kernels/cpu/b32_avx512.h, KPF_MIN_ROW_BYTES), which
- * also keeps their 4-row path: the wrapper above calls them one row at a time for rows over
- * PF_GROUP_BYTES. A/B at 2048x8192 (4.5 KiB q4_0 rows): 31 -> 37 GB/s; at 14336x4096 (2.25 KiB
- * rows) the wrapper stayed 5-10% ahead, so shorter rows keep it. */
+/* The AVX2 and AVX-512 integer GEMV kernels (q4_0, q8_0, mxfp4, q4_K, q6_K) prefetch rows longer
+ * than this themselves, one pass of their R rows ahead (kernels/cpu/b32_avx512.h,
+ * KPF_MIN_ROW_BYTES), which also keeps their 4-row path: the wrapper above calls them one row at a
+ * time for rows over PF_GROUP_BYTES. A/B at 2048x8192 (4.5 KiB q4_0 rows): 31 -> 37 GB/s; at
+ * 14336x4096 (2.25 KiB rows) the wrapper stayed 5-10% ahead, so shorter rows keep it. */
 #define PF_KERNEL_MIN_ROW_BYTES OWB_MM_KERNEL_PF_MIN_ROW_BYTES
 #define PF_AHEAD_BYTES 16384
 
@@ -285,7 +287,8 @@ static void rows_prefetched(const struct owb_mm_kernel *kern, const struct owb_m
 /* Whether kern prefetches rows of rb bytes itself (see PF_KERNEL_MIN_ROW_BYTES). */
 static bool kern_prefetches(const struct owb_mm_kernel *kern, size_t rb)
 {
-    return kern->isa == OWB_ISA_AVX512 && rb > PF_KERNEL_MIN_ROW_BYTES &&
+    return (kern->isa == OWB_ISA_AVX512 || kern->isa == OWB_ISA_AVX2) &&
+           rb > PF_KERNEL_MIN_ROW_BYTES &&
            (kern->wtype == OWB_TYPE_Q4_0 || kern->wtype == OWB_TYPE_Q8_0 ||
             kern->wtype == OWB_TYPE_MXFP4 || kern->wtype == OWB_TYPE_Q4_K ||
             kern->wtype == OWB_TYPE_Q6_K);

@@ -204,6 +204,30 @@ AI __m256 b32_wscales8(int f, const uint8_t *p)
     return _mm256_castsi256_ps(_mm256_blendv_epi8(nrm, sub, small));
 }
 
+/* Software prefetch of long rows, as in the AVX-512 GEMV kernels (kernels/cpu/b32_avx512.h, K3 in
+ * docs/perf-notes.md): while R rows are read, the rows at least KPF_MIN_AHEAD bytes further on
+ * (the next pass of R rows, or more when a pass is shorter) are prefetched into L2 at the same
+ * pace. Rows of at most KPF_MIN_ROW_BYTES are prefetched by owb_matmul_rows' group wrapper. */
+#define KPF_MIN_ROW_BYTES OWB_MM_KERNEL_PF_MIN_ROW_BYTES
+#define KPF_MIN_AHEAD 16384
+
+/* Rows ahead of r for a pass of R rows of rb bytes (a whole number of passes). */
+AI int64_t kpf_ahead_rows(int R, size_t rb)
+{
+    const size_t pass = (size_t)R * rb;
+    return (int64_t)R * (int64_t)(pass >= KPF_MIN_AHEAD ? 1 : (KPF_MIN_AHEAD + pass - 1) / pass);
+}
+
+/* Prefetch the lines from pf up to to, return where the next call goes on. Addresses are integers:
+ * the rows ahead of the last pass lie past r1 or past the weights (prefetches do not fault), where
+ * pointer arithmetic would be undefined. */
+AI uintptr_t kpf_advance(uintptr_t pf, uintptr_t to)
+{
+    for (; pf < to; pf += 64)
+        _mm_prefetch((const char *)pf, _MM_HINT_T1);
+    return pf;
+}
+
 /* Sum of adjacent int16 pairs of a vpmaddubsw result into int32. */
 AI __m256i madd1(__m256i p)
 {
@@ -314,8 +338,16 @@ AI void b32_rows_rc(int f, int R, int C, const struct owb_mm_args *a, int64_t r,
         for (int i = 0; i < R; i++)
             acc[i][c] = _mm256_setzero_ps();
     }
-    for (int64_t b = 0; b < nbf; b += 8)
+    /* rows ahead of this pass, prefetched as it goes */
+    const int pf_on = a->w_row_bytes > KPF_MIN_ROW_BYTES;
+    const uintptr_t nxt =
+        (uintptr_t)a->w + (uintptr_t)(r + kpf_ahead_rows(R, a->w_row_bytes)) * a->w_row_bytes;
+    uintptr_t pf = nxt;
+    for (int64_t b = 0; b < nbf; b += 8) {
         b32_group8(f, R, C, w, (size_t)(b * bs), act, b, acc);
+        if (pf_on)
+            pf = kpf_advance(pf, nxt + (uintptr_t)R * (uintptr_t)((b + 8) * bs));
+    }
     if (nbf < nb) {
         uint8_t tail[4][8 * 34];
         const uint8_t *tw[4];
@@ -500,7 +532,14 @@ AI void qk_rows_rc(int f, int R, int C, const struct owb_mm_args *a, int64_t r, 
             acc[i][c] = _mm256_setzero_ps();
     }
     const __m256i m0f = _mm256_set1_epi8(0x0f);
+    /* rows ahead of this pass, prefetched as it goes (kpf_advance) */
+    const int pf_on = a->w_row_bytes > KPF_MIN_ROW_BYTES;
+    const uintptr_t nxt =
+        (uintptr_t)a->w + (uintptr_t)(r + kpf_ahead_rows(R, a->w_row_bytes)) * a->w_row_bytes;
+    uintptr_t pf = nxt;
     for (int64_t sb = 0; sb < nb; sb++) {
+        if (pf_on)
+            pf = kpf_advance(pf, nxt + (uintptr_t)R * (uintptr_t)(sb + 1) * bs);
         for (int i = 0; i < R; i++) {
             const uint8_t *blk = w[i] + (size_t)sb * bs;
             if (f == F_Q4_K) {

@@ -46,8 +46,9 @@ typedef void (*owb_mm_rows_fn)(const struct owb_mm_args *a, int64_t r0, int64_t 
  * off is the nsum offset of the layout. */
 typedef void (*owb_mm_prep_fn)(const float *x, uint8_t *act_row, int64_t k, int off);
 
-/* Rows longer than this are prefetched by the AVX-512 integer GEMV kernels themselves
- * (kernels/cpu/b32_avx512.h); shorter ones by the grouped row walk of owb_matmul_rows. */
+/* Rows longer than this are prefetched by the AVX2 and AVX-512 integer GEMV kernels themselves
+ * (kernels/cpu/b32_avx512.h, matmul_avx2.c); shorter ones by the grouped row walk of
+ * owb_matmul_rows. */
 #define OWB_MM_KERNEL_PF_MIN_ROW_BYTES 4096
 
 #define OWB_MM_NEEDS_VNNI 1 /* AVX-512 VNNI (vpdpbusd) */
@@ -135,6 +136,7 @@ static inline struct owb_mm_q8_0_act owb_mm_q8_0_act_view(const uint8_t *row, in
 
 /* Kernel tables of each ISA file, terminated by an entry with rows == NULL. */
 extern const struct owb_mm_kernel owb_mm_kernels_avx2[];
+extern const struct owb_mm_kernel owb_mm_kernels_avx2_gemm[]; /* gemm_avx2.c */
 extern const struct owb_mm_kernel owb_mm_kernels_avx512[];
 extern const struct owb_mm_kernel owb_mm_kernels_avx512_gemm[]; /* gemm_avx512.c */
 extern const struct owb_mm_kernel owb_mm_kernels_avx512_vbmi[];

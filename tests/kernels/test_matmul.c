@@ -193,6 +193,62 @@ static void test_case(enum owb_type t, int64_t m, int64_t k, int64_t batch, int 
     free(Ysplit);
 }
 
+/* Quants at the ends of their ranges (most weights at the largest positive code, activations all
+ * +1 or all -1, so q8 activations are +-127): the int16 sums of the integer kernels (vpmaddubsw
+ * pairs, and the pairs the AVX2 GEMM adds in int16 before widening) must not saturate. */
+static void test_extreme(enum owb_type t, int64_t m, int64_t k, int64_t batch)
+{
+    const struct owb_type_traits *tr = owb_type_traits(t);
+    const size_t rb = owb_row_size(t, k);
+    uint8_t *W = xmalloc(rb * (size_t)m);
+    float *Wf = xmalloc(sizeof(float) * (size_t)(m * k));
+    float *X = xmalloc(sizeof(float) * (size_t)(batch * k));
+    float *Yref = xmalloc(sizeof(float) * (size_t)(batch * m));
+    float *Y = xmalloc(sizeof(float) * (size_t)(batch * m));
+    char err[OWB_ERR_MAX];
+    /* one -1 per 32 elements sets the scale, 7/8 maps to q4_0's code 15 and mxfp4's +6 */
+    for (int64_t r = 0; r < m; r++) {
+        for (int64_t i = 0; i < k; i++)
+            Wf[r * k + i] = i % 32 == (r % 32) ? -1.0f : 0.875f;
+        tr->from_float_ref(Wf + r * k, W + (size_t)r * rb, k);
+        tr->to_float(W + (size_t)r * rb, Wf + r * k, k);
+    }
+    for (int64_t b = 0; b < batch; b++)
+        for (int64_t i = 0; i < k; i++)
+            X[b * k + i] = b % 2 ? -1.0f : 1.0f;
+    struct owb_matmul_plan pref;
+    CHECK(owb_matmul_plan_init(&pref, t, m, k, batch, OWB_ISA_REF, err) == 0);
+    uint8_t *act = xmalloc(owb_matmul_act_bytes(&pref));
+    run_plan(&pref, W, X, act, Yref, 1);
+    free(act);
+    for (int isa = OWB_ISA_AVX2; isa < OWB_ISA_COUNT; isa++) {
+        if (!owb_isa_supported((enum owb_isa)isa))
+            continue;
+        struct owb_matmul_plan p;
+        CHECK(owb_matmul_plan_init(&p, t, m, k, batch, (enum owb_isa)isa, err) == 0);
+        act = xmalloc(owb_matmul_act_bytes(&p));
+        run_plan(&p, W, X, act, Y, 1);
+        for (int64_t b = 0; b < batch; b++)
+            for (int64_t r = 0; r < m; r++) {
+                double mag = 0.0;
+                for (int64_t i = 0; i < k; i++)
+                    mag += fabs((double)Wf[r * k + i] * (double)X[b * k + i]);
+                CHECK_MSG(fabs((double)Y[b * m + r] - (double)Yref[b * m + r]) <=
+                              TOL_ISA_QUANT * mag,
+                          "%s extreme %s (%s) m=%lld k=%lld batch=%lld y[%lld][%lld]=%.9g ref %.9g",
+                          tr->name, owb_isa_name((enum owb_isa)isa), p.path, (long long)m,
+                          (long long)k, (long long)batch, (long long)b, (long long)r,
+                          (double)Y[b * m + r], (double)Yref[b * m + r]);
+            }
+        free(act);
+    }
+    free(W);
+    free(Wf);
+    free(X);
+    free(Yref);
+    free(Y);
+}
+
 static void test_errors(void)
 {
     char err[OWB_ERR_MAX];
@@ -309,6 +365,26 @@ int main(void)
         test_case(longrow[f], 21, 8192, 4, ran);
         test_case(longrow[f], 45, 4096, 1, ran);
     }
+    /* GEMM tails: two row blocks of 64 with a partial 16-row tile, a one-block or partial k
+     * slice, batches whose remainders after the column groups (3 and 6 on AVX2, 8 on AVX-512)
+     * are 1 to 7 columns */
+    const enum owb_type gemm[] = {OWB_TYPE_Q4_0, OWB_TYPE_Q8_0, OWB_TYPE_MXFP4, OWB_TYPE_Q4_K,
+                                  OWB_TYPE_Q6_K, OWB_TYPE_F32,  OWB_TYPE_F16,   OWB_TYPE_BF16};
+    const int64_t gemm_batches[] = {16, 19, 21, 23};
+    for (size_t f = 0; f < OWB_ARRAY_LEN(gemm); f++) {
+        const int64_t bs = owb_type_traits(gemm[f])->blck_size;
+        for (size_t bi = 0; bi < OWB_ARRAY_LEN(gemm_batches); bi++)
+            test_case(gemm[f], 75,
+                      bs == 1    ? 300
+                      : bs == 32 ? 33 * 32
+                                 : 3 * 256,
+                      gemm_batches[bi], ran);
+    }
+    const enum owb_type intf[] = {OWB_TYPE_Q4_0, OWB_TYPE_Q8_0, OWB_TYPE_MXFP4, OWB_TYPE_Q4_K,
+                                  OWB_TYPE_Q6_K};
+    for (size_t f = 0; f < OWB_ARRAY_LEN(intf); f++)
+        for (size_t bi = 0; bi < OWB_ARRAY_LEN(batches); bi++)
+            test_extreme(intf[f], 21, 2 * 256, batches[bi]);
     test_errors();
     test_act_compatible();
     test_convenience();
