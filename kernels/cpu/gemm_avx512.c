@@ -282,22 +282,60 @@ struct gemm_tile_f {
     float w[GEMM_KC_F][16];
 };
 
+/* 16 x 16 floats: o[c] gets element c of r[0..15] (unpacks within 128-bit lanes, then two rounds
+ * of 128-bit lane shuffles). */
+AI void transpose16_ps(const __m512 r[16], __m512 o[16])
+{
+    __m512 t[16], u[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) { /* u[i + e], lane L: rows i..i+3 of column 4 L + e */
+        const __m512d a = _mm512_castps_pd(t[i]), b = _mm512_castps_pd(t[i + 2]);
+        const __m512d c = _mm512_castps_pd(t[i + 1]), d = _mm512_castps_pd(t[i + 3]);
+        u[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+        u[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+        u[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(c, d));
+        u[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(c, d));
+    }
+    for (int e = 0; e < 4; e++) {
+        const __m512 v0 = _mm512_shuffle_f32x4(u[e], u[4 + e], 0x88);
+        const __m512 w0 = _mm512_shuffle_f32x4(u[e], u[4 + e], 0xdd);
+        const __m512 v1 = _mm512_shuffle_f32x4(u[8 + e], u[12 + e], 0x88);
+        const __m512 w1 = _mm512_shuffle_f32x4(u[8 + e], u[12 + e], 0xdd);
+        o[e] = _mm512_shuffle_f32x4(v0, v1, 0x88);
+        o[8 + e] = _mm512_shuffle_f32x4(v0, v1, 0xdd);
+        o[4 + e] = _mm512_shuffle_f32x4(w0, w1, 0x88);
+        o[12 + e] = _mm512_shuffle_f32x4(w0, w1, 0xdd);
+    }
+}
+
+/* Unpack elements [kb, kb + nk) of rows r..r+nr (nr <= 16; missing rows are zero) into t, 16
+ * elements of 16 rows at a time by an in-register transpose (a vscatterdps per row and 16
+ * elements made the tile unpacking cost more than the FMAs up to batch ~32). */
 AI void gemm_pack_f(int f, const struct owb_mm_args *a, int64_t r, int nr, int64_t kb, int nk,
                     struct gemm_tile_f *t)
 {
-    const __m512i vidx =
-        _mm512_setr_epi32(0, 16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240);
-    if (nr < 16 || nk < GEMM_KC_F)
-        memset(t, 0, sizeof *t);
-    for (int i = 0; i < nr; i++) {
-        const uint8_t *row = a->w + (size_t)(r + i) * a->w_row_bytes;
-        int j = 0;
-        for (; j + 16 <= nk; j += 16)
-            _mm512_i32scatter_ps(&t->w[j][i], vidx, fl_load(f, row, kb + j), 4);
-        if (j < nk) {
-            const __mmask16 m = (__mmask16)((1u << (nk - j)) - 1u);
-            _mm512_mask_i32scatter_ps(&t->w[j][i], m, vidx, fl_load_mask(f, row, kb + j, m), 4);
-        }
+    /* the same rows' next k slice is unpacked GEMM_RB / 16 tiles later: fetch it into L2 now (at
+     * small batches the tiles stream from DRAM as 16 short row pieces, which the hardware
+     * prefetchers follow badly) */
+    const int esz = f == F_F32 ? 4 : 2;
+    if (kb + GEMM_KC_F < a->k)
+        for (int i = 0; i < nr; i++)
+            for (int l = 0; l < GEMM_KC_F * esz; l += 64)
+                _mm_prefetch((const char *)(a->w + (size_t)(r + i) * a->w_row_bytes +
+                                            (size_t)(kb + GEMM_KC_F) * (size_t)esz + (size_t)l),
+                             _MM_HINT_T1);
+    for (int j = 0; j < nk; j += 16) {
+        const __mmask16 m = (__mmask16)(nk - j >= 16 ? 0xffffu : (1u << (nk - j)) - 1u);
+        __m512 rows[16], cols[16];
+        for (int i = 0; i < 16; i++)
+            rows[i] = i < nr ? fl_load_mask(f, a->w + (size_t)(r + i) * a->w_row_bytes, kb + j, m)
+                             : _mm512_setzero_ps();
+        transpose16_ps(rows, cols);
+        for (int c = 0; c < 16 && j + c < nk; c++)
+            _mm512_store_ps(t->w[j + c], cols[c]);
     }
 }
 
@@ -547,15 +585,18 @@ static void gemm_q6_K(const struct owb_mm_args *a, int64_t r0, int64_t r1)
 
 /* ------------------------------------------------------------------------------ table ---- */
 
+/* From which batch the tiles beat the multi-column GEMV (4096x4096, 1 thread, DRAM): q4_0 and
+ * mxfp4 at 5 (1.3-1.6x at batch 5-12: their GEMV unpacks nibbles per column pass); q8_0, the
+ * k-quants and the float formats are even with it below 16. */
 const struct owb_mm_kernel owb_mm_kernels_avx512_gemm[] = {
     {OWB_TYPE_F32, OWB_ISA_AVX512, 16, 0, "avx512 f32 fma gemm16x8", gemm_f32},
     {OWB_TYPE_F16, OWB_ISA_AVX512, 16, 0, "avx512 f16xf32 fma gemm16x8", gemm_f16},
     {OWB_TYPE_BF16, OWB_ISA_AVX512, 16, 0, "avx512 bf16xf32 fma gemm16x8", gemm_bf16},
-    {OWB_TYPE_Q4_0, OWB_ISA_AVX512, 16, OWB_MM_NEEDS_VNNI, "avx512-vnni q4_0xq8_0 gemm16x8",
+    {OWB_TYPE_Q4_0, OWB_ISA_AVX512, 5, OWB_MM_NEEDS_VNNI, "avx512-vnni q4_0xq8_0 gemm16x8",
      gemm_q4_0},
     {OWB_TYPE_Q8_0, OWB_ISA_AVX512, 16, OWB_MM_NEEDS_VNNI, "avx512-vnni q8_0xq8_0 gemm16x8",
      gemm_q8_0},
-    {OWB_TYPE_MXFP4, OWB_ISA_AVX512, 16, OWB_MM_NEEDS_VNNI, "avx512-vnni mxfp4xq8_0 gemm16x8",
+    {OWB_TYPE_MXFP4, OWB_ISA_AVX512, 5, OWB_MM_NEEDS_VNNI, "avx512-vnni mxfp4xq8_0 gemm16x8",
      gemm_mxfp4},
     {OWB_TYPE_Q4_K, OWB_ISA_AVX512, 16, OWB_MM_NEEDS_VNNI, "avx512-vnni q4_Kxq8_K gemm16x8",
      gemm_q4_K},

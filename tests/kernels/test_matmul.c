@@ -34,7 +34,7 @@ static const enum owb_type formats[] = {
     OWB_TYPE_Q4_K, OWB_TYPE_Q5_K, OWB_TYPE_Q6_K, OWB_TYPE_MXFP4,
 };
 static const int64_t ms[] = {1, 7, 33};
-static const int64_t batches[] = {1, 3, 17};
+static const int64_t batches[] = {1, 3, 7, 17}; /* 7: GEMM tiles for some formats (min_batch 5) */
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 static double urand(void) /* uniform in [-1, 1) */
