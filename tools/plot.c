@@ -890,6 +890,46 @@ static int gemm_write_data(cJSON *const *docs, int ndocs, FILE *dat, struct owb_
             fprintf(dat, "%.0f %s %s %s\n", rows.r[i].x, fmt_val(rows.r[i].v[0], b1, sizeof b1),
                     fmt_val(rows.r[i].v[1], b2, sizeof b2), fmt_val(rows.r[i].v[2], b3, sizeof b3));
     }
+    /* Compute peaks (kernels/peak/<kind>/t<N> at each result's thread count, measured in the same
+     * run): one reference block per kind, a segment per result across the batch range. */
+    static const char *const peak_kind[2] = {"int8_dot", "f32_fma"};
+    static const char *const peak_label[2] = {"int8 dot peak", "f32 FMA peak"};
+    double xmin = INFINITY, xmax = -INFINITY;
+    for (i = 0; i < rows.n; i++) {
+        xmin = rows.r[i].x < xmin ? rows.r[i].x : xmin;
+        xmax = rows.r[i].x > xmax ? rows.r[i].x : xmax;
+    }
+    for (int k = 0; k < 2 && rows.n && series->n; k++) {
+        int nseg = 0;
+        for (int d = 0; d < ndocs; d++) {
+            if (!maxthr[d])
+                continue;
+            char pname[64];
+            snprintf(pname, sizeof pname, "kernels/peak/%s/t%d", peak_kind[k], maxthr[d]);
+            const cJSON *b = NULL;
+            double v = (double)NAN;
+            cJSON_ArrayForEach(b, jget(docs[d], "benchmarks"))
+            {
+                const cJSON *nm = jget(b, "name");
+                if (cJSON_IsString(nm) && !strcmp(nm->valuestring, pname))
+                    v = metric(b, "gop_per_s_best");
+            }
+            if (!isfinite(v))
+                continue;
+            if (nseg++ == 0)
+                fprintf(dat,
+                        "\n\n# reference %d: %s (GOP/s, best) at the thread count of each "
+                        "result\n# columns: batch gop_per_s_best\n",
+                        series->nref, peak_kind[k]);
+            else
+                fprintf(dat, "\n");
+            fprintf(dat, "%s %s\n", fmt_val(xmin, b1, sizeof b1), fmt_val(v, b2, sizeof b2));
+            fprintf(dat, "%s %s\n", fmt_val(xmax, b1, sizeof b1), fmt_val(v, b2, sizeof b2));
+        }
+        if (nseg)
+            snprintf(series->ref_label[series->nref++], sizeof series->ref_label[0], "%s",
+                     peak_label[k]);
+    }
     if (rows.n) {
         if (!(bvals = malloc(rows.n * sizeof *bvals)))
             goto nomem;
@@ -950,6 +990,11 @@ static void gemm_body(FILE *gp, const char *dat_file, const struct owb_plot_seri
                      series->color_of[s] ? series->color_of[s] : s + 1);
             plot_elem(gp, &nel, dat_file, s, spec, series->label[s]);
         }
+        for (int r = 0; r < series->nref; r++) /* the compute peaks, in every panel */
+            plot_elem(gp, &nel, dat_file, series->n + r,
+                      r ? "using 1:2 with lines lc rgb 'gray40' dt 3 lw 2"
+                        : "using 1:2 with lines lc rgb 'black' dt 2 lw 2",
+                      p == 0 ? series->ref_label[r] : NULL);
         fprintf(gp, "\n");
     }
     fprintf(gp, "unset multiplot\n");

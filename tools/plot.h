@@ -38,6 +38,7 @@ struct owb_plot_series {
     int group_of[OWB_PLOT_MAX_SERIES];
     int color_of[OWB_PLOT_MAX_SERIES];
     int nref;
+    char ref_label[4][48]; /* legend of each reference block (kinds that name them) */
 };
 
 struct owb_plot_kind {
