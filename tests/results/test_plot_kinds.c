@@ -118,6 +118,12 @@ static void test_kernels(void)
     add_kernel(doc, "kernels/gemm/q8_0/2880x2880/b16/t2", 3, 90, 40);
     add_kernel(doc, "kernels/gemm/q8_0/2880x2880/b64/t2", 3, 150, 40);
     add_kernel(doc, "kernels/gemv/q4_0/2880x2880/t2", 26, 7, 40);
+    /* Compute peaks: the int8 one at the most threads is drawn, the t1 one and f32 (absent) not. */
+    cJSON *pk = owb_result_add_benchmark(doc, "kernels/peak/int8_dot/t2", "kernels");
+    owb_result_metric(pk, "gop_per_s_best", 900);
+    pk = owb_result_add_benchmark(doc, "kernels/peak/int8_dot/t1", "kernels");
+    owb_result_metric(pk, "gop_per_s_best", 450);
+    CHECK(!gm->match("kernels/peak/int8_dot/t2") && !gv->match("kernels/peak/int8_dot/t2"));
     /* Fewer threads than the most: not in the GEMM figure. */
     add_kernel(doc, "kernels/gemm/q4_0/2880x2880/b16/t1", 1, 60, 25);
     add_kernel(doc, "kernels/gemm/f16/2880x2880/b16/t1", 1, 61, 25);
@@ -157,9 +163,16 @@ static void test_kernels(void)
               "%s", dat ? dat : "(no file)");
     CHECK(dat && strstr(dat, "# series 1: q8_0\n16 90 0.003 3\n64 150 0.003 3\n"));
     CHECK(dat && !strstr(dat, "# series 2") && !strstr(dat, " 60 ") && !strstr(dat, "f16"));
+    /* the t2 peak across the batch range, after the series; no f32 block */
+    CHECK_MSG(dat && strstr(dat, "# reference 0: int8_dot (GOP/s, best) at the thread count of "
+                                 "each result\n# columns: batch gop_per_s_best\n1 900\n256 900\n"),
+              "%s", dat ? dat : "(no file)");
+    CHECK(dat && !strstr(dat, " 450") && !strstr(dat, "f32_fma"));
     free(dat);
     gp = slurp(dir, "kernels_gemm_gflops.gp", NULL);
     CHECK(gp && strstr(gp, "set logscale x 2") && strstr(gp, "set xtics (1, 16, 64, 256)"));
+    CHECK(gp && strstr(gp, "'kernels_gemm_gflops.dat' index 2 using 1:2 with lines") &&
+          strstr(gp, "'int8 dot peak'") && !strstr(gp, "f32 FMA peak"));
     free(gp);
     check_figure(dir, "kernels_gemm_gflops", "q8_0");
 
