@@ -6,10 +6,12 @@
  * (nibble, table value + 12, or quant + 128) so one vpdpbusd multiplies them with the signed q8_0
  * activations; the offset comes back through the nsum extra that initialises each block's integer
  * accumulator. Block scales are taken eight at a time with one word permute from two 64-byte loads
- * and applied in float once per block. The k-quants follow ggml: vpmaddubsw then vpdpwssd with the
- * sub-block scales, mins and q6_K's -32 through the q8_K bsums. Each kernel handles R weight rows
- * against C activation columns per pass so that activation loads are shared; every output element
- * sees the same operation sequence whatever R is, so row splits do not change results.
+ * and applied in float once per block. q4_K multiplies its nibbles with vpdpbusd (sums of four
+ * products fit 16 bits), packs two such registers into words and applies the sub-block scales with
+ * one vpdpwssd; q6_K follows ggml (vpmaddubsw, then vpdpwssd with the scales). Mins and q6_K's -32
+ * come through the q8_K bsums. Each kernel handles R weight rows against C activation columns per
+ * pass so that activation loads are shared; every output element sees the same operation sequence
+ * whatever R is, so row splits do not change results.
  */
 #include <immintrin.h>
 #include <string.h>
@@ -167,8 +169,19 @@ AI void fl_rows_rc(int f, int R, int C, const struct owb_mm_args *a, int64_t r, 
         for (int i = 0; i < R; i++)
             acc[i][c] = _mm512_setzero_ps();
     }
+    /* f16/bf16 long rows: the next pass prefetched as this one goes, as in the integer kernels
+     * (kpf_advance, b32_avx512.h). 2 threads from DRAM (4096x14336, A/B call by call): f16 +4-10%,
+     * bf16 +3-12%; f32 lost 3-10% with it (and gained nothing with a fixed distance per row), so
+     * it streams on the hardware prefetchers alone. */
+    const int64_t esz = f == F_F32 ? 4 : 2;
+    const int pf_on = f != F_F32 && a->w_row_bytes > KPF_MIN_ROW_BYTES;
+    const uintptr_t nxt =
+        (uintptr_t)a->w + (uintptr_t)(r + kpf_ahead_rows(R, a->w_row_bytes)) * a->w_row_bytes;
+    uintptr_t pf = nxt;
     int64_t j = 0;
     for (; j + 16 <= a->k; j += 16) {
+        if (pf_on)
+            pf = kpf_advance(pf, nxt + (uintptr_t)(R * (j + 16) * esz));
         __m512 xv[4];
         for (int c = 0; c < C; c++)
             xv[c] = _mm512_loadu_ps(x[c] + j);
@@ -228,21 +241,9 @@ static void rows_bf16(const struct owb_mm_args *a, int64_t r0, int64_t r1)
 
 /* ------------------------------------------------------------------ k-quants: GEMV ---- */
 
-/* vpshufb indices: word j of pattern z is scale 2z (words 0..15) or 2z + 1 (16..31), zero-extended;
- * mins: word j is m[j / 2] (bytes 8.. of the scale register) */
-#define P2(a) a, 0x80
-#define P8(a) P2(a), P2(a), P2(a), P2(a), P2(a), P2(a), P2(a), P2(a)
-static const uint8_t shuf_q4k_pat[4][64] = {
-    {P8(0), P8(0), P8(1), P8(1)},
-    {P8(2), P8(2), P8(3), P8(3)},
-    {P8(4), P8(4), P8(5), P8(5)},
-    {P8(6), P8(6), P8(7), P8(7)},
-};
-static const uint8_t shuf_q4k_mins[32] = {P2(8),  P2(8),  P2(9),  P2(9),  P2(10), P2(10),
-                                          P2(11), P2(11), P2(12), P2(12), P2(13), P2(13),
-                                          P2(14), P2(14), P2(15), P2(15)};
-#undef P2
-#undef P8
+/* q6_K as ggml: vpmaddubsw of the quants (0..63) with the activations, then vpdpwssd with the
+ * sub-block scales (word j of pattern z is scale 4 z + j / 8). The vpdpbusd + vpackssdw scheme of
+ * q4_K ran 5-9% faster per core but 1-3% slower at 2 threads from DRAM, where q6_K is bound. */
 static const uint16_t idx_q6k_pat[4][32] = {
     {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
      2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3},
@@ -254,24 +255,28 @@ static const uint16_t idx_q6k_pat[4][32] = {
      14, 14, 14, 14, 14, 14, 14, 14, 15, 15, 15, 15, 15, 15, 15, 15},
 };
 
-AI void qk_rows_rc(int f, int R, int C, const struct owb_mm_args *a, int64_t r, int64_t c0)
+AI void q6k_rows_rc(int R, int C, const struct owb_mm_args *a, int64_t r, int64_t c0)
 {
     const int64_t nb = a->k / OWB_QK_K;
-    const size_t bs = f == F_Q4_K ? sizeof(struct owb_block_q4_K) : sizeof(struct owb_block_q6_K);
+    const size_t bs = sizeof(struct owb_block_q6_K);
     const uint8_t *w[4];
     const struct owb_block_q8_K *ab[4];
     __m512 acc[4][4];
-    __m256 accm[4][4]; /* q4_K: the mins term, 8 lanes */
     for (int i = 0; i < R; i++)
         w[i] = a->w + (size_t)(r + i) * a->w_row_bytes;
     for (int c = 0; c < C; c++) {
         ab[c] = (const struct owb_block_q8_K *)(a->act + (size_t)(c0 + c) * a->act_row_bytes);
-        for (int i = 0; i < R; i++) {
+        for (int i = 0; i < R; i++)
             acc[i][c] = _mm512_setzero_ps();
-            accm[i][c] = _mm256_setzero_ps();
-        }
     }
-    const __m512i m0f = _mm512_set1_epi8(0x0f);
+    const __m512i m0f = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30);
+    /* qh bits 2 j and 2 j + 1 of each byte to bits 4, 5: shift left 4 (j = 0), 2 (j = 1), right 0
+     * (j = 2), 2 (j = 3); the low half of a register takes j = 0 / 2, the high half j = 1 / 3 */
+    const __m512i sh_a = _mm512_setr_epi64(
+        0x0004000400040004LL, 0x0004000400040004LL, 0x0004000400040004LL, 0x0004000400040004LL,
+        0x0002000200020002LL, 0x0002000200020002LL, 0x0002000200020002LL, 0x0002000200020002LL);
+    const __m512i sh_b = _mm512_setr_epi64(0, 0, 0, 0, 0x0002000200020002LL, 0x0002000200020002LL,
+                                           0x0002000200020002LL, 0x0002000200020002LL);
     /* rows ahead of this pass, prefetched as it goes (b32_avx512.h, kpf_advance) */
     const int pf_on = a->w_row_bytes > KPF_MIN_ROW_BYTES;
     const uintptr_t nxt =
@@ -281,54 +286,23 @@ AI void qk_rows_rc(int f, int R, int C, const struct owb_mm_args *a, int64_t r, 
         if (pf_on)
             pf = kpf_advance(pf, nxt + (uintptr_t)R * (uintptr_t)(sb + 1) * bs);
         for (int i = 0; i < R; i++) {
-            const uint8_t *blk = w[i] + (size_t)sb * bs;
+            const struct owb_block_q6_K *x =
+                (const struct owb_block_q6_K *)(w[i] + (size_t)sb * bs);
+            const float dw = _cvtsh_ss(x->d);
+            const __m256i s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x->scales));
+            const __m512i s512 = _mm512_castsi256_si512(s16);
             __m512i q[4], pat[4];
-            float dw, dmin = 0.0f;
-            __m256i mdup = _mm256_setzero_si256(), s16;
-            if (f == F_Q4_K) {
-                const struct owb_block_q4_K *x = (const struct owb_block_q4_K *)blk;
-                dw = _cvtsh_ss(x->d);
-                dmin = _cvtsh_ss(x->dmin);
-                const __m128i sm = q4k_scales8x2(x->scales);
-                s16 = _mm256_setzero_si256();
-                /* scale patterns by in-lane byte shuffles of the broadcast scales (vpermw and
-                 * vpsrlvw are slow on Zen 4) */
-                const __m512i smz = _mm512_broadcast_i32x4(sm);
-                for (int z = 0; z < 4; z++) {
-                    const __m256i v = _mm256_loadu_si256((const __m256i *)(x->qs + 32 * z));
-                    const __m256i m0f8 = _mm256_set1_epi8(0x0f);
-                    q[z] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(v, m0f8)),
-                                              _mm256_and_si256(_mm256_srli_epi16(v, 4), m0f8), 1);
-                    pat[z] = _mm512_shuffle_epi8(smz, _mm512_loadu_si512(shuf_q4k_pat[z]));
-                }
-                mdup = _mm256_shuffle_epi8(_mm512_castsi512_si256(smz),
-                                           _mm256_loadu_si256((const __m256i *)shuf_q4k_mins));
-            } else {
-                const struct owb_block_q6_K *x = (const struct owb_block_q6_K *)blk;
-                dw = _cvtsh_ss(x->d);
-                s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x->scales));
-                const __m512i s512 = _mm512_castsi256_si512(s16);
-                const __m512i m30 = _mm512_set1_epi8(0x30);
-                for (int h = 0; h < 2; h++) {
-                    const __m512i l = _mm512_loadu_si512(x->ql + 64 * h);
-                    const __m512i hb = _mm512_broadcast_i64x4(
-                        _mm256_loadu_si256((const __m256i *)(x->qh + 32 * h)));
-                    const __m512i sh_a = _mm512_setr_epi64(
-                        0x0004000400040004LL, 0x0004000400040004LL, 0x0004000400040004LL,
-                        0x0004000400040004LL, 0x0002000200020002LL, 0x0002000200020002LL,
-                        0x0002000200020002LL, 0x0002000200020002LL);
-                    const __m512i sh_b =
-                        _mm512_setr_epi64(0, 0, 0, 0, 0x0002000200020002LL, 0x0002000200020002LL,
-                                          0x0002000200020002LL, 0x0002000200020002LL);
-                    q[2 * h] = _mm512_or_si512(_mm512_and_si512(l, m0f),
-                                               _mm512_and_si512(_mm512_sllv_epi16(hb, sh_a), m30));
-                    q[2 * h + 1] =
-                        _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m0f),
-                                        _mm512_and_si512(_mm512_srlv_epi16(hb, sh_b), m30));
-                }
-                for (int z = 0; z < 4; z++)
-                    pat[z] = _mm512_permutexvar_epi16(_mm512_loadu_si512(idx_q6k_pat[z]), s512);
+            for (int h = 0; h < 2; h++) {
+                const __m512i l = _mm512_loadu_si512(x->ql + 64 * h);
+                const __m512i hb =
+                    _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(x->qh + 32 * h)));
+                q[2 * h] = _mm512_or_si512(_mm512_and_si512(l, m0f),
+                                           _mm512_and_si512(_mm512_sllv_epi16(hb, sh_a), m30));
+                q[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m0f),
+                                               _mm512_and_si512(_mm512_srlv_epi16(hb, sh_b), m30));
             }
+            for (int z = 0; z < 4; z++)
+                pat[z] = _mm512_permutexvar_epi16(_mm512_loadu_si512(idx_q6k_pat[z]), s512);
             for (int c = 0; c < C; c++) {
                 const struct owb_block_q8_K *y = &ab[c][sb];
                 __m512i isum = _mm512_setzero_si512();
@@ -338,55 +312,175 @@ AI void qk_rows_rc(int f, int R, int C, const struct owb_mm_args *a, int64_t r, 
                     isum = _mm512_dpwssd_epi32(isum, p, pat[z]);
                 }
                 const __m256i bsums = _mm256_loadu_si256((const __m256i *)y->bsums);
-                if (f == F_Q4_K) {
-                    const __m256i mins = _mm256_madd_epi16(bsums, mdup);
-                    acc[i][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(dw * y->d),
-                                                acc[i][c]);
-                    accm[i][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mins),
-                                                 _mm256_set1_ps(-(dmin * y->d)), accm[i][c]);
-                } else {
-                    const __m256i corr = _mm256_slli_epi32(_mm256_madd_epi16(bsums, s16), 5);
-                    isum = _mm512_sub_epi32(isum, _mm512_zextsi256_si512(corr));
-                    acc[i][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(dw * y->d),
-                                                acc[i][c]);
+                const __m256i corr = _mm256_slli_epi32(_mm256_madd_epi16(bsums, s16), 5);
+                isum = _mm512_sub_epi32(isum, _mm512_zextsi256_si512(corr));
+                acc[i][c] =
+                    _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(dw * y->d), acc[i][c]);
+            }
+        }
+    }
+    for (int c = 0; c < C; c++)
+        for (int i = 0; i < R; i++)
+            a->y[(c0 + c) * a->ldy + r + i] = _mm512_reduce_add_ps(acc[i][c]);
+}
+
+/* q4_K, R rows at a time with one row per 128-bit lane where it pays: the 16 bytes from d of each
+ * row's super-block (d, dmin, the 12 scale bytes) give the scales and mins of all R rows in one
+ * register (q4k_scales8x2 on lanes, the scale bytes one dword later). One 64-byte load of qs holds
+ * the nibbles of four sub-blocks, (0, 2) low and (1, 3) high (then 4..7); vpdpbusd multiplies them
+ * with the activations (sums of four products, |s| <= 7620), vpackssdw packs two such registers
+ * into words without loss and one vpdpwssd applies the scales. After the pack, 128-bit lane l of
+ * the pair (z, z + 1) holds four words of sub-block A then four of B, with (A, B) the first
+ * sub-blocks of z and z + 1 for l < 2 and their second ones for l >= 2. The mins term of the R rows
+ * is one vpmaddwd of the mins (words, per lane) with the activations' bsums summed in pairs. */
+AI __m512i q4k_scales_rows(__m512i v)
+{
+    const __m512i a = _mm512_shuffle_epi32(v, 0xed); /* u0 u2 u1 u2 */
+    const __m512i b = _mm512_shuffle_epi32(v, 0xa5); /* u0 u0 u1 u1 */
+    const __m512i k1 = _mm512_set1_epi32(0x3f3f3f3f), k2 = _mm512_set1_epi32(0x0f0f0f0f);
+    const __m512i k3 = _mm512_set1_epi32(0x03030303);
+    const __m512i y = _mm512_and_si512(a, k1);
+    const __m512i x = _mm512_or_si512(
+        _mm512_and_si512(
+            _mm512_srlv_epi32(a, _mm512_setr_epi32(0, 0, 0, 4, 0, 0, 0, 4, 0, 0, 0, 4, 0, 0, 0, 4)),
+            k2),
+        _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(b, 6), k3), 4));
+    return _mm512_mask_blend_epi32(0xaaaa, y, x);
+}
+
+/* vpermw indices: word j of the scale pattern of row i, half h, is scale word
+ * 8 i + 4 h + (j & 4 ? 1 : 0) + (j & 16 ? 2 : 0) */
+#define Q4(b) b, b, b, b, b + 1, b + 1, b + 1, b + 1
+#define PAT(b) Q4(b), Q4(b), Q4(b + 2), Q4(b + 2)
+static const uint16_t idx_q4k_pat[4][2][32] = {
+    {{PAT(0)}, {PAT(4)}},
+    {{PAT(8)}, {PAT(12)}},
+    {{PAT(16)}, {PAT(20)}},
+    {{PAT(24)}, {PAT(28)}},
+};
+#undef PAT
+#undef Q4
+
+AI void q4k_rows_rc(int R, int C, const struct owb_mm_args *a, int64_t r, int64_t c0)
+{
+    const int64_t nb = a->k / OWB_QK_K;
+    const size_t bs = sizeof(struct owb_block_q4_K);
+    const uint8_t *w[4];
+    const struct owb_block_q8_K *ab[4];
+    __m512 acc[4][4];
+    __m512 accm[4]; /* the mins terms, row i in lane i */
+    for (int i = 0; i < R; i++)
+        w[i] = a->w + (size_t)(r + i) * a->w_row_bytes;
+    for (int c = 0; c < C; c++) {
+        ab[c] = (const struct owb_block_q8_K *)(a->act + (size_t)(c0 + c) * a->act_row_bytes);
+        accm[c] = _mm512_setzero_ps();
+        for (int i = 0; i < R; i++)
+            acc[i][c] = _mm512_setzero_ps();
+    }
+    const __m512i m0f = _mm512_set1_epi8(0x0f);
+    const int pf_on = a->w_row_bytes > KPF_MIN_ROW_BYTES;
+    const uintptr_t nxt =
+        (uintptr_t)a->w + (uintptr_t)(r + kpf_ahead_rows(R, a->w_row_bytes)) * a->w_row_bytes;
+    uintptr_t pf = nxt;
+    for (int64_t sb = 0; sb < nb; sb++) {
+        if (pf_on)
+            pf = kpf_advance(pf, nxt + (uintptr_t)R * (uintptr_t)(sb + 1) * bs);
+        /* d, dmin, scales and mins of the R rows */
+        __m512i sv = _mm512_zextsi128_si512(_mm_loadu_si128((const __m128i *)(w[0] + sb * bs)));
+        for (int i = 1; i < R; i++)
+            sv = _mm512_inserti32x4(sv, _mm_loadu_si128((const __m128i *)(w[i] + sb * bs)), i);
+        const __m512i sm = q4k_scales_rows(sv);
+        const __m512i scw = _mm512_unpacklo_epi8(sm, _mm512_setzero_si512());
+        const __m512i mw = _mm512_unpackhi_epi8(sm, _mm512_setzero_si512());
+        const __m256 dd = _mm256_cvtph_ps(_mm512_castsi512_si128(_mm512_permutexvar_epi32(
+            _mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), sv)));
+        /* per column: activations in sub-block pair order, d y->d and dmin y->d of each row, and
+         * the mins term of all rows */
+        __m512i av[4][4];
+        float dy[4][8];
+        for (int c = 0; c < C; c++) {
+            const struct owb_block_q8_K *y = &ab[c][sb];
+            for (int h = 0; h < 2; h++) {
+                const __m512i l0 = _mm512_loadu_si512(y->qs + 128 * h);
+                const __m512i l1 = _mm512_loadu_si512(y->qs + 128 * h + 32);
+                const __m512i l2 = _mm512_loadu_si512(y->qs + 128 * h + 64);
+                av[c][2 * h] = _mm512_mask_blend_epi64(0xf0, l0, l1);
+                av[c][2 * h + 1] = _mm512_mask_blend_epi64(0xf0, l1, l2);
+            }
+            const __m256 dyv = _mm256_mul_ps(dd, _mm256_set1_ps(y->d));
+            _mm256_storeu_ps(dy[c], dyv);
+            const __m256i bp = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y->bsums),
+                                                 _mm256_set1_epi16(1));
+            const __m512i bpw = _mm512_broadcast_i32x4(_mm256_cvtepi32_epi16(bp));
+            const __m512 dmin4 = _mm512_permutexvar_ps(
+                _mm512_setr_epi32(1, 1, 1, 1, 3, 3, 3, 3, 5, 5, 5, 5, 7, 7, 7, 7),
+                _mm512_castps256_ps512(dyv));
+            accm[c] =
+                _mm512_fnmadd_ps(_mm512_cvtepi32_ps(_mm512_madd_epi16(mw, bpw)), dmin4, accm[c]);
+        }
+        for (int i = 0; i < R; i++) {
+            const struct owb_block_q4_K *x =
+                (const struct owb_block_q4_K *)(w[i] + (size_t)sb * bs);
+            __m512i q[4], pat[2];
+            for (int h = 0; h < 2; h++) {
+                const __m512i v = _mm512_loadu_si512(x->qs + 64 * h);
+                q[2 * h] = _mm512_and_si512(v, m0f);
+                q[2 * h + 1] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m0f);
+                pat[h] = _mm512_permutexvar_epi16(_mm512_loadu_si512(idx_q4k_pat[i][h]), scw);
+            }
+            for (int c = 0; c < C; c++) {
+                __m512i isum = _mm512_setzero_si512();
+                for (int h = 0; h < 2; h++) {
+                    const __m512i z = _mm512_setzero_si512();
+                    const __m512i d0 = _mm512_dpbusd_epi32(z, q[2 * h], av[c][2 * h]);
+                    const __m512i d1 = _mm512_dpbusd_epi32(z, q[2 * h + 1], av[c][2 * h + 1]);
+                    isum = _mm512_dpwssd_epi32(isum, _mm512_packs_epi32(d0, d1), pat[h]);
                 }
+                acc[i][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(dy[c][2 * i]),
+                                            acc[i][c]);
             }
         }
     }
     for (int c = 0; c < C; c++)
         for (int i = 0; i < R; i++) {
-            __m512 t = acc[i][c];
-            if (f == F_Q4_K)
-                t = _mm512_add_ps(t, _mm512_zextps256_ps512(accm[i][c]));
-            a->y[(c0 + c) * a->ldy + r + i] = _mm512_reduce_add_ps(t);
+            const __m512 m = _mm512_maskz_shuffle_f32x4(0x000f, accm[c], accm[c], 0x55 * i);
+            a->y[(c0 + c) * a->ldy + r + i] = _mm512_reduce_add_ps(_mm512_add_ps(acc[i][c], m));
         }
 }
 
-AI void qk_rows(int f, const struct owb_mm_args *a, int64_t r0, int64_t r1)
+/* q4_K: four rows per pass at every batch (the scales of the four rows share one register) */
+static void rows_q4_K(const struct owb_mm_args *a, int64_t r0, int64_t r1)
 {
     for (int64_t c0 = 0; c0 < a->batch;) {
         const int64_t nc = a->batch - c0;
         if (nc >= 4) {
-            ROWS_LOOP(2, qk_rows_rc(f, 1, 4, a, r_, c0), qk_rows_rc(f, 2, 4, a, r_, c0));
+            ROWS_LOOP(4, q4k_rows_rc(1, 4, a, r_, c0), q4k_rows_rc(4, 4, a, r_, c0));
             c0 += 4;
         } else if (nc >= 2) {
-            ROWS_LOOP(2, qk_rows_rc(f, 1, 2, a, r_, c0), qk_rows_rc(f, 2, 2, a, r_, c0));
+            ROWS_LOOP(4, q4k_rows_rc(1, 2, a, r_, c0), q4k_rows_rc(4, 2, a, r_, c0));
             c0 += 2;
         } else {
-            ROWS_LOOP(4, qk_rows_rc(f, 1, 1, a, r_, c0), qk_rows_rc(f, 4, 1, a, r_, c0));
+            ROWS_LOOP(4, q4k_rows_rc(1, 1, a, r_, c0), q4k_rows_rc(4, 1, a, r_, c0));
             c0 += 1;
         }
     }
 }
 
-static void rows_q4_K(const struct owb_mm_args *a, int64_t r0, int64_t r1)
-{
-    qk_rows(F_Q4_K, a, r0, r1);
-}
-
 static void rows_q6_K(const struct owb_mm_args *a, int64_t r0, int64_t r1)
 {
-    qk_rows(F_Q6_K, a, r0, r1);
+    for (int64_t c0 = 0; c0 < a->batch;) {
+        const int64_t nc = a->batch - c0;
+        if (nc >= 4) {
+            ROWS_LOOP(2, q6k_rows_rc(1, 4, a, r_, c0), q6k_rows_rc(2, 4, a, r_, c0));
+            c0 += 4;
+        } else if (nc >= 2) {
+            ROWS_LOOP(2, q6k_rows_rc(1, 2, a, r_, c0), q6k_rows_rc(2, 2, a, r_, c0));
+            c0 += 2;
+        } else {
+            ROWS_LOOP(4, q6k_rows_rc(1, 1, a, r_, c0), q6k_rows_rc(4, 1, a, r_, c0));
+            c0 += 1;
+        }
+    }
 }
 /* ------------------------------------------------------------------------------ table ---- */
 
