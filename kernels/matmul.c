@@ -287,8 +287,12 @@ static void rows_prefetched(const struct owb_mm_kernel *kern, const struct owb_m
 /* Whether kern prefetches rows of rb bytes itself (see PF_KERNEL_MIN_ROW_BYTES). */
 static bool kern_prefetches(const struct owb_mm_kernel *kern, size_t rb)
 {
+    if (rb <= PF_KERNEL_MIN_ROW_BYTES)
+        return false;
+    if (kern->isa == OWB_ISA_AVX512 &&
+        (kern->wtype == OWB_TYPE_F16 || kern->wtype == OWB_TYPE_BF16)) /* not f32: measured worse */
+        return true;
     return (kern->isa == OWB_ISA_AVX512 || kern->isa == OWB_ISA_AVX2) &&
-           rb > PF_KERNEL_MIN_ROW_BYTES &&
            (kern->wtype == OWB_TYPE_Q4_0 || kern->wtype == OWB_TYPE_Q8_0 ||
             kern->wtype == OWB_TYPE_MXFP4 || kern->wtype == OWB_TYPE_Q4_K ||
             kern->wtype == OWB_TYPE_Q6_K);
