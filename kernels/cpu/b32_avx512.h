@@ -15,65 +15,17 @@
 #include <string.h>
 
 #include "kernels/cpu/matmul_cpu.h"
+#include "kernels/cpu/simd_common.h"
 
 #ifndef B32_VBMI
 #error "define B32_VBMI (0 or 1) before including b32_avx512.h"
 #endif
 
-#ifndef AI
-#define AI static inline __attribute__((always_inline))
-#endif
-
-/* Rows [r0, r1) in groups of R (tail rows one at a time: same per-row arithmetic). */
-#define ROWS_LOOP(R, call1, callR)                                                                 \
-    do {                                                                                           \
-        int64_t r_ = r0;                                                                           \
-        for (; r_ + (R) <= r1; r_ += (R))                                                          \
-            callR;                                                                                 \
-        for (; r_ < r1; r_++)                                                                      \
-            call1;                                                                                 \
-    } while (0)
-
-enum { F_Q4_0, F_Q8_0, F_MXFP4 };
-
-/* Software prefetch of long rows (K3 in docs/perf-notes.md): while R rows are read, rows at least
- * KPF_MIN_AHEAD bytes further on (the next pass of R rows, or more when a pass is shorter) are
- * prefetched into L2 at the same pace. The 4-bit kernels spend ~10 instructions per weight cache
- * line, so the out-of-order window alone keeps too few misses in flight and the hardware
- * prefetchers do not make up for it: 4096x14336 at 2 threads went from 26-30 to 32-62 GB/s.
- * Rows of at most KPF_MIN_ROW_BYTES are prefetched by owb_matmul_rows' group wrapper instead
- * (kernels/matmul.c). */
-#define KPF_MIN_ROW_BYTES OWB_MM_KERNEL_PF_MIN_ROW_BYTES
-#define KPF_MIN_AHEAD 16384
-
-/* Rows ahead of r for a pass of R rows of rb bytes (a whole number of passes). */
-AI int64_t kpf_ahead_rows(int R, size_t rb)
-{
-    const size_t pass = (size_t)R * rb;
-    return (int64_t)R * (int64_t)(pass >= KPF_MIN_AHEAD ? 1 : (KPF_MIN_AHEAD + pass - 1) / pass);
-}
-
-/* Prefetch the lines from pf up to to, return where the next call goes on. Addresses are integers:
- * the rows ahead of the last pass lie past r1 or past the weights (harmless: prefetches do not
- * fault), where pointer arithmetic would be undefined. _MM_HINT_T0 (into L1) measured slower. */
-AI uintptr_t kpf_advance(uintptr_t pf, uintptr_t to)
-{
-    for (; pf < to; pf += 64)
-        _mm_prefetch((const char *)pf, _MM_HINT_T1);
-    return pf;
-}
-
-AI int b32_size(int f)
-{
-    return f == F_Q4_0 ? 18 : f == F_Q8_0 ? 34 : 17;
-}
-
+/* word indices of the block scales of eight blocks in two 64-byte loads, per format */
 static const uint16_t idx_q4_0_d[32] = {0, 9, 18, 27, 36, 45, 54, 63};
 static const uint16_t idx_q8_0_da[32] = {0, 17, 34, 51};
 static const uint16_t idx_q8_0_db[32] = {0, 0, 0, 0, 4, 21, 38, 55};
 static const uint16_t idx_mxfp4_e[32] = {0, 8, 17, 25, 34, 42, 51, 59};
-/* ggml's doubled E2M1 values plus 12, so the unsigned operand of vpdpbusd is 0..24 */
-static const int8_t mxfp4_u[16] = {12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0};
 
 /* Weight scales of the 8 blocks starting at p, as floats (reads 128 or 256 bytes from p, all inside
  * the 8 blocks). */

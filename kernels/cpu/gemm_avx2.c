@@ -8,9 +8,8 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "kernels/cpu/fl_avx2.h"
 #include "kernels/cpu/matmul_cpu.h"
-
-#define AI static inline __attribute__((always_inline))
 
 /* Pins a running integer sum in a register at this point. Without it GCC reassociates a block's
  * chain of vpaddw/vpaddd into a tree whose leaves (all the block's vpmaddubsw products) are live
@@ -33,17 +32,6 @@
 #define GEMM_RB 64    /* rows per outer block: its packed k slice is reused by GEMM_CB columns */
 #define GEMM_CB 512
 #define GEMM_CMAX 6 /* most columns per pass */
-
-enum { F_Q4_0, F_Q8_0, F_MXFP4 };
-enum { F_F32, F_F16, F_BF16 };
-
-AI int b32_size(int f)
-{
-    return f == F_Q4_0 ? 18 : f == F_Q8_0 ? 34 : 17;
-}
-
-/* ggml's doubled E2M1 values plus 12 (unsigned for vpmaddubsw; nsum carries the -12) */
-static const int8_t mxfp4_u[16] = {12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0};
 
 /* 8 x 8 dwords: o[g] gets dword g of r[0..7]. */
 AI void transpose8(const __m256i r[8], __m256i o[8])
@@ -325,16 +313,6 @@ struct gemm_tile_f {
     float w[GEMM_KC_F][16];
 };
 
-AI __m256 fl_load(int f, const uint8_t *w, int64_t i)
-{
-    if (f == F_F32)
-        return _mm256_loadu_ps((const float *)(const void *)w + i);
-    const __m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)(const void *)w + i));
-    if (f == F_F16)
-        return _mm256_cvtph_ps(h);
-    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
-}
-
 AI void gemm_pack_f(int f, const struct owb_mm_args *a, int64_t r, int nr, int64_t kb, int nk,
                     struct gemm_tile_f *t)
 {
@@ -473,8 +451,6 @@ static void gemm_bf16(const struct owb_mm_args *a, int64_t r0, int64_t r1)
 #define GEMM_KC_K 512 /* two super-blocks */
 #define GEMM_KS (GEMM_KC_K / OWB_QK_K)
 
-enum { F_Q4_K, F_Q6_K };
-
 struct gemm_tile_k {
     uint8_t q[GEMM_KC_K / 4][64];   /* [group of 4 quants][row x 4 bytes] */
     int32_t sc[GEMM_KC_K / 16][16]; /* per sub-block (32 or 16 quants): scale as a word pair */
@@ -482,21 +458,6 @@ struct gemm_tile_k {
     float d[GEMM_KS][16];           /* per super-block: d per row */
     float dmin[GEMM_KS][16];        /* per super-block: -dmin per row (q4_K) */
 };
-
-/* q4_K 6-bit scales and mins of one super-block: bytes 0..7 scales, 8..15 mins (ggml's utmp trick
- * in one register; reads the 12 scale bytes and 4 quant bytes). */
-AI __m128i q4k_scales(const uint8_t *s)
-{
-    const __m128i v = _mm_loadu_si128((const __m128i *)s); /* u0 u1 u2 (u3 unused) */
-    const __m128i a = _mm_shuffle_epi32(v, 0x98);          /* u0 u2 u1 u2 */
-    const __m128i b = _mm_shuffle_epi32(v, 0x50);          /* u0 u0 u1 u1 */
-    const __m128i k1 = _mm_set1_epi32(0x3f3f3f3f), k2 = _mm_set1_epi32(0x0f0f0f0f);
-    const __m128i k3 = _mm_set1_epi32(0x03030303);
-    const __m128i y = _mm_and_si128(a, k1);
-    const __m128i x = _mm_or_si128(_mm_and_si128(_mm_srlv_epi32(a, _mm_setr_epi32(0, 0, 0, 4)), k2),
-                                   _mm_slli_epi32(_mm_and_si128(_mm_srli_epi32(b, 6), k3), 4));
-    return _mm_blend_epi32(y, x, 0xa);
-}
 
 AI int32_t word_pair(int v)
 {

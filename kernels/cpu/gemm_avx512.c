@@ -426,7 +426,7 @@ AI void gemm_unpack_k(int f, const uint8_t *blk, uint8_t u[256], float *dsc, int
         const struct owb_block_q4_K *x = (const struct owb_block_q4_K *)blk;
         const float d = _cvtsh_ss(x->d), dmin = _cvtsh_ss(x->dmin);
         uint8_t sm[16];
-        _mm_storeu_si128((__m128i *)sm, q4k_scales8x2(x->scales));
+        _mm_storeu_si128((__m128i *)sm, q4k_scales(x->scales));
         for (int c = 0; c < 4; c++) {
             const __m256i v = _mm256_loadu_si256((const __m256i *)(x->qs + 32 * c));
             _mm256_storeu_si256((__m256i *)(u + 64 * c), _mm256_and_si256(v, m0f));

@@ -12,9 +12,8 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "kernels/cpu/fl_avx2.h"
 #include "kernels/cpu/matmul_cpu.h"
-
-#define AI static inline __attribute__((always_inline))
 
 /* ---------------------------------------------------------------- activation preparation ---- */
 
@@ -175,15 +174,6 @@ owb_mm_prep_fn owb_mm_prep_avx2(enum owb_mm_act_layout layout)
 
 /* ------------------------------------------------------- 32-wide integer formats: GEMV ---- */
 
-enum { F_Q4_0, F_Q8_0, F_MXFP4 };
-
-AI int b32_size(int f)
-{
-    return f == F_Q4_0 ? 18 : f == F_Q8_0 ? 34 : 17;
-}
-
-static const int8_t mxfp4_u[16] = {12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0};
-
 /* Weight scales of the 8 blocks at p as floats, through one gather of the dwords at the scales
  * (the last one ends 4 bytes after block 7's scale, still inside the 8 blocks). */
 AI __m256 b32_wscales8(int f, const uint8_t *p)
@@ -202,30 +192,6 @@ AI __m256 b32_wscales8(int f, const uint8_t *p)
     const __m256i sub = _mm256_sllv_epi32(_mm256_set1_epi32(0x00200000), e);
     const __m256i small = _mm256_cmpgt_epi32(_mm256_set1_epi32(2), e);
     return _mm256_castsi256_ps(_mm256_blendv_epi8(nrm, sub, small));
-}
-
-/* Software prefetch of long rows, as in the AVX-512 GEMV kernels (kernels/cpu/b32_avx512.h, K3 in
- * docs/perf-notes.md): while R rows are read, the rows at least KPF_MIN_AHEAD bytes further on
- * (the next pass of R rows, or more when a pass is shorter) are prefetched into L2 at the same
- * pace. Rows of at most KPF_MIN_ROW_BYTES are prefetched by owb_matmul_rows' group wrapper. */
-#define KPF_MIN_ROW_BYTES OWB_MM_KERNEL_PF_MIN_ROW_BYTES
-#define KPF_MIN_AHEAD 16384
-
-/* Rows ahead of r for a pass of R rows of rb bytes (a whole number of passes). */
-AI int64_t kpf_ahead_rows(int R, size_t rb)
-{
-    const size_t pass = (size_t)R * rb;
-    return (int64_t)R * (int64_t)(pass >= KPF_MIN_AHEAD ? 1 : (KPF_MIN_AHEAD + pass - 1) / pass);
-}
-
-/* Prefetch the lines from pf up to to, return where the next call goes on. Addresses are integers:
- * the rows ahead of the last pass lie past r1 or past the weights (prefetches do not fault), where
- * pointer arithmetic would be undefined. */
-AI uintptr_t kpf_advance(uintptr_t pf, uintptr_t to)
-{
-    for (; pf < to; pf += 64)
-        _mm_prefetch((const char *)pf, _MM_HINT_T1);
-    return pf;
 }
 
 /* Sum of adjacent int16 pairs of a vpmaddubsw result into int32. */
@@ -363,15 +329,6 @@ AI void b32_rows_rc(int f, int R, int C, const struct owb_mm_args *a, int64_t r,
             a->y[(c0 + c) * a->ldy + r + i] = hsum8(acc[i][c]);
 }
 
-#define ROWS_LOOP(R, call1, callR)                                                                 \
-    do {                                                                                           \
-        int64_t r_ = r0;                                                                           \
-        for (; r_ + (R) <= r1; r_ += (R))                                                          \
-            callR;                                                                                 \
-        for (; r_ < r1; r_++)                                                                      \
-            call1;                                                                                 \
-    } while (0)
-
 AI void b32_rows(int f, const struct owb_mm_args *a, int64_t r0, int64_t r1)
 {
     for (int64_t c0 = 0; c0 < a->batch;) {
@@ -405,18 +362,6 @@ static void rows_mxfp4(const struct owb_mm_args *a, int64_t r0, int64_t r1)
 }
 
 /* ---------------------------------------------------------------- float formats: GEMV ---- */
-
-enum { F_F32, F_F16, F_BF16 };
-
-AI __m256 fl_load(int f, const void *w, int64_t i)
-{
-    if (f == F_F32)
-        return _mm256_loadu_ps((const float *)w + i);
-    const __m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)w + i));
-    if (f == F_F16)
-        return _mm256_cvtph_ps(h);
-    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
-}
 
 AI void fl_rows_rc(int f, int R, int C, const struct owb_mm_args *a, int64_t r, int64_t c0)
 {
@@ -499,23 +444,6 @@ static void rows_bf16(const struct owb_mm_args *a, int64_t r0, int64_t r1)
 }
 
 /* ------------------------------------------------------------------ k-quants: GEMV ---- */
-
-enum { F_Q4_K, F_Q6_K };
-
-/* q4_K 6-bit scales and mins of one super-block: bytes 0..7 scales, 8..15 mins (ggml's utmp trick
- * in one register; reads the 12 scale bytes and 4 quant bytes). */
-AI __m128i q4k_scales(const uint8_t *s)
-{
-    const __m128i v = _mm_loadu_si128((const __m128i *)s); /* u0 u1 u2 (u3 unused) */
-    const __m128i a = _mm_shuffle_epi32(v, 0x98);          /* u0 u2 u1 u2 */
-    const __m128i b = _mm_shuffle_epi32(v, 0x50);          /* u0 u0 u1 u1 */
-    const __m128i k1 = _mm_set1_epi32(0x3f3f3f3f), k2 = _mm_set1_epi32(0x0f0f0f0f);
-    const __m128i k3 = _mm_set1_epi32(0x03030303);
-    const __m128i y = _mm_and_si128(a, k1);
-    const __m128i x = _mm_or_si128(_mm_and_si128(_mm_srlv_epi32(a, _mm_setr_epi32(0, 0, 0, 4)), k2),
-                                   _mm_slli_epi32(_mm_and_si128(_mm_srli_epi32(b, 6), k3), 4));
-    return _mm_blend_epi32(y, x, 0xa);
-}
 
 AI void qk_rows_rc(int f, int R, int C, const struct owb_mm_args *a, int64_t r, int64_t c0)
 {

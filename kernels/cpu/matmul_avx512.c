@@ -326,7 +326,7 @@ AI void q6k_rows_rc(int R, int C, const struct owb_mm_args *a, int64_t r, int64_
 
 /* q4_K, R rows at a time with one row per 128-bit lane where it pays: the 16 bytes from d of each
  * row's super-block (d, dmin, the 12 scale bytes) give the scales and mins of all R rows in one
- * register (q4k_scales8x2 on lanes, the scale bytes one dword later). One 64-byte load of qs holds
+ * register (q4k_scales on lanes, the scale bytes one dword later). One 64-byte load of qs holds
  * the nibbles of four sub-blocks, (0, 2) low and (1, 3) high (then 4..7); vpdpbusd multiplies them
  * with the activations (sums of four products, |s| <= 7620), vpackssdw packs two such registers
  * into words without loss and one vpdpwssd applies the scales. After the pack, 128-bit lane l of
