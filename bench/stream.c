@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "bench/counters.h"
 #include "bench/pool.h"
@@ -23,6 +24,7 @@
 #define STREAM_ALIGN_ELEMS 64 /* 512 B: slices start on cache-line (and page-ish) boundaries */
 #define STREAM_COUNT_REPS 3
 #define STREAM_MIN_ARRAY_BYTES ((size_t)64 << 20)
+#define STREAM_PAGE_ALIGN ((size_t)2 << 20)
 
 static const char *const kernel_names[OWB_STREAM_NKERNELS] = {"copy", "scale", "add", "triad",
                                                               "read"};
@@ -222,14 +224,19 @@ int owb_stream_run(const struct owb_stream_cfg *cfg, struct owb_topo *topo, cJSO
         rc = OWB_E_USAGE;
         goto out;
     }
-    /* Page-aligned, untouched until the workers' first touch. */
-    if (posix_memalign((void **)&s->a, 4096, s->n * sizeof(double)) ||
-        posix_memalign((void **)&s->b, 4096, s->n * sizeof(double)) ||
-        posix_memalign((void **)&s->c, 4096, s->n * sizeof(double))) {
+    /* Aligned to 2 MiB and asked for transparent huge pages, as `kernels` does with its weights
+     * (best effort: without THP the arrays stay on 4 KiB pages), so that the ceiling and the
+     * kernels held against it use the same page size; untouched until the workers' first touch. */
+    if (posix_memalign((void **)&s->a, STREAM_PAGE_ALIGN, s->n * sizeof(double)) ||
+        posix_memalign((void **)&s->b, STREAM_PAGE_ALIGN, s->n * sizeof(double)) ||
+        posix_memalign((void **)&s->c, STREAM_PAGE_ALIGN, s->n * sizeof(double))) {
         snprintf(err, OWB_ERR_MAX, "cannot allocate 3 arrays of %zu bytes", s->n * sizeof(double));
         rc = OWB_E_NOMEM;
         goto out;
     }
+    madvise(s->a, s->n * sizeof(double), MADV_HUGEPAGE);
+    madvise(s->b, s->n * sizeof(double), MADV_HUGEPAGE);
+    madvise(s->c, s->n * sizeof(double), MADV_HUGEPAGE);
     for (int i = 0; i < cfg->nthreads && !rc; i++) {
         if (cfg->verbose)
             fprintf(stderr, "stream: %d thread(s), 3 arrays of %.0f MiB, pin %s\n", cfg->threads[i],
