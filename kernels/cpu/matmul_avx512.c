@@ -324,6 +324,37 @@ AI void q6k_rows_rc(int R, int C, const struct owb_mm_args *a, int64_t r, int64_
             a->y[(c0 + c) * a->ldy + r + i] = _mm512_reduce_add_ps(acc[i][c]);
 }
 
+/* Lane-indexed intrinsics take immediates; with the loops over lanes unrolled (any optimized
+ * build) these switches fold away, and unoptimized (sanitizer) builds still compile. */
+AI __m512i insert_lane(__m512i v, __m128i x, int lane)
+{
+    switch (lane) {
+    case 0:
+        return _mm512_inserti32x4(v, x, 0);
+    case 1:
+        return _mm512_inserti32x4(v, x, 1);
+    case 2:
+        return _mm512_inserti32x4(v, x, 2);
+    default:
+        return _mm512_inserti32x4(v, x, 3);
+    }
+}
+
+/* 128-bit lane `lane` of v in lane 0, the other lanes zero. */
+AI __m512 lane_to_low(__m512 v, int lane)
+{
+    switch (lane) {
+    case 0:
+        return _mm512_maskz_shuffle_f32x4(0x000f, v, v, 0x00);
+    case 1:
+        return _mm512_maskz_shuffle_f32x4(0x000f, v, v, 0x55);
+    case 2:
+        return _mm512_maskz_shuffle_f32x4(0x000f, v, v, 0xaa);
+    default:
+        return _mm512_maskz_shuffle_f32x4(0x000f, v, v, 0xff);
+    }
+}
+
 /* q4_K, R rows at a time with one row per 128-bit lane where it pays: the 16 bytes from d of each
  * row's super-block (d, dmin, the 12 scale bytes) give the scales and mins of all R rows in one
  * register (q4k_scales on lanes, the scale bytes one dword later). One 64-byte load of qs holds
@@ -388,7 +419,7 @@ AI void q4k_rows_rc(int R, int C, const struct owb_mm_args *a, int64_t r, int64_
         /* d, dmin, scales and mins of the R rows */
         __m512i sv = _mm512_zextsi128_si512(_mm_loadu_si128((const __m128i *)(w[0] + sb * bs)));
         for (int i = 1; i < R; i++)
-            sv = _mm512_inserti32x4(sv, _mm_loadu_si128((const __m128i *)(w[i] + sb * bs)), i);
+            sv = insert_lane(sv, _mm_loadu_si128((const __m128i *)(w[i] + sb * bs)), i);
         const __m512i sm = q4k_scales_rows(sv);
         const __m512i scw = _mm512_unpacklo_epi8(sm, _mm512_setzero_si512());
         const __m512i mw = _mm512_unpackhi_epi8(sm, _mm512_setzero_si512());
@@ -443,7 +474,7 @@ AI void q4k_rows_rc(int R, int C, const struct owb_mm_args *a, int64_t r, int64_
     }
     for (int c = 0; c < C; c++)
         for (int i = 0; i < R; i++) {
-            const __m512 m = _mm512_maskz_shuffle_f32x4(0x000f, accm[c], accm[c], 0x55 * i);
+            const __m512 m = lane_to_low(accm[c], i);
             a->y[(c0 + c) * a->ldy + r + i] = _mm512_reduce_add_ps(_mm512_add_ps(acc[i][c], m));
         }
 }
