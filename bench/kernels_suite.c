@@ -202,8 +202,8 @@ static float ks_frand(void)
 /* Time one (format, shape, batch) on the pool; appends one benchmark. */
 static int ks_run_case(const struct owb_kernels_cfg *cfg, struct owb_pool *pool, int nthr,
                        enum owb_type t, int64_t m, int64_t k, int batch, size_t rotate,
-                       double ceiling, const double peaks[OWB_PEAK_COUNT], cJSON *doc,
-                       char err[OWB_ERR_MAX])
+                       double ceiling, double ceiling_median, const double peaks[OWB_PEAK_COUNT],
+                       cJSON *doc, char err[OWB_ERR_MAX])
 {
     struct ks_case c;
     struct owb_counters *cnt = NULL;
@@ -317,8 +317,15 @@ static int ks_run_case(const struct owb_kernels_cfg *cfg, struct owb_pool *pool,
                 owb_result_metric(b, "pct_of_compute_peak", 100.0 * flop / st.median / peaks[pk]);
             }
             if (ceiling > 0) {
+                /* median against the best ceiling (conservative); best against best and median
+                 * against median as well (the host's bandwidth may come in bursts) */
                 owb_result_metric(b, "ceiling_gb_per_s", ceiling);
                 owb_result_metric(b, "pct_of_ceiling", 100.0 * gbs / ceiling);
+                owb_result_metric(b, "pct_of_ceiling_best", 100.0 * bytes / st.min / ceiling);
+                if (ceiling_median > 0) {
+                    owb_result_metric(b, "ceiling_gb_per_s_median", ceiling_median);
+                    owb_result_metric(b, "pct_of_ceiling_median", 100.0 * gbs / ceiling_median);
+                }
             } else {
                 owb_result_note(b, "no read-bandwidth ceiling for this thread count");
             }
@@ -380,8 +387,11 @@ int owb_kernels_run(const struct owb_kernels_cfg *cfg, struct owb_topo *topo,
         if (rc)
             break;
         double ceiling = 0.0;
+        double ceiling_median = 0.0;
         if (owb_stream_read_ceiling(ceiling_doc ? ceiling_doc : doc, n, &ceiling) != 0)
             ceiling = 0.0;
+        if (owb_stream_read_ceiling_median(ceiling_doc ? ceiling_doc : doc, n, &ceiling_median))
+            ceiling_median = 0.0;
         struct owb_pool *pool = owb_pool_new(n, cpus, err);
         if (!pool) {
             rc = OWB_E_SYSTEM;
@@ -397,8 +407,8 @@ int owb_kernels_run(const struct owb_kernels_cfg *cfg, struct owb_topo *topo,
             for (int s = 0; s < cfg->nshapes && !rc; s++)
                 for (int bi = 0; bi < cfg->nbatches && !rc; bi++)
                     rc = ks_run_case(cfg, pool, n, cfg->formats[f], cfg->shapes[s][0],
-                                     cfg->shapes[s][1], cfg->batches[bi], rotate, ceiling, peaks,
-                                     doc, err);
+                                     cfg->shapes[s][1], cfg->batches[bi], rotate, ceiling,
+                                     ceiling_median, peaks, doc, err);
         owb_pool_free(pool);
     }
 out:

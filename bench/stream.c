@@ -251,7 +251,7 @@ out:
     return rc;
 }
 
-int owb_stream_read_ceiling(const cJSON *doc, int threads, double *gb_per_s)
+static int read_ceiling(const cJSON *doc, int threads, const char *key, double *gb_per_s)
 {
     const cJSON *benches = cJSON_GetObjectItemCaseSensitive(doc, "benchmarks");
     const cJSON *b = NULL;
@@ -264,7 +264,7 @@ int owb_stream_read_ceiling(const cJSON *doc, int threads, double *gb_per_s)
         if (!cJSON_IsString(name) || sscanf(name->valuestring, "stream/read/t%d", &t) != 1)
             continue;
         const cJSON *m = cJSON_GetObjectItemCaseSensitive(b, "metrics");
-        const cJSON *g = cJSON_GetObjectItemCaseSensitive(m, "gb_per_s");
+        const cJSON *g = cJSON_GetObjectItemCaseSensitive(m, key);
         if (!cJSON_IsNumber(g) || t > threads || t < best_t)
             continue;
         best_t = t;
@@ -274,4 +274,14 @@ int owb_stream_read_ceiling(const cJSON *doc, int threads, double *gb_per_s)
         return OWB_E_FORMAT;
     *gb_per_s = best;
     return 0;
+}
+
+int owb_stream_read_ceiling(const cJSON *doc, int threads, double *gb_per_s)
+{
+    return read_ceiling(doc, threads, "gb_per_s", gb_per_s);
+}
+
+int owb_stream_read_ceiling_median(const cJSON *doc, int threads, double *gb_per_s)
+{
+    return read_ceiling(doc, threads, "gb_per_s_median", gb_per_s);
 }

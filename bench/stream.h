@@ -48,5 +48,9 @@ int owb_stream_run(const struct owb_stream_cfg *cfg, struct owb_topo *topo, cJSO
  * gb_per_s of stream/read/t<threads> (or of the largest thread count below it). Returns 0 and
  * sets *gb_per_s, or OWB_E_FORMAT when the document has no stream/read benchmark. */
 int owb_stream_read_ceiling(const cJSON *doc, int threads, double *gb_per_s);
+/* The same stream/read/t<N> case's median rate (metrics.gb_per_s_median): on a host whose
+ * bandwidth comes in bursts the best repetition catches a burst, so medians are compared with
+ * medians as well. Same returns. */
+int owb_stream_read_ceiling_median(const cJSON *doc, int threads, double *gb_per_s);
 
 #endif

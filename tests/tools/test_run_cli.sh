@@ -30,6 +30,11 @@ for f in ["f32", "f16", "bf16", "q8_0", "q4_0", "q4_K", "q6_K", "mxfp4"]:
     g = b["kernels/gemv/%s/4096x14336" % f]
     assert g["metrics"]["gb_per_s"] > 0 and g["metrics"]["ceiling_gb_per_s"] > 0, f
     assert abs(g["metrics"]["pct_of_ceiling"] - 100 * g["metrics"]["gb_per_s"] / g["metrics"]["ceiling_gb_per_s"]) < 1e-6 * g["metrics"]["pct_of_ceiling"], f
+    # medians against the stream read median of the same thread count, as well
+    thr = g["params"]["threads"]
+    sm = [x for x in d["benchmarks"] if x["name"] == "stream/read/t%d" % thr][0]["metrics"]["gb_per_s_median"]
+    assert g["metrics"]["ceiling_gb_per_s_median"] == sm, f
+    assert abs(g["metrics"]["pct_of_ceiling_median"] - 100 * g["metrics"]["gb_per_s"] / sm) < 1e-6 * g["metrics"]["pct_of_ceiling_median"], f
 peaks = {k: b.pop("kernels/peak/" + k)["metrics"]["gop_per_s_best"] for k in ["int8_dot", "f32_fma"]}
 assert all(v > 0 for v in peaks.values()), peaks
 b.pop("kernels/peak/q8_block", None)  # AVX-512 VNNI machines only
