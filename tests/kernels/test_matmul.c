@@ -380,6 +380,12 @@ int main(void)
                                  : 3 * 256,
                       gemm_batches[bi], ran);
     }
+    /* more columns than one column block (512 on AVX-512, 512 on AVX2) and more rows than one
+     * row block (256 for the 32-wide formats): the outer loops of the tiled GEMMs */
+    const enum owb_type blocks[] = {OWB_TYPE_Q4_0, OWB_TYPE_Q8_0, OWB_TYPE_Q4_K, OWB_TYPE_F16};
+    for (size_t f = 0; f < OWB_ARRAY_LEN(blocks); f++)
+        test_case(blocks[f], 272, owb_type_traits(blocks[f])->blck_size == 256 ? 256 : 64, 521,
+                  ran);
     const enum owb_type intf[] = {OWB_TYPE_Q4_0, OWB_TYPE_Q8_0, OWB_TYPE_MXFP4, OWB_TYPE_Q4_K,
                                   OWB_TYPE_Q6_K};
     for (size_t f = 0; f < OWB_ARRAY_LEN(intf); f++)
