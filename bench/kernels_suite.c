@@ -471,7 +471,9 @@ void owb_kernels_print_table(const cJSON *doc, FILE *f)
     {
         const cJSON *p = cJSON_GetObjectItemCaseSensitive(b, "params");
         const cJSON *mt = cJSON_GetObjectItemCaseSensitive(b, "metrics");
-        if (!cJSON_GetObjectItemCaseSensitive(p, "peak"))
+        const cJSON *suite = cJSON_GetObjectItemCaseSensitive(b, "suite");
+        if (!cJSON_GetObjectItemCaseSensitive(p, "peak") || !cJSON_IsString(suite) ||
+            strcmp(suite->valuestring, "kernels") != 0)
             continue;
         fprintf(f, "  %-9s t%-3.0f %9.1f best, %9.1f median  %s\n", ks_str(p, "peak"),
                 ks_num(p, "threads"), ks_num(mt, "gop_per_s_best"), ks_num(mt, "gop_per_s"),

@@ -48,6 +48,25 @@ int owb_peak_suite_run(struct owb_pool *pool, int nthr, enum owb_isa isa, const 
         const double ops = owb_peak_ops_per_iter((enum owb_peak_kind)k, isa);
         if (ops <= 0.0)
             continue;
+        /* once per document and thread count: a second sweep or model of the same run (owbench
+         * run) takes the ceiling already measured (the loops touch no memory, so it does not
+         * depend on what ran in between) */
+        char name[96];
+        snprintf(name, sizeof name, "%s/peak/%s/t%d", suite, owb_peak_name((enum owb_peak_kind)k),
+                 nthr);
+        const cJSON *have = NULL;
+        cJSON_ArrayForEach(have, cJSON_GetObjectItemCaseSensitive(doc, "benchmarks"))
+        {
+            const cJSON *nm = cJSON_GetObjectItemCaseSensitive(have, "name");
+            if (cJSON_IsString(nm) && !strcmp(nm->valuestring, name))
+                break;
+        }
+        if (have) {
+            const cJSON *g = cJSON_GetObjectItemCaseSensitive(
+                cJSON_GetObjectItemCaseSensitive(have, "metrics"), "gop_per_s_best");
+            best[k] = cJSON_IsNumber(g) ? g->valuedouble : 0.0;
+            continue;
+        }
         struct ps_peak p;
         memset(&p, 0, sizeof p);
         p.kind = (enum owb_peak_kind)k;
@@ -85,8 +104,6 @@ int owb_peak_suite_run(struct owb_pool *pool, int nthr, enum owb_isa isa, const 
                 free(p.got);
                 return OWB_E_SYSTEM;
             }
-        char name[96];
-        snprintf(name, sizeof name, "%s/peak/%s/t%d", suite, owb_peak_name(p.kind), nthr);
         free(p.got);
         cJSON *b = owb_result_add_benchmark(doc, name, suite);
         if (!b) {

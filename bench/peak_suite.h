@@ -17,9 +17,10 @@
 /* Measure every compute ceiling isa has on the pool's nthr threads (quick measurement settings
  * derived from measure) and append <suite>/peak/<kind>/t<nthr> (suite `suite`; params peak,
  * threads, isa, instructions, iters_per_thread; metrics gop_per_s, gop_per_s_best) to doc.
- * best[kind] gets the best rate in GOP/s, 0 where isa has no such loop. verbose: one line on
- * stderr. Returns 0; OWB_E_NOMEM; OWB_E_SYSTEM when a loop returned a wrong checksum (err says
- * which), or the measurement's own error. */
+ * best[kind] gets the best rate in GOP/s, 0 where isa has no such loop. A kind already in doc for
+ * this suite and thread count is not measured again: best[kind] is its recorded best. verbose: one
+ * line on stderr. Returns 0; OWB_E_NOMEM; OWB_E_SYSTEM when a loop returned a wrong checksum (err
+ * says which), or the measurement's own error. */
 int owb_peak_suite_run(struct owb_pool *pool, int nthr, enum owb_isa isa, const char *suite,
                        const struct owb_measure_cfg *measure, const char *pin, int verbose,
                        cJSON *doc, double best[OWB_PEAK_COUNT], char err[OWB_ERR_MAX]);

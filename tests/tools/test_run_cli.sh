@@ -25,6 +25,8 @@ check "result has stream/read and env" \
 cat >"$t/kernels.py" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
+names = [x["name"] for x in d["benchmarks"]]
+assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)  # compare keys
 b = {x["name"].rsplit("/", 1)[0]: x for x in d["benchmarks"] if x["name"].startswith("kernels/")}
 for f in ["f32", "f16", "bf16", "q8_0", "q4_0", "q4_K", "q6_K", "mxfp4"]:
     g = b["kernels/gemv/%s/4096x14336" % f]
