@@ -309,13 +309,9 @@ static int ks_run_case(const struct owb_kernels_cfg *cfg, struct owb_pool *pool,
             owb_result_metric(b, "gflop_per_s", flop / st.median);
             /* batched cases are compute-bound: against the int8 or f32 peak of the ISA (measured
              * for cfg->isa only, so a path that fell back to a lower ISA gets none) */
-            const enum owb_peak_kind pk =
-                c.plan.act_type == OWB_TYPE_F32 ? OWB_PEAK_F32_FMA : OWB_PEAK_INT8_DOT;
-            if (batch > 1 && c.plan.isa == cfg->isa && peaks[pk] > 0) {
-                owb_result_param_str(b, "compute_peak", owb_peak_name(pk));
-                owb_result_metric(b, "compute_peak_gop_per_s", peaks[pk]);
-                owb_result_metric(b, "pct_of_compute_peak", 100.0 * flop / st.median / peaks[pk]);
-            }
+            if (batch > 1 && c.plan.isa == cfg->isa)
+                owb_peak_suite_annotate(b, owb_peak_kind_for_act(c.plan.act_type), flop / st.median,
+                                        peaks);
             if (ceiling > 0) {
                 /* median against the best ceiling (conservative); best against best and median
                  * against median as well (the host's bandwidth may come in bursts) */

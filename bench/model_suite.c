@@ -21,7 +21,9 @@
 #include "bench/stream.h"
 #include "bench/suite.h"
 #include "bench/topo.h"
+#include "kernels/formats.h"
 #include "kernels/isa.h"
+#include "kernels/matmul.h"
 #include "model/arch.h"
 #include "model/gguf.h"
 #include "model/quantize.h"
@@ -105,7 +107,8 @@ static int ms_decode(void *vctx)
 /* Facts of the file the suite reports with every case. */
 struct ms_model_info {
     char name[256];
-    const char *weight_type; /* type holding the most bytes */
+    enum owb_type wtype;     /* type holding the most bytes */
+    const char *weight_type; /* its name */
     uint64_t n_params;
     uint64_t file_tensor_bytes;
 };
@@ -126,7 +129,8 @@ static void model_info(const struct owb_gguf *g, const struct owb_model_bench_cf
     for (int t = 1; t < OWB_TYPE_COUNT; t++)
         if (by_type[t] > by_type[best])
             best = t;
-    mi->weight_type = owb_type_name((enum owb_type)best);
+    mi->wtype = (enum owb_type)best;
+    mi->weight_type = owb_type_name(mi->wtype);
     if (cfg->name) {
         snprintf(mi->name, sizeof mi->name, "%s", cfg->name);
     } else {
@@ -325,16 +329,13 @@ static int run_prefill(struct ms_run *r, const struct ms_model_info *mi, int nth
     owb_result_metric(b, "ms_per_token", st.median * 1e-6 / n);
     owb_result_metric(b, "gflop_per_s", flop / st.median);
     owb_result_metric(b, "flop_per_iter", flop);
-    /* prefill is compute-bound: against the int8 dot peak of quantized weights (their matmuls
-     * take q8 activations), the f32 FMA peak of float ones */
-    const bool fl = !strcmp(mi->weight_type, "f32") || !strcmp(mi->weight_type, "f16") ||
-                    !strcmp(mi->weight_type, "bf16");
-    const enum owb_peak_kind pk = fl ? OWB_PEAK_F32_FMA : OWB_PEAK_INT8_DOT;
-    if (peaks[pk] > 0) {
-        owb_result_param_str(b, "compute_peak", owb_peak_name(pk));
-        owb_result_metric(b, "compute_peak_gop_per_s", peaks[pk]);
-        owb_result_metric(b, "pct_of_compute_peak", 100.0 * flop / st.median / peaks[pk]);
-    }
+    /* prefill is compute-bound: against the peak of the activations the main weight type's
+     * batched matmuls take (int8 dot for q8 activations, f32 FMA for float weights) */
+    struct owb_matmul_plan mp;
+    char merr[OWB_ERR_MAX];
+    const int64_t blk = owb_type_traits(mi->wtype) ? owb_type_traits(mi->wtype)->blck_size : 1;
+    if (owb_matmul_plan_init(&mp, mi->wtype, 16, blk, cfg->n_prompt, owb_isa_active(), merr) == 0)
+        owb_peak_suite_annotate(b, owb_peak_kind_for_act(mp.act_type), flop / st.median, peaks);
     if (cfg->profile)
         add_op_classes(b, &prof, n);
     if (cfg->verbose)

@@ -54,13 +54,7 @@ int owb_peak_suite_run(struct owb_pool *pool, int nthr, enum owb_isa isa, const 
         char name[96];
         snprintf(name, sizeof name, "%s/peak/%s/t%d", suite, owb_peak_name((enum owb_peak_kind)k),
                  nthr);
-        const cJSON *have = NULL;
-        cJSON_ArrayForEach(have, cJSON_GetObjectItemCaseSensitive(doc, "benchmarks"))
-        {
-            const cJSON *nm = cJSON_GetObjectItemCaseSensitive(have, "name");
-            if (cJSON_IsString(nm) && !strcmp(nm->valuestring, name))
-                break;
-        }
+        const cJSON *have = owb_result_find_benchmark(doc, name);
         if (have) {
             const cJSON *g = cJSON_GetObjectItemCaseSensitive(
                 cJSON_GetObjectItemCaseSensitive(have, "metrics"), "gop_per_s_best");
@@ -137,4 +131,14 @@ int owb_peak_suite_run(struct owb_pool *pool, int nthr, enum owb_isa isa, const 
         fprintf(stderr, "\n");
     }
     return OWB_OK;
+}
+
+void owb_peak_suite_annotate(cJSON *bench, enum owb_peak_kind k, double gflop_per_s,
+                             const double best[OWB_PEAK_COUNT])
+{
+    if ((unsigned)k >= OWB_PEAK_COUNT || !(best[k] > 0))
+        return;
+    owb_result_param_str(bench, "compute_peak", owb_peak_name(k));
+    owb_result_metric(bench, "compute_peak_gop_per_s", best[k]);
+    owb_result_metric(bench, "pct_of_compute_peak", 100.0 * gflop_per_s / best[k]);
 }

@@ -25,4 +25,10 @@ int owb_peak_suite_run(struct owb_pool *pool, int nthr, enum owb_isa isa, const 
                        const struct owb_measure_cfg *measure, const char *pin, int verbose,
                        cJSON *doc, double best[OWB_PEAK_COUNT], char err[OWB_ERR_MAX]);
 
+/* Hold a compute-bound benchmark (gflop_per_s) against peak k of best (from owb_peak_suite_run):
+ * params.compute_peak, metrics.compute_peak_gop_per_s and pct_of_compute_peak. Nothing when
+ * best[k] is 0 (no such loop on the ISA). */
+void owb_peak_suite_annotate(cJSON *bench, enum owb_peak_kind k, double gflop_per_s,
+                             const double best[OWB_PEAK_COUNT]);
+
 #endif

@@ -11,24 +11,28 @@
 
 struct peak_loop {
     uint64_t (*run)(int64_t iters);
-    double ops; /* per iteration, 2 per multiply-add */
+    int lanes, nacc; /* 32-bit lanes per register; independent accumulators (or q8 columns) */
+    double ops;      /* per iteration, 2 per multiply-add */
     const char *insn;
 };
 
 /* The loop of kind k on isa, or NULL. The AVX-512 integer loops need VNNI; without it the CPU's
- * integer kernels are the AVX2 ones, and so is the int8 ceiling. */
+ * integer kernels are the AVX2 ones, and so is the int8 ceiling. An int8 lane does 4 multiply-adds
+ * per step, a q8 column 8 steps of 16 x 4 per iteration. */
 static const struct peak_loop *peak_loop(enum owb_peak_kind k, enum owb_isa isa)
 {
-    static const struct peak_loop int8_512 = {owb_peak_int8_avx512, 2.0 * PEAK_NACC * 64,
-                                              "avx512-vnni vpdpbusd zmm"};
-    static const struct peak_loop fma_512 = {owb_peak_fma_avx512, 2.0 * PEAK_NACC * 16,
-                                             "avx512 vfmadd231ps zmm"};
+    static const struct peak_loop int8_512 = {owb_peak_int8_avx512, 16, PEAK_NACC,
+                                              2.0 * PEAK_NACC * 16 * 4, "avx512-vnni vpdpbusd zmm"};
+    static const struct peak_loop fma_512 = {owb_peak_fma_avx512, 16, PEAK_NACC,
+                                             2.0 * PEAK_NACC * 16, "avx512 vfmadd231ps zmm"};
     static const struct peak_loop q8_512 = {
-        owb_peak_q8_block_avx512, 2.0 * PEAK_Q8_COLS * 8 * 64,
+        owb_peak_q8_block_avx512, 16, PEAK_Q8_COLS, 2.0 * PEAK_Q8_COLS * 8 * 16 * 4,
         "avx512-vnni 8 vpdpbusd + vcvtdq2ps + vmulps + vfmadd231ps zmm per block"};
-    static const struct peak_loop int8_2 = {owb_peak_int8_avx2, 2.0 * 10 * 32,
+    static const struct peak_loop int8_2 = {owb_peak_int8_avx2, 8, PEAK_NACC_AVX2,
+                                            2.0 * PEAK_NACC_AVX2 * 8 * 4,
                                             "avx2 vpmaddubsw + vpmaddwd + vpaddd ymm"};
-    static const struct peak_loop fma_2 = {owb_peak_fma_avx2, 2.0 * 10 * 8, "avx2 vfmadd231ps ymm"};
+    static const struct peak_loop fma_2 = {owb_peak_fma_avx2, 8, PEAK_NACC_AVX2,
+                                           2.0 * PEAK_NACC_AVX2 * 8, "avx2 vfmadd231ps ymm"};
     if ((int)isa < 0 || isa >= OWB_ISA_COUNT || isa == OWB_ISA_REF || !owb_isa_supported(isa))
         return NULL;
     const bool vnni = isa == OWB_ISA_AVX512 && owb_isa_has_vnni();
@@ -42,6 +46,11 @@ static const struct peak_loop *peak_loop(enum owb_peak_kind k, enum owb_isa isa)
     default:
         return NULL;
     }
+}
+
+enum owb_peak_kind owb_peak_kind_for_act(enum owb_type act)
+{
+    return act == OWB_TYPE_F32 ? OWB_PEAK_F32_FMA : OWB_PEAK_INT8_DOT;
 }
 
 const char *owb_peak_name(enum owb_peak_kind k)
@@ -78,9 +87,7 @@ uint64_t owb_peak_expect(enum owb_peak_kind k, enum owb_isa isa, int64_t iters)
     const struct peak_loop *l = peak_loop(k, isa);
     if (!l || iters <= 0)
         return 0;
-    const int vnni = l->run == owb_peak_int8_avx512 || l->run == owb_peak_fma_avx512 ||
-                     l->run == owb_peak_q8_block_avx512;
-    const uint64_t lanes = vnni ? 16 : 8, nacc = vnni ? PEAK_NACC : 10;
+    const uint64_t lanes = (uint64_t)l->lanes, nacc = (uint64_t)l->nacc;
     uint64_t s = 0;
     switch (k) {
     case OWB_PEAK_INT8_DOT: /* lane of accumulator i: (uint32)(i + 4 iters) */
@@ -90,8 +97,7 @@ uint64_t owb_peak_expect(enum owb_peak_kind k, enum owb_isa isa, int64_t iters)
     case OWB_PEAK_F32_FMA: /* lane of chain i: i + iterations, per chunk */
         return lanes * (nacc * (uint64_t)iters + nacc * (nacc - 1) / 2 * peak_chunks(iters));
     case OWB_PEAK_Q8_BLOCK: /* column i: i + 4 per iteration, per chunk */
-        return lanes * (PEAK_Q8_COLS * 4 * (uint64_t)iters +
-                        PEAK_Q8_COLS * (PEAK_Q8_COLS - 1) / 2 * peak_chunks(iters));
+        return lanes * (nacc * 4 * (uint64_t)iters + nacc * (nacc - 1) / 2 * peak_chunks(iters));
     default:
         return 0;
     }

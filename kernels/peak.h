@@ -21,6 +21,7 @@
 
 #include <stdint.h>
 
+#include "kernels/formats.h"
 #include "kernels/isa.h"
 
 enum owb_peak_kind {
@@ -29,6 +30,11 @@ enum owb_peak_kind {
     OWB_PEAK_Q8_BLOCK,
     OWB_PEAK_COUNT,
 };
+
+/* The ceiling a batched matmul whose plan takes activations of type act (kernels/matmul.h,
+ * owb_matmul_plan.act_type) is held against: f32_fma for f32 activations (float weights), int8_dot
+ * for quantized ones. */
+enum owb_peak_kind owb_peak_kind_for_act(enum owb_type act);
 
 /* "int8_dot", "f32_fma", "q8_block"; "?" for an invalid value. */
 const char *owb_peak_name(enum owb_peak_kind k);

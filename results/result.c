@@ -111,6 +111,18 @@ fail:
     return NULL;
 }
 
+const cJSON *owb_result_find_benchmark(const cJSON *doc, const char *name)
+{
+    const cJSON *b = NULL;
+    cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(doc, "benchmarks"))
+    {
+        const cJSON *nm = cJSON_GetObjectItemCaseSensitive(b, "name");
+        if (cJSON_IsString(nm) && !strcmp(nm->valuestring, name))
+            return b;
+    }
+    return NULL;
+}
+
 cJSON *owb_result_add_benchmark(cJSON *doc, const char *name, const char *suite)
 {
     cJSON *benches = cJSON_GetObjectItemCaseSensitive(doc, "benchmarks");

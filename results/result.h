@@ -30,6 +30,9 @@ cJSON *owb_result_new(int argc, char *const *argv);
  * valid: true, notes[]} and return it (owned by doc). */
 cJSON *owb_result_add_benchmark(cJSON *doc, const char *name, const char *suite);
 
+/* The first benchmark of doc named name, or NULL. */
+const cJSON *owb_result_find_benchmark(const cJSON *doc, const char *name);
+
 /* Set samples {"unit", "values"} and the stats computed from them (in the same unit). When n is
  * below OWB_RESULT_MIN_SAMPLES, marks the benchmark invalid with a note. Non-finite values are
  * stored as null. Returns 0 or OWB_E_NOMEM. */

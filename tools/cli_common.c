@@ -95,11 +95,7 @@ void owb_cli_print_stream_table(const cJSON *doc)
         for (int i = 0; i < nt; i++) {
             char want[64], cell[32] = "-";
             snprintf(want, sizeof want, "stream/%s/t%d", kn, threads[i]);
-            cJSON_ArrayForEach(b, benches)
-            {
-                const cJSON *name = cJSON_GetObjectItemCaseSensitive(b, "name");
-                if (!cJSON_IsString(name) || strcmp(name->valuestring, want))
-                    continue;
+            if ((b = owb_result_find_benchmark(doc, want))) {
                 const cJSON *m = cJSON_GetObjectItemCaseSensitive(b, "metrics");
                 const cJSON *g = cJSON_GetObjectItemCaseSensitive(m, "gb_per_s");
                 const cJSON *gm = cJSON_GetObjectItemCaseSensitive(m, "gb_per_s_median");

@@ -906,14 +906,8 @@ static int gemm_write_data(cJSON *const *docs, int ndocs, FILE *dat, struct owb_
                 continue;
             char pname[64];
             snprintf(pname, sizeof pname, "kernels/peak/%s/t%d", peak_kind[k], maxthr[d]);
-            const cJSON *b = NULL;
-            double v = (double)NAN;
-            cJSON_ArrayForEach(b, jget(docs[d], "benchmarks"))
-            {
-                const cJSON *nm = jget(b, "name");
-                if (cJSON_IsString(nm) && !strcmp(nm->valuestring, pname))
-                    v = metric(b, "gop_per_s_best");
-            }
+            const cJSON *b = owb_result_find_benchmark(docs[d], pname);
+            const double v = b ? metric(b, "gop_per_s_best") : (double)NAN;
             if (!isfinite(v))
                 continue;
             if (nseg++ == 0)

@@ -8,6 +8,8 @@
 
 #include "kernels/cpu/peak_cpu.h"
 
+_Static_assert(PEAK_NACC_AVX2 == 10, "the loops below spell out each accumulator");
+
 #define OPAQUE(v) __asm__ volatile("" : "+x"(v))
 
 static uint64_t sum_epi32(__m256i v)

@@ -9,6 +9,8 @@
 
 #include "kernels/cpu/peak_cpu.h"
 
+_Static_assert(PEAK_NACC == 12, "the loops below spell out each accumulator");
+
 #define OPAQUE(v) __asm__ volatile("" : "+v"(v))
 
 static uint64_t sum_epi32(__m512i v)

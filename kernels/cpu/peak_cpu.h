@@ -10,7 +10,8 @@
 
 /* Accumulators per loop, and the float loops' chunk length: sums of small integers stay exact in
  * f32 (< 2^24) when the accumulators are emptied every PEAK_CHUNK iterations. */
-#define PEAK_NACC 12
+#define PEAK_NACC 12      /* AVX-512: 32 registers */
+#define PEAK_NACC_AVX2 10 /* AVX2: 16 registers, some for operands and temporaries */
 #define PEAK_CHUNK 1048576
 #define PEAK_Q8_COLS 8
 

@@ -135,18 +135,6 @@ static double num(const cJSON *o, const char *k)
     return cJSON_IsNumber(v) ? v->valuedouble : -1.0;
 }
 
-static const cJSON *find_bench(const cJSON *doc, const char *name)
-{
-    const cJSON *b;
-    cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(doc, "benchmarks"))
-    {
-        const cJSON *nm = cJSON_GetObjectItemCaseSensitive(b, "name");
-        if (cJSON_IsString(nm) && strcmp(nm->valuestring, name) == 0)
-            return b;
-    }
-    return NULL;
-}
-
 static void test_suite(const char *path, const char *name)
 {
     char err[OWB_ERR_MAX] = "";
@@ -171,7 +159,7 @@ static void test_suite(const char *path, const char *name)
 
     char bn[512];
     snprintf(bn, sizeof bn, "model/prefill/%s/p12/t1", name);
-    const cJSON *pb = find_bench(doc, bn);
+    const cJSON *pb = owb_result_find_benchmark(doc, bn);
     CHECK_MSG(pb != NULL, "missing %s", bn);
     /* prefill carries the compute ceiling of its weights' path (int8 dot for quantized weights,
      * f32 FMA for float ones), measured on the same thread (any SIMD CPU) */
@@ -186,7 +174,7 @@ static void test_suite(const char *path, const char *name)
             CHECK_MSG(!strcmp(kind->valuestring, fl ? "f32_fma" : "int8_dot"), "%s weights: %s",
                       wt->valuestring, kind->valuestring);
             snprintf(bn, sizeof bn, "model/peak/%s/t1", kind->valuestring);
-            const cJSON *pk = find_bench(doc, bn);
+            const cJSON *pk = owb_result_find_benchmark(doc, bn);
             CHECK_MSG(pk != NULL, "missing %s", bn);
             const cJSON *pm = cJSON_GetObjectItemCaseSensitive(pb, "metrics");
             const double peak =
@@ -197,7 +185,7 @@ static void test_suite(const char *path, const char *name)
         }
     }
     snprintf(bn, sizeof bn, "model/decode/%s/n6/t1", name);
-    const cJSON *db = find_bench(doc, bn);
+    const cJSON *db = owb_result_find_benchmark(doc, bn);
     CHECK_MSG(db != NULL, "missing %s", bn);
     if (pb && db) {
         const cJSON *ps = cJSON_GetObjectItemCaseSensitive(

@@ -135,6 +135,13 @@ static void test_build(cJSON *doc)
     CHECK(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(metrics, "gb_per_s_median")));
 
     const cJSON *b2 = cJSON_GetArrayItem(benches, 1);
+    /* lookup by name: each of the two, nothing for a missing name or a prefix */
+    const cJSON *n0 = cJSON_GetObjectItemCaseSensitive(b, "name");
+    const cJSON *n1 = cJSON_GetObjectItemCaseSensitive(b2, "name");
+    CHECK(owb_result_find_benchmark(doc, n0->valuestring) == b);
+    CHECK(owb_result_find_benchmark(doc, n1->valuestring) == b2);
+    CHECK(owb_result_find_benchmark(doc, "no/such/benchmark") == NULL);
+    CHECK(owb_result_find_benchmark(doc, "stream") == NULL);
     CHECK(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(b2, "valid")));
     const cJSON *notes = cJSON_GetObjectItemCaseSensitive(b2, "notes");
     CHECK_MSG(cJSON_GetArraySize(notes) == 2, "notes: %d", cJSON_GetArraySize(notes));
