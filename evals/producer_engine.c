@@ -155,29 +155,6 @@ fail:
 
 /* ---- tokenizer identity ---- */
 
-static size_t elem_size(enum owb_gguf_type t)
-{
-    switch (t) {
-    case OWB_GGUF_UINT8:
-    case OWB_GGUF_INT8:
-    case OWB_GGUF_BOOL:
-        return 1;
-    case OWB_GGUF_UINT16:
-    case OWB_GGUF_INT16:
-        return 2;
-    case OWB_GGUF_UINT32:
-    case OWB_GGUF_INT32:
-    case OWB_GGUF_FLOAT32:
-        return 4;
-    case OWB_GGUF_UINT64:
-    case OWB_GGUF_INT64:
-    case OWB_GGUF_FLOAT64:
-        return 8;
-    default:
-        return 0;
-    }
-}
-
 static void put_u64(struct owb_sha256 *s, uint64_t v)
 {
     unsigned char b[8];
@@ -197,8 +174,9 @@ static void hash_value(struct owb_sha256 *s, const struct owb_gguf_value *v, int
     case OWB_GGUF_ARRAY:
         put_u64(s, (uint64_t)v->v.arr.elem_type);
         put_u64(s, v->v.arr.n);
-        if (elem_size(v->v.arr.elem_type)) {
-            owb_sha256_update(s, v->v.arr.raw, (size_t)v->v.arr.n * elem_size(v->v.arr.elem_type));
+        if (owb_gguf_scalar_size(v->v.arr.elem_type)) {
+            owb_sha256_update(s, v->v.arr.raw,
+                              (size_t)v->v.arr.n * owb_gguf_scalar_size(v->v.arr.elem_type));
         } else if (v->v.arr.elem_type == OWB_GGUF_STRING) {
             for (uint64_t i = 0; i < v->v.arr.n; i++) {
                 struct owb_gguf_str str = owb_gguf_arr_str(v, i);

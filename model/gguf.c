@@ -59,7 +59,7 @@ __attribute__((format(printf, 2, 3))) static void seterr(char *err, const char *
     va_end(ap);
 }
 
-static size_t scalar_size(enum owb_gguf_type t)
+size_t owb_gguf_scalar_size(enum owb_gguf_type t)
 {
     switch (t) {
     case OWB_GGUF_UINT8:
@@ -105,7 +105,7 @@ static void decode_scalar(enum owb_gguf_type t, const unsigned char *p, struct o
     case OWB_GGUF_UINT16:
     case OWB_GGUF_UINT32:
     case OWB_GGUF_UINT64:
-        out->v.u = le(p, scalar_size(t));
+        out->v.u = le(p, owb_gguf_scalar_size(t));
         break;
     case OWB_GGUF_INT8:
         out->v.i = (int8_t)p[0];
@@ -293,7 +293,7 @@ static int parse_value(struct cur *c, enum owb_gguf_type t, struct owb_gguf_valu
     if (t == OWB_GGUF_STRING)
         return rd_str(c, &out->v.s, "string");
     if (t != OWB_GGUF_ARRAY) {
-        size_t sz = scalar_size(t);
+        size_t sz = owb_gguf_scalar_size(t);
         if (need(c, sz, owb_gguf_type_name(t)))
             return OWB_E_FORMAT;
         decode_scalar(t, c->p + c->off, out);
@@ -314,7 +314,7 @@ static int parse_value(struct cur *c, enum owb_gguf_type t, struct owb_gguf_valu
     out->v.arr.n = n;
     out->v.arr.raw = c->p + c->off;
     size_t left = c->size - c->off;
-    size_t es = scalar_size((enum owb_gguf_type)et);
+    size_t es = owb_gguf_scalar_size((enum owb_gguf_type)et);
     if (es) {
         uint64_t total;
         if (__builtin_mul_overflow(n, (uint64_t)es, &total) || total > left)
@@ -855,7 +855,7 @@ void owb_gguf_arr_elem(const struct owb_gguf_value *arr, uint64_t i, struct owb_
         *out = arr->v.arr.elems[i];
         return;
     }
-    size_t es = scalar_size(arr->v.arr.elem_type);
+    size_t es = owb_gguf_scalar_size(arr->v.arr.elem_type);
     decode_scalar(arr->v.arr.elem_type, arr->v.arr.raw + i * es, out);
 }
 
@@ -1073,7 +1073,7 @@ static int set_scalar(struct owb_gguf_writer *w, const char *key, enum owb_gguf_
 {
     struct bytes b = {0};
     put_le(&b, (uint64_t)t, 4);
-    put_le(&b, bits, scalar_size(t));
+    put_le(&b, bits, owb_gguf_scalar_size(t));
     return set_bytes(w, key, &b, err);
 }
 
@@ -1122,7 +1122,7 @@ int owb_gguf_writer_set_arr(struct owb_gguf_writer *w, const char *key,
                             enum owb_gguf_type elem_type, uint64_t n, const void *elems,
                             char err[OWB_ERR_MAX])
 {
-    size_t es = scalar_size(elem_type);
+    size_t es = owb_gguf_scalar_size(elem_type);
     uint64_t total;
     if (!es) {
         seterr(err, "key %s: array element type %s is not a fixed-size type", key,
@@ -1165,7 +1165,7 @@ static void put_payload(struct bytes *b, const struct owb_gguf_value *v)
     case OWB_GGUF_ARRAY: {
         put_le(b, (uint64_t)v->v.arr.elem_type, 4);
         put_le(b, v->v.arr.n, 8);
-        size_t es = scalar_size(v->v.arr.elem_type);
+        size_t es = owb_gguf_scalar_size(v->v.arr.elem_type);
         if (es) {
             put(b, v->v.arr.raw, (size_t)(v->v.arr.n * es));
         } else {
@@ -1191,7 +1191,7 @@ static void put_payload(struct bytes *b, const struct owb_gguf_value *v)
         put_le(b, v->v.b ? 1 : 0, 1);
         break;
     default:
-        put_le(b, is_signed(v->type) ? (uint64_t)v->v.i : v->v.u, scalar_size(v->type));
+        put_le(b, is_signed(v->type) ? (uint64_t)v->v.i : v->v.u, owb_gguf_scalar_size(v->type));
         break;
     }
 }

@@ -168,6 +168,10 @@ int owb_gguf_writer_set_bool(struct owb_gguf_writer *w, const char *key, bool v,
                              char err[OWB_ERR_MAX]);
 int owb_gguf_writer_set_str(struct owb_gguf_writer *w, const char *key, const char *s,
                             char err[OWB_ERR_MAX]);
+/* Bytes of one value of a fixed-size metadata type (1, 2, 4 or 8); 0 for string, array or an
+ * invalid type. */
+size_t owb_gguf_scalar_size(enum owb_gguf_type t);
+
 /* An array of n fixed-size elements of `elem_type` (not string/array), given as little-endian raw
  * bytes (on this little-endian host: the C array itself). */
 int owb_gguf_writer_set_arr(struct owb_gguf_writer *w, const char *key,
