@@ -162,3 +162,18 @@ int owb_cli_check_counters(const char *cmd, const char *list)
     owb_counters_free(c);
     return 0;
 }
+
+int owb_cli_check_threads(const struct owb_topo *topo, const char *pin, const int *threads, int n,
+                          char err[OWB_ERR_MAX])
+{
+    for (int i = 0; i < n; i++) {
+        int cpus[1024], got;
+        if (threads[i] > 1024) {
+            snprintf(err, OWB_ERR_MAX, "--threads %d: at most 1024", threads[i]);
+            return OWB_E_USAGE;
+        }
+        if (owb_topo_pin_plan(topo, pin, threads[i], cpus, &got, err))
+            return OWB_E_USAGE;
+    }
+    return OWB_OK;
+}

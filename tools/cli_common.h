@@ -37,6 +37,12 @@ void owb_cli_print_stream_table(const cJSON *doc);
 int owb_cli_measure_ceiling(struct owb_topo *topo, const char *pin, const int *threads,
                             int nthreads, int quick, cJSON *doc, char err[OWB_ERR_MAX]);
 
+/* Check every --threads count against the pinning policy before a run starts (at most 1024, and a
+ * plan the topology can give). Returns 0, or OWB_E_USAGE with err naming the count or the policy.
+ */
+int owb_cli_check_threads(const struct owb_topo *topo, const char *pin, const int *threads, int n,
+                          char err[OWB_ERR_MAX]);
+
 /* Check a --counters list before a run starts (NULL: the default set). Returns 0, or prints
  * "owbench <cmd>: --counters LIST: reason" and returns OWB_EXIT_USAGE. */
 int owb_cli_check_counters(const char *cmd, const char *list);

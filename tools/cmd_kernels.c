@@ -131,15 +131,8 @@ int cmd_kernels(int argc, char **argv)
         rc = owb_cli_fail("kernels", OWB_E_SYSTEM, err);
         goto out;
     }
-    for (int i = 0; i < cfg.nthreads; i++) {
-        int cpus[1024], n;
-        if (cfg.threads[i] > 1024) {
-            snprintf(err, sizeof err, "--threads %d: at most 1024", cfg.threads[i]);
-            goto usage_err;
-        }
-        if (owb_topo_pin_plan(topo, cfg.pin, cfg.threads[i], cpus, &n, err))
-            goto usage_err;
-    }
+    if (owb_cli_check_threads(topo, cfg.pin, cfg.threads, cfg.nthreads, err))
+        goto usage_err;
     if (ceiling_path) {
         int st = owb_result_read(ceiling_path, &ceiling_doc, err);
         if (st) {

@@ -232,24 +232,13 @@ int cmd_model(int argc, char **argv)
         rc = owb_cli_fail("model", OWB_E_SYSTEM, err);
         goto out;
     }
-    for (int i = 0; i < cfg.nthreads; i++) {
-        int cpus[1024], n;
-        if (cfg.threads[i] > 1024) {
-            snprintf(err, sizeof err, "--threads %d: at most 1024", cfg.threads[i]);
-            goto usage_err;
-        }
-        if (owb_topo_pin_plan(topo, cfg.pin, cfg.threads[i], cpus, &n, err))
-            goto usage_err;
-    }
-    if (!cfg.nthreads) {
+    if (!cfg.nthreads) { /* default: one thread per core */
         cfg.threads[0] = owb_topo_ncores(topo) > 0 ? owb_topo_ncores(topo) : 1;
+        cfg.threads[0] = cfg.threads[0] > 1024 ? 1024 : cfg.threads[0];
         cfg.nthreads = 1;
-        int cpus[1024], n;
-        if (cfg.threads[0] > 1024)
-            cfg.threads[0] = 1024;
-        if (owb_topo_pin_plan(topo, cfg.pin, cfg.threads[0], cpus, &n, err))
-            goto usage_err;
     }
+    if (owb_cli_check_threads(topo, cfg.pin, cfg.threads, cfg.nthreads, err))
+        goto usage_err;
     if (ceiling_path) {
         int st = owb_result_read(ceiling_path, &ceiling_doc, err);
         if (st) {

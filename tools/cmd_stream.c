@@ -98,14 +98,8 @@ int cmd_stream(int argc, char **argv)
             threads[nthreads++] = i;
     }
     /* Validate every thread count against the policy before running anything. */
-    for (int i = 0; i < nthreads; i++) {
-        int cpus[1024], n;
-        if (threads[i] > 1024 || owb_topo_pin_plan(topo, cfg.pin, threads[i], cpus, &n, err)) {
-            if (threads[i] > 1024)
-                snprintf(err, sizeof err, "--threads %d: at most 1024", threads[i]);
-            goto usage_err;
-        }
-    }
+    if (owb_cli_check_threads(topo, cfg.pin, threads, nthreads, err))
+        goto usage_err;
     if (quick) {
         owb_measure_cfg_quick(&cfg.measure);
     }
