@@ -6,6 +6,7 @@
 #ifndef OWB_TEST_H
 #define OWB_TEST_H
 
+#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,6 +68,23 @@ static inline const char *owb_test_data(const char *rel)
         return NULL;
     }
     return path;
+}
+
+/* Remove the files of a flat temporary folder of a test, then the folder. */
+static inline void owb_test_rmdir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char path[4400];
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        remove(path);
+    }
+    if (d)
+        closedir(d);
+    rmdir(dir);
 }
 
 #endif

@@ -505,22 +505,6 @@ static void check_errors(void)
     CHECK(count_tmp_files() == 0);
 }
 
-static void remove_tmpdir(void)
-{
-    DIR *d = opendir(tmpdir);
-    struct dirent *e;
-    char path[4400];
-    while (d && (e = readdir(d))) {
-        if (e->d_name[0] == '.')
-            continue;
-        snprintf(path, sizeof path, "%s/%s", tmpdir, e->d_name);
-        remove(path);
-    }
-    if (d)
-        closedir(d);
-    rmdir(tmpdir);
-}
-
 int main(void)
 {
     const char *base = getenv("OWB_TMP");
@@ -534,6 +518,6 @@ int main(void)
     check_rows();
     check_errors();
     if (!owb_test_failures)
-        remove_tmpdir();
+        owb_test_rmdir(tmpdir);
     TEST_DONE();
 }

@@ -548,22 +548,6 @@ static void check_forward(void)
     owb_gguf_close(g);
 }
 
-static void remove_tmpdir(void)
-{
-    DIR *d = opendir(tmpdir);
-    struct dirent *e;
-    char path[4400];
-    while (d && (e = readdir(d))) {
-        if (e->d_name[0] == '.')
-            continue;
-        snprintf(path, sizeof path, "%s/%s", tmpdir, e->d_name);
-        remove(path);
-    }
-    if (d)
-        closedir(d);
-    rmdir(tmpdir);
-}
-
 int main(void)
 {
     const char *base = getenv("OWB_TMP");
@@ -579,6 +563,6 @@ int main(void)
     check_forward();
     check_qwen2();
     if (!owb_test_failures)
-        remove_tmpdir();
+        owb_test_rmdir(tmpdir);
     TEST_DONE();
 }
