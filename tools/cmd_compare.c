@@ -2,8 +2,9 @@
 /*
  * cmd_compare.c: `owbench compare A.json B.json [--threshold PCT] [--alpha P] [--json]`. Reads and
  * validates both result files, calls owb_compare_docs (results/compare.h) and prints the table or
- * the JSON comparison. Exit 0 when nothing got slower, 1 when something did, 2 on usage errors,
- * 3 when a file is missing or corrupt.
+ * the JSON comparison (warnings about moved ceilings first in the table, on stderr with --json).
+ * Exit 0 when nothing got slower, 1 when something did, 2 on usage errors, 3 when a file is
+ * missing or corrupt.
  */
 #define _GNU_SOURCE /* getopt_long */
 #include <errno.h>
@@ -29,12 +30,22 @@ static void usage(FILE *f)
         "more than the threshold AND the Mann-Whitney U test on the samples gives p < alpha;\n"
         "time units (ns, us, ms, s) are lower-is-better, rates (*_per_s) higher-is-better.\n"
         "\n"
+        "Machine or code: a figure held against a ceiling of its run (stream/read/t<N> for\n"
+        "GEMVs, decode and stream cases, kernels/peak/<kind>/t<N> for GEMMs, or params.ceiling)\n"
+        "is compared again with B's samples scaled by the ratio of the two runs' ceilings when\n"
+        "those differ beyond their spread (Mann-Whitney p < alpha on the ceilings' samples). The\n"
+        "verdict is taken on the normalised samples; 'machine changed' (exit 0) when only the raw\n"
+        "samples differ. Ceilings that differ by more than the threshold print a warning: the\n"
+        "A/B is then about the machine, not the code.\n"
+        "\n"
         "  --threshold PCT  minimum relative change of the median, percent (default %g)\n"
         "  --alpha P        significance level, 0 < P < 1 (default %g)\n"
         "  --json           print a machine-readable comparison (owbench.compare/1) to stdout\n"
         "  -h, --help       this text\n"
         "\n"
-        "exit: 0 nothing slower, 1 something slower, 2 usage error, 3 missing or corrupt file\n",
+        "exit: 0 nothing slower (same, faster, machine changed), 1 something slower, 2 usage "
+        "error,\n"
+        "3 missing or corrupt file\n",
         OWB_COMPARE_THRESHOLD_PCT, OWB_COMPARE_ALPHA);
 }
 
@@ -125,6 +136,7 @@ int cmd_compare(int argc, char **argv)
         }
         printf("%s\n", text);
         cJSON_free(text);
+        owb_compare_print_warnings(&cmp, stderr);
     } else {
         owb_compare_print(&cmp, pa, pb, stdout);
     }
