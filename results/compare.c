@@ -231,6 +231,8 @@ const char *owb_verdict_name(enum owb_verdict v)
         return "incomparable";
     case OWB_VERDICT_MACHINE:
         return "machine changed";
+    case OWB_VERDICT_INCONCLUSIVE:
+        return "inconclusive";
     }
     return "?";
 }
@@ -726,6 +728,8 @@ int owb_compare_docs(const cJSON *a, const cJSON *b, double threshold_pct, doubl
             break;
         case OWB_VERDICT_MACHINE:
             out->n_machine++;
+            break;
+        case OWB_VERDICT_INCONCLUSIVE: /* not produced by compare */
             break;
         }
     }

@@ -41,10 +41,11 @@ enum owb_verdict {
     OWB_VERDICT_FASTER,
     OWB_VERDICT_SLOWER,
     OWB_VERDICT_INCOMPARABLE,
-    OWB_VERDICT_MACHINE, /* raw slower/faster, same against its own run's ceiling */
+    OWB_VERDICT_MACHINE,      /* raw slower/faster, same against its own run's ceiling */
+    OWB_VERDICT_INCONCLUSIVE, /* `owbench ab`: neither a change nor sameness shown */
 };
 
-/* "same", "faster", "slower", "incomparable", "machine changed". */
+/* "same", "faster", "slower", "incomparable", "machine changed", "inconclusive". */
 const char *owb_verdict_name(enum owb_verdict v);
 
 struct owb_compare_row {

@@ -17,6 +17,7 @@
 #include "owb_common.h"
 #include "results/compare.h"
 #include "results/result.h"
+#include "tools/cli_common.h"
 #include "tools/cmds.h"
 
 static void usage(FILE *f)
@@ -49,22 +50,6 @@ static void usage(FILE *f)
         OWB_COMPARE_THRESHOLD_PCT, OWB_COMPARE_ALPHA);
 }
 
-/* Parse a finite number with an optional trailing '%'; false when there is anything else. */
-static int parse_num(const char *s, int allow_pct, double *out)
-{
-    char *end = NULL;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (end == s || errno || !isfinite(v))
-        return 0;
-    if (allow_pct && *end == '%')
-        end++;
-    if (*end != '\0')
-        return 0;
-    *out = v;
-    return 1;
-}
-
 int cmd_compare(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -84,7 +69,7 @@ int cmd_compare(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "t:a:jh", opts, NULL)) != -1) {
         switch (c) {
         case 't':
-            if (!parse_num(optarg, 1, &threshold) || threshold < 0) {
+            if (!owb_cli_parse_num(optarg, 1, &threshold) || threshold < 0) {
                 fprintf(stderr,
                         "owbench compare: --threshold '%s' is not a percentage >= 0 (e.g. 5)\n",
                         optarg);
@@ -92,7 +77,7 @@ int cmd_compare(int argc, char **argv)
             }
             break;
         case 'a':
-            if (!parse_num(optarg, 0, &alpha) || !(alpha > 0 && alpha < 1)) {
+            if (!owb_cli_parse_num(optarg, 0, &alpha) || !(alpha > 0 && alpha < 1)) {
                 fprintf(stderr,
                         "owbench compare: --alpha '%s' is not a probability between 0 and 1 "
                         "(exclusive)\n",

@@ -25,7 +25,8 @@ static void usage(FILE *f)
         f,
         "usage: owbench kernels [--formats LIST] [--shapes MxK,...] [--batch LIST]\n"
         "                       [--threads LIST] [--pin POLICY] [--isa ISA]\n"
-        "                       [--ceiling FILE] [--counters LIST] [--quick] [-o DIR]\n\n"
+        "                       [--ceiling FILE] [--counters LIST] [--quick]\n"
+        "                       [--rotate SIZE] [-o DIR]\n\n"
         "Quantized GEMV (batch 1) and GEMM (batch > 1) through the owbench kernels: Y = W X,\n"
         "W m x k in a GGUF format as stored, f32 activations and outputs. Weights rotate over\n"
         "copies exceeding 4x the last-level cache; each thread first-touches its rows.\n"
@@ -44,19 +45,27 @@ static void usage(FILE *f)
         "  --ceiling FILE   a result file with stream/read/t<N> (default: measure it now)\n"
         "  --counters LIST  PAPI events (default set; 'none' for rusage only)\n"
         "  --quick          shorter measurements (and a quick ceiling)\n"
+        "  --rotate SIZE    weight bytes to rotate over, K/M/G suffixes (default 4x the\n"
+        "                   last-level cache; smaller sizes measure from cache, for tests)\n"
         "  -o DIR           output folder (default results/runs/<time>-kernels); writes\n"
         "                   DIR/kernels.json\n");
 }
 
 int cmd_kernels(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"formats", required_argument, NULL, 'f'}, {"shapes", required_argument, NULL, 's'},
-        {"batch", required_argument, NULL, 'b'},   {"threads", required_argument, NULL, 't'},
-        {"pin", required_argument, NULL, 'p'},     {"isa", required_argument, NULL, 'i'},
-        {"ceiling", required_argument, NULL, 'C'}, {"counters", required_argument, NULL, 'c'},
-        {"quick", no_argument, NULL, 'q'},         {"output", required_argument, NULL, 'o'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"formats", required_argument, NULL, 'f'},
+                                         {"shapes", required_argument, NULL, 's'},
+                                         {"batch", required_argument, NULL, 'b'},
+                                         {"threads", required_argument, NULL, 't'},
+                                         {"pin", required_argument, NULL, 'p'},
+                                         {"isa", required_argument, NULL, 'i'},
+                                         {"ceiling", required_argument, NULL, 'C'},
+                                         {"counters", required_argument, NULL, 'c'},
+                                         {"quick", no_argument, NULL, 'q'},
+                                         {"output", required_argument, NULL, 'o'},
+                                         {"rotate", required_argument, NULL, 'r'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     struct owb_kernels_cfg cfg;
     int c, rc = OWB_EXIT_OK, quick = 0;
     const char *outarg = NULL, *ceiling_path = NULL;
@@ -66,7 +75,7 @@ int cmd_kernels(int argc, char **argv)
 
     owb_kernels_cfg_default(&cfg);
     optind = 1;
-    while ((c = getopt_long(argc, argv, "f:s:b:t:p:i:C:c:qo:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "f:s:b:t:p:i:C:c:qo:r:h", opts, NULL)) != -1) {
         switch (c) {
         case 'f':
             if (owb_kernels_parse_formats(optarg, &cfg, err))
@@ -108,6 +117,14 @@ int cmd_kernels(int argc, char **argv)
             break;
         case 'q':
             quick = 1;
+            break;
+        case 'r':
+            if (owb_parse_size("--rotate", optarg, &cfg.rotate_bytes, err) ||
+                cfg.rotate_bytes == 0) {
+                if (!err[0])
+                    snprintf(err, sizeof err, "--rotate '%s': expected a size > 0", optarg);
+                goto usage_err;
+            }
             break;
         case 'o':
             outarg = optarg;
