@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * cmd_kernels.c: `owbench kernels`, the quantized GEMV/GEMM sweep (bench/suites/kernels_suite.h) with the
- * read-bandwidth ceiling measured in the same run (stream suite) or read from --ceiling FILE,
- * written as an owbench.result/1 document.
+ * cmd_kernels.c: `owbench kernels`, the quantized GEMV/GEMM sweep (bench/suites/kernels_suite.h)
+ * with the read-bandwidth ceiling measured in the same run (stream suite) or read from --ceiling
+ * FILE, written as an owbench.result/1 document.
  */
 #include <getopt.h>
 #include <stdio.h>

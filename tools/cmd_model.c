@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * cmd_model.c: `owbench model`, prefill and decode speed of a GGUF model (bench/suites/model_suite.h),
- * from a file or from a synthetic preset written to a temporary file (model/synth.h) and removed
- * afterwards, with the read-bandwidth ceiling measured in the same run (stream suite) or read
- * from --ceiling FILE, written as DIR/model.json.
+ * cmd_model.c: `owbench model`, prefill and decode speed of a GGUF model
+ * (bench/suites/model_suite.h), from a file or from a synthetic preset written to a temporary file
+ * (model/synth.h) and removed afterwards, with the read-bandwidth ceiling measured in the same run
+ * (stream suite) or read from --ceiling FILE, written as DIR/model.json.
  */
 #include <errno.h>
 #include <getopt.h>

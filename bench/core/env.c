@@ -2,8 +2,9 @@
 /*
  * env.c: builds a result's env object from uname, /proc/cpuinfo, /sys cpufreq, the topology, the
  * generated owb_config.h and run-time probes of the optional parts (PAPI through
- * bench/core/counters.c, hwloc through the topology's source, libcurl's version, MPI launch variables,
- * and a GPU probe the CUDA layer may register). Whatever cannot be read becomes {"na": reason}.
+ * bench/core/counters.c, hwloc through the topology's source, libcurl's version, MPI launch
+ * variables, and a GPU probe the CUDA layer may register). Whatever cannot be read becomes {"na":
+ * reason}.
  */
 #define _GNU_SOURCE
 #include "bench/core/env.h"

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * pool.h: a persistent pinned thread pool with fork-join parallel_for. Worker i is bound to
- * cpus[i] of the pinning plan (bench/core/topo.h); worker 0 is the calling thread (bound too while the
- * pool lives). One parallel region at a time: owb_pool_run is not reentrant and must be called
+ * cpus[i] of the pinning plan (bench/core/topo.h); worker 0 is the calling thread (bound too while
+ * the pool lives). One parallel region at a time: owb_pool_run is not reentrant and must be called
  * from the thread that created the pool. Workers record the CPU they ran on (sched_getcpu) at the
  * start and end of each region so callers can report requested vs observed CPUs and migrations.
  */

@@ -10,8 +10,8 @@
  * with the time of the read (never early). It then pushes them into that stream's SSE parser, and
  * each complete event is classified (token chunk, usage, [DONE], error object, malformed). Chunk
  * arrivals go to a per-thread log allocated before the run; requests, bodies, SSE parsers and JSON
- * token arrays (bench/serve/serve_json.h) too, so the loop itself allocates only inside libcurl. Threads
- * never share mutable state except their own disjoint request records.
+ * token arrays (bench/serve/serve_json.h) too, so the loop itself allocates only inside libcurl.
+ * Threads never share mutable state except their own disjoint request records.
  */
 #define _GNU_SOURCE
 #include <errno.h>

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * kernels_suite.c: the GEMV/GEMM sweep of `owbench kernels` (bench/suites/kernels_suite.h). One pool per
- * thread count; per case the weights are built from a few reference-quantized random rows repeated
- * (quantizing hundreds of MiB with the reference quantizers would take minutes and the values do
- * not change the timing), copied by each worker into its own row slice of every copy (first
- * touch), and each repetition runs two pool regions: activation preparation (batch rows split
- * over threads), then the rows (output rows split over threads, aligned to the kernels' tile).
+ * kernels_suite.c: the GEMV/GEMM sweep of `owbench kernels` (bench/suites/kernels_suite.h). One
+ * pool per thread count; per case the weights are built from a few reference-quantized random rows
+ * repeated (quantizing hundreds of MiB with the reference quantizers would take minutes and the
+ * values do not change the timing), copied by each worker into its own row slice of every copy
+ * (first touch), and each repetition runs two pool regions: activation preparation (batch rows
+ * split over threads), then the rows (output rows split over threads, aligned to the kernels'
+ * tile).
  */
 #define _GNU_SOURCE /* posix_memalign, madvise */
 #include "bench/suites/kernels_suite.h"

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * model_suite.c: `owbench model` (bench/suites/model_suite.h). One pinned pool and one loaded model per
- * thread count (the model's per-thread scratch is sized for the pool); the GGUF is mapped once.
+ * model_suite.c: `owbench model` (bench/suites/model_suite.h). One pinned pool and one loaded model
+ * per thread count (the model's per-thread scratch is sized for the pool); the GGUF is mapped once.
  * The timed loops call owb_model_forward directly and read the clock around each call; the
  * operation-class breakdown and the counters come from extra repetitions after the timed ones.
  */

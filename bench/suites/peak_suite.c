@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * peak_suite.c: the compute ceilings of kernels/peak.h measured on a pinned pool
- * (bench/suites/peak_suite.h). Every thread runs the same register loop; a repetition is one pool region,
- * so the rate is the work of all threads over the region's wall time.
+ * (bench/suites/peak_suite.h). Every thread runs the same register loop; a repetition is one pool
+ * region, so the rate is the work of all threads over the region's wall time.
  */
 #include "bench/suites/peak_suite.h"
 

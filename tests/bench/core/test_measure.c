@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_measure.c: the measurement loop of bench/core/measure.h honours its configuration: warm-up runs
- * and warm-up seconds, min_reps, min_time_s, max_reps, max_time_s (even below min_reps), at least
- * one sample, a failing repetition aborting with OWB_E_SYSTEM, bad configurations refused; samples
- * are at least as long as the busy-wait they time. Timing bounds are one-sided so a loaded machine
- * cannot fail the test.
+ * test_measure.c: the measurement loop of bench/core/measure.h honours its configuration: warm-up
+ * runs and warm-up seconds, min_reps, min_time_s, max_reps, max_time_s (even below min_reps), at
+ * least one sample, a failing repetition aborting with OWB_E_SYSTEM, bad configurations refused;
+ * samples are at least as long as the busy-wait they time. Timing bounds are one-sided so a loaded
+ * machine cannot fail the test.
  */
 #include <stdint.h>
 #include <stdlib.h>

@@ -5,8 +5,8 @@
  * pseudo-random places chosen from its first bytes, with a buffer size also chosen from them; both
  * runs must see the same events (hashed), the same counts and the same end state, and every event
  * must fit the buffer and be NUL-terminated; each event's data also goes through the load
- * generator's JSON tokenizer (bench/serve/serve_json.h). Any difference aborts. test_sse_corpus.c runs
- * the same function over a corpus of broken inputs in every build.
+ * generator's JSON tokenizer (bench/serve/serve_json.h). Any difference aborts. test_sse_corpus.c
+ * runs the same function over a corpus of broken inputs in every build.
  */
 #include <stddef.h>
 #include <stdint.h>

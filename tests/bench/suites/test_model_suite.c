@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* OWB_TEST_LABELS: tsan */
 /*
- * test_model_suite.c: the model suite's library side (bench/suites/model_suite.h) and what it relies on
- * in the forward pass, on synthetic `tiny` models (stories260K's shape, q4_0 and q8_0) written to
- * temporary files:
+ * test_model_suite.c: the model suite's library side (bench/suites/model_suite.h) and what it
+ * relies on in the forward pass, on synthetic `tiny` models (stories260K's shape, q4_0 and q8_0)
+ * written to temporary files:
  *   - with the pinned pool as runner (one region per chunk, barriers and shared work counters
  *     inside), logits of a prefill + decode sequence are bitwise identical for 1 and 2 threads
  *     and for an unpinned 3-thread pool (more threads than the machine may have: the barrier
