@@ -84,7 +84,7 @@ void owb_cli_print_stream_table(const cJSON *doc)
     }
     if (!nt)
         return;
-    printf("\nmemory bandwidth, GB/s (best of n; median in parentheses)\n%-8s", "kernel");
+    printf("\nmemory bandwidth, GB/s (best of n; median in parentheses)\n%-13s", "kernel");
     for (int i = 0; i < nt; i++) {
         char h[24];
         snprintf(h, sizeof h, "%d thread%s", threads[i], threads[i] > 1 ? "s" : "");
@@ -93,7 +93,7 @@ void owb_cli_print_stream_table(const cJSON *doc)
     printf("\n");
     for (int k = 0; k < OWB_STREAM_NKERNELS; k++) {
         const char *kn = owb_stream_kernel_name((enum owb_stream_kernel)k);
-        printf("%-8s", kn);
+        printf("%-13s", kn);
         for (int i = 0; i < nt; i++) {
             char want[64], cell[32] = "-";
             snprintf(want, sizeof want, "stream/%s/t%d", kn, threads[i]);
@@ -132,7 +132,7 @@ int owb_cli_check_outdir(const char *cmd, const char *dir)
 }
 
 int owb_cli_measure_ceiling(struct owb_topo *topo, const char *pin, const int *threads,
-                            int nthreads, int quick, cJSON *doc, char err[OWB_ERR_MAX])
+                            int nthreads, int quick, int after, cJSON *doc, char err[OWB_ERR_MAX])
 {
     struct owb_stream_cfg scfg;
     int all[1024], nall = 0;
@@ -148,6 +148,10 @@ int owb_cli_measure_ceiling(struct owb_topo *topo, const char *pin, const int *t
     scfg.nthreads = nthreads;
     scfg.counters = "none";
     scfg.verbose = 1;
+    if (after) {
+        scfg.read_only = 1;
+        scfg.suffix = "after";
+    }
     if (quick)
         owb_measure_cfg_quick(&scfg.measure);
     return owb_stream_run(&scfg, topo, doc, err);

@@ -33,9 +33,11 @@ void owb_cli_print_stream_table(const cJSON *doc);
 
 /* Measure the read-bandwidth ceiling of this run into doc: the stream suite (no counters) for the
  * given thread counts (NULL/0: 1..all PUs) and pinning policy, quick or default repetitions.
- * Returns 0 or a status with err set. */
+ * after == 0: before a suite, every stream kernel (stream/<kernel>/t<N>); after != 0: right after
+ * it, the read kernels only (stream/read*\/t<N>/after), so each figure has the ceiling on both
+ * sides of it (bench/suites/ceiling.h). Returns 0 or a status with err set. */
 int owb_cli_measure_ceiling(struct owb_topo *topo, const char *pin, const int *threads,
-                            int nthreads, int quick, cJSON *doc, char err[OWB_ERR_MAX]);
+                            int nthreads, int quick, int after, cJSON *doc, char err[OWB_ERR_MAX]);
 
 /* Check every --threads count against the pinning policy before a run starts (at most 1024, and a
  * plan the topology can give). Returns 0, or OWB_E_USAGE with err naming the count or the policy.

@@ -22,6 +22,7 @@
 #include "model/synth.h"
 #include "owb_common.h"
 #include "results/result.h"
+#include "bench/suites/ceiling.h"
 #include "tools/cli_common.h"
 #include "tools/cmds.h"
 
@@ -282,7 +283,8 @@ int cmd_model(int argc, char **argv)
     }
 
     if (!ceiling_doc) { /* the ceiling of this run: same thread counts and pinning */
-        int st = owb_cli_measure_ceiling(topo, cfg.pin, cfg.threads, cfg.nthreads, quick, doc, err);
+        int st =
+            owb_cli_measure_ceiling(topo, cfg.pin, cfg.threads, cfg.nthreads, quick, 0, doc, err);
         if (st) {
             rc = owb_cli_fail("model", st, err);
             goto out;
@@ -299,6 +301,13 @@ int cmd_model(int argc, char **argv)
         }
         goto out;
     }
+    /* the ceiling again right after the suite: the host's bandwidth drifts (ceiling.h) */
+    if (!ceiling_doc &&
+        (st = owb_cli_measure_ceiling(topo, cfg.pin, cfg.threads, cfg.nthreads, 1, 1, doc, err))) {
+        rc = owb_cli_fail("model", st, err);
+        goto out;
+    }
+    owb_ceiling_annotate(doc, ceiling_doc);
     owb_model_bench_print_table(doc, stdout);
     rc = owb_cli_write("model", doc, outdir, "model.json");
 out:

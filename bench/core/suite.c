@@ -83,10 +83,13 @@ int owb_suite_count(struct owb_pool *pool, struct owb_counters *counters, owb_me
 {
     struct count_ctx cc = {counters, 1};
     int rc = 0;
+    /* the pinning record and the migration verdict stay the timed loop's */
+    owb_pool_keep_observed(pool);
     owb_pool_run(pool, count_edge, &cc);
     for (int i = 0; i < reps && !rc; i++)
         rc = fn(ctx);
     cc.start = 0;
     owb_pool_run(pool, count_edge, &cc);
+    owb_pool_restore_observed(pool);
     return rc ? OWB_E_SYSTEM : 0;
 }

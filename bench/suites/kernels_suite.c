@@ -308,6 +308,8 @@ static int ks_run_case(const struct owb_kernels_cfg *cfg, struct owb_pool *pool,
             owb_result_metric(b, "gb_per_s", gbs);
             owb_result_metric(b, "gb_per_s_best", bytes / st.min);
             owb_result_metric(b, "gflop_per_s", flop / st.median);
+            if (batch == 1) /* GEMV: held against the read ceiling (owb_ceiling_annotate) */
+                owb_result_param_str(b, "roofline", "read");
             /* batched cases are compute-bound: against the int8 or f32 peak of the ISA (measured
              * for cfg->isa only, so a path that fell back to a lower ISA gets none) */
             if (batch > 1 && c.plan.isa == cfg->isa)
