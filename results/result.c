@@ -206,6 +206,8 @@ int owb_result_set_samples(cJSON *bench, const char *unit, const double *values,
     }
     rc = OWB_OK;
 out:
+    if (rc == OWB_E_NOMEM)
+        poison(bench);
     cJSON_Delete(samples);
     cJSON_Delete(stats);
     return rc;

@@ -40,8 +40,10 @@ int owb_suite_finish(cJSON *bench, const struct owb_samples *s, const struct owb
     }
     if (pool) {
         cJSON *pin = owb_pinning_to_json(policy, pool);
-        if (pin)
-            cJSON_ReplaceItemInObject(bench, "pinning", pin);
+        if (!pin || !cJSON_ReplaceItemInObject(bench, "pinning", pin)) {
+            cJSON_Delete(pin);
+            owb_result_invalidate(bench, "out of memory: pinning record lost");
+        }
         if (owb_pool_migrated(pool))
             owb_result_invalidate(bench, "threads migrated: observed CPUs differ from requested");
     }
@@ -53,8 +55,10 @@ int owb_suite_finish(cJSON *bench, const struct owb_samples *s, const struct owb
         cJSON *na = cJSON_AddObjectToObject(c, "all");
         cJSON_AddStringToObject(na, "na", "not measured");
     }
-    if (c)
-        cJSON_ReplaceItemInObject(bench, "counters", c);
+    if (!c || !cJSON_ReplaceItemInObject(bench, "counters", c)) {
+        cJSON_Delete(c);
+        owb_result_invalidate(bench, "out of memory: counters lost");
+    }
     if (counters) {
         const char *miss = owb_counters_missing_summary(counters);
         if (miss)

@@ -25,7 +25,7 @@ static const char *str(const cJSON *o, const char *key)
 }
 
 struct read_ceiling {
-    double best, median; /* over every read benchmark at <= t threads */
+    double best, median;  /* over every read benchmark at <= t threads */
     double before, after; /* best over the measurements before / after a suite (0: none) */
     const char *from;     /* name of the benchmark that gave best */
 };

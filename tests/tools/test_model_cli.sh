@@ -4,7 +4,7 @@
 #   - `--synthetic tiny -p 16 -n 8 --threads 1,2` writes model/prefill/tiny-q4_0/p16/t{1,2} and
 #     model/decode/tiny-q4_0/n8/t{1,2} with the documented fields;
 #   - tok_per_s agrees with the samples (decode: samples / their sum; prefill: n_prompt / median),
-#     decode has reps x n_gen per-token samples and latency buckets that cover every position;
+#     decode has one sample per repetition and latency buckets that cover every position;
 #   - the operation classes are non-negative and sum to at most the profiled total;
 #   - weights_bytes, kv_bytes_per_token and decode_read_bytes equal what `owbench gguf --json`
 #     says about the same file (written separately with `owbench synth`), and -m FILE gives the
