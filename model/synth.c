@@ -49,7 +49,17 @@ static void seterr(char err[OWB_ERR_MAX], const char *fmt, ...)
 /* gpt-oss: openai/gpt-oss-20b and -120b config.json (hidden 2880, head_dim 64, 64 heads, 8 KV
  * heads, intermediate 2880, rope_theta 150000, rms_norm_eps 1e-5, sliding_window 128,
  * max_position_embeddings 131072, rope_scaling yarn factor 32 over 4096 with beta_fast 32 and
- * beta_slow 1, vocab 201088, tied no); the converter's file has experts mxfp4, the rest bf16. */
+ * beta_slow 1, vocab 201088, attention_bias, untied output). Where llama.cpp was followed:
+ * - keys and their order as convert_hf_to_gguf.py (TextModel + GptOssModel) writes them, no
+ *   rope.dimension_count or vocab_size (it writes none), file_type 32 for its --outtype bf16;
+ * - tensor names and shapes as llama.cpp's OPENAI_MOE loader creates them (post_attention_norm
+ *   for the pre-FFN norm, attn_sinks.weight, ffn_{gate,up,down}_exps split from HF's gate_up);
+ * - types: experts mxfp4 as the converter copies them through; every other .weight matrix in the
+ *   output type (bf16, the HF dtype); f32 for 1-D tensors, non-.weight tensors (the 2-D expert
+ *   biases) and ffn_gate_inp.weight (the converter's FFN_GATE_INP rule), as model/quantize.c's
+ *   rules say;
+ * - the vocabulary: the converter's (tokens padded with [PAD<id>] to 201088), from the vocab GGUF.
+ * gpt-oss-tiny keeps all of it at 64 wide (see synth.h). */
 #define GPT_OSS(nm, mimics, vocab, embd, layers, heads, heads_kv, hd, experts, used, ff_exp, swa,  \
                 vfile)                                                                             \
     {                                                                                              \
