@@ -339,36 +339,42 @@ static bool starts_with(const char *s, const char *prefix)
     return !strncmp(s, prefix, strlen(prefix));
 }
 
-/* The name of the ceiling benchmark a figure is held against (results/SCHEMA.md): params.ceiling
- * when recorded; a ceiling is its own; a case with params.compute_peak against
- * kernels/peak/<kind>/t<threads>; a case with a read ceiling (metrics.ceiling_gb_per_s) and every
- * stream case against stream/read/t<threads>. False when it has none. */
+/* The name of the ceiling benchmark a figure is held against (results/SCHEMA.md): a ceiling
+ * (stream/read..., .../peak/...) is its own; a compute-bound case (params.compute_peak) against
+ * params.compute_peak_from, else kernels/peak/<kind>/t<threads>; a case with params.ceiling (the
+ * read ceiling that gave its figure) against it; a case with a read ceiling
+ * (metrics.ceiling_gb_per_s) and every stream case against stream/read/t<threads>. False when it
+ * has none. */
 static bool ceiling_name(const cJSON *bench, char *buf, size_t n)
 {
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(bench, "name");
     const cJSON *suite = cJSON_GetObjectItemCaseSensitive(bench, "suite");
     const cJSON *pc = member(bench, "params", "ceiling");
     const cJSON *peak = member(bench, "params", "compute_peak");
+    const cJSON *peak_from = member(bench, "params", "compute_peak_from");
     double threads = member_num(bench, "params", "threads");
+    bool has_threads = threads >= 1 && threads < 1e6;
+    if (!cJSON_IsString(name))
+        return false;
+    if (starts_with(name->valuestring, "stream/read") || strstr(name->valuestring, "/peak/")) {
+        snprintf(buf, n, "%s", name->valuestring);
+        return true;
+    }
+    if (cJSON_IsString(peak) && peak->valuestring[0]) {
+        if (cJSON_IsString(peak_from) && peak_from->valuestring[0])
+            snprintf(buf, n, "%s", peak_from->valuestring);
+        else if (has_threads)
+            snprintf(buf, n, "kernels/peak/%s/t%d", peak->valuestring, (int)threads);
+        else
+            return false;
+        return true;
+    }
     if (cJSON_IsString(pc) && pc->valuestring[0]) {
         snprintf(buf, n, "%s", pc->valuestring);
         return true;
     }
-    if (!cJSON_IsString(name))
-        return false;
-    if (starts_with(name->valuestring, "stream/read/") ||
-        starts_with(name->valuestring, "kernels/peak/")) {
-        snprintf(buf, n, "%s", name->valuestring);
-        return true;
-    }
-    if (!(threads >= 1 && threads < 1e6))
-        return false;
-    if (cJSON_IsString(peak) && peak->valuestring[0]) {
-        snprintf(buf, n, "kernels/peak/%s/t%d", peak->valuestring, (int)threads);
-        return true;
-    }
-    if (isfinite(member_num(bench, "metrics", "ceiling_gb_per_s")) ||
-        (cJSON_IsString(suite) && !strcmp(suite->valuestring, "stream"))) {
+    if (has_threads && (isfinite(member_num(bench, "metrics", "ceiling_gb_per_s")) ||
+                        (cJSON_IsString(suite) && !strcmp(suite->valuestring, "stream")))) {
         snprintf(buf, n, "stream/read/t%d", (int)threads);
         return true;
     }
@@ -414,6 +420,41 @@ static int ceiling_rates(const cJSON *bench, double **out, size_t *n, const char
     return OWB_OK;
 }
 
+/* The rates of ceiling `name` in doc: its samples and those of its re-measurement after the suite
+ * ("<name>/after"), when the document has one and in the same unit. *n = 0 when it has none. */
+static int ceiling_pool(const cJSON *doc, const char *name, double **out, size_t *n,
+                        const char **unit)
+{
+    char after[160];
+    double *x2 = NULL;
+    size_t n2 = 0;
+    const char *u2 = "";
+    const cJSON *b1 = owb_result_find_benchmark(doc, name);
+    *out = NULL;
+    *n = 0;
+    if (!b1)
+        return OWB_OK;
+    int rc = ceiling_rates(b1, out, n, unit);
+    snprintf(after, sizeof after, "%s/after", name);
+    const cJSON *b2 = owb_result_find_benchmark(doc, after);
+    if (rc || !b2 || *n == 0)
+        return rc;
+    if ((rc = ceiling_rates(b2, &x2, &n2, &u2)) || n2 == 0 || strcmp(u2, *unit) != 0) {
+        free(x2);
+        return rc;
+    }
+    double *all = realloc(*out, (*n + n2) * sizeof *all);
+    if (!all) {
+        free(x2);
+        return OWB_E_NOMEM;
+    }
+    memcpy(all + *n, x2, n2 * sizeof *x2);
+    free(x2);
+    *out = all;
+    *n += n2;
+    return OWB_OK;
+}
+
 /* Both runs' ceiling from the figures' own metrics, when the ceiling benchmarks are absent (e.g.
  * a run that read its ceiling from another file). The spread is the range of the value and the
  * before/after measurements when both runs recorded them; without it any change over the
@@ -421,7 +462,7 @@ static int ceiling_rates(const cJSON *bench, double **out, size_t *n, const char
 static bool ceiling_from_metrics(const cJSON *fa, const cJSON *fb, double thr_pct,
                                  struct owb_compare_ceiling *c)
 {
-    bool peak = starts_with(c->name, "kernels/peak/");
+    bool peak = strstr(c->name, "/peak/") != NULL;
     const char *med = peak ? "compute_peak_gop_per_s" : "ceiling_gb_per_s_median";
     const char *best = peak ? "compute_peak_gop_per_s" : "ceiling_gb_per_s";
     double va = member_num(fa, "metrics", med), vb = member_num(fb, "metrics", med);
@@ -462,17 +503,14 @@ static bool ceiling_from_metrics(const cJSON *fa, const cJSON *fb, double thr_pc
 static int ceiling_eval(const cJSON *a, const cJSON *b, const cJSON *fa, const cJSON *fb,
                         double thr_pct, double alpha, struct owb_compare_ceiling *c, bool *found)
 {
-    const cJSON *ca = owb_result_find_benchmark(a, c->name);
-    const cJSON *cb = owb_result_find_benchmark(b, c->name);
     double *xa = NULL, *xb = NULL;
     size_t na = 0, nb = 0;
     const char *ua = "", *ub = "";
     int rc = OWB_OK;
     *found = false;
-    if (ca && cb) {
-        if ((rc = ceiling_rates(ca, &xa, &na, &ua)) || (rc = ceiling_rates(cb, &xb, &nb, &ub)))
-            goto out;
-    }
+    if ((rc = ceiling_pool(a, c->name, &xa, &na, &ua)) ||
+        (rc = ceiling_pool(b, c->name, &xb, &nb, &ub)))
+        goto out;
     if (na == 0 || nb == 0 || strcmp(ua, ub) != 0) {
         *found = ceiling_from_metrics(fa, fb, thr_pct, c);
         goto out;

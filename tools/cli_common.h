@@ -37,9 +37,11 @@ void owb_cli_print_stream_table(const cJSON *doc);
 
 /* Measure the read-bandwidth ceiling of this run into doc: the stream suite (no counters) for the
  * given thread counts (NULL/0: 1..all PUs) and pinning policy, quick or default repetitions.
- * Returns 0 or a status with err set. */
+ * after == 0: before a suite, every stream kernel (stream/<kernel>/t<N>); after != 0: right after
+ * it, the read kernels only (stream/read*\/t<N>/after), so each figure has the ceiling on both
+ * sides of it (bench/suites/ceiling.h). Returns 0 or a status with err set. */
 int owb_cli_measure_ceiling(struct owb_topo *topo, const char *pin, const int *threads,
-                            int nthreads, int quick, cJSON *doc, char err[OWB_ERR_MAX]);
+                            int nthreads, int quick, int after, cJSON *doc, char err[OWB_ERR_MAX]);
 
 /* Check every --threads count against the pinning policy before a run starts (at most 1024, and a
  * plan the topology can give). Returns 0, or OWB_E_USAGE with err naming the count or the policy.
@@ -54,4 +56,11 @@ int owb_cli_check_counters(const char *cmd, const char *list);
 /* Make sure dir exists (mkdir -p) and is writable, before a long run starts. Returns 0, or prints
  * "owbench <cmd>: DIR: reason" and returns OWB_EXIT_RUNTIME. */
 int owb_cli_check_outdir(const char *cmd, const char *dir);
+/* Parse a comma list of positive integers ("1,2,4") into out[0..*n) (at most max). Returns 0 or
+ * OWB_E_USAGE with err naming the option and the bad item. */
+int owb_parse_int_list(const char *opt, const char *s, int *out, int max, int *n,
+                       char err[OWB_ERR_MAX]);
+
+/* Parse a byte size with optional K/M/G suffix (powers of 1024). Returns 0 or OWB_E_USAGE. */
+int owb_parse_size(const char *opt, const char *s, size_t *out, char err[OWB_ERR_MAX]);
 #endif

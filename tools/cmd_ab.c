@@ -22,8 +22,8 @@
 #include <unistd.h>
 
 #include "owb_common.h"
-#include "bench/measure.h"
-#include "bench/topo.h"
+#include "bench/core/measure.h"
+#include "bench/core/topo.h"
 #include "results/ab.h"
 #include "results/result.h"
 #include "tools/cli_common.h"

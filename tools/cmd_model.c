@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * cmd_model.c: `owbench model`, prefill and decode speed of a GGUF model (bench/model_suite.h),
- * from a file or from a synthetic preset written to a temporary file (model/synth.h) and removed
- * afterwards, with the read-bandwidth ceiling measured in the same run (stream suite) or read
- * from --ceiling FILE, written as DIR/model.json.
+ * cmd_model.c: `owbench model`, prefill and decode speed of a GGUF model
+ * (bench/suites/model_suite.h), from a file or from a synthetic preset written to a temporary file
+ * (model/synth.h) and removed afterwards, with the read-bandwidth ceiling measured in the same run
+ * (stream suite) or read from --ceiling FILE, written as DIR/model.json.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -14,14 +14,15 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "bench/model_suite.h"
-#include "bench/stream.h"
-#include "bench/suite.h"
-#include "bench/topo.h"
+#include "bench/suites/model_suite.h"
+#include "bench/suites/stream.h"
+#include "bench/core/suite.h"
+#include "bench/core/topo.h"
 #include "model/quantize.h"
 #include "model/synth.h"
 #include "owb_common.h"
 #include "results/result.h"
+#include "bench/suites/ceiling.h"
 #include "tools/cli_common.h"
 #include "tools/cmds.h"
 
@@ -282,7 +283,8 @@ int cmd_model(int argc, char **argv)
     }
 
     if (!ceiling_doc) { /* the ceiling of this run: same thread counts and pinning */
-        int st = owb_cli_measure_ceiling(topo, cfg.pin, cfg.threads, cfg.nthreads, quick, doc, err);
+        int st =
+            owb_cli_measure_ceiling(topo, cfg.pin, cfg.threads, cfg.nthreads, quick, 0, doc, err);
         if (st) {
             rc = owb_cli_fail("model", st, err);
             goto out;
@@ -299,6 +301,13 @@ int cmd_model(int argc, char **argv)
         }
         goto out;
     }
+    /* the ceiling again right after the suite: the host's bandwidth drifts (ceiling.h) */
+    if (!ceiling_doc &&
+        (st = owb_cli_measure_ceiling(topo, cfg.pin, cfg.threads, cfg.nthreads, 1, 1, doc, err))) {
+        rc = owb_cli_fail("model", st, err);
+        goto out;
+    }
+    owb_ceiling_annotate(doc, ceiling_doc);
     owb_model_bench_print_table(doc, stdout);
     rc = owb_cli_write("model", doc, outdir, "model.json");
 out:

@@ -8,9 +8,9 @@
 #include <string.h>
 
 #include "owb_common.h"
-#include "bench/stream.h"
-#include "bench/suite.h"
-#include "bench/topo.h"
+#include "bench/suites/stream.h"
+#include "bench/core/suite.h"
+#include "bench/core/topo.h"
 #include "tools/cli_common.h"
 #include "tools/cmds.h"
 
@@ -21,10 +21,13 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: owbench stream [--threads LIST] [--size BYTES] [--pin POLICY]\n"
             "                      [--counters LIST] [--quick] [-o DIR]\n\n"
-            "Memory-bandwidth ceilings: STREAM copy, scale, add, triad and a read-only kernel,\n"
+            "Memory-bandwidth ceilings: STREAM copy, scale, add, triad and three read-only\n"
+            "kernels (read: a plain loop; read_pf: vector loads + software prefetch, the GEMVs'\n"
+            "pattern; read_streams4: four prefetched streams; the last two read 16 MiB chunks),\n"
             "pinned, arrays of at least 4x the last-level cache, for each thread count.\n"
             "GB/s counts bytes read + written (STREAM convention; no write-allocate traffic);\n"
-            "the read kernel counts bytes read. Later suites divide by these ceilings.\n\n"
+            "the read kernels count bytes read. Later suites hold GEMVs and decode against the\n"
+            "best read kernel at <= their thread count.\n\n"
             "  --threads LIST   thread counts, e.g. 1,2 (default: 1..all PUs)\n"
             "  --size BYTES     bytes per array, K/M/G suffixes (default: max(4 x LLC, 64M))\n"
             "  --pin POLICY     compact|scatter|numa:K|list:0,2-3|none (default compact)\n"
