@@ -7,17 +7,21 @@
  * samples. Direction comes from the samples' unit: time units (ns, us, ms, s) are
  * lower-is-better; rates (a unit ending in "_per_s" or "/s") are higher-is-better; any other unit
  * is treated as lower-is-better. The verdict is slower/faster only when the relative change of the
- * median, |B - A| / A, exceeds the threshold AND p < alpha; otherwise same. A pair with no usable
+ * median, |B - A| / A, exceeds the threshold AND p < alpha AND the 95% CIs of the two medians do
+ * not overlap (the conservative ratio range excludes 1); otherwise same. A pair with no usable
  * samples on a side, or units that cannot be converted, is "incomparable" (never a regression).
  *
  * Machine or code: a figure held against a ceiling measured in the same run (results/SCHEMA.md,
  * "Ceilings in compare") is also compared after normalising B to A's machine. The two runs'
- * ceilings are compared on their own samples (as rates); when they differ beyond their spread
- * (Mann-Whitney p < alpha on the two ceiling samples), B's samples are scaled by the
- * ceiling ratio C_B / C_A (times multiplied, rates divided) and the verdict is taken on the
- * normalised samples; when the raw verdict was slower or faster and the normalised one is same,
- * the verdict is "machine changed" (not a regression). Ceilings that differ by more than the
- * threshold are listed in `ceilings` for a warning: the A/B is then about the machine.
+ * ceilings are compared on their own samples (as rates, pooled with the re-measurement after the
+ * suite); when they differ beyond their spread (Mann-Whitney p < alpha), B's samples are scaled by
+ * the ceiling ratio C_B / C_A (times multiplied, rates divided) and judged again. A ceiling
+ * explains differences, it never makes one: a raw slower/faster that is not the same verdict
+ * against the ceiling is "machine changed" (not a regression); a raw same stays same. Stream cases
+ * and the ceilings themselves measure the machine: slower/faster there is "machine changed".
+ * Ceilings that differ by more than the threshold are listed in `ceilings` for a warning: the A/B
+ * is then about the machine. Params that name the measurement a figure was held against
+ * (params.ceiling, params.compute_peak_from) are no part of the matching key.
  *
  * Ownership: owb_compare_docs fills caller-owned struct owb_compare whose arrays it allocates;
  * release them with owb_compare_release. The input documents are only read. Thread-safe for
