@@ -118,6 +118,24 @@ static struct owb_ab_row *row_for(struct owb_ab *ab, const struct owb_compare_ro
     return r;
 }
 
+/* Whether name contains one of the comma-separated parts of only (NULL or "": every name). */
+static bool selected(const char *only, const char *name)
+{
+    if (!only || !*only)
+        return true;
+    for (const char *p = only; *p;) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        for (const char *q = name; len && *q; q++)
+            if (!strncmp(q, p, len))
+                return true;
+        if (!e)
+            break;
+        p = e + 1;
+    }
+    return false;
+}
+
 int owb_ab_add_round(struct owb_ab *ab, const cJSON *a, const cJSON *b, char err[OWB_ERR_MAX])
 {
     struct owb_compare c;
@@ -131,6 +149,8 @@ int owb_ab_add_round(struct owb_ab *ab, const cJSON *a, const cJSON *b, char err
     size_t k = ab->rounds_done;
     for (size_t i = 0; i < c.nrows; i++) {
         const struct owb_compare_row *cr = &c.rows[i];
+        if (!selected(ab->only, cr->name))
+            continue;
         struct owb_ab_row *r = row_for(ab, cr);
         if (!r) {
             set_err(err, "paired rounds: out of memory");

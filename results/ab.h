@@ -58,6 +58,8 @@ struct owb_ab_row {
 
 struct owb_ab {
     double threshold_pct, alpha;
+    const char *only;   /* NULL, or comma-separated parts of names: only those benchmarks (and only
+                         * they count in Holm's correction); set after owb_ab_init, not owned */
     size_t rounds;      /* capacity, as given to owb_ab_init */
     size_t rounds_done; /* rounds added */
     struct owb_ab_row *rows;
@@ -71,7 +73,8 @@ int owb_ab_init(struct owb_ab *ab, size_t rounds, double threshold_pct, double a
                 char err[OWB_ERR_MAX]);
 
 /* Add the next round: A's and B's result documents (validated). Benchmarks not seen before get a
- * row (absent in earlier rounds); unmatched ones are ignored. Returns 0, OWB_E_USAGE when all
+ * row (absent in earlier rounds); unmatched ones, and with `only` set those whose name contains
+ * none of its parts, are ignored. Returns 0, OWB_E_USAGE when all
  * rounds were added, OWB_E_FORMAT (a document without benchmarks) or OWB_E_NOMEM. */
 int owb_ab_add_round(struct owb_ab *ab, const cJSON *a, const cJSON *b, char err[OWB_ERR_MAX]);
 

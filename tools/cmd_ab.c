@@ -33,8 +33,8 @@ static void usage(FILE *f)
 {
     fprintf(
         f,
-        "usage: owbench ab [--rounds N] [--threshold PCT] [--alpha P] [-o DIR]\n"
-        "                  -- CMD_A... -- CMD_B...\n"
+        "usage: owbench ab [--rounds N] [--threshold PCT] [--alpha P] [--only LIST]\n"
+        "                  [-o DIR] -- CMD_A... -- CMD_B...\n"
         "\n"
         "Interleaved A/B of two owbench commands: two builds (/path/a/owbench kernels ... vs\n"
         "/path/b/owbench kernels ...) or two settings of one (a first word that is an owbench\n"
@@ -52,6 +52,9 @@ static void usage(FILE *f)
         "                   verdict, 6 for the signed-rank test to reach p < 0.05)\n"
         "  --threshold PCT  minimum change of the geometric mean ratio, percent (default %g)\n"
         "  --alpha P        significance level, 0 < P < 1 (default %g)\n"
+        "  --only LIST      judge only the benchmarks whose name contains one of these\n"
+        "                   comma-separated parts (e.g. kernels/gemv): fewer benchmarks, a\n"
+        "                   milder Holm correction\n"
         "  -o DIR           output folder (default results/runs/<time>-ab): the rounds' folders "
         "and\n"
         "                   logs, DIR/ab.json (suite ab, per-round ratios as samples)\n"
@@ -287,13 +290,17 @@ static const struct owb_ab_row *largest_change(const struct owb_ab *ab)
 int cmd_ab(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"rounds", required_argument, NULL, 'r'}, {"threshold", required_argument, NULL, 't'},
-        {"alpha", required_argument, NULL, 'a'},  {"output", required_argument, NULL, 'o'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+        {"rounds", required_argument, NULL, 'r'},
+        {"threshold", required_argument, NULL, 't'},
+        {"alpha", required_argument, NULL, 'a'},
+        {"output", required_argument, NULL, 'o'},
+        {"only", required_argument, NULL, 'O'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     double threshold = OWB_COMPARE_THRESHOLD_PCT, alpha = OWB_COMPARE_ALPHA,
            rounds_d = OWB_AB_ROUNDS;
-    const char *outarg = NULL;
+    const char *outarg = NULL, *only = NULL;
     char outdir[4096], err[OWB_ERR_MAX] = "";
     struct ab_cmd cmds[2];
     struct owb_ab ab;
@@ -304,7 +311,7 @@ int cmd_ab(int argc, char **argv)
     memset(&ab, 0, sizeof ab);
     memset(cmds, 0, sizeof cmds);
     optind = 0; /* reinitialise getopt ('+': stop at the first word that is not an option) */
-    while ((c = getopt_long(argc, argv, "+r:t:a:o:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+r:t:a:o:O:h", opts, NULL)) != -1) {
         switch (c) {
         case 'r':
             if (!owb_cli_parse_num(optarg, 0, &rounds_d) || rounds_d < 1 || rounds_d > 10000 ||
@@ -332,6 +339,9 @@ int cmd_ab(int argc, char **argv)
             break;
         case 'o':
             outarg = optarg;
+            break;
+        case 'O':
+            only = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -375,6 +385,7 @@ int cmd_ab(int argc, char **argv)
         fprintf(stderr, "owbench ab: %s\n", err);
         return OWB_EXIT_USAGE;
     }
+    ab.only = only;
 
     owb_cli_outdir(outarg, "ab", outdir, sizeof outdir);
     char probe[4200];

@@ -3,8 +3,8 @@
 # takes "-o DIR" like the measuring commands and writes DIR/fake.json with 30 noisy samples per
 # benchmark, time scaled by its first argument): A vs A has nothing slower (exit 0) and runs the
 # rounds A B, B A, A B, B A (ordered by a log the script appends to); A vs B 30% slower says slower
-# for the time and the rate benchmark but not for the unscaled one (exit 1); one round is
-# inconclusive; DIR/ab.json is a valid result (suite ab, per-round ratios as samples) that
+# for the time and the rate benchmark but not for the unscaled one (exit 1); --only keeps the
+# benchmarks whose name contains a part; one round is inconclusive; DIR/ab.json is a valid result (suite ab, per-round ratios as samples) that
 # `compare` reads; a failing command exits 3 naming the round, the side and the command; a
 # command that writes no result or cannot be started exits 3; usage errors exit 2.
 set -u
@@ -99,6 +99,13 @@ check "B/A of f/time about 1.3" grep -Eq '^f/time +ns +4 +[0-9.]+ +[0-9.]+ +1\.(
     >"$d/out" 2>"$d/err"
 check "A vs faster B exits 0" test $? -eq 0
 check "f/time faster" grep -Eq '^f/time .* faster' "$d/out"
+
+# --only: the time benchmark alone.
+"$OWB_BIN" ab --rounds 3 --only f/time -o "$d/only" -- bash "$d/fake.sh" 1.0 A -- \
+    bash "$d/fake.sh" 1.3 B >"$d/out" 2>"$d/err"
+check "--only f/time exits 1" test $? -eq 1
+check "--only: one benchmark" grep -q '^1 benchmarks' "$d/out"
+check "--only: no f/rate" test "$(grep -c '^f/rate' "$d/out")" -eq 0
 
 # One round: no verdict but inconclusive, exit 0.
 "$OWB_BIN" ab --rounds 1 -o "$d/one" -- bash "$d/fake.sh" 1.0 A -- bash "$d/fake.sh" 1.3 B \
