@@ -602,6 +602,13 @@ static int pair_ceiling(const cJSON *a, const cJSON *b, const cJSON *fa, const c
     return OWB_OK;
 }
 
+/* The first note of a benchmark (why it is not valid), or "". */
+static const char *first_note(const cJSON *bench)
+{
+    const cJSON *n = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(bench, "notes"), 0);
+    return cJSON_IsString(n) ? n->valuestring : "";
+}
+
 /* True for a benchmark that measures the machine rather than the code: the ceilings themselves
  * (stream/read..., .../peak/...) and every case of the stream suite. */
 static bool machine_measure(const cJSON *bench)
@@ -798,6 +805,13 @@ int owb_compare_docs(const cJSON *a, const cJSON *b, double threshold_pct, doubl
         if (compare_pair(ka[i].bench, kb[j].bench, threshold_pct, alpha, 1.0, r) ||
             hold_against_ceiling(a, b, ka[i].bench, kb[j].bench, out, r))
             goto nomem; /* their only failure */
+        if ((r->verdict == OWB_VERDICT_SLOWER || r->verdict == OWB_VERDICT_FASTER) &&
+            (!r->valid_a || !r->valid_b)) {
+            /* a change between samples their own run flagged is no evidence either way */
+            r->verdict = OWB_VERDICT_INCOMPARABLE;
+            snprintf(r->why, sizeof r->why, "%s not valid: %.60s", !r->valid_a ? "A" : "B",
+                     first_note(!r->valid_a ? ka[i].bench : kb[j].bench));
+        }
         switch (r->verdict) {
         case OWB_VERDICT_SAME:
             out->n_same++;

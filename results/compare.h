@@ -8,7 +8,9 @@
  * lower-is-better; rates (a unit ending in "_per_s" or "/s") are higher-is-better; any other unit
  * is treated as lower-is-better. The verdict is slower/faster only when the relative change of the
  * median, |B - A| / A, exceeds the threshold AND p < alpha AND the 95% CIs of the two medians do
- * not overlap (the conservative ratio range excludes 1); otherwise same. A pair with no usable
+ * not overlap (the conservative ratio range excludes 1); otherwise same. A slower/faster pair in
+ * which A's or B's benchmark is not valid (its run flagged it: high spread, migrated threads, ...)
+ * is "incomparable" instead: such samples are no evidence of a change. A pair with no usable
  * samples on a side, or units that cannot be converted, is "incomparable" (never a regression).
  *
  * Machine or code: a figure held against a ceiling measured in the same run (results/SCHEMA.md,

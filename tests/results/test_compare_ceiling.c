@@ -4,14 +4,14 @@
  * hand-made kernels-like documents (a stream/read/t1 ceiling, a GEMV held against it, a compute
  * peak and a GEMM held against the peak): the read ceiling 20% lower and the GEMV 20% slower is
  * "machine changed" (no regression, a warning naming the ceiling); equal ceilings and a 20% slower
- * GEMV is "slower" (regression); noisy equal documents are all "same"; a ceiling 25% higher with
- * the GEMV unchanged stays "same" (norm_verdict slower: a ceiling explains, never makes a
- * difference); the machine 10% slower and the GEMV 40% slower is still "slower"; a stream case is
- * a machine measure ("machine changed"); the GEMM follows the compute peak, not the read ceiling;
- * params.ceiling names the ceiling and is no part of the key (A and B may name the before and
- * after measurement); without ceiling benchmarks the figures' recorded ceilings are compared (and
- * their before/after spread can explain a change); the JSON carries the raw and normalised ratios
- * and verdicts.
+ * GEMV is "slower" (regression), "incomparable" when its run flagged it not valid; noisy equal
+ * documents are all "same"; a ceiling 25% higher with the GEMV unchanged stays "same" (norm_verdict
+ * slower: a ceiling explains, never makes a difference); the machine 10% slower and the GEMV 40%
+ * slower is still "slower"; a stream case is a machine measure ("machine changed"); the GEMM
+ * follows the compute peak, not the read ceiling; params.ceiling names the ceiling and is no part
+ * of the key (A and B may name the before and after measurement); without ceiling benchmarks the
+ * figures' recorded ceilings are compared (and their before/after spread can explain a change); the
+ * JSON carries the raw and normalised ratios and verdicts.
  */
 #define _GNU_SOURCE /* fmemopen */
 #include <math.h>
@@ -204,6 +204,19 @@ int main(void)
     CHECK(!owb_compare_regressed(&c) && c.n_machine == 0);
     owb_compare_release(&c);
     cJSON_Delete(an);
+    cJSON_Delete(b);
+
+    /* The same 20% slower GEMV flagged not valid by its run: no evidence, incomparable. */
+    s = base;
+    s.gemv_time = 1.2;
+    b = make_doc(3, s);
+    owb_result_invalidate((cJSON *)owb_result_find_benchmark(b, GEMV), "high spread: test");
+    CHECK(owb_compare_docs(a, b, 5.0, 0.05, &c, err) == 0);
+    r = row(&c, GEMV);
+    CHECK(r && r->raw_verdict == OWB_VERDICT_SLOWER && r->verdict == OWB_VERDICT_INCOMPARABLE);
+    CHECK_MSG(r && strstr(r->why, "B not valid: high spread"), "%s", r ? r->why : "");
+    CHECK(!owb_compare_regressed(&c));
+    owb_compare_release(&c);
     cJSON_Delete(b);
 
     /* A faster machine (ceiling +25%) and the GEMV time unchanged: slower against its ceiling, but
