@@ -2,7 +2,7 @@
 /*
  * measure.h: the measurement loop every suite uses: warm-up (runs and/or seconds), then
  * repetitions until both a minimum count and a minimum time are reached (bounded by a maximum
- * count and time), keeping every raw sample in nanoseconds (CLOCK_MONOTONIC_RAW).
+ * count and time), keeping every raw sample in nanoseconds (owb_now_ns, owb_common.h).
  */
 #ifndef OWB_BENCH_MEASURE_H
 #define OWB_BENCH_MEASURE_H
@@ -11,9 +11,6 @@
 #include <stdint.h>
 
 #include "owb_common.h"
-
-/* Monotonic time in nanoseconds (CLOCK_MONOTONIC_RAW). */
-uint64_t owb_now_ns(void);
 
 struct owb_measure_cfg {
     int warmup_runs;       /* default 2 */

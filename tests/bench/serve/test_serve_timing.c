@@ -2,7 +2,7 @@
 /*
  * test_serve_timing.c: the load generator recovers what the test server injected. 200 concurrent
  * streams (TTFT 50 ms, a token every 10 ms, 20 tokens): the server records when it actually sent
- * every chunk (CLOCK_MONOTONIC, the client's clock too), and requests are joined by the unique
+ * every chunk (owb_now_ns, the client's clock too), and requests are joined by the unique
  * first word of their prompt. At p99 the client's first-token time and every chunk gap must be
  * within 1 ms of the server's actual ones, and no chunk may be seen before it was sent (the join
  * and the clocks are right). Then with 4 tokens per chunk and logprobs: ITL per chunk is 4 gaps,
