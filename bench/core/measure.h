@@ -19,7 +19,8 @@ struct owb_measure_cfg {
     double min_time_s;     /* default 0.5 */
     int max_reps;          /* default 10000 */
     double max_time_s;     /* default 10; stops early even below min_reps (flagged by stats) */
-    double max_rel_spread; /* validity: (p90 - p10) / median above this is "high spread"; 0.10 */
+    double max_rel_spread; /* validity: (p90 - p50) / p50 above this is "high spread" (the slow
+                            * tail: interruptions only ever add time); default 0.10, 0 = off */
 };
 
 /* Defaults above; the quick mode of `owbench run` shrinks the times. */
