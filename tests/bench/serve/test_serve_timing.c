@@ -219,7 +219,9 @@ static void chunks_of_four(void)
     CHECK(owb_serve_workload_random(&w, 40, &in, &out, 2, err) == 0);
     CHECK_MSG(owb_serve_run(&cfg, &ld, &w, &run, err) == 0, "%s", err);
     cJSON_Delete(ts_stop(&ts));
-    if (run && owb_serve_compute(run, NULL, &m) == 0) {
+    int crc = run ? owb_serve_compute(run, NULL, &m) : OWB_E_USAGE;
+    CHECK_MSG(crc == 0, "no run, or owb_serve_compute failed (%d)", crc);
+    if (crc == 0) {
         double ttft_sum = 0, e2e_sum = 0, tpot_sum = 0;
         CHECK(m.measured_ok == 40);
         CHECK(m.token_method_count[OWB_TOK_LOGPROBS] == 40);
@@ -249,7 +251,9 @@ static void chunks_of_four(void)
     cfg.continuous_usage = true;
     CHECK_MSG(owb_serve_run(&cfg, &ld, &w, &run, err) == 0, "%s", err);
     cJSON_Delete(ts_stop(&ts));
-    if (run && owb_serve_compute(run, NULL, &m) == 0) {
+    crc = run ? owb_serve_compute(run, NULL, &m) : OWB_E_USAGE;
+    CHECK_MSG(crc == 0, "no run, or owb_serve_compute failed (%d)", crc);
+    if (crc == 0) {
         CHECK(m.token_method_count[OWB_TOK_USAGE] == 40);
         CHECK(m.n[OWB_M_ITL_TOKEN] == 40 * 16);
         CHECK(m.usage_mismatch == 0);
