@@ -135,7 +135,11 @@ int cmd_tokenize(int argc, char **argv)
             usage(stderr);
             return OWB_EXIT_USAGE;
         default:
-            fprintf(stderr, "owbench tokenize: unknown option '%s'\n", argv[optind - 1]);
+            if (optopt > 0 && optopt < 256)
+                fprintf(stderr, "owbench tokenize: unknown option '-%c'\n", optopt);
+            else
+                fprintf(stderr, "owbench tokenize: unknown or malformed option '%s'\n",
+                        argv[optind - 1]);
             usage(stderr);
             return OWB_EXIT_USAGE;
         }
