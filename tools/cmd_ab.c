@@ -22,7 +22,6 @@
 #include <unistd.h>
 
 #include "owb_common.h"
-#include "bench/core/measure.h"
 #include "bench/core/topo.h"
 #include "results/ab.h"
 #include "results/result.h"
