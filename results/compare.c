@@ -631,18 +631,20 @@ static int hold_against_ceiling(const cJSON *a, const cJSON *b, const cJSON *fa,
     r->norm_median_b = r->norm_ratio = r->norm_change_pct = r->norm_p = (double)NAN;
     if (r->verdict == OWB_VERDICT_INCOMPARABLE)
         return OWB_OK;
-    if ((rc = pair_ceiling(a, b, fa, fb, out, &idx)) || idx < 0)
+    if ((rc = pair_ceiling(a, b, fa, fb, out, &idx)))
         return rc;
-    struct owb_compare_ceiling *c = &out->ceilings[idx];
+    struct owb_compare_ceiling *c = idx >= 0 ? &out->ceilings[idx] : NULL;
     bool differs = r->raw_verdict == OWB_VERDICT_SLOWER || r->raw_verdict == OWB_VERDICT_FASTER;
     r->ceiling = idx;
-    c->n_rows++;
+    if (c)
+        c->n_rows++;
     if (differs && machine_measure(fa)) { /* a ceiling or stream case measures the machine */
         r->verdict = OWB_VERDICT_MACHINE;
-        c->n_machine++;
+        if (c)
+            c->n_machine++;
         return OWB_OK;
     }
-    if (!c->moved)
+    if (!c || !c->moved)
         return OWB_OK;
     struct owb_compare_row t;
     memset(&t, 0, sizeof t);
@@ -930,8 +932,8 @@ static void each_warning(const struct owb_compare *c, warn_fn emit, void *ctx)
         }
         if (k->n_machine) {
             snprintf(line, sizeof line,
-                     "%zu figure(s) held against %s (A %s, B %s) differ on the raw samples but "
-                     "not against their own run's ceiling: machine changed, not the code",
+                     "%zu benchmark(s) held against %s (A %s, B %s) differ on the raw samples "
+                     "only as the machine does: machine changed, not the code",
                      k->n_machine, k->name, ra, rb);
             emit(ctx, line);
         }
