@@ -176,15 +176,32 @@ OWB_HD void owb_cu_dec8_q6_K(const void *row, int64_t e, float *out)
 OWB_HD int owb_cu_dec8(enum owb_type t, const void *row, int64_t e, float *out)
 {
     switch (t) {
-    case OWB_TYPE_F32: owb_cu_dec8_f32(row, e, out); return 0;
-    case OWB_TYPE_F16: owb_cu_dec8_f16(row, e, out); return 0;
-    case OWB_TYPE_BF16: owb_cu_dec8_bf16(row, e, out); return 0;
-    case OWB_TYPE_Q8_0: owb_cu_dec8_q8_0(row, e, out); return 0;
-    case OWB_TYPE_Q4_0: owb_cu_dec8_q4_0(row, e, out); return 0;
-    case OWB_TYPE_Q4_K: owb_cu_dec8_q4_K(row, e, out); return 0;
-    case OWB_TYPE_Q6_K: owb_cu_dec8_q6_K(row, e, out); return 0;
-    case OWB_TYPE_MXFP4: owb_cu_dec8_mxfp4(row, e, out); return 0;
-    default: return -1;
+    case OWB_TYPE_F32:
+        owb_cu_dec8_f32(row, e, out);
+        return 0;
+    case OWB_TYPE_F16:
+        owb_cu_dec8_f16(row, e, out);
+        return 0;
+    case OWB_TYPE_BF16:
+        owb_cu_dec8_bf16(row, e, out);
+        return 0;
+    case OWB_TYPE_Q8_0:
+        owb_cu_dec8_q8_0(row, e, out);
+        return 0;
+    case OWB_TYPE_Q4_0:
+        owb_cu_dec8_q4_0(row, e, out);
+        return 0;
+    case OWB_TYPE_Q4_K:
+        owb_cu_dec8_q4_K(row, e, out);
+        return 0;
+    case OWB_TYPE_Q6_K:
+        owb_cu_dec8_q6_K(row, e, out);
+        return 0;
+    case OWB_TYPE_MXFP4:
+        owb_cu_dec8_mxfp4(row, e, out);
+        return 0;
+    default:
+        return -1;
     }
 }
 

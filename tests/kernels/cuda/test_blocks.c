@@ -18,7 +18,7 @@
 #include "owb_common.h"
 #include "owb_test.h"
 
-#define ROWS 64            /* random rows per format */
+#define ROWS 64             /* random rows per format */
 #define ROW_ELEMS (4 * 256) /* elements per row: 4 super-blocks, 32 blocks of 32 */
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
@@ -60,8 +60,8 @@ static void check_type(enum owb_type t)
         for (int64_t e = 0; e < ROW_ELEMS; e++) {
             if (!same_bits(ref[e], got[e])) {
                 if (bad++ < 5)
-                    fprintf(stderr, "%s row %d element %lld: ref %.9g, decoder %.9g\n", tr->name,
-                            r, (long long)e, (double)ref[e], (double)got[e]);
+                    fprintf(stderr, "%s row %d element %lld: ref %.9g, decoder %.9g\n", tr->name, r,
+                            (long long)e, (double)ref[e], (double)got[e]);
             }
         }
     }
