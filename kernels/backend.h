@@ -57,7 +57,8 @@ struct owb_be_mm {
     char path[96];    /* what runs, e.g. "avx512-vnni q4_0xq8_0 gemv" or "cuda q4_0 gemv b8" */
     struct owb_matmul_plan cpu; /* cpu: the kernels' plan (used as is) */
     int kind;                   /* backend-private: kernel family */
-    enum owb_type act_type;     /* backend-private: prepared activation type */
+    enum owb_type act_type;     /* prepared activations: cpu as the kernels' plan; cuda f32 (GEMV,
+                                   X read as is) or the GEMM tile type (f16, bf16) */
 };
 
 /* Expert-indexed matmul (gpt-oss MoE): token t's choice j multiplies expert ids[t * n_used + j]

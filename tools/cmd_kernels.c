@@ -55,14 +55,19 @@ static void usage(FILE *f)
 
 int cmd_kernels(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"formats", required_argument, NULL, 'f'}, {"shapes", required_argument, NULL, 's'},
-        {"batch", required_argument, NULL, 'b'},   {"threads", required_argument, NULL, 't'},
-        {"pin", required_argument, NULL, 'p'},     {"isa", required_argument, NULL, 'i'},
-        {"ceiling", required_argument, NULL, 'C'}, {"counters", required_argument, NULL, 'c'},
-        {"quick", no_argument, NULL, 'q'},         {"output", required_argument, NULL, 'o'},
-        {"help", no_argument, NULL, 'h'},          {"device", required_argument, NULL, 'D'},
-        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"formats", required_argument, NULL, 'f'},
+                                         {"shapes", required_argument, NULL, 's'},
+                                         {"batch", required_argument, NULL, 'b'},
+                                         {"threads", required_argument, NULL, 't'},
+                                         {"pin", required_argument, NULL, 'p'},
+                                         {"isa", required_argument, NULL, 'i'},
+                                         {"ceiling", required_argument, NULL, 'C'},
+                                         {"counters", required_argument, NULL, 'c'},
+                                         {"quick", no_argument, NULL, 'q'},
+                                         {"output", required_argument, NULL, 'o'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {"device", required_argument, NULL, 'D'},
+                                         {NULL, 0, NULL, 0}};
     struct owb_kernels_cfg cfg;
     int c, rc = OWB_EXIT_OK, quick = 0;
     const char *outarg = NULL, *ceiling_path = NULL, *device = NULL;

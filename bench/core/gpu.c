@@ -24,8 +24,7 @@ bool owb_gpu_probe(cJSON *gpus, char reason[OWB_ERR_MAX])
         char cc[32], drv[32], rt[32];
         snprintf(cc, sizeof cc, "%d.%d", in.cc_major, in.cc_minor);
         snprintf(drv, sizeof drv, "%d.%d", in.driver_version / 1000, in.driver_version % 1000 / 10);
-        snprintf(rt, sizeof rt, "%d.%d", in.runtime_version / 1000,
-                 in.runtime_version % 1000 / 10);
+        snprintf(rt, sizeof rt, "%d.%d", in.runtime_version / 1000, in.runtime_version % 1000 / 10);
         cJSON_AddStringToObject(o, "name", in.name);
         cJSON_AddStringToObject(o, "pci_bus_id", in.pci_bus_id);
         cJSON_AddStringToObject(o, "compute_capability", cc);

@@ -47,6 +47,11 @@ static int cuda_available(char reason[OWB_ERR_MAX])
     return init_rc;
 }
 
+void *owb_cu_stream(void)
+{
+    return cuda_available(NULL) == 0 ? (void *)stream : NULL;
+}
+
 static int fail(char err[OWB_ERR_MAX], const char *what, cudaError_t e)
 {
     snprintf(err, OWB_ERR_MAX, "cuda: %s: %s (%s)", what, cudaGetErrorString(e),
@@ -84,8 +89,9 @@ static void cuda_buf_free(struct owb_buf *b)
 static int range_check(const struct owb_buf *b, size_t off, size_t bytes, char err[OWB_ERR_MAX])
 {
     if (off > b->bytes || bytes > b->bytes - off) {
-        snprintf(err, OWB_ERR_MAX, "cuda: %zu bytes at offset %zu pass the end of a %zu-byte buffer",
-                 bytes, off, b->bytes);
+        snprintf(err, OWB_ERR_MAX,
+                 "cuda: %zu bytes at offset %zu pass the end of a %zu-byte buffer", bytes, off,
+                 b->bytes);
         return OWB_E_USAGE;
     }
     return 0;
@@ -126,20 +132,20 @@ static int cuda_download(const struct owb_buf *b, size_t off, void *dst, size_t 
     int rc = range_check(b, off, bytes, err);
     if (rc || bytes == 0)
         return rc;
-    return memcpy_wait(dst, (const char *)b->data + off, bytes, cudaMemcpyDeviceToHost,
-                       "download", err);
+    return memcpy_wait(dst, (const char *)b->data + off, bytes, cudaMemcpyDeviceToHost, "download",
+                       err);
 }
 
-static int cuda_copy(const struct owb_buf *dst, size_t doff, const struct owb_buf *src,
-                     size_t soff, size_t bytes, char err[OWB_ERR_MAX])
+static int cuda_copy(const struct owb_buf *dst, size_t doff, const struct owb_buf *src, size_t soff,
+                     size_t bytes, char err[OWB_ERR_MAX])
 {
     int rc = range_check(dst, doff, bytes, err);
     if (rc == 0)
         rc = range_check(src, soff, bytes, err);
     if (rc || bytes == 0)
         return rc;
-    cudaError_t e = cudaMemcpyAsync((char *)dst->data + doff, (const char *)src->data + soff,
-                                    bytes, cudaMemcpyDeviceToDevice, stream);
+    cudaError_t e = cudaMemcpyAsync((char *)dst->data + doff, (const char *)src->data + soff, bytes,
+                                    cudaMemcpyDeviceToDevice, stream);
     return e == cudaSuccess ? 0 : fail(err, "device copy", e);
 }
 
@@ -151,21 +157,24 @@ static int cuda_mm_plan(const struct owb_backend *be, struct owb_be_mm *p, enum 
     memset(p, 0, sizeof *p);
     p->be = be;
     if (m <= 0 || k <= 0 || batch <= 0) {
-        snprintf(err, OWB_ERR_MAX, "cuda matmul: sizes must be positive (m %lld, k %lld, batch "
-                                   "%lld)",
+        snprintf(err, OWB_ERR_MAX,
+                 "cuda matmul: sizes must be positive (m %lld, k %lld, batch "
+                 "%lld)",
                  (long long)m, (long long)k, (long long)batch);
         return OWB_E_USAGE;
     }
     if (!owb_cu_type_supported(wtype)) {
-        snprintf(err, OWB_ERR_MAX, "cuda matmul: no kernel reads %s weights (f32, f16, bf16, "
-                                   "q8_0, q4_0, q4_K, q6_K, mxfp4 only)",
+        snprintf(err, OWB_ERR_MAX,
+                 "cuda matmul: no kernel reads %s weights (f32, f16, bf16, "
+                 "q8_0, q4_0, q4_K, q6_K, mxfp4 only)",
                  owb_type_name(wtype));
         return OWB_E_UNSUPPORTED;
     }
     const struct owb_type_traits *tr = owb_type_traits(wtype);
     if (k % tr->blck_size || k % 8) {
-        snprintf(err, OWB_ERR_MAX, "cuda matmul: k = %lld is not a multiple of %s's block (%lld) "
-                                   "and of 8",
+        snprintf(err, OWB_ERR_MAX,
+                 "cuda matmul: k = %lld is not a multiple of %s's block (%lld) "
+                 "and of 8",
                  (long long)k, tr->name, (long long)tr->blck_size);
         return OWB_E_USAGE;
     }
@@ -210,19 +219,19 @@ static void cuda_mm_rows(const struct owb_be_mm *p, const void *W, const void *a
     }
 }
 
-static void cuda_mm_id_rows(const struct owb_be_mm *p, const struct owb_be_mm_id *id,
-                            const void *W, const void *act, const float *X, int64_t ldx, float *Y,
-                            int64_t ldy, int64_t t0, int64_t t1)
+static void cuda_mm_id_rows(const struct owb_be_mm *p, const struct owb_be_mm_id *id, const void *W,
+                            const void *act, const float *X, int64_t ldx, float *Y, int64_t ldy,
+                            int64_t t0, int64_t t1)
 {
     (void)act;
-    owb_cu_gemv_id(p->wtype, W, owb_row_size(p->wtype, p->k), id->expert_bytes, id->ids,
-                   id->n_used, id->x_per_tok, X, ldx, Y, ldy, p->m, p->k, t0, t1, stream);
+    owb_cu_gemv_id(p->wtype, W, owb_row_size(p->wtype, p->k), id->expert_bytes, id->ids, id->n_used,
+                   id->x_per_tok, X, ldx, Y, ldy, p->m, p->k, t0, t1, stream);
 }
 
 /* ---- row ops ---- */
 
-static void cuda_rmsnorm(float *y, const float *x, const float *w, int64_t ld, int64_t n,
-                         float eps, int64_t r0, int64_t r1)
+static void cuda_rmsnorm(float *y, const float *x, const float *w, int64_t ld, int64_t n, float eps,
+                         int64_t r0, int64_t r1)
 {
     owb_cu_rmsnorm(y, x, w, ld, n, eps, r0, r1, stream);
 }
@@ -276,8 +285,7 @@ static void cuda_kv_store(float *kc, float *vc, const float *k, const float *v, 
                           const struct owb_be_attn *a, int64_t n_tok)
 {
     OWB_ASSERT(a->pos >= 0 && a->pos + n_tok <= a->n_ctx);
-    owb_cu_kv_store(kc, vc, k, v, ldk, a->n_head_kv, a->head_dim, a->n_ctx, a->pos, n_tok,
-                    stream);
+    owb_cu_kv_store(kc, vc, k, v, ldk, a->n_head_kv, a->head_dim, a->n_ctx, a->pos, n_tok, stream);
 }
 
 static void cuda_attn(float *out, const float *q, const float *kc, const float *vc,

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "kernels/formats.h"
 #include "owb_common.h"
 
 /* Number of usable CUDA devices (>= 1) or 0 with a reason: "built without CUDA", "no CUDA
@@ -34,7 +35,7 @@ struct owb_cuda_device_info {
     uint64_t l2_bytes;
     int driver_version; /* CUDA driver API version, e.g. 13000 */
     int runtime_version;
-    int ecc; /* 1 on, 0 off */
+    int ecc;                  /* 1 on, 0 off */
     double peak_mem_gb_per_s; /* 2 * mem_clock * bus width / 8 (DDR), 0 when unknown */
 };
 /* 0, or OWB_E_UNSUPPORTED with err naming why (no device, dev out of range). */
@@ -52,6 +53,14 @@ struct owb_cuda_nvml {
     char reason[OWB_ERR_MAX];
 };
 void owb_cuda_nvml_read(int dev, struct owb_cuda_nvml *r);
+
+/* Baseline Y = W X by cuBLAS (cublasGemmEx, f32 accumulation; opened at run time): W (m, k)
+ * row-major in t (f16 or bf16), X (batch, k) f32 converted into act (batch * k * 2 bytes) first;
+ * all device addresses, queued on the cuda backend's stream (time it with its timer). Returns 0,
+ * OWB_E_USAGE for another type, OWB_E_UNSUPPORTED with the reason (no device, no cuBLAS),
+ * OWB_E_SYSTEM when cuBLAS fails. */
+int owb_cuda_cublas_matmul(enum owb_type t, const void *W, const float *X, void *act, float *Y,
+                           int64_t m, int64_t k, int64_t batch, char err[OWB_ERR_MAX]);
 
 /* Names of the bits of a throttle-reason mask, comma-separated ("none" for 0) into buf. */
 void owb_cuda_throttle_names(uint64_t mask, char *buf, size_t size);

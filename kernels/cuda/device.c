@@ -134,8 +134,9 @@ static void nv_init(void)
     SYM(errstr, "nvmlErrorString");
 #undef SYM
     if (!nv.init || !nv.by_pci || !nv.errstr) {
-        snprintf(nv.reason, sizeof nv.reason, "NVML unavailable: libnvidia-ml.so.1 lacks "
-                                              "nvmlInit_v2/nvmlDeviceGetHandleByPciBusId_v2");
+        snprintf(nv.reason, sizeof nv.reason,
+                 "NVML unavailable: libnvidia-ml.so.1 lacks "
+                 "nvmlInit_v2/nvmlDeviceGetHandleByPciBusId_v2");
         return;
     }
     nvml_ret r = nv.init();

@@ -19,6 +19,9 @@
 extern "C" {
 #endif
 
+/* The cuda backend's stream (a cudaStream_t; NULL before a device was found). */
+void *owb_cu_stream(void);
+
 /* Largest batch of one GEMV launch; larger batches below the GEMM threshold loop over chunks. */
 #define OWB_CU_GEMV_MAX_BATCH 8
 /* Batches from this size on run the tensor-core GEMM (when k is a multiple of its 32-deep step). */
@@ -54,8 +57,8 @@ void owb_cu_rmsnorm(float *y, const float *x, const float *w, int64_t ld, int64_
                     int64_t r0, int64_t r1, void *stream);
 void owb_cu_rope(float *x, int64_t ld, int64_t n_heads, int64_t head_dim,
                  const struct owb_rope_cache *rc, int neox, int64_t r0, int64_t r1, void *stream);
-void owb_cu_softmax(float *x, int64_t ld, int64_t n, int64_t n_head, int64_t q_pos0,
-                    int64_t window, const float *sinks, int64_t r0, int64_t r1, void *stream);
+void owb_cu_softmax(float *x, int64_t ld, int64_t n, int64_t n_head, int64_t q_pos0, int64_t window,
+                    const float *sinks, int64_t r0, int64_t r1, void *stream);
 /* op 0: silu(a) * b; 1: gpt-oss swiglu (alpha, limit); 2: a + b */
 void owb_cu_binary(int op, float *y, const float *a, const float *b, int64_t ld, int64_t n,
                    float alpha, float limit, int64_t r0, int64_t r1, void *stream);
@@ -63,8 +66,8 @@ void owb_cu_get_rows(enum owb_type t, const void *W, size_t row_bytes, int64_t n
                      const int32_t *ids, float *y, int64_t ldy, int64_t r0, int64_t r1,
                      void *stream);
 void owb_cu_kv_store(float *kc, float *vc, const float *k, const float *v, int64_t ldk,
-                     int64_t n_head_kv, int64_t head_dim, int64_t n_ctx, int64_t pos,
-                     int64_t n_tok, void *stream);
+                     int64_t n_head_kv, int64_t head_dim, int64_t n_ctx, int64_t pos, int64_t n_tok,
+                     void *stream);
 void owb_cu_attn(float *out, const float *q, const float *kc, const float *vc, int64_t n_head,
                  int64_t n_head_kv, int64_t head_dim, int64_t n_ctx, int64_t pos, int64_t window,
                  const float *sinks, float scale, int64_t t0, int64_t t1, void *stream);

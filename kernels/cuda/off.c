@@ -31,3 +31,11 @@ void owb_cuda_nvml_read(int dev, struct owb_cuda_nvml *r)
     memset(r, 0, sizeof *r);
     snprintf(r->reason, sizeof r->reason, "%s", OFF_REASON);
 }
+
+int owb_cuda_cublas_matmul(enum owb_type t, const void *W, const float *X, void *act, float *Y,
+                           int64_t m, int64_t k, int64_t batch, char err[OWB_ERR_MAX])
+{
+    (void)t, (void)W, (void)X, (void)act, (void)Y, (void)m, (void)k, (void)batch;
+    snprintf(err, OWB_ERR_MAX, "%s", OFF_REASON);
+    return OWB_E_UNSUPPORTED;
+}

@@ -15,9 +15,9 @@ void owb_cuda_throttle_names(uint64_t mask, char *buf, size_t size)
         uint64_t bit;
         const char *name;
     } bits[] = {
-        {0x1ull, "gpu_idle"},         {0x2ull, "app_clocks_setting"}, {0x4ull, "sw_power_cap"},
-        {0x8ull, "hw_slowdown"},      {0x10ull, "sync_boost"},        {0x20ull, "sw_thermal"},
-        {0x40ull, "hw_thermal"},      {0x80ull, "hw_power_brake"},    {0x100ull, "display_clocks"},
+        {0x1ull, "gpu_idle"},    {0x2ull, "app_clocks_setting"}, {0x4ull, "sw_power_cap"},
+        {0x8ull, "hw_slowdown"}, {0x10ull, "sync_boost"},        {0x20ull, "sw_thermal"},
+        {0x40ull, "hw_thermal"}, {0x80ull, "hw_power_brake"},    {0x100ull, "display_clocks"},
     };
     size_t len = 0;
     if (size == 0)

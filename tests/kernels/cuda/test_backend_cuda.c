@@ -15,11 +15,16 @@
 #include <string.h>
 
 #include "kernels/backend.h"
+#include "kernels/cuda/cuda.h"
 #include "owb_common.h"
 #include "owb_test.h"
 
 #define GEMV_REL_TOL 1e-5 /* of sum |w x|: f32 accumulation in another order */
-#define GEMM_REL_TOL 4e-3 /* of sum |w x|: weights and activations rounded to f16/bf16 tiles */
+/* of sum |w x|: weights and activations rounded to the tile type, 2^-11 (f16) or 2^-8 (bf16)
+ * relative each, so at most about twice that per product, plus f32 accumulation */
+#define GEMM_F16_REL_TOL 2e-3
+#define GEMM_BF16_REL_TOL 1e-2
+#define ATTN_ABS_TOL 2e-5 /* online softmax over up to 257 keys in f32 against two passes */
 #define OP_REL_TOL 2e-5   /* row ops: device expf/rsqrtf against libm */
 #define OP_ABS_TOL 1e-6
 
@@ -95,7 +100,7 @@ static void test_matmul(enum owb_type t, int64_t batch)
     struct owb_be_mm pc, pg;
     CHECK(cpu->mm_plan(cpu, &pc, t, m, k, batch, err) == 0);
     CHECK_MSG(gpu->mm_plan(gpu, &pg, t, m, k, batch, err) == 0, "%s", err);
-    void *act = aligned_alloc(64, pc.act_bytes + 64);
+    void *act = aligned_alloc(64, (pc.act_bytes + 64) / 64 * 64);
     OWB_ASSERT(act);
     cpu->mm_prepare(&pc, X, k, act, 0, batch);
     cpu->mm_rows(&pc, W, act, X, k, Yc, m, r0, r1);
@@ -106,7 +111,9 @@ static void test_matmul(enum owb_type t, int64_t batch)
     gpu->mm_prepare(&pg, dX.data, k, dA.data, 0, batch);
     gpu->mm_rows(&pg, dW.data, dA.data, dX.data, k, dY.data, m, r0, r1);
     fetch(&dY, Yg);
-    const double tol = pg.act_bytes ? GEMM_REL_TOL : GEMV_REL_TOL;
+    const double tol = !pg.act_bytes                  ? GEMV_REL_TOL
+                       : pg.act_type == OWB_TYPE_BF16 ? GEMM_BF16_REL_TOL
+                                                      : GEMM_F16_REL_TOL;
     long bad = 0;
     for (int64_t b = 0; b < batch; b++)
         for (int64_t r = 0; r < m; r++) {
@@ -142,7 +149,8 @@ static void test_mm_id(enum owb_type t)
     const int32_t ids[6] = {3, 0, 1, 1, 2, 3};
     for (int64_t xpt = 1; xpt <= n_used; xpt++) {
         const int64_t n_x = n_tok * xpt, ny = n_tok * n_used * m;
-        float *X = rand_f32(n_x * k, 1.0f), *Yc = calloc((size_t)ny, 4), *Yg = calloc((size_t)ny, 4);
+        float *X = rand_f32(n_x * k, 1.0f), *Yc = calloc((size_t)ny, 4),
+              *Yg = calloc((size_t)ny, 4);
         struct owb_be_mm pc, pg;
         CHECK(cpu->mm_plan(cpu, &pc, t, m, k, 1, err) == 0);
         CHECK(gpu->mm_plan(gpu, &pg, t, m, k, 1, err) == 0);
@@ -152,7 +160,8 @@ static void test_mm_id(enum owb_type t)
             cpu->mm_prepare(&pc, X + i * k, k, act + (size_t)i * pc.act_bytes, 0, 1);
         const struct owb_be_mm_id idc = {ids, n_used, n_exp, eb, xpt};
         cpu->mm_id_rows(&pc, &idc, W, act, X, k, Yc, m, 0, n_tok);
-        struct owb_buf dW = dev(W, eb * (size_t)n_exp), dX = dev(X, sizeof(float) * (size_t)(n_x * k));
+        struct owb_buf dW = dev(W, eb * (size_t)n_exp),
+                       dX = dev(X, sizeof(float) * (size_t)(n_x * k));
         struct owb_buf dI = dev(ids, sizeof ids), dY = dev_zero(sizeof(float) * (size_t)ny);
         const struct owb_be_mm_id idg = {dI.data, n_used, n_exp, eb, xpt};
         gpu->mm_id_rows(&pg, &idg, dW.data, NULL, dX.data, k, dY.data, m, 0, n_tok);
@@ -171,15 +180,20 @@ static void test_mm_id(enum owb_type t)
     free(W);
 }
 
-static void compare(const char *what, const float *c, const float *g, int64_t n)
+static void compare_tol(const char *what, const float *c, const float *g, int64_t n, double abs_tol)
 {
     long bad = 0;
     for (int64_t i = 0; i < n; i++)
-        if (!(fabs((double)c[i] - (double)g[i]) <= OP_REL_TOL * fabs((double)c[i]) + OP_ABS_TOL))
+        if (!(fabs((double)c[i] - (double)g[i]) <= OP_REL_TOL * fabs((double)c[i]) + abs_tol))
             if (bad++ < 3)
-                fprintf(stderr, "%s [%lld]: cpu %.9g cuda %.9g\n", what, (long long)i,
-                        (double)c[i], (double)g[i]);
+                fprintf(stderr, "%s [%lld]: cpu %.9g cuda %.9g\n", what, (long long)i, (double)c[i],
+                        (double)g[i]);
     CHECK_MSG(bad == 0, "%s: %ld values differ", what, bad);
+}
+
+static void compare(const char *what, const float *c, const float *g, int64_t n)
+{
+    compare_tol(what, c, g, n, OP_ABS_TOL);
 }
 
 static void test_row_ops(void)
@@ -291,15 +305,18 @@ static void test_attn(int64_t hd, int64_t window, bool with_sinks)
     const size_t cache = sizeof(float) * (size_t)(n_kv * n_ctx * hd);
     float *k = rand_f32((pos + n_tok) * kvd, 1.0f), *v = rand_f32((pos + n_tok) * kvd, 1.0f);
     float *q = rand_f32(n_tok * qd, 1.0f), *sinks = rand_f32(n_head, 2.0f);
-    float *oc = malloc(sizeof(float) * (size_t)(n_tok * qd)), *og = malloc(sizeof(float) * (size_t)(n_tok * qd));
+    float *oc = malloc(sizeof(float) * (size_t)(n_tok * qd)),
+          *og = malloc(sizeof(float) * (size_t)(n_tok * qd));
     float *kc = calloc(1, cache), *vc = calloc(1, cache);
     OWB_ASSERT(oc && og && kc && vc);
     struct owb_buf dk = dev(k, sizeof(float) * (size_t)((pos + n_tok) * kvd));
     struct owb_buf dv = dev(v, sizeof(float) * (size_t)((pos + n_tok) * kvd));
-    struct owb_buf dq = dev(q, sizeof(float) * (size_t)(n_tok * qd)), dsk = dev(sinks, 4 * (size_t)n_head);
-    struct owb_buf dkc = dev_zero(cache), dvc = dev_zero(cache), dout = dev_zero(sizeof(float) * (size_t)(n_tok * qd));
-    struct owb_be_attn a = {n_head, n_kv, hd, n_ctx, 0, window, with_sinks ? sinks : NULL,
-                            1.0f / sqrtf((float)hd)};
+    struct owb_buf dq = dev(q, sizeof(float) * (size_t)(n_tok * qd)),
+                   dsk = dev(sinks, 4 * (size_t)n_head);
+    struct owb_buf dkc = dev_zero(cache), dvc = dev_zero(cache),
+                   dout = dev_zero(sizeof(float) * (size_t)(n_tok * qd));
+    struct owb_be_attn a = {
+        n_head, n_kv, hd, n_ctx, 0, window, with_sinks ? sinks : NULL, 1.0f / sqrtf((float)hd)};
     struct owb_be_attn ag = a;
     ag.sinks = with_sinks ? dsk.data : NULL;
     cpu->kv_store(kc, vc, k, v, kvd, &a, pos + n_tok);
@@ -308,7 +325,7 @@ static void test_attn(int64_t hd, int64_t window, bool with_sinks)
     cpu->attn(oc, q, kc, vc, &a, 0, n_tok);
     gpu->attn(dout.data, dq.data, dkc.data, dvc.data, &ag, 0, n_tok);
     fetch(&dout, og);
-    compare("attention", oc, og, n_tok * qd);
+    compare_tol("attention", oc, og, n_tok * qd, ATTN_ABS_TOL);
     float *kcg = malloc(cache);
     OWB_ASSERT(kcg);
     fetch(&dkc, kcg);
@@ -325,6 +342,38 @@ static void test_attn(int64_t hd, int64_t window, bool with_sinks)
     free(og);
     free(kc);
     free(vc);
+}
+
+/* the cuBLAS baseline computes the same product (f16/bf16 weights, activations rounded alike) */
+static void test_cublas(enum owb_type t, int64_t batch)
+{
+    const int64_t m = 96, k = 256;
+    void *W = rand_weights(t, m, k);
+    float *X = rand_f32(batch * k, 1.0f), *Yc = calloc((size_t)(batch * m), 4);
+    float *Yg = calloc((size_t)(batch * m), 4);
+    OWB_ASSERT(Yc && Yg);
+    CHECK(owb_matmul(t, W, m, k, X, batch, Yc, err) == 0);
+    struct owb_buf dW = dev(W, owb_row_size(t, k) * (size_t)m);
+    struct owb_buf dX = dev(X, sizeof(float) * (size_t)(batch * k));
+    struct owb_buf dY = dev_zero(sizeof(float) * (size_t)(batch * m));
+    struct owb_buf dA = dev_zero((size_t)(batch * k) * 2);
+    int rc = owb_cuda_cublas_matmul(t, dW.data, dX.data, dA.data, dY.data, m, k, batch, err);
+    if (rc == OWB_E_UNSUPPORTED) {
+        fprintf(stderr, "note: no cuBLAS baseline: %s\n", err);
+    } else {
+        CHECK_MSG(rc == 0, "%s", err);
+        fetch(&dY, Yg);
+        for (int64_t i = 0; i < batch * m; i++)
+            CHECK_NEAR(Yg[i], Yc[i], GEMM_BF16_REL_TOL * 16.0);
+    }
+    owb_buf_free(&dW);
+    owb_buf_free(&dX);
+    owb_buf_free(&dY);
+    owb_buf_free(&dA);
+    free(W);
+    free(X);
+    free(Yc);
+    free(Yg);
 }
 
 static void test_copy_timer(void)
@@ -369,5 +418,7 @@ int main(void)
     test_attn(64, 128, true);
     test_attn(128, 0, true);
     test_copy_timer();
+    test_cublas(OWB_TYPE_F16, 1);
+    test_cublas(OWB_TYPE_BF16, 40);
     TEST_DONE();
 }

@@ -34,6 +34,9 @@ int main(void)
         const struct owb_backend *be = NULL;
         CHECK(owb_backend_open("cuda", &be, err) == OWB_E_UNSUPPORTED && be == NULL);
         CHECK_MSG(strncmp(err, "cuda: ", 6) == 0 && strlen(err) > 10, "%s", err);
+        CHECK(owb_cuda_cublas_matmul(OWB_TYPE_BF16, NULL, NULL, NULL, NULL, 16, 16, 1, err) ==
+              OWB_E_UNSUPPORTED);
+        CHECK(err[0] != '\0');
         fprintf(stderr, "no device (as expected here): %s\n", why);
     } else {
         CHECK(owb_cuda_device_info(0, &info, err) == 0);
@@ -43,6 +46,9 @@ int main(void)
         CHECK(nv.ok_clocks || nv.reason[0]);
         fprintf(stderr, "device 0: %s, %d SMs\n", info.name, info.sm_count);
     }
+    /* only f16/bf16 baselines exist */
+    const int rc = owb_cuda_cublas_matmul(OWB_TYPE_Q4_0, NULL, NULL, NULL, NULL, 16, 32, 1, err);
+    CHECK(rc == (OWB_HAVE_CUDA ? OWB_E_USAGE : OWB_E_UNSUPPORTED));
     char names[128];
     owb_cuda_throttle_names(0, names, sizeof names);
     CHECK(strcmp(names, "none") == 0);
