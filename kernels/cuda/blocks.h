@@ -62,11 +62,14 @@ OWB_HD float owb_cu_bf16(uint16_t h)
     return owb_cu_bits_f32((uint32_t)h << 16);
 }
 
-/* ggml's doubled E2M1 table and GGML_E8M0_TO_FP32_HALF: 2^(e - 128), subnormal for e < 2. */
+/* ggml's doubled E2M1 table {0, 1, 2, 3, 4, 6, 8, 12} with the sign in bit 3, computed rather
+ * than looked up (a local table would live in the device's local memory), and
+ * GGML_E8M0_TO_FP32_HALF: 2^(e - 128), subnormal for e < 2. */
 OWB_HD float owb_cu_mxfp4_value(int q)
 {
-    const int8_t kv[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
-    return (float)kv[q & 15];
+    const int i = q & 7;
+    const int v = i < 4 ? i : (2 + (i & 1)) << ((i >> 1) - 1);
+    return (float)(q & 8 ? -v : v);
 }
 
 OWB_HD float owb_cu_e8m0_half(uint8_t e)
