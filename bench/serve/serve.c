@@ -1060,6 +1060,13 @@ int owb_serve_run(const struct owb_serve_cfg *cfg, const struct owb_serve_load *
         }
     }
     sh.t0 = mono_ns() + 20000000; /* 20 ms for the threads to start */
+    if (load->start_at) {
+        uint64_t t0 = load->start_at(load->start_ctx);
+        if (t0 > mono_ns() + 1000000)
+            sh.t0 = t0;
+        else
+            sh.t0 = mono_ns() + 20000000;
+    }
     for (int k = 0; k < nthr; k++) {
         if (pthread_create(&tid[k], NULL, thread_main, &thr[k]) != 0) {
             snprintf(err, OWB_ERR_MAX, "cannot start client thread %d: %s", k, strerror(errno));
