@@ -77,6 +77,19 @@ static void tag_benchmarks(cJSON *benches, const char *host, int rank)
     }
 }
 
+void owb_cli_rank_outdir(char *outdir, size_t n)
+{
+    if (owb_ranks_size() < 2)
+        return;
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", outdir);
+    owb_ranks_bcast(buf, sizeof buf);
+    if (owb_ranks_rank() == 0)
+        snprintf(outdir, n, "%s", buf);
+    else
+        snprintf(outdir, n, "%.4000s/rank%d", buf, owb_ranks_rank());
+}
+
 int owb_cli_ranks_collect(cJSON *doc, const struct owb_topo *topo, int benchmarks,
                           char err[OWB_ERR_MAX])
 {
@@ -98,9 +111,9 @@ int owb_cli_ranks_collect(cJSON *doc, const struct owb_topo *topo, int benchmark
         cJSON_AddStringToObject(mine, "host", owb_ranks_host());
         cJSON_AddItemToObject(mine, "env", owb_env_collect(topo));
         if (benchmarks && rank > 0 && doc) {
-            cJSON *b = cJSON_DetachItemFromObjectCaseSensitive(doc, "benchmarks");
+            cJSON *b = cJSON_GetObjectItemCaseSensitive(doc, "benchmarks");
             if (b)
-                cJSON_AddItemToObject(mine, "benchmarks", b);
+                cJSON_AddItemToObject(mine, "benchmarks", cJSON_Duplicate(b, 1));
         }
         txt = cJSON_PrintUnformatted(mine);
     }

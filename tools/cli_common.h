@@ -25,6 +25,11 @@ cJSON *owb_cli_result_new(const struct owb_topo *topo);
  * OWB_EXIT_RUNTIME, else prints "wrote PATH" on stderr and returns 0. */
 int owb_cli_write(const char *cmd, const cJSON *doc, const char *dir, const char *file);
 
+/* Under mpirun, collective (no-op with one rank): rank 0's folder becomes every rank's (so a
+ * default timestamped name agrees), and ranks other than 0 use DIR/rank<R> for their own files
+ * (plots, derived models); rank 0 alone writes the result document. */
+void owb_cli_rank_outdir(char *outdir, size_t n);
+
 /* Under mpirun (more than one rank; a no-op returning 0 otherwise), collective: every rank passes
  * its document (NULL allowed on ranks other than 0 when benchmarks is 0). Rank 0's doc gets
  * "ranks": {"size", "per_rank": [{rank, host, env}]} with every rank's environment, and, when
