@@ -76,8 +76,7 @@ int owb_ranks_init(int *argc, char ***argv, char err[OWB_ERR_MAX])
         char *nl = strchr(ver, ',');
         if (nl)
             *nl = '\0';
-        snprintf(g_why, sizeof g_why, "rank %d of %d (%s, launched: %s)", g_rank, g_size, ver,
-                 var);
+        snprintf(g_why, sizeof g_why, "rank %d of %d (%s, launched: %s)", g_rank, g_size, ver, var);
     }
 #else
     (void)argc;

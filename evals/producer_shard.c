@@ -174,8 +174,8 @@ static int shard_score(void *self, const int32_t *tokens, int64_t n, int64_t fir
     return OWB_OK;
 }
 
-static int64_t shard_tokenize(void *self, const char *text, size_t len, bool add_bos,
-                              int32_t *ids, int64_t cap)
+static int64_t shard_tokenize(void *self, const char *text, size_t len, bool add_bos, int32_t *ids,
+                              int64_t cap)
 {
     struct shard *s = self;
     return s->inner->ops->tokenize(s->inner->self, text, len, add_bos, ids, cap);
@@ -206,8 +206,8 @@ int owb_producer_shard(struct owb_producer **p, char err[OWB_ERR_MAX])
     s->inner = *p;
     s->rank = owb_ranks_rank();
     s->size = owb_ranks_size();
-    struct owb_producer *w = owb_producer_new(
-        (*p)->ops->tokenize ? &shard_ops : &shard_ops_notok, s, &(*p)->info);
+    struct owb_producer *w =
+        owb_producer_new((*p)->ops->tokenize ? &shard_ops : &shard_ops_notok, s, &(*p)->info);
     if (!w) {
         *p = NULL; /* freed with s by owb_producer_new */
         snprintf(err, OWB_ERR_MAX, "out of memory");

@@ -142,8 +142,7 @@ int owb_cli_ranks_collect(cJSON *doc, const struct owb_topo *topo, int benchmark
         cJSON *one = lens[r] > 1 ? cJSON_ParseWithLength(all + off, lens[r]) : NULL;
         off += lens[r];
         if (!one) {
-            snprintf(err, OWB_ERR_MAX, "rank %d sent no readable result (out of memory there?)",
-                     r);
+            snprintf(err, OWB_ERR_MAX, "rank %d sent no readable result (out of memory there?)", r);
             rc = OWB_E_FORMAT;
             goto out;
         }

@@ -567,8 +567,7 @@ static int eval_kld(int argc, char **argv)
         goto out;
     }
     struct owb_engine_opts eo = {.n_ctx = fp->h.n_ctx, .threads = (int)threads, .hash_model = true};
-    if ((rc = owb_producer_engine_new(model, &eo, &p, err)) ||
-        (rc = owb_producer_shard(&p, err))) {
+    if ((rc = owb_producer_engine_new(model, &eo, &p, err)) || (rc = owb_producer_shard(&p, err))) {
         rc = owb_cli_fail("eval kld", rc, err);
         goto out;
     }
@@ -708,8 +707,7 @@ static int eval_mc(int argc, char **argv)
         goto out;
     }
     struct owb_engine_opts eo = {.n_ctx = ctx, .threads = (int)threads, .hash_model = true};
-    if ((rc = owb_producer_engine_new(model, &eo, &p, err)) ||
-        (rc = owb_producer_shard(&p, err))) {
+    if ((rc = owb_producer_engine_new(model, &eo, &p, err)) || (rc = owb_producer_shard(&p, err))) {
         rc = owb_cli_fail("eval mc", rc, err);
         goto out;
     }

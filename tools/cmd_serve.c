@@ -298,10 +298,9 @@ static int gather_runs(const struct owb_serve_run *run, const struct start_ctx *
         cJSON_AddNumberToObject(o, "requests", (double)one->n);
         cJSON_AddNumberToObject(o, "ok", (double)ok);
         cJSON_AddNumberToObject(o, "events", (double)one->client.events);
-        cJSON_AddNumberToObject(o, "events_per_s",
-                                one->client.wall_s > 0
-                                    ? (double)one->client.events / one->client.wall_s
-                                    : 0);
+        cJSON_AddNumberToObject(
+            o, "events_per_s",
+            one->client.wall_s > 0 ? (double)one->client.events / one->client.wall_s : 0);
         cJSON_AddNumberToObject(o, "client_threads", one->client.threads);
         cJSON_AddNumberToObject(o, "cpu_busy", one->client.cpu_busy);
         cJSON_AddNumberToObject(o, "dispatch_lag_p99_ms", one->client.dispatch_lag_p99_ms);
@@ -869,8 +868,10 @@ int cmd_serve(int argc, char **argv)
         for (int i = 0; i < (o.sweep_kind && o.sweep_kind[0] == 'c' ? o.nsweep : 1); i++) {
             double cc = o.sweep_kind && o.sweep_kind[0] == 'c' ? o.sweep[i] : o.load.concurrency;
             if (cc > 0 && cc < n) {
-                snprintf(err, sizeof err, "concurrency %g: fewer than the %d ranks (each rank "
-                         "takes a share of the streams)", cc, n);
+                snprintf(err, sizeof err,
+                         "concurrency %g: fewer than the %d ranks (each rank "
+                         "takes a share of the streams)",
+                         cc, n);
                 goto usage_err;
             }
         }

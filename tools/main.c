@@ -28,7 +28,8 @@ static int finish(int rc)
 {
     if (owb_ranks_size() > 1 && rc != OWB_EXIT_OK && rc != OWB_EXIT_REGRESSION &&
         rc != OWB_EXIT_INCONCLUSIVE) {
-        fprintf(stderr, "owbench: rank %d of %d (%s) failed with exit code %d; stopping all ranks\n",
+        fprintf(stderr,
+                "owbench: rank %d of %d (%s) failed with exit code %d; stopping all ranks\n",
                 owb_ranks_rank(), owb_ranks_size(), owb_ranks_host(), rc);
         owb_ranks_abort(rc);
     }

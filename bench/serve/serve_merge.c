@@ -115,8 +115,7 @@ int owb_serve_run_merge(const void *const *bufs, const size_t *lens, const int64
         goto fail;
     size_t k = 0;
     for (int i = 0; i < n; i++) {
-        const struct owb_serve_req *rq =
-            (const void *)((const unsigned char *)bufs[i] + sizeof *h);
+        const struct owb_serve_req *rq = (const void *)((const unsigned char *)bufs[i] + sizeof *h);
         for (size_t j = 0; j < h[i].n; j++) {
             struct owb_serve_req r;
             memcpy(&r, &rq[j], sizeof r);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # test_mpi_serve.sh: `owbench serve` under `mpirun -np 2` (open loop, rate split) and `-np 3`
+# OWB_TEST_LABELS: mpi serve
 # (closed loop, concurrency split) against owb-testserver with injected TTFT (40 ms), ITL (10 ms)
 # and HTTP 500s: every request the server received is in the one merged result exactly once
 # (sent = the server's count less the probe, ok + errors = sent, per-rank counts add up), the merged
