@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # test_mpi_eval.sh: eval shards under `mpirun -np 2` and `-np 3` give exactly the single-process
-# OWB_TEST_LABELS: mpi eval
 # figures on stories260K: ppl (value, CI, per-window sums), fingerprint (the same bytes), kld
 # against it, mc on a HellaSwag subset (accuracies, CIs, per-item file); only the timings differ.
 # env.features.mpi says active under mpirun and not without. A model that cannot be read fails
 # under mpirun too (exit 3), naming the rank, with no result file. Skipped (77) without mpirun, an
 # MPI build or the shared data.
+# OWB_TEST_LABELS: mpi eval
 set -u
 . "$(dirname "$0")/mpi_test_lib.sh"
 D=${OWB_TEST_DATA:-}

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # test_mpi_fleet.sh: `owbench stream` and `owbench model` under `mpirun -np 2`: each rank measures
-# OWB_TEST_LABELS: mpi
 # itself and rank 0 writes one document holding both ranks' benchmarks, each carrying params
 # host and rank, with every rank's env under ranks.per_rank; the document validates against the
 # schema; the other rank's folder DIR/rank1 holds no result. Skipped (77) without mpirun or an MPI
 # build.
+# OWB_TEST_LABELS: mpi
 set -u
 . "$(dirname "$0")/mpi_test_lib.sh"
 t=$(mktemp -d "${OWB_TMP:-/tmp}/mpi_fleet.XXXXXX")

@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # test_mpi_serve.sh: `owbench serve` under `mpirun -np 2` (open loop, rate split) and `-np 3`
-# OWB_TEST_LABELS: mpi serve
 # (closed loop, concurrency split) against owb-testserver with injected TTFT (40 ms), ITL (10 ms)
 # and HTTP 500s: every request the server received is in the one merged result exactly once
 # (sent = the server's count less the probe, ok + errors = sent, per-rank counts add up), the merged
@@ -9,6 +8,7 @@
 # offset, start skew, client health, env); a sweep and --find-max step together on every rank; a
 # rank killed mid-run makes the run fail, mpirun naming the rank, with no result file. Skipped (77)
 # without mpirun or an MPI build.
+# OWB_TEST_LABELS: mpi serve
 set -u
 . "$(dirname "$0")/mpi_test_lib.sh"
 TS=$(dirname "$OWB_BIN")/owb-testserver
