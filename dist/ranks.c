@@ -19,7 +19,7 @@
 #include <mpi.h>
 #endif
 
-static int g_rank, g_size = 1, g_local_rank, g_local_size = 1, g_mpi;
+static int g_rank, g_size = 1, g_local_rank, g_local_size = 1, g_mpi, g_agreed_fail;
 static char g_host[256];
 static char g_why[OWB_ERR_MAX];
 
@@ -150,14 +150,22 @@ void owb_ranks_feature(bool *compiled, bool *active, char reason[OWB_ERR_MAX])
                                       : "built without MPI"));
 }
 
+bool owb_ranks_agreed_failure(void)
+{
+    return g_agreed_fail != 0;
+}
+
 int owb_ranks_agree(int rc, char err[OWB_ERR_MAX])
 {
+    g_agreed_fail = rc != 0;
 #if OWB_HAVE_MPI
     if (g_mpi && g_size > 1) {
         int mine = rc ? g_rank : g_size, first = g_size;
         MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
-        if (first == g_size)
+        if (first == g_size) {
+            g_agreed_fail = 0;
             return OWB_OK;
+        }
         char msg[OWB_ERR_MAX];
         int st = rc;
         if (g_rank == first)
@@ -166,6 +174,7 @@ int owb_ranks_agree(int rc, char err[OWB_ERR_MAX])
         MPI_Bcast(&st, 1, MPI_INT, first, MPI_COMM_WORLD);
         msg[sizeof msg - 1] = '\0';
         snprintf(err, OWB_ERR_MAX, "%s", msg);
+        g_agreed_fail = st != 0;
         return st;
     }
 #endif

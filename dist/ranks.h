@@ -48,6 +48,9 @@ void owb_ranks_feature(bool *compiled, bool *active, char reason[OWB_ERR_MAX]);
  * status of the lowest failing rank (0 when none failed) on every rank; then err holds that
  * rank's message, prefixed "rank R (HOST): " when size > 1. Single process: returns rc. */
 int owb_ranks_agree(int rc, char err[OWB_ERR_MAX]);
+/* Whether the last owb_ranks_agree() returned a failure: then every rank knows, none waits in a
+ * collective, and they may all end normally with that failure's exit code. */
+bool owb_ranks_agreed_failure(void);
 
 /* Broadcast n bytes from rank 0 into buf on every rank. */
 void owb_ranks_bcast(void *buf, size_t n);

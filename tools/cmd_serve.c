@@ -939,7 +939,8 @@ int cmd_serve(int argc, char **argv)
         }
     }
     if ((st = owb_ranks_agree(st, err))) {
-        rc = owb_cli_fail("serve", st, err);
+        /* Rank 0 tells the user; the others only end with the same code. */
+        rc = owb_ranks_rank() == 0 ? owb_cli_fail("serve", st, err) : owb_status_exit(st);
         goto out;
     }
     if (owb_ranks_size() > 1) {
@@ -974,7 +975,7 @@ int cmd_serve(int argc, char **argv)
     }
     if ((st = owb_ranks_agree(st, err))) {
         rc = owb_status_exit(st);
-        if (owb_ranks_rank() > 0 || st == OWB_E_NOMEM)
+        if (owb_ranks_rank() == 0 && st == OWB_E_NOMEM)
             owb_cli_fail("serve", st, err);
         goto out;
     }

@@ -4,7 +4,8 @@
  * rest of argv; prints usage (exit 2) for an unknown command. Under mpirun it starts the ranks
  * (dist/ranks.h) first; ranks other than 0 keep stderr but send stdout to /dev/null, so the
  * summary tables are printed once. A rank whose command fails stops every rank (MPI_Abort with its
- * exit code) so no rank waits forever in a collective and no result is written.
+ * exit code) so no rank waits forever in a collective and no result is written, unless every rank
+ * agreed on that failure (dist/ranks.h): then all end normally with its exit code.
  */
 #include <stdio.h>
 #include <string.h>
@@ -27,7 +28,7 @@ static void usage(FILE *f)
 static int finish(int rc)
 {
     if (owb_ranks_size() > 1 && rc != OWB_EXIT_OK && rc != OWB_EXIT_REGRESSION &&
-        rc != OWB_EXIT_INCONCLUSIVE) {
+        rc != OWB_EXIT_INCONCLUSIVE && !owb_ranks_agreed_failure()) {
         fprintf(stderr,
                 "owbench: rank %d of %d (%s) failed with exit code %d; stopping all ranks\n",
                 owb_ranks_rank(), owb_ranks_size(), owb_ranks_host(), rc);

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# test_mpi_serve.sh: `owbench serve` under `mpirun -np 2` (open loop, rate split) and `-np 3`
+# test_mpi_serve.sh: `owbench serve` under `mpirun`: an unreachable server fails on every rank with
+# one message (exit 3); `-np 2` (open loop, rate split) and `-np 3`
 # (closed loop, concurrency split) against owb-testserver with injected TTFT (40 ms), ITL (10 ms)
 # and HTTP 500s: every request the server received is in the one merged result exactly once
 # (sent = the server's count less the probe, ok + errors = sent, per-rank counts add up), the merged
-# TTFT and ITL medians are the injected values within 1 ms, each rank is recorded (host, clock
+# TTFT and ITL medians equal what the server's own record says it delivered to those requests within
+# 1 ms, and the injected values within 1 ms plus the machine's lateness (5 ms when owbench marked
+# the point client-bound), each rank is recorded (host, clock
 # offset, start skew, client health, env); a sweep and --find-max step together on every rank; a
 # rank killed mid-run makes the run fail, mpirun naming the rank, with no result file. Skipped (77)
 # without mpirun or an MPI build.
@@ -49,12 +52,57 @@ merged_checks() { # merged_checks LABEL J N REC
     check "$l: ok + failed = sent, some HTTP 500s" jq -e '.benchmarks[0].serving.requests as $r | .benchmarks[0].serving.errors.http > 0 and $r.ok + $r.failed == $r.sent' "$J"
     check "$l: per-request file has every request once" test "$(($(wc -l <"$(dirname "$J")/$(jq -r '.benchmarks[0].serving.requests_file' "$J")") - 1))" -eq "$sent"
     check "$l: $n ranks recorded, their requests add up" jq -e ".benchmarks[0].serving as \$s | (\$s.ranks | length) == $n and ([\$s.ranks[].requests] | add) == \$s.requests.sent and all(\$s.ranks[]; (.host | length) > 0 and (.start_skew_ns | fabs) < 5e6)" "$J"
-    check "$l: TTFT median 40 ms within 1 ms" jq -e '.benchmarks[0].serving.latency.ttft.stats.median | . >= 39 and . <= 41' "$J" ||
-        jq '.benchmarks[0].serving.latency.ttft.stats' "$J"
-    check "$l: ITL median 10 ms within 1 ms" jq -e '.benchmarks[0].serving.latency.itl.stats.median | . >= 9 and . <= 11' "$J" ||
-        jq '.benchmarks[0].serving.latency.itl.stats' "$J"
+    # Every ok request of the merged file is matched to the server's record of it (key r<item>,
+    # the arrival closest to its send; the clocks are the same CLOCK_MONOTONIC on one host), which
+    # gives the TTFT and ITL the server really delivered: injected plus however late the client
+    # sent and the server wrote on this machine (both ~0 when it is not overloaded). The merged
+    # medians must equal those within 1 ms (5 ms when owbench marked the point client-bound: the
+    # machine delayed its timestamps and the result says so), and the injected 40/10 ms within
+    # 1 ms plus that lateness.
+    local slack=1 F
+    F=$(dirname "$J")/$(jq -r '.benchmarks[0].serving.requests_file' "$J")
+    if jq -e '.benchmarks[0].notes | any(test("client-bound"))' "$J" >/dev/null; then
+        slack=5
+        echo "note: $l was client-bound on this machine ($(uptime | sed 's/.*load/load/'))"
+    fi
+    check "$l: merged records match the server's, medians as delivered" python3 -c "
+import json, statistics, sys
+lines = [json.loads(x) for x in open(sys.argv[1])]
+t0, reqs = lines[0]['t0_monotonic_ns'], lines[1:]
+srv = {}
+for x in open(sys.argv[2]):
+    e = json.loads(x)
+    if e.get('event') == 'done' and e.get('sent_ns'):
+        srv.setdefault(e['key'], []).append(e)
+med = json.load(open(sys.argv[3]))['benchmarks'][0]['serving']['latency']
+slack = float(sys.argv[4])
+ttft_exp, itl_exp = [], []
+for r in reqs:
+    if r['status'] != 200 or not r['chunks_ns']:
+        continue
+    send = t0 + r['send_ns']
+    c = [e for e in srv.get('r%d' % r['item'], []) if abs(e['arrival_ns'] - send) < 500e6 and not e.get('used')]
+    assert c, 'request %d (item %d) not in the server record' % (r['i'], r['item'])
+    e = min(c, key=lambda e: abs(e['arrival_ns'] - send))
+    e['used'] = True
+    ttft_exp.append((e['sent_ns'][0] - t0 - r['sched_ns']) / 1e6)
+    itl_exp += [(b - a) / 1e6 for a, b in zip(e['sent_ns'], e['sent_ns'][1:])]
+te, ie = statistics.median(ttft_exp), statistics.median(itl_exp)
+tm, im = med['ttft']['stats']['median'], med['itl']['stats']['median']
+print('TTFT merged %.3f delivered %.3f; ITL merged %.3f delivered %.3f' % (tm, te, im, ie), file=sys.stderr)
+assert abs(tm - te) <= slack and abs(im - ie) <= slack, 'merged medians differ from the delivered ones by more than %g ms' % slack
+assert abs(tm - 40) <= slack + abs(te - 40) and abs(im - 10) <= slack + abs(ie - 10), 'not the injected values'
+" "$F" "$rec" "$J" "$slack"
     check "$l: every rank's env, mpi active" jq -e "(.ranks.per_rank | length) == $n and all(.ranks.per_rank[]; .env.features.mpi.active) and .benchmarks[0].params.ranks == $n" "$J"
 }
+
+# An unreachable server: every rank learns it from rank 0's probe; one message, exit 3.
+"${MPIRUN[@]}" -np 2 "$OWB_BIN" serve --url http://127.0.0.1:9/v1 --model m --concurrency 2 \
+    --requests 4 -o "$t/unreach" 2>"$t/err"
+rc=$?
+check "unreachable server -np 2 exits 3 (got $rc)" test $rc -eq 3
+check "unreachable server: said once, by rank 0" test "$(grep -c 'rank 0 (.*): cannot reach' "$t/err")" -eq 1
+check "unreachable server: no result" test ! -e "$t/unreach/serve.json"
 
 start_server a --ttft-ms 40 --itl-ms 10 --error-rate 0.2
 "${MPIRUN[@]}" -np 2 "$OWB_BIN" serve --url "http://127.0.0.1:$PORT/v1" --rate 40 --requests 40 \
