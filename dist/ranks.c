@@ -318,13 +318,43 @@ uint64_t owb_ranks_start_at(const struct owb_ranks_clock *c, uint64_t delay_ns,
     return t > mono ? (uint64_t)t : (uint64_t)mono;
 }
 
+#if OWB_HAVE_MPI
+/* Waiting for a peer sleeps between polls (20 us, doubling to 1 ms) instead of MPI's busy poll: a
+ * spinning rank would take the CPU its peer (or the machine's other work) needs, and the messages
+ * here (one per eval window or item, milliseconds of work each) gain nothing from a faster wake. */
+static void poll_sleep(long *ns)
+{
+    struct timespec ts = {0, *ns};
+    nanosleep(&ts, NULL);
+    if (*ns < 1000000)
+        *ns *= 2;
+}
+#endif
+
 int owb_ranks_send(int dest, int tag, const void *buf, size_t n)
 {
+    struct owb_ranks_req rq;
+    int rc = owb_ranks_isend(dest, tag, buf, n, &rq);
+    return rc ? rc : owb_ranks_wait(&rq);
+}
+
 #if OWB_HAVE_MPI
-    if (g_mpi && n <= INT_MAX)
-        return MPI_Send(buf, (int)n, MPI_BYTE, dest, tag, MPI_COMM_WORLD) == MPI_SUCCESS
-                   ? OWB_OK
-                   : OWB_E_SYSTEM;
+_Static_assert(sizeof(MPI_Request) <= sizeof(((struct owb_ranks_req *)0)->h),
+               "MPI_Request must fit owb_ranks_req");
+#endif
+
+int owb_ranks_isend(int dest, int tag, const void *buf, size_t n, struct owb_ranks_req *req)
+{
+    req->active = 0;
+#if OWB_HAVE_MPI
+    if (g_mpi && n <= INT_MAX) {
+        MPI_Request rq;
+        if (MPI_Isend(buf, (int)n, MPI_BYTE, dest, tag, MPI_COMM_WORLD, &rq) != MPI_SUCCESS)
+            return OWB_E_SYSTEM;
+        memcpy(&req->h, &rq, sizeof rq);
+        req->active = 1;
+        return OWB_OK;
+    }
 #else
     (void)dest;
     (void)tag;
@@ -334,14 +364,43 @@ int owb_ranks_send(int dest, int tag, const void *buf, size_t n)
     return OWB_E_SYSTEM;
 }
 
+int owb_ranks_wait(struct owb_ranks_req *req)
+{
+    if (!req->active)
+        return OWB_OK;
+    req->active = 0;
+#if OWB_HAVE_MPI
+    MPI_Request rq;
+    int done = 0;
+    long ns = 20000;
+    memcpy(&rq, &req->h, sizeof rq);
+    for (;;) {
+        if (MPI_Test(&rq, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS)
+            return OWB_E_SYSTEM;
+        if (done)
+            return OWB_OK;
+        poll_sleep(&ns);
+    }
+#else
+    return OWB_E_SYSTEM;
+#endif
+}
+
 int owb_ranks_recv(int src, int tag, void **buf, size_t *cap, size_t *n)
 {
 #if OWB_HAVE_MPI
     if (g_mpi) {
         MPI_Status st;
-        int count = 0;
-        if (MPI_Probe(src, tag, MPI_COMM_WORLD, &st) != MPI_SUCCESS ||
-            MPI_Get_count(&st, MPI_BYTE, &count) != MPI_SUCCESS)
+        int count = 0, flag = 0;
+        long ns = 20000;
+        for (;;) {
+            if (MPI_Iprobe(src, tag, MPI_COMM_WORLD, &flag, &st) != MPI_SUCCESS)
+                return OWB_E_SYSTEM;
+            if (flag)
+                break;
+            poll_sleep(&ns);
+        }
+        if (MPI_Get_count(&st, MPI_BYTE, &count) != MPI_SUCCESS)
             return OWB_E_SYSTEM;
         if ((size_t)count > *cap || !*buf) {
             void *nb = realloc(*buf, count ? (size_t)count : 1);

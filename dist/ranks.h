@@ -82,10 +82,28 @@ int64_t owb_ranks_mono_to_rt0(const struct owb_ranks_clock *c, uint64_t mono_ns)
 
 /* ---- point to point ---- */
 
-/* Send n bytes to rank dest with tag (blocking, standard mode). Returns 0 or OWB_E_SYSTEM. */
+/* Send n bytes to rank dest with tag; returns once buf may be reused. Waiting sleeps between polls
+ * (20 us doubling to 1 ms) rather than spinning: for messages that each follow milliseconds of
+ * work (eval shards), not for latency-critical traffic. Returns 0 or OWB_E_SYSTEM. */
 int owb_ranks_send(int dest, int tag, const void *buf, size_t n);
+/* A send in flight (owb_ranks_isend): opaque; zero-initialised means none. */
+struct owb_ranks_req {
+    int active;
+    union {
+        void *p;
+        long long i;
+    } h; /* the MPI_Request */
+};
+/* Start sending n bytes to dest with tag; buf must stay untouched until owb_ranks_wait(req)
+ * returns. Returns 0 or OWB_E_SYSTEM (req then inactive). */
+int owb_ranks_isend(int dest, int tag, const void *buf, size_t n, struct owb_ranks_req *req);
+/* Wait (sleeping between polls, as owb_ranks_send) until req's send is done; an inactive req
+ * returns at once. Returns 0 or OWB_E_SYSTEM. */
+int owb_ranks_wait(struct owb_ranks_req *req);
+
 /* Receive one message from src with tag into a buffer that grows as needed (*buf, *cap: caller
- * owns, realloc'd); *n gets its size. Returns 0, OWB_E_NOMEM or OWB_E_SYSTEM. */
+ * owns, realloc'd); *n gets its size. Waits as owb_ranks_send does. Returns 0, OWB_E_NOMEM or
+ * OWB_E_SYSTEM. */
 int owb_ranks_recv(int src, int tag, void **buf, size_t *cap, size_t *n);
 
 #endif

@@ -4,8 +4,10 @@
  * mpirun job (dist/ranks.h). Every rank runs the same eval loop; call k belongs to rank k mod N.
  * The owner computes it; a worker rank sends its scores to rank 0 and gives its own loop zeroed
  * placeholder scores for calls it does not own (its results are thrown away); rank 0 receives the
- * calls it does not own, in call order, bit for bit. So rank 0 sees exactly the scores a single
- * process would, and sums them in the same order: the figures are identical to -np 1.
+ * calls it does not own, in call order, bit for bit. A worker keeps up to SEND_SLOTS sends in
+ * flight, so it runs ahead of rank 0 instead of waiting for each message to be taken. So rank 0
+ * sees exactly the scores a single process would, and sums them in the same order: the figures are
+ * identical to -np 1.
  *
  * Message of one call: struct msg_head, then target (n int32), logp, lse (n double), top_id
  * (n * top_k int32), top_lp (n * top_k double), top_rest (n double), query_lp (n * n_query double),
@@ -20,18 +22,26 @@
 #include "dist/ranks.h"
 
 #define TAG_SCORES 7101
+#define SEND_SLOTS 16
 
 struct msg_head {
     int64_t call, n;
     int32_t top_k, n_query, status, pad;
 };
 
-struct shard {
-    struct owb_producer *inner;
-    int64_t calls;
-    int rank, size;
+struct slot {
     void *buf;
     size_t cap;
+    struct owb_ranks_req req;
+};
+
+struct shard {
+    struct owb_producer *inner;
+    int64_t calls, sent;
+    int rank, size;
+    void *buf; /* rank 0: receive buffer */
+    size_t cap;
+    struct slot out[SEND_SLOTS]; /* workers: sends in flight, round robin */
 };
 
 static size_t payload_bytes(int64_t n, int k, int q)
@@ -54,15 +64,15 @@ static void get(const unsigned char **p, void *dst, size_t n)
     *p += n;
 }
 
-static int grow(struct shard *s, size_t need)
+static int grow(void **buf, size_t *cap, size_t need)
 {
-    if (need <= s->cap && s->buf)
+    if (need <= *cap && *buf)
         return OWB_OK;
-    void *nb = realloc(s->buf, need);
+    void *nb = realloc(*buf, need);
     if (!nb)
         return OWB_E_NOMEM;
-    s->buf = nb;
-    s->cap = need;
+    *buf = nb;
+    *cap = need;
     return OWB_OK;
 }
 
@@ -73,9 +83,12 @@ static int send_scores(struct shard *s, int64_t call, const struct owb_scores *o
     size_t sn = (size_t)o->n, sk = (size_t)o->top_k, sq = (size_t)o->n_query;
     size_t bytes =
         sizeof h + (status ? strlen(err) + 1 : payload_bytes(o->n, o->top_k, o->n_query));
-    if (grow(s, bytes))
+    struct slot *sl = &s->out[s->sent++ % SEND_SLOTS];
+    if (owb_ranks_wait(&sl->req))
+        return OWB_E_SYSTEM;
+    if (grow(&sl->buf, &sl->cap, bytes))
         return OWB_E_NOMEM;
-    unsigned char *p = s->buf;
+    unsigned char *p = sl->buf;
     put(&p, &h, sizeof h);
     if (status) {
         put(&p, err, strlen(err) + 1);
@@ -89,7 +102,7 @@ static int send_scores(struct shard *s, int64_t call, const struct owb_scores *o
         put(&p, o->query_lp, sn * sq * 8);
         put(&p, o->query_rest, sn * 8);
     }
-    return owb_ranks_send(0, TAG_SCORES, s->buf, bytes);
+    return owb_ranks_isend(0, TAG_SCORES, sl->buf, bytes, &sl->req);
 }
 
 static int recv_scores(struct shard *s, int from, int64_t call, struct owb_scores *o, int64_t n,
@@ -186,6 +199,11 @@ static void shard_free(void *self)
     struct shard *s = self;
     if (!s)
         return;
+    /* Rank 0 takes every message in its loop; wait for the last ones before freeing them. */
+    for (int i = 0; i < SEND_SLOTS; i++) {
+        owb_ranks_wait(&s->out[i].req);
+        free(s->out[i].buf);
+    }
     owb_producer_free(s->inner);
     free(s->buf);
     free(s);
