@@ -92,9 +92,10 @@ struct owb_serve_load {
     size_t max_requests; /* duration mode bound on records (default 200000) */
     uint64_t seed;
     /* Optional: called once on the calling thread after every buffer and handle is set up and
-     * before the client threads start; returns the run's time zero on CLOCK_MONOTONIC (ns), at
-     * least 20 ms ahead for the threads to start; 0 or a time already past: 20 ms from now. Lets
-     * several load generators (MPI ranks) agree on one start instant. NULL: 20 ms from now. */
+     * before the client threads start; returns the run's time zero on the owb_now_ns clock, best
+     * at least 20 ms ahead for the threads to start (a time near or past is kept: requests due
+     * before the threads run show as dispatch lag); 0: 20 ms from now. Lets several load
+     * generators (MPI ranks) share one time zero. NULL: 20 ms from now. */
     uint64_t (*start_at)(void *ctx);
     void *start_ctx;
 };
