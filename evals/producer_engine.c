@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bench/pool.h"
+#include "bench/core/pool.h"
 #include "datasets/sha256.h"
 #include "model/arch.h"
 #include "model/gguf.h"

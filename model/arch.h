@@ -8,7 +8,7 @@
  *
  * Threads: the model creates none. Parallel work goes through a caller-supplied runner whose
  * run() calls fn(ctx, tid, nthreads) once on each of its threads and returns when all are done
- * (bench/pool.h's owb_pool_run has exactly this shape). The threads of one run() must run
+ * (bench/core/pool.h's owb_pool_run has exactly this shape). The threads of one run() must run
  * concurrently: a forward chunk is one region whose threads meet at barriers between the steps of
  * a layer. Work is split by output rows and heads only, so logits are bitwise identical for any
  * thread count.
@@ -27,7 +27,7 @@
 #include "model/gguf.h"
 #include "owb_common.h"
 
-/* Body of a parallel region (same signature as bench/pool.h's owb_pool_fn). */
+/* Body of a parallel region (same signature as bench/core/pool.h's owb_pool_fn). */
 typedef void (*owb_par_fn)(void *ctx, int tid, int nthreads);
 
 struct owb_runner {

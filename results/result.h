@@ -19,7 +19,7 @@
 #define OWB_RESULT_MAJOR 1
 
 /* Fewer samples than this make owb_result_set_samples mark a benchmark invalid ("too few
- * samples: n < 5"); bench/suite.c relies on it. */
+ * samples: n < 5"); bench/core/suite.c relies on it. */
 #define OWB_RESULT_MIN_SAMPLES 5
 
 /* A new document with schema, tool {name, version, git}, created (UTC ISO-8601) and command

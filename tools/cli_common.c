@@ -3,6 +3,8 @@
 #define _GNU_SOURCE
 #include "tools/cli_common.h"
 
+#include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -12,10 +14,10 @@
 #include <unistd.h>
 
 #include "owb_common.h"
-#include "bench/counters.h"
-#include "bench/env.h"
-#include "bench/stream.h"
-#include "bench/topo.h"
+#include "bench/core/counters.h"
+#include "bench/core/env.h"
+#include "bench/suites/stream.h"
+#include "bench/core/topo.h"
 #include "results/result.h"
 #include "tools/cmds.h"
 
@@ -176,4 +178,72 @@ int owb_cli_check_threads(const struct owb_topo *topo, const char *pin, const in
             return OWB_E_USAGE;
     }
     return OWB_OK;
+}
+
+int owb_parse_int_list(const char *opt, const char *s, int *out, int max, int *n,
+                       char err[OWB_ERR_MAX])
+{
+    const char *p = s;
+    *n = 0;
+    if (!s || !*s)
+        goto bad;
+    while (*p) {
+        char *end = NULL;
+        errno = 0;
+        long v = strtol(p, &end, 10);
+        if (end == p || errno || v <= 0 || v > INT_MAX || (*end && *end != ','))
+            goto bad;
+        if (*n >= max) {
+            snprintf(err, OWB_ERR_MAX, "%s '%s': more than %d values", opt, s, max);
+            return OWB_E_USAGE;
+        }
+        out[(*n)++] = (int)v;
+        p = *end ? end + 1 : end;
+        if (*end == ',' && !*p)
+            goto bad;
+    }
+    return 0;
+bad:
+    snprintf(err, OWB_ERR_MAX, "%s '%s': expected a comma-separated list of positive integers", opt,
+             s ? s : "");
+    return OWB_E_USAGE;
+}
+
+int owb_parse_size(const char *opt, const char *s, size_t *out, char err[OWB_ERR_MAX])
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    unsigned long long mul = 1;
+    if (end == s || errno || s[0] == '-')
+        goto bad;
+    switch (*end) {
+    case 'k':
+    case 'K':
+        mul = 1ull << 10;
+        end++;
+        break;
+    case 'm':
+    case 'M':
+        mul = 1ull << 20;
+        end++;
+        break;
+    case 'g':
+    case 'G':
+        mul = 1ull << 30;
+        end++;
+        break;
+    default:
+        break;
+    }
+    if (*end == 'i' || *end == 'B')
+        end += (*end == 'i' && end[1] == 'B') ? 2 : 1;
+    if (*end || v == 0 || v > (unsigned long long)SIZE_MAX / mul)
+        goto bad;
+    *out = (size_t)(v * mul);
+    return 0;
+bad:
+    snprintf(err, OWB_ERR_MAX,
+             "%s '%s': expected a positive byte count with optional K, M or G suffix", opt, s);
+    return OWB_E_USAGE;
 }

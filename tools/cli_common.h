@@ -50,4 +50,11 @@ int owb_cli_check_counters(const char *cmd, const char *list);
 /* Make sure dir exists (mkdir -p) and is writable, before a long run starts. Returns 0, or prints
  * "owbench <cmd>: DIR: reason" and returns OWB_EXIT_RUNTIME. */
 int owb_cli_check_outdir(const char *cmd, const char *dir);
+/* Parse a comma list of positive integers ("1,2,4") into out[0..*n) (at most max). Returns 0 or
+ * OWB_E_USAGE with err naming the option and the bad item. */
+int owb_parse_int_list(const char *opt, const char *s, int *out, int max, int *n,
+                       char err[OWB_ERR_MAX]);
+
+/* Parse a byte size with optional K/M/G suffix (powers of 1024). Returns 0 or OWB_E_USAGE. */
+int owb_parse_size(const char *opt, const char *s, size_t *out, char err[OWB_ERR_MAX]);
 #endif

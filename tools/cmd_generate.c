@@ -17,7 +17,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "bench/pool.h"
+#include "bench/core/pool.h"
 #include "model/arch.h"
 #include "model/gguf.h"
 #include "model/tokenizer.h"

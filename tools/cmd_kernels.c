@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * cmd_kernels.c: `owbench kernels`, the quantized GEMV/GEMM sweep (bench/kernels_suite.h) with the
- * read-bandwidth ceiling measured in the same run (stream suite) or read from --ceiling FILE,
- * written as an owbench.result/1 document.
+ * cmd_kernels.c: `owbench kernels`, the quantized GEMV/GEMM sweep (bench/suites/kernels_suite.h)
+ * with the read-bandwidth ceiling measured in the same run (stream suite) or read from --ceiling
+ * FILE, written as an owbench.result/1 document.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -10,10 +10,10 @@
 #include <string.h>
 
 #include "owb_common.h"
-#include "bench/kernels_suite.h"
-#include "bench/stream.h"
-#include "bench/suite.h"
-#include "bench/topo.h"
+#include "bench/suites/kernels_suite.h"
+#include "bench/suites/stream.h"
+#include "bench/core/suite.h"
+#include "bench/core/topo.h"
 #include "kernels/isa.h"
 #include "results/result.h"
 #include "tools/cli_common.h"

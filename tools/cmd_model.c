@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * cmd_model.c: `owbench model`, prefill and decode speed of a GGUF model (bench/model_suite.h),
- * from a file or from a synthetic preset written to a temporary file (model/synth.h) and removed
- * afterwards, with the read-bandwidth ceiling measured in the same run (stream suite) or read
- * from --ceiling FILE, written as DIR/model.json.
+ * cmd_model.c: `owbench model`, prefill and decode speed of a GGUF model
+ * (bench/suites/model_suite.h), from a file or from a synthetic preset written to a temporary file
+ * (model/synth.h) and removed afterwards, with the read-bandwidth ceiling measured in the same run
+ * (stream suite) or read from --ceiling FILE, written as DIR/model.json.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -14,10 +14,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "bench/model_suite.h"
-#include "bench/stream.h"
-#include "bench/suite.h"
-#include "bench/topo.h"
+#include "bench/suites/model_suite.h"
+#include "bench/suites/stream.h"
+#include "bench/core/suite.h"
+#include "bench/core/topo.h"
 #include "model/quantize.h"
 #include "model/synth.h"
 #include "owb_common.h"

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * cmd_plot.c: `owbench plot RESULT.json... -o DIR`. Reads and validates the result files and hands
- * them to owb_plot_results (tools/plot.h), which writes .dat + .gp per plot kind and draws PNG +
+ * them to owb_plot_results (plot/plot.h), which writes .dat + .gp per plot kind and draws PNG +
  * SVG with gnuplot. Without gnuplot on PATH the data and scripts are still written and the command
  * exits 0 with a note on stderr.
  */
@@ -14,7 +14,7 @@
 #include "owb_common.h"
 #include "results/result.h"
 #include "tools/cmds.h"
-#include "tools/plot.h"
+#include "plot/plot.h"
 
 static void usage(FILE *f)
 {

@@ -9,9 +9,9 @@
 #include <string.h>
 
 #include "owb_common.h"
-#include "bench/measure.h"
-#include "bench/stream.h"
-#include "bench/topo.h"
+#include "bench/core/measure.h"
+#include "bench/suites/stream.h"
+#include "bench/core/topo.h"
 #include "tools/cli_common.h"
 #include "tools/cmds.h"
 #include "tools/run_steps.h"

@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bench/serve.h"
-#include "bench/topo.h"
+#include "bench/serve/serve.h"
+#include "bench/core/topo.h"
 #include "owb_common.h"
 #include "results/result.h"
 #include "tools/cli_common.h"

@@ -8,9 +8,9 @@
 #include <string.h>
 
 #include "owb_common.h"
-#include "bench/stream.h"
-#include "bench/suite.h"
-#include "bench/topo.h"
+#include "bench/suites/stream.h"
+#include "bench/core/suite.h"
+#include "bench/core/topo.h"
 #include "tools/cli_common.h"
 #include "tools/cmds.h"
 

@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bench/env.h"
-#include "bench/topo.h"
+#include "bench/core/env.h"
+#include "bench/core/topo.h"
 #include "owb_common.h"
 #include "tools/cmds.h"
 

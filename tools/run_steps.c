@@ -10,10 +10,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "bench/kernels_suite.h"
-#include "bench/model_suite.h"
-#include "bench/stream.h"
-#include "bench/topo.h"
+#include "bench/suites/kernels_suite.h"
+#include "bench/suites/model_suite.h"
+#include "bench/suites/stream.h"
+#include "bench/core/topo.h"
 #include "datasets/prose.h"
 #include "datasets/sha256.h"
 #include "evals/fingerprint.h"
@@ -25,7 +25,7 @@
 #include "model/synth.h"
 #include "results/result.h"
 #include "tools/cli_common.h"
-#include "tools/plot.h"
+#include "plot/plot.h"
 
 static int step_topo(struct owb_run_ctx *ctx, char err[OWB_ERR_MAX])
 {

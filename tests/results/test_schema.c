@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_schema.c: documents written by results/result.h (with a hand-built env and with the real
- * one from bench/env.c, pinning, counters, NaN stats, an eval) validate against
+ * one from bench/core/env.c, pinning, counters, NaN stats, an eval) validate against
  * results/owbench.result.schema.json with python3-jsonschema; broken variants (wrong schema
  * major, mistyped stats, bad counter, env not an object, missing benchmarks) are rejected, so the
  * schema really constrains. Skips (77) when python3 or its jsonschema module is missing.
@@ -14,7 +14,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
-#include "bench/env.h"
+#include "bench/core/env.h"
 #include "owb_test.h"
 #include "results/result.h"
 

@@ -1,0 +1,479 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kernels_suite.c: the GEMV/GEMM sweep of `owbench kernels` (bench/suites/kernels_suite.h). One
+ * pool per thread count; per case the weights are built from a few reference-quantized random rows
+ * repeated (quantizing hundreds of MiB with the reference quantizers would take minutes and the
+ * values do not change the timing), copied by each worker into its own row slice of every copy
+ * (first touch), and each repetition runs two pool regions: activation preparation (batch rows
+ * split over threads), then the rows (output rows split over threads, aligned to the kernels'
+ * tile).
+ */
+#define _GNU_SOURCE /* posix_memalign, madvise */
+#include "bench/suites/kernels_suite.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "bench/core/counters.h"
+#include "bench/suites/peak_suite.h"
+#include "bench/core/pool.h"
+#include "bench/suites/stream.h"
+#include "bench/core/suite.h"
+#include "bench/core/topo.h"
+#include "kernels/matmul.h"
+#include "results/result.h"
+#include "results/stats.h"
+
+#define KS_PATTERN_ROWS 16 /* distinct quantized rows the weights repeat */
+#define KS_COUNT_REPS 3    /* repetitions run again under the counters */
+#define KS_ALIGN ((size_t)2 << 20)
+
+static const enum owb_type default_formats[] = {
+    OWB_TYPE_F32,  OWB_TYPE_F16,  OWB_TYPE_BF16, OWB_TYPE_Q8_0,
+    OWB_TYPE_Q4_0, OWB_TYPE_Q4_K, OWB_TYPE_Q6_K, OWB_TYPE_MXFP4,
+};
+static const int64_t default_shapes[][2] = {
+    {4096, 4096}, {14336, 4096}, {4096, 14336}, {2880, 2880}, {5760, 2880},
+};
+
+void owb_kernels_cfg_default(struct owb_kernels_cfg *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    for (size_t i = 0; i < OWB_ARRAY_LEN(default_formats); i++)
+        cfg->formats[cfg->nformats++] = default_formats[i];
+    for (size_t i = 0; i < OWB_ARRAY_LEN(default_shapes); i++) {
+        cfg->shapes[cfg->nshapes][0] = default_shapes[i][0];
+        cfg->shapes[cfg->nshapes++][1] = default_shapes[i][1];
+    }
+    cfg->batches[cfg->nbatches++] = 1;
+    cfg->batches[cfg->nbatches++] = 512;
+    cfg->pin = "compact";
+    cfg->isa = owb_isa_detect();
+    owb_measure_cfg_default(&cfg->measure);
+}
+
+int owb_kernels_parse_shapes(const char *s, struct owb_kernels_cfg *cfg, char err[OWB_ERR_MAX])
+{
+    int n = 0;
+    const char *p = s;
+    while (p && *p) {
+        char *end = NULL;
+        long long m = strtoll(p, &end, 10), k = 0;
+        if (end == p || (*end != 'x' && *end != 'X'))
+            goto bad;
+        p = end + 1;
+        k = strtoll(p, &end, 10);
+        if (end == p || (*end != ',' && *end != '\0') || m <= 0 || k <= 0 || m > (1LL << 31) ||
+            k > (1LL << 31))
+            goto bad;
+        if (n == OWB_KERNELS_MAX_LIST) {
+            snprintf(err, OWB_ERR_MAX, "--shapes: at most %d shapes", OWB_KERNELS_MAX_LIST);
+            return OWB_E_USAGE;
+        }
+        cfg->shapes[n][0] = m;
+        cfg->shapes[n++][1] = k;
+        p = *end ? end + 1 : end;
+        continue;
+    bad:
+        snprintf(err, OWB_ERR_MAX,
+                 "--shapes '%s': expected a comma list of MxK with positive M and K, e.g. "
+                 "4096x14336",
+                 s);
+        return OWB_E_USAGE;
+    }
+    if (!n) {
+        snprintf(err, OWB_ERR_MAX, "--shapes: empty list");
+        return OWB_E_USAGE;
+    }
+    cfg->nshapes = n;
+    return OWB_OK;
+}
+
+int owb_kernels_parse_formats(const char *s, struct owb_kernels_cfg *cfg, char err[OWB_ERR_MAX])
+{
+    char buf[1024];
+    int n = 0;
+    if (strlen(s) >= sizeof buf) {
+        snprintf(err, OWB_ERR_MAX, "--formats: list too long");
+        return OWB_E_USAGE;
+    }
+    strcpy(buf, s);
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        enum owb_type t;
+        const struct owb_type_traits *tr = NULL;
+        if (owb_type_from_name(tok, &t) == 0)
+            tr = owb_type_traits(t);
+        if (!tr || !tr->to_float || !tr->from_float_ref || t == OWB_TYPE_Q8_1 ||
+            t == OWB_TYPE_Q8_K) {
+            snprintf(err, OWB_ERR_MAX,
+                     "--formats: '%s' is not a weight format (f32, f16, bf16, q4_0, q4_1, q5_0, "
+                     "q5_1, q8_0, q2_K, q3_K, q4_K, q5_K, q6_K, mxfp4)",
+                     tok);
+            return OWB_E_USAGE;
+        }
+        if (n == OWB_KERNELS_MAX_LIST) {
+            snprintf(err, OWB_ERR_MAX, "--formats: at most %d formats", OWB_KERNELS_MAX_LIST);
+            return OWB_E_USAGE;
+        }
+        cfg->formats[n++] = t;
+    }
+    if (!n) {
+        snprintf(err, OWB_ERR_MAX, "--formats: empty list");
+        return OWB_E_USAGE;
+    }
+    cfg->nformats = n;
+    return OWB_OK;
+}
+
+/* One case being timed. */
+struct ks_case {
+    struct owb_matmul_plan plan;
+    struct owb_pool *pool;
+    uint8_t *w;        /* ncopy copies of the weights, copy_bytes apart */
+    size_t w_bytes;    /* one copy: m rows of row_bytes */
+    size_t copy_bytes; /* w_bytes rounded up to KS_ALIGN */
+    size_t row_bytes;
+    int ncopy;
+    const uint8_t *pattern; /* KS_PATTERN_ROWS quantized rows */
+    float *x;               /* (batch, k) */
+    float *y;               /* (batch, m) */
+    void *act;              /* prepared activations */
+    int64_t rep;            /* repetitions run, picks the copy */
+};
+
+static void ks_touch(void *vctx, int tid, int nthreads)
+{
+    struct ks_case *c = vctx;
+    int64_t r0, r1;
+    owb_pool_slice(c->plan.m, OWB_MATMUL_ROW_ALIGN, tid, nthreads, &r0, &r1);
+    for (int cp = 0; cp < c->ncopy; cp++) {
+        uint8_t *w = c->w + (size_t)cp * c->copy_bytes;
+        for (int64_t r = r0; r < r1; r++)
+            memcpy(w + (size_t)r * c->row_bytes,
+                   c->pattern + (size_t)(r % KS_PATTERN_ROWS) * c->row_bytes, c->row_bytes);
+    }
+    int64_t b0, b1;
+    owb_pool_slice(c->plan.batch, 1, tid, nthreads, &b0, &b1);
+    if (b1 > b0)
+        memset(c->y + b0 * c->plan.m, 0, (size_t)((b1 - b0) * c->plan.m) * sizeof(float));
+}
+
+static void ks_prepare(void *vctx, int tid, int nthreads)
+{
+    struct ks_case *c = vctx;
+    int64_t b0, b1;
+    owb_pool_slice(c->plan.batch, 1, tid, nthreads, &b0, &b1);
+    if (b1 > b0)
+        owb_matmul_prepare(&c->plan, c->x, c->plan.k, c->act, b0, b1);
+}
+
+static void ks_rows(void *vctx, int tid, int nthreads)
+{
+    struct ks_case *c = vctx;
+    int64_t r0, r1;
+    const uint8_t *w = c->w + (size_t)(c->rep % c->ncopy) * c->copy_bytes;
+    owb_pool_slice(c->plan.m, OWB_MATMUL_ROW_ALIGN, tid, nthreads, &r0, &r1);
+    if (r1 > r0)
+        owb_matmul_rows(&c->plan, w, c->act, c->x, c->plan.k, c->y, c->plan.m, r0, r1);
+}
+
+static int ks_rep(void *vctx)
+{
+    struct ks_case *c = vctx;
+    if (c->plan.act_row_bytes)
+        owb_pool_run(c->pool, ks_prepare, c);
+    owb_pool_run(c->pool, ks_rows, c);
+    c->rep++;
+    return 0;
+}
+
+static uint64_t ks_rng = 0x2545f4914f6cdd1dull;
+static float ks_frand(void)
+{
+    ks_rng ^= ks_rng << 13;
+    ks_rng ^= ks_rng >> 7;
+    ks_rng ^= ks_rng << 17;
+    return (float)((double)(ks_rng >> 11) * (2.0 / 9007199254740992.0) - 1.0);
+}
+
+/* Time one (format, shape, batch) on the pool; appends one benchmark. */
+static int ks_run_case(const struct owb_kernels_cfg *cfg, struct owb_pool *pool, int nthr,
+                       enum owb_type t, int64_t m, int64_t k, int batch, size_t rotate,
+                       double ceiling, double ceiling_median, const double peaks[OWB_PEAK_COUNT],
+                       cJSON *doc, char err[OWB_ERR_MAX])
+{
+    struct ks_case c;
+    struct owb_counters *cnt = NULL;
+    struct owb_samples smp = {0};
+    uint8_t *pattern = NULL;
+    float *row = NULL;
+    int rc;
+    memset(&c, 0, sizeof c);
+    c.pool = pool;
+    rc = owb_matmul_plan_init(&c.plan, t, m, k, batch, cfg->isa, err);
+    if (rc)
+        return rc;
+    const struct owb_type_traits *tr = owb_type_traits(t);
+    c.row_bytes = owb_row_size(t, k);
+    c.w_bytes = c.row_bytes * (size_t)m;
+    c.copy_bytes = (c.w_bytes + KS_ALIGN - 1) / KS_ALIGN * KS_ALIGN;
+    c.ncopy = (int)((rotate + c.w_bytes - 1) / c.w_bytes);
+    if (c.ncopy < 1)
+        c.ncopy = 1;
+    if (c.w_bytes < rotate && c.ncopy < 2)
+        c.ncopy = 2;
+    pattern = malloc(c.row_bytes * KS_PATTERN_ROWS);
+    row = malloc((size_t)k * sizeof(float));
+    c.x = malloc((size_t)(batch * k) * sizeof(float));
+    c.y = NULL;
+    if (!pattern || !row || !c.x ||
+        posix_memalign((void **)&c.y, 64, (size_t)(batch * m) * sizeof(float)) ||
+        posix_memalign((void **)&c.w, KS_ALIGN, c.copy_bytes * (size_t)c.ncopy) ||
+        (owb_matmul_act_bytes(&c.plan) &&
+         posix_memalign(&c.act, 64, (owb_matmul_act_bytes(&c.plan) + 63) & ~(size_t)63))) {
+        snprintf(err, OWB_ERR_MAX, "kernels %s %lldx%lld batch %d: cannot allocate %d x %zu bytes",
+                 tr->name, (long long)m, (long long)k, batch, c.ncopy, c.copy_bytes);
+        rc = OWB_E_NOMEM;
+        goto out;
+    }
+    madvise(c.w, c.copy_bytes * (size_t)c.ncopy, MADV_HUGEPAGE); /* best effort */
+    for (int r = 0; r < KS_PATTERN_ROWS; r++) {
+        for (int64_t i = 0; i < k; i++)
+            row[i] = ks_frand();
+        tr->from_float_ref(row, pattern + (size_t)r * c.row_bytes, k);
+    }
+    for (int64_t i = 0; i < (int64_t)batch * k; i++)
+        c.x[i] = ks_frand();
+    c.pattern = pattern;
+    owb_pool_run(pool, ks_touch, &c);
+
+    char name[160];
+    if (batch == 1)
+        snprintf(name, sizeof name, "kernels/gemv/%s/%lldx%lld/t%d", tr->name, (long long)m,
+                 (long long)k, nthr);
+    else
+        snprintf(name, sizeof name, "kernels/gemm/%s/%lldx%lld/b%d/t%d", tr->name, (long long)m,
+                 (long long)k, batch, nthr);
+    owb_pool_reset_migrations(pool);
+    rc = owb_measure_run(&cfg->measure, ks_rep, &c, &smp);
+    if (rc) {
+        snprintf(err, OWB_ERR_MAX, "%s: measurement failed", name);
+        goto out;
+    }
+    bool migrated = owb_pool_migrated(pool);
+    cJSON *b = owb_result_add_benchmark(doc, name, "kernels");
+    if (!b) {
+        rc = OWB_E_NOMEM;
+        goto out;
+    }
+    owb_result_param_str(b, "format", tr->name);
+    owb_result_param_num(b, "m", (double)m);
+    owb_result_param_num(b, "k", (double)k);
+    owb_result_param_num(b, "batch", batch);
+    owb_result_param_num(b, "threads", nthr);
+    owb_result_param_str(b, "isa", owb_isa_name(c.plan.isa));
+    owb_result_param_str(b, "isa_requested", owb_isa_name(cfg->isa));
+    owb_result_param_str(b, "path", c.plan.path);
+    owb_result_param_str(b, "act_type", owb_type_name(c.plan.act_type));
+    owb_result_param_num(b, "weight_bytes", (double)c.w_bytes);
+    owb_result_param_num(b, "copies", c.ncopy);
+    owb_result_param_str(b, "pin", cfg->pin);
+    owb_result_param_str(b, "bytes_convention",
+                         "weights as stored + f32 activations read + f32 outputs written");
+    cnt = owb_counters_new(cfg->counters, nthr, err);
+    if (!cnt) { /* a malformed --counters list (a missing PMU is not an error) */
+        rc = OWB_E_USAGE;
+        goto out;
+    }
+    owb_suite_count(pool, cnt, ks_rep, &c, KS_COUNT_REPS);
+    if (migrated)
+        owb_result_invalidate(b, "threads migrated during the timed loop");
+    rc = owb_suite_finish(b, &smp, &cfg->measure, cfg->pin, pool, cnt);
+    owb_result_param_num(b, "counter_reps", KS_COUNT_REPS);
+    if (!rc && smp.n) {
+        struct owb_stats st;
+        rc = owb_stats_compute(smp.ns, smp.n, &st);
+        if (!rc) {
+            const double bytes = (double)c.w_bytes + 4.0 * (double)batch * (double)k +
+                                 4.0 * (double)batch * (double)m;
+            const double flop = 2.0 * (double)m * (double)k * (double)batch;
+            const double gbs = bytes / st.median; /* bytes/ns = GB/s */
+            owb_result_metric(b, "us_median", st.median * 1e-3);
+            owb_result_metric(b, "us_min", st.min * 1e-3);
+            owb_result_metric(b, "bytes_per_iter", bytes);
+            owb_result_metric(b, "gb_per_s", gbs);
+            owb_result_metric(b, "gb_per_s_best", bytes / st.min);
+            owb_result_metric(b, "gflop_per_s", flop / st.median);
+            /* batched cases are compute-bound: against the int8 or f32 peak of the ISA (measured
+             * for cfg->isa only, so a path that fell back to a lower ISA gets none) */
+            if (batch > 1 && c.plan.isa == cfg->isa)
+                owb_peak_suite_annotate(b, owb_peak_kind_for_act(c.plan.act_type), flop / st.median,
+                                        peaks);
+            if (ceiling > 0) {
+                /* median against the best ceiling (conservative); best against best and median
+                 * against median as well (the host's bandwidth may come in bursts) */
+                owb_result_metric(b, "ceiling_gb_per_s", ceiling);
+                owb_result_metric(b, "pct_of_ceiling", 100.0 * gbs / ceiling);
+                owb_result_metric(b, "pct_of_ceiling_best", 100.0 * bytes / st.min / ceiling);
+                if (ceiling_median > 0) {
+                    owb_result_metric(b, "ceiling_gb_per_s_median", ceiling_median);
+                    owb_result_metric(b, "pct_of_ceiling_median", 100.0 * gbs / ceiling_median);
+                }
+            } else {
+                owb_result_note(b, "no read-bandwidth ceiling for this thread count");
+            }
+            if (cfg->verbose)
+                fprintf(stderr, "  %-40s %10.1f us %7.1f GB/s %8.1f GFLOP/s  %s\n", name,
+                        st.median * 1e-3, gbs, flop / st.median, c.plan.path);
+        }
+    }
+out:
+    owb_counters_free(cnt);
+    free(smp.ns);
+    free(pattern);
+    free(row);
+    free(c.x);
+    free(c.y);
+    free(c.w);
+    free(c.act);
+    return rc;
+}
+
+int owb_kernels_run(const struct owb_kernels_cfg *cfg, struct owb_topo *topo,
+                    const cJSON *ceiling_doc, cJSON *doc, char err[OWB_ERR_MAX])
+{
+    int npus = owb_topo_npus(topo), rc = 0;
+    int threads[OWB_KERNELS_MAX_LIST], nthreads = cfg->nthreads;
+    int *cpus = calloc((size_t)(npus > 1024 ? npus : 1024), sizeof *cpus);
+    size_t rotate = cfg->rotate_bytes ? cfg->rotate_bytes : 4 * owb_topo_llc_bytes(topo);
+    if (!cpus)
+        return OWB_E_NOMEM;
+    if (!owb_isa_supported(cfg->isa)) {
+        snprintf(err, OWB_ERR_MAX, "ISA %s is not supported by this CPU (best: %s)",
+                 owb_isa_name(cfg->isa), owb_isa_name(owb_isa_detect()));
+        rc = OWB_E_UNSUPPORTED;
+        goto out;
+    }
+    if (nthreads) {
+        memcpy(threads, cfg->threads, (size_t)nthreads * sizeof threads[0]);
+    } else {
+        for (int i = 1; i <= npus && nthreads < OWB_KERNELS_MAX_LIST; i++)
+            threads[nthreads++] = i;
+    }
+    for (int f = 0; f < cfg->nformats; f++) {
+        const int64_t blk = owb_type_traits(cfg->formats[f])->blck_size;
+        for (int s = 0; s < cfg->nshapes; s++) {
+            if (cfg->shapes[s][1] % blk) {
+                snprintf(err, OWB_ERR_MAX,
+                         "shape %lldx%lld: k is not a multiple of the %s block "
+                         "size %lld",
+                         (long long)cfg->shapes[s][0], (long long)cfg->shapes[s][1],
+                         owb_type_name(cfg->formats[f]), (long long)blk);
+                rc = OWB_E_USAGE;
+                goto out;
+            }
+        }
+    }
+    for (int ti = 0; ti < nthreads && !rc; ti++) {
+        int n = 0;
+        rc = owb_topo_pin_plan(topo, cfg->pin, threads[ti], cpus, &n, err);
+        if (rc)
+            break;
+        double ceiling = 0.0;
+        double ceiling_median = 0.0;
+        if (owb_stream_read_ceiling(ceiling_doc ? ceiling_doc : doc, n, &ceiling) != 0)
+            ceiling = 0.0;
+        if (owb_stream_read_ceiling_median(ceiling_doc ? ceiling_doc : doc, n, &ceiling_median))
+            ceiling_median = 0.0;
+        struct owb_pool *pool = owb_pool_new(n, cpus, err);
+        if (!pool) {
+            rc = OWB_E_SYSTEM;
+            break;
+        }
+        if (cfg->verbose)
+            fprintf(stderr, "kernels: %d thread(s), pin %s, isa %s, ceiling %.1f GB/s\n", n,
+                    cfg->pin, owb_isa_name(cfg->isa), ceiling);
+        double peaks[OWB_PEAK_COUNT];
+        rc = owb_peak_suite_run(pool, n, cfg->isa, "kernels", &cfg->measure, cfg->pin, cfg->verbose,
+                                doc, peaks, err);
+        for (int f = 0; f < cfg->nformats && !rc; f++)
+            for (int s = 0; s < cfg->nshapes && !rc; s++)
+                for (int bi = 0; bi < cfg->nbatches && !rc; bi++)
+                    rc = ks_run_case(cfg, pool, n, cfg->formats[f], cfg->shapes[s][0],
+                                     cfg->shapes[s][1], cfg->batches[bi], rotate, ceiling,
+                                     ceiling_median, peaks, doc, err);
+        owb_pool_free(pool);
+    }
+out:
+    free(cpus);
+    return rc;
+}
+
+static double ks_num(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsNumber(v) ? v->valuedouble : (double)NAN;
+}
+
+static const char *ks_str(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsString(v) ? v->valuestring : "?";
+}
+
+void owb_kernels_print_table(const cJSON *doc, FILE *f)
+{
+    const cJSON *benches = cJSON_GetObjectItemCaseSensitive(doc, "benchmarks");
+    const cJSON *b = NULL;
+    fprintf(f, "%-6s %-11s %5s %3s %11s %8s %7s %9s %6s  %s\n", "format", "shape", "batch", "thr",
+            "us", "GB/s", "%ceil", "GFLOP/s", "%peak", "path");
+    int npeaks = 0;
+    cJSON_ArrayForEach(b, benches)
+    {
+        const cJSON *suite = cJSON_GetObjectItemCaseSensitive(b, "suite");
+        if (!cJSON_IsString(suite) || strcmp(suite->valuestring, "kernels") != 0)
+            continue;
+        const cJSON *p = cJSON_GetObjectItemCaseSensitive(b, "params");
+        const cJSON *mt = cJSON_GetObjectItemCaseSensitive(b, "metrics");
+        if (cJSON_GetObjectItemCaseSensitive(p, "peak")) {
+            npeaks++;
+            continue;
+        }
+        char shape[32], pct[16], ppk[16];
+        snprintf(shape, sizeof shape, "%.0fx%.0f", ks_num(p, "m"), ks_num(p, "k"));
+        double pc = ks_num(mt, "pct_of_ceiling"), pp = ks_num(mt, "pct_of_compute_peak");
+        if (isnan(pc))
+            snprintf(pct, sizeof pct, "-");
+        else
+            snprintf(pct, sizeof pct, "%.0f%%", pc);
+        if (isnan(pp))
+            snprintf(ppk, sizeof ppk, "-");
+        else
+            snprintf(ppk, sizeof ppk, "%.0f%%", pp);
+        const cJSON *valid = cJSON_GetObjectItemCaseSensitive(b, "valid");
+        fprintf(f, "%-6s %-11s %5.0f %3.0f %11.1f %8.1f %7s %9.1f %6s  %s%s\n", ks_str(p, "format"),
+                shape, ks_num(p, "batch"), ks_num(p, "threads"), ks_num(mt, "us_median"),
+                ks_num(mt, "gb_per_s"), pct, ks_num(mt, "gflop_per_s"), ppk, ks_str(p, "path"),
+                cJSON_IsFalse(valid) ? " (not valid)" : "");
+    }
+    if (!npeaks)
+        return;
+    fprintf(f, "compute peaks (GOP/s, 2 per multiply-add; %%peak is GFLOP/s against int8_dot or "
+               "f32_fma of the same thread count):\n");
+    cJSON_ArrayForEach(b, benches)
+    {
+        const cJSON *p = cJSON_GetObjectItemCaseSensitive(b, "params");
+        const cJSON *mt = cJSON_GetObjectItemCaseSensitive(b, "metrics");
+        const cJSON *suite = cJSON_GetObjectItemCaseSensitive(b, "suite");
+        if (!cJSON_GetObjectItemCaseSensitive(p, "peak") || !cJSON_IsString(suite) ||
+            strcmp(suite->valuestring, "kernels") != 0)
+            continue;
+        fprintf(f, "  %-9s t%-3.0f %9.1f best, %9.1f median  %s\n", ks_str(p, "peak"),
+                ks_num(p, "threads"), ks_num(mt, "gop_per_s_best"), ks_num(mt, "gop_per_s"),
+                ks_str(p, "instructions"));
+    }
+}

@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kernels_suite.h: the quantized GEMV/GEMM sweep (`owbench kernels`): for every weight format,
+ * shape m x k, batch and thread count, time Y = W X through kernels/matmul.h on a pinned pool
+ * (activation preparation split over batch rows, then output rows split over threads), and report
+ * time statistics, effective GB/s (weight + activation + output bytes), GFLOP/s (2 m k batch) and
+ * the fraction of the read-bandwidth ceiling measured in the same run (or read from a stream
+ * result). Weights rotate over enough copies to exceed 4x the last-level cache, each thread
+ * first-touches its own rows of every copy, so GEMV reads come from memory as in decode.
+ */
+#ifndef OWB_BENCH_KERNELS_SUITE_H
+#define OWB_BENCH_KERNELS_SUITE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <cjson/cJSON.h>
+
+#include "bench/core/measure.h"
+#include "kernels/formats.h"
+#include "kernels/isa.h"
+#include "owb_common.h"
+
+struct owb_topo;
+
+#define OWB_KERNELS_MAX_LIST 64
+
+struct owb_kernels_cfg {
+    enum owb_type formats[OWB_KERNELS_MAX_LIST];
+    int nformats;
+    int64_t shapes[OWB_KERNELS_MAX_LIST][2]; /* m, k */
+    int nshapes;
+    int batches[OWB_KERNELS_MAX_LIST];
+    int nbatches;
+    int threads[OWB_KERNELS_MAX_LIST];
+    int nthreads;
+    const char *pin;     /* pinning policy (bench/core/topo.h), default "compact" */
+    enum owb_isa isa;    /* kernels to run (default: owb_isa_detect()) */
+    size_t rotate_bytes; /* weight bytes to rotate over; 0 = 4 x LLC */
+    struct owb_measure_cfg measure;
+    const char *counters; /* PAPI list for bench/core/counters.h, NULL = default, "none" */
+    int verbose;          /* progress lines on stderr */
+};
+
+/* Defaults: the formats with fast kernels (f32, f16, bf16, q8_0, q4_0, q4_K, q6_K, mxfp4), shapes
+ * 4096x4096, 14336x4096, 4096x14336, 2880x2880, 5760x2880, batch 1 and 512, threads 1..all PUs
+ * (filled in by owb_kernels_run when nthreads is 0), pin compact, best ISA. */
+void owb_kernels_cfg_default(struct owb_kernels_cfg *cfg);
+
+/* Parse "4096x14336,2880x2880" into cfg->shapes. Returns 0 or OWB_E_USAGE (err names the item). */
+int owb_kernels_parse_shapes(const char *s, struct owb_kernels_cfg *cfg, char err[OWB_ERR_MAX]);
+/* Parse "q4_0,q8_0,f16" into cfg->formats (every owbench type with a reference converter).
+ * Returns 0 or OWB_E_USAGE. */
+int owb_kernels_parse_formats(const char *s, struct owb_kernels_cfg *cfg, char err[OWB_ERR_MAX]);
+
+/* Run the sweep and append benchmarks named kernels/gemv/<fmt>/<m>x<k>/t<N> (batch 1) or
+ * kernels/gemm/<fmt>/<m>x<k>/b<batch>/t<N> (suite "kernels") to doc, with params {format, m, k,
+ * batch, threads, isa, path, act_type, weight_bytes, copies, pin}, metrics {us_median, us_min,
+ * gb_per_s, gflop_per_s, ceiling_gb_per_s, pct_of_ceiling} (the last two when a ceiling is known).
+ * Before the cases of each thread count, the compute ceilings of cfg->isa (kernels/peak.h) are
+ * measured on the same threads and appended as kernels/peak/<kind>/t<N> (metrics gop_per_s,
+ * gop_per_s_best); batched cases then get compute_peak_gop_per_s and pct_of_compute_peak (GFLOP/s
+ * against the int8_dot or f32_fma peak of their path). A peak loop that returns a wrong checksum
+ * fails the run (OWB_E_SYSTEM).
+ * The ceiling is stream/read/t<N> of ceiling_doc when given, else of doc itself (run the stream
+ * suite into doc first). Returns 0; OWB_E_USAGE for a bad policy, thread count or shape (err says
+ * which), OWB_E_UNSUPPORTED when the CPU lacks cfg->isa, OWB_E_NOMEM, OWB_E_SYSTEM. */
+int owb_kernels_run(const struct owb_kernels_cfg *cfg, struct owb_topo *topo,
+                    const cJSON *ceiling_doc, cJSON *doc, char err[OWB_ERR_MAX]);
+
+/* Print the table (format, shape, batch, threads, us, GB/s, % of ceiling, GFLOP/s, path) of the
+ * kernels benchmarks in doc to f. */
+void owb_kernels_print_table(const cJSON *doc, FILE *f);
+
+#endif

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * peak_suite.h: compute ceilings (kernels/peak.h) measured in a benchmark run, on the threads the
+ * run's cases use, so that compute-bound results (GEMM, prefill) carry the ceiling of the same run
+ * as bandwidth-bound ones carry stream's read ceiling.
+ */
+#ifndef OWB_BENCH_PEAK_SUITE_H
+#define OWB_BENCH_PEAK_SUITE_H
+
+#include <cjson/cJSON.h>
+
+#include "bench/core/measure.h"
+#include "bench/core/pool.h"
+#include "kernels/peak.h"
+#include "owb_common.h"
+
+/* Measure every compute ceiling isa has on the pool's nthr threads (quick measurement settings
+ * derived from measure) and append <suite>/peak/<kind>/t<nthr> (suite `suite`; params peak,
+ * threads, isa, instructions, iters_per_thread; metrics gop_per_s, gop_per_s_best) to doc.
+ * best[kind] gets the best rate in GOP/s, 0 where isa has no such loop. A kind already in doc for
+ * this suite and thread count is not measured again: best[kind] is its recorded best. verbose: one
+ * line on stderr. Returns 0; OWB_E_NOMEM; OWB_E_SYSTEM when a loop returned a wrong checksum (err
+ * says which), or the measurement's own error. */
+int owb_peak_suite_run(struct owb_pool *pool, int nthr, enum owb_isa isa, const char *suite,
+                       const struct owb_measure_cfg *measure, const char *pin, int verbose,
+                       cJSON *doc, double best[OWB_PEAK_COUNT], char err[OWB_ERR_MAX]);
+
+/* Hold a compute-bound benchmark (gflop_per_s) against peak k of best (from owb_peak_suite_run):
+ * params.compute_peak, metrics.compute_peak_gop_per_s and pct_of_compute_peak. Nothing when
+ * best[k] is 0 (no such loop on the ISA). */
+void owb_peak_suite_annotate(cJSON *bench, enum owb_peak_kind k, double gflop_per_s,
+                             const double best[OWB_PEAK_COUNT]);
+
+#endif
