@@ -1,11 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * par.c: the region barrier and the work grab (runtime/par.h). The barrier's phase is read before
- * arriving; the last arrival resets the count before it publishes the next phase, waiters acquire
- * it. A waiter spins, then sleeps on the condition variable: it counts itself in `sleepers` and
- * re-checks the phase under the mutex, while the last arrival bumps the phase and then reads
- * `sleepers` (both sequentially consistent), so a wake-up cannot fall between a check and the
- * sleep. The fast path takes no lock.
+ * par.c: the spin-then-sleep event, the region barrier on it, and the work grab (runtime/par.h).
+ * The fast paths take no lock.
  */
 #include "runtime/par.h"
 
@@ -20,52 +16,81 @@ void owb_cpu_relax(void)
 #endif
 }
 
-int owb_barrier_init(struct owb_barrier *b)
+int owb_event_init(struct owb_event *e)
 {
-    atomic_init(&b->phase, 0);
-    atomic_init(&b->count, 0);
-    atomic_init(&b->sleepers, 0);
-    if (pthread_mutex_init(&b->mu, NULL) != 0)
+    atomic_init(&e->gen, 0);
+    atomic_init(&e->sleepers, 0);
+    if (pthread_mutex_init(&e->mu, NULL) != 0)
         return -1;
-    if (pthread_cond_init(&b->cv, NULL) != 0) {
-        pthread_mutex_destroy(&b->mu);
+    if (pthread_cond_init(&e->cv, NULL) != 0) {
+        pthread_mutex_destroy(&e->mu);
         return -1;
     }
     return 0;
 }
 
+void owb_event_release(struct owb_event *e)
+{
+    pthread_cond_destroy(&e->cv);
+    pthread_mutex_destroy(&e->mu);
+}
+
+unsigned owb_event_gen(struct owb_event *e)
+{
+    return atomic_load_explicit(&e->gen, memory_order_acquire);
+}
+
+unsigned owb_event_wait(struct owb_event *e, unsigned seen, int spins)
+{
+    unsigned g;
+    for (int i = 0; i < spins; i++) {
+        if ((g = atomic_load_explicit(&e->gen, memory_order_acquire)) != seen)
+            return g;
+        owb_cpu_relax();
+    }
+    pthread_mutex_lock(&e->mu);
+    atomic_fetch_add(&e->sleepers, 1);
+    while ((g = atomic_load(&e->gen)) == seen)
+        pthread_cond_wait(&e->cv, &e->mu);
+    atomic_fetch_sub(&e->sleepers, 1);
+    pthread_mutex_unlock(&e->mu);
+    return g;
+}
+
+void owb_event_signal(struct owb_event *e)
+{
+    atomic_fetch_add(&e->gen, 1);
+    if (atomic_load(&e->sleepers) > 0) {
+        pthread_mutex_lock(&e->mu);
+        pthread_cond_broadcast(&e->cv);
+        pthread_mutex_unlock(&e->mu);
+    }
+}
+
+int owb_barrier_init(struct owb_barrier *b)
+{
+    atomic_init(&b->count, 0);
+    return owb_event_init(&b->ev);
+}
+
 void owb_barrier_release(struct owb_barrier *b)
 {
-    pthread_cond_destroy(&b->cv);
-    pthread_mutex_destroy(&b->mu);
+    owb_event_release(&b->ev);
 }
 
 void owb_barrier_wait(struct owb_barrier *b, int nth)
 {
     if (nth <= 1)
         return;
-    unsigned ph = atomic_load_explicit(&b->phase, memory_order_acquire);
+    /* the phase is read before arriving; the last arrival resets the count, then publishes the
+     * next phase */
+    unsigned ph = owb_event_gen(&b->ev);
     if (atomic_fetch_add_explicit(&b->count, 1, memory_order_acq_rel) == nth - 1) {
         atomic_store_explicit(&b->count, 0, memory_order_relaxed);
-        atomic_fetch_add(&b->phase, 1);
-        if (atomic_load(&b->sleepers) > 0) {
-            pthread_mutex_lock(&b->mu);
-            pthread_cond_broadcast(&b->cv);
-            pthread_mutex_unlock(&b->mu);
-        }
+        owb_event_signal(&b->ev);
         return;
     }
-    for (int spins = 0; spins < OWB_BARRIER_SPINS; spins++) {
-        if (atomic_load_explicit(&b->phase, memory_order_acquire) != ph)
-            return;
-        owb_cpu_relax();
-    }
-    pthread_mutex_lock(&b->mu);
-    atomic_fetch_add(&b->sleepers, 1);
-    while (atomic_load(&b->phase) == ph)
-        pthread_cond_wait(&b->cv, &b->mu);
-    atomic_fetch_sub(&b->sleepers, 1);
-    pthread_mutex_unlock(&b->mu);
+    owb_event_wait(&b->ev, ph, OWB_BARRIER_SPINS);
 }
 
 bool owb_grab(_Atomic int64_t *c, int64_t n, int64_t minc, int64_t align, int nth, int64_t *lo,

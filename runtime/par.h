@@ -23,21 +23,40 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* Polls of the phase before a waiter sleeps. */
+/* Polls of the phase before a barrier waiter sleeps. */
 #define OWB_BARRIER_SPINS 2000
 
-/* A reusable barrier for up to any number of threads (the count is given per wait). Each
- * counter has its own cache line (no false sharing). */
-struct owb_barrier {
-    _Alignas(64) _Atomic unsigned phase;
-    _Alignas(64) _Atomic int count;
+/* A generation counter that threads wait on for a change: the one spin-then-sleep wait of the
+ * runtime (the barrier and the pool are built on it). Each field has its own cache line. */
+struct owb_event {
+    _Alignas(64) _Atomic unsigned gen;
     _Alignas(64) _Atomic int sleepers; /* threads asleep on cv */
     pthread_mutex_t mu;
     pthread_cond_t cv;
 };
 
-/* Create the mutex and condition variable. Returns 0, or -1 when the system refuses. The
- * struct must stay at its address (64-byte aligned storage) until owb_barrier_release. */
+/* Create the mutex and condition variable. Returns 0, or -1 when the system refuses. */
+int owb_event_init(struct owb_event *e);
+void owb_event_release(struct owb_event *e);
+/* The current generation (acquire): read it before the condition a later wait is for. */
+unsigned owb_event_gen(struct owb_event *e);
+/* Wait until the generation differs from seen: poll `spins` times, then sleep. Returns the new
+ * generation. Writes made before the signal are visible after the wait. */
+unsigned owb_event_wait(struct owb_event *e, unsigned seen, int spins);
+/* Bump the generation and wake the sleepers. The waker bumps, then reads `sleepers`; a waiter
+ * counts itself in `sleepers`, then re-checks the generation under the mutex (both sequentially
+ * consistent), so a wake-up cannot fall between a waiter's last check and its sleep. */
+void owb_event_signal(struct owb_event *e);
+
+/* A reusable barrier (the thread count is given per wait; all threads of one wait pass the same
+ * count). */
+struct owb_barrier {
+    _Alignas(64) _Atomic int count;
+    struct owb_event ev; /* its generation is the barrier's phase */
+};
+
+/* Create the barrier's event. Returns 0, or -1 when the system refuses. The struct must stay at
+ * its address (64-byte aligned storage) until owb_barrier_release. */
 int owb_barrier_init(struct owb_barrier *b);
 void owb_barrier_release(struct owb_barrier *b);
 
@@ -47,7 +66,8 @@ void owb_barrier_wait(struct owb_barrier *b, int nth);
 
 /* Guided self-scheduling: the next range [*lo, *hi) of [0, n) for the calling thread, a
  * 1/(nth + 1) share of what is left (at least minc items, rounded up to a multiple of align,
- * never past n), taken from the shared counter c (set to 0 before the step). Threads that run
+ * never past n), taken from the shared counter c (set to 0 before the step). With minc a
+ * multiple of align every range starts on a multiple of align. Threads that run
  * faster take more; the last ranges are small, so the threads reach the next barrier nearly
  * together. Returns false when nothing is left. */
 bool owb_grab(_Atomic int64_t *c, int64_t n, int64_t minc, int64_t align, int nth, int64_t *lo,
