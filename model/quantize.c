@@ -82,12 +82,18 @@ static bool fits(enum owb_type t, int64_t ncols)
     return owb_row_size(t, ncols) != 0;
 }
 
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && memcmp(s + n - k, suffix, k) == 0;
+}
+
 enum owb_type owb_quantize_pick_type(const char *name, int n_dims, const int64_t *ne,
                                      enum owb_type target, bool *fell_back)
 {
     if (fell_back)
         *fell_back = false;
-    if (n_dims < 2)
+    if (n_dims < 2 || !ends_with(name, ".weight") || ends_with(name, "ffn_gate_inp.weight"))
         return OWB_TYPE_F32;
     bool four_bit = target == OWB_TYPE_Q4_0 || target == OWB_TYPE_Q4_K || target == OWB_TYPE_MXFP4;
     enum owb_type want = target;
@@ -105,6 +111,15 @@ enum owb_type owb_quantize_pick_type(const char *name, int n_dims, const int64_t
             return chain[i];
         }
     return OWB_TYPE_F32; /* not reached: f32 fits any row */
+}
+
+enum owb_type owb_quantize_pick_type_moe(const char *name, int n_dims, const int64_t *ne,
+                                         enum owb_type target, enum owb_type expert_target,
+                                         bool *fell_back)
+{
+    if (n_dims >= 3 && expert_target != OWB_TYPE_COUNT)
+        target = expert_target;
+    return owb_quantize_pick_type(name, n_dims, ne, target, fell_back);
 }
 
 /* ---- threaded row quantizer ---- */
@@ -178,6 +193,15 @@ int owb_quantize_rows(enum owb_type t, const float *src, void *dst, int64_t nrow
 int owb_quantize_file(const char *in_path, const char *out_path, enum owb_type target, int nthreads,
                       owb_quantize_progress_fn progress, void *progress_ctx, char err[OWB_ERR_MAX])
 {
+    return owb_quantize_file_ex(in_path, out_path, target, OWB_TYPE_COUNT, nthreads, progress,
+                                progress_ctx, err);
+}
+
+int owb_quantize_file_ex(const char *in_path, const char *out_path, enum owb_type target,
+                         enum owb_type expert_target, int nthreads,
+                         owb_quantize_progress_fn progress, void *progress_ctx,
+                         char err[OWB_ERR_MAX])
+{
     struct owb_gguf *g = NULL;
     struct owb_gguf_writer *s = NULL;
     float *f32 = NULL;
@@ -188,6 +212,11 @@ int owb_quantize_file(const char *in_path, const char *out_path, enum owb_type t
     if (!owb_quantize_target_ok(target)) {
         seterr(err, "type %s cannot be a quantize target (one of %s)", owb_type_name(target),
                owb_quantize_target_names());
+        return OWB_E_USAGE;
+    }
+    if (expert_target != OWB_TYPE_COUNT && !owb_quantize_target_ok(expert_target)) {
+        seterr(err, "type %s cannot be an expert quantize target (one of %s)",
+               owb_type_name(expert_target), owb_quantize_target_names());
         return OWB_E_USAGE;
     }
     if (stat(in_path, &st) != 0) {
@@ -225,7 +254,8 @@ int owb_quantize_file(const char *in_path, const char *out_path, enum owb_type t
     for (int64_t i = 0; i < g->n_tensors; i++) {
         const struct owb_gguf_tensor *t = &g->tensors[i];
         int nd = t->n_dims < 1 ? 1 : t->n_dims;
-        enum owb_type ot = owb_quantize_pick_type(t->name, t->n_dims, t->ne, target, NULL);
+        enum owb_type ot =
+            owb_quantize_pick_type_moe(t->name, t->n_dims, t->ne, target, expert_target, NULL);
         if (ot != t->type) {
             const struct owb_type_traits *tr = owb_type_traits(t->type);
             if (!tr || !tr->to_float) {
@@ -255,7 +285,8 @@ int owb_quantize_file(const char *in_path, const char *out_path, enum owb_type t
     for (int64_t i = 0; i < g->n_tensors; i++) {
         const struct owb_gguf_tensor *t = &g->tensors[i];
         bool fell = false;
-        enum owb_type ot = owb_quantize_pick_type(t->name, t->n_dims, t->ne, target, &fell);
+        enum owb_type ot =
+            owb_quantize_pick_type_moe(t->name, t->n_dims, t->ne, target, expert_target, &fell);
         if (ot == t->type) {
             rc = owb_gguf_writer_stream(s, t->data, t->size_bytes, err);
             if (rc)

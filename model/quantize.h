@@ -8,15 +8,21 @@
  * with the same type mix.
  *
  * Type rules (owb_quantize_pick_type), applied to each tensor in this order:
- *   1. Tensors with fewer than 2 dimensions (norm weights, biases, rope_freqs): f32, whatever the
- *      target.
+ *   1. Tensors with fewer than 2 dimensions (norm weights, biases, rope_freqs, attention sinks),
+ *      tensors whose name does not end in ".weight" (the 2-D per-expert biases of gpt-oss) and
+ *      the MoE router ffn_gate_inp.weight: f32, whatever the target. These are the tensors
+ *      llama.cpp's converter always writes in f32 and llama-quantize never quantizes.
  *   2. token_embd.weight: q8_0 when the target has fewer than 8 bits per weight (q4_0, q4_K, q6_K,
  *      mxfp4), else the target. Decode reads one embedding row per token, so the higher precision
  *      costs no speed; and when the output is tied to the embeddings it keeps the logits close.
  *      (llama.cpp keeps token_embd at the target type for q4_0; this is a deliberate deviation.)
  *   3. output.weight: q6_K when the target is a 4-bit type (q4_0, q4_K, mxfp4), as llama.cpp does
  *      for its 4-bit file types; else the target.
- *   4. Every other tensor of 2 or more dimensions: the target.
+ *   4. Every other tensor of 2 or more dimensions: the target. 3-D tensors (the stacked experts
+ *      of a MoE layer, ne = {row, rows per expert, experts}) are rows of ne[0] like any matrix:
+ *      ne[1] * ne[2] rows quantized one by one; owb_quantize_pick_type_moe() and
+ *      owb_quantize_file_ex() give them a target of their own (e.g. bf16 with mxfp4 experts,
+ *      the released gpt-oss mix).
  *   Fallback: when the row length ne[0] is not a multiple of the chosen type's block size (32 for
  *   q4_0/q8_0/mxfp4, 256 for q4_K/q6_K), the first of q8_0, f16, f32 whose block fits the row is
  *   used instead and the tensor is reported as fallen back. Example: stories260K (dim 64, ff 172)
@@ -65,6 +71,12 @@ int owb_quantize_ftype(enum owb_type target);
 enum owb_type owb_quantize_pick_type(const char *name, int n_dims, const int64_t *ne,
                                      enum owb_type target, bool *fell_back);
 
+/* As owb_quantize_pick_type, except that tensors of 3 or more dimensions (MoE experts) get
+ * expert_target (OWB_TYPE_COUNT: target). */
+enum owb_type owb_quantize_pick_type_moe(const char *name, int n_dims, const int64_t *ne,
+                                         enum owb_type target, enum owb_type expert_target,
+                                         bool *fell_back);
+
 /* Convert nrows rows of ncols f32 values (src, row-major) to type t in dst (nrows *
  * owb_row_size(t, ncols) bytes) with the reference quantizers, on nthreads threads (0: the
  * online CPUs). ncols must be a multiple of t's block size (programmer error otherwise). Returns 0
@@ -80,5 +92,11 @@ int owb_quantize_rows(enum owb_type t, const float *src, void *dst, int64_t nrow
  * OWB_E_NOMEM. */
 int owb_quantize_file(const char *in_path, const char *out_path, enum owb_type target, int nthreads,
                       owb_quantize_progress_fn progress, void *progress_ctx, char err[OWB_ERR_MAX]);
+/* The same with the 3-D expert tensors in expert_target (OWB_TYPE_COUNT: target; else it must
+ * be a supported target too). general.file_type follows `target`. */
+int owb_quantize_file_ex(const char *in_path, const char *out_path, enum owb_type target,
+                         enum owb_type expert_target, int nthreads,
+                         owb_quantize_progress_fn progress, void *progress_ctx,
+                         char err[OWB_ERR_MAX]);
 
 #endif

@@ -21,6 +21,7 @@
 
 #define CHUNK_ELEMS (4 * 1024 * 1024) /* f32 elements generated per chunk (16 MiB) */
 #define BIAS_STD 0.02f
+#define SINK_STD 1.0f /* attention sinks: logits of the size of q.k / sqrt(head_dim) */
 #define GGUF_ALIGN 32
 
 static void seterr(char err[OWB_ERR_MAX], const char *fmt, ...)
@@ -35,20 +36,75 @@ static void seterr(char err[OWB_ERR_MAX], const char *fmt, ...)
 
 /* ---- presets ---- */
 
+/* Dense presets: general.architecture, shapes and RoPE base of the real model; f16 by default. */
+#define DENSE(nm, ar, mimics, vocab, embd, layers, heads, heads_kv, ff, ctx, base, eps, tied,      \
+              bias)                                                                                \
+    {                                                                                              \
+        .name = nm, .arch = ar, .model_name = mimics, .n_vocab = vocab, .n_embd = embd,            \
+        .n_layer = layers, .n_head = heads, .n_head_kv = heads_kv, .n_ff = ff, .n_ctx = ctx,       \
+        .rope_freq_base = base, .rms_eps = eps, .tied_output = tied, .qkv_bias = bias,             \
+        .default_type = OWB_TYPE_F16, .default_expert_type = OWB_TYPE_COUNT                        \
+    }
+
+/* gpt-oss: openai/gpt-oss-20b and -120b config.json (hidden 2880, head_dim 64, 64 heads, 8 KV
+ * heads, intermediate 2880, rope_theta 150000, rms_norm_eps 1e-5, sliding_window 128,
+ * max_position_embeddings 131072, rope_scaling yarn factor 32 over 4096 with beta_fast 32 and
+ * beta_slow 1, vocab 201088, attention_bias, untied output). Where llama.cpp was followed:
+ * - keys and their order as convert_hf_to_gguf.py (TextModel + GptOssModel) writes them, no
+ *   rope.dimension_count or vocab_size (it writes none), file_type 32 for its --outtype bf16;
+ * - tensor names and shapes as llama.cpp's OPENAI_MOE loader creates them (post_attention_norm
+ *   for the pre-FFN norm, attn_sinks.weight, ffn_{gate,up,down}_exps split from HF's gate_up);
+ * - types: experts mxfp4 as the converter copies them through; every other .weight matrix in the
+ *   output type (bf16, the HF dtype); f32 for 1-D tensors, non-.weight tensors (the 2-D expert
+ *   biases) and ffn_gate_inp.weight (the converter's FFN_GATE_INP rule), as model/quantize.c's
+ *   rules say;
+ * - the vocabulary: the converter's (tokens padded with [PAD<id>] to 201088), from the vocab GGUF.
+ * gpt-oss-tiny keeps all of it at 64 wide (see synth.h). */
+#define GPT_OSS(nm, mimics, vocab, embd, layers, heads, heads_kv, hd, experts, used, ff_exp, swa,  \
+                vfile)                                                                             \
+    {                                                                                              \
+        .name = nm, .arch = "gpt-oss", .model_name = mimics, .n_vocab = vocab, .n_embd = embd,     \
+        .n_layer = layers, .n_head = heads, .n_head_kv = heads_kv, .n_ff = ff_exp,                 \
+        .n_ctx = 131072, .rope_freq_base = 150000.0f, .rms_eps = 1e-5f, .tied_output = false,      \
+        .qkv_bias = true, .head_dim = hd, .n_expert = experts, .n_expert_used = used,              \
+        .n_ff_exp = ff_exp, .n_swa = swa, .yarn_factor = 32.0f, .yarn_orig_ctx = 4096,             \
+        .yarn_beta_fast = 32.0f, .yarn_beta_slow = 1.0f, .vocab_file = vfile,                      \
+        .default_type = OWB_TYPE_BF16, .default_expert_type = OWB_TYPE_MXFP4                       \
+    }
+
+#define GPT_OSS_VOCAB "ggml-vocab-gpt-oss.gguf"
+
 static const struct owb_synth_preset presets[] = {
     /* stories260K.gguf: every value read from the file (rope base absent there: 10000). */
-    {"tiny", "llama", "stories260K", 512, 64, 5, 8, 4, 172, 128, 10000.0f, 1e-5f, false, false},
-    {"llama-3.2-1b", "llama", "Llama-3.2-1B", 128256, 2048, 16, 32, 8, 8192, 131072, 500000.0f,
-     1e-5f, true, false},
-    {"llama-3.1-8b", "llama", "Llama-3.1-8B", 128256, 4096, 32, 32, 8, 14336, 131072, 500000.0f,
-     1e-5f, false, false},
-    {"qwen2.5-0.5b", "qwen2", "Qwen2.5-0.5B", 151936, 896, 24, 14, 2, 4864, 32768, 1000000.0f,
-     1e-6f, true, true},
-    {"mistral-7b", "llama", "Mistral-7B-v0.1", 32000, 4096, 32, 32, 8, 14336, 32768, 10000.0f,
-     1e-5f, false, false},
-    {"llama-1b-32k", "llama", "Llama-3.2-1B shape, 32000 vocabulary, separate output", 32000, 2048,
-     16, 32, 8, 8192, 131072, 500000.0f, 1e-5f, false, false},
+    DENSE("tiny", "llama", "stories260K", 512, 64, 5, 8, 4, 172, 128, 10000.0f, 1e-5f, false,
+          false),
+    DENSE("llama-3.2-1b", "llama", "Llama-3.2-1B", 128256, 2048, 16, 32, 8, 8192, 131072, 500000.0f,
+          1e-5f, true, false),
+    DENSE("llama-3.1-8b", "llama", "Llama-3.1-8B", 128256, 4096, 32, 32, 8, 14336, 131072,
+          500000.0f, 1e-5f, false, false),
+    DENSE("qwen2.5-0.5b", "qwen2", "Qwen2.5-0.5B", 151936, 896, 24, 14, 2, 4864, 32768, 1000000.0f,
+          1e-6f, true, true),
+    DENSE("mistral-7b", "llama", "Mistral-7B-v0.1", 32000, 4096, 32, 32, 8, 14336, 32768, 10000.0f,
+          1e-5f, false, false),
+    DENSE("llama-1b-32k", "llama", "Llama-3.2-1B shape, 32000 vocabulary, separate output", 32000,
+          2048, 16, 32, 8, 8192, 131072, 500000.0f, 1e-5f, false, false),
+    GPT_OSS("gpt-oss-tiny", "gpt-oss structure at test size", 1024, 64, 4, 4, 2, 32, 4, 2, 96, 8,
+            NULL),
+    GPT_OSS("gpt-oss-20b", "gpt-oss-20b", 201088, 2880, 24, 64, 8, 64, 32, 4, 2880, 128,
+            GPT_OSS_VOCAB),
+    GPT_OSS("gpt-oss-120b", "gpt-oss-120b", 201088, 2880, 36, 64, 8, 64, 128, 4, 2880, 128,
+            GPT_OSS_VOCAB),
 };
+
+static bool is_moe(const struct owb_synth_preset *p)
+{
+    return p->n_expert > 0;
+}
+
+static int64_t head_dim(const struct owb_synth_preset *p)
+{
+    return p->head_dim > 0 ? p->head_dim : p->n_embd / p->n_head;
+}
 
 const struct owb_synth_preset *owb_synth_presets(int *n)
 {
@@ -66,58 +122,78 @@ const struct owb_synth_preset *owb_synth_find(const char *name)
 
 const char *owb_synth_preset_names(void)
 {
-    return "tiny, llama-3.2-1b, llama-3.1-8b, qwen2.5-0.5b, mistral-7b, llama-1b-32k";
+    return "tiny, llama-3.2-1b, llama-3.1-8b, qwen2.5-0.5b, mistral-7b, llama-1b-32k, "
+           "gpt-oss-tiny, gpt-oss-20b, gpt-oss-120b";
 }
 
 /* ---- the tensor plan ---- */
 
-enum tkind { K_MATRIX, K_NORM, K_BIAS };
+enum tkind { K_MATRIX, K_NORM, K_BIAS, K_SINK };
 
 struct tdesc {
     char name[64];
     int n_dims;
-    int64_t ne[2];
+    int64_t ne[3]; /* unused dimensions are 1 */
     enum tkind kind;
 };
 
 /* Tensors of the preset with n_layer layers, in file order; *n gets the count. Caller frees. */
 static struct tdesc *plan(const struct owb_synth_preset *p, int64_t n_layer, size_t *n)
 {
-    size_t cap = 3 + (size_t)n_layer * 12, k = 0;
+    size_t cap = 3 + (size_t)n_layer * 24, k = 0;
     struct tdesc *t = calloc(cap, sizeof *t);
     if (!t)
         return NULL;
-    int64_t hd = p->n_embd / p->n_head, q = hd * p->n_head, kv = hd * p->n_head_kv;
-#define ADD(kd, nd, a, b, ...)                                                                     \
+    int64_t hd = head_dim(p), q = hd * p->n_head, kv = hd * p->n_head_kv;
+    int64_t E = p->n_embd, F = p->n_ff_exp, X = p->n_expert;
+#define ADD(kd, nd, a, b, c, ...)                                                                  \
     do {                                                                                           \
         snprintf(t[k].name, sizeof t[k].name, __VA_ARGS__);                                        \
         t[k].kind = kd;                                                                            \
         t[k].n_dims = nd;                                                                          \
         t[k].ne[0] = a;                                                                            \
         t[k].ne[1] = b;                                                                            \
+        t[k].ne[2] = c;                                                                            \
         k++;                                                                                       \
     } while (0)
-    ADD(K_MATRIX, 2, p->n_embd, p->n_vocab, "token_embd.weight");
+    ADD(K_MATRIX, 2, E, p->n_vocab, 1, "token_embd.weight");
     for (int64_t l = 0; l < n_layer; l++) {
-        ADD(K_NORM, 1, p->n_embd, 1, "blk.%lld.attn_norm.weight", (long long)l);
-        ADD(K_MATRIX, 2, p->n_embd, q, "blk.%lld.attn_q.weight", (long long)l);
+        long long L = (long long)l;
+        ADD(K_NORM, 1, E, 1, 1, "blk.%lld.attn_norm.weight", L);
+        ADD(K_MATRIX, 2, E, q, 1, "blk.%lld.attn_q.weight", L);
         if (p->qkv_bias)
-            ADD(K_BIAS, 1, q, 1, "blk.%lld.attn_q.bias", (long long)l);
-        ADD(K_MATRIX, 2, p->n_embd, kv, "blk.%lld.attn_k.weight", (long long)l);
+            ADD(K_BIAS, 1, q, 1, 1, "blk.%lld.attn_q.bias", L);
+        ADD(K_MATRIX, 2, E, kv, 1, "blk.%lld.attn_k.weight", L);
         if (p->qkv_bias)
-            ADD(K_BIAS, 1, kv, 1, "blk.%lld.attn_k.bias", (long long)l);
-        ADD(K_MATRIX, 2, p->n_embd, kv, "blk.%lld.attn_v.weight", (long long)l);
+            ADD(K_BIAS, 1, kv, 1, 1, "blk.%lld.attn_k.bias", L);
+        ADD(K_MATRIX, 2, E, kv, 1, "blk.%lld.attn_v.weight", L);
         if (p->qkv_bias)
-            ADD(K_BIAS, 1, kv, 1, "blk.%lld.attn_v.bias", (long long)l);
-        ADD(K_MATRIX, 2, q, p->n_embd, "blk.%lld.attn_output.weight", (long long)l);
-        ADD(K_NORM, 1, p->n_embd, 1, "blk.%lld.ffn_norm.weight", (long long)l);
-        ADD(K_MATRIX, 2, p->n_embd, p->n_ff, "blk.%lld.ffn_gate.weight", (long long)l);
-        ADD(K_MATRIX, 2, p->n_embd, p->n_ff, "blk.%lld.ffn_up.weight", (long long)l);
-        ADD(K_MATRIX, 2, p->n_ff, p->n_embd, "blk.%lld.ffn_down.weight", (long long)l);
+            ADD(K_BIAS, 1, kv, 1, 1, "blk.%lld.attn_v.bias", L);
+        ADD(K_MATRIX, 2, q, E, 1, "blk.%lld.attn_output.weight", L);
+        if (!is_moe(p)) {
+            ADD(K_NORM, 1, E, 1, 1, "blk.%lld.ffn_norm.weight", L);
+            ADD(K_MATRIX, 2, E, p->n_ff, 1, "blk.%lld.ffn_gate.weight", L);
+            ADD(K_MATRIX, 2, E, p->n_ff, 1, "blk.%lld.ffn_up.weight", L);
+            ADD(K_MATRIX, 2, p->n_ff, E, 1, "blk.%lld.ffn_down.weight", L);
+            continue;
+        }
+        /* gpt-oss (llama.cpp LLM_ARCH_OPENAI_MOE): output bias, sinks, the pre-FFN norm under
+         * its converter name, the router and the stacked experts with their biases. */
+        ADD(K_BIAS, 1, E, 1, 1, "blk.%lld.attn_output.bias", L);
+        ADD(K_SINK, 1, p->n_head, 1, 1, "blk.%lld.attn_sinks.weight", L);
+        ADD(K_NORM, 1, E, 1, 1, "blk.%lld.post_attention_norm.weight", L);
+        ADD(K_MATRIX, 2, E, X, 1, "blk.%lld.ffn_gate_inp.weight", L);
+        ADD(K_BIAS, 1, X, 1, 1, "blk.%lld.ffn_gate_inp.bias", L);
+        ADD(K_MATRIX, 3, E, F, X, "blk.%lld.ffn_gate_exps.weight", L);
+        ADD(K_BIAS, 2, F, X, 1, "blk.%lld.ffn_gate_exps.bias", L);
+        ADD(K_MATRIX, 3, E, F, X, "blk.%lld.ffn_up_exps.weight", L);
+        ADD(K_BIAS, 2, F, X, 1, "blk.%lld.ffn_up_exps.bias", L);
+        ADD(K_MATRIX, 3, F, E, X, "blk.%lld.ffn_down_exps.weight", L);
+        ADD(K_BIAS, 2, E, X, 1, "blk.%lld.ffn_down_exps.bias", L);
     }
-    ADD(K_NORM, 1, p->n_embd, 1, "output_norm.weight");
+    ADD(K_NORM, 1, E, 1, 1, "output_norm.weight");
     if (!p->tied_output)
-        ADD(K_MATRIX, 2, p->n_embd, p->n_vocab, "output.weight");
+        ADD(K_MATRIX, 2, E, p->n_vocab, 1, "output.weight");
 #undef ADD
     OWB_ASSERT(k <= cap);
     *n = k;
@@ -131,31 +207,66 @@ static int64_t layers_or_default(const struct owb_synth_preset *p, int64_t n_lay
 
 int64_t owb_synth_param_count(const struct owb_synth_preset *p, int64_t n_layer)
 {
-    /* Closed form (no allocation): per layer q, k, v, o, three FFN matrices, two norms and the
+    /* Closed form (no allocation): per layer q, k, v, o, two norms, the FFN (three matrices, or
+     * for MoE the router, the experts, their biases, the output bias and the sinks) and the
      * optional biases; plus embeddings, final norm and the untied output. */
-    int64_t hd = p->n_embd / p->n_head, q = hd * p->n_head, kv = hd * p->n_head_kv;
-    int64_t layer = p->n_embd * q + 2 * p->n_embd * kv + q * p->n_embd + 3 * p->n_embd * p->n_ff +
-                    2 * p->n_embd + (p->qkv_bias ? q + 2 * kv : 0);
-    int64_t emb = p->n_embd * p->n_vocab;
-    return emb * (p->tied_output ? 1 : 2) + p->n_embd + layers_or_default(p, n_layer) * layer;
+    int64_t hd = head_dim(p), q = hd * p->n_head, kv = hd * p->n_head_kv, E = p->n_embd;
+    int64_t layer = E * q + 2 * E * kv + q * E + 2 * E + (p->qkv_bias ? q + 2 * kv : 0);
+    if (is_moe(p)) {
+        int64_t F = p->n_ff_exp, X = p->n_expert;
+        layer += E + p->n_head + (E * X + X) + X * (3 * E * F + 2 * F + E);
+    } else {
+        layer += 3 * E * p->n_ff;
+    }
+    int64_t emb = E * p->n_vocab;
+    return emb * (p->tied_output ? 1 : 2) + E + layers_or_default(p, n_layer) * layer;
 }
 
-uint64_t owb_synth_data_bytes(const struct owb_synth_preset *p, enum owb_type type, int64_t n_layer)
+static enum owb_type tensor_type(const struct tdesc *d, const struct owb_synth_opts *o, bool *fell)
 {
-    if (!owb_quantize_target_ok(type))
+    return owb_quantize_pick_type_moe(d->name, d->n_dims, d->ne, o->type, o->expert_type, fell);
+}
+
+static bool opts_types_ok(const struct owb_synth_opts *o)
+{
+    return owb_quantize_target_ok(o->type) &&
+           (o->expert_type == OWB_TYPE_COUNT || owb_quantize_target_ok(o->expert_type));
+}
+
+uint64_t owb_synth_data_bytes_opts(const struct owb_synth_preset *p, const struct owb_synth_opts *o)
+{
+    if (!opts_types_ok(o))
         return 0;
     size_t n = 0;
-    struct tdesc *t = plan(p, layers_or_default(p, n_layer), &n);
+    struct tdesc *t = plan(p, layers_or_default(p, o->n_layer), &n);
     if (!t)
         return 0;
     uint64_t total = 0;
     for (size_t i = 0; i < n; i++) {
-        enum owb_type tt = owb_quantize_pick_type(t[i].name, t[i].n_dims, t[i].ne, type, NULL);
-        uint64_t bytes = owb_row_size(tt, t[i].ne[0]) * (uint64_t)t[i].ne[1];
+        enum owb_type tt = tensor_type(&t[i], o, NULL);
+        uint64_t bytes = owb_row_size(tt, t[i].ne[0]) * (uint64_t)(t[i].ne[1] * t[i].ne[2]);
         total += (bytes + GGUF_ALIGN - 1) / GGUF_ALIGN * GGUF_ALIGN;
     }
     free(t);
     return total;
+}
+
+uint64_t owb_synth_data_bytes(const struct owb_synth_preset *p, enum owb_type type, int64_t n_layer)
+{
+    struct owb_synth_opts o;
+    owb_synth_opts_init(&o, p);
+    o.type = type;
+    o.expert_type = OWB_TYPE_COUNT;
+    o.n_layer = n_layer;
+    return owb_synth_data_bytes_opts(p, &o);
+}
+
+void owb_synth_opts_init(struct owb_synth_opts *o, const struct owb_synth_preset *p)
+{
+    memset(o, 0, sizeof *o);
+    o->type = p->default_type;
+    o->expert_type = p->default_expert_type;
+    o->seed = 1;
 }
 
 /* ---- tokenizer ---- */
@@ -242,6 +353,214 @@ static int vocab_make(struct vocab *v, int64_t n)
         v->type[i] = type;
     }
     return 0;
+}
+
+/* ---- gpt-oss-tiny's byte-level BPE vocabulary ---- */
+
+#define BPE_MAX_TOKEN 48 /* bytes of the longest generated token text (UTF-8) */
+
+/* Words whose left-to-right merges build the tiny vocabulary (with and without a leading space),
+ * frequent English words so that ordinary text takes multi-byte tokens. */
+static const char *const bpe_words[] = {
+    "the",    "of",      "and",    "to",     "in",      "is",      "was",   "that",    "for",
+    "it",     "with",    "as",     "on",     "he",      "she",     "they",  "be",      "at",
+    "by",     "this",    "had",    "not",    "are",     "but",     "from",  "or",      "have",
+    "an",     "which",   "one",    "you",    "were",    "her",     "all",   "their",   "there",
+    "been",   "has",     "when",   "who",    "will",    "more",    "no",    "if",      "out",
+    "so",     "said",    "what",   "up",     "its",     "about",   "into",  "than",    "them",
+    "can",    "only",    "other",  "new",    "some",    "could",   "time",  "these",   "two",
+    "may",    "then",    "do",     "first",  "any",     "my",      "now",   "such",    "like",
+    "our",    "over",    "man",    "me",     "even",    "most",    "made",  "after",   "also",
+    "did",    "many",    "before", "must",   "through", "back",    "years", "where",   "much",
+    "your",   "way",     "well",   "down",   "should",  "because", "each",  "just",    "those",
+    "people", "how",     "too",    "little", "state",   "good",    "very",  "make",    "world",
+    "still",  "own",     "see",    "men",    "work",    "long",    "get",   "here",    "between",
+    "both",   "life",    "being",  "under",  "never",   "day",     "same",  "another", "know",
+    "while",  "last",    "might",  "us",     "great",   "old",     "year",  "off",     "come",
+    "since",  "against", "go",     "came",   "right",   "used",    "take",  "three",   "once",
+    "upon",   "house",   "water",  "little", "girl",    "boy",     "happy", "story",   "friend",
+};
+
+/* The harmony special tokens of o200k_harmony that gpt-oss uses, in their relative order. */
+static const char *const bpe_special[] = {
+    "<|startoftext|>", "<|endoftext|>", "<|return|>",  "<|constrain|>", "<|channel|>",
+    "<|start|>",       "<|end|>",       "<|message|>", "<|call|>",
+};
+enum { BPE_BOS = 0, BPE_PAD = 1, BPE_EOS = 2 }; /* indices into bpe_special */
+
+/* GPT-2's byte-to-unicode map: printable bytes stand for themselves, the others (controls,
+ * space, 0x7F-0xA0, 0xAD) for U+0100 upwards in byte order. UTF-8 of byte b's character into
+ * out (3 bytes at most); returns the length. */
+static int byte_char(int b, char *out)
+{
+    int cp = b;
+    if (!((b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF))) {
+        int k = 0;
+        for (int c = 0; c < b; c++)
+            k +=
+                !((c >= 0x21 && c <= 0x7E) || (c >= 0xA1 && c <= 0xAC) || (c >= 0xAE && c <= 0xFF));
+        cp = 256 + k;
+    }
+    if (cp < 0x80) {
+        out[0] = (char)cp;
+        return 1;
+    }
+    out[0] = (char)(0xC0 | (cp >> 6));
+    out[1] = (char)(0x80 | (cp & 0x3F));
+    return 2;
+}
+
+struct bpe_vocab {
+    char (*tok)[BPE_MAX_TOKEN];
+    const char **tokp;
+    int32_t *type;
+    char (*merge)[2 * BPE_MAX_TOKEN + 2];
+    const char **mergep;
+    int64_t n_tok, n_merge;
+    int32_t bos, eos, pad;
+};
+
+static void bpe_free(struct bpe_vocab *v)
+{
+    free(v->tok);
+    free(v->tokp);
+    free(v->type);
+    free(v->merge);
+    free(v->mergep);
+}
+
+static bool bpe_has(const struct bpe_vocab *v, const char *s)
+{
+    for (int64_t i = 0; i < v->n_tok; i++)
+        if (strcmp(v->tok[i], s) == 0)
+            return true;
+    return false;
+}
+
+/* The vocabulary of n tokens described in synth.h (n large enough for the bytes, at least one
+ * merge and the special tokens). Quadratic lookups: fine for the tiny preset's size. */
+static int bpe_make(struct bpe_vocab *v, int64_t n)
+{
+    const int64_t n_special = (int64_t)OWB_ARRAY_LEN(bpe_special);
+    memset(v, 0, sizeof *v);
+    OWB_ASSERT(n > 256 + n_special);
+    v->tok = calloc((size_t)n, sizeof *v->tok);
+    v->tokp = calloc((size_t)n, sizeof *v->tokp);
+    v->type = calloc((size_t)n, sizeof *v->type);
+    v->merge = calloc((size_t)n, sizeof *v->merge);
+    v->mergep = calloc((size_t)n, sizeof *v->mergep);
+    if (!v->tok || !v->tokp || !v->type || !v->merge || !v->mergep) {
+        bpe_free(v);
+        return OWB_E_NOMEM;
+    }
+    for (int b = 0; b < 256; b++) {
+        int len = byte_char(b, v->tok[b]);
+        v->tok[b][len] = 0;
+        v->type[b] = 1; /* NORMAL */
+    }
+    v->n_tok = 256;
+    const int64_t max_merges = n - 256 - n_special;
+    for (size_t w = 0; w < OWB_ARRAY_LEN(bpe_words) && v->n_merge < max_merges; w++) {
+        for (int spaced = 1; spaced >= 0 && v->n_merge < max_merges; spaced--) {
+            /* Pieces: optional "Ġ" (the space byte's character), then the word's letters. */
+            char cur[BPE_MAX_TOKEN] = "", piece[4];
+            const char *word = bpe_words[w];
+            size_t nl = strlen(word);
+            for (size_t i = 0; i < nl + (size_t)spaced && v->n_merge < max_merges; i++) {
+                int len = spaced && i == 0
+                              ? byte_char(' ', piece)
+                              : byte_char((unsigned char)word[i - (size_t)spaced], piece);
+                piece[len] = 0;
+                if (i == 0) {
+                    snprintf(cur, sizeof cur, "%s", piece);
+                    continue;
+                }
+                char next[BPE_MAX_TOKEN];
+                snprintf(next, sizeof next, "%s%s", cur, piece);
+                if (!bpe_has(v, next)) {
+                    snprintf(v->tok[v->n_tok], BPE_MAX_TOKEN, "%s", next);
+                    v->type[v->n_tok++] = 1;
+                    snprintf(v->merge[v->n_merge++], sizeof v->merge[0], "%s %s", cur, piece);
+                }
+                snprintf(cur, sizeof cur, "%s", next);
+            }
+        }
+    }
+    int64_t first_special = v->n_tok;
+    for (int64_t i = 0; i < n_special; i++) {
+        snprintf(v->tok[v->n_tok], BPE_MAX_TOKEN, "%s", bpe_special[i]);
+        v->type[v->n_tok++] = 3; /* CONTROL */
+    }
+    while (v->n_tok < n) {
+        snprintf(v->tok[v->n_tok], BPE_MAX_TOKEN, "[PAD%lld]", (long long)v->n_tok);
+        v->type[v->n_tok++] = 5; /* UNUSED */
+    }
+    for (int64_t i = 0; i < v->n_tok; i++)
+        v->tokp[i] = v->tok[i];
+    for (int64_t i = 0; i < v->n_merge; i++)
+        v->mergep[i] = v->merge[i];
+    v->bos = (int32_t)(first_special + BPE_BOS);
+    v->eos = (int32_t)(first_special + BPE_EOS);
+    v->pad = (int32_t)(first_special + BPE_PAD);
+    return 0;
+}
+
+/* Copy every tokenizer.* key of a gpt-oss vocab GGUF after checking its size and model. */
+static int copy_vocab(struct owb_gguf_writer *s, const struct owb_synth_preset *p,
+                      const char *vpath, char err[OWB_ERR_MAX])
+{
+    char gerr[OWB_ERR_MAX];
+    struct owb_gguf *g = owb_gguf_open(vpath, gerr);
+    if (!g) {
+        seterr(err, "vocabulary %s", gerr);
+        return OWB_E_FORMAT;
+    }
+    int rc = 0;
+    struct owb_gguf_str model;
+    const struct owb_gguf_value *arr = NULL;
+    uint64_t n = 0;
+    if (owb_gguf_get_str(g, "tokenizer.ggml.model", &model, gerr) ||
+        !(model.len == 4 && memcmp(model.ptr, "gpt2", 4) == 0)) {
+        seterr(err, "vocabulary %s: tokenizer.ggml.model is not \"gpt2\" (byte-level BPE)", vpath);
+        rc = OWB_E_FORMAT;
+    } else if (owb_gguf_get_arr(g, "tokenizer.ggml.tokens", OWB_GGUF_STRING, &arr, &n, gerr) ||
+               n != (uint64_t)p->n_vocab) {
+        seterr(err, "vocabulary %s: %llu tokens, %s has %lld", vpath, (unsigned long long)n,
+               p->name, (long long)p->n_vocab);
+        rc = OWB_E_FORMAT;
+    }
+    for (int64_t i = 0; !rc && i < g->n_kv; i++)
+        if (strncmp(g->kv[i].key, "tokenizer.", 10) == 0)
+            rc = owb_gguf_writer_set_value(s, g->kv[i].key, &g->kv[i].value, err);
+    owb_gguf_close(g);
+    return rc;
+}
+
+int owb_synth_find_vocab(const struct owb_synth_preset *p, char *path, size_t cap,
+                         char err[OWB_ERR_MAX])
+{
+    if (!p->vocab_file) {
+        seterr(err, "preset %s generates its vocabulary", p->name);
+        return OWB_E_USAGE;
+    }
+    const char *env = getenv("OWB_TEST_DATA");
+    const char *roots[2] = {env && *env ? env : NULL, "../shared"};
+    char tried[2][512] = {"", ""};
+    for (int i = 0; i < 2; i++) {
+        if (!roots[i])
+            continue;
+        snprintf(tried[i], sizeof tried[i], "%s/models/gguf/%s", roots[i], p->vocab_file);
+        if (access(tried[i], R_OK) == 0) {
+            snprintf(path, cap, "%s", tried[i]);
+            return 0;
+        }
+    }
+    seterr(err,
+           "%s needs the gpt-oss vocabulary %s (o200k_harmony, 201088 tokens): not found at "
+           "%s%s%s; give it with --vocab FILE",
+           p->name, p->vocab_file, tried[0][0] ? tried[0] : "", tried[0][0] ? " or " : "",
+           tried[1]);
+    return OWB_E_IO;
 }
 
 /* ---- weights ---- */
@@ -349,9 +668,117 @@ static int set_metadata(struct owb_gguf_writer *s, const struct owb_synth_preset
     return 0;
 }
 
+/* gpt-oss metadata in the order llama.cpp's converter writes it (TextModel.set_gguf_parameters,
+ * then GptOssModel's sliding window and expert FFN, then the vocabulary). */
+static int set_metadata_gpt_oss(struct owb_gguf_writer *s, const struct owb_synth_preset *p,
+                                const struct owb_synth_opts *o, int64_t n_layer, const char *vpath,
+                                char err[OWB_ERR_MAX])
+{
+    char key[128], name[160];
+    int rc = 0;
+    const char *a = p->arch;
+    if (n_layer == p->n_layer)
+        snprintf(name, sizeof name, "owbench synthetic %s", p->name);
+    else
+        snprintf(name, sizeof name, "owbench synthetic %s (%lld of %lld layers)", p->name,
+                 (long long)n_layer, (long long)p->n_layer);
+#define TRY(call)                                                                                  \
+    do {                                                                                           \
+        rc = (call);                                                                               \
+        if (rc)                                                                                    \
+            return rc;                                                                             \
+    } while (0)
+#define ARCH_U32(suffix, val)                                                                      \
+    do {                                                                                           \
+        snprintf(key, sizeof key, "%s.%s", a, suffix);                                             \
+        TRY(owb_gguf_writer_set_u32(s, key, (uint32_t)(val), err));                                \
+    } while (0)
+#define ARCH_F32(suffix, val)                                                                      \
+    do {                                                                                           \
+        snprintf(key, sizeof key, "%s.%s", a, suffix);                                             \
+        TRY(owb_gguf_writer_set_f32(s, key, (val), err));                                          \
+    } while (0)
+    TRY(owb_gguf_writer_set_str(s, "general.architecture", a, err));
+    TRY(owb_gguf_writer_set_str(s, "general.type", "model", err));
+    TRY(owb_gguf_writer_set_str(s, "general.name", name, err));
+    ARCH_U32("block_count", n_layer);
+    ARCH_U32("context_length", p->n_ctx);
+    ARCH_U32("embedding_length", p->n_embd);
+    ARCH_U32("feed_forward_length", p->n_ff);
+    ARCH_U32("attention.head_count", p->n_head);
+    ARCH_U32("attention.head_count_kv", p->n_head_kv);
+    snprintf(key, sizeof key, "%s.rope.scaling.type", a);
+    TRY(owb_gguf_writer_set_str(s, key, "yarn", err));
+    ARCH_F32("rope.scaling.factor", p->yarn_factor);
+    ARCH_U32("rope.scaling.original_context_length", p->yarn_orig_ctx);
+    ARCH_F32("rope.scaling.yarn_beta_fast", p->yarn_beta_fast);
+    ARCH_F32("rope.scaling.yarn_beta_slow", p->yarn_beta_slow);
+    ARCH_F32("rope.freq_base", p->rope_freq_base);
+    ARCH_F32("attention.layer_norm_rms_epsilon", p->rms_eps);
+    ARCH_U32("expert_count", p->n_expert);
+    ARCH_U32("expert_used_count", p->n_expert_used);
+    ARCH_U32("attention.key_length", head_dim(p));
+    ARCH_U32("attention.value_length", head_dim(p));
+    TRY(owb_gguf_writer_set_u32(s, "general.file_type", (uint32_t)owb_quantize_ftype(o->type),
+                                err));
+    ARCH_U32("attention.sliding_window", p->n_swa);
+    ARCH_U32("expert_feed_forward_length", p->n_ff_exp);
+    TRY(owb_gguf_writer_set_u32(s, "general.quantization_version", 2, err));
+    TRY(owb_gguf_writer_set_u32(s, "general.alignment", GGUF_ALIGN, err));
+    TRY(owb_gguf_writer_set_str(s, "owbench.synth.preset", p->name, err));
+    TRY(owb_gguf_writer_set_str(s, "owbench.synth.mimics", p->model_name, err));
+    TRY(owb_gguf_writer_set_u64(s, "owbench.synth.seed", o->seed, err));
+#undef ARCH_F32
+#undef ARCH_U32
+    if (vpath)
+        return copy_vocab(s, p, vpath, err);
+
+    struct bpe_vocab v;
+    rc = bpe_make(&v, p->n_vocab);
+    if (rc) {
+        seterr(err, "out of memory for a vocabulary of %lld tokens", (long long)p->n_vocab);
+        return rc;
+    }
+    rc = owb_gguf_writer_set_str(s, "tokenizer.ggml.model", "gpt2", err);
+    if (!rc)
+        rc = owb_gguf_writer_set_str(s, "tokenizer.ggml.pre", "gpt-4o", err);
+    if (!rc)
+        rc =
+            owb_gguf_writer_set_arr_str(s, "tokenizer.ggml.tokens", (uint64_t)v.n_tok, v.tokp, err);
+    if (!rc)
+        rc = owb_gguf_writer_set_arr(s, "tokenizer.ggml.token_type", OWB_GGUF_INT32,
+                                     (uint64_t)v.n_tok, v.type, err);
+    if (!rc)
+        rc = owb_gguf_writer_set_arr_str(s, "tokenizer.ggml.merges", (uint64_t)v.n_merge, v.mergep,
+                                         err);
+    if (!rc)
+        rc = owb_gguf_writer_set_u32(s, "tokenizer.ggml.bos_token_id", (uint32_t)v.bos, err);
+    if (!rc)
+        rc = owb_gguf_writer_set_u32(s, "tokenizer.ggml.eos_token_id", (uint32_t)v.eos, err);
+    if (!rc)
+        rc = owb_gguf_writer_set_u32(s, "tokenizer.ggml.padding_token_id", (uint32_t)v.pad, err);
+    bpe_free(&v);
+#undef TRY
+    return rc;
+}
+
 int owb_synth_write(const struct owb_synth_preset *p, enum owb_type type, int64_t n_layer,
                     uint64_t seed, const char *path, int nthreads,
                     owb_quantize_progress_fn progress, void *progress_ctx, char err[OWB_ERR_MAX])
+{
+    struct owb_synth_opts o;
+    owb_synth_opts_init(&o, p);
+    o.type = type;
+    o.expert_type = OWB_TYPE_COUNT;
+    o.n_layer = n_layer;
+    o.seed = seed;
+    o.nthreads = nthreads;
+    return owb_synth_write_opts(p, &o, path, progress, progress_ctx, err);
+}
+
+int owb_synth_write_opts(const struct owb_synth_preset *p, const struct owb_synth_opts *o,
+                         const char *path, owb_quantize_progress_fn progress, void *progress_ctx,
+                         char err[OWB_ERR_MAX])
 {
     struct owb_gguf_writer *s = NULL;
     struct tdesc *t = NULL;
@@ -359,9 +786,14 @@ int owb_synth_write(const struct owb_synth_preset *p, enum owb_type type, int64_
     unsigned char *dst = NULL;
     size_t n_t = 0;
     int rc = 0;
+    char vpath[1024] = "";
+    int64_t n_layer = o->n_layer;
+    const uint64_t seed = o->seed;
+    const int nthreads = o->nthreads;
 
-    if (!owb_quantize_target_ok(type)) {
-        seterr(err, "%s: type %s is not supported (one of %s)", path, owb_type_name(type),
+    if (!opts_types_ok(o)) {
+        enum owb_type bad = owb_quantize_target_ok(o->type) ? o->expert_type : o->type;
+        seterr(err, "%s: type %s is not supported (one of %s)", path, owb_type_name(bad),
                owb_quantize_target_names());
         return OWB_E_USAGE;
     }
@@ -372,6 +804,12 @@ int owb_synth_write(const struct owb_synth_preset *p, enum owb_type type, int64_
                p->name, (long long)p->n_layer);
         return OWB_E_USAGE;
     }
+    if (p->vocab_file) {
+        if (o->vocab_path)
+            snprintf(vpath, sizeof vpath, "%s", o->vocab_path);
+        else if ((rc = owb_synth_find_vocab(p, vpath, sizeof vpath, err)) != 0)
+            return rc;
+    }
     s = owb_gguf_writer_new();
     t = plan(p, n_layer, &n_t);
     if (!s || !t) {
@@ -379,12 +817,15 @@ int owb_synth_write(const struct owb_synth_preset *p, enum owb_type type, int64_
         rc = OWB_E_NOMEM;
         goto out;
     }
-    rc = set_metadata(s, p, type, n_layer, seed, err);
+    if (is_moe(p))
+        rc = set_metadata_gpt_oss(s, p, o, n_layer, vpath[0] ? vpath : NULL, err);
+    else
+        rc = set_metadata(s, p, o->type, n_layer, seed, err);
     if (rc)
         goto out;
     int64_t max_row = 0;
     for (size_t i = 0; i < n_t; i++) {
-        enum owb_type tt = owb_quantize_pick_type(t[i].name, t[i].n_dims, t[i].ne, type, NULL);
+        enum owb_type tt = tensor_type(&t[i], o, NULL);
         rc = owb_gguf_writer_add_tensor_info(s, t[i].name, tt, t[i].n_dims, t[i].ne, err);
         if (rc)
             goto out;
@@ -406,12 +847,14 @@ int owb_synth_write(const struct owb_synth_preset *p, enum owb_type type, int64_
     for (size_t i = 0; i < n_t; i++) {
         const struct tdesc *d = &t[i];
         bool fell = false;
-        enum owb_type tt = owb_quantize_pick_type(d->name, d->n_dims, d->ne, type, &fell);
-        int64_t ncols = d->ne[0], nrows = d->ne[1];
+        enum owb_type tt = tensor_type(d, o, &fell);
+        int64_t ncols = d->ne[0], nrows = d->ne[1] * d->ne[2]; /* experts: rows of all experts */
         int64_t chunk_rows = chunk_elems / ncols;
         size_t row_bytes = owb_row_size(tt, ncols);
         uint64_t tseed = name_seed(seed, d->name);
-        float std = d->kind == K_BIAS ? BIAS_STD : 1.0f / sqrtf((float)ncols);
+        float std = d->kind == K_BIAS   ? BIAS_STD
+                    : d->kind == K_SINK ? SINK_STD
+                                        : 1.0f / sqrtf((float)ncols);
         for (int64_t r0 = 0; r0 < nrows; r0 += chunk_rows) {
             int64_t nr = nrows - r0 < chunk_rows ? nrows - r0 : chunk_rows;
             int64_t ne = nr * ncols;

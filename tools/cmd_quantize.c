@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * cmd_quantize.c: `owbench quantize IN.gguf OUT.gguf --type T [--threads N]` writes a quantized
+ * cmd_quantize.c: `owbench quantize IN.gguf OUT.gguf --type T [--expert-type T] [--threads N]`
+ * writes a quantized
  * derivative of a GGUF (model/quantize.h: the type rules, fallbacks and file types are documented
  * there), one progress line per tensor on stderr and a summary of the tensors that fell back.
  * Bad arguments exit 2; an unreadable or malformed input, or a failed write, exits 3 and leaves
@@ -26,14 +27,18 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: owbench quantize IN.gguf OUT.gguf --type T [--threads N]\n\n"
+            "usage: owbench quantize IN.gguf OUT.gguf --type T [--expert-type T] [--threads N]\n\n"
             "Write a derivative of IN.gguf with its weight matrices in type T (%s).\n"
-            "Norms and other 1-D tensors stay f32; token_embd.weight is q8_0 for targets under\n"
-            "8 bits; output.weight is q6_K for 4-bit targets; a matrix whose rows are not whole\n"
-            "blocks of its type falls back to q8_0, then f16, then f32 (listed at the end).\n"
+            "Norms, biases, attention sinks, the MoE router (ffn_gate_inp) and other 1-D\n"
+            "tensors stay f32; token_embd.weight is q8_0 for targets under 8 bits;\n"
+            "output.weight is q6_K for 4-bit targets; a matrix whose rows are not whole blocks\n"
+            "of its type falls back to q8_0, then f16, then f32 (listed at the end). 3-D MoE\n"
+            "expert tensors are quantized row by row like any matrix.\n"
             "All metadata is kept; general.file_type is set as llama.cpp numbers it.\n\n"
-            "  --type T      target type (required)\n"
-            "  --threads N   quantizer threads (default: online CPUs)\n",
+            "  --type T          target type (required)\n"
+            "  --expert-type T   type of the 3-D expert tensors (default: --type); e.g.\n"
+            "                    --type bf16 --expert-type mxfp4 is the released gpt-oss mix\n"
+            "  --threads N       quantizer threads (default: online CPUs)\n",
             owb_quantize_target_names());
 }
 
@@ -81,11 +86,12 @@ int cmd_quantize(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"type", required_argument, NULL, 't'},
+        {"expert-type", required_argument, NULL, 'x'},
         {"threads", required_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *type_name = NULL;
+    const char *type_name = NULL, *expert_name = NULL;
     long threads = 0;
     int c;
     optind = 1;
@@ -93,6 +99,9 @@ int cmd_quantize(int argc, char **argv)
         switch (c) {
         case 't':
             type_name = optarg;
+            break;
+        case 'x':
+            expert_name = optarg;
             break;
         case 'j': {
             char *end = NULL;
@@ -132,11 +141,23 @@ int cmd_quantize(int argc, char **argv)
         return OWB_EXIT_USAGE;
     }
 
+    enum owb_type expert = OWB_TYPE_COUNT;
+    if (expert_name &&
+        (owb_type_from_name(expert_name, &expert) != 0 || !owb_quantize_target_ok(expert))) {
+        fprintf(stderr, "owbench quantize: unknown or unsupported --expert-type '%s' (one of %s)\n",
+                expert_name, owb_quantize_target_names());
+        return OWB_EXIT_USAGE;
+    }
+
     char err[OWB_ERR_MAX] = "";
     struct progress pr = {0};
-    fprintf(stderr, "owbench quantize: %s -> %s (%s)\n", in, out, owb_type_name(type));
+    if (expert != OWB_TYPE_COUNT)
+        fprintf(stderr, "owbench quantize: %s -> %s (%s, experts %s)\n", in, out,
+                owb_type_name(type), owb_type_name(expert));
+    else
+        fprintf(stderr, "owbench quantize: %s -> %s (%s)\n", in, out, owb_type_name(type));
     install_cleanup();
-    int rc = owb_quantize_file(in, out, type, (int)threads, on_tensor, &pr, err);
+    int rc = owb_quantize_file_ex(in, out, type, expert, (int)threads, on_tensor, &pr, err);
     if (rc) {
         fprintf(stderr, "owbench quantize: %s\n", err);
         return owb_status_exit(rc);

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * cmd_synth.c: `owbench synth --preset NAME [--type T] [--layers N] [--seed S] [--threads N]
- * -o FILE.gguf` writes a synthetic GGUF with a real model's shape and seeded random weights
- * (model/synth.h), a progress line per tensor on stderr; `owbench synth --list` prints the presets
- * with their parameter counts and tensor-data sizes per type. Bad values exit 2, a failed write
+ * cmd_synth.c: `owbench synth --preset NAME [--type T] [--expert-type T] [--layers N] [--seed S]
+ * [--vocab FILE] [--threads N] -o FILE.gguf` writes a synthetic GGUF with a real model's shape and
+ * seeded random weights (model/synth.h), a progress line per tensor on stderr; `owbench synth
+ * --list` prints the presets with their parameter counts and tensor-data sizes per type (and in
+ * the preset's default mix). Bad values exit 2, a failed write (or an absent gpt-oss vocabulary)
  * exits 3 and leaves no file.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -26,21 +27,30 @@ static const enum owb_type list_types[] = {OWB_TYPE_F32,  OWB_TYPE_F16,  OWB_TYP
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: owbench synth --preset NAME [--type T] [--layers N] [--seed S] [--threads N]\n"
-            "                     -o FILE.gguf\n"
-            "       owbench synth --list\n\n"
-            "Write a GGUF with the exact shapes of a real model, seeded random weights and a\n"
-            "generated tokenizer; llama.cpp loads the same file.\n\n"
-            "  --preset NAME   %s\n"
-            "  --type T        weight type: %s (default f16); token embeddings, output\n"
-            "                  and norms follow the rules of `owbench quantize`\n"
-            "  --layers N      keep only the first N layers (quick runs)\n"
-            "  --seed S        random seed, unsigned 64-bit (default 1); same seed, same bytes\n"
-            "  --threads N     quantizer threads (default: online CPUs)\n"
-            "  -o FILE         output file (written atomically)\n"
-            "  --list          the presets, their parameter counts and sizes per type\n",
-            owb_synth_preset_names(), owb_quantize_target_names());
+    fprintf(
+        f,
+        "usage: owbench synth --preset NAME [--type T] [--expert-type T] [--layers N]\n"
+        "                     [--seed S] [--vocab FILE] [--threads N] -o FILE.gguf\n"
+        "       owbench synth --list\n\n"
+        "Write a GGUF with the exact shapes of a real model, seeded random weights and a\n"
+        "tokenizer (generated; gpt-oss-20b/120b: copied from the gpt-oss vocab GGUF);\n"
+        "llama.cpp loads the same file.\n\n"
+        "  --preset NAME     %s\n"
+        "  --type T          weight type: %s; token embeddings,\n"
+        "                    output, router, norms and biases follow the rules of\n"
+        "                    `owbench quantize`. Default f16; gpt-oss presets: as the\n"
+        "                    released files convert (experts mxfp4, other matrices bf16,\n"
+        "                    router, norms, sinks and biases f32)\n"
+        "  --expert-type T   type of the 3-D MoE expert tensors (default: --type if given,\n"
+        "                    else the preset's: mxfp4 for gpt-oss)\n"
+        "  --layers N        keep only the first N layers (quick runs)\n"
+        "  --seed S          random seed, unsigned 64-bit (default 1); same seed, same bytes\n"
+        "  --vocab FILE      gpt-oss-20b/120b: the vocab GGUF (default: ggml-vocab-gpt-oss.gguf\n"
+        "                    under $OWB_TEST_DATA/models/gguf or ../shared/models/gguf)\n"
+        "  --threads N       quantizer threads (default: online CPUs)\n"
+        "  -o FILE           output file (written atomically)\n"
+        "  --list            the presets, their parameter counts and sizes per type\n",
+        owb_synth_preset_names(), owb_quantize_target_names());
 }
 
 static void print_size(uint64_t bytes)
@@ -60,7 +70,7 @@ static void list_presets(void)
            "heads", "ff", "vocab");
     for (size_t t = 0; t < OWB_ARRAY_LEN(list_types); t++)
         printf(" %9s", owb_type_name(list_types[t]));
-    printf("\n");
+    printf(" %9s\n", "default");
     for (int i = 0; i < n; i++) {
         printf("%-14s %-6s %14" PRId64 " %6" PRId64 " %5" PRId64 " %2" PRId64 "/%-2" PRId64
                " %6" PRId64 " %7" PRId64,
@@ -68,9 +78,13 @@ static void list_presets(void)
                p[i].n_head, p[i].n_head_kv, p[i].n_ff, p[i].n_vocab);
         for (size_t t = 0; t < OWB_ARRAY_LEN(list_types); t++)
             print_size(owb_synth_data_bytes(&p[i], list_types[t], 0));
+        struct owb_synth_opts o;
+        owb_synth_opts_init(&o, &p[i]);
+        print_size(owb_synth_data_bytes_opts(&p[i], &o));
         printf("\n");
     }
     printf("\nsizes: tensor data (GiB G, MiB M); the metadata adds a few MiB (the vocabulary).\n"
+           "default: without --type (f16; gpt-oss: mxfp4 experts, bf16 other matrices).\n"
            "mimics:");
     for (int i = 0; i < n; i++)
         printf("%s %s = %s", i ? ";" : "", p[i].name, p[i].model_name);
@@ -132,6 +146,8 @@ int cmd_synth(int argc, char **argv)
     static const struct option opts[] = {
         {"preset", required_argument, NULL, 'p'},
         {"type", required_argument, NULL, 't'},
+        {"expert-type", required_argument, NULL, 'x'},
+        {"vocab", required_argument, NULL, 'v'},
         {"layers", required_argument, NULL, 'l'},
         {"seed", required_argument, NULL, 's'},
         {"threads", required_argument, NULL, 'j'},
@@ -140,7 +156,8 @@ int cmd_synth(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *preset_name = NULL, *type_name = "f16", *out = NULL;
+    const char *preset_name = NULL, *type_name = NULL, *expert_name = NULL, *vocab = NULL,
+               *out = NULL;
     int64_t layers = 0, threads = 0;
     uint64_t seed = 1;
     bool list = false;
@@ -153,6 +170,12 @@ int cmd_synth(int argc, char **argv)
             break;
         case 't':
             type_name = optarg;
+            break;
+        case 'x':
+            expert_name = optarg;
+            break;
+        case 'v':
+            vocab = optarg;
             break;
         case 'l':
             if (parse_i64(optarg, 1, 1 << 20, &layers)) {
@@ -213,10 +236,27 @@ int cmd_synth(int argc, char **argv)
                 owb_synth_preset_names());
         return OWB_EXIT_USAGE;
     }
-    enum owb_type type;
-    if (owb_type_from_name(type_name, &type) != 0 || !owb_quantize_target_ok(type)) {
-        fprintf(stderr, "owbench synth: unknown or unsupported type '%s' (one of %s)\n", type_name,
-                owb_quantize_target_names());
+    struct owb_synth_opts o;
+    owb_synth_opts_init(&o, p);
+    const char *names[2] = {type_name, expert_name};
+    enum owb_type *dst[2] = {&o.type, &o.expert_type};
+    for (int k = 0; k < 2; k++) {
+        if (!names[k])
+            continue;
+        if (owb_type_from_name(names[k], dst[k]) != 0 || !owb_quantize_target_ok(*dst[k])) {
+            fprintf(stderr, "owbench synth: unknown or unsupported %s '%s' (one of %s)\n",
+                    k ? "--expert-type" : "type", names[k], owb_quantize_target_names());
+            return OWB_EXIT_USAGE;
+        }
+    }
+    if (type_name && !expert_name)
+        o.expert_type = OWB_TYPE_COUNT; /* experts follow --type */
+    if (expert_name && p->n_expert == 0)
+        fprintf(stderr, "owbench synth: note: %s has no expert tensors; --expert-type unused\n",
+                p->name);
+    if (vocab && !p->vocab_file) {
+        fprintf(stderr, "owbench synth: --vocab: preset %s generates its own vocabulary\n",
+                p->name);
         return OWB_EXIT_USAGE;
     }
     if (layers > p->n_layer) {
@@ -225,18 +265,27 @@ int cmd_synth(int argc, char **argv)
                 layers, p->n_layer, p->name);
         return OWB_EXIT_USAGE;
     }
+    o.n_layer = layers;
+    o.seed = seed;
+    o.vocab_path = vocab;
+    o.nthreads = (int)threads;
 
     char err[OWB_ERR_MAX] = "";
     struct progress pr = {0};
     int64_t nl = layers ? layers : p->n_layer;
+    char types[64];
+    if (p->n_expert > 0 && o.expert_type != OWB_TYPE_COUNT && o.expert_type != o.type)
+        snprintf(types, sizeof types, "%s, experts %s", owb_type_name(o.type),
+                 owb_type_name(o.expert_type));
+    else
+        snprintf(types, sizeof types, "%s", owb_type_name(o.type));
     fprintf(stderr,
             "owbench synth: %s (%s shape), %" PRId64 " layers, %s, seed %" PRIu64
             ": %.3f B parameters, %.1f MiB of tensor data\n",
-            p->name, p->model_name, nl, owb_type_name(type), seed,
-            (double)owb_synth_param_count(p, nl) / 1e9,
-            (double)owb_synth_data_bytes(p, type, nl) / (1024.0 * 1024.0));
+            p->name, p->model_name, nl, types, seed, (double)owb_synth_param_count(p, nl) / 1e9,
+            (double)owb_synth_data_bytes_opts(p, &o) / (1024.0 * 1024.0));
     install_cleanup();
-    int rc = owb_synth_write(p, type, nl, seed, out, (int)threads, on_tensor, &pr, err);
+    int rc = owb_synth_write_opts(p, &o, out, on_tensor, &pr, err);
     if (rc) {
         fprintf(stderr, "owbench synth: %s\n", err);
         return owb_status_exit(rc);
