@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/gptoss.h"
 #include "model/llama.h"
 
 /* Fill a caller's error buffer (vsnprintf: over-long messages are cut). */
@@ -25,6 +26,7 @@ static const struct owb_arch arch_table[] = {
     {"llama", 0, owb_llama_load, owb_llama_forward, owb_llama_release, owb_llama_account},
     {"mistral", 0, owb_llama_load, owb_llama_forward, owb_llama_release, owb_llama_account},
     {"qwen2", 1, owb_llama_load, owb_llama_forward, owb_llama_release, owb_llama_account},
+    {"gpt-oss", 1, owb_gptoss_load, owb_gptoss_forward, owb_gptoss_release, owb_gptoss_account},
 };
 
 const struct owb_arch *owb_arch_find(const char *name)
@@ -37,7 +39,7 @@ const struct owb_arch *owb_arch_find(const char *name)
 
 const char *owb_arch_names(void)
 {
-    return "llama, mistral, qwen2";
+    return "llama, mistral, qwen2, gpt-oss";
 }
 
 struct owb_model *owb_model_load(const struct owb_gguf *g, const struct owb_model_opts *opts,

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * arch.h: the architecture table and the model interface every architecture implements. A GGUF's
- * `general.architecture` picks a table entry (llama, mistral, qwen2 -> model/llama.c; gpt-oss will
- * be another file and another row); owb_model_load() reads the hyperparameters and binds the
+ * `general.architecture` picks a table entry (llama, mistral, qwen2 -> model/llama.c; gpt-oss ->
+ * model/gptoss.c); owb_model_load() reads the hyperparameters and binds the
  * weights in place, owb_model_forward() runs a batch of tokens through the network, filling a KV
  * cache, and returns logits.
  *
