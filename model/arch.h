@@ -8,10 +8,10 @@
  *
  * Threads: the model creates none. Parallel work goes through a caller-supplied runner whose
  * run() calls fn(ctx, tid, nthreads) once on each of its threads and returns when all are done
- * (bench/core/pool.h's owb_pool_run has exactly this shape). The threads of one run() must run
+ * (runtime/pool.h's owb_rt_pool_run has exactly this shape). The threads of one run() must run
  * concurrently: a forward chunk is one region whose threads meet at barriers between the steps of
- * a layer. Work is split by output rows and heads only, so logits are bitwise identical for any
- * thread count.
+ * a layer. Work is split by output rows, heads, tokens and experts only, never by a reduction, so
+ * logits are bitwise identical for any thread count.
  *
  * Ownership: a model borrows the GGUF's mapping (weights are used where they lie): the owb_gguf
  * must stay open until owb_model_free(). Everything else (KV cache, activations, scratch) is
