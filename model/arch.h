@@ -59,8 +59,10 @@ struct owb_hparams {
     float rope_freq_base;
     float rope_freq_scale; /* 1 / linear scaling factor */
     float rms_eps;
-    int rope_neox;    /* 0: pairs (2i, 2i+1); 1: pairs (i, i + n_rot/2) */
-    bool tied_output; /* no output.weight: logits use token_embd */
+    int rope_neox;         /* 0: pairs (2i, 2i+1); 1: pairs (i, i + n_rot/2) */
+    bool tied_output;      /* no output.weight: logits use token_embd */
+    int64_t n_expert;      /* experts per MoE layer (0: dense feed-forward) */
+    int64_t n_expert_used; /* experts each token runs (router top-k) */
 };
 
 struct owb_arch;

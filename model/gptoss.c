@@ -460,6 +460,8 @@ int owb_gptoss_load(struct owb_model *m, const struct owb_gguf *g, const struct 
         owb_ld_mul(&ld, "head_count_kv x key_length", hp->n_head_kv, hp->head_dim, &G->kv_dim, err))
         goto fail;
     hp->n_ff = G->n_ff_exp;
+    hp->n_expert = G->n_expert;
+    hp->n_expert_used = G->n_used;
 
     /* Matrices first (their shapes in the file bound every size below). */
     const int64_t E = hp->n_embd, F = G->n_ff_exp, X = G->n_expert;

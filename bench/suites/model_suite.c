@@ -149,6 +149,12 @@ static void common_params(cJSON *b, const struct ms_run *r, const struct ms_mode
     owb_result_param_num(b, "n_layer", (double)m->hp.n_layer);
     owb_result_param_num(b, "n_embd", (double)m->hp.n_embd);
     owb_result_param_num(b, "n_vocab", (double)m->hp.n_vocab);
+    if (m->hp.n_expert) { /* mixture of experts: decode_read_bytes counts the used ones only */
+        owb_result_param_num(b, "n_expert", (double)m->hp.n_expert);
+        owb_result_param_num(b, "n_expert_used", (double)m->hp.n_expert_used);
+    }
+    if (m->cost.n_layer_window)
+        owb_result_param_num(b, "sliding_window", (double)m->cost.window);
     owb_result_param_num(b, "n_ctx", (double)m->n_ctx);
     owb_result_param_num(b, "n_batch", (double)m->n_batch);
     owb_result_param_num(b, "threads", nthr);
