@@ -189,6 +189,12 @@ struct gthr {
     float *xb;            /* (n_embd) normed one-row input */
     void *act[MAX_GROUP]; /* (act1_bytes each) prepared one-row inputs */
     struct owb_attn_scratch att;
+    /* decode (one token): the routing and the experts' prepared inputs, per thread */
+    int32_t sel[MAX_USED];
+    float selw[MAX_USED];
+    void *xg, *xu; /* (act row of the widest gate/up input) */
+    void *xd;      /* (n_used, act row of the widest down input) */
+    float *acc;    /* (n_embd) weighted sum of one row range */
 };
 
 struct gptoss {
@@ -270,6 +276,10 @@ void owb_gptoss_release(struct owb_model *m)
             free(G->thr[t].att.qs);
             free(G->thr[t].att.sc);
             free(G->thr[t].att.pv);
+            free(G->thr[t].xg);
+            free(G->thr[t].xu);
+            free(G->thr[t].xd);
+            free(G->thr[t].acc);
         }
     free(G->thr);
     if (G->bar_init)
@@ -658,6 +668,14 @@ int owb_gptoss_load(struct owb_model *m, const struct owb_gguf *g, const struct 
             oom = true;
         if (rd && !(G->xact_d = aligned_alloc(64, (G->xact_bytes_d + 63) & ~(size_t)63)))
             oom = true;
+        const size_t r1g = (rg + 63) & ~(size_t)63, r1d = ((size_t)K * rd + 63) & ~(size_t)63;
+        for (int t = 0; t < G->nthreads; t++) {
+            struct gthr *T = &G->thr[t];
+            if ((r1g && (!(T->xg = aligned_alloc(64, r1g)) || !(T->xu = aligned_alloc(64, r1g)))) ||
+                (r1d && !(T->xd = aligned_alloc(64, r1d))))
+                oom = true;
+            T->acc = alloc_f32(E, 1, 1, &oom);
+        }
     }
     size_t ab = 0, a1 = G->out1.act_row_bytes;
     for (int64_t i = 0; i <= hp->n_layer * A_PER_LAYER; i++) {
@@ -946,6 +964,85 @@ static void route_plan(struct fwd *f, const struct glayer *ly)
                      _once = 1;                                                                    \
              _once; _once = 0)
 
+/* The experts of one decoded token with two barriers: every thread routes the token itself
+ * (the same top-k everywhere) and prepares the normed row for gate/up in its own scratch; the
+ * gate/up rows of the k experts are shared out; after a barrier every thread prepares the k
+ * hidden rows for down, and a range of down rows is computed for all k experts by one thread and
+ * summed in the order of the choices into the residual. The same operations as the grouped path
+ * with one token per expert, so both give the same bits. xn: the token's normed row. */
+static void moe_decode(struct fwd *f, int tid, int nth, const struct glayer *ly,
+                       _Atomic int64_t *work, const float *xn)
+{
+    struct gptoss *G = f->G;
+    const int64_t E = f->m->hp.n_embd, F = G->n_ff_exp, K = G->n_used;
+    const int64_t A = OWB_MATMUL_ROW_ALIGN;
+    struct gthr *T = &G->thr[tid];
+    struct owb_model_profile *P = f->prof;
+    struct owb_matmul_plan p[X_PER_LAYER];
+    char merr[OWB_ERR_MAX];
+    int64_t r0, r1;
+
+    owb_moe_topk(G->rlog, G->n_expert, K, T->sel, T->selw);
+    if (G->w_scale != 0.0f && G->w_scale != 1.0f)
+        for (int64_t j = 0; j < K; j++)
+            T->selw[j] *= G->w_scale;
+    for (int i = 0; i < X_PER_LAYER; i++)
+        OWB_ASSERT(owb_matmul_plan_init(&p[i], ly->x[i].type, ly->x[i].m, ly->x[i].k, 1, G->isa,
+                                        merr) == 0); /* checked at load */
+    const bool share = same_act(&p[X_GATE], &p[X_UP]);
+    if (p[X_GATE].act_row_bytes)
+        owb_matmul_prepare(&p[X_GATE], xn, E, T->xg, 0, 1);
+    if (p[X_UP].act_row_bytes && !share)
+        owb_matmul_prepare(&p[X_UP], xn, E, T->xu, 0, 1);
+    const void *ag = p[X_GATE].act_row_bytes ? T->xg : NULL;
+    const void *au = !p[X_UP].act_row_bytes ? NULL : share ? T->xg : T->xu;
+    if (P)
+        mark(f, tid, &P->other_ns);
+
+    /* gate/up rows of the k experts: row ia * F + r of hg is row r of choice ia */
+    while (owb_grab(&work[S_GU], K * F, grab_rows(&p[X_GATE]), A, nth, &r0, &r1))
+        FOR_PIECES(r0, r1, F, ia, a0, a1)
+        {
+            const int64_t e = T->sel[ia];
+            float *hg = G->hg + ia * F, *hu = G->hu + ia * F;
+            mm(f, tid, &p[X_GATE], owb_wt_expert(&ly->x[X_GATE], e), ag, xn, E, hg, F, a0, a1);
+            mm(f, tid, &p[X_UP], owb_wt_expert(&ly->x[X_UP], e), au, xn, E, hu, F, a0, a1);
+            add_bias(hg, F, 1, ly->bg ? ly->bg + e * F : NULL, a0, a1);
+            add_bias(hu, F, 1, ly->bu ? ly->bu + e * F : NULL, a0, a1);
+            owb_swiglu_oai(hg + a0, hg + a0, hu + a0, a1 - a0, OAI_ALPHA, OAI_LIMIT);
+            if (P)
+                mark(f, tid, &P->other_ns);
+        }
+    barrier(f, tid, nth);
+
+    const size_t adr = p[X_DOWN].act_row_bytes;
+    if (adr)
+        for (int64_t ia = 0; ia < K; ia++)
+            owb_matmul_prepare(&p[X_DOWN], G->hg + ia * F, F, (char *)T->xd + (size_t)ia * adr, 0,
+                               1);
+    if (P)
+        mark(f, tid, &P->matmul_ns[p[X_DOWN].wtype]);
+    while (owb_grab(&work[S_D], E, grab_rows(&p[X_DOWN]), A, nth, &r0, &r1)) {
+        for (int64_t ia = 0; ia < K; ia++) {
+            const int64_t e = T->sel[ia];
+            float *de = G->de + ia * E;
+            mm(f, tid, &p[X_DOWN], owb_wt_expert(&ly->x[X_DOWN], e),
+               adr ? (char *)T->xd + (size_t)ia * adr : NULL, G->hg + ia * F, F, de, E, r0, r1);
+            add_bias(de, E, 1, ly->bd ? ly->bd + e * E : NULL, r0, r1);
+        }
+        float *acc = T->acc;
+        for (int64_t i = r0; i < r1; i++)
+            acc[i] = G->de[i] * T->selw[0];
+        for (int64_t ia = 1; ia < K; ia++)
+            for (int64_t i = r0; i < r1; i++)
+                acc[i] += G->de[ia * E + i] * T->selw[ia];
+        owb_add(G->x + r0, G->x + r0, acc + r0, r1 - r0);
+        if (P)
+            mark(f, tid, &P->other_ns);
+    }
+    barrier(f, tid, nth);
+}
+
 static void moe_step(struct fwd *f, int tid, int nth, const struct glayer *ly,
                      _Atomic int64_t *work)
 {
@@ -965,6 +1062,10 @@ static void moe_step(struct fwd *f, int tid, int nth, const struct glayer *ly,
         add_bias(G->rlog, X, nb, ly->br, r0, r1);
     }
     barrier(f, tid, nth);
+    if (nb == 1) {
+        moe_decode(f, tid, nth, ly, work, in.x);
+        return;
+    }
     /* Top-k per token. */
     while (owb_grab(&work[S_TOPK], nb, 1, 1, nth, &r0, &r1))
         for (int64_t b = r0; b < r1; b++) {
