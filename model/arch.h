@@ -118,6 +118,8 @@ struct owb_model {
                                     every layer, the output matrix, one embedding row, the 1-D
                                     tensors (KV cache reads excluded) */
     uint64_t kv_bytes_per_token; /* KV cache bytes of one position (K and V, every layer) */
+    uint64_t kv_cache_bytes;     /* KV cache bytes allocated for n_ctx positions (sliding layers
+                                    keep a ring of window + n_batch) */
     struct owb_model_cost cost;  /* per-token costs (the two fields above come from it) */
 
     /* Profiling: NULL (default) or a caller-owned accumulator (owb_model_profile). */

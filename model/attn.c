@@ -6,6 +6,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "kernels/ops.h"
 
@@ -14,6 +15,11 @@ int64_t owb_attn_block_tokens(int64_t group, int64_t n_ctx, int64_t nb)
     int64_t qb = (int64_t)(((size_t)4 << 20) / ((size_t)group * (size_t)n_ctx * sizeof(float)));
     qb = qb < 1 ? 1 : qb > 64 ? 64 : qb;
     return qb > nb ? nb : qb;
+}
+
+int64_t owb_attn_cache_slots(int64_t window, int64_t n_ctx, int64_t n_batch)
+{
+    return window > 0 && window + n_batch < n_ctx ? window + n_batch : n_ctx;
 }
 
 int owb_attn_plan(struct owb_attn_blocks *b, int64_t pos, int64_t nb, int64_t qb, int64_t group,
@@ -62,7 +68,7 @@ void owb_softmax_sink(float *x, int64_t n, float sink)
 void owb_attn_heads(const struct owb_attn_blocks *b, const struct owb_attn_args *a, int64_t g0,
                     int64_t g1, const struct owb_attn_scratch *s)
 {
-    const int64_t hd = a->head_dim, group = a->group, n_ctx = a->n_ctx, QD = a->ldq;
+    const int64_t hd = a->head_dim, group = a->group, cap = a->cap, QD = a->ldq;
     const int64_t window = b->window;
     for (int64_t g = g0; g < g1; g++) {
         for (int blk = 0; blk < b->nblk; blk++) {
@@ -70,8 +76,22 @@ void owb_attn_heads(const struct owb_attn_blocks *b, const struct owb_attn_args 
             const struct owb_matmul_plan *ppv = &b->plans[2 * blk + 1];
             const int64_t b0 = blk * b->qb, bq = pqk->batch / group, nk = pqk->m;
             const int64_t ks = b->kstart[blk], rows = group * bq;
-            const float *kg = a->kc + (g * n_ctx + ks) * hd; /* (nk, hd) */
-            const float *vg = a->vc + g * hd * n_ctx + ks;   /* (hd, nk), rows n_ctx apart */
+            const int64_t s0 = ks % cap;
+            const float *kg = a->kc + (g * cap + s0) * hd; /* (nk, hd) */
+            const float *vg = a->vc + g * hd * cap + s0;   /* (hd, nk), rows ldv apart */
+            int64_t ldv = cap;
+            if (s0 + nk > cap) { /* the keys wrap around the ring: gather them in order */
+                for (int64_t j = 0; j < nk; j++) {
+                    const int64_t slot = (ks + j) % cap;
+                    memcpy(s->kw + j * hd, a->kc + (g * cap + slot) * hd,
+                           (size_t)hd * sizeof(float));
+                    for (int64_t i = 0; i < hd; i++)
+                        s->vw[i * nk + j] = a->vc[g * hd * cap + i * cap + slot];
+                }
+                kg = s->kw;
+                vg = s->vw;
+                ldv = nk;
+            }
             for (int64_t j = 0; j < group; j++) /* row j * bq + bb: head g*group+j, token b0+bb */
                 for (int64_t bb = 0; bb < bq; bb++) {
                     const float *src = a->q + (b0 + bb) * QD + (g * group + j) * hd;
@@ -93,7 +113,7 @@ void owb_attn_heads(const struct owb_attn_blocks *b, const struct owb_attn_args 
                 else
                     owb_softmax(sc, nk);
             }
-            owb_matmul_rows(ppv, s->sc, NULL, vg, n_ctx, s->pv, rows, 0, rows);
+            owb_matmul_rows(ppv, s->sc, NULL, vg, ldv, s->pv, rows, 0, rows);
             for (int64_t j = 0; j < group; j++)
                 for (int64_t bb = 0; bb < bq; bb++) {
                     float *o = a->out + (b0 + bb) * QD + (g * group + j) * hd;

@@ -183,6 +183,8 @@ struct glayer {
     struct owb_wt w[A_PER_LAYER];
     struct owb_wt x[X_PER_LAYER];
     int64_t window; /* 0: full attention */
+    int64_t cap;    /* KV cache slots (model/attn.h: n_ctx, or window + n_batch when sliding) */
+    int64_t kv_off; /* floats from the start of k_cache / v_cache to this layer's cache */
 };
 
 struct gthr {
@@ -276,6 +278,8 @@ void owb_gptoss_release(struct owb_model *m)
             free(G->thr[t].att.qs);
             free(G->thr[t].att.sc);
             free(G->thr[t].att.pv);
+            free(G->thr[t].att.kw);
+            free(G->thr[t].att.vw);
             free(G->thr[t].xg);
             free(G->thr[t].xu);
             free(G->thr[t].xd);
@@ -595,8 +599,22 @@ int owb_gptoss_load(struct owb_model *m, const struct owb_gguf *g, const struct 
     G->hg = alloc_f32(NR, F, 1, &oom);
     G->hu = alloc_f32(NR, F, 1, &oom);
     G->de = alloc_f32(NR, E, 1, &oom);
-    G->k_cache = owb_ld_alloc_f32(hp->n_layer, m->n_ctx, G->kv_dim, false, &oom);
-    G->v_cache = owb_ld_alloc_f32(hp->n_layer, m->n_ctx, G->kv_dim, false, &oom);
+    /* KV caches: full layers hold n_ctx positions, sliding ones a ring of window + n_batch */
+    int64_t kv_total = 0, cap_swa = 0;
+    for (int64_t l = 0; l < hp->n_layer; l++) {
+        struct glayer *ly = &G->layers[l];
+        int64_t n;
+        ly->cap = owb_attn_cache_slots(ly->window, m->n_ctx, nb);
+        ly->kv_off = kv_total;
+        if (owb_ld_mul(&ld, "KV cache of a layer", ly->cap, G->kv_dim, &n, err))
+            goto fail;
+        kv_total += n;
+        if (ly->window && ly->cap > cap_swa)
+            cap_swa = ly->cap;
+    }
+    m->kv_cache_bytes = 2 * (uint64_t)kv_total * sizeof(float);
+    G->k_cache = owb_ld_alloc_f32(kv_total, 1, 1, false, &oom);
+    G->v_cache = owb_ld_alloc_f32(kv_total, 1, 1, false, &oom);
     G->sel = calloc((size_t)NR, sizeof *G->sel);
     G->row_tok = calloc((size_t)NR, sizeof *G->row_tok);
     G->tok_row = calloc((size_t)NR, sizeof *G->tok_row);
@@ -623,13 +641,16 @@ int owb_gptoss_load(struct owb_model *m, const struct owb_gguf *g, const struct 
             G->thr[t].att.qs = alloc_f32(group * G->qb, hd, 1, &oom);
             G->thr[t].att.sc = owb_ld_alloc_f32(group * G->qb, m->n_ctx, 1, false, &oom);
             G->thr[t].att.pv = alloc_f32(hd, group * G->qb, 1, &oom);
+            if (cap_swa) {
+                G->thr[t].att.kw = alloc_f32(cap_swa, hd, 1, &oom);
+                G->thr[t].att.vw = alloc_f32(hd, cap_swa, 1, &oom);
+            }
         }
     if (oom) {
         seterr(err,
                "%.300s: out of memory for a context of %" PRId64 " and batch of %" PRId64
                " (KV cache %.1f MiB)",
-               g->path, m->n_ctx, nb,
-               2.0 * (double)hp->n_layer * (double)m->n_ctx * (double)G->kv_dim * 4.0 / 1048576.0);
+               g->path, m->n_ctx, nb, (double)m->kv_cache_bytes / 1048576.0);
         rc = OWB_E_NOMEM;
         goto fail;
     }
@@ -905,7 +926,7 @@ static void qkv_finish(struct fwd *f, const struct glayer *ly, float *kc, float 
 {
     struct gptoss *G = f->G;
     const struct owb_hparams *hp = &f->m->hp;
-    const int64_t hd = hp->head_dim, group = hp->n_head / hp->n_head_kv, n_ctx = f->m->n_ctx;
+    const int64_t hd = hp->head_dim, group = hp->n_head / hp->n_head_kv, cap = ly->cap;
     const int64_t QD = G->q_dim, KD = G->kv_dim, qo = g0 * group * hd, ko = g0 * hd;
     const int64_t qn = (g1 - g0) * group * hd, kn = (g1 - g0) * hd;
     const struct owb_rope_cache *rope = G->rope[ly->window ? 1 : 0];
@@ -921,10 +942,10 @@ static void qkv_finish(struct fwd *f, const struct glayer *ly, float *kc, float 
         owb_rope_apply(q + qo, (g1 - g0) * group, hd, &rope[b], 1);
         owb_rope_apply(k + ko, g1 - g0, hd, &rope[b], 1);
         for (int64_t g = g0; g < g1; g++) {
-            memcpy(kc + (g * n_ctx + t) * hd, k + g * hd, (size_t)hd * sizeof *k);
-            float *vt = vc + g * hd * n_ctx + t;
+            memcpy(kc + (g * cap + t % cap) * hd, k + g * hd, (size_t)hd * sizeof *k);
+            float *vt = vc + g * hd * cap + t % cap; /* slot t % cap of (head_dim, cap) */
             for (int64_t i = 0; i < hd; i++)
-                vt[i * n_ctx] = v[g * hd + i];
+                vt[i * cap] = v[g * hd + i];
         }
     }
 }
@@ -1195,8 +1216,8 @@ static void chunk_fn(void *ctx, int tid, int nth)
     for (int64_t l = 0; l < hp->n_layer; l++) {
         const struct glayer *ly = &G->layers[l];
         const struct owb_matmul_plan *pl = &G->plans[l * A_PER_LAYER];
-        float *kc = G->k_cache + l * m->n_ctx * KD;
-        float *vc = G->v_cache + l * m->n_ctx * KD;
+        float *kc = G->k_cache + ly->kv_off; /* (n_head_kv, cap, hd) */
+        float *vc = G->v_cache + ly->kv_off; /* (n_head_kv, hd, cap) */
         _Atomic int64_t *work = G->work + l * S_PER_LAYER;
 
         /* Attention: q, k, v by KV head, then that head's attention (window, sinks). */
@@ -1208,7 +1229,7 @@ static void chunk_fn(void *ctx, int tid, int nth)
             .ldq = QD,
             .kc = kc,
             .vc = vc,
-            .n_ctx = m->n_ctx,
+            .cap = ly->cap,
             .head_dim = hd,
             .group = group,
             .pos = f->pos,

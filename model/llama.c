@@ -412,6 +412,8 @@ int owb_llama_load(struct owb_model *m, const struct owb_gguf *g, const struct o
     L->att_out = alloc_f32(nb, L->q_dim, 1, &oom);
     L->hb = alloc_f32(nb, hp->n_ff, 1, &oom);
     L->hb2 = alloc_f32(nb, hp->n_ff, 1, &oom);
+    m->kv_cache_bytes =
+        2 * (uint64_t)hp->n_layer * (uint64_t)m->n_ctx * (uint64_t)L->kv_dim * sizeof(float);
     L->k_cache = owb_ld_alloc_f32(hp->n_layer, m->n_ctx, L->kv_dim, false, &oom);
     L->v_cache = owb_ld_alloc_f32(hp->n_layer, m->n_ctx, L->kv_dim, false, &oom);
     L->rope = calloc((size_t)nb, sizeof *L->rope);
@@ -691,7 +693,7 @@ static void attention(struct fwd *f, int tid, const float *kc, const float *vc, 
         .ldq = L->q_dim,
         .kc = kc,
         .vc = vc,
-        .n_ctx = f->m->n_ctx,
+        .cap = f->m->n_ctx,
         .head_dim = hp->head_dim,
         .group = hp->n_head / hp->n_head_kv,
         .pos = f->pos,

@@ -165,7 +165,7 @@ static void common_params(cJSON *b, const struct ms_run *r, const struct ms_mode
     owb_result_metric(b, "decode_read_bytes", (double)m->decode_read_bytes);
     owb_result_metric(b, "flop_per_token", m->cost.matmul_flop_per_token);
     owb_result_metric(b, "kv_bytes_per_token", (double)m->kv_bytes_per_token);
-    owb_result_metric(b, "kv_cache_bytes", (double)m->kv_bytes_per_token * (double)m->n_ctx);
+    owb_result_metric(b, "kv_cache_bytes", (double)m->kv_cache_bytes);
 }
 
 /* The operation classes of one profiled repetition of `tokens` tokens: metrics

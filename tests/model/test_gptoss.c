@@ -309,6 +309,8 @@ static int run(const struct owb_gguf *g, int nthreads, const int32_t *toks, floa
             fprintf(stderr, "forward: %s\n", err);
         if (cost)
             *cost = m->cost;
+        /* the full layer keeps 32 positions, the two sliding ones a ring of window + n_batch */
+        CHECK(m->kv_cache_bytes == 2u * 4u * NKV * HD * (32 + 2 * (WIN + 5)));
     }
     owb_model_free(m);
     owb_rt_pool_free(pool);

@@ -62,25 +62,36 @@ static void test_softmax_sink(void)
 }
 
 /* Attention of one chunk against a float64 reference: KV heads g, query head g*group+j, keys p with
- * p <= q and (window == 0 || q - p < window), optional sinks. */
-static void attn_case(int64_t pos, int64_t nb, int64_t qb, int64_t window, bool sinks)
+ * p <= q and (window == 0 || q - p < window), optional sinks. The cache is a ring of cap slots
+ * (position p in slot p % cap) holding the last cap positions; cap = 48 is the full policy. */
+static void attn_case(int64_t pos, int64_t nb, int64_t qb, int64_t window, bool sinks, int64_t cap)
 {
-    const int64_t n_ctx = 48, hd = 8, hkv = 2, group = 3, nh = hkv * group, QD = nh * hd;
-    float *kc = calloc((size_t)(hkv * n_ctx * hd), sizeof(float));
-    float *vc = calloc((size_t)(hkv * hd * n_ctx), sizeof(float));
+    const int64_t P = pos + nb, hd = 8, hkv = 2, group = 3, nh = hkv * group, QD = nh * hd;
+    double *kp = calloc((size_t)(hkv * P * hd), sizeof(double)); /* (hkv, P, hd) by position */
+    double *vp = calloc((size_t)(hkv * P * hd), sizeof(double));
+    float *kc = calloc((size_t)(hkv * cap * hd), sizeof(float));
+    float *vc = calloc((size_t)(hkv * hd * cap), sizeof(float));
     float *q = calloc((size_t)(nb * QD), sizeof(float));
     float *out = calloc((size_t)(nb * QD), sizeof(float));
     float snk[6];
     struct owb_attn_scratch s = {calloc((size_t)(group * qb * hd), 4),
-                                 calloc((size_t)(group * qb * n_ctx), 4),
-                                 calloc((size_t)(hd * group * qb), 4)};
+                                 calloc((size_t)(group * qb * P), 4),
+                                 calloc((size_t)(hd * group * qb), 4),
+                                 calloc((size_t)(cap * hd), 4), calloc((size_t)(cap * hd), 4)};
     const int64_t nblk = (nb + qb - 1) / qb;
     struct owb_matmul_plan *plans = calloc((size_t)(2 * nblk), sizeof *plans);
     int64_t *ks = calloc((size_t)nblk, sizeof *ks);
-    for (int64_t i = 0; i < hkv * n_ctx * hd; i++) {
-        kc[i] = (float)urand();
-        vc[i] = (float)urand();
-    }
+    for (int64_t g = 0; g < hkv; g++)
+        for (int64_t p = 0; p < P; p++)
+            for (int64_t i = 0; i < hd; i++) {
+                const float kv = (float)urand(), vv = (float)urand();
+                kp[(g * P + p) * hd + i] = kv;
+                vp[(g * P + p) * hd + i] = vv;
+                if (p >= P - cap) {
+                    kc[(g * cap + p % cap) * hd + i] = kv;
+                    vc[g * hd * cap + i * cap + p % cap] = vv;
+                }
+            }
     for (int64_t i = 0; i < nb * QD; i++)
         q[i] = (float)(urand() * 3.0);
     for (int i = 0; i < 6; i++)
@@ -89,19 +100,18 @@ static void attn_case(int64_t pos, int64_t nb, int64_t qb, int64_t window, bool 
     char err[OWB_ERR_MAX];
     CHECK_MSG(owb_attn_plan(&b, pos, nb, qb, group, hd, window, owb_isa_active(), err) == 0, "%s",
               err);
-    const struct owb_attn_args a = {
-        q, out, QD, kc, vc, n_ctx, hd, group, pos, sinks ? snk : NULL, 0.35f};
+    const struct owb_attn_args a = {q,    out, QD, kc, vc, cap, hd, group, pos, sinks ? snk : NULL,
+                                    0.35f};
     owb_attn_heads(&b, &a, 0, hkv, &s);
     double maxerr = 0;
     for (int64_t t = 0; t < nb; t++)
         for (int64_t h = 0; h < nh; h++) {
             const int64_t g = h / group, qp = pos + t;
-            double sc[64], mx = sinks ? (double)snk[h] : -(double)INFINITY, den = 0;
+            double sc[128], mx = sinks ? (double)snk[h] : -(double)INFINITY, den = 0;
             for (int64_t p = 0; p <= qp; p++) {
                 double d = 0;
                 for (int64_t i = 0; i < hd; i++)
-                    d += (double)(q[t * QD + h * hd + i] * 0.35f) *
-                         (double)kc[(g * n_ctx + p) * hd + i];
+                    d += (double)(q[t * QD + h * hd + i] * 0.35f) * kp[(g * P + p) * hd + i];
                 const bool vis = window == 0 || qp - p < window;
                 sc[p] = vis ? d : -(double)INFINITY;
                 mx = sc[p] > mx ? sc[p] : mx;
@@ -114,13 +124,17 @@ static void attn_case(int64_t pos, int64_t nb, int64_t qb, int64_t window, bool 
                 double o = 0;
                 for (int64_t p = 0; p <= qp; p++)
                     if (!isinf(sc[p]))
-                        o += exp(sc[p] - mx) / den * (double)vc[g * hd * n_ctx + i * n_ctx + p];
+                        o += exp(sc[p] - mx) / den * vp[(g * P + p) * hd + i];
                 double e = fabs(o - (double)out[t * QD + h * hd + i]);
                 maxerr = e > maxerr ? e : maxerr;
             }
         }
-    CHECK_MSG(maxerr < ATTN_TOL, "pos %lld nb %lld qb %lld window %lld sinks %d: max error %g",
-              (long long)pos, (long long)nb, (long long)qb, (long long)window, sinks, maxerr);
+    CHECK_MSG(maxerr < ATTN_TOL,
+              "pos %lld nb %lld qb %lld window %lld sinks %d cap %lld: max error %g",
+              (long long)pos, (long long)nb, (long long)qb, (long long)window, sinks,
+              (long long)cap, maxerr);
+    free(kp);
+    free(vp);
     free(kc);
     free(vc);
     free(q);
@@ -128,6 +142,8 @@ static void attn_case(int64_t pos, int64_t nb, int64_t qb, int64_t window, bool 
     free(s.qs);
     free(s.sc);
     free(s.pv);
+    free(s.kw);
+    free(s.vw);
     free(plans);
     free(ks);
 }
@@ -141,7 +157,19 @@ static void test_window(void)
                                 {40, 1, 1, 3},   {10, 5, 5, 0}};
     for (size_t i = 0; i < OWB_ARRAY_LEN(cases); i++)
         for (int s = 0; s < 2; s++)
-            attn_case(cases[i][0], cases[i][1], cases[i][2], cases[i][3], s);
+            attn_case(cases[i][0], cases[i][1], cases[i][2], cases[i][3], s, 48);
+    /* sliding policy: a ring of window + n_batch slots, blocks whose keys wrap around it, decode
+     * far past the ring's size */
+    const int64_t ring[][4] = {{30, 7, 3, 8},  {40, 5, 2, 4}, {57, 1, 1, 6},
+                               {100, 9, 4, 5}, {13, 6, 6, 4}, {71, 1, 1, 128}};
+    for (size_t i = 0; i < OWB_ARRAY_LEN(ring); i++)
+        for (int s = 0; s < 2; s++) {
+            const int64_t cap =
+                owb_attn_cache_slots(ring[i][3], ring[i][0] + ring[i][1] + 1000, ring[i][1]);
+            CHECK(cap == ring[i][3] + ring[i][1]);
+            attn_case(ring[i][0], ring[i][1], ring[i][2], ring[i][3], s, cap);
+        }
+    CHECK(owb_attn_cache_slots(0, 500, 64) == 500 && owb_attn_cache_slots(128, 100, 64) == 100);
 }
 
 static void test_yarn(void)
