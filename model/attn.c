@@ -124,3 +124,33 @@ void owb_attn_heads(const struct owb_attn_blocks *b, const struct owb_attn_args 
         }
     }
 }
+
+void owb_attn_write(float *q, float *k, float *v, int64_t ldq, int64_t ldkv, int64_t nb,
+                    int64_t pos, const float *bq, const float *bk, const float *bv,
+                    const struct owb_rope_cache *rope, int neox, int64_t head_dim, int64_t group,
+                    int64_t g0, int64_t g1, float *kc, float *vc, int64_t cap)
+{
+    const int64_t hd = head_dim, qo = g0 * group * hd, ko = g0 * hd;
+    const int64_t qn = (g1 - g0) * group * hd, kn = (g1 - g0) * hd;
+    if (g1 <= g0)
+        return;
+    for (int64_t b = 0; b < nb; b++) {
+        float *qb = q + b * ldq, *kb = k + b * ldkv;
+        float *vb = v + b * ldkv;
+        const int64_t slot = (pos + b) % cap;
+        if (bq)
+            owb_add(qb + qo, qb + qo, bq + qo, qn);
+        if (bk)
+            owb_add(kb + ko, kb + ko, bk + ko, kn);
+        if (bv)
+            owb_add(vb + ko, vb + ko, bv + ko, kn);
+        owb_rope_apply(qb + qo, (g1 - g0) * group, hd, &rope[b], neox);
+        owb_rope_apply(kb + ko, g1 - g0, hd, &rope[b], neox);
+        for (int64_t g = g0; g < g1; g++) {
+            memcpy(kc + (g * cap + slot) * hd, kb + g * hd, (size_t)hd * sizeof *kb);
+            float *vt = vc + g * hd * cap + slot; /* column `slot` of (head_dim, cap) */
+            for (int64_t i = 0; i < hd; i++)
+                vt[i * cap] = vb[g * hd + i];
+        }
+    }
+}

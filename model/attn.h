@@ -28,6 +28,7 @@
 
 #include "kernels/isa.h"
 #include "kernels/matmul.h"
+#include "kernels/ops.h"
 #include "owb_common.h"
 
 /* The attention plans of one chunk of nb tokens at positions pos.. for one window: blocks of up
@@ -77,6 +78,15 @@ struct owb_attn_args {
 /* Attention of KV heads [g0, g1) (their groups of query heads) for every token of the chunk. */
 void owb_attn_heads(const struct owb_attn_blocks *b, const struct owb_attn_args *a, int64_t g0,
                     int64_t g1, const struct owb_attn_scratch *s);
+
+/* Biases, RoPE and cache writes of KV heads [g0, g1) (and their query heads) for nb tokens at
+ * positions pos..: q (nb, ldq) and k, v (nb, ldkv) rows as the projections wrote them; bq, bk, bv
+ * biases or NULL; rope[b] the rotation of token b (pairs as neox says); K and V of token b go to
+ * slot (pos + b) % cap of kc (n_head_kv, cap, head_dim) and vc (n_head_kv, head_dim, cap). */
+void owb_attn_write(float *q, float *k, float *v, int64_t ldq, int64_t ldkv, int64_t nb,
+                    int64_t pos, const float *bq, const float *bk, const float *bv,
+                    const struct owb_rope_cache *rope, int neox, int64_t head_dim, int64_t group,
+                    int64_t g0, int64_t g1, float *kc, float *vc, int64_t cap);
 
 /* Softmax of x[0..n) in place with a sink logit in the denominator:
  *     x_i <- exp(x_i - M) / (sum_j exp(x_j - M) + exp(sink - M)),  M = max(max_j x_j, sink)

@@ -36,6 +36,7 @@
 #include "kernels/ops.h"
 #include "model/attn.h"
 #include "model/loader.h"
+#include "model/region.h"
 #include "runtime/par.h"
 
 __attribute__((format(printf, 2, 3))) static void seterr(char *err, const char *fmt, ...)
@@ -170,7 +171,7 @@ enum { X_GATE, X_UP, X_DOWN, X_PER_LAYER };
 /* Work counters of a layer's steps. */
 enum { S_HEADS, S_O, S_R, S_TOPK, S_GATHER, S_GU, S_PREPD, S_D, S_COMB, S_PER_LAYER };
 
-#define MAX_GROUP 3
+#define MAX_GROUP OWB_REGION_GROUP
 
 struct glayer {
     float *attn_norm;         /* (n_embd) */
@@ -188,8 +189,6 @@ struct glayer {
 };
 
 struct gthr {
-    float *xb;            /* (n_embd) normed one-row input */
-    void *act[MAX_GROUP]; /* (act1_bytes each) prepared one-row inputs */
     struct owb_attn_scratch att;
     /* decode (one token): the routing and the experts' prepared inputs, per thread */
     int32_t sel[MAX_USED];
@@ -239,8 +238,7 @@ struct gptoss {
     int64_t plan_nb;
     struct owb_matmul_plan *plans; /* (n_layer * A_PER_LAYER) then output */
     struct owb_matmul_plan out1;
-    void *act[MAX_GROUP];
-    size_t act_bytes, act1_bytes;
+    struct owb_region_bufs rb; /* normed and prepared inputs (model/region.h) */
 
     struct owb_barrier bar;
     bool bar_init;
@@ -256,25 +254,21 @@ void owb_gptoss_release(struct owb_model *m)
     struct gptoss *G = m->impl;
     if (!G)
         return;
-    void *bufs[] = {G->layers,  G->vecs,    G->x,           G->xb,      G->proj,    G->q,
-                    G->kb,      G->vb,      G->att_out,     G->rlog,    G->sel,     G->selw,
-                    G->counts,  G->offsets, G->row_tok,     G->tok_row, G->active,  G->aoff_g,
-                    G->aoff_d,  G->xe,      G->hg,          G->hu,      G->de,      G->xact_g,
-                    G->xact_u,  G->xact_d,  G->xplans,      G->k_cache, G->v_cache, G->rope[0],
-                    G->rope[1], G->plans,   (void *)G->work};
+    void *bufs[] = {G->layers,  G->vecs,        G->x,       G->proj,    G->q,       G->kb,
+                    G->vb,      G->att_out,     G->rlog,    G->sel,     G->selw,    G->counts,
+                    G->offsets, G->row_tok,     G->tok_row, G->active,  G->aoff_g,  G->aoff_d,
+                    G->xe,      G->hg,          G->hu,      G->de,      G->xact_g,  G->xact_u,
+                    G->xact_d,  G->xplans,      G->k_cache, G->v_cache, G->rope[0], G->rope[1],
+                    G->plans,   (void *)G->work};
     for (size_t i = 0; i < OWB_ARRAY_LEN(bufs); i++)
         free(bufs[i]);
     for (int j = 0; j < 2; j++) {
         free(G->att_plans[j]);
         free(G->att_kstart[j]);
     }
-    for (int i = 0; i < MAX_GROUP; i++)
-        free(G->act[i]);
+    owb_region_bufs_release(&G->rb);
     if (G->thr)
         for (int t = 0; t < G->nthreads; t++) {
-            free(G->thr[t].xb);
-            for (int i = 0; i < MAX_GROUP; i++)
-                free(G->thr[t].act[i]);
             free(G->thr[t].att.qs);
             free(G->thr[t].att.sc);
             free(G->thr[t].att.pv);
@@ -587,7 +581,6 @@ int owb_gptoss_load(struct owb_model *m, const struct owb_gguf *g, const struct 
     G->qb = owb_attn_block_tokens(group, m->n_ctx, nb);
     G->nblk_max = (nb + G->qb - 1) / G->qb;
     G->x = alloc_f32(nb, E, 1, &oom);
-    G->xb = alloc_f32(nb, E, 1, &oom);
     G->proj = alloc_f32(nb, E, 1, &oom);
     G->q = alloc_f32(nb, G->q_dim, 1, &oom);
     G->kb = alloc_f32(nb, G->kv_dim, 1, &oom);
@@ -637,7 +630,6 @@ int owb_gptoss_load(struct owb_model *m, const struct owb_gguf *g, const struct 
            !G->aoff_g || !G->aoff_d || !G->xplans || !G->thr || !G->work || !G->plans;
     if (!oom)
         for (int t = 0; t < G->nthreads; t++) {
-            G->thr[t].xb = alloc_f32(E, 1, 1, &oom);
             G->thr[t].att.qs = alloc_f32(group * G->qb, hd, 1, &oom);
             G->thr[t].att.sc = owb_ld_alloc_f32(group * G->qb, m->n_ctx, 1, false, &oom);
             G->thr[t].att.pv = alloc_f32(hd, group * G->qb, 1, &oom);
@@ -698,21 +690,9 @@ int owb_gptoss_load(struct owb_model *m, const struct owb_gguf *g, const struct 
             T->acc = alloc_f32(E, 1, 1, &oom);
         }
     }
-    size_t ab = 0, a1 = G->out1.act_row_bytes;
-    for (int64_t i = 0; i <= hp->n_layer * A_PER_LAYER; i++) {
-        size_t b = owb_matmul_act_bytes(&G->plans[i]);
-        ab = b > ab ? b : ab;
-        a1 = G->plans[i].act_row_bytes > a1 ? G->plans[i].act_row_bytes : a1;
-    }
-    G->act_bytes = (ab + 63) & ~(size_t)63;
-    G->act1_bytes = (a1 + 63) & ~(size_t)63;
-    for (int i = 0; i < MAX_GROUP; i++) {
-        if (G->act_bytes && !(G->act[i] = aligned_alloc(64, G->act_bytes)))
-            oom = true;
-        for (int t = 0; t < G->nthreads && G->act1_bytes; t++)
-            if (!(G->thr[t].act[i] = aligned_alloc(64, G->act1_bytes)))
-                oom = true;
-    }
+    if (owb_region_bufs_init(&G->rb, G->nthreads, nb, E, G->plans, hp->n_layer * A_PER_LAYER + 1,
+                             &G->out1, 1))
+        oom = true;
     if (oom) {
         seterr(err, "%.300s: out of memory", g->path);
         rc = OWB_E_NOMEM;
@@ -799,12 +779,7 @@ void owb_gptoss_account(const struct owb_model *m, struct owb_model_cost *c)
 
 /* ---- the forward region ---- */
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
+#define now_ns owb_region_now_ns
 
 struct fwd {
     struct owb_model *m;
@@ -812,105 +787,40 @@ struct fwd {
     int64_t nb, pos;
     float *logits;
     bool logits_all, last;
-    struct owb_model_profile *prof;
-    uint64_t t_last;
+    struct owb_region rg; /* barrier, input scratch, profile (model/region.h) */
 };
+
+#define input owb_input
+#define grab_rows owb_region_grab_rows
+#define add_rows owb_region_add_rows
 
 static inline void mark(struct fwd *f, int tid, uint64_t *bucket)
 {
-    if (tid != 0 || !f->prof)
-        return;
-    uint64_t t = now_ns();
-    *bucket += t - f->t_last;
-    f->t_last = t;
+    owb_region_mark(&f->rg, tid, bucket);
 }
 
 static void barrier(struct fwd *f, int tid, int nth)
 {
-    owb_barrier_wait(&f->G->bar, nth);
-    if (f->prof)
-        mark(f, tid, &f->prof->sync_ns);
+    owb_region_barrier(&f->rg, tid, nth);
 }
 
-struct input {
-    const float *x;
-    int64_t ldx;
-    const void *act[MAX_GROUP];
-};
-
-static bool same_act(const struct owb_matmul_plan *a, const struct owb_matmul_plan *b)
-{
-    return a->act_row_bytes && owb_matmul_act_compatible(a, b);
-}
-
-/* As llama.c: rows of src (RMSNorm with w when not NULL) prepared for plans p[0..np); one row:
- * every thread into its own scratch; more: split by rows, then a barrier. */
 static void input_step(struct fwd *f, int tid, int nth, const float *src, int64_t lds, int64_t rows,
                        const float *w, const struct owb_matmul_plan *const *p, int np,
                        struct input *in)
 {
-    struct gptoss *G = f->G;
-    const int64_t k = p[0]->k;
-    const bool one = rows == 1;
-    int64_t b0 = 0, b1 = 1;
-    if (!one)
-        owb_slice(rows, 1, tid, nth, &b0, &b1);
-    in->x = src;
-    in->ldx = lds;
-    if (w) {
-        float *dst = one ? G->thr[tid].xb : G->xb;
-        for (int64_t b = b0; b < b1; b++)
-            owb_rmsnorm(dst + b * k, src + b * lds, w, k, f->m->hp.rms_eps);
-        in->x = dst;
-        in->ldx = k;
-        if (f->prof)
-            mark(f, tid, &f->prof->norm_ns);
-    }
-    for (int i = 0; i < np; i++) {
-        in->act[i] = NULL;
-        if (!p[i]->act_row_bytes)
-            continue;
-        for (int j = 0; j < i && !in->act[i]; j++)
-            if (same_act(p[j], p[i]))
-                in->act[i] = in->act[j];
-        if (in->act[i])
-            continue;
-        void *dst = one ? G->thr[tid].act[i] : G->act[i];
-        if (b1 > b0)
-            owb_matmul_prepare(p[i], in->x, in->ldx, dst, b0, b1);
-        in->act[i] = dst;
-        if (f->prof)
-            mark(f, tid, &f->prof->matmul_ns[p[i]->wtype]);
-    }
-    if (!one)
-        barrier(f, tid, nth);
+    owb_region_input(&f->rg, tid, nth, src, lds, rows, w, p, np, in);
 }
 
 static void mm(struct fwd *f, int tid, const struct owb_matmul_plan *p, const void *w,
                const void *act, const float *x, int64_t ldx, float *y, int64_t ldy, int64_t r0,
                int64_t r1)
 {
-    if (r1 > r0)
-        owb_matmul_rows(p, w, act, x, ldx, y, ldy, r0, r1);
-    if (f->prof)
-        mark(f, tid, &f->prof->matmul_ns[p->wtype]);
+    owb_region_mm(&f->rg, tid, p, w, act, x, ldx, y, ldy, r0, r1);
 }
 
-/* Smallest range worth a grab: 64 rows for a GEMM, else about 32 KiB of weights. */
-static int64_t grab_rows(const struct owb_matmul_plan *p)
+static bool same_act(const struct owb_matmul_plan *a, const struct owb_matmul_plan *b)
 {
-    if (p->batch > OWB_MATMUL_GEMV_MAX_BATCH)
-        return 64;
-    const int64_t rb = (int64_t)owb_row_size(p->wtype, p->k);
-    const int64_t r = (32768 + rb - 1) / rb;
-    return (r + OWB_MATMUL_ROW_ALIGN - 1) / OWB_MATMUL_ROW_ALIGN * OWB_MATMUL_ROW_ALIGN;
-}
-
-static void add_rows(float *y, const float *d, int64_t ld, int64_t nb, int64_t r0, int64_t r1)
-{
-    if (r1 > r0)
-        for (int64_t b = 0; b < nb; b++)
-            owb_add(y + b * ld + r0, y + b * ld + r0, d + b * ld + r0, r1 - r0);
+    return a->act_row_bytes && owb_matmul_act_compatible(a, b);
 }
 
 static void add_bias(float *y, int64_t ld, int64_t nb, const float *bias, int64_t r0, int64_t r1)
@@ -920,34 +830,15 @@ static void add_bias(float *y, int64_t ld, int64_t nb, const float *bias, int64_
             owb_add(y + b * ld + r0, y + b * ld + r0, bias + r0, r1 - r0);
 }
 
-/* Q/K/V biases, RoPE and cache writes of KV heads [g0, g1). */
+/* Q/K/V biases, RoPE (the layer's table) and cache writes of KV heads [g0, g1). */
 static void qkv_finish(struct fwd *f, const struct glayer *ly, float *kc, float *vc, int64_t g0,
                        int64_t g1)
 {
     struct gptoss *G = f->G;
     const struct owb_hparams *hp = &f->m->hp;
-    const int64_t hd = hp->head_dim, group = hp->n_head / hp->n_head_kv, cap = ly->cap;
-    const int64_t QD = G->q_dim, KD = G->kv_dim, qo = g0 * group * hd, ko = g0 * hd;
-    const int64_t qn = (g1 - g0) * group * hd, kn = (g1 - g0) * hd;
-    const struct owb_rope_cache *rope = G->rope[ly->window ? 1 : 0];
-    for (int64_t b = 0; b < f->nb; b++) {
-        float *q = G->q + b * QD, *k = G->kb + b * KD, *v = G->vb + b * KD;
-        const int64_t t = f->pos + b;
-        if (ly->bq)
-            owb_add(q + qo, q + qo, ly->bq + qo, qn);
-        if (ly->bk)
-            owb_add(k + ko, k + ko, ly->bk + ko, kn);
-        if (ly->bv)
-            owb_add(v + ko, v + ko, ly->bv + ko, kn);
-        owb_rope_apply(q + qo, (g1 - g0) * group, hd, &rope[b], 1);
-        owb_rope_apply(k + ko, g1 - g0, hd, &rope[b], 1);
-        for (int64_t g = g0; g < g1; g++) {
-            memcpy(kc + (g * cap + t % cap) * hd, k + g * hd, (size_t)hd * sizeof *k);
-            float *vt = vc + g * hd * cap + t % cap; /* slot t % cap of (head_dim, cap) */
-            for (int64_t i = 0; i < hd; i++)
-                vt[i * cap] = v[g * hd + i];
-        }
-    }
+    owb_attn_write(G->q, G->kb, G->vb, G->q_dim, G->kv_dim, f->nb, f->pos, ly->bq, ly->bk, ly->bv,
+                   G->rope[ly->window ? 1 : 0], 1, hp->head_dim, hp->n_head / hp->n_head_kv, g0, g1,
+                   kc, vc, ly->cap);
 }
 
 /* Worker 0: group the chunk's choices by expert, list the chosen experts and plan each one's
@@ -998,7 +889,7 @@ static void moe_decode(struct fwd *f, int tid, int nth, const struct glayer *ly,
     const int64_t E = f->m->hp.n_embd, F = G->n_ff_exp, K = G->n_used;
     const int64_t A = OWB_MATMUL_ROW_ALIGN;
     struct gthr *T = &G->thr[tid];
-    struct owb_model_profile *P = f->prof;
+    struct owb_model_profile *P = f->rg.prof;
     struct owb_matmul_plan p[X_PER_LAYER];
     char merr[OWB_ERR_MAX];
     int64_t r0, r1;
@@ -1071,7 +962,7 @@ static void moe_step(struct fwd *f, int tid, int nth, const struct glayer *ly,
     const struct owb_hparams *hp = &f->m->hp;
     const int64_t E = hp->n_embd, F = G->n_ff_exp, X = G->n_expert, K = G->n_used, nb = f->nb;
     const int64_t A = OWB_MATMUL_ROW_ALIGN;
-    struct owb_model_profile *P = f->prof;
+    struct owb_model_profile *P = f->rg.prof;
     int64_t r0, r1;
 
     /* Router logits of the normed residual. */
@@ -1179,7 +1070,7 @@ static void moe_step(struct fwd *f, int tid, int nth, const struct glayer *ly,
     barrier(f, tid, nth);
 
     /* Weighted sum in the order of each token's choices, into the residual. */
-    float *acc = G->thr[tid].xb;
+    float *acc = G->thr[tid].acc;
     while (owb_grab(&work[S_COMB], nb, 1, 1, nth, &r0, &r1))
         for (int64_t b = r0; b < r1; b++) {
             const float *w = G->selw + b * K;
@@ -1206,7 +1097,7 @@ static void chunk_fn(void *ctx, int tid, int nth)
     const struct owb_hparams *hp = &m->hp;
     const int64_t D = hp->n_embd, QD = G->q_dim, KD = G->kv_dim, nb = f->nb;
     const int64_t hd = hp->head_dim, group = hp->n_head / hp->n_head_kv, A = OWB_MATMUL_ROW_ALIGN;
-    struct owb_model_profile *P = f->prof;
+    struct owb_model_profile *P = f->rg.prof;
     struct input in;
     int64_t r0, r1;
 
@@ -1285,10 +1176,13 @@ static int forward_chunk(struct owb_model *m, const int32_t *tokens, int64_t nb,
     struct gptoss *G = m->impl;
     const struct owb_hparams *hp = &m->hp;
     const int64_t D = hp->n_embd, group = hp->n_head / hp->n_head_kv;
-    struct fwd f = {m, G, nb, pos, logits, logits_all, last, m->profile, 0};
+    struct fwd f = {m,      G,
+                    nb,     pos,
+                    logits, logits_all,
+                    last,   (struct owb_region){&G->bar, &G->rb, m->hp.rms_eps, m->profile, 0}};
 
-    if (f.prof)
-        f.t_last = now_ns();
+    if (f.rg.prof)
+        f.rg.t_last = now_ns();
     for (int64_t b = 0; b < nb; b++) {
         owb_get_row(G->tok_embd.type, G->tok_embd.data, tokens[b], D, G->x + b * D);
         owb_yarn_cache(&G->rope[0][b], &G->yarn[0], pos + b);
@@ -1304,14 +1198,14 @@ static int forward_chunk(struct owb_model *m, const int32_t *tokens, int64_t nb,
     }
     for (int64_t i = 0; i <= hp->n_layer * S_PER_LAYER; i++)
         atomic_store_explicit(&G->work[i], 0, memory_order_relaxed);
-    if (f.prof)
-        mark(&f, 0, &f.prof->other_ns);
+    if (f.rg.prof)
+        mark(&f, 0, &f.rg.prof->other_ns);
     if (G->runner && G->runner->run && G->nthreads > 1)
         G->runner->run(G->runner->pool, chunk_fn, &f);
     else
         chunk_fn(&f, 0, 1);
-    if (f.prof)
-        mark(&f, 0, &f.prof->sync_ns);
+    if (f.rg.prof)
+        mark(&f, 0, &f.rg.prof->sync_ns);
     return 0;
 }
 

@@ -35,6 +35,7 @@
 #include "kernels/ops.h"
 #include "model/attn.h"
 #include "model/loader.h"
+#include "model/region.h"
 #include "runtime/par.h"
 
 /* Fill a caller's error buffer (vsnprintf: over-long messages are cut). */
@@ -54,7 +55,7 @@ enum { W_Q, W_K, W_V, W_O, W_GATE, W_UP, W_DOWN, W_PER_LAYER };
  * gate/up and of down; then the rows of the logits. */
 enum { S_HEADS, S_Q, S_K, S_V, S_O, S_GU, S_D, S_PER_LAYER };
 
-#define MAX_GROUP 3 /* matmuls sharing one input in a parallel region */
+#define MAX_GROUP OWB_REGION_GROUP /* matmuls sharing one input in a parallel region */
 
 struct layer {
     float *attn_norm; /* (n_embd) */
@@ -65,10 +66,8 @@ struct layer {
     struct owb_wt w[W_PER_LAYER];
 };
 
-/* Scratch of one worker thread. */
+/* Attention scratch of one worker thread (the one-row inputs: rb.thr). */
 struct thr {
-    float *xb;                   /* (n_embd) normed input of a one-row step */
-    void *act[MAX_GROUP];        /* (act1_bytes each) prepared one-row inputs */
     struct owb_attn_scratch att; /* qs (group * qb, head_dim), sc (group * qb, n_ctx),
                                     pv (head_dim, group * qb) */
 };
@@ -87,7 +86,6 @@ struct llama {
 
     /* Activations for up to n_batch tokens. */
     float *x;       /* (n_batch, n_embd) residual stream */
-    float *xb;      /* (n_batch, n_embd) normed block input (batched steps) */
     float *proj;    /* (n_batch, n_embd) output of the attention output / down projections */
     float *q;       /* (n_batch, q_dim) queries */
     float *kb;      /* (n_batch, kv_dim) keys of the chunk before they go into the cache */
@@ -97,10 +95,8 @@ struct llama {
     float *hb2;     /* (n_batch, n_ff) up */
     float *k_cache; /* (n_layer, n_head_kv, n_ctx, head_dim) */
     float *v_cache; /* (n_layer, n_head_kv, head_dim, n_ctx): values transposed */
-    struct owb_rope_cache *rope; /* (n_batch) rotations of the chunk's positions */
-    void *act[MAX_GROUP];        /* prepared batched inputs, act_bytes each */
-    size_t act_bytes;
-    size_t act1_bytes;                 /* one prepared row of the widest input */
+    struct owb_rope_cache *rope;       /* (n_batch) rotations of the chunk's positions */
+    struct owb_region_bufs rb;         /* normed and prepared inputs (model/region.h) */
     struct thr *thr;                   /* (nthreads) */
     int64_t qb;                        /* query tokens per attention block */
     int64_t nblk_max;                  /* attention blocks of a full chunk */
@@ -133,7 +129,6 @@ void owb_llama_release(struct owb_model *m)
     free(L->layers);
     free(L->vecs);
     free(L->x);
-    free(L->xb);
     free(L->proj);
     free(L->q);
     free(L->kb);
@@ -144,13 +139,9 @@ void owb_llama_release(struct owb_model *m)
     free(L->k_cache);
     free(L->v_cache);
     free(L->rope);
-    for (int i = 0; i < MAX_GROUP; i++)
-        free(L->act[i]);
+    owb_region_bufs_release(&L->rb);
     if (L->thr)
         for (int t = 0; t < L->nthreads; t++) {
-            free(L->thr[t].xb);
-            for (int i = 0; i < MAX_GROUP; i++)
-                free(L->thr[t].act[i]);
             free(L->thr[t].att.qs);
             free(L->thr[t].att.sc);
             free(L->thr[t].att.pv);
@@ -404,7 +395,6 @@ int owb_llama_load(struct owb_model *m, const struct owb_gguf *g, const struct o
     L->nblk_max = (nb + L->qb - 1) / L->qb;
     L->blocks.plans = NULL; /* set per chunk */
     L->x = alloc_f32(nb, hp->n_embd, 1, &oom);
-    L->xb = alloc_f32(nb, hp->n_embd, 1, &oom);
     L->proj = alloc_f32(nb, hp->n_embd, 1, &oom);
     L->q = alloc_f32(nb, L->q_dim, 1, &oom);
     L->kb = alloc_f32(nb, L->kv_dim, 1, &oom);
@@ -424,7 +414,6 @@ int owb_llama_load(struct owb_model *m, const struct owb_gguf *g, const struct o
     L->plans = calloc((size_t)(hp->n_layer * W_PER_LAYER + 1), sizeof *L->plans);
     if (!oom && L->thr)
         for (int t = 0; t < L->nthreads; t++) {
-            L->thr[t].xb = alloc_f32(hp->n_embd, 1, 1, &oom);
             L->thr[t].att.qs = alloc_f32(group * L->qb, hd, 1, &oom);
             L->thr[t].att.sc = owb_ld_alloc_f32(group * L->qb, m->n_ctx, 1, false, &oom);
             L->thr[t].att.pv = alloc_f32(hd, group * L->qb, 1, &oom);
@@ -449,22 +438,8 @@ int owb_llama_load(struct owb_model *m, const struct owb_gguf *g, const struct o
             goto fail;
         }
     }
-    size_t ab = 0, a1 = L->out1.act_row_bytes;
-    for (int64_t i = 0; i <= hp->n_layer * W_PER_LAYER; i++) {
-        size_t b = owb_matmul_act_bytes(&L->plans[i]);
-        ab = b > ab ? b : ab;
-        a1 = L->plans[i].act_row_bytes > a1 ? L->plans[i].act_row_bytes : a1;
-    }
-    L->act_bytes = (ab + 63) & ~(size_t)63;
-    L->act1_bytes = (a1 + 63) & ~(size_t)63;
-    for (int i = 0; i < MAX_GROUP; i++) {
-        if (L->act_bytes && !(L->act[i] = aligned_alloc(64, L->act_bytes)))
-            oom = true;
-        for (int t = 0; t < L->nthreads && L->act1_bytes; t++)
-            if (!(L->thr[t].act[i] = aligned_alloc(64, L->act1_bytes)))
-                oom = true;
-    }
-    if (oom) {
+    if (owb_region_bufs_init(&L->rb, L->nthreads, nb, hp->n_embd, L->plans,
+                             hp->n_layer * W_PER_LAYER + 1, &L->out1, 1)) {
         seterr(err, "%.300s: out of memory", g->path);
         rc = OWB_E_NOMEM;
         goto fail;
@@ -541,12 +516,7 @@ void owb_llama_account(const struct owb_model *m, struct owb_model_cost *c)
 
 /* ---- the forward region ---- */
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
+#define now_ns owb_region_now_ns
 
 /* One chunk of a forward call: what every thread of the region reads. */
 struct fwd {
@@ -555,99 +525,34 @@ struct fwd {
     int64_t nb, pos;
     float *logits;
     bool logits_all, last;
-    int nblk;                       /* attention blocks of this chunk (L->att_plans) */
-    struct owb_model_profile *prof; /* NULL: not profiling */
-    uint64_t t_last;                /* worker 0's last profile mark */
+    int nblk;             /* attention blocks of this chunk (L->att_plans) */
+    struct owb_region rg; /* barrier, input scratch, profile (model/region.h) */
 };
 
-/* Profile mark (worker 0 only): the time since the last mark goes to *bucket. */
+#define input owb_input
+
 static inline void mark(struct fwd *f, int tid, uint64_t *bucket)
 {
-    if (tid != 0 || !f->prof)
-        return;
-    uint64_t t = now_ns();
-    *bucket += t - f->t_last;
-    f->t_last = t;
+    owb_region_mark(&f->rg, tid, bucket);
 }
 
-/* Wait until all nth threads of the region arrive (runtime/par.h), then mark sync time. */
 static void barrier(struct fwd *f, int tid, int nth)
 {
-    owb_barrier_wait(&f->L->bar, nth);
-    if (f->prof)
-        mark(f, tid, &f->prof->sync_ns);
+    owb_region_barrier(&f->rg, tid, nth);
 }
 
-/* The input of up to MAX_GROUP matmuls, ready for owb_matmul_rows. */
-struct input {
-    const float *x; /* f32 rows (for f32-activation paths) */
-    int64_t ldx;
-    const void *act[MAX_GROUP]; /* prepared rows per plan (shared between equal layouts) */
-};
-
-static bool same_act(const struct owb_matmul_plan *a, const struct owb_matmul_plan *b)
-{
-    return a->act_row_bytes && a->act_type == b->act_type && a->act_row_bytes == b->act_row_bytes &&
-           a->act_layout == b->act_layout && a->act_off == b->act_off && a->k == b->k &&
-           a->prep == b->prep;
-}
-
-/* Make rows of src (stride lds, width k) ready as the input of plans p[0..np): RMSNorm with w
- * when w is not NULL, then quantized for each distinct activation layout. rows == 1: every
- * thread does the whole row into its own scratch (no barrier: the row is tiny and decode is
- * latency-bound). rows > 1: rows are split over the threads into shared buffers, then a
- * barrier. */
 static void input_step(struct fwd *f, int tid, int nth, const float *src, int64_t lds, int64_t rows,
                        const float *w, const struct owb_matmul_plan *const *p, int np,
                        struct input *in)
 {
-    struct llama *L = f->L;
-    const struct owb_hparams *hp = &f->m->hp;
-    const int64_t k = p[0]->k;
-    const bool one = rows == 1;
-    int64_t b0 = 0, b1 = 1;
-    if (!one)
-        owb_slice(rows, 1, tid, nth, &b0, &b1);
-    in->x = src;
-    in->ldx = lds;
-    if (w) {
-        float *dst = one ? L->thr[tid].xb : L->xb;
-        for (int64_t b = b0; b < b1; b++)
-            owb_rmsnorm(dst + b * k, src + b * lds, w, k, hp->rms_eps);
-        in->x = dst;
-        in->ldx = k;
-        if (f->prof)
-            mark(f, tid, &f->prof->norm_ns);
-    }
-    for (int i = 0; i < np; i++) {
-        in->act[i] = NULL;
-        if (!p[i]->act_row_bytes)
-            continue;
-        for (int j = 0; j < i && !in->act[i]; j++)
-            if (same_act(p[j], p[i]))
-                in->act[i] = in->act[j];
-        if (in->act[i])
-            continue;
-        void *dst = one ? L->thr[tid].act[i] : L->act[i];
-        if (b1 > b0)
-            owb_matmul_prepare(p[i], in->x, in->ldx, dst, b0, b1);
-        in->act[i] = dst;
-        if (f->prof)
-            mark(f, tid, &f->prof->matmul_ns[p[i]->wtype]);
-    }
-    if (!one)
-        barrier(f, tid, nth);
+    owb_region_input(&f->rg, tid, nth, src, lds, rows, w, p, np, in);
 }
 
-/* Output rows [r0, r1) of one matmul of the step (an empty or reversed range does nothing).
- * Decode GEMVs prefetch their rows ahead inside owb_matmul_rows (kernels/matmul.c). */
+/* Output rows [r0, r1) of matmul i of the step's input. */
 static void mm(struct fwd *f, int tid, const struct owb_matmul_plan *p, const struct owb_wt *w,
                const struct input *in, int i, float *y, int64_t ldy, int64_t r0, int64_t r1)
 {
-    if (r1 > r0)
-        owb_matmul_rows(p, w->data, in->act[i], in->x, in->ldx, y, ldy, r0, r1);
-    if (f->prof)
-        mark(f, tid, &f->prof->matmul_ns[p->wtype]);
+    owb_region_mm(&f->rg, tid, p, w->data, in->act[i], in->x, in->ldx, y, ldy, r0, r1);
 }
 
 /* Biases, RoPE and cache writes of KV heads [g0, g1) (and their query heads) for the chunk. */
@@ -656,29 +561,9 @@ static void qkv_finish(struct fwd *f, const struct layer *ly, float *kc, float *
 {
     struct llama *L = f->L;
     const struct owb_hparams *hp = &f->m->hp;
-    const int64_t hd = hp->head_dim, group = hp->n_head / hp->n_head_kv, n_ctx = f->m->n_ctx;
-    const int64_t QD = L->q_dim, KD = L->kv_dim, qo = g0 * group * hd, ko = g0 * hd;
-    const int64_t qn = (g1 - g0) * group * hd, kn = (g1 - g0) * hd;
-    if (g1 <= g0)
-        return;
-    for (int64_t b = 0; b < f->nb; b++) {
-        float *q = L->q + b * QD, *k = L->kb + b * KD, *v = L->vb + b * KD;
-        const int64_t t = f->pos + b;
-        if (ly->bq)
-            owb_add(q + qo, q + qo, ly->bq + qo, qn);
-        if (ly->bk)
-            owb_add(k + ko, k + ko, ly->bk + ko, kn);
-        if (ly->bv)
-            owb_add(v + ko, v + ko, ly->bv + ko, kn);
-        owb_rope_apply(q + qo, (g1 - g0) * group, hd, &L->rope[b], hp->rope_neox);
-        owb_rope_apply(k + ko, g1 - g0, hd, &L->rope[b], hp->rope_neox);
-        for (int64_t g = g0; g < g1; g++) {
-            memcpy(kc + (g * n_ctx + t) * hd, k + g * hd, (size_t)hd * sizeof *k);
-            float *vt = vc + g * hd * n_ctx + t; /* column t of (head_dim, n_ctx) */
-            for (int64_t i = 0; i < hd; i++)
-                vt[i * n_ctx] = v[g * hd + i];
-        }
-    }
+    owb_attn_write(L->q, L->kb, L->vb, L->q_dim, L->kv_dim, f->nb, f->pos, ly->bq, ly->bk, ly->bv,
+                   L->rope, hp->rope_neox, hp->head_dim, hp->n_head / hp->n_head_kv, g0, g1, kc, vc,
+                   f->m->n_ctx);
 }
 
 /* Causal attention of KV heads [g0, g1) for every token of the chunk (model/attn.h). */
@@ -703,26 +588,13 @@ static void attention(struct fwd *f, int tid, const float *kc, const float *vc, 
     owb_attn_heads(&L->blocks, &a, g0, g1, &L->thr[tid].att);
 }
 
-/* y[b][r0..r1) += d[b][r0..r1) for every row of the chunk (residual of the caller's slice). */
-static void add_rows(float *y, const float *d, int64_t ld, int64_t nb, int64_t r0, int64_t r1)
-{
-    if (r1 > r0)
-        for (int64_t b = 0; b < nb; b++)
-            owb_add(y + b * ld + r0, y + b * ld + r0, d + b * ld + r0, r1 - r0);
-}
-
+#define add_rows owb_region_add_rows
 #define grab owb_grab /* runtime/par.h */
 
-/* Smallest range worth a grab: 64 rows for a GEMM (its row block), else about 32 KiB of
- * weights (16-row aligned). */
-#define GRAB_BYTES 32768
 static int64_t grab_rows(const struct owb_matmul_plan *p, const struct owb_wt *w)
 {
-    if (p->batch > OWB_MATMUL_GEMV_MAX_BATCH)
-        return 64;
-    const int64_t rb = (int64_t)owb_row_size(w->type, w->k);
-    const int64_t r = (GRAB_BYTES + rb - 1) / rb;
-    return (r + OWB_MATMUL_ROW_ALIGN - 1) / OWB_MATMUL_ROW_ALIGN * OWB_MATMUL_ROW_ALIGN;
+    (void)w; /* the plan has the weight's type and width */
+    return owb_region_grab_rows(p);
 }
 
 static void chunk_fn(void *ctx, int tid, int nth)
@@ -736,7 +608,7 @@ static void chunk_fn(void *ctx, int tid, int nth)
     /* Q/K/V rows by KV head, each head's attention right after by the same thread, when the
      * heads spread evenly enough; else Q/K/V by rows, a barrier, then the heads. */
     const bool fuse = hp->n_head_kv % nth == 0 || hp->n_head_kv >= 4 * nth;
-    struct owb_model_profile *P = f->prof;
+    struct owb_model_profile *P = f->rg.prof;
     struct input in;
     int64_t r0, r1;
 
@@ -853,10 +725,13 @@ static int forward_chunk(struct owb_model *m, const int32_t *tokens, int64_t nb,
     struct llama *L = m->impl;
     const struct owb_hparams *hp = &m->hp;
     const int64_t D = hp->n_embd, group = hp->n_head / hp->n_head_kv;
-    struct fwd f = {m, L, nb, pos, logits, logits_all, last, 0, m->profile, 0};
+    struct fwd f = {
+        m,    L,      nb,
+        pos,  logits, logits_all,
+        last, 0,      (struct owb_region){&L->bar, &L->rb, m->hp.rms_eps, m->profile, 0}};
 
-    if (f.prof)
-        f.t_last = now_ns();
+    if (f.rg.prof)
+        f.rg.t_last = now_ns();
     for (int64_t b = 0; b < nb; b++) {
         owb_get_row(L->tok_embd.type, L->tok_embd.data, tokens[b], D, L->x + b * D);
         rope_cache(m, L, pos + b, &L->rope[b]);
@@ -870,14 +745,14 @@ static int forward_chunk(struct owb_model *m, const int32_t *tokens, int64_t nb,
     f.nblk = L->blocks.nblk;
     for (int64_t i = 0; i <= hp->n_layer * S_PER_LAYER; i++)
         atomic_store_explicit(&L->work[i], 0, memory_order_relaxed); /* published by run() */
-    if (f.prof)
-        mark(&f, 0, &f.prof->other_ns);
+    if (f.rg.prof)
+        mark(&f, 0, &f.rg.prof->other_ns);
     if (L->runner && L->runner->run && L->nthreads > 1)
         L->runner->run(L->runner->pool, chunk_fn, &f);
     else
         chunk_fn(&f, 0, 1);
-    if (f.prof)
-        mark(&f, 0, &f.prof->sync_ns); /* the region's end */
+    if (f.rg.prof)
+        mark(&f, 0, &f.rg.prof->sync_ns); /* the region's end */
     return 0;
 }
 
