@@ -1,16 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * gptoss.c: the gpt-oss forward pass (model/gptoss.h) on the seams the Llama family uses: the
- * loader (model/loader.h) binds the weights in place, attention runs through model/attn.h (window
- * and sinks), and a forward chunk is ONE parallel region of the caller's runner whose threads meet
- * at the runtime's barrier (runtime/par.h) between steps and take output rows, KV heads, tokens or
- * experts from shared counters (owb_grab). Per layer the steps are: Q/K/V + RoPE + cache +
- * attention by KV head; output projection; router rows; top-k per token; grouping of the chunk's
- * (token, choice) pairs by expert (worker 0); per chosen expert: gather its tokens' normed rows
- * and quantize them once; gate/up rows of every chosen expert (+ biases, clamped SwiGLU);
- * quantize the hidden rows; down rows; the weighted sum per token in the order of its choices.
- * Every output element is computed by one thread with a plan that depends only on the routing
- * (never on the thread count), so logits are bitwise identical for any thread count.
+ * loader (model/loader.h) binds the weights in place, attention runs through model/attn.h (window,
+ * sinks, the sliding layers' ring cache), the region steps through model/region.h, and a forward
+ * chunk is ONE parallel region of the caller's runner whose threads meet at the runtime's barrier
+ * (runtime/par.h) between steps and take output rows, KV heads, tokens or experts from shared
+ * counters (owb_grab). Per layer the steps are: Q/K/V + RoPE + cache + attention by KV head;
+ * output projection; router rows; then for a chunk of several tokens: top-k per token; grouping
+ * of the chunk's (token, choice) pairs by expert (worker 0); per chosen expert: gather its tokens'
+ * normed rows and quantize them once; gate/up rows of every chosen expert (+ biases, clamped
+ * SwiGLU); quantize the hidden rows; down rows; the weighted sum per token in the order of its
+ * choices. One decoded token takes a shorter route with the same operations (moe_decode). Every
+ * output element is computed by one thread with a plan that depends only on the routing (never on
+ * the thread count), so logits are bitwise identical for any thread count.
  *
  * llama.cpp behaviours followed: the sliding-window layers are those with l % period < period - 1
  * (set_swa_pattern, period 2: even layers); a key at p is visible to the query at q when
@@ -19,6 +21,14 @@
  * (LLAMA_EXPERT_GATING_FUNC_TYPE_SOFTMAX_WEIGHT, no renormalisation); expert_weights_scale
  * applied when present and not 0 or 1; SwiGLU alpha 1.702, limit 7; YaRN as in
  * owb_yarn_init.
+ *
+ * Choices where llama.cpp is silent or looser: equal router logits go to the lower expert index
+ * (ggml's top_k is a std::partial_sort, whose order of ties is unspecified); the experts' outputs
+ * are summed in the order of the choices (descending logit); q/k/v/o, router and expert biases
+ * are optional (absent: no add; llama.cpp requires them); the post-attention norm is read as
+ * post_attention_norm or attn_post_norm; rotary angles are computed in double (ggml accumulates
+ * them in float); a per-layer array for sliding_window_pattern is refused as unsupported; the
+ * KV cache is f32 (llama.cpp's default is f16).
  */
 #define _POSIX_C_SOURCE 200809L
 #include "model/gptoss.h"
