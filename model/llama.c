@@ -29,7 +29,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
@@ -772,7 +771,7 @@ int owb_llama_forward(struct owb_model *m, const int32_t *tokens, int64_t n, int
                    tokens[i], m->hp.n_vocab - 1);
             return OWB_E_USAGE;
         }
-    const uint64_t t0 = m->profile ? now_ns() : 0;
+    const uint64_t t0 = m->profile ? owb_now_ns() : 0;
     for (int64_t i = 0; i < n; i += m->n_batch) {
         int64_t nb = n - i < m->n_batch ? n - i : m->n_batch;
         int rc = plan_all(m, nb, err);
@@ -784,7 +783,7 @@ int owb_llama_forward(struct owb_model *m, const int32_t *tokens, int64_t n, int
             return rc;
     }
     if (m->profile) {
-        m->profile->total_ns += now_ns() - t0;
+        m->profile->total_ns += owb_now_ns() - t0;
         m->profile->calls++;
         m->profile->tokens += (uint64_t)n;
     }

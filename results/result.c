@@ -30,18 +30,34 @@ static cJSON *num_or_null(double v)
 }
 
 /* Set obj[key] = item, replacing an existing member so keys stay unique. Frees item on failure. */
-static void set_member(cJSON *obj, const char *key, cJSON *item)
+/* Set obj[key] = item (taking item). Returns false when it could not (no obj, no item: an
+ * allocation failed; item is freed). */
+static bool set_member(cJSON *obj, const char *key, cJSON *item)
 {
     if (!obj || !item) {
         cJSON_Delete(item);
-        return;
+        return false;
     }
     if (cJSON_GetObjectItemCaseSensitive(obj, key)) {
-        if (!cJSON_ReplaceItemInObjectCaseSensitive(obj, key, item))
+        if (!cJSON_ReplaceItemInObjectCaseSensitive(obj, key, item)) {
             cJSON_Delete(item);
+            return false;
+        }
     } else if (!cJSON_AddItemToObject(obj, key, item)) {
         cJSON_Delete(item);
+        return false;
     }
+    return true;
+}
+
+/* Something meant for bench was lost (an allocation failed): whatever it was, the benchmark must
+ * not read valid. Turns the existing "valid" item false in place, which allocates nothing; the
+ * note saying why is best effort. */
+static void poison(cJSON *bench)
+{
+    cJSON *v = cJSON_GetObjectItemCaseSensitive(bench, "valid");
+    if (v)
+        v->type = (v->type & ~0xFF) | cJSON_False;
 }
 
 cJSON *owb_result_new(int argc, char *const *argv)
@@ -176,9 +192,13 @@ int owb_result_set_samples(cJSON *bench, const char *unit, const double *values,
     }
     if (!(stats = owb_stats_to_json(&st)))
         goto out;
-    set_member(bench, "samples", samples);
-    set_member(bench, "stats", stats);
+    bool ok = set_member(bench, "samples", samples);
+    ok = set_member(bench, "stats", stats) && ok;
     samples = stats = NULL;
+    if (!ok) {
+        poison(bench);
+        goto out;
+    }
     if (n < OWB_RESULT_MIN_SAMPLES) {
         char why[96];
         snprintf(why, sizeof why, "too few samples: %zu < %d", n, OWB_RESULT_MIN_SAMPLES);
@@ -186,6 +206,8 @@ int owb_result_set_samples(cJSON *bench, const char *unit, const double *values,
     }
     rc = OWB_OK;
 out:
+    if (rc == OWB_E_NOMEM)
+        poison(bench);
     cJSON_Delete(samples);
     cJSON_Delete(stats);
     return rc;
@@ -197,8 +219,10 @@ static void add_note(cJSON *bench, const char *note)
     cJSON *notes = cJSON_GetObjectItemCaseSensitive(bench, "notes");
     if (!notes) {
         notes = cJSON_AddArrayToObject(bench, "notes");
-        if (!notes)
+        if (!notes) {
+            poison(bench);
             return;
+        }
     }
     if (!cJSON_IsArray(notes) || !note)
         return;
@@ -209,15 +233,17 @@ static void add_note(cJSON *bench, const char *note)
             return;
     }
     cJSON *s = cJSON_CreateString(note);
-    if (s && !cJSON_AddItemToArray(notes, s))
+    if (!s || !cJSON_AddItemToArray(notes, s)) {
         cJSON_Delete(s);
+        poison(bench);
+    }
 }
 
 void owb_result_invalidate(cJSON *bench, const char *reason)
 {
     if (!bench)
         return;
-    set_member(bench, "valid", cJSON_CreateFalse());
+    poison(bench);
     add_note(bench, reason);
 }
 
@@ -240,17 +266,21 @@ static cJSON *sub_object(cJSON *bench, const char *key)
 
 void owb_result_param_num(cJSON *bench, const char *key, double v)
 {
-    set_member(sub_object(bench, "params"), key, num_or_null(v));
+    if (bench && !set_member(sub_object(bench, "params"), key, num_or_null(v)))
+        poison(bench);
 }
 
 void owb_result_param_str(cJSON *bench, const char *key, const char *v)
 {
-    set_member(sub_object(bench, "params"), key, v ? cJSON_CreateString(v) : cJSON_CreateNull());
+    if (bench && !set_member(sub_object(bench, "params"), key,
+                             v ? cJSON_CreateString(v) : cJSON_CreateNull()))
+        poison(bench);
 }
 
 void owb_result_metric(cJSON *bench, const char *key, double v)
 {
-    set_member(sub_object(bench, "metrics"), key, num_or_null(v));
+    if (bench && !set_member(sub_object(bench, "metrics"), key, num_or_null(v)))
+        poison(bench);
 }
 
 /* ---- writing ----------------------------------------------------------------------------- */

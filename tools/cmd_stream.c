@@ -11,6 +11,7 @@
 #include "bench/suites/stream.h"
 #include "bench/core/suite.h"
 #include "bench/core/topo.h"
+#include "dist/ranks.h"
 #include "tools/cli_common.h"
 #include "tools/cmds.h"
 
@@ -21,10 +22,13 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: owbench stream [--threads LIST] [--size BYTES] [--pin POLICY]\n"
             "                      [--counters LIST] [--quick] [-o DIR]\n\n"
-            "Memory-bandwidth ceilings: STREAM copy, scale, add, triad and a read-only kernel,\n"
+            "Memory-bandwidth ceilings: STREAM copy, scale, add, triad and three read-only\n"
+            "kernels (read: a plain loop; read_pf: vector loads + software prefetch, the GEMVs'\n"
+            "pattern; read_streams4: four prefetched streams; the last two read 16 MiB chunks),\n"
             "pinned, arrays of at least 4x the last-level cache, for each thread count.\n"
             "GB/s counts bytes read + written (STREAM convention; no write-allocate traffic);\n"
-            "the read kernel counts bytes read. Later suites divide by these ceilings.\n\n"
+            "the read kernels count bytes read. Later suites hold GEMVs and decode against the\n"
+            "best read kernel at <= their thread count.\n\n"
             "  --threads LIST   thread counts, e.g. 1,2 (default: 1..all PUs)\n"
             "  --size BYTES     bytes per array, K/M/G suffixes (default: max(4 x LLC, 64M))\n"
             "  --pin POLICY     compact|scatter|numa:K|list:0,2-3|none (default compact)\n"
@@ -107,6 +111,7 @@ int cmd_stream(int argc, char **argv)
     cfg.nthreads = nthreads;
     cfg.verbose = 1;
     owb_cli_outdir(outarg, "stream", outdir, sizeof outdir);
+    owb_cli_rank_outdir(outdir, sizeof outdir);
     rc = owb_cli_check_outdir("stream", outdir);
     if (rc)
         goto out;
@@ -121,6 +126,17 @@ int cmd_stream(int argc, char **argv)
         goto out;
     }
     owb_cli_print_stream_table(doc);
+    {
+        /* Under mpirun each node measured itself; rank 0 writes one document for the fleet. */
+        char rerr[OWB_ERR_MAX] = "";
+        int cst = owb_cli_ranks_collect(doc, topo, 1, rerr);
+        if (cst) {
+            rc = owb_cli_fail("stream", cst, rerr);
+            goto out;
+        }
+        if (owb_ranks_rank() > 0)
+            goto out;
+    }
     rc = owb_cli_write("stream", doc, outdir, "stream.json");
 out:
     cJSON_Delete(doc);

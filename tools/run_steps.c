@@ -2,6 +2,8 @@
 /* run_steps.c: the table of steps `owbench run` performs and its summary. */
 #include "tools/run_steps.h"
 
+#include "bench/suites/ceiling.h"
+
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -37,7 +39,7 @@ static int step_topo(struct owb_run_ctx *ctx, char err[OWB_ERR_MAX])
     return 0;
 }
 
-static int step_stream(struct owb_run_ctx *ctx, char err[OWB_ERR_MAX])
+static int stream_steps(struct owb_run_ctx *ctx, int after, char err[OWB_ERR_MAX])
 {
     struct owb_stream_cfg cfg;
     int threads[1024], n = 0;
@@ -55,7 +57,29 @@ static int step_stream(struct owb_run_ctx *ctx, char err[OWB_ERR_MAX])
     }
     cfg.threads = threads;
     cfg.nthreads = n;
+    if (after) { /* the read kernels only, named .../after (bench/suites/ceiling.h) */
+        cfg.read_only = 1;
+        cfg.suffix = "after";
+    }
     return owb_stream_run(&cfg, ctx->topo, ctx->doc, err);
+}
+
+static int step_stream(struct owb_run_ctx *ctx, char err[OWB_ERR_MAX])
+{
+    return stream_steps(ctx, 0, err);
+}
+
+/* The read ceiling again after the kernels and the model (the host's bandwidth drifts), then
+ * every GEMV, decode, GEMM and prefill figure held against the ceilings on both sides. */
+static int step_ceiling(struct owb_run_ctx *ctx, char err[OWB_ERR_MAX])
+{
+    int rc = stream_steps(ctx, 1, err);
+    if (!rc) {
+        int over = owb_ceiling_annotate(ctx->doc, NULL);
+        if (over)
+            fprintf(stderr, "run: %d figure(s) above their ceiling: marked not valid\n", over);
+    }
+    return rc;
 }
 
 /* Quantized GEMV/GEMM against the stream step's read ceiling (stream/read/t<N> in ctx->doc).
@@ -496,6 +520,7 @@ const struct owb_run_step owb_run_steps[] = {
     {"stream", "memory bandwidth ceilings", step_stream},
     {"kernels", "quantized GEMV/GEMM sweep vs the read ceiling", step_kernels},
     {"model", "prefill and decode of a synthetic model (q4_0, q8_0)", step_model},
+    {"ceiling", "read ceiling again; every figure held against its ceilings", step_ceiling},
     {"quality", "quantized derivatives of a synthetic model vs their base (KLD, PPL, gate)",
      step_quality},
     {"plot", "figures (gnuplot)", step_plot},

@@ -28,6 +28,7 @@ struct owb_worker {
     int cpu_before;           /* sched_getcpu() at the start of the last region */
     int cpu_after;            /* ... and at its end */
     int migrated;             /* sticky until owb_pool_reset_migrations */
+    int kept_before, kept_after, kept_migrated; /* owb_pool_keep_observed */
 };
 
 struct owb_pool {
@@ -178,6 +179,24 @@ bool owb_pool_migrated(const struct owb_pool *p)
         if (p->w[i].migrated)
             return true;
     return false;
+}
+
+void owb_pool_keep_observed(struct owb_pool *p)
+{
+    for (int i = 0; i < p->n; i++) {
+        p->w[i].kept_before = p->w[i].cpu_before;
+        p->w[i].kept_after = p->w[i].cpu_after;
+        p->w[i].kept_migrated = p->w[i].migrated;
+    }
+}
+
+void owb_pool_restore_observed(struct owb_pool *p)
+{
+    for (int i = 0; i < p->n; i++) {
+        p->w[i].cpu_before = p->w[i].kept_before;
+        p->w[i].cpu_after = p->w[i].kept_after;
+        p->w[i].migrated = p->w[i].kept_migrated;
+    }
 }
 
 void owb_pool_reset_migrations(struct owb_pool *p)

@@ -44,6 +44,11 @@ int owb_pool_cpu_requested(const struct owb_pool *p, int tid);
  * owb_pool_reset_migrations() (for an unpinned worker: when its CPU at the end of a region differs
  * from the one at the start). */
 bool owb_pool_migrated(const struct owb_pool *p);
+/* Keep what the workers observed in the last region (CPUs at its start and end, the migration
+ * flags), and put it back: a counting pass run after a timed loop is wrapped in these so that the
+ * pinning record and the migration verdict are the timed loop's. Allocation-free. */
+void owb_pool_keep_observed(struct owb_pool *p);
+void owb_pool_restore_observed(struct owb_pool *p);
 void owb_pool_reset_migrations(struct owb_pool *p);
 
 /* ---- additions by the runner (not in the lead's first draft) ---- */

@@ -40,8 +40,10 @@ int owb_suite_finish(cJSON *bench, const struct owb_samples *s, const struct owb
     }
     if (pool) {
         cJSON *pin = owb_pinning_to_json(policy, pool);
-        if (pin)
-            cJSON_ReplaceItemInObject(bench, "pinning", pin);
+        if (!pin || !cJSON_ReplaceItemInObject(bench, "pinning", pin)) {
+            cJSON_Delete(pin);
+            owb_result_invalidate(bench, "out of memory: pinning record lost");
+        }
         if (owb_pool_migrated(pool))
             owb_result_invalidate(bench, "threads migrated: observed CPUs differ from requested");
     }
@@ -53,8 +55,10 @@ int owb_suite_finish(cJSON *bench, const struct owb_samples *s, const struct owb
         cJSON *na = cJSON_AddObjectToObject(c, "all");
         cJSON_AddStringToObject(na, "na", "not measured");
     }
-    if (c)
-        cJSON_ReplaceItemInObject(bench, "counters", c);
+    if (!c || !cJSON_ReplaceItemInObject(bench, "counters", c)) {
+        cJSON_Delete(c);
+        owb_result_invalidate(bench, "out of memory: counters lost");
+    }
     if (counters) {
         const char *miss = owb_counters_missing_summary(counters);
         if (miss)
@@ -83,10 +87,13 @@ int owb_suite_count(struct owb_pool *pool, struct owb_counters *counters, owb_me
 {
     struct count_ctx cc = {counters, 1};
     int rc = 0;
+    /* the pinning record and the migration verdict stay the timed loop's */
+    owb_pool_keep_observed(pool);
     owb_pool_run(pool, count_edge, &cc);
     for (int i = 0; i < reps && !rc; i++)
         rc = fn(ctx);
     cc.start = 0;
     owb_pool_run(pool, count_edge, &cc);
+    owb_pool_restore_observed(pool);
     return rc ? OWB_E_SYSTEM : 0;
 }

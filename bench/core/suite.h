@@ -24,7 +24,9 @@ int owb_suite_finish(cJSON *bench, const struct owb_samples *s, const struct owb
                      const struct owb_counters *counters);
 
 /* Run counting: start and stop the per-thread counters on every worker of pool around `reps`
- * calls of fn. Used after the timed loop, so timing is never perturbed by counter reads. */
+ * calls of fn. Used after the timed loop, so timing is never perturbed by counter reads; the
+ * pool's pinning record and migration flags are put back as the timed loop left them, so the
+ * counting pass never changes or invalidates the timed result. */
 int owb_suite_count(struct owb_pool *pool, struct owb_counters *counters, owb_measure_fn fn,
                     void *ctx, int reps);
 

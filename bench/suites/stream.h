@@ -8,6 +8,7 @@
 #ifndef OWB_BENCH_STREAM_H
 #define OWB_BENCH_STREAM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <cjson/cJSON.h>
 
@@ -21,7 +22,9 @@ enum owb_stream_kernel {
     OWB_STREAM_SCALE,
     OWB_STREAM_ADD,
     OWB_STREAM_TRIAD,
-    OWB_STREAM_READ,
+    OWB_STREAM_READ,          /* kernels/readbw.h "plain" */
+    OWB_STREAM_READ_PF,       /* "pf": vector loads + software prefetch (the GEMV's pattern) */
+    OWB_STREAM_READ_STREAMS4, /* "streams4": four streams of one slice at once */
     OWB_STREAM_NKERNELS,
 };
 
@@ -33,6 +36,8 @@ struct owb_stream_cfg {
     struct owb_measure_cfg measure;
     const char *counters; /* PAPI event list for bench/core/counters.h, NULL = default */
     int verbose;          /* progress lines on stderr */
+    int read_only;        /* only the read kernels (a ceiling re-measured after a suite) */
+    const char *suffix;   /* appended to every name ("stream/read/t2/after"); NULL: none */
 };
 
 void owb_stream_cfg_default(struct owb_stream_cfg *cfg);
@@ -44,11 +49,17 @@ const char *owb_stream_kernel_name(enum owb_stream_kernel k);
 int owb_stream_run(const struct owb_stream_cfg *cfg, struct owb_topo *topo, cJSON *doc,
                    char err[OWB_ERR_MAX]);
 
+/* True for the names of read-ceiling benchmarks: stream/read/t<N>, stream/read_pf/t<N>,
+ * stream/read_streams4/t<N>, each optionally followed by "/<suffix>"; sets *threads to N. */
+bool owb_stream_is_read_name(const char *name, int *threads);
+
 /* The read-bandwidth ceiling in GB/s for a thread count found in a result document: the best
- * gb_per_s of stream/read/t<threads> (or of the largest thread count below it). Returns 0 and
- * sets *gb_per_s, or OWB_E_FORMAT when the document has no stream/read benchmark. */
+ * gb_per_s over every read kernel (plain, pf, streams4), every measurement of it (before and
+ * after a suite) and every thread count up to `threads` (more threads than the memory needs can
+ * read slower than fewer: the ceiling at t is what t threads can get). Returns 0 and sets
+ * *gb_per_s, or OWB_E_FORMAT when the document has no read benchmark at or below `threads`. */
 int owb_stream_read_ceiling(const cJSON *doc, int threads, double *gb_per_s);
-/* The same stream/read/t<N> case's median rate (metrics.gb_per_s_median): on a host whose
+/* The same maximum over the cases' median rates (metrics.gb_per_s_median): on a host whose
  * bandwidth comes in bursts the best repetition catches a burst, so medians are compared with
  * medians as well. Same returns. */
 int owb_stream_read_ceiling_median(const cJSON *doc, int threads, double *gb_per_s);

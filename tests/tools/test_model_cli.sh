@@ -4,7 +4,7 @@
 #   - `--synthetic tiny -p 16 -n 8 --threads 1,2` writes model/prefill/tiny-q4_0/p16/t{1,2} and
 #     model/decode/tiny-q4_0/n8/t{1,2} with the documented fields;
 #   - tok_per_s agrees with the samples (decode: samples / their sum; prefill: n_prompt / median),
-#     decode has reps x n_gen per-token samples and latency buckets that cover every position;
+#     decode has one sample per repetition and latency buckets that cover every position;
 #   - the operation classes are non-negative and sum to at most the profiled total;
 #   - weights_bytes, kv_bytes_per_token and decode_read_bytes equal what `owbench gguf --json`
 #     says about the same file (written separately with `owbench synth`), and -m FILE gives the
@@ -64,17 +64,21 @@ for thr in (1, 2):
         expect(b["samples"]["unit"] == "ns", name + ": unit")
         expect(p["threads"] == thr and p["model"] == model, name + ": params")
         if kind == "decode":
-            expect(len(s) == reps * n, name + ": %d samples, want %d" % (len(s), reps * n))
-            tps = len(s) * 1e9 / sum(s)
+            # one sample per repetition of n tokens (tokens of one repetition are not independent)
+            expect(len(s) == reps, name + ": %d samples, want %d" % (len(s), reps))
+            tps = n * 1e9 / statistics.median(s)
             buckets = b["latency_by_position"]
-            expect(sum(x["n"] for x in buckets) == len(s), name + ": buckets cover the samples")
+            expect(sum(x["n"] for x in buckets) == reps * n, name + ": buckets cover the tokens")
             expect(buckets[0]["pos_lo"] == 0 and buckets[-1]["pos_hi"] == n - 1,
                    name + ": bucket positions")
             bpt = m["bytes_per_token"]
             expect(bpt >= decode_read + kv_tok, name + ": bytes_per_token")
-            ceil = [x for x in doc["benchmarks"] if x["name"] == "stream/read/t%d" % thr]
+            # the ceiling: the best read kernel of the run at <= thr threads, before or after
+            ceil = [x["metrics"]["gb_per_s"] for x in doc["benchmarks"]
+                    if x["name"].startswith("stream/read")
+                    and int(x["name"].split("/")[2][1:]) <= thr]
             if ceil:
-                c = ceil[0]["metrics"]["gb_per_s"]
+                c = max(ceil)
                 expect(abs(m["ceiling_gb_per_s"] - c) < 1e-9 * c, name + ": ceiling")
                 expect(abs(m["pct_of_roofline"] - 100 * tps * bpt / (c * 1e9)) < 1e-6,
                        name + ": pct_of_roofline")
@@ -124,7 +128,8 @@ assert 'model/prefill/tiny/p8/t1' in b
 assert not any(x['suite'] == 'stream' for x in d['benchmarks'])
 for k in ('weights_bytes', 'kv_bytes_per_token', 'decode_read_bytes'):
     assert dec['metrics'][k] == rb['model/decode/tiny-q4_0/n8/t1']['metrics'][k], k
-assert dec['metrics']['ceiling_gb_per_s'] == rb['stream/read/t1']['metrics']['gb_per_s']
+assert dec['metrics']['ceiling_gb_per_s'] == max(x['metrics']['gb_per_s'] for n, x in rb.items()
+                                                 if n.startswith('stream/read') and '/t1' in n)
 assert dec['params']['source'].endswith('tiny.gguf')
 EOF"
 

@@ -34,12 +34,16 @@ for f in ["f32", "f16", "bf16", "q8_0", "q4_0", "q4_K", "q6_K", "mxfp4"]:
     assert abs(g["metrics"]["pct_of_ceiling"] - 100 * g["metrics"]["gb_per_s"] / g["metrics"]["ceiling_gb_per_s"]) < 1e-6 * g["metrics"]["pct_of_ceiling"], f
     # medians against the stream read median of the same thread count, as well
     thr = g["params"]["threads"]
-    sm = [x for x in d["benchmarks"] if x["name"] == "stream/read/t%d" % thr][0]["metrics"]["gb_per_s_median"]
+    sm = max(x["metrics"]["gb_per_s_median"] for x in d["benchmarks"]
+             if x["name"].startswith("stream/read") and int(x["name"].split("/")[2][1:]) <= thr)
     assert g["metrics"]["ceiling_gb_per_s_median"] == sm, f
     assert abs(g["metrics"]["pct_of_ceiling_median"] - 100 * g["metrics"]["gb_per_s"] / sm) < 1e-6 * g["metrics"]["pct_of_ceiling_median"], f
 peaks = {k: b.pop("kernels/peak/" + k)["metrics"]["gop_per_s_best"] for k in ["int8_dot", "f32_fma"]}
 assert all(v > 0 for v in peaks.values()), peaks
 b.pop("kernels/peak/q8_block", None)  # AVX-512 VNNI machines only
+# the peak a figure is held against: the best of the run at <= its threads (kernels/ or model/peak)
+peaks = {k: max(x["metrics"]["gop_per_s_best"] for x in d["benchmarks"]
+                if x["params"].get("peak") == k) for k in peaks}
 for f in ["q4_0", "q8_0", "f16"]:
     for n in [16, 64, 256]:
         g = b["kernels/gemm/%s/2880x2880/b%d" % (f, n)]

@@ -196,7 +196,7 @@ static void test_suite(const char *path, const char *name)
         const cJSON *ds = cJSON_GetObjectItemCaseSensitive(
             cJSON_GetObjectItemCaseSensitive(db, "samples"), "values");
         CHECK(cJSON_GetArraySize(ps) == 3);
-        CHECK(cJSON_GetArraySize(ds) == 3 * 6);
+        CHECK(cJSON_GetArraySize(ds) == 3); /* one sample per repetition of 6 tokens */
         double v[64], total = 0;
         int k = 0;
         const cJSON *e;
@@ -205,9 +205,12 @@ static void test_suite(const char *path, const char *name)
         owb_stats_compute(v, (size_t)k, &st);
         const cJSON *pm = cJSON_GetObjectItemCaseSensitive(pb, "metrics");
         CHECK_NEAR(num(pm, "tok_per_s"), 12e9 / st.median, 1e-9 * 12e9 / st.median);
-        cJSON_ArrayForEach(e, ds) total += e->valuedouble;
+        k = 0;
+        cJSON_ArrayForEach(e, ds) v[k++] = e->valuedouble;
+        owb_stats_compute(v, (size_t)k, &st);
+        total = st.median;
         const cJSON *dm = cJSON_GetObjectItemCaseSensitive(db, "metrics");
-        CHECK_NEAR(num(dm, "tok_per_s"), 18e9 / total, 1e-9 * 18e9 / total);
+        CHECK_NEAR(num(dm, "tok_per_s"), 6e9 / total, 1e-9 * 6e9 / total);
         /* memory figures: the model's, as the file's tensors say */
         char gerr[OWB_ERR_MAX];
         struct owb_gguf *g = owb_gguf_open(path, gerr);
