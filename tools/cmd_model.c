@@ -40,7 +40,7 @@ static void usage(FILE *f)
             "other), weights and KV cache bytes, decode as a share of the roofline (the read\n"
             "ceiling of this run divided by the bytes one token reads) and prefill as a share of\n"
             "the compute peak (int8 dot or f32 FMA, measured on the same threads).\n\n"
-            "  -m, --model FILE    GGUF model (llama, mistral, qwen2 architectures)\n"
+            "  -m, --model FILE    GGUF model (llama, mistral, qwen2, gpt-oss architectures)\n"
             "  --synthetic PRESET  a synthetic model of a real shape (%s),\n"
             "                      written to a temporary file in $TMPDIR (or /tmp) and removed\n"
             "  --type T            its weight type: %s (default q4_0)\n"
