@@ -11,6 +11,8 @@ const struct owb_cmd owb_cmds[] = {
     {"stream", cmd_stream, "memory bandwidth ceilings (copy, scale, add, triad, read)"},
     {"kernels", cmd_kernels, "quantized GEMV/GEMM sweep, GB/s and % of the read ceiling"},
     {"model", cmd_model, "prefill/decode tok/s of a GGUF or synthetic model (llama-bench pp/tg)"},
+    {"plan", cmd_plan,
+     "capacity: memory, KV cache, predicted tok/s, TTFT/TPOT, devices for a rate"},
     {"compare", cmd_compare, "A/B of two result files: medians, Mann-Whitney p, verdicts"},
     {"plot", cmd_plot, "gnuplot figures (PNG, SVG) + data and scripts from result files"},
     {"generate", cmd_generate, "generate text from a GGUF model (greedy or sampled)"},
