@@ -211,15 +211,22 @@ static int parse_pos(const char *opt, const char *s, double max, double *out, ch
     return 0;
 }
 
-/* Shapes m x k for the kernels of a measurement: the FFN's two matrices of the model. */
+/* Shapes m x k for the kernels of a measurement: the FFN's two matrices of the model (the down
+ * projection only where its rows hold whole blocks of every format measured). */
 static void measure_shapes(const struct owb_shape *s, struct owb_kernels_cfg *kc)
 {
-    int64_t ff = s->n_ff > 0 ? s->n_ff : 4 * s->n_embd;
+    int64_t ff = s->n_ff > 0 ? s->n_ff : 4 * s->n_embd, blk = 1;
+    for (int i = 0; i < kc->nformats; i++) {
+        const struct owb_type_traits *tr = owb_type_traits(kc->formats[i]);
+        blk = tr && tr->blck_size > blk ? tr->blck_size : blk;
+    }
     kc->nshapes = 0;
     kc->shapes[kc->nshapes][0] = ff;
     kc->shapes[kc->nshapes++][1] = s->n_embd;
-    kc->shapes[kc->nshapes][0] = s->n_embd;
-    kc->shapes[kc->nshapes++][1] = ff;
+    if (ff % blk == 0) {
+        kc->shapes[kc->nshapes][0] = s->n_embd;
+        kc->shapes[kc->nshapes++][1] = ff;
+    }
 }
 
 /* Measure this machine for the model: read ceilings before and after, compute peaks, GEMV and
@@ -253,10 +260,9 @@ static int measure(struct owb_topo *topo, const struct owb_shape *s, int threads
     if ((rc = owb_cli_measure_ceiling(topo, kc.pin, kc.threads, 1, 1, 0, doc, err)))
         return rc;
     fprintf(stderr,
-            "plan: compute peaks and %d weight type(s) at %lldx%lld and %lldx%lld, "
-            "batch 1 and %d ...\n",
+            "plan: compute peaks and %d weight type(s) at %lldx%lld%s, batch 1 and %d ...\n",
             kc.nformats, (long long)kc.shapes[0][0], (long long)kc.shapes[0][1],
-            (long long)kc.shapes[1][0], (long long)kc.shapes[1][1], kc.batches[1]);
+            kc.nshapes > 1 ? " and its transpose" : "", kc.batches[1]);
     if (kc.nformats > 0 && (rc = owb_kernels_run(&kc, topo, NULL, doc, err)))
         return rc;
     fprintf(stderr, "plan: read ceiling again ...\n");
