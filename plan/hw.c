@@ -137,6 +137,22 @@ static void hw_init(struct owb_hw *hw)
     memset(hw, 0, sizeof *hw);
     hw->usable_fraction = OWB_HW_DEFAULT_USABLE;
     hw->devices_per_node = 1;
+    hw->cpu_share = 1;
+    snprintf(hw->cpu_share_from, sizeof hw->cpu_share_from, "not measured (1)");
+}
+
+/* plan/cpu_share/t<threads> of doc, if any. */
+static void take_cpu_share(struct owb_hw *hw, const cJSON *doc, const char *path, int threads)
+{
+    char name[64];
+    snprintf(name, sizeof name, "plan/cpu_share/t%d", threads);
+    const cJSON *b = owb_result_find_benchmark(doc, name);
+    double v = b ? num(cJSON_GetObjectItemCaseSensitive(b, "metrics"), "cpu_share") : NAN;
+    if (v > 0 && v <= 1) {
+        hw->cpu_share = v;
+        snprintf(hw->cpu_share_from, sizeof hw->cpu_share_from, "%s of %s", name,
+                 base_name(path));
+    }
 }
 
 int owb_hw_take_ceilings(struct owb_hw *hw, const cJSON *doc, const char *path, int threads,
@@ -153,6 +169,7 @@ int owb_hw_take_ceilings(struct owb_hw *hw, const cJSON *doc, const char *path, 
     hw->read_gb_per_s = g;
     snprintf(hw->read_from, sizeof hw->read_from, "%s of %s", from, base_name(path));
     hw->threads = threads;
+    take_cpu_share(hw, doc, path, threads);
     double peaks[OWB_PEAK_COUNT];
     const char *pfrom[OWB_PEAK_COUNT] = {0};
     for (int k = 0; k < OWB_PEAK_COUNT; k++)
@@ -486,6 +503,8 @@ cJSON *owb_hw_to_json(const struct owb_hw *hw, const enum owb_type *types, int n
     cJSON_AddNumberToObject(o, "usable_fraction", hw->usable_fraction);
     cJSON_AddNumberToObject(o, "read_gb_per_s", hw->read_gb_per_s);
     cJSON_AddStringToObject(o, "read_from", hw->read_from);
+    cJSON_AddNumberToObject(o, "cpu_share", hw->cpu_share);
+    cJSON_AddStringToObject(o, "cpu_share_from", hw->cpu_share_from);
     cJSON_AddNumberToObject(o, "devices_per_node", hw->devices_per_node);
     if (hw->devices_per_node > 1) {
         cJSON_AddStringToObject(o, "link", hw->link_name);

@@ -52,6 +52,11 @@ struct owb_hw {
     char peak_from[OWB_TYPE_COUNT][OWB_HW_FROM];
     double compute_eff[OWB_TYPE_COUNT];
     char compute_eff_from[OWB_TYPE_COUNT][OWB_HW_FROM];
+    /* measured on a shared machine: the share of CPU time a thread of this process got while
+     * it wanted all of it (plan/cpu_share/tN); sustained rates are the kernels' burst rates times
+     * this. 1 for described hardware and when not measured. */
+    double cpu_share;
+    char cpu_share_from[OWB_HW_FROM];
     /* several devices per node (tensor parallel) */
     int devices_per_node;
     char link_name[64];

@@ -93,7 +93,10 @@ void owb_plan_decode_step(const struct owb_shape *s, const struct owb_hw *hw, en
             f += batch * s->output_flop_per_row;
         if (b > 0)
             o->mem_s += mem_time(hw, (enum owb_type)t, b, tp);
-        o->compute_s += compute_time(hw, (enum owb_type)t, s->main_type, f, tp);
+        /* batch 1 runs the GEMV path, whose measured efficiency (against the read ceiling)
+         * already carries its arithmetic; batches run the GEMM path at the compute peak */
+        if (batch > 1)
+            o->compute_s += compute_time(hw, (enum owb_type)t, s->main_type, f, tp);
         o->bytes += b;
         o->flops += f;
     }
@@ -103,6 +106,8 @@ void owb_plan_decode_step(const struct owb_shape *s, const struct owb_hw *hw, en
     o->compute_s += compute_time(hw, at, s->main_type, af, tp);
     o->bytes += kvb;
     o->flops += af;
+    o->mem_s /= hw->cpu_share; /* a shared machine gives the engine a share of its CPUs */
+    o->compute_s /= hw->cpu_share;
     o->comm_s = comm_time(s, hw, tp, batch);
     o->s = fmax(o->mem_s, o->compute_s) + o->comm_s;
 }
@@ -133,7 +138,7 @@ double owb_plan_prefill_s(const struct owb_shape *s, const struct owb_hw *hw, en
         comp += compute_time(hw, at, s->main_type, af, tp);
         mem += mem_time(hw, s->main_type,
                         owb_shape_kv_elems(s, p + c) * owb_plan_kv_elem_bytes(kv_type), tp);
-        total += fmax(mem, comp) + comm_time(s, hw, tp, (double)c);
+        total += fmax(mem, comp) / hw->cpu_share + comm_time(s, hw, tp, (double)c);
     }
     return total;
 }
@@ -211,6 +216,10 @@ static void pred_from(cJSON *o, const struct owb_shape *s, const struct owb_hw *
 {
     char buf[512];
     const enum owb_type t = s->main_type;
+    if (hw->cpu_share < 1) {
+        cJSON_AddNumberToObject(o, "cpu_share", hw->cpu_share);
+        cJSON_AddStringToObject(o, "cpu_share_from", hw->cpu_share_from);
+    }
     if (compute) {
         snprintf(buf, sizeof buf, "%.4g GOP/s: %s", hw->peak_gop_per_s[t], hw->peak_from[t]);
         cJSON_AddStringToObject(o, "ceiling", buf);
@@ -563,6 +572,8 @@ void owb_plan_print(const cJSON *doc, FILE *f)
             jstr(hw, "read_from"));
     if (jnum(hw, "threads") > 0)
         fprintf(f, ", %g threads", jnum(hw, "threads"));
+    if (jnum(hw, "cpu_share") < 1)
+        fprintf(f, ", CPU share %.2f (%s)", jnum(hw, "cpu_share"), jstr(hw, "cpu_share_from"));
     fprintf(f, "\n\nmemory (tp %g, ctx %g, concurrency %g)\n", jnum(me, "tp"), jnum(me, "ctx"),
             jnum(me, "concurrency"));
     fprintf(f, "  weights %s, KV %s per token (%s per sequence, %s in all), activations %s\n",
@@ -621,8 +632,9 @@ void owb_plan_print(const cJSON *doc, FILE *f)
 
 /* ---- checks ---- */
 
-int owb_plan_check(const struct owb_shape *s, const struct owb_hw *hw, enum owb_type kv_type,
-                   const cJSON *measured, const char *path, cJSON *checks, char err[OWB_ERR_MAX])
+int owb_plan_check(const struct owb_shape *s, const struct owb_hw *hw, bool own_ceilings,
+                   enum owb_type kv_type, const cJSON *measured, const char *path, cJSON *checks,
+                   char err[OWB_ERR_MAX])
 {
     int n = 0, rc = 0;
     const cJSON *b;
@@ -648,7 +660,8 @@ int owb_plan_check(const struct owb_shape *s, const struct owb_hw *hw, enum owb_
         char cerr[OWB_ERR_MAX];
         if (hw) {
             *h = *hw;
-            (void)owb_hw_take_ceilings(h, measured, path, t, cerr); /* else hw's own */
+            if (own_ceilings)
+                (void)owb_hw_take_ceilings(h, measured, path, t, cerr); /* else hw's own */
         } else if ((rc = owb_hw_from_result(measured, path, t, h, err)) != 0) {
             break;
         }
@@ -671,6 +684,8 @@ int owb_plan_check(const struct owb_shape *s, const struct owb_hw *hw, enum owb_
         cJSON_AddNumberToObject(o, "predicted", predicted);
         cJSON_AddNumberToObject(o, "measured", meas);
         cJSON_AddNumberToObject(o, "error_pct", 100.0 * (predicted - meas) / meas);
+        cJSON_AddNumberToObject(o, "cpu_share", h->cpu_share);
+        cJSON_AddStringToObject(o, "cpu_share_from", h->cpu_share_from);
         cJSON_AddBoolToObject(o, "measured_valid",
                               cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(b, "valid")));
         char buf[512];
@@ -697,14 +712,15 @@ double owb_plan_print_checks(const cJSON *checks, FILE *f)
 {
     const cJSON *x;
     double worst = 0;
-    fprintf(f, "%-56s %12s %12s %9s  %s\n", "measured figure", "predicted", "measured", "error",
-            "ceiling; efficiency");
+    fprintf(f, "%-56s %12s %12s %9s %6s  %s\n", "measured figure", "predicted", "measured",
+            "error", "share", "ceiling; efficiency");
     cJSON_ArrayForEach(x, checks)
     {
         double e = jnum(x, "error_pct");
         worst = fabs(e) > worst ? fabs(e) : worst;
-        fprintf(f, "%-56s %12.4g %12.4g %+8.1f%%  %s; %.2f (%s)%s\n", jstr(x, "name"),
-                jnum(x, "predicted"), jnum(x, "measured"), e, jstr(x, "ceiling"),
+        fprintf(f, "%-56s %12.4g %12.4g %+8.1f%% %6.2f  %s; %.2f (%s)%s\n", jstr(x, "name"),
+                jnum(x, "predicted"), jnum(x, "measured"), e, jnum(x, "cpu_share"),
+                jstr(x, "ceiling"),
                 jnum(x, "efficiency"), jstr(x, "efficiency_from"),
                 cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(x, "measured_valid"))
                     ? ""

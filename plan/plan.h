@@ -88,13 +88,15 @@ int owb_plan_build(const struct owb_shape *s, const struct owb_hw *hw,
 void owb_plan_print(const cJSON *doc, FILE *f);
 
 /* Check predictions against measured `owbench model` figures: for every model/decode/... and
- * model/prefill/... benchmark of `measured` (file `path`) on threads t, predict it on hw (its read
- * ceiling and compute peaks replaced by those `measured` itself has at t, when it has them) and
- * append {name, figure, threads, n, predicted, measured, error_pct, ceiling, efficiency} objects to
- * checks. s: the model of those figures. Returns the number of figures checked (>= 0), or a
- * negative status with err. */
-int owb_plan_check(const struct owb_shape *s, const struct owb_hw *hw, enum owb_type kv_type,
-                   const cJSON *measured, const char *path, cJSON *checks, char err[OWB_ERR_MAX]);
+ * model/prefill/... benchmark of `measured` (file `path`) on threads t, predict it on hw and append
+ * {name, figure, threads, tokens, predicted, measured, error_pct, ceiling, efficiency} objects to
+ * checks. hw NULL: the hardware of `measured` itself at t (its ceilings; efficiencies measured
+ * there or assumed). own_ceilings: replace hw's read ceiling and compute peaks by those `measured`
+ * has at t (hw's efficiencies stay). s: the model of those figures. Returns the number of figures
+ * checked (>= 0), or a negative status with err. */
+int owb_plan_check(const struct owb_shape *s, const struct owb_hw *hw, bool own_ceilings,
+                   enum owb_type kv_type, const cJSON *measured, const char *path, cJSON *checks,
+                   char err[OWB_ERR_MAX]);
 
 /* Print a checks array as a table; returns the largest |error_pct| (0 for none). */
 double owb_plan_print_checks(const cJSON *checks, FILE *f);

@@ -11,7 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
+#include "bench/core/pool.h"
 #include "bench/core/suite.h"
 #include "bench/core/topo.h"
 #include "bench/suites/ceiling.h"
@@ -67,11 +69,12 @@ static void usage(FILE *f)
         "engine;\n"
         "                     f16 on described hardware)\n"
         "  --batch N          prefill chunk, tokens per forward call (default 512)\n"
-        "  --check FILES      predict every model/decode and model/prefill figure of these "
-        "owbench\n"
-        "                     model results and print the error of each; the model comes from\n"
-        "                     --model or the results' params.source; each file's own read ceiling\n"
-        "                     and compute peaks are used, efficiencies from --hardware when given\n"
+        "  --check FILES      predict every model/decode and model/prefill figure of these\n"
+        "                     owbench model results and print the error of each; the model comes\n"
+        "                     from --model or the results' params.source, the hardware from\n"
+        "                     --hardware (as a plan made before the run has it), else each file's\n"
+        "  --own-ceilings     with --check and --hardware: the checked file's read ceiling and\n"
+        "                     compute peaks, --hardware's efficiencies\n"
         "  --tolerance PCT    with --check: exit 1 when an error exceeds PCT percent\n"
         "  -o DIR             output folder (default results/runs/<time>-plan); writes\n"
         "                     DIR/plan.json (kind plan)\n",
@@ -229,6 +232,68 @@ static void measure_shapes(const struct owb_shape *s, struct owb_kernels_cfg *kc
     }
 }
 
+/* The CPU-share probe: every thread spins for PROBE_S of wall time and reads how much CPU time
+ * it got (CLOCK_THREAD_CPUTIME_ID). */
+#define PROBE_S 1.0
+struct probe {
+    double share[1024];
+};
+
+static double now_s(clockid_t c)
+{
+    struct timespec ts;
+    clock_gettime(c, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void probe_fn(void *ctx, int tid, int nthreads)
+{
+    struct probe *p = ctx;
+    (void)nthreads;
+    const double w0 = now_s(CLOCK_MONOTONIC), c0 = now_s(CLOCK_THREAD_CPUTIME_ID);
+    volatile uint64_t x = 0;
+    double w = w0;
+    while (w - w0 < PROBE_S) {
+        for (int i = 0; i < 100000; i++)
+            x += (uint64_t)i;
+        w = now_s(CLOCK_MONOTONIC);
+    }
+    p->share[tid] = (now_s(CLOCK_THREAD_CPUTIME_ID) - c0) / (w - w0);
+}
+
+/* plan/cpu_share/t<threads>: the mean share of CPU time `threads` pinned spinning threads got (1 on
+ * a quiet machine; less where other processes compete for the cores). */
+static int measure_cpu_share(struct owb_topo *topo, int threads, cJSON *doc, char err[OWB_ERR_MAX])
+{
+    int cpus[1024], n = 0;
+    struct probe *p = calloc(1, sizeof *p);
+    int rc = p ? owb_topo_pin_plan(topo, "compact", threads, cpus, &n, err) : OWB_E_NOMEM;
+    struct owb_pool *pool = rc ? NULL : owb_pool_new(n, cpus, err);
+    if (!rc && !pool)
+        rc = OWB_E_SYSTEM;
+    if (!rc) {
+        owb_pool_run(pool, probe_fn, p);
+        double sum = 0;
+        for (int i = 0; i < n; i++)
+            sum += p->share[i] > 1 ? 1 : p->share[i];
+        char name[64];
+        snprintf(name, sizeof name, "plan/cpu_share/t%d", threads);
+        cJSON *b = owb_result_add_benchmark(doc, name, "plan");
+        if (!b) {
+            rc = OWB_E_NOMEM;
+        } else {
+            owb_result_param_num(b, "threads", n);
+            owb_result_param_num(b, "probe_s", PROBE_S);
+            owb_result_param_str(b, "how", "pinned threads spin; CPU time / wall time");
+            owb_result_metric(b, "cpu_share", sum / n);
+            fprintf(stderr, "plan: CPU share of %d spinning thread(s): %.2f\n", n, sum / n);
+        }
+    }
+    owb_pool_free(pool);
+    free(p);
+    return rc;
+}
+
 /* Measure this machine for the model: read ceilings before and after, compute peaks, GEMV and
  * GEMM of the model's weight types at its FFN shapes, on `threads` threads. */
 static int measure(struct owb_topo *topo, const struct owb_shape *s, int threads, int64_t chunk,
@@ -246,7 +311,8 @@ static int measure(struct owb_topo *topo, const struct owb_shape *s, int threads
     kc.nformats = 0;
     for (int t = 0; t < OWB_TYPE_COUNT; t++) {
         const struct owb_type_traits *tr = owb_type_traits((enum owb_type)t);
-        if (!tr || s->flop_tok[t] <= 0 || kc.nformats >= OWB_KERNELS_MAX_LIST)
+        if (!tr || (s->flop_tok[t] <= 0 && (enum owb_type)t != s->output_type) ||
+            kc.nformats >= OWB_KERNELS_MAX_LIST)
             continue;
         if (s->n_embd % tr->blck_size) /* the kernels need whole blocks per row */
             continue;
@@ -267,6 +333,8 @@ static int measure(struct owb_topo *topo, const struct owb_shape *s, int threads
         return rc;
     fprintf(stderr, "plan: read ceiling again ...\n");
     if ((rc = owb_cli_measure_ceiling(topo, kc.pin, kc.threads, 1, 1, 1, doc, err)))
+        return rc;
+    if ((rc = measure_cpu_share(topo, threads, doc, err)))
         return rc;
     owb_ceiling_annotate(doc, NULL);
     return 0;
@@ -289,7 +357,8 @@ int cmd_plan(int argc, char **argv)
         O_KV,
         O_BATCH,
         O_CHECK,
-        O_TOL
+        O_TOL,
+        O_OWN
     };
     static const struct option opts[] = {{"model", required_argument, NULL, 'm'},
                                          {"type", required_argument, NULL, O_TYPE},
@@ -307,6 +376,7 @@ int cmd_plan(int argc, char **argv)
                                          {"batch", required_argument, NULL, O_BATCH},
                                          {"check", no_argument, NULL, O_CHECK},
                                          {"tolerance", required_argument, NULL, O_TOL},
+                                         {"own-ceilings", no_argument, NULL, O_OWN},
                                          {"output", required_argument, NULL, 'o'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
@@ -314,6 +384,7 @@ int cmd_plan(int argc, char **argv)
     struct owb_plan_cfg cfg;
     const char *hw_arg = "measure", *outarg = NULL, *kv_arg = NULL;
     int c, rc = OWB_EXIT_OK, check = 0, threads = 0;
+    bool own_ceilings = false;
     double v, tolerance = -1;
     char err[OWB_ERR_MAX] = "", outdir[4096];
     struct owb_topo *topo = NULL;
@@ -387,6 +458,9 @@ int cmd_plan(int argc, char **argv)
         case O_CHECK:
             check = 1;
             break;
+        case O_OWN:
+            own_ceilings = true;
+            break;
         case O_TOL:
             if (parse_pos("--tolerance", optarg, 1e6, &tolerance, err))
                 goto usage_err;
@@ -422,8 +496,8 @@ int cmd_plan(int argc, char **argv)
         snprintf(err, sizeof err, "--concurrency and --rate exclude each other");
         goto usage_err;
     }
-    if (tolerance >= 0 && !check) {
-        snprintf(err, sizeof err, "--tolerance applies to --check");
+    if ((tolerance >= 0 || own_ceilings) && !check) {
+        snprintf(err, sizeof err, "--tolerance and --own-ceilings apply to --check");
         goto usage_err;
     }
     shape = calloc(1, sizeof *shape);
@@ -511,7 +585,8 @@ int cmd_plan(int argc, char **argv)
                 cs = &inferred;
             }
             if (!st)
-                st = owb_plan_check(cs, have_hw ? hw : NULL, cfg.kv_type, m, argv[i], checks, err);
+                st = owb_plan_check(cs, have_hw ? hw : NULL, own_ceilings, cfg.kv_type, m, argv[i],
+                                    checks, err);
             cJSON_Delete(m);
             if (st < 0) {
                 rc = st == OWB_E_USAGE
