@@ -13,18 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "datasets/sha256.h"
 #include "evals/evstats.h"
 #include "evals/progress.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 void owb_kld_result_release(struct owb_kld_result *r)
 {
@@ -192,7 +184,7 @@ int owb_kld_run(struct owb_producer *p, const struct owb_fingerprint *fp,
         goto out;
     }
     owb_progress_start(&prog, "kld", nw, "windows", cfg->progress);
-    double t0 = now_s();
+    uint64_t t0 = owb_now_ns();
     for (int64_t wi = 0; wi < nw; wi++) {
         const int32_t *win = fp->tokens + wi * w->n_ctx;
         for (int64_t i = 0; i < np; i++) {
@@ -225,7 +217,7 @@ int owb_kld_run(struct owb_producer *p, const struct owb_fingerprint *fp,
         r->w_count[wi] = (double)np;
         owb_progress_update(&prog, wi + 1, (wi + 1) * w->n_ctx);
     }
-    r->seconds = now_s() - t0;
+    r->seconds = 1e-9 * (double)(owb_now_ns() - t0);
     owb_progress_finish(&prog, nw, nw * w->n_ctx);
 
     struct owb_boot_cfg bc = {cfg->boot_reps > 0 ? cfg->boot_reps : 1000,

@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,13 +18,6 @@
 #include "evals/evstats.h"
 #include "evals/ppl.h"
 #include "evals/progress.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 void owb_mc_result_release(struct owb_mc_result *r)
 {
@@ -113,7 +105,7 @@ int owb_mc_run(struct owb_producer *p, const struct owb_mc_task *t, const struct
     struct owb_sha256 ih;
     owb_sha256_init(&ih);
     owb_progress_start(&prog, "mc", (int64_t)n_idx, "items", cfg->progress);
-    double t0 = now_s();
+    uint64_t t0 = owb_now_ns();
     int64_t ntok_total = 0;
     for (size_t k = 0; k < n_idx; k++) {
         const struct owb_mc_item *it = &t->items[idx[k]];
@@ -162,7 +154,7 @@ int owb_mc_run(struct owb_producer *p, const struct owb_mc_task *t, const struct
         r->n_truncated += sc->truncated;
         owb_progress_update(&prog, (int64_t)k + 1, ntok_total);
     }
-    r->seconds = now_s() - t0;
+    r->seconds = 1e-9 * (double)(owb_now_ns() - t0);
     owb_progress_finish(&prog, (int64_t)n_idx, ntok_total);
     owb_sha256_final(&ih, r->items_sha256);
     r->n = n_idx;

@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "datasets/sha256.h"
 #include "evals/evstats.h"
@@ -62,13 +61,6 @@ void owb_ppl_result_release(struct owb_ppl_result *r)
     memset(r, 0, sizeof *r);
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 int owb_ppl_run(struct owb_producer *p, const int32_t *tokens, int64_t n_tokens,
                 const struct owb_ppl_cfg *cfg, struct owb_ppl_result *r, char err[OWB_ERR_MAX])
 {
@@ -100,7 +92,7 @@ int owb_ppl_run(struct owb_producer *p, const int32_t *tokens, int64_t n_tokens,
         goto out;
     }
     owb_progress_start(&prog, "ppl", w->n_windows, "windows", cfg->progress);
-    double t0 = now_s();
+    uint64_t t0 = owb_now_ns();
     for (int64_t i = 0; i < w->n_windows; i++) {
         owb_window_tokens(w, tokens, i, win);
         if ((rc = owb_producer_score(p, win, w->n_ctx, w->first, &s, err)))
@@ -118,7 +110,7 @@ int owb_ppl_run(struct owb_producer *p, const int32_t *tokens, int64_t n_tokens,
             goto out;
         owb_progress_update(&prog, i + 1, (i + 1) * w->n_ctx);
     }
-    r->seconds = now_s() - t0;
+    r->seconds = 1e-9 * (double)(owb_now_ns() - t0);
     owb_progress_finish(&prog, w->n_windows, w->n_windows * w->n_ctx);
 
     double *den = malloc(nw * sizeof *den);

@@ -14,7 +14,7 @@ struct owb_progress {
     char label[64];
     const char *unit; /* what total counts ("windows", "items") */
     int64_t total;
-    double t0, last; /* seconds (CLOCK_MONOTONIC) */
+    double t0, last; /* seconds (owb_now_ns) */
     int last_decile;
     int64_t last_done; /* done of the last line printed (-1: none) */
     bool enabled, tty, dirty;

@@ -30,7 +30,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -659,13 +658,6 @@ static void slice(int64_t n, int64_t align, int tid, int nth, int64_t *lo, int64
     *hi = b1 * align < n ? b1 * align : n;
 }
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Polls of the barrier flag before a waiting thread goes to sleep (about 20-50 us): long enough
  * for the step imbalance of a decode, short enough that a thread whose partner was descheduled
  * on a shared machine gives its CPU away. Sleeping, not yielding: a woken thread preempts a CPU
@@ -690,7 +682,7 @@ static inline void mark(struct fwd *f, int tid, uint64_t *bucket)
 {
     if (tid != 0 || !f->prof)
         return;
-    uint64_t t = now_ns();
+    uint64_t t = owb_now_ns();
     *bucket += t - f->t_last;
     f->t_last = t;
 }
@@ -1061,7 +1053,7 @@ static int forward_chunk(struct owb_model *m, const int32_t *tokens, int64_t nb,
     char merr[OWB_ERR_MAX];
 
     if (f.prof)
-        f.t_last = now_ns();
+        f.t_last = owb_now_ns();
     for (int64_t b = 0; b < nb; b++) {
         owb_get_row(L->tok_embd.type, L->tok_embd.data, tokens[b], D, L->x + b * D);
         rope_cache(m, L, pos + b, &L->rope[b]);
@@ -1108,7 +1100,7 @@ int owb_llama_forward(struct owb_model *m, const int32_t *tokens, int64_t n, int
                    tokens[i], m->hp.n_vocab - 1);
             return OWB_E_USAGE;
         }
-    const uint64_t t0 = m->profile ? now_ns() : 0;
+    const uint64_t t0 = m->profile ? owb_now_ns() : 0;
     for (int64_t i = 0; i < n; i += m->n_batch) {
         int64_t nb = n - i < m->n_batch ? n - i : m->n_batch;
         int rc = plan_all(m, nb, err);
@@ -1120,7 +1112,7 @@ int owb_llama_forward(struct owb_model *m, const int32_t *tokens, int64_t n, int
             return rc;
     }
     if (m->profile) {
-        m->profile->total_ns += now_ns() - t0;
+        m->profile->total_ns += owb_now_ns() - t0;
         m->profile->calls++;
         m->profile->tokens += (uint64_t)n;
     }

@@ -11,7 +11,8 @@
  *     unicode_regex_split_custom_gpt2 does), each word's bytes are mapped through GPT-2's
  *     byte-to-unicode table and merged lowest-rank-first (ties: leftmost). The Llama-3 / Qwen2
  *     variants of the regex are there too (digits in groups of 3 / 1, letters after any one
- *     non-letter, newline runs).
+ *     non-letter, newline runs), and o200k's (gpt-4o: words split at case changes, combining
+ *     marks inside words, contractions on their word), which gives tiktoken's ids.
  * Special tokens (user-defined always, control/unknown with OWB_TOK_PARSE_SPECIAL) are cut out of
  * the text first, longest first. Letter and number classes come from unicode_data.inc.
  */
@@ -28,9 +29,12 @@
 #define UCD_LETTER 1
 #define UCD_NUMBER 2
 #define UCD_SPACE 4
+#define UCD_UPPER 8          /* Lu, Lt */
+#define UCD_LOWER 16         /* Ll */
+#define UCD_MARK 32          /* M* */
 #define CPT_NONE 0xffffffffu /* "past the end of the word" for the pre-tokenizers */
 
-enum pre_kind { PRE_GPT2, PRE_LLAMA3, PRE_QWEN2 };
+enum pre_kind { PRE_GPT2, PRE_LLAMA3, PRE_QWEN2, PRE_GPT4O };
 
 /* ---- string -> int32 map (open addressing; keys borrowed) ---- */
 
@@ -277,8 +281,16 @@ struct owb_tokenizer *owb_tokenizer_new(const struct owb_gguf *g, char err[OWB_E
             t->ignore_merges = true;
         } else if (PRE_IS("qwen2")) {
             t->pre = PRE_QWEN2;
+        } else if (PRE_IS("gpt-4o")) {
+            /* tiktoken: a word that is a token is that token. The harmony tokens keep their
+             * CONTROL type (llama.cpp makes <|channel|>, <|message|>, <|start|>, <|constrain|>,
+             * <|end|> USER_DEFINED, so that they are parsed even without parse_special; tiktoken
+             * and this tokenizer parse them only when asked). */
+            t->pre = PRE_GPT4O;
+            t->ignore_merges = true;
         } else {
-            tok_err(err, g, "pre-tokenizer \"%.*s\" is not supported (gpt-2, llama-bpe, qwen2)",
+            tok_err(err, g,
+                    "pre-tokenizer \"%.*s\" is not supported (gpt-2, llama-bpe, qwen2, gpt-4o)",
                     (int)(pre.len > 40 ? 40 : pre.len), pre.ptr);
             goto fail;
         }
@@ -417,7 +429,11 @@ struct owb_tokenizer *owb_tokenizer_new(const struct owb_gguf *g, char err[OWB_E
         }
         /* "first second", split at the first space after the first byte (llama.cpp); stored as
          * first 0xFF second, since 0xFF never occurs in the (UTF-8) token texts. The first
-         * occurrence of a pair keeps its rank. */
+         * occurrence of a pair keeps its rank. For gpt-4o the rank is tiktoken's, the id of the
+         * merged token (o200k ids are its ranks): two merges that make the same token tie, and
+         * the leftmost pair in the word goes first, where the merge list would order them by
+         * their parts; a merge whose result is no token is left out, as tiktoken cannot make
+         * it. */
         uint64_t mo = 0;
         for (uint64_t i = 0; i < nm; i++) {
             struct owb_gguf_str s = owb_gguf_arr_str(merges, i);
@@ -427,9 +443,19 @@ struct owb_tokenizer *owb_tokenizer_new(const struct owb_gguf *g, char err[OWB_E
                 goto fail;
             }
             char *k = t->merge_arena + mo;
+            size_t nl = (size_t)(sp - s.ptr);
+            int32_t rank = (int32_t)i;
+            if (t->pre == PRE_GPT4O) {
+                /* left and right side by side (the space dropped) to look the result up */
+                memcpy(k, s.ptr, nl);
+                memcpy(k + nl, sp + 1, (size_t)s.len - nl - 1);
+                rank = smap_get(&t->vocab, k, (size_t)s.len - 1);
+                if (rank < 0)
+                    continue;
+            }
             memcpy(k, s.ptr, (size_t)s.len);
-            k[sp - s.ptr] = (char)0xff;
-            smap_put(&t->merges, k, (size_t)s.len, (int32_t)i, false);
+            k[nl] = (char)0xff;
+            smap_put(&t->merges, k, (size_t)s.len, rank, false);
             mo += s.len + 1;
         }
     }
@@ -528,6 +554,8 @@ struct scratch {
     int64_t capbuf;
     uint32_t *cpt; /* BPE: code points of a fragment */
     int64_t ncpt, capcpt;
+    uint8_t *flg; /* gpt-4o: cpt_flags() of each code point of the fragment */
+    int64_t capflg;
     bool oom;
 };
 
@@ -1011,6 +1039,134 @@ static void bpe_fragment(const struct owb_tokenizer *t, struct scratch *s, int64
 #undef ADD
 }
 
+/* o200k's classes: U = [\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}] ("upper"), W = [\p{Ll}\p{Lm}\p{Lo}\p{M}]
+ * ("lower"); Lm, Lo and marks are in both. */
+static bool o200k_u(unsigned f)
+{
+    return (f & UCD_MARK) || ((f & UCD_LETTER) && !(f & UCD_LOWER));
+}
+
+static bool o200k_w(unsigned f)
+{
+    return (f & UCD_MARK) || ((f & UCD_LETTER) && !(f & UCD_UPPER));
+}
+
+/* '[U]*[W]+' at i: the end of the match a backtracking engine finds (U* takes all it can and
+ * gives back one code point at a time until W+ matches, then W+ takes all it can), or -1. */
+static int64_t o200k_uw(const uint8_t *f, int64_t n, int64_t i)
+{
+    int64_t q = i;
+    while (q < n && o200k_u(f[q]))
+        q++;
+    for (int64_t k = q; k >= i; k--) {
+        if (k < n && o200k_w(f[k])) {
+            int64_t e = k + 1;
+            while (e < n && o200k_w(f[e]))
+                e++;
+            return e;
+        }
+    }
+    return -1;
+}
+
+/* '[U]+[W]*' at i: its end, or -1. */
+static int64_t o200k_u_w(const uint8_t *f, int64_t n, int64_t i)
+{
+    if (i >= n || !o200k_u(f[i]))
+        return -1;
+    int64_t e = i + 1;
+    while (e < n && o200k_u(f[e]))
+        e++;
+    while (e < n && o200k_w(f[e]))
+        e++;
+    return e;
+}
+
+/* Simple case folding onto ASCII lower case, as far as the contractions need it: A-Z, and
+ * U+017F LATIN SMALL LETTER LONG S, which folds to 's'. */
+static uint32_t fold_ascii(uint32_t c)
+{
+    return c >= 'A' && c <= 'Z' ? c + 32 : c == 0x17f ? 's' : c;
+}
+
+/* '(?i:'s|'t|'re|'ve|'m|'ll|'d)?' at i: its end (i when absent). */
+static int64_t o200k_contraction(const uint32_t *c, int64_t n, int64_t i)
+{
+    if (i + 1 >= n || c[i] != '\'')
+        return i;
+    uint32_t a = fold_ascii(c[i + 1]);
+    if (a == 's' || a == 't' || a == 'm' || a == 'd')
+        return i + 2;
+    uint32_t b = i + 2 < n ? fold_ascii(c[i + 2]) : 0;
+    if ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') || (a == 'l' && b == 'l'))
+        return i + 3;
+    return i;
+}
+
+/* The o200k (gpt-4o) pre-tokenizer, tiktoken's regex
+ *   [^\r\n\p{L}\p{N}]?U*W+(?i:'s|'t|'re|'ve|'m|'ll|'d)?
+ *   |[^\r\n\p{L}\p{N}]?U+W*(?i:'s|'t|'re|'ve|'m|'ll|'d)?
+ *   |\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+
+ * walked by hand over cpt[0..n) with the match a backtracking engine takes at each position: the
+ * first alternative that matches, an optional part tried present first. Marks (M*) count in U and
+ * W, so a word does not break at a combining mark (llama.cpp's GPT4O regex leaves \p{M} out and
+ * splits there; tiktoken is the reference). Every code point matches some alternative. */
+static void bpe_fragment_o200k(const struct owb_tokenizer *t, struct scratch *s, int64_t n,
+                               struct ivec *out)
+{
+    const uint32_t *c = s->cpt;
+    const uint8_t *f = s->flg;
+    int64_t pos = 0;
+    while (pos < n && !s->oom) {
+        uint32_t cp = c[pos];
+        unsigned fl = f[pos];
+        /* the optional [^\r\n\p{L}\p{N}] in front of the two word alternatives */
+        bool lead = cp != '\r' && cp != '\n' && !(fl & (UCD_LETTER | UCD_NUMBER));
+        int64_t e = lead ? o200k_uw(f, n, pos + 1) : -1;
+        if (e < 0)
+            e = o200k_uw(f, n, pos);
+        if (e < 0 && lead)
+            e = o200k_u_w(f, n, pos + 1);
+        if (e < 0)
+            e = o200k_u_w(f, n, pos);
+        if (e >= 0) {
+            e = o200k_contraction(c, n, e);
+        } else if (fl & UCD_NUMBER) { /* \p{N}{1,3} */
+            e = pos + 1;
+            while (e < n && e < pos + 3 && (f[e] & UCD_NUMBER))
+                e++;
+        } else {
+            /* ' ?[^\s\p{L}\p{N}]+[\r\n/]*' */
+            const unsigned word = UCD_SPACE | UCD_LETTER | UCD_NUMBER;
+            int64_t q = pos + (cp == ' ');
+            if (q < n && !(f[q] & word)) {
+                while (q < n && !(f[q] & word))
+                    q++;
+                while (q < n && (c[q] == '\r' || c[q] == '\n' || c[q] == '/'))
+                    q++;
+                e = q;
+            } else {
+                int64_t nw = 0, last_rn = 0;
+                while (pos + nw < n && (f[pos + nw] & UCD_SPACE)) {
+                    if (c[pos + nw] == '\r' || c[pos + nw] == '\n')
+                        last_rn = pos + nw + 1;
+                    nw++;
+                }
+                if (last_rn > 0) /* '\s*[\r\n]+' */
+                    e = last_rn;
+                else if (nw > 1 && pos + nw < n) /* '\s+(?!\S)' */
+                    e = pos + nw - 1;
+                else if (nw > 0) /* '\s+' */
+                    e = pos + nw;
+                else /* not reached: every code point is a letter, number, space or other */
+                    e = pos + 1;
+            }
+        }
+        bpe_word(t, s, pos, e, out);
+        pos = e;
+    }
+}
+
 static void bpe_tokenize(const struct owb_tokenizer *t, struct scratch *s, const char *text,
                          size_t n, struct ivec *out)
 {
@@ -1019,7 +1175,15 @@ static void bpe_tokenize(const struct owb_tokenizer *t, struct scratch *s, const
     int64_t nc = 0;
     for (size_t off = 0; off < n;)
         s->cpt[nc++] = next_cpt((const unsigned char *)text, n, &off);
-    bpe_fragment(t, s, nc, out);
+    if (t->pre != PRE_GPT4O) {
+        bpe_fragment(t, s, nc, out);
+        return;
+    }
+    if (!GROW(s->flg, s->capflg, nc + 1, s->oom))
+        return;
+    for (int64_t i = 0; i < nc; i++)
+        s->flg[i] = (uint8_t)cpt_flags(s->cpt[i]);
+    bpe_fragment_o200k(t, s, nc, out);
 }
 
 /* ---- special-token partition ---- */
@@ -1133,6 +1297,7 @@ out:
     free(s.heap);
     free(s.buf);
     free(s.cpt);
+    free(s.flg);
     free(fr);
     free(nf);
     return result;

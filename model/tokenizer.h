@@ -3,9 +3,12 @@
  * tokenizer.h: text <-> token ids from the tokenizer metadata of a GGUF file, matching llama.cpp
  * token for token: SentencePiece-style (`tokenizer.ggml.model` = "llama": scores, token types,
  * <0xNN> byte fallback, add_space_prefix, llama.cpp's SPM bigram merge) and byte-level BPE
- * ("gpt2": ranked merges, the GPT-2 pre-tokenizer regex written out by hand over Unicode letter /
- * number / whitespace classes, GPT-2's byte-to-unicode mapping). User-defined tokens are split
- * out of the text before either runs; control tokens too when OWB_TOK_PARSE_SPECIAL is given.
+ * ("gpt2": ranked merges, the pre-tokenizer regex of tokenizer.ggml.pre written out by hand over
+ * Unicode classes: gpt-2, llama-bpe, qwen2, and gpt-4o (o200k, gpt-oss), which follows tiktoken
+ * where llama.cpp differs from it; GPT-2's byte-to-unicode mapping). User-defined tokens are
+ * split out of the text before either runs, as llama.cpp does; control tokens (e.g. the harmony
+ * format's <|start|>, <|channel|>, <|message|>, <|end|>) only when OWB_TOK_PARSE_SPECIAL is given,
+ * else their text is tokenized as plain text.
  *
  * Ownership: owb_tokenizer_new() copies everything it needs out of the GGUF (which may be closed
  * afterwards) and returns a heap object freed by owb_tokenizer_free(). Thread-safety: the object

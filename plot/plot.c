@@ -23,6 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "owb_atomic.h"
 #include "results/result.h"
 
 static void set_err(char err[OWB_ERR_MAX], const char *fmt, ...)
@@ -1564,8 +1565,10 @@ static bool kind_has_match(const struct owb_plot_kind *k, cJSON *const *docs, in
     return false;
 }
 
-/* Run `gnuplot script` with dir as working folder; 0 when it exits with status 0. */
-static int run_gnuplot(const char *dir, const char *script, char err[OWB_ERR_MAX])
+/* Run `gnuplot script` with dir as working folder; 0 when it exits with status 0. shown names the
+ * script in messages (the script run may be a temporary copy of it). */
+static int run_gnuplot(const char *dir, const char *script, const char *shown,
+                       char err[OWB_ERR_MAX])
 {
     fflush(NULL);
     pid_t pid = fork();
@@ -1582,19 +1585,19 @@ static int run_gnuplot(const char *dir, const char *script, char err[OWB_ERR_MAX
     int status = 0;
     while (waitpid(pid, &status, 0) < 0) {
         if (errno != EINTR) {
-            set_err(err, "gnuplot %s: waitpid: %s", script, strerror(errno));
+            set_err(err, "gnuplot %s: waitpid: %s", shown, strerror(errno));
             return OWB_E_SYSTEM;
         }
     }
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
         return OWB_OK;
     if (WIFEXITED(status))
-        set_err(err, "gnuplot %s (in %s) exited with status %d%s", script, dir, WEXITSTATUS(status),
+        set_err(err, "gnuplot %s (in %s) exited with status %d%s", shown, dir, WEXITSTATUS(status),
                 WEXITSTATUS(status) == 127   ? " (could not run gnuplot)"
                 : WEXITSTATUS(status) == 126 ? " (cannot enter the folder)"
                                              : "");
     else
-        set_err(err, "gnuplot %s (in %s) was killed by signal %d", script, dir,
+        set_err(err, "gnuplot %s (in %s) was killed by signal %d", shown, dir,
                 WIFSIGNALED(status) ? WTERMSIG(status) : 0);
     return OWB_E_SYSTEM;
 }
@@ -1605,14 +1608,121 @@ static bool nonempty_file(const char *path)
     return stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0;
 }
 
+static const char *base_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+/* The files of one kind while it is being drawn: all temporary until every one is complete. */
+struct kind_files {
+    struct owb_atomic_file dat, gp, run; /* run: the script gnuplot runs (temporary names) */
+    char fig_tmp[2][4200];               /* the figures it draws (PNG, SVG); "" = none */
+};
+
+static void kind_files_abort(struct kind_files *kf)
+{
+    owb_atomic_file_abort(&kf->dat);
+    owb_atomic_file_abort(&kf->gp);
+    owb_atomic_file_abort(&kf->run);
+    for (int i = 0; i < 2; i++) {
+        if (kf->fig_tmp[i][0])
+            unlink(kf->fig_tmp[i]);
+        kf->fig_tmp[i][0] = '\0';
+    }
+}
+
+/*
+ * Draw one kind into dir: write <stem>.dat and <stem>.gp to temporary files and, with gnuplot, a
+ * copy of the script whose figures and data file have the temporary names; run it; only when
+ * gnuplot succeeded and both figures are there, rename the four into place. Any failure leaves
+ * none of this kind's new files and no temporary one (earlier files of the same names are kept).
+ * Without gnuplot, the data and script are renamed into place and figures of the same stem from
+ * an earlier run are removed (they would show other data). *drawn: 1 when the series were
+ * non-empty (the kind was written), 0 when there was nothing to draw.
+ */
+static int draw_kind(const struct owb_plot_kind *kind, cJSON *const *docs, int ndocs,
+                     const char *dir, bool have, struct owb_plot_series *series,
+                     struct kind_files *kf, int *drawn, char err[OWB_ERR_MAX])
+{
+    static const char *const ext[2] = {"png", "svg"};
+    char path[4200], dat[128], gp[128], run_stem[4200];
+    int rc;
+
+    *drawn = 0;
+    snprintf(dat, sizeof dat, "%s.dat", kind->name);
+    snprintf(gp, sizeof gp, "%s.gp", kind->name);
+    snprintf(path, sizeof path, "%s/%s", dir, dat);
+    if ((rc = owb_atomic_file_open(&kf->dat, path, err)))
+        return rc;
+    if ((rc = kind->write_data(docs, ndocs, kf->dat.f, series, err)))
+        return rc;
+    if (series->n == 0)
+        return OWB_OK; /* matching names but no numbers to draw: leave no file behind */
+    if (fflush(kf->dat.f) != 0 || ferror(kf->dat.f)) {
+        set_err(err, "%s: write failed: %s", path, strerror(errno));
+        return OWB_E_IO;
+    }
+    snprintf(path, sizeof path, "%s/%s", dir, gp);
+    if ((rc = owb_atomic_file_open(&kf->gp, path, err)))
+        return rc;
+    kind->write_script(kf->gp.f, kind->name, dat, series);
+
+    if (have) {
+        snprintf(path, sizeof path, "%s/%s.run", dir, kind->name);
+        if ((rc = owb_atomic_file_open(&kf->run, path, err)))
+            return rc;
+        /* <stem>.run.XXXXXX.tmp -> figures <stem>.run.XXXXXX.png and .svg */
+        snprintf(run_stem, sizeof run_stem, "%s", base_name(kf->run.tmp));
+        run_stem[strlen(run_stem) - 4] = '\0';
+        for (int i = 0; i < 2; i++)
+            snprintf(kf->fig_tmp[i], sizeof kf->fig_tmp[i], "%s/%s.%s", dir, run_stem, ext[i]);
+        kind->write_script(kf->run.f, run_stem, base_name(kf->dat.tmp), series);
+        if (fflush(kf->run.f) != 0 || ferror(kf->run.f)) {
+            set_err(err, "%s: write failed: %s", kf->run.tmp, strerror(errno));
+            return OWB_E_IO;
+        }
+        if ((rc = run_gnuplot(dir, base_name(kf->run.tmp), gp, err)))
+            return rc;
+        if (!nonempty_file(kf->fig_tmp[0]) || !nonempty_file(kf->fig_tmp[1])) {
+            set_err(err, "gnuplot %s (in %s) succeeded but its PNG or SVG is missing or empty", gp,
+                    dir);
+            return OWB_E_SYSTEM;
+        }
+    }
+
+    if ((rc = owb_atomic_file_commit(&kf->dat, err)) || (rc = owb_atomic_file_commit(&kf->gp, err)))
+        return rc;
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/%s.%s", dir, kind->name, ext[i]);
+        if (!have) {
+            if (unlink(path) != 0 && errno != ENOENT) {
+                set_err(err, "%s: cannot remove the figure of an earlier run: %s", path,
+                        strerror(errno));
+                return OWB_E_IO;
+            }
+            continue;
+        }
+        if (rename(kf->fig_tmp[i], path) != 0) {
+            set_err(err, "%s: cannot rename the figure into place: %s", path, strerror(errno));
+            return OWB_E_IO;
+        }
+        kf->fig_tmp[i][0] = '\0';
+    }
+    owb_atomic_file_abort(&kf->run);
+    *drawn = 1;
+    return OWB_OK;
+}
+
 int owb_plot_results(cJSON *const *docs, int ndocs, const char *dir, char err[OWB_ERR_MAX],
                      int *nfigures)
 {
     int rc = OWB_OK, written = 0;
-    FILE *f = NULL;
-    char path[4096], sub[OWB_ERR_MAX], first_gp[128] = "", dropped[256] = "";
+    char sub[OWB_ERR_MAX], first_gp[128] = "", dropped[256] = "";
     struct owb_plot_series *series = NULL;
+    struct kind_files kf;
 
+    memset(&kf, 0, sizeof kf);
     err[0] = '\0';
     *nfigures = 0;
     if (!docs || ndocs < 1 || !dir || !*dir) {
@@ -1633,67 +1743,21 @@ int owb_plot_results(cJSON *const *docs, int ndocs, const char *dir, char err[OW
         const struct owb_plot_kind *kind = &owb_plot_kinds[k];
         if (!kind_has_match(kind, docs, ndocs))
             continue;
-        char dat[128], gp[128];
-        snprintf(dat, sizeof dat, "%s.dat", kind->name);
-        snprintf(gp, sizeof gp, "%s.gp", kind->name);
-
-        snprintf(path, sizeof path, "%s/%s", dir, dat);
-        if (!(f = fopen(path, "w"))) {
-            set_err(err, "%s: cannot write: %s", path, strerror(errno));
-            rc = OWB_E_IO;
+        int drawn = 0;
+        if ((rc = draw_kind(kind, docs, ndocs, dir, have, series, &kf, &drawn, err)))
             goto out;
-        }
-        if ((rc = kind->write_data(docs, ndocs, f, series, err)))
-            goto out;
-        int bad = ferror(f);
-        bad |= fclose(f) != 0;
-        f = NULL;
-        if (bad) {
-            set_err(err, "%s: write failed", path);
-            rc = OWB_E_IO;
-            goto out;
-        }
+        kind_files_abort(&kf); /* what was not renamed into place */
         if (series->dropped && !dropped[0])
             snprintf(dropped, sizeof dropped,
                      "%s: %d series beyond the first %d were left out of the figure", kind->name,
                      series->dropped, OWB_PLOT_MAX_SERIES);
-        if (series->n == 0) {
-            remove(path); /* matching names but no numbers to draw: leave no file behind */
+        if (!drawn)
             continue;
-        }
-
-        snprintf(path, sizeof path, "%s/%s", dir, gp);
-        if (!(f = fopen(path, "w"))) {
-            set_err(err, "%s: cannot write: %s", path, strerror(errno));
-            rc = OWB_E_IO;
-            goto out;
-        }
-        kind->write_script(f, kind->name, dat, series);
-        bad = ferror(f);
-        bad |= fclose(f) != 0;
-        f = NULL;
-        if (bad) {
-            set_err(err, "%s: write failed", path);
-            rc = OWB_E_IO;
-            goto out;
-        }
         written++;
         if (!first_gp[0])
-            snprintf(first_gp, sizeof first_gp, "%s", gp);
-        if (!have)
-            continue;
-        if ((rc = run_gnuplot(dir, gp, err)))
-            goto out;
-        char png[4200], svg[4200];
-        snprintf(png, sizeof png, "%s/%s.png", dir, kind->name);
-        snprintf(svg, sizeof svg, "%s/%s.svg", dir, kind->name);
-        if (!nonempty_file(png) || !nonempty_file(svg)) {
-            set_err(err, "gnuplot %s (in %s) succeeded but %s.png or %s.svg is missing or empty",
-                    gp, dir, kind->name, kind->name);
-            rc = OWB_E_SYSTEM;
-            goto out;
-        }
-        (*nfigures)++;
+            snprintf(first_gp, sizeof first_gp, "%s.gp", kind->name);
+        if (have)
+            (*nfigures)++;
     }
     if (written == 0) {
         char kinds[OWB_ERR_MAX] = "";
@@ -1717,8 +1781,7 @@ int owb_plot_results(cJSON *const *docs, int ndocs, const char *dir, char err[OW
     }
     rc = OWB_OK;
 out:
-    if (f)
-        fclose(f);
+    kind_files_abort(&kf);
     free(series);
     return rc;
 }

@@ -7,6 +7,10 @@
  * DIR/<kind>.svg. The scripts use paths relative to DIR, so `cd DIR && gnuplot <kind>.gp` redraws
  * a figure. Adding a plot for a new suite = one new row in the table in plot/plot.c.
  *
+ * Every file is written as a temporary one beside its final name and renamed into place only when
+ * the kind's four files (.dat, .gp, .png, .svg) are complete, gnuplot drawing from temporary names;
+ * a failed write or gnuplot run leaves none of that kind's new files and no temporary one.
+ *
  * Ownership: the documents are only read. Not thread-safe (runs a child process, writes files).
  */
 #ifndef OWB_TOOLS_PLOT_H
@@ -69,8 +73,11 @@ bool owb_plot_have_gnuplot(void);
  * benchmark of docs[0..ndocs) into dir (created if missing). *nfigures gets the number of kinds
  * drawn (each one PNG + one SVG). Returns 0 with err = "" when all went well; 0 with err holding a
  * note when there was nothing to draw or gnuplot is not on PATH (data and scripts are still
- * written, *nfigures = 0); OWB_E_IO when a file cannot be written, OWB_E_SYSTEM when gnuplot
- * fails (its stderr passes through), each with err naming the file or script.
+ * written, *nfigures = 0, and figures of the same names from an earlier run are removed since
+ * they would show other data); OWB_E_IO when a file cannot be written, OWB_E_SYSTEM when gnuplot
+ * fails (its stderr passes through), each with err naming the file or script. On failure the
+ * kinds drawn before the failing one are complete in dir; the failing kind's files are those of
+ * an earlier run, if any, untouched.
  */
 int owb_plot_results(cJSON *const *docs, int ndocs, const char *dir, char err[OWB_ERR_MAX],
                      int *nfigures);

@@ -37,6 +37,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "owb_common.h"
+
 enum { C_READ, C_QUEUED, C_STREAM, C_STALL, C_NONSTREAM };
 enum { F_NONE, F_HTTP500, F_DISCONNECT, F_MALFORMED, F_STREAM_ERROR, F_STALL, F_NFAULT };
 static const char *const fault_name[F_NFAULT] = {"ok",        "http_500",     "disconnect",
@@ -66,7 +68,7 @@ struct conn {
     uint64_t start_ns, next_ns;
     int heap_idx;
     struct conn *qnext;
-    /* --record: when each chunk went out (CLOCK_MONOTONIC ns), for timing checks */
+    /* --record: when each chunk went out (owb_now_ns, the client's clock), for timing checks */
     uint64_t arrival_ns, *sends;
     int n_sends, cap_sends, recorded;
     char key[64]; /* first word of the prompt: joins client and server records */
@@ -104,13 +106,6 @@ static void on_signal(int sig)
 {
     (void)sig;
     stop_flag = 1;
-}
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 static double rng_unit(void)
@@ -323,7 +318,7 @@ static void start_next_queued(void)
             S.q_tail = NULL;
         c->qnext = NULL;
         c->state = c->stream ? C_STREAM : C_NONSTREAM;
-        c->start_ns = now_ns();
+        c->start_ns = owb_now_ns();
         S.active++;
         if (S.active > S.max_active)
             S.max_active = S.active;
@@ -394,7 +389,7 @@ static void note_send(struct conn *c)
         c->sends = p;
         c->cap_sends = cap;
     }
-    c->sends[2 * c->n_sends] = now_ns(); /* before the send; after it: sent_after() */
+    c->sends[2 * c->n_sends] = owb_now_ns(); /* before the send; after it: sent_after() */
     c->sends[2 * c->n_sends + 1] = 0;
     c->n_sends++;
 }
@@ -420,7 +415,7 @@ static void record_done(struct conn *c, const char *how)
 static void sent_after(struct conn *c)
 {
     if (S.record && c->n_sends > 0)
-        c->sends[2 * c->n_sends - 1] = now_ns();
+        c->sends[2 * c->n_sends - 1] = owb_now_ns();
 }
 
 static void send_token_chunk(struct conn *c, int ntok, int last)
@@ -469,7 +464,7 @@ static void finish_stream(struct conn *c, int with_done)
 
 static void note_lateness(uint64_t deadline)
 {
-    uint64_t now = now_ns(), late = now > deadline ? now - deadline : 0;
+    uint64_t now = owb_now_ns(), late = now > deadline ? now - deadline : 0;
     uint64_t bin = late / 10000;
     S.late[bin > LATE_BINS ? LATE_BINS : bin]++;
     S.late_n++;
@@ -720,7 +715,7 @@ static void parse_requests(struct conn *c)
     while (c->state == C_READ && !c->dead && !c->closing) {
         char *hend, *p, method[16], path[256];
         size_t hlen, clen = 0;
-        uint64_t t = now_ns();
+        uint64_t t = owb_now_ns();
         if (c->in_len < 4)
             return;
         hend = memmem(c->in, c->in_len, "\r\n\r\n", 4);
@@ -1096,7 +1091,7 @@ int main(int argc, char **argv)
         return 3;
     }
     S.ep = epoll_create1(EPOLL_CLOEXEC);
-    S.tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    S.tfd = timerfd_create(OWB_NOW_CLOCK, TFD_NONBLOCK | TFD_CLOEXEC);
     memset(&ev, 0, sizeof ev);
     ev.events = EPOLLIN;
     ev.data.ptr = &S.lfd;
@@ -1117,8 +1112,8 @@ int main(int argc, char **argv)
             return 3;
         }
     }
-    t_end = now_ns() + (uint64_t)(opt.max_seconds * 1e9);
-    while (!stop_flag && now_ns() < t_end) {
+    t_end = owb_now_ns() + (uint64_t)(opt.max_seconds * 1e9);
+    while (!stop_flag && owb_now_ns() < t_end) {
         int n = epoll_wait(S.ep, evs, (int)(sizeof evs / sizeof evs[0]), 200);
         if (n < 0 && errno != EINTR)
             break;
@@ -1142,7 +1137,7 @@ int main(int argc, char **argv)
         }
         /* Every deadline due within the next TIMER_SLACK_NS, earliest first: one wake-up sends
          * them all (at most that early; --record has the true send times). */
-        for (uint64_t now = now_ns(); S.heap_n && S.heap[0]->next_ns <= now + TIMER_SLACK_NS;) {
+        for (uint64_t now = owb_now_ns(); S.heap_n && S.heap[0]->next_ns <= now + TIMER_SLACK_NS;) {
             struct conn *cn = S.heap[0];
             on_deadline(cn);
             if (cn->dead || (cn->closing && cn->out_len == 0))

@@ -94,13 +94,6 @@ static void pool_run(void *pool, owb_par_fn fn, void *ctx)
     owb_pool_run(pool, fn, ctx);
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 int cmd_generate(int argc, char **argv)
 {
     static const struct option opts[] = {{"model", required_argument, NULL, 'm'},
@@ -249,10 +242,10 @@ int cmd_generate(int argc, char **argv)
     uint64_t rng = (uint64_t)seed * 0x9E3779B97F4A7C15ull + 1;
     const int32_t bos = owb_tokenizer_bos(tok), eos = owb_tokenizer_eos(tok);
     const bool spm = owb_tokenizer_kind(tok) == OWB_TOK_SPM;
-    double t0 = now_s();
+    uint64_t t0 = owb_now_ns();
     if (owb_model_forward(m, tokens, np, 0, logits, false, err))
         goto fail;
-    double t1 = now_s();
+    uint64_t t1 = owb_now_ns();
     int64_t pos = np, generated = 0;
     int32_t prev = tokens[np - 1];
     char piece[512];
@@ -284,7 +277,8 @@ int cmd_generate(int argc, char **argv)
             goto fail;
         pos++;
     }
-    double t2 = now_s();
+    uint64_t t2 = owb_now_ns();
+    const double s_prefill = 1e-9 * (double)(t1 - t0), s_decode = 1e-9 * (double)(t2 - t1);
     if (fflush(stdout) != 0) {
         snprintf(err, sizeof err, "writing to stdout failed");
         goto fail;
@@ -292,8 +286,8 @@ int cmd_generate(int argc, char **argv)
     fprintf(stderr,
             "prefill: %" PRId64 " tokens in %.2f ms (%.1f tok/s); generated %" PRId64
             " tokens in %.2f ms (%.1f tok/s)\n",
-            np, 1e3 * (t1 - t0), (double)np / (t1 - t0 > 0 ? t1 - t0 : 1e-9), generated,
-            1e3 * (t2 - t1), (double)generated / (t2 - t1 > 0 ? t2 - t1 : 1e-9));
+            np, 1e3 * s_prefill, (double)np / (s_prefill > 0 ? s_prefill : 1e-9), generated,
+            1e3 * s_decode, (double)generated / (s_decode > 0 ? s_decode : 1e-9));
     rc = OWB_EXIT_OK;
     goto out;
 fail:

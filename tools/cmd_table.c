@@ -15,6 +15,7 @@ const struct owb_cmd owb_cmds[] = {
     {"compare", cmd_compare, "A/B of two result files: medians, Mann-Whitney p, verdicts"},
     {"plot", cmd_plot, "gnuplot figures (PNG, SVG) + data and scripts from result files"},
     {"generate", cmd_generate, "generate text from a GGUF model (greedy or sampled)"},
+    {"tokenize", cmd_tokenize, "token ids of a text under a GGUF's tokenizer (llama-tokenize)"},
     {"synth", cmd_synth, "write a synthetic GGUF with the shapes of a real model"},
     {"quantize", cmd_quantize, "write a quantized derivative of a GGUF (q8_0, q4_0, q4_K, ...)"},
     {"gguf", cmd_gguf, "inspect a GGUF file: metadata, tensor table, parameter count"},

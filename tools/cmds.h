@@ -25,6 +25,7 @@ int cmd_plot(int argc, char **argv);
 int cmd_kernels(int argc, char **argv);
 int cmd_gguf(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);

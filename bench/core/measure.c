@@ -2,29 +2,17 @@
 /*
  * measure.c: the shared timing loop. Warm-up runs until both warmup_runs calls and warmup_s
  * seconds are done (the seconds capped at max_time_s); then each call is timed alone with
- * CLOCK_MONOTONIC_RAW and stored, until min_reps and min_time_s are both reached, or max_reps or
- * max_time_s is hit (at least one sample is always taken). The sample buffer is allocated before
- * the loop, so the timed region does not allocate.
+ * owb_now_ns (owb_common.h) and stored, until min_reps and min_time_s are both reached, or
+ * max_reps or max_time_s is hit (at least one sample is always taken). The sample buffer is
+ * allocated before the loop, so the timed region does not allocate.
  */
-#define _GNU_SOURCE /* CLOCK_MONOTONIC_RAW */
 #include "bench/core/measure.h"
 
 #include <math.h>
 #include <stdlib.h>
-#include <time.h>
 
 /* Samples are preallocated up to this count; above it the buffer grows between repetitions. */
 #define MEASURE_PREALLOC_MAX 1000000
-
-uint64_t owb_now_ns(void)
-{
-    struct timespec ts;
-#ifdef CLOCK_MONOTONIC_RAW
-    if (clock_gettime(CLOCK_MONOTONIC_RAW, &ts) != 0)
-#endif
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 void owb_measure_cfg_quick(struct owb_measure_cfg *cfg)
 {

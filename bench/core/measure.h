@@ -2,7 +2,7 @@
 /*
  * measure.h: the measurement loop every suite uses: warm-up (runs and/or seconds), then
  * repetitions until both a minimum count and a minimum time are reached (bounded by a maximum
- * count and time), keeping every raw sample in nanoseconds (CLOCK_MONOTONIC_RAW).
+ * count and time), keeping every raw sample in nanoseconds (owb_now_ns, owb_common.h).
  */
 #ifndef OWB_BENCH_MEASURE_H
 #define OWB_BENCH_MEASURE_H
@@ -12,9 +12,6 @@
 
 #include "owb_common.h"
 
-/* Monotonic time in nanoseconds (CLOCK_MONOTONIC_RAW). */
-uint64_t owb_now_ns(void);
-
 struct owb_measure_cfg {
     int warmup_runs;       /* default 2 */
     double warmup_s;       /* minimum warm-up seconds, default 0.05 */
@@ -22,7 +19,8 @@ struct owb_measure_cfg {
     double min_time_s;     /* default 0.5 */
     int max_reps;          /* default 10000 */
     double max_time_s;     /* default 10; stops early even below min_reps (flagged by stats) */
-    double max_rel_spread; /* validity: (p90 - p10) / median above this is "high spread"; 0.10 */
+    double max_rel_spread; /* validity: (p90 - p50) / p50 above this is "high spread" (the slow
+                            * tail: interruptions only ever add time); default 0.10, 0 = off */
 };
 
 /* Defaults above; the quick mode of `owbench run` shrinks the times. */

@@ -4,7 +4,7 @@
  * handle driven through curl_multi_socket_action by its own epoll set, plus a timerfd armed at the
  * earlier of the next scheduled arrival and curl's next timeout, so arrivals are dispatched with
  * sub-millisecond precision and every socket wake-up costs O(active transfers on that socket).
- * Per stream, curl's write callback timestamps the bytes (CLOCK_MONOTONIC, the clock timerfd uses)
+ * Per stream, curl's write callback timestamps the bytes (owb_now_ns, whose clock the timerfd uses)
  * with the time epoll_wait returned when the socket holds exactly what it held then (FIONREAD), so
  * the sockets handled earlier in a busy iteration do not delay the stamps of later ones; otherwise
  * with the time of the read (never early). It then pushes them into that stream's SSE parser, and
@@ -79,13 +79,6 @@ void owb_serve_load_default(struct owb_serve_load *l)
     l->requests = 100;
     l->max_requests = 200000;
     l->seed = 1;
-}
-
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 /* ---- arrival schedule ---- */
@@ -176,7 +169,7 @@ struct shared {
     size_t *body_len;
     struct curl_slist *hdrs;
     char url[2048];
-    uint64_t t0;     /* run start (CLOCK_MONOTONIC ns) */
+    uint64_t t0;     /* run start (owb_now_ns) */
     uint64_t end_ns; /* duration mode: stop issuing at this offset; 0: never */
     int nthreads;
 };
@@ -224,7 +217,7 @@ struct thr {
 
 static uint64_t rel_now(const struct thr *t)
 {
-    return mono_ns() - t->sh->t0;
+    return owb_now_ns() - t->sh->t0;
 }
 
 static void hist_add(uint32_t *h, uint64_t ns)
@@ -268,7 +261,7 @@ static int timer_cb(CURLM *m, long timeout_ms, void *userp)
 {
     struct thr *t = userp;
     (void)m;
-    t->curl_deadline = timeout_ms < 0 ? 0 : mono_ns() + (uint64_t)timeout_ms * 1000000ull;
+    t->curl_deadline = timeout_ms < 0 ? 0 : owb_now_ns() + (uint64_t)timeout_ms * 1000000ull;
     if (timeout_ms == 0)
         t->curl_deadline = 1; /* due now */
     return 0;
@@ -582,13 +575,13 @@ static void *thread_main(void *arg)
     }
     getrusage(RUSAGE_THREAD, &ru0);
     /* All threads start at t0. */
-    while (mono_ns() < sh->t0) {
-        uint64_t left = sh->t0 - mono_ns();
+    while (owb_now_ns() < sh->t0) {
+        uint64_t left = sh->t0 - owb_now_ns();
         struct timespec ts = {0, (long)(left > 1000000 ? left - 500000 : 0)};
         if (left > 1000000)
             nanosleep(&ts, NULL);
     }
-    wall0 = mono_ns();
+    wall0 = owb_now_ns();
     t->hb_ns = wall0 + HEARTBEAT_NS;
     schedstat(&rq0, &sl0);
     for (;;) {
@@ -631,7 +624,7 @@ static void *thread_main(void *arg)
                 next_wake = sh->t0 + sh->end_ns;
         }
         /* 2. curl's own timeouts */
-        if (t->curl_deadline && mono_ns() >= t->curl_deadline) {
+        if (t->curl_deadline && owb_now_ns() >= t->curl_deadline) {
             t->curl_deadline = 0;
             curl_multi_socket_action(t->multi, CURL_SOCKET_TIMEOUT, 0, &running);
             drain_msgs(t);
@@ -645,7 +638,7 @@ static void *thread_main(void *arg)
             next_wake = t->hb_ns;
         arm(t, next_wake);
         n = epoll_wait(t->ep, evs, (int)OWB_ARRAY_LEN(evs), 1000);
-        it0 = mono_ns();
+        it0 = owb_now_ns();
         if (it0 >= t->hb_ns) {
             /* heartbeat: how late the loop got to a wake-up it asked for */
             hist_add(t->wake_hist, it0 - t->hb_ns);
@@ -696,14 +689,14 @@ static void *thread_main(void *arg)
         t->batch_ns = 0;
         drain_msgs(t);
         if (n > 0) {
-            uint64_t d = mono_ns() - it0;
+            uint64_t d = owb_now_ns() - it0;
             hist_add(t->iter_hist, d);
             t->iter_n++;
             if ((double)d / 1e6 > t->iter_max_ms)
                 t->iter_max_ms = (double)d / 1e6;
         }
     }
-    t->wall_s = (double)(mono_ns() - wall0) / 1e9;
+    t->wall_s = (double)(owb_now_ns() - wall0) / 1e9;
     schedstat(&rq1, &sl1);
     if (sl1 > sl0) {
         t->runq_ms = (double)(rq1 - rq0) / 1e6 / (double)(sl1 - sl0);
@@ -875,7 +868,8 @@ static int thr_setup(struct thr *t, struct shared *sh, int id, int nslots, size_
     t->max_idx_issued = (size_t)-1;
     t->cpu_req = cfg->cpus ? cfg->cpus[id] : -1;
     t->ep = epoll_create1(EPOLL_CLOEXEC);
-    t->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    /* armed with absolute owb_now_ns deadlines, so on owb_now_ns's clock */
+    t->tfd = timerfd_create(OWB_NOW_CLOCK, TFD_NONBLOCK | TFD_CLOEXEC);
     t->multi = curl_multi_init();
     t->slots = calloc((size_t)nslots, sizeof *t->slots);
     t->free_list = calloc((size_t)nslots, sizeof *t->free_list);
@@ -1059,7 +1053,7 @@ int owb_serve_run(const struct owb_serve_cfg *cfg, const struct owb_serve_load *
             goto out;
         }
     }
-    sh.t0 = mono_ns() + 20000000; /* 20 ms for the threads to start */
+    sh.t0 = owb_now_ns() + 20000000; /* 20 ms for the threads to start */
     for (int k = 0; k < nthr; k++) {
         if (pthread_create(&tid[k], NULL, thread_main, &thr[k]) != 0) {
             snprintf(err, OWB_ERR_MAX, "cannot start client thread %d: %s", k, strerror(errno));

@@ -145,7 +145,7 @@ struct owb_serve_run {
     struct owb_serve_client client;
     double wall_s;
     bool truncated;      /* stopped by max_requests */
-    uint64_t t0_mono_ns; /* the run's time zero on CLOCK_MONOTONIC (all times are from it) */
+    uint64_t t0_mono_ns; /* the run's time zero, owb_now_ns (CLOCK_MONOTONIC); times are from it */
 };
 void owb_serve_run_free(struct owb_serve_run *r);
 

@@ -450,12 +450,12 @@ void owb_kernels_print_table(const cJSON *doc, FILE *f)
         double pc = ks_num(mt, "pct_of_ceiling"), pp = ks_num(mt, "pct_of_compute_peak");
         if (isnan(pc))
             snprintf(pct, sizeof pct, "-");
-        else
-            snprintf(pct, sizeof pct, "%.0f%%", pc);
+        else /* "!": above the ceiling, a figure the ceiling does not explain (not valid) */
+            snprintf(pct, sizeof pct, "%.0f%%%s", pc, pc > 100.0 ? "!" : "");
         if (isnan(pp))
             snprintf(ppk, sizeof ppk, "-");
         else
-            snprintf(ppk, sizeof ppk, "%.0f%%", pp);
+            snprintf(ppk, sizeof ppk, "%.0f%%%s", pp, pp > 100.0 ? "!" : "");
         const cJSON *valid = cJSON_GetObjectItemCaseSensitive(b, "valid");
         fprintf(f, "%-6s %-11s %5.0f %3.0f %11.1f %8.1f %7s %9.1f %6s  %s%s\n", ks_str(p, "format"),
                 shape, ks_num(p, "batch"), ks_num(p, "threads"), ks_num(mt, "us_median"),
@@ -464,8 +464,10 @@ void owb_kernels_print_table(const cJSON *doc, FILE *f)
     }
     if (!npeaks)
         return;
-    fprintf(f, "compute peaks (GOP/s, 2 per multiply-add; %%peak is GFLOP/s against int8_dot or "
-               "f32_fma of the same thread count):\n");
+    fprintf(f, "(%%ceil: median GB/s against the best read ceiling at <= the same threads, before "
+               "or after the sweep; ! = above it: not valid)\n");
+    fprintf(f, "compute peaks (GOP/s, 2 per multiply-add; %%peak is GFLOP/s against the best "
+               "int8_dot or f32_fma at <= the same thread count):\n");
     cJSON_ArrayForEach(b, benches)
     {
         const cJSON *p = cJSON_GetObjectItemCaseSensitive(b, "params");

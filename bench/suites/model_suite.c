@@ -669,8 +669,8 @@ void owb_model_bench_print_table(const cJSON *doc, FILE *f)
         double pc = ms_num(mt, dec ? "pct_of_roofline" : "pct_of_compute_peak");
         if (isnan(pc))
             snprintf(pct, sizeof pct, "-");
-        else
-            snprintf(pct, sizeof pct, "%.0f%%", pc);
+        else /* "!": above the ceiling (not valid) */
+            snprintf(pct, sizeof pct, "%.0f%%%s", pc, pc > 100.0 ? "!" : "");
         /* spread: half-width of the median's 95% CI, relative */
         double lo = ms_num(st, "ci95_lo"), hi = ms_num(st, "ci95_hi"), med = ms_num(st, "median");
         double spread = med > 0 ? 50.0 * (hi - lo) / med : (double)NAN;

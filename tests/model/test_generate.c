@@ -140,7 +140,9 @@ static void reference_story(const struct owb_gguf *g, struct owb_tokenizer *tok)
     CHECK(m->n_ctx == 512 && !m->hp.tied_output);
     float *logits = malloc((size_t)m->hp.n_vocab * sizeof *logits);
     int32_t ids[N_STEPS];
-    if (greedy(m, owb_tokenizer_bos(tok), ids, logits) == 0) {
+    int grc = greedy(m, owb_tokenizer_bos(tok), ids, logits);
+    CHECK_MSG(grc == 0, "greedy decoding failed (forward error above)");
+    if (grc == 0) {
         int same = 0;
         while (same < N_STEPS && ids[same] == ref_ids[same])
             same++;
@@ -287,7 +289,9 @@ static void quantized(const char *rel, int must_agree)
     if (m && tok) {
         float logits[512];
         int32_t ids[N_STEPS];
-        if (greedy(m, owb_tokenizer_bos(tok), ids, logits) == 0) {
+        int grc = greedy(m, owb_tokenizer_bos(tok), ids, logits);
+        CHECK_MSG(grc == 0, "greedy decoding failed (forward error above)");
+        if (grc == 0) {
             int same = 0;
             while (same < N_STEPS && ids[same] == ref_ids[same])
                 same++;

@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_tokenizer.c: the tokenizers against llama.cpp's test-tokenizer-0 pairs in the shared data:
- * for ggml-vocab-llama-spm.gguf (SentencePiece) and ggml-vocab-gpt-2.gguf (byte-level BPE), every
- * input of the .inp file (strings separated by "\n__ggml_vocab_test__\n") must tokenize, without
- * BOS/EOS and without parsing special tokens, to exactly the ids on the matching .out line, and
- * decoding those ids must give the input back. Also: BOS handling, special-token parsing, byte
- * pieces, the count-exceeds-capacity contract, and the stories260K vocabulary; bert is refused.
+ * for ggml-vocab-llama-spm.gguf (SentencePiece), ggml-vocab-gpt-2.gguf (byte-level BPE) and
+ * ggml-vocab-gpt-oss.gguf (o200k_harmony, the gpt-4o pre-tokenizer), every input of the .inp file
+ * (strings separated by "\n__ggml_vocab_test__\n") must tokenize, without BOS/EOS and without
+ * parsing special tokens, to exactly the ids on the matching .out line, and decoding those ids must
+ * give the input back. Also: BOS handling, special-token parsing (the harmony tokens of gpt-oss
+ * too), byte pieces, o200k cases beyond the .inp (combining marks, contractions, case splits,
+ * digits, newlines) with tiktoken's ids, the count-exceeds-capacity contract, and the stories260K
+ * vocabulary; bert is refused.
  * Skips (77) when the shared data is absent.
  */
 #include <stdint.h>
@@ -222,6 +225,106 @@ static void bpe_extras(void)
     owb_tokenizer_free(t);
 }
 
+/* ids equal to a list (n values), with both printed on a mismatch */
+static bool same_ids(const char *what, const int32_t *got, int64_t n_got, const int32_t *want,
+                     int64_t n_want)
+{
+    if (n_got == n_want && memcmp(got, want, (size_t)n_want * sizeof *want) == 0)
+        return true;
+    fprintf(stderr, "%s: ids differ\n", what);
+    print_ids("expected", want, n_want);
+    print_ids("got     ", got, n_got);
+    owb_test_failures++;
+    return false;
+}
+
+#define IDS(...) ((const int32_t[]){__VA_ARGS__}), (int64_t)(sizeof((int32_t[]){__VA_ARGS__}) / 4)
+
+/* gpt-oss (o200k_harmony, pre-tokenizer gpt-4o): o200k features the .inp does not reach, with ids
+ * from tiktoken (js-tiktoken 1.0.21, o200k_base, no special tokens allowed), and the harmony
+ * special tokens with and without OWB_TOK_PARSE_SPECIAL. */
+static void o200k_extras(void)
+{
+    struct owb_tokenizer *t = open_tok("models/gguf/ggml-vocab-gpt-oss.gguf");
+    if (!t)
+        return;
+    static int32_t ids[256];
+    int64_t n;
+    CHECK(owb_tokenizer_kind(t) == OWB_TOK_BPE && owb_tokenizer_n_vocab(t) == 201088);
+    CHECK(owb_tokenizer_bos(t) == 199998 && owb_tokenizer_eos(t) == 200002);
+    CHECK(!owb_tokenizer_add_bos(t));
+    static const struct {
+        const char *text;
+        int32_t ids[40];
+        int n;
+    } cases[] = {
+        /* The Khmer word that the README of the vocab drops from the .inp: llama.cpp's GPT4O regex
+         * has no \p{M} and splits at the combining marks U+17B6 / U+17CB (22392 14167 where
+         * tiktoken has 107516); tiktoken is the reference. */
+        {"\xe1\x9e\x80\xe1\x9e\xb6\xe1\x9e\x93\xe1\x9f\x8b\xe1\x9e\x8f\xe1\x9f\x82"
+         "\xe1\x9e\x96\xe1\x9e\xb7\xe1\x9e\x9f\xe1\x9f\x81\xe1\x9e\x9f\xe1\x9e\xa2"
+         "\xe1\x9e\xb6\xe1\x9e\x85\xe1\x9e\x81\xe1\x9e\x9b\xe1\x9e\x85\xe1\x9f\x81"
+         "\xe1\x9e\x89",
+         {11400, 107516, 15867, 20804, 22851, 134178, 77431, 32010, 104312, 37984, 16329, 27751,
+          89335},
+         13},
+        /* contractions stay on their word, any case; case changes split words */
+        {"HeLLo's WORLD'S don't I'VE", {2066, 43, 6681, 885, 79618, 31233, 4128, 3413, 19511}, 9},
+        {"\xc7\x85"
+         "emal CamelCaseXMLParser",
+         {131, 227, 347, 280, 112127, 6187, 13836, 9231},
+         8},
+        /* punctuation takes following newlines and slashes; digits go in threes */
+        {"a!\n/b", {64, 4175, 14, 65}, 4},
+        {"12345678", {7633, 19354, 4388}, 3},
+        {"x\r\n\r\n  y", {87, 1414, 220, 342}, 4},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char what[64];
+        snprintf(what, sizeof what, "o200k case %zu", i);
+        n = owb_tokenizer_encode(t, cases[i].text, strlen(cases[i].text), 0, ids, 256);
+        same_ids(what, ids, n, cases[i].ids, cases[i].n);
+    }
+
+    /* Harmony: the special tokens only with OWB_TOK_PARSE_SPECIAL, else their text as text (as
+     * tiktoken encodes it). ADD_SPECIAL adds nothing: the vocabulary has no add_bos key. */
+    static const char msg[] = "<|start|>assistant<|channel|>final<|message|>Hi there<|end|>";
+    n = owb_tokenizer_encode(t, msg, strlen(msg), OWB_TOK_PARSE_SPECIAL | OWB_TOK_ADD_SPECIAL, ids,
+                             256);
+    same_ids("harmony, parse_special", ids, n,
+             IDS(200006, 173781, 200005, 17196, 200008, 12194, 1354, 200007));
+    n = owb_tokenizer_encode(t, msg, strlen(msg), OWB_TOK_ADD_SPECIAL, ids, 256);
+    same_ids("harmony as text", ids, n,
+             IDS(27, 91, 5236, 91, 29, 173781, 27, 91, 21453, 91, 29, 17196, 27, 91, 3938, 91, 29,
+                 12194, 1354, 27, 91, 419, 91, 29));
+    static const char more[] =
+        "<|return|><|constrain|><|call|><|endoftext|><|endofprompt|><|startoftext|>";
+    n = owb_tokenizer_encode(t, more, strlen(more), OWB_TOK_PARSE_SPECIAL, ids, 256);
+    same_ids("other specials", ids, n, IDS(200002, 200003, 200012, 199999, 200018, 199998));
+    /* A special next to text, and a partial special, which stays text. */
+    n = owb_tokenizer_encode(t, "Hi<|end|><|en", 13, OWB_TOK_PARSE_SPECIAL, ids, 256);
+    CHECK(n > 2 && ids[0] == 12194 && ids[1] == 200007 && ids[2] != 200007);
+    for (int64_t i = 2; i < n; i++)
+        CHECK(ids[i] < 199998);
+
+    char piece[32];
+    CHECK(owb_tokenizer_type(t, 200006) == OWB_TOKEN_CONTROL &&
+          !strcmp(owb_tokenizer_text(t, 200006), "<|start|>"));
+    CHECK(owb_tokenizer_piece(t, 200006, true, piece, sizeof piece) == 9 &&
+          !memcmp(piece, "<|start|>", 9));
+    CHECK(owb_tokenizer_piece(t, 200006, false, piece, sizeof piece) == 0);
+    CHECK(owb_tokenizer_type(t, 200019) == OWB_TOKEN_UNUSED &&
+          !strcmp(owb_tokenizer_text(t, 200019), "[PAD200019]"));
+    CHECK(owb_tokenizer_piece(t, 173781, false, piece, sizeof piece) == 9 &&
+          !memcmp(piece, "assistant", 9));
+    /* Decoding drops control tokens. */
+    char back[64];
+    int32_t h[] = {200006, 173781, 200008, 12194, 1354, 200007};
+    CHECK(owb_tokenizer_decode(t, h, 6, back, sizeof back) == 17 &&
+          !strcmp(back, "assistantHi there"));
+    owb_tokenizer_free(t);
+}
+
 static void stories_vocab(void)
 {
     struct owb_tokenizer *t = open_tok("models/gguf/stories260K.gguf");
@@ -264,10 +367,13 @@ int main(void)
         SKIP("shared vocab files absent");
     int spm = run_pairs("ggml-vocab-llama-spm.gguf");
     int bpe = run_pairs("ggml-vocab-gpt-2.gguf");
+    int o200k = run_pairs("ggml-vocab-gpt-oss.gguf");
     CHECK(spm >= 46);
     CHECK(bpe >= 46);
+    CHECK(o200k >= 44);
     spm_extras();
     bpe_extras();
+    o200k_extras();
     stories_vocab();
     unsupported();
     TEST_DONE();

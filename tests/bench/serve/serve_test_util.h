@@ -2,7 +2,9 @@
 /*
  * serve_test_util.h: what the serving tests share: start owb-testserver (next to $OWB_BIN) on a
  * free loopback port and wait for it (bounded), stop it and read its exit summary, and read its
- * --record file. Header-only, static functions; tests only.
+ * --record file. ts_start returns -1 (the caller skips) only when the binary is absent; a server
+ * that cannot be started or does not come up ends the test as failed. Header-only, static
+ * functions; tests only.
  */
 #ifndef OWB_TESTS_SERVE_UTIL_H
 #define OWB_TESTS_SERVE_UTIL_H
@@ -98,8 +100,8 @@ static inline int ts_start(struct test_server *s, const char *name, const char *
         argv[n++] = (char *)args[i];
     argv[n] = NULL;
     if (posix_spawn(&s->pid, bin, NULL, NULL, argv, environ) != 0) {
-        fprintf(stderr, "cannot start %s: %s\n", bin, strerror(errno));
-        return -1;
+        fprintf(stderr, "FAIL: cannot start %s: %s\n", bin, strerror(errno));
+        exit(1); /* the server is part of the build: failing to start it is a failure, no skip */
     }
     /* The client pins its event loop to the first CPU of the compact plan; keep the server off
      * it (on the last allowed CPU), or the server's bursts delay the client's wake-ups and the
@@ -127,10 +129,10 @@ static inline int ts_start(struct test_server *s, const char *name, const char *
         }
         ts_sleep_ms(10);
     }
-    fprintf(stderr, "owb-testserver did not start within 5 s\n");
+    fprintf(stderr, "FAIL: owb-testserver did not start within 5 s\n");
     kill(s->pid, SIGKILL);
     waitpid(s->pid, NULL, 0);
-    return -1;
+    exit(1);
 }
 
 /* Stop the server (SIGTERM, then SIGKILL after 5 s) and return its exit summary (caller deletes),

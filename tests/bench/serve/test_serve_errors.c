@@ -59,7 +59,9 @@ static void injected(void)
     CHECK_MSG(owb_serve_run(&cfg, &ld, &w, &run, err) == 0, "%s", err);
     st = ts_stop(&ts);
     CHECK_MSG(st != NULL, "no server summary");
-    if (run && st && owb_serve_compute(run, NULL, &m) == 0) {
+    int crc = run ? owb_serve_compute(run, NULL, &m) : OWB_E_USAGE;
+    CHECK_MSG(crc == 0, "no run, or owb_serve_compute failed (%d)", crc);
+    if (crc == 0 && st) {
         fprintf(stderr,
                 "server: ok %.0f, 500 %.0f, disconnect %.0f, malformed %.0f, stream_error %.0f, "
                 "stall %.0f\n",
@@ -123,7 +125,9 @@ static void refused(void)
     ld.requests = 5;
     CHECK(owb_serve_workload_random(&w, 5, &in, &out, 3, err) == 0);
     CHECK_MSG(owb_serve_run(&cfg, &ld, &w, &run, err) == 0, "%s", err);
-    if (run && owb_serve_compute(run, NULL, &m) == 0) {
+    int crc = run ? owb_serve_compute(run, NULL, &m) : OWB_E_USAGE;
+    CHECK_MSG(crc == 0, "no run, or owb_serve_compute failed (%d)", crc);
+    if (crc == 0) {
         CHECK_MSG(m.err_count[OWB_SERVE_E_CONNECT] == 5, "connect %zu",
                   m.err_count[OWB_SERVE_E_CONNECT]);
         CHECK(m.ok == 0 && m.n[OWB_M_TTFT] == 0);

@@ -43,7 +43,9 @@ int main(void)
     st = ts_stop(&ts);
     CHECK(ts_num(st, "requests") == 200);
     CHECK(owb_serve_schedule(OWB_ARRIVAL_POISSON, 200, 1, 0, 9, 200, sched) == 0);
-    if (run && owb_serve_compute(run, NULL, &m) == 0) {
+    int crc = run ? owb_serve_compute(run, NULL, &m) : OWB_E_USAGE;
+    CHECK_MSG(crc == 0, "no run, or owb_serve_compute failed (%d)", crc);
+    if (crc == 0) {
         CHECK(run->n == 200 && m.ok == 200 && m.measured_ok == 200);
         CHECK(run->client.threads == 2);
         for (size_t i = 0; i < run->n; i++) {

@@ -2,7 +2,7 @@
 /*
  * test_serve_timing.c: the load generator recovers what the test server injected. 200 concurrent
  * streams (TTFT 50 ms, a token every 10 ms, 20 tokens): the server records when it actually sent
- * every chunk (CLOCK_MONOTONIC, the client's clock too), and requests are joined by the unique
+ * every chunk (owb_now_ns, the client's clock too), and requests are joined by the unique
  * first word of their prompt. At p99 the client's first-token time and every chunk gap must be
  * within 1 ms of the server's actual ones, and no chunk may be seen before it was sent (the join
  * and the clocks are right). Then with 4 tokens per chunk and logprobs: ITL per chunk is 4 gaps,
@@ -219,7 +219,9 @@ static void chunks_of_four(void)
     CHECK(owb_serve_workload_random(&w, 40, &in, &out, 2, err) == 0);
     CHECK_MSG(owb_serve_run(&cfg, &ld, &w, &run, err) == 0, "%s", err);
     cJSON_Delete(ts_stop(&ts));
-    if (run && owb_serve_compute(run, NULL, &m) == 0) {
+    int crc = run ? owb_serve_compute(run, NULL, &m) : OWB_E_USAGE;
+    CHECK_MSG(crc == 0, "no run, or owb_serve_compute failed (%d)", crc);
+    if (crc == 0) {
         double ttft_sum = 0, e2e_sum = 0, tpot_sum = 0;
         CHECK(m.measured_ok == 40);
         CHECK(m.token_method_count[OWB_TOK_LOGPROBS] == 40);
@@ -249,7 +251,9 @@ static void chunks_of_four(void)
     cfg.continuous_usage = true;
     CHECK_MSG(owb_serve_run(&cfg, &ld, &w, &run, err) == 0, "%s", err);
     cJSON_Delete(ts_stop(&ts));
-    if (run && owb_serve_compute(run, NULL, &m) == 0) {
+    crc = run ? owb_serve_compute(run, NULL, &m) : OWB_E_USAGE;
+    CHECK_MSG(crc == 0, "no run, or owb_serve_compute failed (%d)", crc);
+    if (crc == 0) {
         CHECK(m.token_method_count[OWB_TOK_USAGE] == 40);
         CHECK(m.n[OWB_M_ITL_TOKEN] == 40 * 16);
         CHECK(m.usage_mismatch == 0);
