@@ -147,11 +147,10 @@ static void take_cpu_share(struct owb_hw *hw, const cJSON *doc, const char *path
     char name[64];
     snprintf(name, sizeof name, "plan/cpu_share/t%d", threads);
     const cJSON *b = owb_result_find_benchmark(doc, name);
-    double v = b ? num(cJSON_GetObjectItemCaseSensitive(b, "metrics"), "cpu_share") : NAN;
+    double v = b ? num(cJSON_GetObjectItemCaseSensitive(b, "metrics"), "cpu_share") : (double)NAN;
     if (v > 0 && v <= 1) {
         hw->cpu_share = v;
-        snprintf(hw->cpu_share_from, sizeof hw->cpu_share_from, "%s of %s", name,
-                 base_name(path));
+        snprintf(hw->cpu_share_from, sizeof hw->cpu_share_from, "%s of %s", name, base_name(path));
     }
 }
 

@@ -712,16 +712,15 @@ double owb_plan_print_checks(const cJSON *checks, FILE *f)
 {
     const cJSON *x;
     double worst = 0;
-    fprintf(f, "%-56s %12s %12s %9s %6s  %s\n", "measured figure", "predicted", "measured",
-            "error", "share", "ceiling; efficiency");
+    fprintf(f, "%-56s %12s %12s %9s %6s  %s\n", "measured figure", "predicted", "measured", "error",
+            "share", "ceiling; efficiency");
     cJSON_ArrayForEach(x, checks)
     {
         double e = jnum(x, "error_pct");
         worst = fabs(e) > worst ? fabs(e) : worst;
         fprintf(f, "%-56s %12.4g %12.4g %+8.1f%% %6.2f  %s; %.2f (%s)%s\n", jstr(x, "name"),
                 jnum(x, "predicted"), jnum(x, "measured"), e, jnum(x, "cpu_share"),
-                jstr(x, "ceiling"),
-                jnum(x, "efficiency"), jstr(x, "efficiency_from"),
+                jstr(x, "ceiling"), jnum(x, "efficiency"), jstr(x, "efficiency_from"),
                 cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(x, "measured_valid"))
                     ? ""
                     : " [measured figure not valid]");

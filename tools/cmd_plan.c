@@ -5,6 +5,8 @@
  * and `owbench plan --check RESULT.json...`, the plan's predictions held against measured
  * `owbench model` figures.
  */
+#define _POSIX_C_SOURCE 200809L
+
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
