@@ -504,6 +504,7 @@ cJSON *owb_hw_to_json(const struct owb_hw *hw, const enum owb_type *types, int n
     cJSON_AddStringToObject(o, "read_from", hw->read_from);
     cJSON_AddNumberToObject(o, "cpu_share", hw->cpu_share);
     cJSON_AddStringToObject(o, "cpu_share_from", hw->cpu_share_from);
+    cJSON_AddBoolToObject(o, "cpu_share_applied", hw->apply_cpu_share);
     cJSON_AddNumberToObject(o, "devices_per_node", hw->devices_per_node);
     if (hw->devices_per_node > 1) {
         cJSON_AddStringToObject(o, "link", hw->link_name);

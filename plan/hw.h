@@ -53,10 +53,12 @@ struct owb_hw {
     double compute_eff[OWB_TYPE_COUNT];
     char compute_eff_from[OWB_TYPE_COUNT][OWB_HW_FROM];
     /* measured on a shared machine: the share of CPU time a thread of this process got while
-     * it wanted all of it (plan/cpu_share/tN); sustained rates are the kernels' burst rates times
-     * this. 1 for described hardware and when not measured. */
+     * it wanted all of it (plan/cpu_share/tN); 1 for described hardware and when not measured.
+     * Recorded always; step times are divided by it only when apply_cpu_share is set (on this
+     * project's shared host it made prefill predictions worse: docs/plan.md). */
     double cpu_share;
     char cpu_share_from[OWB_HW_FROM];
+    bool apply_cpu_share;
     /* several devices per node (tensor parallel) */
     int devices_per_node;
     char link_name[64];

@@ -64,6 +64,12 @@ static double compute_time(const struct owb_hw *hw, enum owb_type t, enum owb_ty
     return flops / (peak * 1e9 * eff * tp);
 }
 
+/* The CPU share step times are divided by (1 unless asked to apply the measured one). */
+static double share(const struct owb_hw *hw)
+{
+    return hw->apply_cpu_share && hw->cpu_share > 0 ? hw->cpu_share : 1.0;
+}
+
 static double mem_time(const struct owb_hw *hw, enum owb_type t, double bytes, int tp)
 {
     return bytes / (hw->read_gb_per_s * 1e9 * hw->bw_eff[t] * tp);
@@ -106,8 +112,8 @@ void owb_plan_decode_step(const struct owb_shape *s, const struct owb_hw *hw, en
     o->compute_s += compute_time(hw, at, s->main_type, af, tp);
     o->bytes += kvb;
     o->flops += af;
-    o->mem_s /= hw->cpu_share; /* a shared machine gives the engine a share of its CPUs */
-    o->compute_s /= hw->cpu_share;
+    o->mem_s /= share(hw); /* a shared machine gives the engine a share of its CPUs */
+    o->compute_s /= share(hw);
     o->comm_s = comm_time(s, hw, tp, batch);
     o->s = fmax(o->mem_s, o->compute_s) + o->comm_s;
 }
@@ -138,7 +144,7 @@ double owb_plan_prefill_s(const struct owb_shape *s, const struct owb_hw *hw, en
         comp += compute_time(hw, at, s->main_type, af, tp);
         mem += mem_time(hw, s->main_type,
                         owb_shape_kv_elems(s, p + c) * owb_plan_kv_elem_bytes(kv_type), tp);
-        total += fmax(mem, comp) / hw->cpu_share + comm_time(s, hw, tp, (double)c);
+        total += fmax(mem, comp) / share(hw) + comm_time(s, hw, tp, (double)c);
     }
     return total;
 }
@@ -216,7 +222,7 @@ static void pred_from(cJSON *o, const struct owb_shape *s, const struct owb_hw *
 {
     char buf[512];
     const enum owb_type t = s->main_type;
-    if (hw->cpu_share < 1) {
+    if (hw->apply_cpu_share && hw->cpu_share < 1) {
         cJSON_AddNumberToObject(o, "cpu_share", hw->cpu_share);
         cJSON_AddStringToObject(o, "cpu_share_from", hw->cpu_share_from);
     }
@@ -573,7 +579,10 @@ void owb_plan_print(const cJSON *doc, FILE *f)
     if (jnum(hw, "threads") > 0)
         fprintf(f, ", %g threads", jnum(hw, "threads"));
     if (jnum(hw, "cpu_share") < 1)
-        fprintf(f, ", CPU share %.2f (%s)", jnum(hw, "cpu_share"), jstr(hw, "cpu_share_from"));
+        fprintf(f, ", CPU share %.2f (%s, %s)", jnum(hw, "cpu_share"), jstr(hw, "cpu_share_from"),
+                cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(hw, "cpu_share_applied"))
+                    ? "applied"
+                    : "not applied");
     fprintf(f, "\n\nmemory (tp %g, ctx %g, concurrency %g)\n", jnum(me, "tp"), jnum(me, "ctx"),
             jnum(me, "concurrency"));
     fprintf(f, "  weights %s, KV %s per token (%s per sequence, %s in all), activations %s\n",
@@ -685,6 +694,7 @@ int owb_plan_check(const struct owb_shape *s, const struct owb_hw *hw, bool own_
         cJSON_AddNumberToObject(o, "measured", meas);
         cJSON_AddNumberToObject(o, "error_pct", 100.0 * (predicted - meas) / meas);
         cJSON_AddNumberToObject(o, "cpu_share", h->cpu_share);
+        cJSON_AddBoolToObject(o, "cpu_share_applied", h->apply_cpu_share);
         cJSON_AddStringToObject(o, "cpu_share_from", h->cpu_share_from);
         cJSON_AddBoolToObject(o, "measured_valid",
                               cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(b, "valid")));

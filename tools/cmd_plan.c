@@ -77,6 +77,9 @@ static void usage(FILE *f)
         "                     --hardware (as a plan made before the run has it), else each file's\n"
         "  --own-ceilings     with --check and --hardware: the checked file's read ceiling and\n"
         "                     compute peaks, --hardware's efficiencies\n"
+        "  --apply-cpu-share  measured hardware: divide step times by the CPU share probed at "
+        "plan\n"
+        "                     time (plan/cpu_share/tN; recorded, not applied by default)\n"
         "  --tolerance PCT    with --check: exit 1 when an error exceeds PCT percent\n"
         "  -o DIR             output folder (default results/runs/<time>-plan); writes\n"
         "                     DIR/plan.json (kind plan)\n",
@@ -360,7 +363,8 @@ int cmd_plan(int argc, char **argv)
         O_BATCH,
         O_CHECK,
         O_TOL,
-        O_OWN
+        O_OWN,
+        O_SHARE
     };
     static const struct option opts[] = {{"model", required_argument, NULL, 'm'},
                                          {"type", required_argument, NULL, O_TYPE},
@@ -379,6 +383,7 @@ int cmd_plan(int argc, char **argv)
                                          {"check", no_argument, NULL, O_CHECK},
                                          {"tolerance", required_argument, NULL, O_TOL},
                                          {"own-ceilings", no_argument, NULL, O_OWN},
+                                         {"apply-cpu-share", no_argument, NULL, O_SHARE},
                                          {"output", required_argument, NULL, 'o'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
@@ -386,7 +391,7 @@ int cmd_plan(int argc, char **argv)
     struct owb_plan_cfg cfg;
     const char *hw_arg = "measure", *outarg = NULL, *kv_arg = NULL;
     int c, rc = OWB_EXIT_OK, check = 0, threads = 0;
-    bool own_ceilings = false;
+    bool own_ceilings = false, apply_share = false;
     double v, tolerance = -1;
     char err[OWB_ERR_MAX] = "", outdir[4096];
     struct owb_topo *topo = NULL;
@@ -459,6 +464,9 @@ int cmd_plan(int argc, char **argv)
             break;
         case O_CHECK:
             check = 1;
+            break;
+        case O_SHARE:
+            apply_share = true;
             break;
         case O_OWN:
             own_ceilings = true;
@@ -563,6 +571,7 @@ int cmd_plan(int argc, char **argv)
         }
         have_hw = true;
     }
+    hw->apply_cpu_share = apply_share;
     if (!kv_arg)
         cfg.kv_type = !have_hw || hw->measured ? OWB_TYPE_F32 : OWB_TYPE_F16;
 

@@ -281,9 +281,31 @@ static void check_from_result(void)
     CHECK_NEAR(hw->compute_eff[OWB_TYPE_Q4_0], 0.20, 1e-12);
     CHECK(strstr(hw->compute_eff_from[OWB_TYPE_Q4_0], "b512"));
     CHECK(hw->peak_gop_per_s[OWB_TYPE_Q4_0] == 150);
+    CHECK(hw->cpu_share == 1); /* no probe in the document */
     /* a type not measured takes the median of the measured ones, and says so */
     CHECK_NEAR(hw->bw_eff[OWB_TYPE_Q8_0], 0.70, 1e-12);
     CHECK(strstr(hw->bw_eff_from[OWB_TYPE_Q8_0], "not measured"));
+    /* a CPU share probed at 2 threads, when applied, halves what the machine sustains */
+    {
+        struct owb_shape sh;
+        struct owb_synth_opts so;
+        struct owb_plan_step a, b;
+        const struct owb_synth_preset *tp = owb_synth_find("tiny");
+        owb_synth_opts_init(&so, tp);
+        so.type = OWB_TYPE_Q4_0;
+        CHECK(owb_shape_from_preset(tp, &so, &sh, err) == 0);
+        owb_plan_decode_step(&sh, hw, OWB_TYPE_F32, 1, 1, 10, &a);
+        const double pf_a = owb_plan_prefill_s(&sh, hw, OWB_TYPE_F32, 1, 0, 64, 512);
+        add_bench(doc, "plan/cpu_share/t2", "cpu_share", 0.5, NULL, 0);
+        CHECK(owb_hw_from_result(doc, "r.json", 2, hw, err) == 0);
+        CHECK(hw->cpu_share == 0.5 && strstr(hw->cpu_share_from, "plan/cpu_share/t2"));
+        owb_plan_decode_step(&sh, hw, OWB_TYPE_F32, 1, 1, 10, &b);
+        CHECK(b.s == a.s); /* recorded, not applied unless asked */
+        hw->apply_cpu_share = true;
+        owb_plan_decode_step(&sh, hw, OWB_TYPE_F32, 1, 1, 10, &b);
+        CHECK_NEAR(b.s, 2 * a.s, 1e-12 * a.s);
+        CHECK_NEAR(owb_plan_prefill_s(&sh, hw, OWB_TYPE_F32, 1, 0, 64, 512), 2 * pf_a, 1e-9 * pf_a);
+    }
     /* threads 0: the most threads with a read ceiling */
     CHECK(owb_hw_from_result(doc, "r.json", 0, hw, err) == 0);
     CHECK(hw->threads == 4 && hw->read_gb_per_s == 30 && hw->peak_gop_per_s[OWB_TYPE_Q4_0] == 400);

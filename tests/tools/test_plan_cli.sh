@@ -96,6 +96,7 @@ check "progress lines" "grep -q 'plan: measuring this machine on 1 threads' '$t/
 check "hardware.json written beside plan.json" "[ -s '$t/p4/hardware.json' ] && [ -s '$t/p4/plan.json' ]"
 check "measured hardware, engine KV f32" "jq_ok '$t/p4/plan.json' '.plan.hardware.measured and .plan.workload.kv_type == \"f32\"'"
 check "q8_0 efficiency measured, not assumed" "jq_ok '$t/p4/plan.json' '.plan.hardware.types.q8_0.bw_eff_from | test(\"kernels/gemv/q8_0\")'"
+check "CPU share probed" "jq_ok '$t/p4/hardware.json' '[.benchmarks[] | select(.name == \"plan/cpu_share/t1\") | .metrics.cpu_share > 0 and .metrics.cpu_share <= 1] == [true]'"
 check "hardware.json is a result document" "jq_ok '$t/p4/hardware.json' '.benchmarks | map(.name) | any(startswith(\"kernels/gemv/q8_0/\"))'"
 "$OWB_BIN" plan --model llama-3.2-1b --type q8_0 --hardware "$t/p4/hardware.json" -o "$t/p5" >/dev/null 2>"$t/e"; rc=$?
 check "a result file as --hardware exits 0" "[ $rc = 0 ]"
