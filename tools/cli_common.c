@@ -4,6 +4,7 @@
 #include "tools/cli_common.h"
 
 #include <limits.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -20,6 +21,21 @@
 #include "bench/core/topo.h"
 #include "results/result.h"
 #include "tools/cmds.h"
+
+int owb_cli_parse_num(const char *s, int allow_pct, double *out)
+{
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || errno || !isfinite(v))
+        return 0;
+    if (allow_pct && *end == '%')
+        end++;
+    if (*end != '\0')
+        return 0;
+    *out = v;
+    return 1;
+}
 
 void owb_cli_outdir(const char *dir, const char *cmd, char *out, size_t n)
 {

@@ -14,6 +14,10 @@
 
 struct owb_topo;
 
+/* Parse a finite number, with an optional trailing '%' when allow_pct; 1 and *out set on success,
+ * 0 when s holds anything else. */
+int owb_cli_parse_num(const char *s, int allow_pct, double *out);
+
 /* Choose the output folder: dir if given, else results/runs/<YYYYmmddTHHMMSSZ>-<cmd>. Writes into
  * out (size n). */
 void owb_cli_outdir(const char *dir, const char *cmd, char *out, size_t n);
