@@ -17,6 +17,7 @@
 #include "kernels/isa.h"
 #include "results/result.h"
 #include "bench/suites/ceiling.h"
+#include "dist/ranks.h"
 #include "tools/cli_common.h"
 #include "tools/cmds.h"
 #include "tools/kernels_device.h"
@@ -172,6 +173,7 @@ int cmd_kernels(int argc, char **argv)
     }
     cfg.verbose = 1;
     owb_cli_outdir(outarg, "kernels", outdir, sizeof outdir);
+    owb_cli_rank_outdir(outdir, sizeof outdir);
     rc = owb_cli_check_outdir("kernels", outdir);
     if (rc)
         goto out;
@@ -202,6 +204,17 @@ int cmd_kernels(int argc, char **argv)
     }
     owb_ceiling_annotate(doc, ceiling_doc);
     owb_kernels_print_table(doc, stdout);
+    {
+        /* Under mpirun each node measured itself; rank 0 writes one document for the fleet. */
+        char rerr[OWB_ERR_MAX] = "";
+        int cst = owb_cli_ranks_collect(doc, topo, 1, rerr);
+        if (cst) {
+            rc = owb_cli_fail("kernels", cst, rerr);
+            goto out;
+        }
+        if (owb_ranks_rank() > 0)
+            goto out;
+    }
     rc = owb_cli_write("kernels", doc, outdir, "kernels.json");
 out:
     cJSON_Delete(doc);
