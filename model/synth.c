@@ -261,6 +261,52 @@ uint64_t owb_synth_data_bytes(const struct owb_synth_preset *p, enum owb_type ty
     return owb_synth_data_bytes_opts(p, &o);
 }
 
+int owb_synth_tensor_table(const struct owb_synth_preset *p, const struct owb_synth_opts *o,
+                           struct owb_gguf_tensor **out, int64_t *n, char err[OWB_ERR_MAX])
+{
+    int64_t n_layer = layers_or_default(p, o->n_layer);
+    *out = NULL;
+    *n = 0;
+    if (!opts_types_ok(o)) {
+        seterr(err, "%s: type %s is not supported (one of %s)", p->name,
+               owb_type_name(owb_quantize_target_ok(o->type) ? o->expert_type : o->type),
+               owb_quantize_target_names());
+        return OWB_E_USAGE;
+    }
+    if (n_layer < 1 || n_layer > p->n_layer) {
+        seterr(err, "%s: %lld layers requested; the preset has 1..%lld", p->name,
+               (long long)n_layer, (long long)p->n_layer);
+        return OWB_E_USAGE;
+    }
+    size_t nt = 0;
+    struct tdesc *t = plan(p, n_layer, &nt);
+    /* one block: the tensors, then their names */
+    struct owb_gguf_tensor *r = t ? calloc(1, nt * (sizeof *r + sizeof t->name)) : NULL;
+    if (!r) {
+        free(t);
+        seterr(err, "%s: out of memory", p->name);
+        return OWB_E_NOMEM;
+    }
+    char *names = (char *)(r + nt);
+    for (size_t i = 0; i < nt; i++) {
+        char *nm = names + i * sizeof t->name;
+        memcpy(nm, t[i].name, sizeof t->name);
+        r[i].name = nm;
+        r[i].type = tensor_type(&t[i], o, NULL);
+        r[i].n_dims = t[i].n_dims;
+        r[i].ne[0] = t[i].ne[0];
+        r[i].ne[1] = t[i].ne[1];
+        r[i].ne[2] = t[i].ne[2];
+        r[i].ne[3] = 1;
+        r[i].n_elements = t[i].ne[0] * t[i].ne[1] * t[i].ne[2];
+        r[i].size_bytes = owb_row_size(r[i].type, t[i].ne[0]) * (size_t)(t[i].ne[1] * t[i].ne[2]);
+    }
+    free(t);
+    *out = r;
+    *n = (int64_t)nt;
+    return 0;
+}
+
 void owb_synth_opts_init(struct owb_synth_opts *o, const struct owb_synth_preset *p)
 {
     memset(o, 0, sizeof *o);

@@ -145,6 +145,13 @@ uint64_t owb_synth_data_bytes(const struct owb_synth_preset *p, enum owb_type ty
 uint64_t owb_synth_data_bytes_opts(const struct owb_synth_preset *p,
                                    const struct owb_synth_opts *o);
 
+/* The tensor table owb_synth_write_opts(p, o, ...) writes, in file order: name, type, n_dims, ne,
+ * size_bytes and n_elements filled, offset and data 0/NULL. *out is one heap block (names
+ * included) for the caller to free(). Returns 0, OWB_E_USAGE (unsupported type, bad layer count)
+ * or OWB_E_NOMEM, with err. */
+int owb_synth_tensor_table(const struct owb_synth_preset *p, const struct owb_synth_opts *o,
+                           struct owb_gguf_tensor **out, int64_t *n, char err[OWB_ERR_MAX]);
+
 /* The preset's defaults: default_type, default_expert_type (OWB_TYPE_COUNT for dense presets),
  * all layers, seed 1, vocab looked up, online CPUs. */
 void owb_synth_opts_init(struct owb_synth_opts *o, const struct owb_synth_preset *p);

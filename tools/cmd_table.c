@@ -11,6 +11,7 @@ const struct owb_cmd owb_cmds[] = {
     {"stream", cmd_stream, "memory bandwidth ceilings (copy, scale, add, triad, read)"},
     {"kernels", cmd_kernels, "quantized GEMV/GEMM sweep, GB/s and % of the read ceiling"},
     {"model", cmd_model, "prefill/decode tok/s of a GGUF or synthetic model (llama-bench pp/tg)"},
+    {"plan", cmd_plan, "capacity: memory, KV cache, predicted tok/s, TTFT/TPOT, machines"},
     {"compare", cmd_compare, "A/B of two result files: medians, Mann-Whitney p, verdicts"},
     {"ab", cmd_ab, "interleaved A/B of two commands in paired rounds (builds or settings)"},
     {"plot", cmd_plot, "gnuplot figures (PNG, SVG) + data and scripts from result files"},

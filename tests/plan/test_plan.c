@@ -1,0 +1,359 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_plan.c: the planner on hand-computed cases. A Llama-2-7B-shaped q4_0 model on a 100 GB/s
+ * machine decodes at the bytes-per-token bound computed by hand (~26-27 tok/s), gpt-oss-120b reads
+ * ~5.0 GB per token (bf16 attention and output, 4 of 128 mxfp4 experts) and so decodes at ~600
+ * tok/s on 3.0 TB/s, both within 2%; its KV cache at 32k counts the sliding-window layers at 128
+ * positions; the decode sweep turns compute-bound at the ridge computed by hand; capacity for a
+ * rate gives replicas that meet the SLO where one fewer would not; hardware figures from a
+ * hand-made result document (best read ceiling at <= t threads before/after, median
+ * efficiencies, the largest GEMM batch) and description errors.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "model/shape.h"
+#include "model/synth.h"
+#include "owb_test.h"
+#include "plan/hw.h"
+#include "plan/plan.h"
+
+#define HAND_REL_TOL 0.02 /* the bound for hand-computed cases */
+
+static double rel(double a, double b)
+{
+    return fabs(a - b) / fabs(b);
+}
+
+/* A described machine: bw GB/s read at efficiency 1, peak TOP/s for every precision. */
+static void describe(struct owb_hw *hw, double bw, double tops, double ceff)
+{
+    char err[OWB_ERR_MAX], js[512];
+    snprintf(js, sizeof js,
+             "{\"schema\":\"owbench.hardware/1\",\"name\":\"hand\",\"kind\":\"gpu\","
+             "\"memory_gb\":80,\"memory_bw_gb_per_s\":%g,\"peak_tflop_per_s\":{\"f32\":%g,"
+             "\"f16\":%g,\"bf16\":%g,\"int8\":%g},\"efficiency\":{\"memory\":1,\"compute\":%g}}",
+             bw, tops, tops, tops, tops, ceff);
+    cJSON *d = cJSON_Parse(js);
+    CHECK(d != NULL);
+    CHECK_MSG(owb_hw_from_description(d, "hand.json", hw, err) == 0, "%s", err);
+    cJSON_Delete(d);
+}
+
+/* Llama-2-7B in q4_0 (every matrix; norms f32), as a tensor table. */
+static struct owb_gguf_tensor *llama7b(int64_t *n)
+{
+    enum { E = 4096, L = 32, F = 11008, V = 32000 };
+    static char names[2 + L * 9 + 1][48];
+    struct owb_gguf_tensor *t = calloc(2 + L * 9 + 1, sizeof *t);
+    int k = 0;
+#define T(ty, nd, a, b, ...)                                                                       \
+    do {                                                                                           \
+        snprintf(names[k], sizeof names[k], __VA_ARGS__);                                          \
+        t[k].name = names[k];                                                                      \
+        t[k].type = ty;                                                                            \
+        t[k].n_dims = nd;                                                                          \
+        t[k].ne[0] = a;                                                                            \
+        t[k].ne[1] = b;                                                                            \
+        t[k].ne[2] = t[k].ne[3] = 1;                                                               \
+        t[k].n_elements = (int64_t)(a) * (b);                                                      \
+        t[k].size_bytes = owb_row_size(ty, a) * (size_t)(b);                                       \
+        k++;                                                                                       \
+    } while (0)
+    T(OWB_TYPE_Q4_0, 2, E, V, "token_embd.weight");
+    for (int l = 0; l < L; l++) {
+        T(OWB_TYPE_F32, 1, E, 1, "blk.%d.attn_norm.weight", l);
+        T(OWB_TYPE_Q4_0, 2, E, E, "blk.%d.attn_q.weight", l);
+        T(OWB_TYPE_Q4_0, 2, E, E, "blk.%d.attn_k.weight", l);
+        T(OWB_TYPE_Q4_0, 2, E, E, "blk.%d.attn_v.weight", l);
+        T(OWB_TYPE_Q4_0, 2, E, E, "blk.%d.attn_output.weight", l);
+        T(OWB_TYPE_F32, 1, E, 1, "blk.%d.ffn_norm.weight", l);
+        T(OWB_TYPE_Q4_0, 2, E, F, "blk.%d.ffn_gate.weight", l);
+        T(OWB_TYPE_Q4_0, 2, E, F, "blk.%d.ffn_up.weight", l);
+        T(OWB_TYPE_Q4_0, 2, F, E, "blk.%d.ffn_down.weight", l);
+    }
+    T(OWB_TYPE_F32, 1, E, 1, "output_norm.weight");
+    T(OWB_TYPE_Q4_0, 2, E, V, "output.weight");
+#undef T
+    *n = k;
+    return t;
+}
+
+static void check_7b(void)
+{
+    struct owb_shape s = {0};
+    struct owb_hw hw;
+    struct owb_plan_step st;
+    char err[OWB_ERR_MAX];
+    int64_t n;
+    struct owb_gguf_tensor *t = llama7b(&n);
+    snprintf(s.arch, sizeof s.arch, "llama");
+    snprintf(s.name, sizeof s.name, "llama-2-7b-q4_0");
+    s.n_layer = 32;
+    s.n_embd = 4096;
+    s.n_head = s.n_head_kv = 32;
+    s.head_dim_k = s.head_dim_v = 128;
+    s.n_ff = 11008;
+    CHECK_MSG(owb_shape_account(&s, t, n, 32, err) == 0, "%s", err);
+    free(t);
+    /* by hand: q4_0 is 18 bytes per 32 weights */
+    const double E = 4096, F = 11008, V = 32000, L = 32, q4 = 18.0 / 32.0;
+    const double hand_bytes = L * (4 * E * E + 3 * E * F) * q4 + E * V * q4 /* output */ +
+                              E * q4 /* one embedding row */ + (2 * L + 1) * E * 4 /* norms */;
+    CHECK_MSG(rel((double)owb_shape_decode_read_bytes(&s), hand_bytes) < 1e-12, "%llu vs %.0f",
+              (unsigned long long)owb_shape_decode_read_bytes(&s), hand_bytes);
+    CHECK(s.main_type == OWB_TYPE_Q4_0);
+    describe(&hw, 100, 1000, 0.5);
+    owb_plan_decode_step(&s, &hw, OWB_TYPE_F16, 1, 1, 0, &st);
+    const double hand_tps = 100e9 / hand_bytes; /* 26.9: the "about 26" */
+    fprintf(stderr, "7B q4_0 on 100 GB/s: %.3f GB per token, %.2f tok/s (by hand %.2f)\n",
+            st.bytes / 1e9, 1 / st.s, hand_tps);
+    CHECK_MSG(rel(1 / st.s, hand_tps) < HAND_REL_TOL, "%.3f vs %.3f", 1 / st.s, hand_tps);
+    CHECK(fabs(hand_tps - 26) < 1.5);
+    CHECK(st.mem_s > st.compute_s);
+
+    /* the ridge: compute-bound from B* = bytes x peak x eff / (bw x flops per token) on (KV at
+     * position 2 is negligible) */
+    describe(&hw, 100, 10, 0.5);
+    const double flop_tok = owb_shape_flop_per_token(&s) + s.output_flop_per_row;
+    const double bstar = hand_bytes * 10e12 * 0.5 / (100e9 * flop_tok);
+    struct owb_plan_cfg cfg;
+    owb_plan_cfg_default(&cfg);
+    cfg.input_len = 1;
+    cfg.output_len = 2;
+    cfg.max_batch = 64;
+    cJSON *doc = cJSON_CreateObject();
+    CHECK(owb_plan_build(&s, &hw, &cfg, doc, err) == 0);
+    const cJSON *plan = cJSON_GetObjectItem(doc, "plan");
+    int ridge = (int)cJSON_GetObjectItem(plan, "ridge_batch")->valuedouble;
+    int want = 1;
+    while (want < bstar)
+        want *= 2;
+    fprintf(stderr, "ridge: B* %.2f by hand, first compute-bound batch %d\n", bstar, ridge);
+    CHECK_MSG(ridge == want, "ridge %d, want %d", ridge, want);
+    const cJSON *row;
+    cJSON_ArrayForEach(row, cJSON_GetObjectItem(plan, "decode_by_batch"))
+    {
+        const double b = cJSON_GetObjectItem(row, "batch")->valuedouble;
+        const char *bound = cJSON_GetObjectItem(row, "bound")->valuestring;
+        CHECK(strcmp(bound, b < bstar ? "memory" : "compute") == 0);
+    }
+    cJSON_Delete(doc);
+}
+
+static void check_gpt_oss_120b(void)
+{
+    const struct owb_synth_preset *p = owb_synth_find("gpt-oss-120b");
+    struct owb_synth_opts o;
+    struct owb_shape s;
+    struct owb_hw hw;
+    struct owb_plan_step st;
+    char err[OWB_ERR_MAX];
+    owb_synth_opts_init(&o, p);
+    CHECK_MSG(owb_shape_from_preset(p, &o, &s, err) == 0, "%s", err);
+    /* by hand: attention and output bf16, router and every 1-D tensor and expert bias f32,
+     * experts mxfp4 (17 bytes per 32), 4 of 128 experts per token */
+    const double E = 2880, F = 2880, V = 201088, L = 36, Q = 64 * 64, KV = 8 * 64, X = 128;
+    const double mx = 17.0 / 32.0, K = 4;
+    const double attn = (E * Q + 2 * E * KV + Q * E) * 2 + (Q + 2 * KV + E) * 4 + 64 * 4;
+    const double router = E * X * 4 + X * 4;
+    const double expert = 3 * E * F * mx + (F + F + E) * 4;
+    const double layer = attn + 2 * E * 4 + router + K * expert;
+    const double hand = L * layer + E * V * 2 + E * 2 + E * 4;
+    fprintf(stderr, "gpt-oss-120b: %.3f GB per token by hand, %.3f by the shape\n", hand / 1e9,
+            (double)owb_shape_decode_read_bytes(&s) / 1e9);
+    CHECK_MSG(rel((double)owb_shape_decode_read_bytes(&s), hand) < 1e-9, "%llu vs %.0f",
+              (unsigned long long)owb_shape_decode_read_bytes(&s), hand);
+    CHECK(rel(hand, 5.0e9) < HAND_REL_TOL); /* the "about 5.0 GB" */
+    describe(&hw, 3000, 1000, 0.5);
+    owb_plan_decode_step(&s, &hw, OWB_TYPE_F16, 1, 1, 0, &st);
+    fprintf(stderr, "gpt-oss-120b on 3.0 TB/s: %.1f tok/s at batch 1\n", 1 / st.s);
+    CHECK_MSG(rel(1 / st.s, 3000e9 / hand) < HAND_REL_TOL, "%.1f", 1 / st.s);
+    CHECK(rel(1 / st.s, 600) < HAND_REL_TOL);
+
+    /* KV at 32k, f16: 18 full layers hold 32768 positions, 18 windowed ones 128 */
+    struct owb_plan_mem m;
+    owb_plan_memory(&s, &hw, OWB_TYPE_F16, 1, 32768, 16, 512, &m);
+    const double kvl = 8 * 64 * 2 * 2.0; /* K and V, 8 heads of 64, f16 */
+    CHECK_NEAR(m.kv_bytes_per_seq, kvl * (18 * 32768.0 + 18 * 128.0), 0.5);
+    CHECK_NEAR(m.kv_bytes, 16 * m.kv_bytes_per_seq, 1);
+    CHECK(m.weights_bytes == (double)s.weight_bytes);
+    CHECK(m.weights_bytes > 60e9 && m.weights_bytes < 70e9);
+    /* 80 GB x 0.9: 65 GB of weights + 19 GB of KV does not fit on one, fits on two */
+    CHECK(!m.fits);
+    owb_plan_memory(&s, &hw, OWB_TYPE_F16, 2, 32768, 16, 512, &m);
+    CHECK(m.fits);
+    CHECK(m.max_concurrency >= 16);
+    CHECK(16 * owb_shape_kv_elems(&s, m.max_ctx) * 2 <=
+          m.capacity_bytes - m.weights_bytes - m.activations_bytes);
+    CHECK(16 * owb_shape_kv_elems(&s, m.max_ctx + 1) * 2 >
+          m.capacity_bytes - m.weights_bytes - m.activations_bytes);
+
+    /* a batch reads more experts, never more than all of them */
+    struct owb_plan_step s64;
+    owb_plan_decode_step(&s, &hw, OWB_TYPE_F16, 1, 64, 0, &s64);
+    CHECK(s64.bytes > st.bytes);
+    CHECK(s64.bytes < owb_shape_step_read_bytes(&s, 128) + 64 * 2 * kvl * 36);
+}
+
+static void check_capacity(void)
+{
+    const struct owb_synth_preset *p = owb_synth_find("llama-3.1-8b");
+    struct owb_synth_opts o;
+    struct owb_shape s;
+    struct owb_hw hw;
+    struct owb_plan_cfg cfg;
+    char err[OWB_ERR_MAX];
+    owb_synth_opts_init(&o, p);
+    o.type = OWB_TYPE_Q4_K;
+    CHECK(owb_shape_from_preset(p, &o, &s, err) == 0);
+    describe(&hw, 3350, 990, 0.5);
+    owb_plan_cfg_default(&cfg);
+    cfg.rate = 50;
+    cfg.slo_tpot_ms = 50;
+    cfg.slo_ttft_ms = 2000;
+    cfg.input_len = 1024;
+    cfg.output_len = 256;
+    cJSON *doc = cJSON_CreateObject();
+    CHECK_MSG(owb_plan_build(&s, &hw, &cfg, doc, err) == 0, "%s", err);
+    const cJSON *cap = cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "plan"), "capacity");
+    CHECK(cap != NULL);
+    const cJSON *opt = cJSON_GetArrayItem(cJSON_GetObjectItem(cap, "options"), 0);
+    const double r = cJSON_GetObjectItem(opt, "rate_per_replica")->valuedouble;
+    const double reps = cJSON_GetObjectItem(opt, "replicas")->valuedouble;
+    fprintf(stderr, "8B q4_K, 50 req/s, TPOT <= 50 ms: %.2f req/s per GPU, %g GPUs\n", r, reps);
+    CHECK(r > 0 && reps * r >= 50 && (reps - 1) * r < 50);
+    CHECK(cJSON_GetObjectItem(opt, "tpot_ms")->valuedouble <= 50 + 1e-6);
+    CHECK(cJSON_GetObjectItem(cap, "devices")->valuedouble == reps);
+    cJSON_Delete(doc);
+    /* an objective no load meets */
+    doc = cJSON_CreateObject();
+    cfg.slo_tpot_ms = 0.001;
+    CHECK(owb_plan_build(&s, &hw, &cfg, doc, err) == 0);
+    cap = cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "plan"), "capacity");
+    CHECK(cJSON_IsNull(cJSON_GetObjectItem(cap, "devices")));
+    cJSON_Delete(doc);
+}
+
+static void add_bench(cJSON *doc, const char *name, const char *metric, double v, const char *pkey,
+                      double pv)
+{
+    cJSON *b = cJSON_CreateObject();
+    cJSON_AddStringToObject(b, "name", name);
+    cJSON *pr = cJSON_AddObjectToObject(b, "params");
+    if (pkey)
+        cJSON_AddNumberToObject(pr, pkey, pv);
+    cJSON_AddNumberToObject(cJSON_AddObjectToObject(b, "metrics"), metric, v);
+    cJSON_AddItemToArray(cJSON_GetObjectItem(doc, "benchmarks"), b);
+}
+
+static void check_from_result(void)
+{
+    cJSON *doc = cJSON_CreateObject();
+    struct owb_hw *hw = malloc(sizeof *hw);
+    char err[OWB_ERR_MAX];
+    cJSON_AddArrayToObject(doc, "benchmarks");
+    add_bench(doc, "stream/read/t1", "gb_per_s", 10, NULL, 0);
+    add_bench(doc, "stream/read_pf/t2", "gb_per_s", 20, NULL, 0);
+    add_bench(doc, "stream/read_pf/t2/after", "gb_per_s", 22, NULL, 0);
+    add_bench(doc, "stream/read_streams4/t4", "gb_per_s", 30, NULL, 0);
+    add_bench(doc, "stream/triad/t2", "gb_per_s", 99, NULL, 0); /* not a read kernel */
+    add_bench(doc, "kernels/gemv/q4_0/8x8/t2", "pct_of_ceiling", 50, NULL, 0);
+    add_bench(doc, "kernels/gemv/q4_0/8x16/t2", "pct_of_ceiling", 90, NULL, 0);
+    add_bench(doc, "kernels/gemv/q4_0/16x8/t2", "pct_of_ceiling", 70, NULL, 0);
+    add_bench(doc, "kernels/gemv/q4_0/16x8/t4", "pct_of_ceiling", 10, NULL, 0); /* other t */
+    add_bench(doc, "kernels/gemm/q4_0/8x8/b64/t2", "pct_of_compute_peak", 10, "batch", 64);
+    add_bench(doc, "kernels/gemm/q4_0/8x8/b512/t2", "pct_of_compute_peak", 20, "batch", 512);
+    for (int k = 0; k < 3; k++) {
+        static const char *kinds[] = {"int8_dot", "f32_fma", "q8_block"};
+        char n[64];
+        snprintf(n, sizeof n, "kernels/peak/%s/t2", kinds[k]);
+        add_bench(doc, n, "gop_per_s_best", 150, NULL, 0);
+        snprintf(n, sizeof n, "model/peak/%s/t1", kinds[k]);
+        add_bench(doc, n, "gop_per_s_best", 100, NULL, 0);
+        snprintf(n, sizeof n, "kernels/peak/%s/t4", kinds[k]);
+        add_bench(doc, n, "gop_per_s_best", 400, NULL, 0);
+    }
+    CHECK_MSG(owb_hw_from_result(doc, "r.json", 2, hw, err) == 0, "%s", err);
+    CHECK(hw->read_gb_per_s == 22 && strstr(hw->read_from, "stream/read_pf/t2/after of r.json"));
+    CHECK_NEAR(hw->bw_eff[OWB_TYPE_Q4_0], 0.70, 1e-12);
+    CHECK_NEAR(hw->compute_eff[OWB_TYPE_Q4_0], 0.20, 1e-12);
+    CHECK(strstr(hw->compute_eff_from[OWB_TYPE_Q4_0], "b512"));
+    CHECK(hw->peak_gop_per_s[OWB_TYPE_Q4_0] == 150);
+    CHECK(hw->cpu_share == 1); /* no probe in the document */
+    /* a type not measured takes the median of the measured ones, and says so */
+    CHECK_NEAR(hw->bw_eff[OWB_TYPE_Q8_0], 0.70, 1e-12);
+    CHECK(strstr(hw->bw_eff_from[OWB_TYPE_Q8_0], "not measured"));
+    /* a CPU share probed at 2 threads, when applied, halves what the machine sustains */
+    {
+        struct owb_shape sh;
+        struct owb_synth_opts so;
+        struct owb_plan_step a, b;
+        const struct owb_synth_preset *tp = owb_synth_find("tiny");
+        owb_synth_opts_init(&so, tp);
+        so.type = OWB_TYPE_Q4_0;
+        CHECK(owb_shape_from_preset(tp, &so, &sh, err) == 0);
+        owb_plan_decode_step(&sh, hw, OWB_TYPE_F32, 1, 1, 10, &a);
+        const double pf_a = owb_plan_prefill_s(&sh, hw, OWB_TYPE_F32, 1, 0, 64, 512);
+        add_bench(doc, "plan/cpu_share/t2", "cpu_share", 0.5, NULL, 0);
+        CHECK(owb_hw_from_result(doc, "r.json", 2, hw, err) == 0);
+        CHECK(hw->cpu_share == 0.5 && strstr(hw->cpu_share_from, "plan/cpu_share/t2"));
+        owb_plan_decode_step(&sh, hw, OWB_TYPE_F32, 1, 1, 10, &b);
+        CHECK(b.s == a.s); /* recorded, not applied unless asked */
+        hw->apply_cpu_share = true;
+        owb_plan_decode_step(&sh, hw, OWB_TYPE_F32, 1, 1, 10, &b);
+        CHECK_NEAR(b.s, 2 * a.s, 1e-12 * a.s);
+        CHECK_NEAR(owb_plan_prefill_s(&sh, hw, OWB_TYPE_F32, 1, 0, 64, 512), 2 * pf_a, 1e-9 * pf_a);
+    }
+    /* threads 0: the most threads with a read ceiling */
+    CHECK(owb_hw_from_result(doc, "r.json", 0, hw, err) == 0);
+    CHECK(hw->threads == 4 && hw->read_gb_per_s == 30 && hw->peak_gop_per_s[OWB_TYPE_Q4_0] == 400);
+    CHECK_NEAR(hw->bw_eff[OWB_TYPE_Q4_0], 0.10, 1e-12);
+    /* nothing at or below the thread count */
+    cJSON *empty = cJSON_CreateObject();
+    cJSON_AddArrayToObject(empty, "benchmarks");
+    CHECK(owb_hw_from_result(empty, "e.json", 2, hw, err) == OWB_E_FORMAT && strstr(err, "e.json"));
+    cJSON_Delete(empty);
+    cJSON_Delete(doc);
+
+    /* description errors name the file and the field */
+    static const struct {
+        const char *json, *want;
+    } bad[] = {
+        {"{\"name\":\"x\",\"kind\":\"gpu\",\"memory_bw_gb_per_s\":1,\"peak_tflop_per_s\":{\"f16\":"
+         "1}}",
+         "memory_gb"},
+        {"{\"name\":\"x\",\"kind\":\"tpu\",\"memory_gb\":1,\"memory_bw_gb_per_s\":1}", "kind"},
+        {"{\"name\":\"x\",\"kind\":\"gpu\",\"memory_gb\":1,\"memory_bw_gb_per_s\":-3,"
+         "\"peak_tflop_per_s\":{\"f16\":1}}",
+         "memory_bw_gb_per_s"},
+        {"{\"name\":\"x\",\"kind\":\"gpu\",\"memory_gb\":1,\"memory_bw_gb_per_s\":1}",
+         "peak_tflop_per_s"},
+        {"{\"name\":\"x\",\"kind\":\"gpu\",\"memory_gb\":1,\"memory_bw_gb_per_s\":1,"
+         "\"peak_tflop_per_s\":{\"f16\":1},\"devices_per_node\":8}",
+         "interconnect"},
+        {"{\"name\":\"x\",\"kind\":\"gpu\",\"memory_gb\":1,\"memory_bw_gb_per_s\":1,"
+         "\"peak_tflop_per_s\":{\"f16\":1},\"efficiency\":{\"memory\":1.5}}",
+         "efficiency"},
+    };
+    for (size_t i = 0; i < OWB_ARRAY_LEN(bad); i++) {
+        cJSON *d = cJSON_Parse(bad[i].json);
+        CHECK(d != NULL);
+        err[0] = '\0';
+        CHECK_MSG(owb_hw_from_description(d, "bad.json", hw, err) == OWB_E_FORMAT &&
+                      strstr(err, "bad.json") && strstr(err, bad[i].want),
+                  "case %zu: %s", i, err);
+        cJSON_Delete(d);
+    }
+    free(hw);
+}
+
+int main(void)
+{
+    check_7b();
+    check_gpt_oss_120b();
+    check_capacity();
+    check_from_result();
+    TEST_DONE();
+}
