@@ -20,5 +20,6 @@ const struct owb_cmd owb_cmds[] = {
     {"gguf", cmd_gguf, "inspect a GGUF file: metadata, tensor table, parameter count"},
     {"eval", cmd_eval, "quality: perplexity, fingerprint + KLD, multiple choice, paired gate"},
     {"serve", cmd_serve, "load generator against OpenAI-compatible servers (TTFT, TPOT, SLOs)"},
+    {"serve-model", cmd_serve_model, "the engine behind a minimal OpenAI-compatible server (evals, CI)"},
 };
 const int owb_ncmds = (int)(sizeof owb_cmds / sizeof owb_cmds[0]);

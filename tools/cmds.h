@@ -31,6 +31,7 @@ int cmd_synth(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_model(int argc, char **argv);
+int cmd_serve_model(int argc, char **argv);
 
 /* Full argv of the process, for the result's `command` field (set by main). */
 extern int owb_argc;
