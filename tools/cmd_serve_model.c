@@ -197,10 +197,11 @@ static cJSON *top_obj(struct server *srv, const struct owb_scores *s, int64_t ro
     return o;
 }
 
-/* Score ids[0..n) + a placeholder from position `first` under the engine lock: rows for positions
- * first..n, the last one being the distribution after the whole sequence. */
+/* Score ids[0..n) from position `first` under the engine lock: rows for positions first..n-1,
+ * and with `next` one more row (a placeholder target) for the distribution after the whole
+ * sequence. */
 static int score_locked(struct server *srv, const int32_t *ids, int64_t n, int64_t first, int k,
-                        char err[OWB_ERR_MAX])
+                        bool next, char err[OWB_ERR_MAX])
 {
     int32_t *w = malloc((size_t)(n + 1) * sizeof *w);
     if (!w) {
@@ -209,9 +210,10 @@ static int score_locked(struct server *srv, const int32_t *ids, int64_t n, int64
     }
     memcpy(w, ids, (size_t)n * sizeof *w);
     w[n] = 0;
-    int rc = owb_scores_reserve(&srv->s, n + 1 - first, k < 1 ? 1 : k, 0, srv->p->info.n_vocab);
+    int64_t m = next ? n + 1 : n;
+    int rc = owb_scores_reserve(&srv->s, m - first, k < 1 ? 1 : k, 0, srv->p->info.n_vocab);
     if (!rc)
-        rc = owb_producer_score(srv->p, w, n + 1, first, &srv->s, err);
+        rc = owb_producer_score(srv->p, w, m, first, &srv->s, err);
     free(w);
     return rc;
 }
@@ -263,9 +265,11 @@ static int run_generation(struct server *srv, int fd, struct gen_req *r)
     const char *finish = "length";
     int64_t gen = 0;
 
-    if (r->n_prompt < 1 || r->n_prompt + (r->max_tokens > 0 ? r->max_tokens : 0) + 1 > n_ctx) {
+    if (r->n_prompt < 1 || r->n_prompt + r->max_tokens > n_ctx ||
+        (r->max_tokens == 0 && !r->echo) || (r->n_prompt < 2 && r->max_tokens == 0)) {
         snprintf(err, sizeof err,
-                 "prompt of %lld tokens plus max_tokens %lld exceeds the context of %lld",
+                 "prompt of %lld tokens plus max_tokens %lld exceeds the context of %lld (or "
+                 "max_tokens 0 without echo of at least 2 tokens)",
                  (long long)r->n_prompt, (long long)r->max_tokens, (long long)n_ctx);
         return send_error(fd, srv, 400, err);
     }
@@ -293,7 +297,8 @@ static int run_generation(struct server *srv, int fd, struct gen_req *r)
     atomic_fetch_add(&srv->running, 1);
     /* Prompt rows (echo + logprobs) and the first prediction, in one pass. */
     int64_t first = (r->echo && lp) ? 1 : r->n_prompt;
-    rc = score_locked(srv, r->ids, r->n_prompt, first, k, err);
+    if (r->max_tokens > 0 || first < r->n_prompt)
+        rc = score_locked(srv, r->ids, r->n_prompt, first, k, r->max_tokens > 0, err);
     if (!rc && r->echo && lp) {
         size_t off = 0;
         for (int64_t j = 0; j < r->n_prompt; j++) {
@@ -389,7 +394,7 @@ static int run_generation(struct server *srv, int fd, struct gen_req *r)
         if (text)
             text[text_len] = '\0';
         if (gen + 1 < r->max_tokens &&
-            (rc = score_locked(srv, r->ids, r->n, r->n, k, err)) == 0)
+            (rc = score_locked(srv, r->ids, r->n, r->n, k, true, err)) == 0)
             row = srv->s.n - 1;
     }
     atomic_fetch_sub(&srv->running, 1);
@@ -587,7 +592,7 @@ static int handle_completion(struct server *srv, int fd, const char *body, bool 
         /* llama.cpp's /completion: the n_probs most probable tokens of each generated position
          * (completion_probabilities), computed from the raw logits. */
         int k = r.logprobs > 0 ? r.logprobs : 1;
-        if (r.n_prompt + 2 > srv->p->info.n_ctx) {
+        if (r.n_prompt + 1 > srv->p->info.n_ctx) {
             snprintf(err, sizeof err, "prompt of %lld tokens exceeds the context",
                      (long long)r.n_prompt);
             goto bad;
@@ -597,7 +602,7 @@ static int handle_completion(struct server *srv, int fd, const char *body, bool 
         pthread_mutex_lock(&srv->engine);
         atomic_fetch_sub(&srv->waiting, 1);
         atomic_fetch_add(&srv->running, 1);
-        rc = score_locked(srv, r.ids, r.n_prompt, r.n_prompt, k, err);
+        rc = score_locked(srv, r.ids, r.n_prompt, r.n_prompt, k, true, err);
         cJSON *o = NULL;
         if (!rc) {
             o = cJSON_CreateObject();
