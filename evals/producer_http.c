@@ -38,6 +38,7 @@ enum { J_QUEUED, J_RUNNING, J_DONE, J_FAILED };
 
 #define PROBE_TEXT "Once upon a time, there was a little girl named Lily. She liked to play outside."
 #define PROBE_K 5
+#define NATIVE_K 100
 #define NORM_TOL 1e-4
 #define REPEAT_TOL 1e-6
 
@@ -564,11 +565,18 @@ static char *body_native(const int32_t *ids, int64_t n, int k)
     return b.p;
 }
 
+/* Log-probs per position to ask for: what the caller wants (at least 1), capped by --server-top-k
+ * for echo; for native scoring exactly --server-top-k (default NATIVE_K) or more, since the
+ * target must be among them. */
 static int want_k(const struct http *h, int top_k, int n_query)
 {
     int k = top_k > n_query ? top_k : n_query;
     if (k < 1)
         k = 1;
+    if (h->method == M_NATIVE) {
+        int nk = h->top_k_max > 0 ? h->top_k_max : NATIVE_K;
+        return nk > k ? nk : k;
+    }
     if (h->top_k_max > 0 && k > h->top_k_max)
         k = h->top_k_max;
     return k;

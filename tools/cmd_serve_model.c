@@ -51,6 +51,8 @@ struct server {
     char model_name[256];
     bool no_echo; /* refuse echo like llama.cpp's server */
     int max_conns;
+    long fail_every; /* fault injection: every Nth POST is answered 503 (0: never) */
+    atomic_long posts;
     /* metrics */
     atomic_long running, waiting, conns, requests_total, errors_total, prompt_tokens,
         gen_tokens, completions, chats, native;
@@ -78,7 +80,9 @@ static void usage(FILE *f)
             "  --name NAME        model name in the API (default: the file name)\n"
             "  -t, --threads N    engine threads (default 1)\n"
             "  --max-conns N      open connections at most (default 64); more are refused\n"
-            "  --no-echo          answer echo requests with 400, as llama.cpp's server does\n");
+            "  --no-echo          answer echo requests with 400, as llama.cpp's server does\n"
+            "  --port-file FILE   write the port to FILE once listening\n"
+            "  --fail-every N     answer every Nth POST with 503 (tests of client retries)\n");
 }
 
 /* ---- I/O ---- */
@@ -774,7 +778,10 @@ static void *conn_main(void *arg)
             *q = '\0';
         atomic_fetch_add(&srv->requests_total, 1);
         int rc;
-        if (!strcmp(method, "GET") && !strcmp(path, "/metrics")) {
+        if (!strcmp(method, "POST") && srv->fail_every &&
+            (atomic_fetch_add(&srv->posts, 1) + 1) % srv->fail_every == 0) {
+            rc = send_error(c->fd, srv, 503, "injected failure (--fail-every)");
+        } else if (!strcmp(method, "GET") && !strcmp(path, "/metrics")) {
             rc = handle_metrics(srv, c->fd);
         } else if (!strcmp(method, "GET") && !strcmp(path, "/health")) {
             rc = send_response(c->fd, 200, "application/json", "{\"status\":\"ok\"}", 15);
@@ -831,8 +838,9 @@ int cmd_serve_model(int argc, char **argv)
         {"host", required_argument, NULL, 'H'},      {"name", required_argument, NULL, 'n'},
         {"threads", required_argument, NULL, 't'},   {"max-conns", required_argument, NULL, 'c'},
         {"no-echo", no_argument, NULL, 'E'},         {"help", no_argument, NULL, 'h'},
+        {"port-file", required_argument, NULL, 'P'}, {"fail-every", required_argument, NULL, 'F'},
         {NULL, 0, NULL, 0}};
-    const char *model = NULL, *host = "127.0.0.1", *name = NULL;
+    const char *model = NULL, *host = "127.0.0.1", *name = NULL, *port_file = NULL;
     long port = 8080, threads = 1, max_conns = 64;
     char err[OWB_ERR_MAX] = "";
     struct server srv;
@@ -875,6 +883,17 @@ int cmd_serve_model(int argc, char **argv)
             break;
         case 'E':
             srv.no_echo = true;
+            break;
+        case 'P':
+            port_file = optarg;
+            break;
+        case 'F':
+            srv.fail_every = strtol(optarg, &e, 10);
+            if (*e || srv.fail_every < 0) {
+                fprintf(stderr, "owbench serve-model: --fail-every '%s': expected N >= 0\n",
+                        optarg);
+                return OWB_EXIT_USAGE;
+            }
             break;
         case 'h':
             usage(stdout);
@@ -930,6 +949,17 @@ int cmd_serve_model(int argc, char **argv)
             srv.model_name, (long long)srv.p->info.n_ctx, srv.p->info.n_vocab, host,
             ntohs(sa.sin_port));
     fflush(stderr);
+    if (port_file) {
+        char tmp[4200];
+        snprintf(tmp, sizeof tmp, "%s.tmp", port_file);
+        FILE *pf = fopen(tmp, "w");
+        if (!pf || fprintf(pf, "%d\n", ntohs(sa.sin_port)) < 0 || fclose(pf) ||
+            rename(tmp, port_file)) {
+            fprintf(stderr, "owbench serve-model: %s: cannot write the port\n", port_file);
+            rc = OWB_EXIT_RUNTIME;
+            goto out;
+        }
+    }
     while (!g_stop) {
         int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
         if (fd < 0) {

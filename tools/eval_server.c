@@ -133,6 +133,8 @@ void owb_eval_server_usage(FILE *f)
             "  --concurrency N    requests in flight (default 4)\n"
             "  --retries N        retries on 429, 5xx and broken transfers (default 5)\n"
             "  --checkpoint FILE  keep answers in FILE; a rerun resumes from it\n"
-            "  --server-top-k K   ask for at most K log-probs per position\n"
+            "  --server-top-k K   log-probs per position to ask for: echo at most K (servers\n"
+            "                     cap it; vLLM at 20 by default), native exactly K (default\n"
+            "                     100; the scored token must be among them)\n"
             "  --api-key KEY      bearer token (default $OPENAI_API_KEY)\n");
 }
