@@ -36,7 +36,8 @@
 enum { M_ECHO = 1, M_NATIVE = 2 };
 enum { J_QUEUED, J_RUNNING, J_DONE, J_FAILED };
 
-#define PROBE_TEXT "Once upon a time, there was a little girl named Lily. She liked to play outside."
+#define PROBE_TEXT                                                                                 \
+    "Once upon a time, there was a little girl named Lily. She liked to play outside."
 #define PROBE_K 5
 #define NATIVE_K 100
 #define NORM_TOL 1e-4
@@ -231,8 +232,9 @@ static int ck_open(struct http *h, const char *path, char err[OWB_ERR_MAX])
     char head[1400], *line = NULL;
     size_t cap = 0;
     long good = 0;
-    snprintf(head, sizeof head, "{\"owbench_checkpoint\":1,\"url\":\"%.600s\",\"model\":\"%.200s\"}",
-             h->url, h->model);
+    snprintf(head, sizeof head,
+             "{\"owbench_checkpoint\":1,\"url\":\"%.600s\",\"model\":\"%.200s\"}", h->url,
+             h->model);
     snprintf(h->ck_path, sizeof h->ck_path, "%s", path);
     FILE *f = fopen(path, "a+");
     if (!f) {
@@ -445,8 +447,7 @@ static void job_finished(struct http *h, struct job *j, CURLcode cc)
         if (!j->answer)
             snprintf(j->err, sizeof j->err, "out of memory");
         if (j->answer && !j->from_ck && h->ck_w && ck_append(h, j)) {
-            snprintf(j->err, sizeof j->err, "%.200s: cannot append to the checkpoint",
-                     h->ck_path);
+            snprintf(j->err, sizeof j->err, "%.200s: cannot append to the checkpoint", h->ck_path);
             j->state = J_FAILED;
         }
         return;
@@ -537,10 +538,9 @@ static char *body_echo(struct http *h, const int32_t *ids, int64_t n, int k, boo
     int bad = buf_printf(&b, "{\"model\":\"%s\",\"prompt\":[", h->model);
     for (int64_t i = 0; i < n && !bad; i++)
         bad = buf_printf(&b, i ? ",%d" : "%d", ids[i]);
-    bad = bad || buf_printf(&b,
-                            "],\"max_tokens\":%d,\"temperature\":0,\"echo\":true,\"logprobs\":%d%s}",
-                            h->max_tokens, k,
-                            ids_field ? ",\"return_tokens_as_token_ids\":true" : "");
+    bad = bad ||
+          buf_printf(&b, "],\"max_tokens\":%d,\"temperature\":0,\"echo\":true,\"logprobs\":%d%s}",
+                     h->max_tokens, k, ids_field ? ",\"return_tokens_as_token_ids\":true" : "");
     if (bad) {
         free(b.p);
         return NULL;
@@ -917,9 +917,8 @@ static void http_free(void *self)
     free(h);
 }
 
-static const struct owb_producer_ops http_ops = {http_score,     http_tokenize, http_free,
-                                                 http_prefetch,  http_lookahead,
-                                                 http_describe};
+static const struct owb_producer_ops http_ops = {http_score,    http_tokenize,  http_free,
+                                                 http_prefetch, http_lookahead, http_describe};
 
 /* ---- the conformance probe ---- */
 
@@ -972,8 +971,8 @@ static cJSON *get_json(struct http *h, const char *url, long *status, char err[O
 /* Does the echo answer r have prompt log-probs for n tokens? */
 static const cJSON *echo_lp(const cJSON *r, int64_t n)
 {
-    const cJSON *lp = cJSON_GetObjectItem(
-        cJSON_GetArrayItem(cJSON_GetObjectItem(r, "choices"), 0), "logprobs");
+    const cJSON *lp =
+        cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(r, "choices"), 0), "logprobs");
     const cJSON *tl = cJSON_GetObjectItem(lp, "token_logprobs");
     return cJSON_IsArray(tl) && cJSON_GetArraySize(tl) >= n ? lp : NULL;
 }
@@ -1108,7 +1107,9 @@ static int probe_echo(struct http *h, const int32_t *ids, int64_t n, char why[30
                  "%.300s: the server does not tokenize as the local tokenizer (%d of %lld probe "
                  "tokens differ; %s): pass the served model's GGUF as --tokenizer",
                  h->url, mism, (long long)n,
-                 tmism < 0 ? "text not echoed" : text_agrees ? "text agrees" : "text differs");
+                 tmism < 0     ? "text not echoed"
+                 : text_agrees ? "text agrees"
+                               : "text differs");
         rc = -2;
         goto out;
     }
@@ -1270,7 +1271,8 @@ int owb_producer_http_new(const struct owb_http_opts *o, struct owb_producer **o
         goto fail;
     }
     const cJSON *m0 = cJSON_GetArrayItem(cJSON_GetObjectItem(models, "data"), 0);
-    const cJSON *mid = cJSON_GetObjectItem(m0, "id"), *mlen = cJSON_GetObjectItem(m0, "max_model_len");
+    const cJSON *mid = cJSON_GetObjectItem(m0, "id"),
+                *mlen = cJSON_GetObjectItem(m0, "max_model_len");
     if (o->model)
         snprintf(h->model, sizeof h->model, "%s", o->model);
     else if (cJSON_IsString(mid))
@@ -1285,9 +1287,9 @@ int owb_producer_http_new(const struct owb_http_opts *o, struct owb_producer **o
     }
 
     /* The probe: the local tokens of a probe text, scored the ways the server may allow. */
-    int64_t n = owb_tokenizer_encode(h->tok, PROBE_TEXT, strlen(PROBE_TEXT),
-                                     owb_tokenizer_add_bos(h->tok) ? OWB_TOK_ADD_SPECIAL : 0, ids,
-                                     256);
+    int64_t n =
+        owb_tokenizer_encode(h->tok, PROBE_TEXT, strlen(PROBE_TEXT),
+                             owb_tokenizer_add_bos(h->tok) ? OWB_TOK_ADD_SPECIAL : 0, ids, 256);
     if (n < 4 || n > 256) {
         snprintf(err, OWB_ERR_MAX, "%.300s: the tokenizer gives %lld tokens for the probe text",
                  o->tokenizer, (long long)n);

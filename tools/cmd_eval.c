@@ -473,13 +473,17 @@ static void print_est(const char *label, const struct owb_est *e, const char *fm
 
 static int eval_kld(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"base", required_argument, NULL, 'b'},    {"model", required_argument, NULL, 'm'},
-        {"threads", required_argument, NULL, 't'}, {"reps", required_argument, NULL, 'r'},
-        {"block", required_argument, NULL, 'B'},   {"seed", required_argument, NULL, 's'},
-        {"quiet", no_argument, NULL, 'q'},         {"output", required_argument, NULL, 'o'},
-        {"help", no_argument, NULL, 'h'},          OWB_EVAL_SERVER_LONGOPTS,
-        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"base", required_argument, NULL, 'b'},
+                                         {"model", required_argument, NULL, 'm'},
+                                         {"threads", required_argument, NULL, 't'},
+                                         {"reps", required_argument, NULL, 'r'},
+                                         {"block", required_argument, NULL, 'B'},
+                                         {"seed", required_argument, NULL, 's'},
+                                         {"quiet", no_argument, NULL, 'q'},
+                                         {"output", required_argument, NULL, 'o'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         OWB_EVAL_SERVER_LONGOPTS,
+                                         {NULL, 0, NULL, 0}};
     const char *base = NULL, *model = NULL, *out = NULL;
     struct owb_eval_server srv;
     int64_t threads = 1, reps = 1000, block = 0;
@@ -574,8 +578,8 @@ static int eval_kld(int argc, char **argv)
         rc = owb_cli_fail("eval kld", rc, err);
         goto out;
     }
-    printf("%s vs base fingerprint %s: %lld positions in %lld windows of %lld\n", p->info.name, base,
-           (long long)r.n, (long long)r.plan.n_windows, (long long)r.plan.n_ctx);
+    printf("%s vs base fingerprint %s: %lld positions in %lld windows of %lld\n", p->info.name,
+           base, (long long)r.n, (long long)r.plan.n_windows, (long long)r.plan.n_ctx);
     print_est("KLD mean", &r.kld_mean, "nats");
     print_est("KLD median", &r.kld_median, "nats");
     print_est("KLD p90", &r.kld_p90, "nats");

@@ -4,9 +4,9 @@
  * minimal OpenAI-compatible HTTP/1.1 server, so the server path of the evals (`eval ... --url`)
  * and the load generator can be checked against a real engine whose local scores are known.
  * Endpoints: GET /v1/models, POST /v1/completions and /v1/chat/completions (streaming SSE or
- * not; `echo` + `logprobs` with prompt log-probs as vLLM serves them, `return_tokens_as_token_ids`),
- * POST /completion (llama.cpp's native endpoint with `n_probs`, the teacher-forced fallback of the
- * evals), GET /metrics (Prometheus text), GET /health.
+ * not; `echo` + `logprobs` with prompt log-probs as vLLM serves them,
+ * `return_tokens_as_token_ids`), POST /completion (llama.cpp's native endpoint with `n_probs`, the
+ * teacher-forced fallback of the evals), GET /metrics (Prometheus text), GET /health.
  *
  * Design: one thread per connection (detached, at most --max-conns), keep-alive, chunked
  * transfer for streams; the engine is one producer behind a mutex, so requests are computed one
@@ -54,8 +54,8 @@ struct server {
     long fail_every; /* fault injection: every Nth POST is answered 503 (0: never) */
     atomic_long posts;
     /* metrics */
-    atomic_long running, waiting, conns, requests_total, errors_total, prompt_tokens,
-        gen_tokens, completions, chats, native;
+    atomic_long running, waiting, conns, requests_total, errors_total, prompt_tokens, gen_tokens,
+        completions, chats, native;
 };
 
 struct conn {
@@ -67,22 +67,21 @@ struct conn {
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: owbench serve-model -m FILE [--port P] [--host ADDR] [--name NAME]\n"
-            "                           [--threads N] [--max-conns N] [--no-echo]\n\n"
-            "Serve a GGUF model with the owbench engine over a minimal OpenAI-compatible API\n"
-            "(docs/serve.md): /v1/completions and /v1/chat/completions (stream or not, echo +\n"
-            "logprobs), llama.cpp's /completion with n_probs, /v1/models, /metrics (Prometheus\n"
-            "text), /health. Greedy decoding, one request computed at a time.\n\n"
-            "  -m, --model FILE   GGUF model\n"
-            "  --port P           TCP port (default 8080; 0: any free port, printed at start)\n"
-            "  --host ADDR        address to bind (default 127.0.0.1, loopback only)\n"
-            "  --name NAME        model name in the API (default: the file name)\n"
-            "  -t, --threads N    engine threads (default 1)\n"
-            "  --max-conns N      open connections at most (default 64); more are refused\n"
-            "  --no-echo          answer echo requests with 400, as llama.cpp's server does\n"
-            "  --port-file FILE   write the port to FILE once listening\n"
-            "  --fail-every N     answer every Nth POST with 503 (tests of client retries)\n");
+    fprintf(f, "usage: owbench serve-model -m FILE [--port P] [--host ADDR] [--name NAME]\n"
+               "                           [--threads N] [--max-conns N] [--no-echo]\n\n"
+               "Serve a GGUF model with the owbench engine over a minimal OpenAI-compatible API\n"
+               "(docs/serve.md): /v1/completions and /v1/chat/completions (stream or not, echo +\n"
+               "logprobs), llama.cpp's /completion with n_probs, /v1/models, /metrics (Prometheus\n"
+               "text), /health. Greedy decoding, one request computed at a time.\n\n"
+               "  -m, --model FILE   GGUF model\n"
+               "  --port P           TCP port (default 8080; 0: any free port, printed at start)\n"
+               "  --host ADDR        address to bind (default 127.0.0.1, loopback only)\n"
+               "  --name NAME        model name in the API (default: the file name)\n"
+               "  -t, --threads N    engine threads (default 1)\n"
+               "  --max-conns N      open connections at most (default 64); more are refused\n"
+               "  --no-echo          answer echo requests with 400, as llama.cpp's server does\n"
+               "  --port-file FILE   write the port to FILE once listening\n"
+               "  --fail-every N     answer every Nth POST with 503 (tests of client retries)\n");
 }
 
 /* ---- I/O ---- */
@@ -166,7 +165,7 @@ struct gen_req {
     int32_t *ids; /* prompt ids, then generated */
     int64_t n_prompt, n;
     int64_t max_tokens;
-    int logprobs;      /* top entries per position (0: none; -1: not requested) */
+    int logprobs; /* top entries per position (0: none; -1: not requested) */
     bool echo, ids_as_tokens, ignore_eos, stream, chat, include_usage;
     int64_t stop_eos; /* set when EOS ended generation */
 };
@@ -317,8 +316,8 @@ static int run_generation(struct server *srv, int fd, struct gen_req *r)
                 cJSON_AddItemToArray(top, cJSON_CreateNull());
             } else {
                 cJSON_AddItemToArray(tlp, cJSON_CreateNumber(srv->s.logp[j - 1]));
-                cJSON_AddItemToArray(top, top_obj(srv, &srv->s, j - 1, r->logprobs,
-                                                  r->ids_as_tokens));
+                cJSON_AddItemToArray(top,
+                                     top_obj(srv, &srv->s, j - 1, r->logprobs, r->ids_as_tokens));
             }
         }
     }
@@ -370,7 +369,8 @@ static int run_generation(struct server *srv, int fd, struct gen_req *r)
         if (r->stream) {
             cJSON *c = chunk_obj(srv, r, piece, NULL);
             if (lp) {
-                cJSON *l1 = cJSON_AddObjectToObject(cJSON_GetArrayItem(cJSON_GetObjectItem(c, "choices"), 0), "logprobs");
+                cJSON *l1 = cJSON_AddObjectToObject(
+                    cJSON_GetArrayItem(cJSON_GetObjectItem(c, "choices"), 0), "logprobs");
                 char t[256];
                 token_str(srv, id, r->ids_as_tokens, t, sizeof t);
                 cJSON *ta = cJSON_AddArrayToObject(l1, "tokens");
@@ -475,8 +475,8 @@ static int prompt_ids(struct server *srv, const cJSON *pr, int64_t extra, struct
         r->ids = malloc((size_t)(cap + extra + 2) * sizeof *r->ids);
         if (!r->ids)
             return OWB_E_NOMEM;
-        r->n_prompt = owb_tokenizer_encode(srv->tok, t, strlen(t), OWB_TOK_ADD_SPECIAL, r->ids,
-                                           cap);
+        r->n_prompt =
+            owb_tokenizer_encode(srv->tok, t, strlen(t), OWB_TOK_ADD_SPECIAL, r->ids, cap);
         if (r->n_prompt < 0 || r->n_prompt > cap) {
             snprintf(err, OWB_ERR_MAX, "prompt: tokenizing failed");
             return OWB_E_FORMAT;
@@ -491,7 +491,8 @@ static int prompt_ids(struct server *srv, const cJSON *pr, int64_t extra, struct
         cJSON_ArrayForEach(it, pr)
         {
             if (!cJSON_IsNumber(it) || it->valuedouble < 0 ||
-                it->valuedouble >= srv->p->info.n_vocab || it->valuedouble != (int)it->valuedouble) {
+                it->valuedouble >= srv->p->info.n_vocab ||
+                it->valuedouble != (int)it->valuedouble) {
                 snprintf(err, OWB_ERR_MAX,
                          "prompt: token ids must be integers from 0 to %d (item %lld)",
                          srv->p->info.n_vocab - 1, (long long)r->n_prompt);
@@ -543,8 +544,7 @@ static int handle_completion(struct server *srv, int fd, const char *body, bool 
     if (chat && cJSON_IsTrue(cJSON_GetObjectItem(j, "logprobs")) && !it)
         r.logprobs = 0;
     if (it && !cJSON_IsNull(it)) {
-        if (!cJSON_IsNumber(it) || it->valuedouble < 0 ||
-            it->valuedouble > srv->p->info.n_vocab) {
+        if (!cJSON_IsNumber(it) || it->valuedouble < 0 || it->valuedouble > srv->p->info.n_vocab) {
             snprintf(err, sizeof err, "logprobs: expected an integer from 0 to %d",
                      srv->p->info.n_vocab);
             goto bad;
@@ -583,8 +583,8 @@ static int handle_completion(struct server *srv, int fd, const char *body, bool 
         rc = prompt_ids(srv, ps, r.max_tokens, &r, err);
         cJSON_Delete(ps);
     } else {
-        rc = prompt_ids(srv, cJSON_GetObjectItem(j, native ? "prompt" : "prompt"), r.max_tokens,
-                        &r, err);
+        rc = prompt_ids(srv, cJSON_GetObjectItem(j, native ? "prompt" : "prompt"), r.max_tokens, &r,
+                        err);
     }
     if (rc == OWB_E_NOMEM) {
         rc = send_error(fd, srv, 500, "out of memory");
@@ -745,8 +745,8 @@ static void *conn_main(void *arg)
         size_t blen = 0;
         if (header(c->buf, "Content-Length", val, sizeof val))
             blen = (size_t)strtoull(val, NULL, 10);
-        bool close_after = header(c->buf, "Connection", val, sizeof val) &&
-                           !strcasecmp(val, "close");
+        bool close_after =
+            header(c->buf, "Connection", val, sizeof val) && !strcasecmp(val, "close");
         if (header(c->buf, "Transfer-Encoding", val, sizeof val)) {
             send_error(c->fd, srv, 400, "chunked request bodies are not supported");
             goto done;
@@ -833,13 +833,17 @@ static void on_signal(int sig)
 
 int cmd_serve_model(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"model", required_argument, NULL, 'm'},     {"port", required_argument, NULL, 'p'},
-        {"host", required_argument, NULL, 'H'},      {"name", required_argument, NULL, 'n'},
-        {"threads", required_argument, NULL, 't'},   {"max-conns", required_argument, NULL, 'c'},
-        {"no-echo", no_argument, NULL, 'E'},         {"help", no_argument, NULL, 'h'},
-        {"port-file", required_argument, NULL, 'P'}, {"fail-every", required_argument, NULL, 'F'},
-        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"model", required_argument, NULL, 'm'},
+                                         {"port", required_argument, NULL, 'p'},
+                                         {"host", required_argument, NULL, 'H'},
+                                         {"name", required_argument, NULL, 'n'},
+                                         {"threads", required_argument, NULL, 't'},
+                                         {"max-conns", required_argument, NULL, 'c'},
+                                         {"no-echo", no_argument, NULL, 'E'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {"port-file", required_argument, NULL, 'P'},
+                                         {"fail-every", required_argument, NULL, 'F'},
+                                         {NULL, 0, NULL, 0}};
     const char *model = NULL, *host = "127.0.0.1", *name = NULL, *port_file = NULL;
     long port = 8080, threads = 1, max_conns = 64;
     char err[OWB_ERR_MAX] = "";

@@ -91,8 +91,7 @@ const char *owb_eval_tokenizer_path(const struct owb_eval_server *s, const char 
 }
 
 int owb_eval_producer_open(const struct owb_eval_server *s, const char *model, int64_t n_ctx,
-                           int threads, bool quiet, struct owb_producer **p,
-                           char err[OWB_ERR_MAX])
+                           int threads, bool quiet, struct owb_producer **p, char err[OWB_ERR_MAX])
 {
     if (!s->url) {
         struct owb_engine_opts eo = {.n_ctx = n_ctx, .threads = threads, .hash_model = true};

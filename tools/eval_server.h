@@ -23,13 +23,15 @@ struct owb_eval_server {
 };
 
 #define OWB_EVAL_SERVER_LONGOPTS                                                                   \
-    {"url", required_argument, NULL, 0x1001}, {"tokenizer", required_argument, NULL, 0x1002},     \
-        {"concurrency", required_argument, NULL, 0x1003},                                        \
-        {"retries", required_argument, NULL, 0x1004},                                            \
-        {"checkpoint", required_argument, NULL, 0x1005},                                         \
-        {"method", required_argument, NULL, 0x1006},                                             \
-        {"server-top-k", required_argument, NULL, 0x1007},                                       \
-        {"api-key", required_argument, NULL, 0x1008}
+    {"url", required_argument, NULL, 0x1001}, {"tokenizer", required_argument, NULL, 0x1002},      \
+        {"concurrency", required_argument, NULL, 0x1003},                                          \
+        {"retries", required_argument, NULL, 0x1004},                                              \
+        {"checkpoint", required_argument, NULL, 0x1005},                                           \
+        {"method", required_argument, NULL, 0x1006},                                               \
+        {"server-top-k", required_argument, NULL, 0x1007},                                         \
+    {                                                                                              \
+        "api-key", required_argument, NULL, 0x1008                                                 \
+    }
 
 void owb_eval_server_init(struct owb_eval_server *s);
 /* Parse getopt code c: 1 when it was a server option (parsed), 0 when it is not one,
@@ -42,8 +44,7 @@ int owb_eval_server_check(const struct owb_eval_server *s, const char *model, co
 /* The producer: a server when s->url (model: its name or NULL, n_ctx 0: the server's), else the
  * engine on the GGUF `model`. Returns 0 or a status with err. */
 int owb_eval_producer_open(const struct owb_eval_server *s, const char *model, int64_t n_ctx,
-                           int threads, bool quiet, struct owb_producer **p,
-                           char err[OWB_ERR_MAX]);
+                           int threads, bool quiet, struct owb_producer **p, char err[OWB_ERR_MAX]);
 /* "producer": "engine" | "server", and "server": what the probe found, into params. */
 void owb_eval_server_params(cJSON *params, struct owb_producer *p);
 /* The GGUF the tokenizer (and default context) come from: --tokenizer with --url, else model. */

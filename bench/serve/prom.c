@@ -48,8 +48,8 @@ static bool parse_value(const char *p, const char *e, double *out)
         return true;
     }
     for (size_t i = 0; i < n; i++) /* strtod would take "inf", "0x1p3", "nan(...)" */
-        if (!((tmp[i] >= '0' && tmp[i] <= '9') || tmp[i] == '.' || tmp[i] == 'e' ||
-              tmp[i] == 'E' || tmp[i] == '+' || tmp[i] == '-'))
+        if (!((tmp[i] >= '0' && tmp[i] <= '9') || tmp[i] == '.' || tmp[i] == 'e' || tmp[i] == 'E' ||
+              tmp[i] == '+' || tmp[i] == '-'))
             return false;
     char *end;
     *out = strtod(tmp, &end);
@@ -488,9 +488,8 @@ cJSON *owb_prom_scrape_json(struct owb_prom_scrape *s, uint64_t t0_ns, uint64_t 
             continue;
         cJSON *arr = cJSON_AddArrayToObject(ser, s->ser[i].key);
         for (size_t k = a; k < b; k++)
-            cJSON_AddItemToArray(arr, isfinite(s->ser[i].v[k])
-                                          ? cJSON_CreateNumber(s->ser[i].v[k])
-                                          : cJSON_CreateNull());
+            cJSON_AddItemToArray(arr, isfinite(s->ser[i].v[k]) ? cJSON_CreateNumber(s->ser[i].v[k])
+                                                               : cJSON_CreateNull());
     }
     pthread_mutex_unlock(&s->mu);
     return o;

@@ -82,16 +82,17 @@ int main(void)
     }
 
     /* A vLLM-style page. */
-    const char *page = "# HELP vllm:num_requests_running Number of requests.\n"
-                       "# TYPE vllm:num_requests_running gauge\n"
-                       "vllm:num_requests_running{model_name=\"llama\"} 4.0\n"
-                       "vllm:num_requests_waiting{model_name=\"llama\"} 2.0\n"
-                       "vllm:gpu_cache_usage_perc{model_name=\"llama\"} 0.5\n"
-                       "vllm:e2e_request_latency_seconds_bucket{le=\"+Inf\",model_name=\"llama\"} 7\n"
-                       "llamacpp:prompt_tokens_total 120 1700000000000\n"
-                       "  indented 1\n"
-                       "bad{a=\"x} 1\n"
-                       "bad2 one\n";
+    const char *page =
+        "# HELP vllm:num_requests_running Number of requests.\n"
+        "# TYPE vllm:num_requests_running gauge\n"
+        "vllm:num_requests_running{model_name=\"llama\"} 4.0\n"
+        "vllm:num_requests_waiting{model_name=\"llama\"} 2.0\n"
+        "vllm:gpu_cache_usage_perc{model_name=\"llama\"} 0.5\n"
+        "vllm:e2e_request_latency_seconds_bucket{le=\"+Inf\",model_name=\"llama\"} 7\n"
+        "llamacpp:prompt_tokens_total 120 1700000000000\n"
+        "  indented 1\n"
+        "bad{a=\"x} 1\n"
+        "bad2 one\n";
     double v[2] = {0, 0};
     size_t bad = 0;
     long n = owb_prom_parse(page, strlen(page), keep, v, &bad);
