@@ -19,6 +19,7 @@
 #include "bench/suites/ceiling.h"
 #include "tools/cli_common.h"
 #include "tools/cmds.h"
+#include "tools/kernels_device.h"
 
 static void usage(FILE *f)
 {
@@ -26,7 +27,8 @@ static void usage(FILE *f)
         f,
         "usage: owbench kernels [--formats LIST] [--shapes MxK,...] [--batch LIST]\n"
         "                       [--threads LIST] [--pin POLICY] [--isa ISA]\n"
-        "                       [--ceiling FILE] [--counters LIST] [--quick] [-o DIR]\n\n"
+        "                       [--ceiling FILE] [--counters LIST] [--device cpu|cuda]\n"
+        "                       [--quick] [-o DIR]\n\n"
         "Quantized GEMV (batch 1) and GEMM (batch > 1) through the owbench kernels: Y = W X,\n"
         "W m x k in a GGUF format as stored, f32 activations and outputs. Weights rotate over\n"
         "copies exceeding 4x the last-level cache; each thread first-touches its rows.\n"
@@ -44,6 +46,8 @@ static void usage(FILE *f)
         "  --isa ISA        ref|avx2|avx512|best (default best)\n"
         "  --ceiling FILE   a result file with stream/read/t<N> (default: measure it now)\n"
         "  --counters LIST  PAPI events (default set; 'none' for rusage only)\n"
+        "  --device DEV     cpu (default) or cuda: the sweep on the GPU backend with its\n"
+        "                   copy ceiling (exit 77 naming the reason when no device is usable)\n"
         "  --quick          shorter measurements (and a quick ceiling)\n"
         "  -o DIR           output folder (default results/runs/<time>-kernels); writes\n"
         "                   DIR/kernels.json\n");
@@ -51,23 +55,29 @@ static void usage(FILE *f)
 
 int cmd_kernels(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"formats", required_argument, NULL, 'f'}, {"shapes", required_argument, NULL, 's'},
-        {"batch", required_argument, NULL, 'b'},   {"threads", required_argument, NULL, 't'},
-        {"pin", required_argument, NULL, 'p'},     {"isa", required_argument, NULL, 'i'},
-        {"ceiling", required_argument, NULL, 'C'}, {"counters", required_argument, NULL, 'c'},
-        {"quick", no_argument, NULL, 'q'},         {"output", required_argument, NULL, 'o'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"formats", required_argument, NULL, 'f'},
+                                         {"shapes", required_argument, NULL, 's'},
+                                         {"batch", required_argument, NULL, 'b'},
+                                         {"threads", required_argument, NULL, 't'},
+                                         {"pin", required_argument, NULL, 'p'},
+                                         {"isa", required_argument, NULL, 'i'},
+                                         {"ceiling", required_argument, NULL, 'C'},
+                                         {"counters", required_argument, NULL, 'c'},
+                                         {"quick", no_argument, NULL, 'q'},
+                                         {"output", required_argument, NULL, 'o'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {"device", required_argument, NULL, 'D'},
+                                         {NULL, 0, NULL, 0}};
     struct owb_kernels_cfg cfg;
     int c, rc = OWB_EXIT_OK, quick = 0;
-    const char *outarg = NULL, *ceiling_path = NULL;
+    const char *outarg = NULL, *ceiling_path = NULL, *device = NULL;
     char err[OWB_ERR_MAX] = "", outdir[4096];
     struct owb_topo *topo = NULL;
     cJSON *doc = NULL, *ceiling_doc = NULL;
 
     owb_kernels_cfg_default(&cfg);
     optind = 1;
-    while ((c = getopt_long(argc, argv, "f:s:b:t:p:i:C:c:qo:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "f:s:b:t:p:i:C:c:qo:hD:", opts, NULL)) != -1) {
         switch (c) {
         case 'f':
             if (owb_kernels_parse_formats(optarg, &cfg, err))
@@ -110,6 +120,9 @@ int cmd_kernels(int argc, char **argv)
         case 'q':
             quick = 1;
             break;
+        case 'D':
+            device = optarg;
+            break;
         case 'o':
             outarg = optarg;
             break;
@@ -125,6 +138,8 @@ int cmd_kernels(int argc, char **argv)
         snprintf(err, sizeof err, "unexpected argument '%s'", argv[optind]);
         goto usage_err;
     }
+    if (device && strcmp(device, "cpu") != 0)
+        return owb_cli_kernels_device(device, &cfg, quick, outarg);
     if (owb_cli_check_counters("kernels", cfg.counters))
         return OWB_EXIT_USAGE;
     topo = owb_topo_new(NULL, err);

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bench/core/env.h"
+#include "bench/core/gpu.h"
 #include "owb_common.h"
 #include "owb_config.h"
 #include "tools/cmds.h"
@@ -24,6 +26,7 @@ int main(int argc, char **argv)
 {
     owb_argc = argc;
     owb_argv = argv;
+    owb_env_set_gpu_probe(owb_gpu_probe); /* env.gpus and features.cuda */
     if (argc < 2) {
         usage(stderr);
         return OWB_EXIT_USAGE;

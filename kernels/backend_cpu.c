@@ -1,0 +1,368 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * backend_cpu.c: the "cpu" backend table. Buffers are host memory (aligned_alloc, or the caller's
+ * memory as is for buf_map); matmul is kernels/matmul.h with the plan of the active ISA; the row
+ * ops are kernels/ops.h called once per row. The few ops kernels/ops.h does not have (softmax with
+ * sinks and a window, the gpt-oss SwiGLU, attention over a KV cache, expert-indexed rows) are
+ * written here as plain loops: they are the CPU definition the CUDA backend is tested against.
+ */
+#define _GNU_SOURCE /* clock_gettime, CLOCK_MONOTONIC_RAW */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kernels/backend.h"
+
+static int cpu_available(char reason[OWB_ERR_MAX])
+{
+    (void)reason;
+    return 0;
+}
+
+static int cpu_buf_alloc(const struct owb_backend *be, struct owb_buf *b, size_t bytes,
+                         char err[OWB_ERR_MAX])
+{
+    memset(b, 0, sizeof *b);
+    b->be = be;
+    if (bytes == 0)
+        return 0;
+    const size_t rounded = (bytes + 63) / 64 * 64;
+    b->data = aligned_alloc(64, rounded);
+    if (!b->data) {
+        snprintf(err, OWB_ERR_MAX, "cpu: out of memory allocating a buffer of %zu bytes", bytes);
+        return OWB_E_NOMEM;
+    }
+    b->bytes = bytes;
+    b->owned = true;
+    return 0;
+}
+
+static int cpu_buf_map(const struct owb_backend *be, struct owb_buf *b, const void *host,
+                       size_t bytes, char err[OWB_ERR_MAX])
+{
+    (void)err;
+    memset(b, 0, sizeof *b);
+    b->be = be;
+    b->data = (void *)(uintptr_t)host; /* read-only by contract: weights are never written */
+    b->bytes = bytes;
+    b->owned = false;
+    return 0;
+}
+
+static void cpu_buf_free(struct owb_buf *b)
+{
+    if (b->owned)
+        free(b->data);
+    b->data = NULL;
+    b->bytes = 0;
+    b->owned = false;
+}
+
+static int range_check(const struct owb_buf *b, size_t off, size_t bytes, char err[OWB_ERR_MAX])
+{
+    if (off > b->bytes || bytes > b->bytes - off) {
+        snprintf(err, OWB_ERR_MAX, "%s: %zu bytes at offset %zu pass the end of a %zu-byte buffer",
+                 b->be ? b->be->name : "?", bytes, off, b->bytes);
+        return OWB_E_USAGE;
+    }
+    return 0;
+}
+
+static int cpu_upload(const struct owb_buf *b, size_t off, const void *src, size_t bytes,
+                      char err[OWB_ERR_MAX])
+{
+    int rc = range_check(b, off, bytes, err);
+    if (rc == 0 && bytes)
+        memcpy((char *)b->data + off, src, bytes);
+    return rc;
+}
+
+static int cpu_download(const struct owb_buf *b, size_t off, void *dst, size_t bytes,
+                        char err[OWB_ERR_MAX])
+{
+    int rc = range_check(b, off, bytes, err);
+    if (rc == 0 && bytes)
+        memcpy(dst, (const char *)b->data + off, bytes);
+    return rc;
+}
+
+static int cpu_copy(const struct owb_buf *dst, size_t doff, const struct owb_buf *src, size_t soff,
+                    size_t bytes, char err[OWB_ERR_MAX])
+{
+    int rc = range_check(dst, doff, bytes, err);
+    if (rc == 0)
+        rc = range_check(src, soff, bytes, err);
+    if (rc == 0 && bytes)
+        memmove((char *)dst->data + doff, (const char *)src->data + soff, bytes);
+    return rc;
+}
+
+/* ---- matmul: the kernels' plan, prepare and rows as they are ---- */
+
+static int cpu_mm_plan(const struct owb_backend *be, struct owb_be_mm *p, enum owb_type wtype,
+                       int64_t m, int64_t k, int64_t batch, char err[OWB_ERR_MAX])
+{
+    memset(p, 0, sizeof *p);
+    p->be = be;
+    int rc = owb_matmul_plan_init(&p->cpu, wtype, m, k, batch, owb_isa_active(), err);
+    if (rc)
+        return rc;
+    p->wtype = wtype;
+    p->m = m;
+    p->k = k;
+    p->batch = batch;
+    p->act_bytes = owb_matmul_act_bytes(&p->cpu);
+    p->act_type = p->cpu.act_type;
+    snprintf(p->path, sizeof p->path, "%s", p->cpu.path);
+    return 0;
+}
+
+static void cpu_mm_prepare(const struct owb_be_mm *p, const float *X, int64_t ldx, void *act,
+                           int64_t b0, int64_t b1)
+{
+    owb_matmul_prepare(&p->cpu, X, ldx, act, b0, b1);
+}
+
+static void cpu_mm_rows(const struct owb_be_mm *p, const void *W, const void *act, const float *X,
+                        int64_t ldx, float *Y, int64_t ldy, int64_t r0, int64_t r1)
+{
+    owb_matmul_rows(&p->cpu, W, act, X, ldx, Y, ldy, r0, r1);
+}
+
+static void cpu_mm_id_rows(const struct owb_be_mm *p, const struct owb_be_mm_id *id, const void *W,
+                           const void *act, const float *X, int64_t ldx, float *Y, int64_t ldy,
+                           int64_t t0, int64_t t1)
+{
+    OWB_ASSERT(p->batch == 1 && id->x_per_tok >= 1);
+    for (int64_t t = t0; t < t1; t++) {
+        for (int64_t j = 0; j < id->n_used; j++) {
+            const int32_t e = id->ids[t * id->n_used + j];
+            OWB_ASSERT(e >= 0 && e < id->n_expert);
+            const int64_t xi = t * id->x_per_tok + (id->x_per_tok > 1 ? j : 0);
+            const uint8_t *a = act ? (const uint8_t *)act + (size_t)xi * p->act_bytes : NULL;
+            owb_matmul_rows(&p->cpu, (const uint8_t *)W + (size_t)e * id->expert_bytes, a,
+                            X + xi * ldx, ldx, Y + (t * id->n_used + j) * ldy, ldy, 0, p->m);
+        }
+    }
+}
+
+/* ---- row ops ---- */
+
+static void cpu_rmsnorm(float *y, const float *x, const float *w, int64_t ld, int64_t n, float eps,
+                        int64_t r0, int64_t r1)
+{
+    for (int64_t r = r0; r < r1; r++)
+        owb_rmsnorm(y + r * ld, x + r * ld, w, n, eps);
+}
+
+static void cpu_rope(float *x, int64_t ld, int64_t n_heads, int64_t head_dim,
+                     const struct owb_rope_cache *rc, int neox, int64_t r0, int64_t r1)
+{
+    for (int64_t r = r0; r < r1; r++)
+        owb_rope_apply(x + r * ld, n_heads, head_dim, &rc[r], neox);
+}
+
+/* Softmax of x[0..n) with a sink logit in the denominator (sum in double, as ggml). */
+static void softmax_sink(float *x, int64_t n, float sink)
+{
+    float mx = sink;
+    for (int64_t i = 0; i < n; i++)
+        mx = x[i] > mx ? x[i] : mx;
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        const float e = x[i] == -INFINITY ? 0.0f : expf(x[i] - mx);
+        x[i] = e;
+        sum += (double)e;
+    }
+    sum += (double)expf(sink - mx);
+    const float inv = (float)(1.0 / sum);
+    for (int64_t i = 0; i < n; i++)
+        x[i] *= inv;
+}
+
+/* The keys [*lo, *hi) a query at position q sees (causal, window). */
+static void key_range(int64_t q, int64_t n, int64_t window, int64_t *lo, int64_t *hi)
+{
+    *hi = q + 1 < n ? q + 1 : n;
+    *lo = window > 0 && q - window + 1 > 0 ? q - window + 1 : 0;
+    if (*lo > *hi)
+        *lo = *hi;
+}
+
+static void cpu_softmax(float *x, int64_t ld, int64_t n, const struct owb_be_softmax *s, int64_t r0,
+                        int64_t r1)
+{
+    for (int64_t r = r0; r < r1; r++) {
+        float *row = x + r * ld;
+        int64_t lo = 0, hi = n;
+        if (s && s->q_pos0 >= 0)
+            key_range(s->q_pos0 + r / s->n_head, n, s->window, &lo, &hi);
+        for (int64_t i = 0; i < lo; i++)
+            row[i] = 0.0f;
+        for (int64_t i = hi; i < n; i++)
+            row[i] = 0.0f;
+        if (s && s->sinks)
+            softmax_sink(row + lo, hi - lo, s->sinks[r % s->n_head]);
+        else
+            owb_softmax(row + lo, hi - lo);
+    }
+}
+
+static void cpu_silu_mul(float *y, const float *gate, const float *up, int64_t ld, int64_t n,
+                         int64_t r0, int64_t r1)
+{
+    for (int64_t r = r0; r < r1; r++)
+        owb_silu_mul(y + r * ld, gate + r * ld, up + r * ld, n);
+}
+
+static void cpu_swiglu_oai(float *y, const float *gate, const float *up, int64_t ld, int64_t n,
+                           float alpha, float limit, int64_t r0, int64_t r1)
+{
+    for (int64_t r = r0; r < r1; r++) {
+        for (int64_t i = 0; i < n; i++) {
+            const float gi = gate[r * ld + i], ui = up[r * ld + i];
+            const float g = gi < limit ? gi : limit;
+            const float u = ui < -limit ? -limit : ui > limit ? limit : ui;
+            y[r * ld + i] = g / (1.0f + expf(-alpha * g)) * (u + 1.0f);
+        }
+    }
+}
+
+static void cpu_add(float *y, const float *a, const float *b, int64_t ld, int64_t n, int64_t r0,
+                    int64_t r1)
+{
+    for (int64_t r = r0; r < r1; r++)
+        owb_add(y + r * ld, a + r * ld, b + r * ld, n);
+}
+
+static int cpu_get_rows(enum owb_type t, const void *W, int64_t n_cols, const int32_t *ids,
+                        float *y, int64_t ldy, int64_t r0, int64_t r1)
+{
+    for (int64_t r = r0; r < r1; r++) {
+        int rc = owb_get_row(t, W, ids[r], n_cols, y + r * ldy);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static void cpu_kv_store(float *kc, float *vc, const float *k, const float *v, int64_t ldk,
+                         const struct owb_be_attn *a, int64_t n_tok)
+{
+    OWB_ASSERT(a->pos >= 0 && a->pos + n_tok <= a->n_ctx);
+    const size_t row = sizeof(float) * (size_t)a->head_dim;
+    for (int64_t t = 0; t < n_tok; t++)
+        for (int64_t h = 0; h < a->n_head_kv; h++) {
+            const int64_t dst = (h * a->n_ctx + a->pos + t) * a->head_dim;
+            memcpy(kc + dst, k + t * ldk + h * a->head_dim, row);
+            memcpy(vc + dst, v + t * ldk + h * a->head_dim, row);
+        }
+}
+
+/* Two passes over the visible keys (max, then exp-sum and the weighted values), no scratch: the
+ * definition the device kernel is checked against, not the engine's fast path. */
+static void cpu_attn(float *out, const float *q, const float *kc, const float *vc,
+                     const struct owb_be_attn *a, int64_t t0, int64_t t1)
+{
+    const int64_t hd = a->head_dim, ld = a->n_head * hd, group = a->n_head / a->n_head_kv;
+    for (int64_t t = t0; t < t1; t++) {
+        int64_t lo, hi;
+        key_range(a->pos + t, a->n_ctx, a->window, &lo, &hi);
+        for (int64_t h = 0; h < a->n_head; h++) {
+            const float *qh = q + t * ld + h * hd;
+            const float *K = kc + (h / group) * a->n_ctx * hd,
+                        *V = vc + (h / group) * a->n_ctx * hd;
+            float *o = out + t * ld + h * hd;
+            float mx = a->sinks ? a->sinks[h] : -INFINITY;
+            for (int64_t p = lo; p < hi; p++) {
+                float s = 0.0f;
+                for (int64_t i = 0; i < hd; i++)
+                    s += qh[i] * K[p * hd + i];
+                s *= a->scale;
+                mx = s > mx ? s : mx;
+            }
+            double sum = a->sinks ? (double)expf(a->sinks[h] - mx) : 0.0;
+            for (int64_t i = 0; i < hd; i++)
+                o[i] = 0.0f;
+            for (int64_t p = lo; p < hi; p++) {
+                float s = 0.0f;
+                for (int64_t i = 0; i < hd; i++)
+                    s += qh[i] * K[p * hd + i];
+                const float e = expf(s * a->scale - mx);
+                sum += (double)e;
+                for (int64_t i = 0; i < hd; i++)
+                    o[i] += e * V[p * hd + i];
+            }
+            const float inv = sum > 0.0 ? (float)(1.0 / sum) : 0.0f;
+            for (int64_t i = 0; i < hd; i++)
+                o[i] *= inv;
+        }
+    }
+}
+
+/* ---- sync and timing ---- */
+
+static int cpu_synchronize(const struct owb_backend *be, char err[OWB_ERR_MAX])
+{
+    (void)be;
+    (void)err;
+    return 0;
+}
+
+static int cpu_timer_init(const struct owb_backend *be, struct owb_be_timer *t,
+                          char err[OWB_ERR_MAX])
+{
+    (void)err;
+    memset(t, 0, sizeof *t);
+    t->be = be;
+    return 0;
+}
+
+static void cpu_timer_release(struct owb_be_timer *t)
+{
+    t->host_ns = 0;
+}
+
+static void cpu_timer_mark(struct owb_be_timer *t)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_RAW, &ts);
+    t->host_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static double cpu_timer_elapsed_ns(const struct owb_be_timer *a, const struct owb_be_timer *b)
+{
+    return (double)(int64_t)(b->host_ns - a->host_ns);
+}
+
+const struct owb_backend owb_backend_cpu = {
+    .name = "cpu",
+    .host_threads = true,
+    .host_memory = true,
+    .available = cpu_available,
+    .buf_alloc = cpu_buf_alloc,
+    .buf_map = cpu_buf_map,
+    .buf_free = cpu_buf_free,
+    .upload = cpu_upload,
+    .download = cpu_download,
+    .copy = cpu_copy,
+    .mm_plan = cpu_mm_plan,
+    .mm_prepare = cpu_mm_prepare,
+    .mm_rows = cpu_mm_rows,
+    .mm_id_rows = cpu_mm_id_rows,
+    .rmsnorm = cpu_rmsnorm,
+    .rope = cpu_rope,
+    .softmax = cpu_softmax,
+    .silu_mul = cpu_silu_mul,
+    .swiglu_oai = cpu_swiglu_oai,
+    .add = cpu_add,
+    .get_rows = cpu_get_rows,
+    .kv_store = cpu_kv_store,
+    .attn = cpu_attn,
+    .synchronize = cpu_synchronize,
+    .timer_init = cpu_timer_init,
+    .timer_release = cpu_timer_release,
+    .timer_mark = cpu_timer_mark,
+    .timer_elapsed_ns = cpu_timer_elapsed_ns,
+};

@@ -1,0 +1,424 @@
+/* SPDX-License-Identifier: MIT */
+/* OWB_TEST_LABELS: gpu */
+/*
+ * test_backend_cuda.c: every op of the "cuda" backend against the "cpu" backend on the same
+ * inputs: matmul of the eight formats at GEMV batches (1, 3, 8), a chunked GEMV batch (11) and
+ * GEMM batches (16, 70) on a row range whose ends are not tile multiples; expert-indexed rows;
+ * rmsnorm, rope (both layouts), softmax (plain, causal, window, sinks), silu_mul, the gpt-oss
+ * SwiGLU, add, embedding rows; KV store + attention (GQA, window, sinks); buffers, device copy,
+ * event timer. Exits 77 naming the reason when the build has no CUDA or no device is usable.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/backend.h"
+#include "kernels/cuda/cuda.h"
+#include "owb_common.h"
+#include "owb_test.h"
+
+#define GEMV_REL_TOL 1e-5 /* of sum |w x|: f32 accumulation in another order */
+/* of sum |w x|: weights and activations rounded to the tile type, 2^-11 (f16) or 2^-8 (bf16)
+ * relative each, so at most about twice that per product, plus f32 accumulation */
+#define GEMM_F16_REL_TOL 2e-3
+#define GEMM_BF16_REL_TOL 1e-2
+#define ATTN_ABS_TOL 2e-5 /* online softmax over up to 257 keys in f32 against two passes */
+#define OP_REL_TOL 2e-5   /* row ops: device expf/rsqrtf against libm */
+#define OP_ABS_TOL 1e-6
+
+static const struct owb_backend *cpu, *gpu;
+static char err[OWB_ERR_MAX];
+static uint64_t rng = 0x2545f4914f6cdd1dull;
+
+static float frand(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (float)((double)(rng >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+}
+
+static float *rand_f32(int64_t n, float scale)
+{
+    float *x = malloc(sizeof(float) * (size_t)n);
+    OWB_ASSERT(x);
+    for (int64_t i = 0; i < n; i++)
+        x[i] = scale * frand();
+    return x;
+}
+
+/* a device copy of host bytes (freed by the caller with owb_buf_free) */
+static struct owb_buf dev(const void *host, size_t bytes)
+{
+    struct owb_buf b;
+    OWB_ASSERT(gpu->buf_map(gpu, &b, host, bytes, err) == 0);
+    return b;
+}
+
+static struct owb_buf dev_zero(size_t bytes)
+{
+    struct owb_buf b;
+    void *z = calloc(1, bytes);
+    OWB_ASSERT(z && gpu->buf_map(gpu, &b, z, bytes, err) == 0);
+    free(z);
+    return b;
+}
+
+static void fetch(const struct owb_buf *b, void *dst)
+{
+    CHECK_MSG(gpu->synchronize(gpu, err) == 0, "%s", err);
+    CHECK_MSG(gpu->download(b, 0, dst, b->bytes, err) == 0, "%s", err);
+}
+
+static void *rand_weights(enum owb_type t, int64_t m, int64_t k)
+{
+    const size_t rb = owb_row_size(t, k);
+    uint8_t *w = malloc(rb * (size_t)m);
+    float *row = rand_f32(k, 1.0f);
+    OWB_ASSERT(w);
+    for (int64_t r = 0; r < m; r++) {
+        for (int64_t i = 0; i < k; i++)
+            row[i] = frand();
+        owb_type_traits(t)->from_float_ref(row, w + (size_t)r * rb, k);
+    }
+    free(row);
+    return w;
+}
+
+static void test_matmul(enum owb_type t, int64_t batch)
+{
+    const int64_t m = 200, k = 512, r0 = 8, r1 = 197;
+    void *W = rand_weights(t, m, k);
+    float *X = rand_f32(batch * k, 1.0f);
+    float *Yc = calloc((size_t)(batch * m), 4), *Yg = calloc((size_t)(batch * m), 4);
+    float *Wf = malloc(sizeof(float) * (size_t)(m * k));
+    OWB_ASSERT(Yc && Yg && Wf);
+    for (int64_t r = 0; r < m; r++)
+        owb_get_row(t, W, r, k, Wf + r * k);
+    struct owb_be_mm pc, pg;
+    CHECK(cpu->mm_plan(cpu, &pc, t, m, k, batch, err) == 0);
+    CHECK_MSG(gpu->mm_plan(gpu, &pg, t, m, k, batch, err) == 0, "%s", err);
+    void *act = aligned_alloc(64, (pc.act_bytes + 64) / 64 * 64);
+    OWB_ASSERT(act);
+    cpu->mm_prepare(&pc, X, k, act, 0, batch);
+    cpu->mm_rows(&pc, W, act, X, k, Yc, m, r0, r1);
+    struct owb_buf dW = dev(W, owb_row_size(t, k) * (size_t)m);
+    struct owb_buf dX = dev(X, sizeof(float) * (size_t)(batch * k));
+    struct owb_buf dY = dev_zero(sizeof(float) * (size_t)(batch * m));
+    struct owb_buf dA = dev_zero(pg.act_bytes ? pg.act_bytes : 16);
+    gpu->mm_prepare(&pg, dX.data, k, dA.data, 0, batch);
+    gpu->mm_rows(&pg, dW.data, dA.data, dX.data, k, dY.data, m, r0, r1);
+    fetch(&dY, Yg);
+    const double tol = !pg.act_bytes                  ? GEMV_REL_TOL
+                       : pg.act_type == OWB_TYPE_BF16 ? GEMM_BF16_REL_TOL
+                                                      : GEMM_F16_REL_TOL;
+    long bad = 0;
+    for (int64_t b = 0; b < batch; b++)
+        for (int64_t r = 0; r < m; r++) {
+            double norm = 0.0;
+            for (int64_t i = 0; i < k; i++)
+                norm += fabs((double)Wf[r * k + i] * (double)X[b * k + i]);
+            const float c = Yc[b * m + r], g = Yg[b * m + r];
+            const bool inside = r >= r0 && r < r1;
+            if (inside ? !(fabs((double)c - (double)g) <= tol * norm + 1e-6) : g != 0.0f) {
+                if (bad++ < 3)
+                    fprintf(stderr, "%s b%lld row %lld: cpu %g cuda %g\n", pg.path, (long long)b,
+                            (long long)r, (double)c, (double)g);
+            }
+        }
+    CHECK_MSG(bad == 0, "%s: %ld outputs differ", pg.path, bad);
+    owb_buf_free(&dW);
+    owb_buf_free(&dX);
+    owb_buf_free(&dY);
+    owb_buf_free(&dA);
+    free(act);
+    free(W);
+    free(Wf);
+    free(X);
+    free(Yc);
+    free(Yg);
+}
+
+static void test_mm_id(enum owb_type t)
+{
+    const int64_t n_exp = 4, m = 64, k = 256, n_tok = 3, n_used = 2;
+    const size_t eb = owb_row_size(t, k) * (size_t)m;
+    uint8_t *W = rand_weights(t, m * n_exp, k); /* experts are consecutive (m, k) slices */
+    const int32_t ids[6] = {3, 0, 1, 1, 2, 3};
+    for (int64_t xpt = 1; xpt <= n_used; xpt++) {
+        const int64_t n_x = n_tok * xpt, ny = n_tok * n_used * m;
+        float *X = rand_f32(n_x * k, 1.0f), *Yc = calloc((size_t)ny, 4),
+              *Yg = calloc((size_t)ny, 4);
+        struct owb_be_mm pc, pg;
+        CHECK(cpu->mm_plan(cpu, &pc, t, m, k, 1, err) == 0);
+        CHECK(gpu->mm_plan(gpu, &pg, t, m, k, 1, err) == 0);
+        uint8_t *act = aligned_alloc(64, (pc.act_bytes * (size_t)n_x + 64) / 64 * 64);
+        OWB_ASSERT(Yc && Yg && act);
+        for (int64_t i = 0; i < n_x; i++)
+            cpu->mm_prepare(&pc, X + i * k, k, act + (size_t)i * pc.act_bytes, 0, 1);
+        const struct owb_be_mm_id idc = {ids, n_used, n_exp, eb, xpt};
+        cpu->mm_id_rows(&pc, &idc, W, act, X, k, Yc, m, 0, n_tok);
+        struct owb_buf dW = dev(W, eb * (size_t)n_exp),
+                       dX = dev(X, sizeof(float) * (size_t)(n_x * k));
+        struct owb_buf dI = dev(ids, sizeof ids), dY = dev_zero(sizeof(float) * (size_t)ny);
+        const struct owb_be_mm_id idg = {dI.data, n_used, n_exp, eb, xpt};
+        gpu->mm_id_rows(&pg, &idg, dW.data, NULL, dX.data, k, dY.data, m, 0, n_tok);
+        fetch(&dY, Yg);
+        for (int64_t i = 0; i < ny; i++)
+            CHECK_NEAR(Yg[i], Yc[i], 1e-4 * (fabs((double)Yc[i]) + 1.0));
+        owb_buf_free(&dW);
+        owb_buf_free(&dX);
+        owb_buf_free(&dI);
+        owb_buf_free(&dY);
+        free(X);
+        free(Yc);
+        free(Yg);
+        free(act);
+    }
+    free(W);
+}
+
+static void compare_tol(const char *what, const float *c, const float *g, int64_t n, double abs_tol)
+{
+    long bad = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (!(fabs((double)c[i] - (double)g[i]) <= OP_REL_TOL * fabs((double)c[i]) + abs_tol))
+            if (bad++ < 3)
+                fprintf(stderr, "%s [%lld]: cpu %.9g cuda %.9g\n", what, (long long)i, (double)c[i],
+                        (double)g[i]);
+    CHECK_MSG(bad == 0, "%s: %ld values differ", what, bad);
+}
+
+static void compare(const char *what, const float *c, const float *g, int64_t n)
+{
+    compare_tol(what, c, g, n, OP_ABS_TOL);
+}
+
+static void test_row_ops(void)
+{
+    const int64_t rows = 6, n = 160, ld = 168, sz = rows * ld;
+    const size_t bytes = sizeof(float) * (size_t)sz;
+    float *x = rand_f32(sz, 4.0f), *g = rand_f32(sz, 10.0f), *w = rand_f32(n, 1.0f);
+    float *c = malloc(bytes), *o = malloc(bytes);
+    OWB_ASSERT(c && o);
+    struct owb_buf dx = dev(x, bytes), dg = dev(g, bytes), dw = dev(w, sizeof(float) * (size_t)n);
+    struct owb_buf dy = dev_zero(bytes);
+
+    memcpy(c, x, bytes);
+    cpu->rmsnorm(c, x, w, ld, n, 1e-5f, 1, rows);
+    CHECK(gpu->upload(&dy, 0, x, bytes, err) == 0);
+    gpu->rmsnorm(dy.data, dx.data, dw.data, ld, n, 1e-5f, 1, rows);
+    fetch(&dy, o);
+    compare("rmsnorm", c, o, sz);
+
+    memcpy(c, x, bytes);
+    cpu->silu_mul(c, g, x, ld, n, 0, rows);
+    gpu->silu_mul(dy.data, dg.data, dx.data, ld, n, 0, rows);
+    fetch(&dy, o);
+    compare("silu_mul", c, o, sz);
+
+    cpu->swiglu_oai(c, g, x, ld, n, 1.702f, 7.0f, 0, rows);
+    gpu->swiglu_oai(dy.data, dg.data, dx.data, ld, n, 1.702f, 7.0f, 0, rows);
+    fetch(&dy, o);
+    compare("swiglu_oai", c, o, sz);
+
+    cpu->add(c, g, x, ld, n, 0, rows);
+    gpu->add(dy.data, dg.data, dx.data, ld, n, 0, rows);
+    fetch(&dy, o);
+    compare("add", c, o, sz);
+
+    /* rope: 5 heads of 32 in a row of 160, n_rot 32 (NeoX/YaRN-like magnitudes in the cache) */
+    struct owb_rope_cache *rc = malloc(sizeof *rc * (size_t)rows);
+    OWB_ASSERT(rc);
+    for (int64_t r = 0; r < rows; r++) {
+        owb_rope_cache_init(&rc[r], 32, 3 + 977 * r, 150000.0f, 1.0f / 32.0f);
+        for (int i = 0; i < 16; i++) {
+            rc[r].cos[i] *= 1.3f;
+            rc[r].sin[i] *= 1.3f;
+        }
+    }
+    struct owb_buf drc = dev(rc, sizeof *rc * (size_t)rows);
+    for (int neox = 0; neox <= 1; neox++) {
+        memcpy(c, x, bytes);
+        CHECK(gpu->upload(&dy, 0, x, bytes, err) == 0);
+        cpu->rope(c, ld, 5, 32, rc, neox, 0, rows);
+        gpu->rope(dy.data, ld, 5, 32, drc.data, neox, 0, rows);
+        fetch(&dy, o);
+        compare(neox ? "rope neox" : "rope", c, o, sz);
+    }
+
+    /* softmax: plain, causal, window with sinks (2 heads per token) */
+    const float sinks[2] = {0.7f, -1.0f};
+    struct owb_buf ds = dev(sinks, sizeof sinks);
+    const struct owb_be_softmax cases_c[3] = {
+        {1, -1, 0, NULL}, {2, 150, 0, NULL}, {2, 150, 5, sinks}};
+    for (int i = 0; i < 3; i++) {
+        struct owb_be_softmax sg = cases_c[i];
+        sg.sinks = cases_c[i].sinks ? ds.data : NULL;
+        memcpy(c, x, bytes);
+        CHECK(gpu->upload(&dy, 0, x, bytes, err) == 0);
+        cpu->softmax(c, ld, n, &cases_c[i], 0, rows);
+        gpu->softmax(dy.data, ld, n, &sg, 0, rows);
+        fetch(&dy, o);
+        compare("softmax", c, o, sz);
+    }
+
+    /* embedding rows of every format */
+    const enum owb_type types[] = {OWB_TYPE_F32,  OWB_TYPE_F16,  OWB_TYPE_BF16, OWB_TYPE_Q8_0,
+                                   OWB_TYPE_Q4_0, OWB_TYPE_Q4_K, OWB_TYPE_Q6_K, OWB_TYPE_MXFP4};
+    const int32_t ids[4] = {9, 0, 3, 9};
+    struct owb_buf di = dev(ids, sizeof ids);
+    for (size_t i = 0; i < OWB_ARRAY_LEN(types); i++) {
+        void *E = rand_weights(types[i], 10, 256);
+        float ec[4 * 256], eg[4 * 256];
+        struct owb_buf dE = dev(E, owb_row_size(types[i], 256) * 10);
+        struct owb_buf de = dev_zero(sizeof eg);
+        CHECK(cpu->get_rows(types[i], E, 256, ids, ec, 256, 0, 4) == 0);
+        CHECK(gpu->get_rows(types[i], dE.data, 256, di.data, de.data, 256, 0, 4) == 0);
+        fetch(&de, eg);
+        compare(owb_type_name(types[i]), ec, eg, 4 * 256);
+        owb_buf_free(&dE);
+        owb_buf_free(&de);
+        free(E);
+    }
+    owb_buf_free(&di);
+    owb_buf_free(&ds);
+    owb_buf_free(&drc);
+    owb_buf_free(&dx);
+    owb_buf_free(&dg);
+    owb_buf_free(&dw);
+    owb_buf_free(&dy);
+    free(rc);
+    free(x);
+    free(g);
+    free(w);
+    free(c);
+    free(o);
+}
+
+static void test_attn(int64_t hd, int64_t window, bool with_sinks)
+{
+    const int64_t n_head = 8, n_kv = 2, n_ctx = 300, n_tok = 7, pos = 250;
+    const int64_t kvd = n_kv * hd, qd = n_head * hd;
+    const size_t cache = sizeof(float) * (size_t)(n_kv * n_ctx * hd);
+    float *k = rand_f32((pos + n_tok) * kvd, 1.0f), *v = rand_f32((pos + n_tok) * kvd, 1.0f);
+    float *q = rand_f32(n_tok * qd, 1.0f), *sinks = rand_f32(n_head, 2.0f);
+    float *oc = malloc(sizeof(float) * (size_t)(n_tok * qd)),
+          *og = malloc(sizeof(float) * (size_t)(n_tok * qd));
+    float *kc = calloc(1, cache), *vc = calloc(1, cache);
+    OWB_ASSERT(oc && og && kc && vc);
+    struct owb_buf dk = dev(k, sizeof(float) * (size_t)((pos + n_tok) * kvd));
+    struct owb_buf dv = dev(v, sizeof(float) * (size_t)((pos + n_tok) * kvd));
+    struct owb_buf dq = dev(q, sizeof(float) * (size_t)(n_tok * qd)),
+                   dsk = dev(sinks, 4 * (size_t)n_head);
+    struct owb_buf dkc = dev_zero(cache), dvc = dev_zero(cache),
+                   dout = dev_zero(sizeof(float) * (size_t)(n_tok * qd));
+    struct owb_be_attn a = {
+        n_head, n_kv, hd, n_ctx, 0, window, with_sinks ? sinks : NULL, 1.0f / sqrtf((float)hd)};
+    struct owb_be_attn ag = a;
+    ag.sinks = with_sinks ? dsk.data : NULL;
+    cpu->kv_store(kc, vc, k, v, kvd, &a, pos + n_tok);
+    gpu->kv_store(dkc.data, dvc.data, dk.data, dv.data, kvd, &ag, pos + n_tok);
+    a.pos = ag.pos = pos;
+    cpu->attn(oc, q, kc, vc, &a, 0, n_tok);
+    gpu->attn(dout.data, dq.data, dkc.data, dvc.data, &ag, 0, n_tok);
+    fetch(&dout, og);
+    compare_tol("attention", oc, og, n_tok * qd, ATTN_ABS_TOL);
+    float *kcg = malloc(cache);
+    OWB_ASSERT(kcg);
+    fetch(&dkc, kcg);
+    CHECK(memcmp(kc, kcg, cache) == 0);
+    free(kcg);
+    struct owb_buf *bufs[] = {&dk, &dv, &dq, &dsk, &dkc, &dvc, &dout};
+    for (size_t i = 0; i < OWB_ARRAY_LEN(bufs); i++)
+        owb_buf_free(bufs[i]);
+    free(k);
+    free(v);
+    free(q);
+    free(sinks);
+    free(oc);
+    free(og);
+    free(kc);
+    free(vc);
+}
+
+/* the cuBLAS baseline computes the same product (f16/bf16 weights, activations rounded alike) */
+static void test_cublas(enum owb_type t, int64_t batch)
+{
+    const int64_t m = 96, k = 256;
+    void *W = rand_weights(t, m, k);
+    float *X = rand_f32(batch * k, 1.0f), *Yc = calloc((size_t)(batch * m), 4);
+    float *Yg = calloc((size_t)(batch * m), 4);
+    OWB_ASSERT(Yc && Yg);
+    CHECK(owb_matmul(t, W, m, k, X, batch, Yc, err) == 0);
+    struct owb_buf dW = dev(W, owb_row_size(t, k) * (size_t)m);
+    struct owb_buf dX = dev(X, sizeof(float) * (size_t)(batch * k));
+    struct owb_buf dY = dev_zero(sizeof(float) * (size_t)(batch * m));
+    struct owb_buf dA = dev_zero((size_t)(batch * k) * 2);
+    int rc = owb_cuda_cublas_matmul(t, dW.data, dX.data, dA.data, dY.data, m, k, batch, err);
+    if (rc == OWB_E_UNSUPPORTED) {
+        fprintf(stderr, "note: no cuBLAS baseline: %s\n", err);
+    } else {
+        CHECK_MSG(rc == 0, "%s", err);
+        fetch(&dY, Yg);
+        for (int64_t i = 0; i < batch * m; i++)
+            CHECK_NEAR(Yg[i], Yc[i], GEMM_BF16_REL_TOL * 16.0);
+    }
+    owb_buf_free(&dW);
+    owb_buf_free(&dX);
+    owb_buf_free(&dY);
+    owb_buf_free(&dA);
+    free(W);
+    free(X);
+    free(Yc);
+    free(Yg);
+}
+
+static void test_copy_timer(void)
+{
+    const size_t n = 1 << 20;
+    float *x = rand_f32((int64_t)n, 1.0f), *y = malloc(n * 4);
+    struct owb_buf a = dev(x, n * 4), b = dev_zero(n * 4);
+    struct owb_be_timer t0, t1;
+    OWB_ASSERT(y);
+    CHECK(gpu->timer_init(gpu, &t0, err) == 0 && gpu->timer_init(gpu, &t1, err) == 0);
+    gpu->timer_mark(&t0);
+    CHECK(gpu->copy(&b, 0, &a, 0, n * 4, err) == 0);
+    gpu->timer_mark(&t1);
+    CHECK(gpu->timer_elapsed_ns(&t0, &t1) > 0.0);
+    fetch(&b, y);
+    CHECK(memcmp(x, y, n * 4) == 0);
+    CHECK(gpu->copy(&b, 8, &a, 0, n * 4, err) == OWB_E_USAGE);
+    gpu->timer_release(&t0);
+    gpu->timer_release(&t1);
+    owb_buf_free(&a);
+    owb_buf_free(&b);
+    free(x);
+    free(y);
+}
+
+int main(void)
+{
+    char why[OWB_ERR_MAX];
+    if (owb_backend_open("cuda", &gpu, why) != 0)
+        SKIP("%s", why);
+    cpu = owb_backend_get("cpu");
+    const enum owb_type types[] = {OWB_TYPE_F32,  OWB_TYPE_F16,  OWB_TYPE_BF16, OWB_TYPE_Q8_0,
+                                   OWB_TYPE_Q4_0, OWB_TYPE_Q4_K, OWB_TYPE_Q6_K, OWB_TYPE_MXFP4};
+    const int64_t batches[] = {1, 3, 8, 11, 16, 70};
+    for (size_t i = 0; i < OWB_ARRAY_LEN(types); i++) {
+        for (size_t b = 0; b < OWB_ARRAY_LEN(batches); b++)
+            test_matmul(types[i], batches[b]);
+        test_mm_id(types[i]);
+    }
+    test_row_ops();
+    test_attn(64, 0, false);
+    test_attn(64, 128, true);
+    test_attn(128, 0, true);
+    test_copy_timer();
+    test_cublas(OWB_TYPE_F16, 1);
+    test_cublas(OWB_TYPE_BF16, 40);
+    TEST_DONE();
+}
