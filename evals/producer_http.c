@@ -523,7 +523,7 @@ static int drive(struct http *h, struct job **want, int nwant, char err[OWB_ERR_
         }
         if (h->running)
             curl_multi_poll(h->multi, NULL, 0, wait_ms, NULL);
-        else if (wait_ms > 0) {
+        else if (next && wait_ms > 0) { /* only backoffs pending: sleep until the first */
             struct timespec ts = {0, (long)wait_ms * 1000000L};
             nanosleep(&ts, NULL);
         }
