@@ -13,17 +13,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bench/core/pool.h"
 #include "datasets/sha256.h"
 #include "model/arch.h"
 #include "model/gguf.h"
 #include "model/tokenizer.h"
+#include "runtime/pool.h"
 
 struct engine {
     struct owb_gguf *g;
     struct owb_tokenizer *tok;
     struct owb_model *m;
-    struct owb_pool *pool;
+    struct owb_rt_pool *pool;
     struct owb_runner runner;
     float *logits; /* (n_batch, n_vocab) */
     int64_t n_batch;
@@ -39,7 +39,7 @@ static void engine_free(void *self)
     owb_model_free(e->m);
     owb_tokenizer_free(e->tok);
     owb_gguf_close(e->g);
-    owb_pool_free(e->pool);
+    owb_rt_pool_free(e->pool);
     free(e->logits);
     free(e);
 }
@@ -75,7 +75,7 @@ static const struct owb_producer_ops engine_ops = {
 
 static void run_pool(void *pool, owb_par_fn fn, void *ctx)
 {
-    owb_pool_run(pool, fn, ctx);
+    owb_rt_pool_run(pool, fn, ctx);
 }
 
 int owb_producer_engine_new(const char *path, const struct owb_engine_opts *o,
@@ -105,7 +105,7 @@ int owb_producer_engine_new(const char *path, const struct owb_engine_opts *o,
         goto fail;
     info.has_tokenizer_sha256 = true;
     if (o->threads > 1) {
-        if (!(e->pool = owb_pool_new(o->threads, NULL, err))) {
+        if (!(e->pool = owb_rt_pool_new(o->threads, NULL, err))) {
             rc = OWB_E_SYSTEM;
             goto fail;
         }

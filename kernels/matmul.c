@@ -262,7 +262,11 @@ void owb_matmul_prepare(const struct owb_matmul_plan *p, const float *X, int64_t
  * than this themselves, one pass of their R rows ahead (kernels/cpu/b32_avx512.h,
  * KPF_MIN_ROW_BYTES), which also keeps their 4-row path: the wrapper above calls them one row at a
  * time for rows over PF_GROUP_BYTES. A/B at 2048x8192 (4.5 KiB q4_0 rows): 31 -> 37 GB/s; at
- * 14336x4096 (2.25 KiB rows) the wrapper stayed 5-10% ahead, so shorter rows keep it. */
+ * 14336x4096 (2.25 KiB rows) the wrapper stayed 5-10% ahead, so shorter rows keep it on AVX2.
+ * The AVX-512 integer kernels prefetch rows of every length
+ * (OWB_MM_KERNEL_PF_MIN_ROW_BYTES_INT512): the wrapper's one- or two-row calls cost compute on the
+ * engine's k = 2048 rows (1 core, L2, CPU time: q4_0 256x2048 18-23 -> 30 GB/s, q8_0 31 -> 41;
+ * docs/perf-notes.md, session 3). */
 #define PF_KERNEL_MIN_ROW_BYTES OWB_MM_KERNEL_PF_MIN_ROW_BYTES
 #define PF_AHEAD_BYTES 16384
 
@@ -287,6 +291,11 @@ static void rows_prefetched(const struct owb_mm_kernel *kern, const struct owb_m
 /* Whether kern prefetches rows of rb bytes itself (see PF_KERNEL_MIN_ROW_BYTES). */
 static bool kern_prefetches(const struct owb_mm_kernel *kern, size_t rb)
 {
+    if (kern->isa == OWB_ISA_AVX512 && rb > OWB_MM_KERNEL_PF_MIN_ROW_BYTES_INT512 &&
+        (kern->wtype == OWB_TYPE_Q4_0 || kern->wtype == OWB_TYPE_Q8_0 ||
+         kern->wtype == OWB_TYPE_MXFP4 || kern->wtype == OWB_TYPE_Q4_K ||
+         kern->wtype == OWB_TYPE_Q6_K))
+        return true;
     if (rb <= PF_KERNEL_MIN_ROW_BYTES)
         return false;
     if (kern->isa == OWB_ISA_AVX512 &&

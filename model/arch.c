@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/gptoss.h"
 #include "model/llama.h"
 
 /* Fill a caller's error buffer (vsnprintf: over-long messages are cut). */
@@ -22,9 +23,10 @@ __attribute__((format(printf, 2, 3))) static void seterr(char *err, const char *
 }
 
 static const struct owb_arch arch_table[] = {
-    {"llama", 0, owb_llama_load, owb_llama_forward, owb_llama_release},
-    {"mistral", 0, owb_llama_load, owb_llama_forward, owb_llama_release},
-    {"qwen2", 1, owb_llama_load, owb_llama_forward, owb_llama_release},
+    {"llama", 0, owb_llama_load, owb_llama_forward, owb_llama_release, owb_llama_account},
+    {"mistral", 0, owb_llama_load, owb_llama_forward, owb_llama_release, owb_llama_account},
+    {"qwen2", 1, owb_llama_load, owb_llama_forward, owb_llama_release, owb_llama_account},
+    {"gpt-oss", 1, owb_gptoss_load, owb_gptoss_forward, owb_gptoss_release, owb_gptoss_account},
 };
 
 const struct owb_arch *owb_arch_find(const char *name)
@@ -37,7 +39,7 @@ const struct owb_arch *owb_arch_find(const char *name)
 
 const char *owb_arch_names(void)
 {
-    return "llama, mistral, qwen2";
+    return "llama, mistral, qwen2, gpt-oss";
 }
 
 struct owb_model *owb_model_load(const struct owb_gguf *g, const struct owb_model_opts *opts,
@@ -77,7 +79,36 @@ struct owb_model *owb_model_load(const struct owb_gguf *g, const struct owb_mode
         free(m);
         return NULL;
     }
+    a->account(m, &m->cost);
+    m->decode_read_bytes = m->cost.decode_read_bytes;
+    m->kv_bytes_per_token = m->cost.kv_bytes_per_token;
     return m;
+}
+
+/* Keys the query at position p sees in a layer with window w (0: all earlier positions). */
+static double keys_seen(int64_t p, int64_t w)
+{
+    return (double)(w > 0 && w < p + 1 ? w : p + 1);
+}
+
+double owb_model_flops(const struct owb_model *m, int64_t pos, int64_t n, int64_t n_logits)
+{
+    const struct owb_model_cost *c = &m->cost;
+    double keys = 0;
+    for (int64_t p = pos; p < pos + n; p++)
+        keys += (double)c->n_layer_full * keys_seen(p, 0) +
+                (double)c->n_layer_window * keys_seen(p, c->window);
+    return (double)n * c->matmul_flop_per_token + (double)n_logits * c->output_flop_per_row +
+           keys * c->attn_flop_per_key;
+}
+
+double owb_model_kv_bytes_at(const struct owb_model *m, int64_t pos)
+{
+    const struct owb_model_cost *c = &m->cost;
+    const double kl = (double)c->kv_bytes_per_token_layer;
+    return kl * ((double)c->n_layer_full * keys_seen(pos, 0) +
+                 (double)c->n_layer_window * keys_seen(pos, c->window)) +
+           (double)c->kv_bytes_per_token;
 }
 
 int owb_model_forward(struct owb_model *m, const int32_t *tokens, int64_t n, int64_t pos,

@@ -1,17 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * arch.h: the architecture table and the model interface every architecture implements. A GGUF's
- * `general.architecture` picks a table entry (llama, mistral, qwen2 -> model/llama.c; gpt-oss will
- * be another file and another row); owb_model_load() reads the hyperparameters and binds the
+ * `general.architecture` picks a table entry (llama, mistral, qwen2 -> model/llama.c; gpt-oss ->
+ * model/gptoss.c); owb_model_load() reads the hyperparameters and binds the
  * weights in place, owb_model_forward() runs a batch of tokens through the network, filling a KV
  * cache, and returns logits.
  *
  * Threads: the model creates none. Parallel work goes through a caller-supplied runner whose
  * run() calls fn(ctx, tid, nthreads) once on each of its threads and returns when all are done
- * (bench/core/pool.h's owb_pool_run has exactly this shape). The threads of one run() must run
+ * (runtime/pool.h's owb_rt_pool_run has exactly this shape). The threads of one run() must run
  * concurrently: a forward chunk is one region whose threads meet at barriers between the steps of
- * a layer. Work is split by output rows and heads only, so logits are bitwise identical for any
- * thread count.
+ * a layer. Work is split by output rows, heads, tokens and experts only, never by a reduction, so
+ * logits are bitwise identical for any thread count.
  *
  * Ownership: a model borrows the GGUF's mapping (weights are used where they lie): the owb_gguf
  * must stay open until owb_model_free(). Everything else (KV cache, activations, scratch) is
@@ -59,8 +59,10 @@ struct owb_hparams {
     float rope_freq_base;
     float rope_freq_scale; /* 1 / linear scaling factor */
     float rms_eps;
-    int rope_neox;    /* 0: pairs (2i, 2i+1); 1: pairs (i, i + n_rot/2) */
-    bool tied_output; /* no output.weight: logits use token_embd */
+    int rope_neox;         /* 0: pairs (2i, 2i+1); 1: pairs (i, i + n_rot/2) */
+    bool tied_output;      /* no output.weight: logits use token_embd */
+    int64_t n_expert;      /* experts per MoE layer (0: dense feed-forward) */
+    int64_t n_expert_used; /* experts each token runs (router top-k) */
 };
 
 struct owb_arch;
@@ -82,6 +84,27 @@ struct owb_model_profile {
     uint64_t tokens;       /* tokens they processed */
 };
 
+/* What a token costs, by architecture: filled after load by the table entry's account(). The
+ * bench suites and the planner derive bytes and FLOPs from it (owb_model_flops,
+ * owb_model_kv_read_bytes), never from dense formulas of their own. */
+struct owb_model_cost {
+    uint64_t decode_read_bytes;        /* weight bytes one decoded token reads: every dense matrix,
+                                          for mixture-of-experts layers the router and only the
+                                          expert_used_count experts a token picks, the output
+                                          matrix, one embedding row, the 1-D tensors */
+    double matmul_flop_per_token;      /* 2 x multiply-adds of one token's weight matmuls, output
+                                          projection excluded (MoE: router + active experts) */
+    double output_flop_per_row;        /* 2 x n_embd x n_vocab: one row of logits */
+    double attn_flop_per_key;          /* one layer: QK and PV flops per key a query sees */
+    uint64_t kv_bytes_per_token_layer; /* K and V of one position in one layer */
+    uint64_t kv_bytes_per_token;       /* ... in every layer */
+    int64_t n_layer_full;              /* layers whose queries see every earlier position */
+    int64_t n_layer_window;            /* layers with a sliding window of `window` positions */
+    int64_t window;
+    enum owb_type main_wtype; /* type of the bulk (by elements) of the per-layer matmul weights
+                                 (MoE: the experts): the format a model is "in" */
+};
+
 struct owb_model {
     const struct owb_arch *arch;
     struct owb_hparams hp;
@@ -95,6 +118,9 @@ struct owb_model {
                                     every layer, the output matrix, one embedding row, the 1-D
                                     tensors (KV cache reads excluded) */
     uint64_t kv_bytes_per_token; /* KV cache bytes of one position (K and V, every layer) */
+    uint64_t kv_cache_bytes;     /* KV cache bytes allocated for n_ctx positions (sliding layers
+                                    keep a ring of window + n_batch) */
+    struct owb_model_cost cost;  /* per-token costs (the two fields above come from it) */
 
     /* Profiling: NULL (default) or a caller-owned accumulator (owb_model_profile). */
     struct owb_model_profile *profile;
@@ -109,6 +135,8 @@ struct owb_arch {
     int (*forward)(struct owb_model *m, const int32_t *tokens, int64_t n, int64_t pos,
                    float *logits, bool logits_all, char err[OWB_ERR_MAX]);
     void (*release)(struct owb_model *m);
+    /* The per-token costs of a loaded model. */
+    void (*account)(const struct owb_model *m, struct owb_model_cost *c);
 };
 
 /* The table entry for an architecture name; NULL when unsupported. */
@@ -128,6 +156,15 @@ struct owb_model *owb_model_load(const struct owb_gguf *g, const struct owb_mode
  * filled) when a token id is out of range or pos + n > n_ctx. */
 int owb_model_forward(struct owb_model *m, const int32_t *tokens, int64_t n, int64_t pos,
                       float *logits, bool logits_all, char err[OWB_ERR_MAX]);
+
+/* FLOPs of a forward call of n tokens at positions pos.. that produces n_logits rows of logits:
+ * the weight matmuls of every token, the attention products over the keys each query sees
+ * (windows respected) and the output projection of the logits rows. */
+double owb_model_flops(const struct owb_model *m, int64_t pos, int64_t n, int64_t n_logits);
+
+/* KV-cache bytes a single decoded token at position pos moves: the keys and values it reads in
+ * every layer (windows respected) plus the position it writes. */
+double owb_model_kv_bytes_at(const struct owb_model *m, int64_t pos);
 
 /* Free the model (not the GGUF); NULL is a no-op. */
 void owb_model_free(struct owb_model *m);

@@ -23,5 +23,7 @@ int owb_llama_load(struct owb_model *m, const struct owb_gguf *g, const struct o
 int owb_llama_forward(struct owb_model *m, const int32_t *tokens, int64_t n, int64_t pos,
                       float *logits, bool logits_all, char err[OWB_ERR_MAX]);
 void owb_llama_release(struct owb_model *m);
+/* Per-token costs of a loaded model (dense: every weight is read once per decoded token). */
+void owb_llama_account(const struct owb_model *m, struct owb_model_cost *c);
 
 #endif

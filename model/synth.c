@@ -476,7 +476,8 @@ static int bpe_make(struct bpe_vocab *v, int64_t n)
                     continue;
                 }
                 char next[BPE_MAX_TOKEN];
-                snprintf(next, sizeof next, "%s%s", cur, piece);
+                if (snprintf(next, sizeof next, "%s%s", cur, piece) >= (int)sizeof next)
+                    break; /* longer than a token may be: the word ends here */
                 if (!bpe_has(v, next)) {
                     snprintf(v->tok[v->n_tok], BPE_MAX_TOKEN, "%s", next);
                     v->type[v->n_tok++] = 1;

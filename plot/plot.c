@@ -1676,7 +1676,11 @@ static int draw_kind(const struct owb_plot_kind *kind, cJSON *const *docs, int n
         snprintf(run_stem, sizeof run_stem, "%s", base_name(kf->run.tmp));
         run_stem[strlen(run_stem) - 4] = '\0';
         for (int i = 0; i < 2; i++)
-            snprintf(kf->fig_tmp[i], sizeof kf->fig_tmp[i], "%s/%s.%s", dir, run_stem, ext[i]);
+            if (snprintf(kf->fig_tmp[i], sizeof kf->fig_tmp[i], "%s/%s.%s", dir, run_stem,
+                         ext[i]) >= (int)sizeof kf->fig_tmp[i]) {
+                set_err(err, "%s: output path too long", dir);
+                return OWB_E_USAGE;
+            }
         kind->write_script(kf->run.f, run_stem, base_name(kf->dat.tmp), series);
         if (fflush(kf->run.f) != 0 || ferror(kf->run.f)) {
             set_err(err, "%s: write failed: %s", kf->run.tmp, strerror(errno));

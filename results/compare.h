@@ -7,8 +7,23 @@
  * samples. Direction comes from the samples' unit: time units (ns, us, ms, s) are
  * lower-is-better; rates (a unit ending in "_per_s" or "/s") are higher-is-better; any other unit
  * is treated as lower-is-better. The verdict is slower/faster only when the relative change of the
- * median, |B - A| / A, exceeds the threshold AND p < alpha; otherwise same. A pair with no usable
+ * median, |B - A| / A, exceeds the threshold AND p < alpha AND the 95% CIs of the two medians do
+ * not overlap (the conservative ratio range excludes 1); otherwise same. A slower/faster pair in
+ * which A's or B's benchmark is not valid (its run flagged it: high spread, migrated threads, ...)
+ * is "incomparable" instead: such samples are no evidence of a change. A pair with no usable
  * samples on a side, or units that cannot be converted, is "incomparable" (never a regression).
+ *
+ * Machine or code: a figure held against a ceiling measured in the same run (results/SCHEMA.md,
+ * "Ceilings in compare") is also compared after normalising B to A's machine. The two runs'
+ * ceilings are compared on their own samples (as rates, pooled with the re-measurement after the
+ * suite); when they differ beyond their spread (Mann-Whitney p < alpha), B's samples are scaled by
+ * the ceiling ratio C_B / C_A (times multiplied, rates divided) and judged again. A ceiling
+ * explains differences, it never makes one: a raw slower/faster that is not the same verdict
+ * against the ceiling is "machine changed" (not a regression); a raw same stays same. Stream cases
+ * and the ceilings themselves measure the machine: slower/faster there is "machine changed".
+ * Ceilings that differ by more than the threshold are listed in `ceilings` for a warning: the A/B
+ * is then about the machine. Params that name the measurement a figure was held against
+ * (params.ceiling, params.compute_peak_from) are no part of the matching key.
  *
  * Ownership: owb_compare_docs fills caller-owned struct owb_compare whose arrays it allocates;
  * release them with owb_compare_release. The input documents are only read. Thread-safe for
@@ -32,9 +47,11 @@ enum owb_verdict {
     OWB_VERDICT_FASTER,
     OWB_VERDICT_SLOWER,
     OWB_VERDICT_INCOMPARABLE,
+    OWB_VERDICT_MACHINE,      /* raw slower/faster, same against its own run's ceiling */
+    OWB_VERDICT_INCONCLUSIVE, /* `owbench ab`: neither a change nor sameness shown */
 };
 
-/* "same", "faster", "slower", "incomparable". */
+/* "same", "faster", "slower", "incomparable", "machine changed", "inconclusive". */
 const char *owb_verdict_name(enum owb_verdict v);
 
 struct owb_compare_row {
@@ -52,6 +69,29 @@ struct owb_compare_row {
     bool valid_a, valid_b;     /* the benchmarks' own validity flags */
     enum owb_verdict verdict;
     char why[96]; /* reason for an incomparable verdict, else "" */
+    /* The ceiling this figure is held against (index into owb_compare.ceilings, -1 when none);
+     * when that ceiling moved, the figures after normalising B by it. */
+    int ceiling;
+    enum owb_verdict raw_verdict; /* the verdict on the raw samples */
+    bool normalised;              /* the ceiling moved and norm_* below are set */
+    double norm_median_b, norm_ratio, norm_change_pct, norm_p; /* NaN unless normalised */
+    enum owb_verdict norm_verdict;                             /* = raw_verdict unless normalised */
+};
+
+/* A ceiling as both runs measured it: medians as rates (bytes/ns = GB/s for stream read, GOP/s for
+ * compute peaks), from its own benchmark's samples or, without one, from the figures' recorded
+ * metrics (from_metrics; spread from the before/after values when recorded). */
+struct owb_compare_ceiling {
+    char name[96]; /* e.g. stream/read/t2, kernels/peak/int8_dot/t1 */
+    char unit[16]; /* GB/s, GOP/s, or 1/ns when the work per sample is unknown */
+    bool from_metrics;
+    double a, b;                   /* medians (rates) */
+    double a_lo, a_hi, b_lo, b_hi; /* 95% CIs of the medians (or the before/after range) */
+    double ratio, change_pct;      /* b / a, 100 (b - a) / a */
+    double p;                      /* Mann-Whitney p of the two samples (NaN from metrics) */
+    bool moved;                    /* differ beyond their spread: figures normalised */
+    bool over_threshold;           /* |change_pct| > threshold_pct: warn */
+    size_t n_rows, n_machine;      /* figures held against it; of those, "machine changed" */
 };
 
 struct owb_compare_only {
@@ -64,7 +104,9 @@ struct owb_compare {
     size_t nrows;
     struct owb_compare_only *only_a, *only_b; /* unmatched benchmarks of A / of B */
     size_t n_only_a, n_only_b;
-    size_t n_same, n_faster, n_slower, n_incomparable;
+    size_t n_same, n_faster, n_slower, n_incomparable, n_machine;
+    struct owb_compare_ceiling *ceilings; /* every ceiling a matched figure is held against */
+    size_t nceilings;
 };
 
 /* Compare result documents a and b (already validated, e.g. by owb_result_read). threshold_pct
@@ -84,7 +126,11 @@ bool owb_compare_regressed(const struct owb_compare *c);
  * caller deletes. Non-finite numbers are null. */
 cJSON *owb_compare_to_json(const struct owb_compare *c, const char *label_a, const char *label_b);
 
-/* Print the human table to f. */
+/* Print the warnings (ceilings that moved by more than the threshold, figures whose verdict is
+ * "machine changed") to f, one "warning: ..." line each; nothing when there are none. */
+void owb_compare_print_warnings(const struct owb_compare *c, FILE *f);
+
+/* Print the human table to f (warnings first). */
 void owb_compare_print(const struct owb_compare *c, const char *label_a, const char *label_b,
                        FILE *f);
 

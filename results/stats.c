@@ -232,3 +232,153 @@ int owb_mann_whitney(const double *a, size_t na, const double *b, size_t nb, dou
     *p = fmin(1.0, erfc(z / sqrt(2.0)));
     return OWB_OK;
 }
+
+/* ---- Student's t ---------------------------------------------------------------------------- */
+
+/* Continued fraction of the regularized incomplete beta function (modified Lentz method). */
+static double beta_cf(double a, double b, double x)
+{
+    const double tiny = 1e-300;
+    double qab = a + b, qap = a + 1.0, qam = a - 1.0;
+    double c = 1.0, d = 1.0 - qab * x / qap;
+    if (fabs(d) < tiny)
+        d = tiny;
+    d = 1.0 / d;
+    double h = d;
+    for (int m = 1; m <= 500; m++) {
+        double dm = (double)m, m2 = 2.0 * dm;
+        double aa = dm * (b - dm) * x / ((qam + m2) * (a + m2));
+        d = 1.0 + aa * d;
+        c = 1.0 + aa / c;
+        d = 1.0 / (fabs(d) < tiny ? tiny : d);
+        c = fabs(c) < tiny ? tiny : c;
+        h *= d * c;
+        aa = -(a + dm) * (qab + dm) * x / ((a + m2) * (qap + m2));
+        d = 1.0 + aa * d;
+        c = 1.0 + aa / c;
+        d = 1.0 / (fabs(d) < tiny ? tiny : d);
+        c = fabs(c) < tiny ? tiny : c;
+        double del = d * c;
+        h *= del;
+        if (fabs(del - 1.0) < 1e-15)
+            break;
+    }
+    return h;
+}
+
+/* Regularized incomplete beta I_x(a, b). */
+static double beta_inc(double a, double b, double x)
+{
+    if (x <= 0.0)
+        return 0.0;
+    if (x >= 1.0)
+        return 1.0;
+    double front = exp(lgamma(a + b) - lgamma(a) - lgamma(b) + a * log(x) + b * log1p(-x));
+    if (x < (a + 1.0) / (a + b + 2.0))
+        return front * beta_cf(a, b, x) / a;
+    return 1.0 - front * beta_cf(b, a, 1.0 - x) / b;
+}
+
+double owb_t_two_sided_p(double t, double df)
+{
+    if (isnan(t) || !(df > 0))
+        return (double)NAN;
+    if (isinf(t))
+        return 0.0;
+    return beta_inc(df / 2.0, 0.5, df / (df + t * t));
+}
+
+double owb_t_critical(double alpha, double df)
+{
+    if (!(alpha > 0 && alpha < 1) || !(df > 0))
+        return (double)NAN;
+    double lo = 0.0, hi = 1.0;
+    while (owb_t_two_sided_p(hi, df) > alpha && hi < 1e12)
+        hi *= 2.0;
+    for (int i = 0; i < 200 && hi - lo > 1e-12 * hi; i++) {
+        double mid = 0.5 * (lo + hi);
+        if (owb_t_two_sided_p(mid, df) > alpha)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return 0.5 * (lo + hi);
+}
+
+/* ---- Wilcoxon signed-rank ------------------------------------------------------------------- */
+
+/* Largest n for the exact null distribution (a table of n (n + 1) / 2 + 1 counts). */
+#define WSR_EXACT_MAX 60
+
+int owb_wilcoxon_signed_rank(const double *d, size_t n, double *w_plus, double *p)
+{
+    size_t m = 0;
+    *w_plus = (double)NAN;
+    *p = (double)NAN;
+    double *a = malloc((n ? n : 1) * sizeof *a);
+    if (!a)
+        return OWB_E_NOMEM;
+    for (size_t i = 0; i < n; i++)
+        if (isfinite(d[i]) && d[i] != 0.0) /* zero differences carry no sign (Wilcoxon) */
+            a[m++] = d[i];
+    if (m == 0) {
+        free(a);
+        *w_plus = 0.0;
+        *p = 1.0;
+        return OWB_OK;
+    }
+    struct ranked *r = malloc(m * sizeof *r);
+    if (!r) {
+        free(a);
+        return OWB_E_NOMEM;
+    }
+    for (size_t i = 0; i < m; i++)
+        r[i] = (struct ranked){fabs(a[i]), a[i] > 0};
+    qsort(r, m, sizeof *r, cmp_ranked);
+    double wp = 0.0, tie_term = 0.0;
+    for (size_t i = 0; i < m;) {
+        size_t j = i + 1;
+        while (j < m && r[j].v == r[i].v)
+            j++;
+        double t = (double)(j - i), midrank = ((double)(i + 1) + (double)j) / 2.0;
+        for (size_t k = i; k < j; k++)
+            if (r[k].from_a)
+                wp += midrank;
+        tie_term += t * t * t - t;
+        i = j;
+    }
+    free(r);
+    free(a);
+    *w_plus = wp;
+    double dm = (double)m, mu = dm * (dm + 1.0) / 4.0;
+    if (tie_term == 0.0 && m <= WSR_EXACT_MAX) {
+        /* counts of subsets of ranks 1..m by their sum: the null distribution of W+ */
+        size_t smax = m * (m + 1) / 2;
+        double *cnt = calloc(smax + 1, sizeof *cnt);
+        if (!cnt)
+            return OWB_E_NOMEM;
+        cnt[0] = 1.0;
+        for (size_t k = 1; k <= m; k++)
+            for (size_t s = smax; s >= k; s--)
+                cnt[s] += cnt[s - k];
+        size_t w = (size_t)llround(wp);
+        double below = 0.0, above = 0.0, total = ldexp(1.0, (int)m);
+        for (size_t s = 0; s <= smax; s++) {
+            if (s <= w)
+                below += cnt[s];
+            if (s >= w)
+                above += cnt[s];
+        }
+        free(cnt);
+        *p = fmin(1.0, 2.0 * fmin(below, above) / total);
+        return OWB_OK;
+    }
+    double var = dm * (dm + 1.0) * (2.0 * dm + 1.0) / 24.0 - tie_term / 48.0;
+    if (!(var > 0.0)) {
+        *p = 1.0;
+        return OWB_OK;
+    }
+    double z = fmax(0.0, (fabs(wp - mu) - 0.5) / sqrt(var));
+    *p = fmin(1.0, erfc(z / sqrt(2.0)));
+    return OWB_OK;
+}

@@ -4,6 +4,7 @@
 #include "tools/cli_common.h"
 
 #include <limits.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -18,8 +19,24 @@
 #include "bench/core/env.h"
 #include "bench/suites/stream.h"
 #include "bench/core/topo.h"
+#include "dist/ranks.h"
 #include "results/result.h"
 #include "tools/cmds.h"
+
+int owb_cli_parse_num(const char *s, int allow_pct, double *out)
+{
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || errno || !isfinite(v))
+        return 0;
+    if (allow_pct && *end == '%')
+        end++;
+    if (*end != '\0')
+        return 0;
+    *out = v;
+    return 1;
+}
 
 void owb_cli_outdir(const char *dir, const char *cmd, char *out, size_t n)
 {
@@ -57,6 +74,110 @@ int owb_cli_write(const char *cmd, const cJSON *doc, const char *dir, const char
     }
     fprintf(stderr, "wrote %s\n", path);
     return 0;
+}
+
+static void tag_benchmarks(cJSON *benches, const char *host, int rank)
+{
+    cJSON *b = NULL;
+    cJSON_ArrayForEach(b, benches)
+    {
+        cJSON *params = cJSON_GetObjectItemCaseSensitive(b, "params");
+        if (!params)
+            params = cJSON_AddObjectToObject(b, "params");
+        if (!params)
+            continue;
+        cJSON_DeleteItemFromObjectCaseSensitive(params, "host");
+        cJSON_DeleteItemFromObjectCaseSensitive(params, "rank");
+        cJSON_AddStringToObject(params, "host", host);
+        cJSON_AddNumberToObject(params, "rank", rank);
+    }
+}
+
+void owb_cli_rank_outdir(char *outdir, size_t n)
+{
+    if (owb_ranks_size() < 2)
+        return;
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", outdir);
+    owb_ranks_bcast(buf, sizeof buf);
+    if (owb_ranks_rank() == 0)
+        snprintf(outdir, n, "%s", buf);
+    else
+        snprintf(outdir, n, "%.4000s/rank%d", buf, owb_ranks_rank());
+}
+
+int owb_cli_ranks_collect(cJSON *doc, const struct owb_topo *topo, int benchmarks,
+                          char err[OWB_ERR_MAX])
+{
+    int size = owb_ranks_size(), rank = owb_ranks_rank(), rc = OWB_OK;
+    size_t *lens = NULL;
+    char *txt = NULL, *all = NULL;
+    cJSON *mine = NULL;
+    if (size < 2)
+        return OWB_OK;
+    lens = calloc((size_t)size, sizeof *lens);
+    if (!lens) {
+        /* Cannot take part in the gather: stop every rank rather than leave them waiting. */
+        fprintf(stderr, "owbench: rank %d: out of memory gathering results\n", rank);
+        owb_ranks_abort(OWB_EXIT_RUNTIME);
+    }
+    mine = cJSON_CreateObject();
+    if (mine) {
+        cJSON_AddNumberToObject(mine, "rank", rank);
+        cJSON_AddStringToObject(mine, "host", owb_ranks_host());
+        cJSON_AddItemToObject(mine, "env", owb_env_collect(topo));
+        if (benchmarks && rank > 0 && doc) {
+            cJSON *b = cJSON_GetObjectItemCaseSensitive(doc, "benchmarks");
+            if (b)
+                cJSON_AddItemToObject(mine, "benchmarks", cJSON_Duplicate(b, 1));
+        }
+        txt = cJSON_PrintUnformatted(mine);
+    }
+    /* Every rank takes part in the gather, even one that ran out of memory (it sends nothing). */
+    rc = owb_ranks_gather(txt ? txt : "", txt ? strlen(txt) + 1 : 1, (void **)&all, lens);
+    if (rank > 0)
+        goto out;
+    if (rc || !txt) {
+        snprintf(err, OWB_ERR_MAX, "out of memory gathering the ranks' results");
+        rc = OWB_E_NOMEM;
+        goto out;
+    }
+    cJSON *ranks = cJSON_AddObjectToObject(doc, "ranks");
+    cJSON *per = ranks ? cJSON_AddArrayToObject(ranks, "per_rank") : NULL;
+    cJSON *benches = cJSON_GetObjectItemCaseSensitive(doc, "benchmarks");
+    if (!per) {
+        snprintf(err, OWB_ERR_MAX, "out of memory");
+        rc = OWB_E_NOMEM;
+        goto out;
+    }
+    cJSON_AddNumberToObject(ranks, "size", size);
+    if (benchmarks && benches)
+        tag_benchmarks(benches, owb_ranks_host(), 0);
+    size_t off = 0;
+    for (int r = 0; r < size; r++) {
+        cJSON *one = lens[r] > 1 ? cJSON_ParseWithLength(all + off, lens[r]) : NULL;
+        off += lens[r];
+        if (!one) {
+            snprintf(err, OWB_ERR_MAX, "rank %d sent no readable result (out of memory there?)", r);
+            rc = OWB_E_FORMAT;
+            goto out;
+        }
+        cJSON *b = cJSON_DetachItemFromObjectCaseSensitive(one, "benchmarks");
+        if (b && benches) {
+            const cJSON *host = cJSON_GetObjectItemCaseSensitive(one, "host");
+            tag_benchmarks(b, cJSON_IsString(host) ? host->valuestring : "?", r);
+            while (cJSON_GetArraySize(b) > 0)
+                cJSON_AddItemToArray(benches, cJSON_DetachItemFromArray(b, 0));
+        }
+        cJSON_Delete(b);
+        cJSON_AddItemToArray(per, one);
+    }
+out:
+    free(all);
+    free(lens);
+    cJSON_free(txt);
+    cJSON_Delete(mine);
+    return rc;
 }
 
 int owb_cli_fail(const char *cmd, int rc, const char *msg)

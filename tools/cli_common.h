@@ -14,6 +14,10 @@
 
 struct owb_topo;
 
+/* Parse a finite number, with an optional trailing '%' when allow_pct; 1 and *out set on success,
+ * 0 when s holds anything else. */
+int owb_cli_parse_num(const char *s, int allow_pct, double *out);
+
 /* Choose the output folder: dir if given, else results/runs/<YYYYmmddTHHMMSSZ>-<cmd>. Writes into
  * out (size n). */
 void owb_cli_outdir(const char *dir, const char *cmd, char *out, size_t n);
@@ -24,6 +28,20 @@ cJSON *owb_cli_result_new(const struct owb_topo *topo);
 /* Write doc to <dir>/<file> atomically; on failure prints "owbench <cmd>: <reason>" and returns
  * OWB_EXIT_RUNTIME, else prints "wrote PATH" on stderr and returns 0. */
 int owb_cli_write(const char *cmd, const cJSON *doc, const char *dir, const char *file);
+
+/* Under mpirun, collective (no-op with one rank): rank 0's folder becomes every rank's (so a
+ * default timestamped name agrees), and ranks other than 0 use DIR/rank<R> for their own files
+ * (plots, derived models); rank 0 alone writes the result document. */
+void owb_cli_rank_outdir(char *outdir, size_t n);
+
+/* Under mpirun (more than one rank; a no-op returning 0 otherwise), collective: every rank passes
+ * its document (NULL allowed on ranks other than 0 when benchmarks is 0). Rank 0's doc gets
+ * "ranks": {"size", "per_rank": [{rank, host, env}]} with every rank's environment, and, when
+ * benchmarks is non-zero, every rank's benchmarks appended after its own, each with params
+ * "host" and "rank" (rank 0's too): one document for a fleet where each node measured itself.
+ * Returns 0 or a status with err set (on rank 0). */
+int owb_cli_ranks_collect(cJSON *doc, const struct owb_topo *topo, int benchmarks,
+                          char err[OWB_ERR_MAX]);
 
 /* Print "owbench <cmd>: <msg>" for a library failure and return the exit code for status rc. */
 int owb_cli_fail(const char *cmd, int rc, const char *msg);

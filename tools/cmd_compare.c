@@ -2,8 +2,9 @@
 /*
  * cmd_compare.c: `owbench compare A.json B.json [--threshold PCT] [--alpha P] [--json]`. Reads and
  * validates both result files, calls owb_compare_docs (results/compare.h) and prints the table or
- * the JSON comparison. Exit 0 when nothing got slower, 1 when something did, 2 on usage errors,
- * 3 when a file is missing or corrupt.
+ * the JSON comparison (warnings about moved ceilings first in the table, on stderr with --json).
+ * Exit 0 when nothing got slower, 1 when something did, 2 on usage errors, 3 when a file is
+ * missing or corrupt.
  */
 #define _GNU_SOURCE /* getopt_long */
 #include <errno.h>
@@ -16,6 +17,7 @@
 #include "owb_common.h"
 #include "results/compare.h"
 #include "results/result.h"
+#include "tools/cli_common.h"
 #include "tools/cmds.h"
 
 static void usage(FILE *f)
@@ -26,32 +28,31 @@ static void usage(FILE *f)
         "\n"
         "Match the benchmarks of two owbench result files by name and params and compare the\n"
         "medians of their raw samples. A benchmark is slower/faster when its median changed by\n"
-        "more than the threshold AND the Mann-Whitney U test on the samples gives p < alpha;\n"
+        "more than the threshold AND the Mann-Whitney U test on the samples gives p < alpha\n"
+        "AND the 95%% CIs of the two medians do not overlap (the B/A range excludes 1); a\n"
+        "change where A's or B's benchmark is not valid is 'incomparable' (no evidence);\n"
         "time units (ns, us, ms, s) are lower-is-better, rates (*_per_s) higher-is-better.\n"
+        "\n"
+        "Machine or code: a figure held against a ceiling of its run (params.ceiling or\n"
+        "stream/read/t<N> for GEMVs, decode and stream cases; params.compute_peak_from or\n"
+        "kernels/peak/<kind>/t<N> for GEMMs) is compared again with B's samples scaled by the\n"
+        "ratio of the two runs' ceilings when those differ beyond their spread (Mann-Whitney\n"
+        "p < alpha on the ceilings' samples, with their re-measurement after the suite): a raw\n"
+        "difference that is gone (or reversed) against the ceiling is 'machine changed' (exit\n"
+        "0); a ceiling only explains differences, it never makes one. Stream cases and the\n"
+        "ceilings themselves measure the machine: when they differ, the verdict is 'machine\n"
+        "changed'. Ceilings that differ by more than the threshold print a warning: the A/B is\n"
+        "then about the machine, not the code.\n"
         "\n"
         "  --threshold PCT  minimum relative change of the median, percent (default %g)\n"
         "  --alpha P        significance level, 0 < P < 1 (default %g)\n"
         "  --json           print a machine-readable comparison (owbench.compare/1) to stdout\n"
         "  -h, --help       this text\n"
         "\n"
-        "exit: 0 nothing slower, 1 something slower, 2 usage error, 3 missing or corrupt file\n",
+        "exit: 0 nothing slower (same, faster, machine changed), 1 something slower, 2 usage "
+        "error,\n"
+        "3 missing or corrupt file\n",
         OWB_COMPARE_THRESHOLD_PCT, OWB_COMPARE_ALPHA);
-}
-
-/* Parse a finite number with an optional trailing '%'; false when there is anything else. */
-static int parse_num(const char *s, int allow_pct, double *out)
-{
-    char *end = NULL;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (end == s || errno || !isfinite(v))
-        return 0;
-    if (allow_pct && *end == '%')
-        end++;
-    if (*end != '\0')
-        return 0;
-    *out = v;
-    return 1;
 }
 
 int cmd_compare(int argc, char **argv)
@@ -73,7 +74,7 @@ int cmd_compare(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "t:a:jh", opts, NULL)) != -1) {
         switch (c) {
         case 't':
-            if (!parse_num(optarg, 1, &threshold) || threshold < 0) {
+            if (!owb_cli_parse_num(optarg, 1, &threshold) || threshold < 0) {
                 fprintf(stderr,
                         "owbench compare: --threshold '%s' is not a percentage >= 0 (e.g. 5)\n",
                         optarg);
@@ -81,7 +82,7 @@ int cmd_compare(int argc, char **argv)
             }
             break;
         case 'a':
-            if (!parse_num(optarg, 0, &alpha) || !(alpha > 0 && alpha < 1)) {
+            if (!owb_cli_parse_num(optarg, 0, &alpha) || !(alpha > 0 && alpha < 1)) {
                 fprintf(stderr,
                         "owbench compare: --alpha '%s' is not a probability between 0 and 1 "
                         "(exclusive)\n",
@@ -125,6 +126,7 @@ int cmd_compare(int argc, char **argv)
         }
         printf("%s\n", text);
         cJSON_free(text);
+        owb_compare_print_warnings(&cmp, stderr);
     } else {
         owb_compare_print(&cmp, pa, pb, stdout);
     }

@@ -17,6 +17,8 @@
 #include "datasets/text.h"
 #include "evals/fingerprint.h"
 #include "evals/gate.h"
+#include "evals/producer_shard.h"
+#include "dist/ranks.h"
 #include "evals/kld.h"
 #include "evals/mceval.h"
 #include "evals/ppl.h"
@@ -185,6 +187,13 @@ static int usage_err(const char *sub, const char *err)
     return OWB_EXIT_USAGE;
 }
 
+/* Under mpirun every rank runs the eval (score() calls sharded, evals/producer_shard.h); only rank
+ * 0 prints, writes files and holds the real figures. */
+static bool worker_rank(void)
+{
+    return owb_ranks_rank() > 0;
+}
+
 /* ---- shared pieces of ppl / fingerprint ---- */
 
 struct text_opts {
@@ -289,6 +298,8 @@ static int parse_text_opts(const char *sub, int argc, char **argv, struct text_o
         return usage_err(sub, "both -m MODEL and -f TEXT are required");
     if (fingerprint && !o->out)
         return usage_err(sub, "-o FILE (the fingerprint to write) is required");
+    if (worker_rank())
+        o->quiet = true;
     return 0;
 }
 
@@ -317,7 +328,8 @@ static int open_text(const char *sub, const struct text_opts *o, struct owb_prod
         }
         owb_gguf_close(g);
     }
-    if ((rc = owb_eval_producer_open(&o->srv, o->model, *ctx, (int)o->threads, o->quiet, p, err)))
+    if ((rc = owb_eval_producer_open(&o->srv, o->model, *ctx, (int)o->threads, o->quiet, p, err)) ||
+        (rc = owb_producer_shard(p, err)))
         return owb_cli_fail(sub, rc, err);
     if ((rc = owb_text_read(o->text, (size_t)o->max_bytes, &text, &len, err)))
         return owb_cli_fail(sub, rc, err);
@@ -374,7 +386,7 @@ static int eval_ppl(int argc, char **argv)
     if (rc)
         return rc < 0 ? OWB_EXIT_OK : rc;
     owb_cli_outdir(o.out, "eval-ppl", outdir, sizeof outdir);
-    if ((rc = owb_cli_check_outdir("eval ppl", outdir)))
+    if (!worker_rank() && (rc = owb_cli_check_outdir("eval ppl", outdir)))
         return rc;
     if ((rc = open_text("eval ppl", &o, &p, &ctx, tsha, &ids, &n_ids)))
         goto out;
@@ -388,6 +400,8 @@ static int eval_ppl(int argc, char **argv)
         rc = owb_cli_fail("eval ppl", rc, err);
         goto out;
     }
+    if (worker_rank())
+        goto out;
     print_ppl(&r);
     if (!(doc = owb_cli_result_new(NULL))) {
         rc = owb_cli_fail("eval ppl", OWB_E_NOMEM, "out of memory");
@@ -437,7 +451,7 @@ static int eval_fingerprint(int argc, char **argv)
         char dir[4096];
         snprintf(dir, sizeof dir, "%s", o.out);
         char *slash = strrchr(dir, '/');
-        if (slash && slash != dir) {
+        if (slash && slash != dir && !worker_rank()) {
             *slash = '\0';
             if ((rc = owb_mkdir_p(dir, err))) {
                 rc = owb_cli_fail("eval fingerprint", rc, err);
@@ -452,6 +466,12 @@ static int eval_fingerprint(int argc, char **argv)
                               .boot_block = o.block,
                               .seed = o.seed,
                               .progress = !o.quiet};
+    if (worker_rank()) {
+        /* The same score() calls as owb_fp_record, without its file. */
+        if ((rc = owb_ppl_run(p, ids, n_ids, &cfg, &r, err)))
+            rc = owb_cli_fail("eval fingerprint", rc, err);
+        goto out;
+    }
     if ((rc = owb_fp_record(p, ids, n_ids, tsha, &cfg, o.out, &r, err))) {
         rc = owb_cli_fail("eval fingerprint", rc, err);
         goto out;
@@ -547,7 +567,9 @@ static int eval_kld(int argc, char **argv)
     if (!base)
         return usage_err("kld", "both --base FINGERPRINT and -m MODEL are required");
     owb_cli_outdir(out, "eval-kld", outdir, sizeof outdir);
-    if ((rc = owb_cli_check_outdir("eval kld", outdir)))
+    if (worker_rank())
+        quiet = true;
+    else if ((rc = owb_cli_check_outdir("eval kld", outdir)))
         return rc;
     if ((rc = owb_fp_read(base, &fp, err))) {
         rc = owb_cli_fail("eval kld", rc, err);
@@ -568,7 +590,8 @@ static int eval_kld(int argc, char **argv)
         rc = owb_cli_fail("eval kld", rc, err);
         goto out;
     }
-    if ((rc = owb_eval_producer_open(&srv, model, fp->h.n_ctx, (int)threads, quiet, &p, err))) {
+    if ((rc = owb_eval_producer_open(&srv, model, fp->h.n_ctx, (int)threads, quiet, &p, err)) ||
+        (rc = owb_producer_shard(&p, err))) {
         rc = owb_cli_fail("eval kld", rc, err);
         goto out;
     }
@@ -578,6 +601,8 @@ static int eval_kld(int argc, char **argv)
         rc = owb_cli_fail("eval kld", rc, err);
         goto out;
     }
+    if (worker_rank())
+        goto out;
     printf("%s vs base fingerprint %s: %lld positions in %lld windows of %lld\n", p->info.name,
            base, (long long)r.n, (long long)r.plan.n_windows, (long long)r.plan.n_ctx);
     print_est("KLD mean", &r.kld_mean, "nats");
@@ -706,13 +731,16 @@ static int eval_mc(int argc, char **argv)
     if (!task)
         return usage_err("mc", "both --task FILE and -m MODEL are required");
     owb_cli_outdir(out, "eval-mc", outdir, sizeof outdir);
-    if ((rc = owb_cli_check_outdir("eval mc", outdir)))
+    if (worker_rank())
+        quiet = true;
+    else if ((rc = owb_cli_check_outdir("eval mc", outdir)))
         return rc;
     if ((rc = owb_mc_load(&t, task, fmt, err))) {
         rc = owb_cli_fail("eval mc", rc, err);
         goto out;
     }
-    if ((rc = owb_eval_producer_open(&srv, model, ctx, (int)threads, quiet, &p, err))) {
+    if ((rc = owb_eval_producer_open(&srv, model, ctx, (int)threads, quiet, &p, err)) ||
+        (rc = owb_producer_shard(&p, err))) {
         rc = owb_cli_fail("eval mc", rc, err);
         goto out;
     }
@@ -724,6 +752,8 @@ static int eval_mc(int argc, char **argv)
         rc = owb_cli_fail("eval mc", rc, err);
         goto out;
     }
+    if (worker_rank())
+        goto out;
     printf("%s on %s: %zu items%s\n", p->info.name, task, r.n,
            limit && (size_t)limit < t.n ? " (seeded random subset)" : "");
     printf("  acc       %.4f  95%% CI [%.4f, %.4f]  (%lld correct)\n", r.acc, r.acc_lo, r.acc_hi,

@@ -31,7 +31,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: owbench generate -m FILE [-p PROMPT] -n N [--ctx N] [--temp T] [--seed S]\n"
             "                        [--threads N]\n\n"
-            "Generate text with a GGUF model (llama, mistral, qwen2 architectures). Only the\n"
+            "Generate text with a GGUF model (llama, mistral, qwen2, gpt-oss). Only the\n"
             "generated text is written to stdout; model facts and timings go to stderr.\n\n"
             "  -m, --model FILE   GGUF model\n"
             "  -p, --prompt TEXT  prompt (default: empty, generation starts from BOS)\n"

@@ -17,6 +17,7 @@
 #include "kernels/isa.h"
 #include "results/result.h"
 #include "bench/suites/ceiling.h"
+#include "dist/ranks.h"
 #include "tools/cli_common.h"
 #include "tools/cmds.h"
 #include "tools/kernels_device.h"
@@ -28,7 +29,7 @@ static void usage(FILE *f)
         "usage: owbench kernels [--formats LIST] [--shapes MxK,...] [--batch LIST]\n"
         "                       [--threads LIST] [--pin POLICY] [--isa ISA]\n"
         "                       [--ceiling FILE] [--counters LIST] [--device cpu|cuda]\n"
-        "                       [--quick] [-o DIR]\n\n"
+        "                       [--quick] [--rotate SIZE] [-o DIR]\n\n"
         "Quantized GEMV (batch 1) and GEMM (batch > 1) through the owbench kernels: Y = W X,\n"
         "W m x k in a GGUF format as stored, f32 activations and outputs. Weights rotate over\n"
         "copies exceeding 4x the last-level cache; each thread first-touches its rows.\n"
@@ -49,25 +50,22 @@ static void usage(FILE *f)
         "  --device DEV     cpu (default) or cuda: the sweep on the GPU backend with its\n"
         "                   copy ceiling (exit 77 naming the reason when no device is usable)\n"
         "  --quick          shorter measurements (and a quick ceiling)\n"
+        "  --rotate SIZE    weight bytes to rotate over, K/M/G suffixes (default 4x the\n"
+        "                   last-level cache; smaller sizes measure from cache, for tests)\n"
         "  -o DIR           output folder (default results/runs/<time>-kernels); writes\n"
         "                   DIR/kernels.json\n");
 }
 
 int cmd_kernels(int argc, char **argv)
 {
-    static const struct option opts[] = {{"formats", required_argument, NULL, 'f'},
-                                         {"shapes", required_argument, NULL, 's'},
-                                         {"batch", required_argument, NULL, 'b'},
-                                         {"threads", required_argument, NULL, 't'},
-                                         {"pin", required_argument, NULL, 'p'},
-                                         {"isa", required_argument, NULL, 'i'},
-                                         {"ceiling", required_argument, NULL, 'C'},
-                                         {"counters", required_argument, NULL, 'c'},
-                                         {"quick", no_argument, NULL, 'q'},
-                                         {"output", required_argument, NULL, 'o'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {"device", required_argument, NULL, 'D'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"formats", required_argument, NULL, 'f'}, {"shapes", required_argument, NULL, 's'},
+        {"batch", required_argument, NULL, 'b'},   {"threads", required_argument, NULL, 't'},
+        {"pin", required_argument, NULL, 'p'},     {"isa", required_argument, NULL, 'i'},
+        {"ceiling", required_argument, NULL, 'C'}, {"counters", required_argument, NULL, 'c'},
+        {"quick", no_argument, NULL, 'q'},         {"output", required_argument, NULL, 'o'},
+        {"rotate", required_argument, NULL, 'r'},  {"help", no_argument, NULL, 'h'},
+        {"device", required_argument, NULL, 'D'},  {NULL, 0, NULL, 0}};
     struct owb_kernels_cfg cfg;
     int c, rc = OWB_EXIT_OK, quick = 0;
     const char *outarg = NULL, *ceiling_path = NULL, *device = NULL;
@@ -77,7 +75,7 @@ int cmd_kernels(int argc, char **argv)
 
     owb_kernels_cfg_default(&cfg);
     optind = 1;
-    while ((c = getopt_long(argc, argv, "f:s:b:t:p:i:C:c:qo:hD:", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "f:s:b:t:p:i:C:c:qo:r:hD:", opts, NULL)) != -1) {
         switch (c) {
         case 'f':
             if (owb_kernels_parse_formats(optarg, &cfg, err))
@@ -119,6 +117,14 @@ int cmd_kernels(int argc, char **argv)
             break;
         case 'q':
             quick = 1;
+            break;
+        case 'r':
+            if (owb_parse_size("--rotate", optarg, &cfg.rotate_bytes, err) ||
+                cfg.rotate_bytes == 0) {
+                if (!err[0])
+                    snprintf(err, sizeof err, "--rotate '%s': expected a size > 0", optarg);
+                goto usage_err;
+            }
             break;
         case 'D':
             device = optarg;
@@ -167,6 +173,7 @@ int cmd_kernels(int argc, char **argv)
     }
     cfg.verbose = 1;
     owb_cli_outdir(outarg, "kernels", outdir, sizeof outdir);
+    owb_cli_rank_outdir(outdir, sizeof outdir);
     rc = owb_cli_check_outdir("kernels", outdir);
     if (rc)
         goto out;
@@ -197,6 +204,17 @@ int cmd_kernels(int argc, char **argv)
     }
     owb_ceiling_annotate(doc, ceiling_doc);
     owb_kernels_print_table(doc, stdout);
+    {
+        /* Under mpirun each node measured itself; rank 0 writes one document for the fleet. */
+        char rerr[OWB_ERR_MAX] = "";
+        int cst = owb_cli_ranks_collect(doc, topo, 1, rerr);
+        if (cst) {
+            rc = owb_cli_fail("kernels", cst, rerr);
+            goto out;
+        }
+        if (owb_ranks_rank() > 0)
+            goto out;
+    }
     rc = owb_cli_write("kernels", doc, outdir, "kernels.json");
 out:
     cJSON_Delete(doc);

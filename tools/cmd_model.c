@@ -23,6 +23,7 @@
 #include "owb_common.h"
 #include "results/result.h"
 #include "bench/suites/ceiling.h"
+#include "dist/ranks.h"
 #include "tools/cli_common.h"
 #include "tools/cmds.h"
 
@@ -39,7 +40,7 @@ static void usage(FILE *f)
             "other), weights and KV cache bytes, decode as a share of the roofline (the read\n"
             "ceiling of this run divided by the bytes one token reads) and prefill as a share of\n"
             "the compute peak (int8 dot or f32 FMA, measured on the same threads).\n\n"
-            "  -m, --model FILE    GGUF model (llama, mistral, qwen2 architectures)\n"
+            "  -m, --model FILE    GGUF model (llama, mistral, qwen2, gpt-oss architectures)\n"
             "  --synthetic PRESET  a synthetic model of a real shape (%s),\n"
             "                      written to a temporary file in $TMPDIR (or /tmp) and removed\n"
             "  --type T            its weight type: %s (default q4_0)\n"
@@ -258,6 +259,7 @@ int cmd_model(int argc, char **argv)
         goto out;
     }
     owb_cli_outdir(outarg, "model", outdir, sizeof outdir);
+    owb_cli_rank_outdir(outdir, sizeof outdir);
     rc = owb_cli_check_outdir("model", outdir);
     if (rc)
         goto out;
@@ -309,6 +311,17 @@ int cmd_model(int argc, char **argv)
     }
     owb_ceiling_annotate(doc, ceiling_doc);
     owb_model_bench_print_table(doc, stdout);
+    {
+        /* Under mpirun each node measured itself; rank 0 writes one document for the fleet. */
+        char rerr[OWB_ERR_MAX] = "";
+        int cst = owb_cli_ranks_collect(doc, topo, 1, rerr);
+        if (cst) {
+            rc = owb_cli_fail("model", cst, rerr);
+            goto out;
+        }
+        if (owb_ranks_rank() > 0)
+            goto out;
+    }
     rc = owb_cli_write("model", doc, outdir, "model.json");
 out:
     if (tmp_path[0])

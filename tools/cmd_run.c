@@ -12,6 +12,7 @@
 #include "bench/core/measure.h"
 #include "bench/suites/stream.h"
 #include "bench/core/topo.h"
+#include "dist/ranks.h"
 #include "tools/cli_common.h"
 #include "tools/cmds.h"
 #include "tools/run_steps.h"
@@ -82,6 +83,7 @@ int cmd_run(int argc, char **argv)
         ctx.max_threads = n;
     }
     owb_cli_outdir(outarg, "run", ctx.outdir, sizeof ctx.outdir);
+    owb_cli_rank_outdir(ctx.outdir, sizeof ctx.outdir);
     rc = owb_cli_check_outdir("run", ctx.outdir);
     if (rc)
         goto out;
@@ -104,7 +106,21 @@ int cmd_run(int argc, char **argv)
         fprintf(stderr, "[%d/%d] %s done in %.1f s\n", i + 1, owb_run_nsteps, s->name,
                 (double)(owb_now_ns() - ts) * 1e-9);
     }
-    rc = owb_cli_write("run", ctx.doc, ctx.outdir, "run.json");
+    if (owb_ranks_size() > 1) {
+        /* Each node measured itself; rank 0 writes one document for the fleet (its summary
+         * below stays its own). */
+        cJSON *fleet = owb_ranks_rank() == 0 ? cJSON_Duplicate(ctx.doc, 1) : NULL;
+        int st = owb_ranks_rank() == 0 && !fleet ? OWB_E_NOMEM : OWB_OK;
+        if (!st)
+            st = owb_cli_ranks_collect(owb_ranks_rank() == 0 ? fleet : ctx.doc, ctx.topo, 1, err);
+        if (!st && owb_ranks_rank() == 0)
+            rc = owb_cli_write("run", fleet, ctx.outdir, "run.json");
+        cJSON_Delete(fleet);
+        if (st)
+            rc = owb_cli_fail("run", st, err[0] ? err : "out of memory");
+    } else {
+        rc = owb_cli_write("run", ctx.doc, ctx.outdir, "run.json");
+    }
     if (rc)
         goto out;
     owb_run_summary(&ctx);

@@ -5,6 +5,14 @@
  * a sweep (--sweep rate=... or concurrency=...) or a capacity search (--find-max: the highest rate
  * whose SLO percentiles hold, by doubling then bisection), writing one result with a benchmark per
  * point and printing a summary per point. Exit 1 when an --slo is given and missed.
+ *
+ * Under mpirun (dist/ranks.h) every rank is a load generator: the load point is split (open loop:
+ * rate / N per rank, each an independent stream with seed + rank; closed loop: the concurrency
+ * and the requests split), ranks agree on a start instant (barrier, clock offset against rank 0,
+ * an instant 100 ms ahead on rank 0's clock), and rank 0 merges every rank's raw records into one
+ * run (bench/serve/serve.h, owb_serve_run_merge) before computing the metrics, so percentiles are
+ * exact over all requests. Rank 0 alone probes the server, prints and writes; the SLO outcome of
+ * each point is broadcast so --find-max and sweeps take the same steps on every rank.
  */
 #define _GNU_SOURCE
 #include <getopt.h>
@@ -16,6 +24,7 @@
 #include "bench/serve/prom.h"
 #include "bench/serve/serve.h"
 #include "bench/core/topo.h"
+#include "dist/ranks.h"
 #include "owb_common.h"
 #include "results/result.h"
 #include "tools/cli_common.h"
@@ -155,6 +164,178 @@ static void load_label(const struct owb_serve_load *l, char *buf, size_t n)
         snprintf(buf, n, "c%d", l->concurrency);
 }
 
+/* ---- ranks ---- */
+
+/* The share of a count that rank r of n takes (the first count % n ranks take one more). */
+static size_t share(size_t count, int r, int n)
+{
+    return count / (size_t)n + ((size_t)r < count % (size_t)n);
+}
+
+/* This rank's part of load point in. */
+static void split_load(const struct owb_serve_load *in, struct owb_serve_load *out)
+{
+    int r = owb_ranks_rank(), n = owb_ranks_size();
+    *out = *in;
+    if (n < 2)
+        return;
+    out->seed = in->seed + (uint64_t)r;
+    if (in->rate > 0)
+        out->rate = in->rate / n;
+    if (in->concurrency > 0)
+        out->concurrency = (int)share((size_t)in->concurrency, r, n);
+    out->requests = share(in->requests, r, n);
+    out->warmup = share(in->warmup, r, n);
+    out->cooldown = share(in->cooldown, r, n);
+    out->max_requests = share(in->max_requests, r, n);
+}
+
+struct start_ctx {
+    struct owb_ranks_clock clk;
+    int64_t start_rt0_ns; /* agreed start on rank 0's CLOCK_REALTIME */
+};
+
+/* Called by owb_serve_run once every rank's buffers are ready: barrier, clock offset, start. */
+static uint64_t agree_start(void *ctx)
+{
+    struct start_ctx *sc = ctx;
+    owb_ranks_barrier();
+    owb_ranks_clock_sync(&sc->clk);
+    return owb_ranks_start_at(&sc->clk, 100000000, &sc->start_rt0_ns);
+}
+
+/* What each rank sends rank 0 besides its packed run. */
+struct rank_head {
+    int32_t rank, pad;
+    int64_t t0_rt0_ns; /* this rank's time zero on rank 0's clock */
+    int64_t offset_ns, rtt_ns;
+    char host[64];
+};
+
+/* Collective: gather every rank's run to rank 0 and merge them there (*merged; NULL elsewhere),
+ * with a per-rank JSON array in *ranks (rank 0). Returns 0 or a status with err. */
+static int gather_runs(const struct owb_serve_run *run, const struct start_ctx *sc,
+                       struct owb_serve_run **merged, cJSON **ranks, char err[OWB_ERR_MAX])
+{
+    int size = owb_ranks_size(), rc;
+    void *pk = NULL, *all = NULL;
+    size_t pk_len = 0, *lens = calloc((size_t)size, sizeof *lens);
+    const void **bufs = NULL;
+    size_t *blens = NULL;
+    int64_t *shift = NULL;
+    unsigned char *msg = NULL;
+    struct rank_head h;
+
+    *merged = NULL;
+    *ranks = NULL;
+    memset(&h, 0, sizeof h);
+    h.rank = owb_ranks_rank();
+    h.t0_rt0_ns = owb_ranks_mono_to_rt0(&sc->clk, run->t0_mono_ns);
+    h.offset_ns = sc->clk.offset_ns;
+    h.rtt_ns = sc->clk.rtt_ns;
+    snprintf(h.host, sizeof h.host, "%s", owb_ranks_host());
+    if (!lens) {
+        fprintf(stderr, "owbench serve: rank %d: out of memory\n", h.rank);
+        owb_ranks_abort(OWB_EXIT_RUNTIME);
+    }
+    rc = owb_serve_run_pack(run, &pk, &pk_len);
+    msg = malloc(sizeof h + pk_len);
+    if (rc || !msg) {
+        fprintf(stderr, "owbench serve: rank %d: out of memory packing the run\n", h.rank);
+        owb_ranks_abort(OWB_EXIT_RUNTIME);
+    }
+    memcpy(msg, &h, sizeof h);
+    memcpy(msg + sizeof h, pk, pk_len);
+    rc = owb_ranks_gather(msg, sizeof h + pk_len, &all, lens);
+    if (owb_ranks_rank() > 0)
+        goto out;
+    if (rc) {
+        snprintf(err, OWB_ERR_MAX, "rank 0: cannot take every rank's records (%s)",
+                 rc == OWB_E_NOMEM ? "out of memory" : "over 2 GiB");
+        goto out;
+    }
+    bufs = calloc((size_t)size, sizeof *bufs);
+    blens = calloc((size_t)size, sizeof *blens);
+    shift = calloc((size_t)size, sizeof *shift);
+    *ranks = cJSON_CreateArray();
+    if (!bufs || !blens || !shift || !*ranks) {
+        snprintf(err, OWB_ERR_MAX, "out of memory");
+        rc = OWB_E_NOMEM;
+        goto out;
+    }
+    size_t off = 0;
+    int64_t t0_ref = 0;
+    for (int r = 0; r < size; r++) {
+        struct rank_head rh;
+        if (lens[r] < sizeof rh) {
+            snprintf(err, OWB_ERR_MAX, "rank %d sent %zu bytes, not its records", r, lens[r]);
+            rc = OWB_E_FORMAT;
+            goto out;
+        }
+        memcpy(&rh, (char *)all + off, sizeof rh);
+        rh.host[sizeof rh.host - 1] = '\0';
+        bufs[r] = (char *)all + off + sizeof rh;
+        blens[r] = lens[r] - sizeof rh;
+        if (r == 0)
+            t0_ref = rh.t0_rt0_ns;
+        shift[r] = rh.t0_rt0_ns - t0_ref;
+        off += lens[r];
+        cJSON *o = cJSON_CreateObject();
+        if (!o)
+            continue;
+        cJSON_AddNumberToObject(o, "rank", rh.rank);
+        cJSON_AddStringToObject(o, "host", rh.host);
+        cJSON_AddNumberToObject(o, "clock_offset_ns", (double)rh.offset_ns);
+        cJSON_AddNumberToObject(o, "clock_rtt_ns", (double)rh.rtt_ns);
+        cJSON_AddNumberToObject(o, "start_skew_ns", (double)shift[r]);
+        cJSON_AddItemToArray(*ranks, o);
+    }
+    if ((rc = owb_serve_run_merge(bufs, blens, shift, size, merged, err)))
+        goto out;
+    /* Per-rank client health and verdict, from the packed runs. */
+    for (int r = 0; r < size; r++) {
+        struct owb_serve_run *one = NULL;
+        char why[256];
+        int64_t z = 0;
+        cJSON *o = cJSON_GetArrayItem(*ranks, r);
+        if (!o || owb_serve_run_merge(&bufs[r], &blens[r], &z, 1, &one, err))
+            continue;
+        size_t ok = 0;
+        for (size_t i = 0; i < one->n; i++)
+            ok += one->reqs[i].err == OWB_SERVE_OK && one->reqs[i].end_ns;
+        cJSON_AddNumberToObject(o, "requests", (double)one->n);
+        cJSON_AddNumberToObject(o, "ok", (double)ok);
+        cJSON_AddNumberToObject(o, "events", (double)one->client.events);
+        cJSON_AddNumberToObject(
+            o, "events_per_s",
+            one->client.wall_s > 0 ? (double)one->client.events / one->client.wall_s : 0);
+        cJSON_AddNumberToObject(o, "client_threads", one->client.threads);
+        cJSON_AddNumberToObject(o, "cpu_busy", one->client.cpu_busy);
+        cJSON_AddNumberToObject(o, "dispatch_lag_p99_ms", one->client.dispatch_lag_p99_ms);
+        cJSON_AddNumberToObject(o, "iter_p99_ms", one->client.iter_p99_ms);
+        cJSON_AddNumberToObject(o, "wake_p99_ms", one->client.wake_p99_ms);
+        cJSON_AddNumberToObject(o, "runq_wait_ms", one->client.runq_wait_ms);
+        bool bound = owb_serve_client_bound(&one->client, why, sizeof why);
+        cJSON_AddBoolToObject(o, "client_bound", bound);
+        if (bound)
+            cJSON_AddStringToObject(o, "client_bound_reason", why);
+        owb_serve_run_free(one);
+    }
+out:
+    if (rc) {
+        cJSON_Delete(*ranks);
+        *ranks = NULL;
+    }
+    free(pk);
+    free(msg);
+    free(all);
+    free(lens);
+    free(bufs);
+    free(blens);
+    free(shift);
+    return rc;
+}
+
 static double pct_of(const struct owb_serve_metrics *m, int metric, double q)
 {
     double v, lo, hi;
@@ -214,20 +395,45 @@ static int run_point(struct opts *o, const struct owb_serve_workload *w,
 {
     struct owb_serve_run *run = NULL;
     struct owb_serve_metrics m;
+    struct owb_serve_load mine;
+    struct start_ctx sc;
     char label[64], name[256];
-    cJSON *b, *pin, *a1, *a2;
-    int rc;
+    cJSON *b, *pin, *a1, *a2, *ranks = NULL;
+    int rc, nranks = owb_ranks_size();
+    bool told = false; /* rank 0 has broadcast the SLO outcome */
 
     memset(&m, 0, sizeof m);
+    memset(&sc, 0, sizeof sc);
     load_label(ld, label, sizeof label);
     snprintf(name, sizeof name, "serve/%s/%s/%s",
              o->cfg.endpoint == OWB_SERVE_CHAT ? "chat" : "completions", w->kind, label);
     if (!o->quiet)
         fprintf(stderr, "owbench serve: %s ...\n", name);
     uint64_t t_start = owb_now_ns();
-    rc = owb_serve_run(&o->cfg, ld, w, &run, err);
+    split_load(ld, &mine);
+    if (nranks > 1) {
+        mine.start_at = agree_start;
+        mine.start_ctx = &sc;
+    }
+    /* A rank that fails here returns to main, which stops every rank (MPI_Abort). */
+    rc = owb_serve_run(&o->cfg, &mine, w, &run, err);
     if (rc)
         return rc;
+    if (nranks > 1) {
+        struct owb_serve_run *merged = NULL;
+        int ok = 0;
+        rc = gather_runs(run, &sc, &merged, &ranks, err);
+        owb_serve_run_free(run);
+        run = merged;
+        if (owb_ranks_rank() > 0) {
+            /* The SLO outcome decides the next point of --find-max on every rank. */
+            owb_ranks_bcast(&ok, sizeof ok);
+            *slo_ok = ok != 0;
+            return rc;
+        }
+        if (rc)
+            goto out;
+    }
     uint64_t t_stop = owb_now_ns();
     rc = owb_serve_compute(run, o->have_slo ? &o->slo : NULL, &m);
     if (rc) {
@@ -235,6 +441,11 @@ static int run_point(struct opts *o, const struct owb_serve_workload *w,
         goto out;
     }
     *slo_ok = o->have_slo ? owb_slo_check(&o->slo, &m, NULL) : true;
+    if (nranks > 1) {
+        int ok = *slo_ok;
+        owb_ranks_bcast(&ok, sizeof ok);
+        told = true;
+    }
     b = owb_result_add_benchmark(doc, name, "serve");
     if (!b) {
         rc = OWB_E_NOMEM;
@@ -263,6 +474,8 @@ static int run_point(struct opts *o, const struct owb_serve_workload *w,
     owb_result_param_num(b, "cooldown", (double)ld->cooldown);
     owb_result_param_num(b, "seed", (double)ld->seed);
     owb_result_param_num(b, "client_threads", o->cfg.client_threads);
+    if (nranks > 1)
+        owb_result_param_num(b, "ranks", nranks);
     owb_result_param_num(b, "timeout_s", o->cfg.timeout_s);
     owb_result_param_str(b, "include_usage", o->cfg.include_usage ? "sent" : "not sent");
     owb_result_param_str(b, "continuous_usage", o->cfg.continuous_usage ? "sent" : "not sent");
@@ -282,6 +495,20 @@ static int run_point(struct opts *o, const struct owb_serve_workload *w,
     if (rc) {
         snprintf(err, OWB_ERR_MAX, "out of memory");
         goto out;
+    }
+    if (ranks) {
+        /* Per rank: host, clock offset and start skew, requests, client health and verdict. */
+        cJSON *sv = cJSON_GetObjectItem(b, "serving");
+        cJSON_AddItemToObject(sv, "ranks", ranks);
+        ranks = NULL;
+        cJSON *st = cJSON_AddObjectToObject(sv, "start");
+        if (st) {
+            cJSON_AddStringToObject(st, "method",
+                                    "MPI barrier, then NTP-style clock offset of each rank "
+                                    "against rank 0 (best of 8 round trips), then one instant "
+                                    "100 ms ahead on rank 0's clock");
+            cJSON_AddNumberToObject(st, "start_realtime_ns", (double)sc.start_rt0_ns);
+        }
     }
     {
         /* The raw per-request record next to the result. */
@@ -308,6 +535,12 @@ static int run_point(struct opts *o, const struct owb_serve_workload *w,
     if (!o->quiet)
         print_point(o, name, run, &m, *slo_ok);
 out:
+    if (nranks > 1 && rc && !told) {
+        /* Workers wait for the SLO outcome: let them go on; main stops every rank. */
+        int ok = 0;
+        owb_ranks_bcast(&ok, sizeof ok);
+    }
+    cJSON_Delete(ranks);
     owb_serve_metrics_release(&m);
     owb_serve_run_free(run);
     return rc;
@@ -650,16 +883,44 @@ int cmd_serve(int argc, char **argv)
     if (owb_len_dist_parse("--input-len", o.in_spec, &o.in_len, err) ||
         owb_len_dist_parse("--output-len", o.out_spec, &o.out_len, err))
         goto usage_err;
+    if (owb_ranks_size() > 1) {
+        int n = owb_ranks_size();
+        if (o.load.replay) {
+            snprintf(err, sizeof err, "--replay runs on one rank (started with %d ranks)", n);
+            goto usage_err;
+        }
+        if (o.load.requests && o.load.requests < (size_t)n) {
+            snprintf(err, sizeof err, "--requests %zu: fewer than the %d ranks", o.load.requests,
+                     n);
+            goto usage_err;
+        }
+        for (int i = 0; i < (o.sweep_kind && o.sweep_kind[0] == 'c' ? o.nsweep : 1); i++) {
+            double cc = o.sweep_kind && o.sweep_kind[0] == 'c' ? o.sweep[i] : o.load.concurrency;
+            if (cc > 0 && cc < n) {
+                snprintf(err, sizeof err,
+                         "concurrency %g: fewer than the %d ranks (each rank "
+                         "takes a share of the streams)",
+                         cc, n);
+                goto usage_err;
+            }
+        }
+        if (owb_ranks_rank() > 0)
+            o.quiet = 1;
+    }
     o.headers[o.nheaders] = NULL;
     o.cfg.headers = o.headers;
     o.cfg.verbose = !o.quiet;
 
-    /* Workload. */
-    if (!strcmp(o.dataset, "random")) {
-        size_t n = o.load.requests ? o.load.warmup + o.load.requests + o.load.cooldown : 1000;
-        st = owb_serve_workload_random(&w, n, &o.in_len, &o.out_len, o.load.seed, err);
-    } else {
-        st = owb_serve_workload_load(&w, o.dataset, 0, &o.out_len, o.load.seed, err);
+    /* Workload: each rank its own prompts (seed + rank) when several ranks share the load. */
+    {
+        struct owb_serve_load mine;
+        split_load(&o.load, &mine);
+        if (!strcmp(o.dataset, "random")) {
+            size_t n = o.load.requests ? o.load.warmup + o.load.requests + o.load.cooldown : 1000;
+            st = owb_serve_workload_random(&w, n, &o.in_len, &o.out_len, mine.seed, err);
+        } else {
+            st = owb_serve_workload_load(&w, o.dataset, 0, &o.out_len, mine.seed, err);
+        }
     }
     if (st) {
         rc = owb_cli_fail("serve", st == OWB_E_FORMAT ? OWB_E_USAGE : st, err);
@@ -677,24 +938,51 @@ int cmd_serve(int argc, char **argv)
         goto out;
     }
     {
-        int all[1024];
-        if (owb_topo_npus(topo) > 1024 ||
-            owb_topo_pin_plan(topo, o.pin, o.cfg.client_threads, all, &ncpu, err))
+        /* Ranks on one host take consecutive slices of the plan (wrapping round the CPUs). */
+        int all[1024], lr = owb_ranks_local_rank(), want = o.cfg.client_threads, got = 0;
+        int npu = owb_topo_npus(topo);
+        if (npu > 1024)
             goto usage_err;
+        if (owb_ranks_local_size() > 1) {
+            want = o.cfg.client_threads * owb_ranks_local_size();
+            if (want > npu)
+                want = npu;
+        }
+        if (owb_topo_pin_plan(topo, o.pin, want, all, &got, err))
+            goto usage_err;
+        ncpu = o.cfg.client_threads;
         for (int k = 0; k < ncpu && k < 64; k++)
-            cpus[k] = all[k];
+            cpus[k] = got > 0 ? all[(lr * o.cfg.client_threads + k) % got] : -1;
         o.cfg.cpus = strcmp(o.pin, "none") ? cpus : NULL;
     }
 
-    /* Is the server there, and what does it accept? */
-    if (o.no_probe) {
-        st = owb_serve_probe(&o.cfg, NULL, &probe, err);
-    } else {
-        st = owb_serve_probe(&o.cfg, &w, &probe, err);
+    /* Is the server there, and what does it accept? (Rank 0 asks; the others take its
+     * answer.) */
+    memset(&probe, 0, sizeof probe);
+    st = 0;
+    if (owb_ranks_rank() == 0) {
+        if (o.no_probe) {
+            st = owb_serve_probe(&o.cfg, NULL, &probe, err);
+        } else {
+            st = owb_serve_probe(&o.cfg, &w, &probe, err);
+        }
     }
-    if (st) {
-        rc = owb_cli_fail("serve", st, err);
+    if ((st = owb_ranks_agree(st, err))) {
+        /* Rank 0 tells the user; the others only end with the same code. */
+        rc = owb_ranks_rank() == 0 ? owb_cli_fail("serve", st, err) : owb_status_exit(st);
         goto out;
+    }
+    if (owb_ranks_size() > 1) {
+        static char model[256];
+        int flags[4] = {o.cfg.ignore_eos, o.cfg.include_usage, o.cfg.continuous_usage, 0};
+        snprintf(model, sizeof model, "%s", o.cfg.model ? o.cfg.model : "");
+        owb_ranks_bcast(model, sizeof model);
+        owb_ranks_bcast(flags, sizeof flags);
+        owb_ranks_bcast(&probe, sizeof probe);
+        o.cfg.model = model;
+        o.cfg.ignore_eos = flags[0];
+        o.cfg.include_usage = flags[1];
+        o.cfg.continuous_usage = flags[2];
     }
     if (!o.quiet)
         fprintf(stderr,
@@ -704,18 +992,27 @@ int cmd_serve(int argc, char **argv)
                 !o.no_probe && !probe.extra_ok ? "; ignore_eos/min_tokens rejected" : "");
 
     owb_cli_outdir(o.outarg, "serve", outdir, sizeof outdir);
-    rc = owb_cli_check_outdir("serve", outdir);
-    if (rc)
-        goto out;
-    snprintf(o.outdir, sizeof o.outdir, "%s", outdir);
-    doc = owb_cli_result_new(topo);
-    if (!doc) {
-        rc = owb_cli_fail("serve", OWB_E_NOMEM, "out of memory");
+    if (owb_ranks_size() > 1)
+        owb_ranks_bcast(outdir, sizeof outdir); /* the same default folder name everywhere */
+    st = 0;
+    if (owb_ranks_rank() == 0) {
+        if (owb_cli_check_outdir("serve", outdir))
+            st = OWB_E_IO;
+        else if (!(doc = owb_cli_result_new(topo)))
+            st = OWB_E_NOMEM;
+        snprintf(err, sizeof err, "%.400s", st == OWB_E_NOMEM ? "out of memory" : outdir);
+    }
+    if ((st = owb_ranks_agree(st, err))) {
+        rc = owb_status_exit(st);
+        if (owb_ranks_rank() == 0 && st == OWB_E_NOMEM)
+            owb_cli_fail("serve", st, err);
         goto out;
     }
+    snprintf(o.outdir, sizeof o.outdir, "%s", outdir);
 
-    if (!o.no_metrics) {
-        /* --metrics-url, else ROOT/metrics of --url when it answers (a note either way). */
+    if (!o.no_metrics && owb_ranks_rank() == 0) {
+        /* --metrics-url, else ROOT/metrics of --url when it answers (a note either way); rank 0
+         * scrapes for all ranks. */
         char murl[1100], merr[OWB_ERR_MAX];
         size_t ul = strlen(o.cfg.url);
         if (o.metrics_url)
@@ -763,6 +1060,12 @@ int cmd_serve(int argc, char **argv)
         }
     }
     owb_prom_scrape_stop(o.scrape);
+    if ((st = owb_cli_ranks_collect(doc, topo, 0, err))) {
+        rc = owb_cli_fail("serve", st, err);
+        goto out;
+    }
+    if (owb_ranks_rank() > 0)
+        goto out; /* rank 0 writes the one result */
     rc = owb_cli_write("serve", doc, outdir, "serve.json");
     if (rc == OWB_EXIT_OK && o.have_slo && !all_ok)
         rc = OWB_EXIT_REGRESSION;

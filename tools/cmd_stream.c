@@ -11,6 +11,7 @@
 #include "bench/suites/stream.h"
 #include "bench/core/suite.h"
 #include "bench/core/topo.h"
+#include "dist/ranks.h"
 #include "tools/cli_common.h"
 #include "tools/cmds.h"
 
@@ -110,6 +111,7 @@ int cmd_stream(int argc, char **argv)
     cfg.nthreads = nthreads;
     cfg.verbose = 1;
     owb_cli_outdir(outarg, "stream", outdir, sizeof outdir);
+    owb_cli_rank_outdir(outdir, sizeof outdir);
     rc = owb_cli_check_outdir("stream", outdir);
     if (rc)
         goto out;
@@ -124,6 +126,17 @@ int cmd_stream(int argc, char **argv)
         goto out;
     }
     owb_cli_print_stream_table(doc);
+    {
+        /* Under mpirun each node measured itself; rank 0 writes one document for the fleet. */
+        char rerr[OWB_ERR_MAX] = "";
+        int cst = owb_cli_ranks_collect(doc, topo, 1, rerr);
+        if (cst) {
+            rc = owb_cli_fail("stream", cst, rerr);
+            goto out;
+        }
+        if (owb_ranks_rank() > 0)
+            goto out;
+    }
     rc = owb_cli_write("stream", doc, outdir, "stream.json");
 out:
     cJSON_Delete(doc);

@@ -12,6 +12,7 @@ const struct owb_cmd owb_cmds[] = {
     {"kernels", cmd_kernels, "quantized GEMV/GEMM sweep, GB/s and % of the read ceiling"},
     {"model", cmd_model, "prefill/decode tok/s of a GGUF or synthetic model (llama-bench pp/tg)"},
     {"compare", cmd_compare, "A/B of two result files: medians, Mann-Whitney p, verdicts"},
+    {"ab", cmd_ab, "interleaved A/B of two commands in paired rounds (builds or settings)"},
     {"plot", cmd_plot, "gnuplot figures (PNG, SVG) + data and scripts from result files"},
     {"report", cmd_report, "one offline HTML page from result files (side by side)"},
     {"generate", cmd_generate, "generate text from a GGUF model (greedy or sampled)"},

@@ -21,6 +21,7 @@ int cmd_topo(int argc, char **argv);
 int cmd_stream(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
+int cmd_ab(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 int cmd_kernels(int argc, char **argv);
 int cmd_gguf(int argc, char **argv);

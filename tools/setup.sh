@@ -8,7 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(build-essential cmake pkg-config git libhwloc-dev hwloc libpapi-dev papi-tools
-          libcjson-dev libcurl4-openssl-dev gnuplot-nox python3 python3-jsonschema jq)
+          libcjson-dev libcurl4-openssl-dev gnuplot-nox python3 python3-jsonschema jq
+          openmpi-bin libopenmpi-dev)
 
 install=1
 cmake_args=()

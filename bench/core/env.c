@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "bench/core/counters.h"
+#include "dist/ranks.h"
 #include "owb_config.h"
 
 #if OWB_HAVE_CURL
@@ -204,23 +205,9 @@ static cJSON *features_json(const struct owb_topo *t, cJSON *gpus)
         cJSON_AddItemToObject(o, "cuda", feature(false, false, "built without CUDA"));
     }
 
-    /* MPI is active only when this process was launched by an MPI launcher. */
-    const char *mpi_vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"};
-    const char *launched = NULL;
-    for (size_t i = 0; i < OWB_ARRAY_LEN(mpi_vars) && !launched; i++)
-        if (getenv(mpi_vars[i]))
-            launched = mpi_vars[i];
-    if (!OWB_HAVE_MPI)
-        cJSON_AddItemToObject(o, "mpi", feature(false, false, "built without MPI"));
-    else if (launched) {
-        snprintf(why, sizeof why, "launched by an MPI launcher (%s set)", launched);
-        cJSON_AddItemToObject(o, "mpi", feature(true, true, why));
-    } else {
-        cJSON_AddItemToObject(o, "mpi",
-                              feature(true, false,
-                                      "not launched by mpirun (OMPI_COMM_WORLD_SIZE, "
-                                      "PMI_SIZE and PMIX_RANK unset)"));
-    }
+    /* MPI is active when mpirun launched this process and MPI was initialised (dist/ranks.h). */
+    owb_ranks_feature(&compiled, &active, why);
+    cJSON_AddItemToObject(o, "mpi", feature(compiled, active, why));
 
 #if OWB_HAVE_CURL
     const curl_version_info_data *cv = curl_version_info(CURLVERSION_NOW);

@@ -1,67 +1,42 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * pool.c: the pinned fork-join pool. The owner publishes (fn, ctx) and bumps a generation counter;
- * workers spin briefly on it, then sleep on a condition variable, run their share, record
- * sched_getcpu() around it and count themselves done; the owner runs tid 0 itself and waits the
- * same way. Sleeping is announced through an atomic counter that the waker reads after its own
- * atomic store (both sequentially consistent), so a wake-up can never fall between a waiter's last
- * check and its sleep, and the fast path takes no lock. Each region is also counted in a process
- * total that libsde exports as sde:::owbench::regions when PAPI SDE support is compiled in.
+ * pool.c: the pinned fork-join pool of the measurement core (bench/core/pool.h) on the runtime's
+ * pool (runtime/pool.h: threads, pinning, the spin-then-sleep start and done events). This layer
+ * adds what a measurement needs: each worker records sched_getcpu() at the start and end of every
+ * region (requested vs observed CPUs, migrations), and each region is counted in a process total
+ * that libsde exports as sde:::owbench::regions when PAPI SDE support is compiled in.
  */
 #define _GNU_SOURCE
 #include "bench/core/pool.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <string.h>
 
 #include "owb_config.h"
+#include "runtime/pool.h"
 
 #if OWB_HAVE_SDE
 #include <sde_lib.h>
 #endif
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define CPU_RELAX() _mm_pause()
-#else
-#define CPU_RELAX() ((void)0)
-#endif
-
-/* Polls before sleeping: enough to cover back-to-back regions of a benchmark loop without burning
- * a core for long when the owner is busy elsewhere. */
-#define OWB_POOL_SPINS 4096
 #define OWB_POOL_PAGE 4096
 
 struct owb_worker {
-    _Alignas(64) struct owb_pool *pool; /* one cache line per worker: no false sharing */
-    pthread_t th;
-    int tid;
-    int cpu_req;                                /* requested CPU, -1 unpinned */
-    int cpu_before;                             /* sched_getcpu() at the start of the last region */
-    int cpu_after;                              /* ... and at its end */
-    int migrated;                               /* sticky until owb_pool_reset_migrations */
+    _Alignas(64) int cpu_req; /* requested CPU, -1 unpinned; one cache line per worker */
+    int cpu_before;           /* sched_getcpu() at the start of the last region */
+    int cpu_after;            /* ... and at its end */
+    int migrated;             /* sticky until owb_pool_reset_migrations */
     int kept_before, kept_after, kept_migrated; /* owb_pool_keep_observed */
 };
 
 struct owb_pool {
     int n;
-    int nstarted; /* worker threads created (tids 1..nstarted) */
+    struct owb_rt_pool *rt;
     struct owb_worker *w;
-    owb_pool_fn fn; /* published before the generation bump */
+    owb_pool_fn fn; /* the caller's region body */
     void *ctx;
-    _Atomic unsigned gen;
-    _Atomic int done;
-    _Atomic int stop;
-    _Atomic int sleepers;       /* workers waiting on cv_start */
-    _Atomic int owner_sleeping; /* owner waiting on cv_done */
-    pthread_mutex_t mu;
-    pthread_cond_t cv_start, cv_done;
-    cpu_set_t *saved_aff; /* owner's affinity before the pool pinned it */
-    size_t saved_sz;
-    int owner_pinned;
 };
 
 static _Atomic long long g_regions;
@@ -100,228 +75,52 @@ long long owb_pool_regions_total(void)
     return atomic_load(&g_regions);
 }
 
-static void run_region(struct owb_pool *p, struct owb_worker *w)
+static void run_region(void *arg, int tid, int nthreads)
 {
+    struct owb_pool *p = arg;
+    struct owb_worker *w = &p->w[tid];
     w->cpu_before = sched_getcpu();
-    p->fn(p->ctx, w->tid, p->n);
+    p->fn(p->ctx, tid, nthreads);
     w->cpu_after = sched_getcpu();
     if (w->cpu_req >= 0 ? (w->cpu_before != w->cpu_req || w->cpu_after != w->cpu_req)
                         : w->cpu_before != w->cpu_after)
         w->migrated = 1;
 }
 
-static void *worker_main(void *arg)
-{
-    struct owb_worker *w = arg;
-    struct owb_pool *p = w->pool;
-    unsigned seen = 0;
-    for (;;) {
-        unsigned g;
-        int spins = 0;
-        while ((g = atomic_load(&p->gen)) == seen && spins < OWB_POOL_SPINS) {
-            CPU_RELAX();
-            spins++;
-        }
-        if (g == seen) {
-            pthread_mutex_lock(&p->mu);
-            atomic_fetch_add(&p->sleepers, 1);
-            while ((g = atomic_load(&p->gen)) == seen)
-                pthread_cond_wait(&p->cv_start, &p->mu);
-            atomic_fetch_sub(&p->sleepers, 1);
-            pthread_mutex_unlock(&p->mu);
-        }
-        seen = g;
-        if (atomic_load(&p->stop))
-            break;
-        run_region(p, w);
-        if (atomic_fetch_add(&p->done, 1) + 1 == p->n - 1 && atomic_load(&p->owner_sleeping)) {
-            pthread_mutex_lock(&p->mu);
-            pthread_cond_broadcast(&p->cv_done);
-            pthread_mutex_unlock(&p->mu);
-        }
-    }
-    return NULL;
-}
-
-/* Bump the generation and wake sleeping workers. */
-static void release_workers(struct owb_pool *p)
-{
-    atomic_fetch_add(&p->gen, 1);
-    if (atomic_load(&p->sleepers) > 0) {
-        pthread_mutex_lock(&p->mu);
-        pthread_cond_broadcast(&p->cv_start);
-        pthread_mutex_unlock(&p->mu);
-    }
-}
-
-static void wait_workers(struct owb_pool *p)
-{
-    int target = p->n - 1;
-    for (int spins = 0; spins < OWB_POOL_SPINS; spins++) {
-        if (atomic_load(&p->done) == target)
-            return;
-        CPU_RELAX();
-    }
-    pthread_mutex_lock(&p->mu);
-    atomic_store(&p->owner_sleeping, 1);
-    while (atomic_load(&p->done) != target)
-        pthread_cond_wait(&p->cv_done, &p->mu);
-    atomic_store(&p->owner_sleeping, 0);
-    pthread_mutex_unlock(&p->mu);
-}
-
-static void stop_workers(struct owb_pool *p)
-{
-    atomic_store(&p->stop, 1);
-    release_workers(p);
-    for (int i = 1; i <= p->nstarted; i++)
-        pthread_join(p->w[i].th, NULL);
-    p->nstarted = 0;
-}
-
 struct owb_pool *owb_pool_new(int n, const int *cpus, char err[OWB_ERR_MAX])
 {
-    struct owb_pool *p = NULL;
-    cpu_set_t *one = NULL;
-    pthread_attr_t attr;
-    int attr_ok = 0, sync_ok = 0;
-
     if (n < 1) {
         snprintf(err, OWB_ERR_MAX, "a thread pool needs at least 1 thread (got %d)", n);
         return NULL;
     }
-    p = calloc(1, sizeof *p);
-    if (!p)
-        goto nomem;
-    p->n = n;
-    p->w = aligned_alloc(64, (size_t)n * sizeof *p->w);
-    if (!p->w)
-        goto nomem;
+    struct owb_pool *p = calloc(1, sizeof *p);
+    if (p)
+        p->w = aligned_alloc(64, (size_t)n * sizeof *p->w);
+    if (!p || !p->w) {
+        free(p);
+        snprintf(err, OWB_ERR_MAX, "out of memory creating a pool of %d threads", n);
+        return NULL;
+    }
     memset(p->w, 0, (size_t)n * sizeof *p->w);
+    p->n = n;
     for (int i = 0; i < n; i++) {
-        p->w[i].pool = p;
-        p->w[i].tid = i;
         p->w[i].cpu_req = cpus ? cpus[i] : -1;
         p->w[i].cpu_before = p->w[i].cpu_after = -1;
     }
-    if (pthread_mutex_init(&p->mu, NULL) != 0)
-        goto sys;
-    if (pthread_cond_init(&p->cv_start, NULL) != 0) {
-        pthread_mutex_destroy(&p->mu);
-        goto sys;
-    }
-    if (pthread_cond_init(&p->cv_done, NULL) != 0) {
-        pthread_cond_destroy(&p->cv_start);
-        pthread_mutex_destroy(&p->mu);
-        goto sys;
-    }
-    sync_ok = 1;
-
-    /* The owner's affinity now: unpinned workers get it, and owb_pool_free restores it. */
-    for (int ncpu = 1024; ncpu <= (1 << 20); ncpu *= 2) {
-        p->saved_sz = CPU_ALLOC_SIZE((size_t)ncpu);
-        p->saved_aff = CPU_ALLOC((size_t)ncpu);
-        if (!p->saved_aff)
-            goto nomem;
-        if (pthread_getaffinity_np(pthread_self(), p->saved_sz, p->saved_aff) == 0)
-            break;
-        CPU_FREE(p->saved_aff);
-        p->saved_aff = NULL;
-    }
-    if (!p->saved_aff) {
-        snprintf(err, OWB_ERR_MAX, "cannot read the calling thread's CPU affinity");
-        goto fail;
-    }
-    one = CPU_ALLOC(8 * p->saved_sz); /* same capacity as saved_aff */
-    if (!one)
-        goto nomem;
-
-    if (pthread_attr_init(&attr) != 0)
-        goto sys;
-    attr_ok = 1;
-    for (int i = 1; i < n; i++) {
-        int req = p->w[i].cpu_req, rc;
-        if (req >= 0) {
-            if ((size_t)req >= 8 * p->saved_sz) {
-                snprintf(err, OWB_ERR_MAX,
-                         "cannot pin worker %d to CPU %d: beyond the %zu CPUs "
-                         "of the affinity mask",
-                         i, req, 8 * p->saved_sz);
-                goto fail;
-            }
-            CPU_ZERO_S(p->saved_sz, one);
-            CPU_SET_S((size_t)req, p->saved_sz, one);
-            rc = pthread_attr_setaffinity_np(&attr, p->saved_sz, one);
-        } else {
-            rc = pthread_attr_setaffinity_np(&attr, p->saved_sz, p->saved_aff);
-        }
-        if (rc == 0)
-            rc = pthread_create(&p->w[i].th, &attr, worker_main, &p->w[i]);
-        if (rc != 0) {
-            if (req >= 0)
-                snprintf(err, OWB_ERR_MAX, "cannot start worker %d pinned to CPU %d: %s", i, req,
-                         strerror(rc));
-            else
-                snprintf(err, OWB_ERR_MAX, "cannot start worker %d: %s", i, strerror(rc));
-            goto fail;
-        }
-        p->nstarted = i;
-    }
-    if (p->w[0].cpu_req >= 0) {
-        int req = p->w[0].cpu_req, rc = EINVAL;
-        if ((size_t)req < 8 * p->saved_sz) {
-            CPU_ZERO_S(p->saved_sz, one);
-            CPU_SET_S((size_t)req, p->saved_sz, one);
-            rc = pthread_setaffinity_np(pthread_self(), p->saved_sz, one);
-        }
-        if (rc != 0) {
-            snprintf(err, OWB_ERR_MAX, "cannot pin the calling thread (worker 0) to CPU %d: %s",
-                     req, strerror(rc));
-            goto fail;
-        }
-        p->owner_pinned = 1;
-    }
-    pthread_attr_destroy(&attr);
-    CPU_FREE(one);
-    return p;
-
-nomem:
-    snprintf(err, OWB_ERR_MAX, "out of memory creating a pool of %d threads", n);
-    goto fail;
-sys:
-    snprintf(err, OWB_ERR_MAX, "cannot create the pool's synchronisation objects: %s",
-             strerror(errno));
-fail:
-    if (attr_ok)
-        pthread_attr_destroy(&attr);
-    if (one)
-        CPU_FREE(one);
-    if (p) {
-        if (sync_ok) {
-            stop_workers(p);
-            pthread_cond_destroy(&p->cv_done);
-            pthread_cond_destroy(&p->cv_start);
-            pthread_mutex_destroy(&p->mu);
-        }
-        if (p->saved_aff)
-            CPU_FREE(p->saved_aff);
+    p->rt = owb_rt_pool_new(n, cpus, err);
+    if (!p->rt) {
         free(p->w);
         free(p);
+        return NULL;
     }
-    return NULL;
+    return p;
 }
 
 void owb_pool_free(struct owb_pool *p)
 {
     if (!p)
         return;
-    stop_workers(p);
-    if (p->owner_pinned)
-        pthread_setaffinity_np(pthread_self(), p->saved_sz, p->saved_aff);
-    pthread_cond_destroy(&p->cv_done);
-    pthread_cond_destroy(&p->cv_start);
-    pthread_mutex_destroy(&p->mu);
-    CPU_FREE(p->saved_aff);
+    owb_rt_pool_free(p->rt);
     free(p->w);
     free(p);
 }
@@ -335,12 +134,7 @@ void owb_pool_run(struct owb_pool *p, owb_pool_fn fn, void *ctx)
 {
     p->fn = fn;
     p->ctx = ctx;
-    atomic_store(&p->done, 0);
-    if (p->n > 1)
-        release_workers(p);
-    run_region(p, &p->w[0]);
-    if (p->n > 1)
-        wait_workers(p);
+    owb_rt_pool_run(p->rt, run_region, p);
     atomic_fetch_add(&g_regions, 1);
 }
 

@@ -1054,6 +1054,13 @@ int owb_serve_run(const struct owb_serve_cfg *cfg, const struct owb_serve_load *
         }
     }
     sh.t0 = owb_now_ns() + 20000000; /* 20 ms for the threads to start */
+    if (load->start_at) {
+        /* The agreed instant even when it is near or past: the run's time zero is shared with
+         * other generators; threads that start late show it as dispatch lag. */
+        uint64_t t0 = load->start_at(load->start_ctx);
+        if (t0)
+            sh.t0 = t0;
+    }
     for (int k = 0; k < nthr; k++) {
         if (pthread_create(&tid[k], NULL, thread_main, &thr[k]) != 0) {
             snprintf(err, OWB_ERR_MAX, "cannot start client thread %d: %s", k, strerror(errno));

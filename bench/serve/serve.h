@@ -91,6 +91,13 @@ struct owb_serve_load {
     size_t cooldown;     /* requests after the measured ones, excluded */
     size_t max_requests; /* duration mode bound on records (default 200000) */
     uint64_t seed;
+    /* Optional: called once on the calling thread after every buffer and handle is set up and
+     * before the client threads start; returns the run's time zero on the owb_now_ns clock, best
+     * at least 20 ms ahead for the threads to start (a time near or past is kept: requests due
+     * before the threads run show as dispatch lag); 0: 20 ms from now. Lets several load
+     * generators (MPI ranks) share one time zero. NULL: 20 ms from now. */
+    uint64_t (*start_at)(void *ctx);
+    void *start_ctx;
 };
 void owb_serve_load_default(struct owb_serve_load *l);
 
@@ -148,6 +155,23 @@ struct owb_serve_run {
     uint64_t t0_mono_ns; /* the run's time zero, owb_now_ns (CLOCK_MONOTONIC); times are from it */
 };
 void owb_serve_run_free(struct owb_serve_run *r);
+
+/* ---- several load generators (MPI ranks) ---- */
+
+/* Pack run into one byte string (*buf malloc'd by the library, *len bytes): its records, chunks,
+ * client health and flags, for another process of the same build to merge. Returns 0 or
+ * OWB_E_NOMEM. */
+int owb_serve_run_pack(const struct owb_serve_run *run, void **buf, size_t *len);
+
+/* Merge n packed runs into one: records of run i get shift_ns[i] added to every time (their time
+ * zero against the merged run's, run 0's), then all records are ordered by scheduled time (ties:
+ * lower i first), chunks follow their records. Client health: threads, events, bytes and dropped
+ * chunks summed; busy, p99s, maxima and run-queue figures the maximum over runs (so the merged run
+ * is client-bound when one generator was); CPUs concatenated (64 at most). wall_s and t0 from run
+ * 0 with wall_s the maximum. *out is a new run (owb_serve_run_free). Returns 0, OWB_E_NOMEM, or
+ * OWB_E_FORMAT with err when a buffer is not a packed run. */
+int owb_serve_run_merge(const void *const *bufs, const size_t *lens, const int64_t *shift_ns, int n,
+                        struct owb_serve_run **out, char err[OWB_ERR_MAX]);
 
 /* Result of the start-up probe. */
 struct owb_serve_probe {

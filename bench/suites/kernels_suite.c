@@ -143,7 +143,42 @@ struct ks_case {
     float *y;               /* (batch, m) */
     void *act;              /* prepared activations */
     int64_t rep;            /* repetitions run, picks the copy */
+    double slowdown;        /* testing knob OWB_KERNELS_SLOWDOWN: extra fraction busy-waited */
 };
+
+/* Testing knob for validating `owbench ab` and `compare` against a known regression:
+ * OWB_KERNELS_SLOWDOWN="PATTERN:PCT" makes every case whose benchmark name contains PATTERN
+ * (empty: every case) busy-wait, on every thread after its rows, PCT percent of the time that
+ * thread's kernel call took (inside the timed region; activation preparation is not stretched). The
+ * case gets a note saying so; its name and params do not change, so it still pairs with an unslowed
+ * run. *frac = 0 when the variable is unset or the name does not match. Returns 0 or OWB_E_USAGE
+ * for a malformed value (err says why). */
+#define KS_SLOWDOWN_ENV "OWB_KERNELS_SLOWDOWN"
+static int ks_slowdown(const char *name, double *frac, char err[OWB_ERR_MAX])
+{
+    const char *v = getenv(KS_SLOWDOWN_ENV);
+    *frac = 0.0;
+    if (!v || !*v)
+        return OWB_OK;
+    const char *colon = strrchr(v, ':');
+    char *end = NULL;
+    double pct = colon ? strtod(colon + 1, &end) : (double)NAN;
+    if (!colon || end == colon + 1 || *end != '\0' || !(pct >= 0 && pct <= 1000)) {
+        snprintf(err, OWB_ERR_MAX,
+                 "%s='%s': expected PATTERN:PERCENT (a part of the benchmark name, then 0..1000)",
+                 KS_SLOWDOWN_ENV, v);
+        return OWB_E_USAGE;
+    }
+    size_t plen = (size_t)(colon - v);
+    for (const char *q = name; name && *q; q++)
+        if (!strncmp(q, v, plen)) {
+            *frac = pct / 100.0;
+            break;
+        }
+    if (plen == 0)
+        *frac = pct / 100.0;
+    return OWB_OK;
+}
 
 static void ks_touch(void *vctx, int tid, int nthreads)
 {
@@ -176,9 +211,16 @@ static void ks_rows(void *vctx, int tid, int nthreads)
     struct ks_case *c = vctx;
     int64_t r0, r1;
     const uint8_t *w = c->w + (size_t)(c->rep % c->ncopy) * c->copy_bytes;
+    uint64_t t0 = c->slowdown > 0 ? owb_now_ns() : 0;
     owb_pool_slice(c->plan.m, OWB_MATMUL_ROW_ALIGN, tid, nthreads, &r0, &r1);
     if (r1 > r0)
         owb_matmul_rows(&c->plan, w, c->act, c->x, c->plan.k, c->y, c->plan.m, r0, r1);
+    if (c->slowdown > 0) { /* testing knob: each thread spins a fraction of its kernel time */
+        uint64_t t1 = owb_now_ns();
+        uint64_t until = t1 + (uint64_t)((double)(t1 - t0) * c->slowdown);
+        while (owb_now_ns() < until)
+            ;
+    }
 }
 
 static int ks_rep(void *vctx)
@@ -258,6 +300,8 @@ static int ks_run_case(const struct owb_kernels_cfg *cfg, struct owb_pool *pool,
     else
         snprintf(name, sizeof name, "kernels/gemm/%s/%lldx%lld/b%d/t%d", tr->name, (long long)m,
                  (long long)k, batch, nthr);
+    if ((rc = ks_slowdown(name, &c.slowdown, err)))
+        goto out;
     owb_pool_reset_migrations(pool);
     rc = owb_measure_run(&cfg->measure, ks_rep, &c, &smp);
     if (rc) {
@@ -284,6 +328,13 @@ static int ks_run_case(const struct owb_kernels_cfg *cfg, struct owb_pool *pool,
     owb_result_param_str(b, "pin", cfg->pin);
     owb_result_param_str(b, "bytes_convention",
                          "weights as stored + f32 activations read + f32 outputs written");
+    if (c.slowdown > 0) {
+        char note[160];
+        snprintf(note, sizeof note,
+                 "testing knob " KS_SLOWDOWN_ENV ": %.4g%% busy-wait added to every repetition",
+                 100.0 * c.slowdown);
+        owb_result_note(b, note);
+    }
     cnt = owb_counters_new(cfg->counters, nthr, err);
     if (!cnt) { /* a malformed --counters list (a missing PMU is not an error) */
         rc = OWB_E_USAGE;
@@ -354,6 +405,9 @@ int owb_kernels_run(const struct owb_kernels_cfg *cfg, struct owb_topo *topo,
     size_t rotate = cfg->rotate_bytes ? cfg->rotate_bytes : 4 * owb_topo_llc_bytes(topo);
     if (!cpus)
         return OWB_E_NOMEM;
+    double slowdown_check;
+    if ((rc = ks_slowdown(NULL, &slowdown_check, err)))
+        goto out;
     if (!owb_isa_supported(cfg->isa)) {
         snprintf(err, OWB_ERR_MAX, "ISA %s is not supported by this CPU (best: %s)",
                  owb_isa_name(cfg->isa), owb_isa_name(owb_isa_detect()));

@@ -63,8 +63,12 @@ int owb_kernels_parse_formats(const char *s, struct owb_kernels_cfg *cfg, char e
  * against the int8_dot or f32_fma peak of their path). A peak loop that returns a wrong checksum
  * fails the run (OWB_E_SYSTEM).
  * The ceiling is stream/read/t<N> of ceiling_doc when given, else of doc itself (run the stream
- * suite into doc first). Returns 0; OWB_E_USAGE for a bad policy, thread count or shape (err says
- * which), OWB_E_UNSUPPORTED when the CPU lacks cfg->isa, OWB_E_NOMEM, OWB_E_SYSTEM. */
+ * suite into doc first).
+ * Testing knob: OWB_KERNELS_SLOWDOWN="PATTERN:PCT" in the environment makes every case whose name
+ * contains PATTERN busy-wait PCT% of each thread's kernel time more inside the timed region (a
+ * known regression for validating `owbench ab` and `compare`; the case gets a note, its name and
+ * params stay the same). Returns 0; OWB_E_USAGE for a bad policy, thread count, shape or knob value
+ * (err says which), OWB_E_UNSUPPORTED when the CPU lacks cfg->isa, OWB_E_NOMEM, OWB_E_SYSTEM. */
 int owb_kernels_run(const struct owb_kernels_cfg *cfg, struct owb_topo *topo,
                     const cJSON *ceiling_doc, cJSON *doc, char err[OWB_ERR_MAX]);
 

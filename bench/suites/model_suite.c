@@ -107,8 +107,6 @@ static int ms_decode(void *vctx)
 /* Facts of the file the suite reports with every case. */
 struct ms_model_info {
     char name[256];
-    enum owb_type wtype;     /* type holding the most bytes */
-    const char *weight_type; /* its name */
     uint64_t n_params;
     uint64_t file_tensor_bytes;
 };
@@ -116,21 +114,12 @@ struct ms_model_info {
 static void model_info(const struct owb_gguf *g, const struct owb_model_bench_cfg *cfg,
                        struct ms_model_info *mi)
 {
-    uint64_t by_type[OWB_TYPE_COUNT] = {0};
     memset(mi, 0, sizeof *mi);
     for (int64_t i = 0; i < g->n_tensors; i++) {
         const struct owb_gguf_tensor *t = &g->tensors[i];
         mi->n_params += (uint64_t)t->n_elements;
         mi->file_tensor_bytes += t->size_bytes;
-        if ((int)t->type >= 0 && t->type < OWB_TYPE_COUNT)
-            by_type[t->type] += t->size_bytes;
     }
-    int best = 0;
-    for (int t = 1; t < OWB_TYPE_COUNT; t++)
-        if (by_type[t] > by_type[best])
-            best = t;
-    mi->wtype = (enum owb_type)best;
-    mi->weight_type = owb_type_name(mi->wtype);
     if (cfg->name) {
         snprintf(mi->name, sizeof mi->name, "%s", cfg->name);
     } else {
@@ -154,11 +143,18 @@ static void common_params(cJSON *b, const struct ms_run *r, const struct ms_mode
     owb_result_param_str(b, "model", mi->name);
     owb_result_param_str(b, "source", cfg->source ? cfg->source : cfg->path);
     owb_result_param_str(b, "arch", m->hp.arch);
-    owb_result_param_str(b, "weight_type", mi->weight_type);
+    /* the type of the bulk of the per-layer matmul weights (the model's accounting) */
+    owb_result_param_str(b, "weight_type", owb_type_name(m->cost.main_wtype));
     owb_result_param_num(b, "n_params", (double)mi->n_params);
     owb_result_param_num(b, "n_layer", (double)m->hp.n_layer);
     owb_result_param_num(b, "n_embd", (double)m->hp.n_embd);
     owb_result_param_num(b, "n_vocab", (double)m->hp.n_vocab);
+    if (m->hp.n_expert) { /* mixture of experts: decode_read_bytes counts the used ones only */
+        owb_result_param_num(b, "n_expert", (double)m->hp.n_expert);
+        owb_result_param_num(b, "n_expert_used", (double)m->hp.n_expert_used);
+    }
+    if (m->cost.n_layer_window)
+        owb_result_param_num(b, "sliding_window", (double)m->cost.window);
     owb_result_param_num(b, "n_ctx", (double)m->n_ctx);
     owb_result_param_num(b, "n_batch", (double)m->n_batch);
     owb_result_param_num(b, "threads", nthr);
@@ -167,8 +163,9 @@ static void common_params(cJSON *b, const struct ms_run *r, const struct ms_mode
     owb_result_param_str(b, "isa", owb_isa_name(owb_isa_active()));
     owb_result_metric(b, "weights_bytes", (double)m->weight_bytes);
     owb_result_metric(b, "decode_read_bytes", (double)m->decode_read_bytes);
+    owb_result_metric(b, "flop_per_token", m->cost.matmul_flop_per_token);
     owb_result_metric(b, "kv_bytes_per_token", (double)m->kv_bytes_per_token);
-    owb_result_metric(b, "kv_cache_bytes", (double)m->kv_bytes_per_token * (double)m->n_ctx);
+    owb_result_metric(b, "kv_cache_bytes", (double)m->kv_cache_bytes);
 }
 
 /* The operation classes of one profiled repetition of `tokens` tokens: metrics
@@ -321,13 +318,10 @@ static int run_prefill(struct ms_run *r, const struct ms_model_info *mi, int nth
     struct owb_stats st;
     if ((rc = owb_stats_compute(r->ns, r->n, &st)))
         goto out;
-    const double n = cfg->n_prompt, D = (double)hp->n_embd, F = (double)hp->n_ff;
-    const double QD = (double)(hp->n_head * hp->head_dim);
-    const double KD = (double)(hp->n_head_kv * hp->head_dim);
-    const double layer_mk = D * QD + 2 * D * KD + QD * D + 3 * D * F;
-    /* matmuls of every token, the output row of the last, and causal attention (QK and PV) */
-    const double flop = 2 * n * layer_mk * (double)hp->n_layer + 2 * D * (double)hp->n_vocab +
-                        4.0 * (double)hp->n_layer * QD * n * (n + 1) / 2;
+    const double n = cfg->n_prompt;
+    /* matmuls of every token, the output row of the last, and causal attention (QK and PV), as
+     * the architecture accounts them (MoE: active experts only; windows respected) */
+    const double flop = owb_model_flops(r->m, 0, cfg->n_prompt, 1);
     owb_result_metric(b, "tok_per_s", n * 1e9 / st.median);
     rep_rates(b, r->rep_ns, cfg->reps, n);
     owb_result_metric(b, "ms_per_token", st.median * 1e-6 / n);
@@ -337,8 +331,9 @@ static int run_prefill(struct ms_run *r, const struct ms_model_info *mi, int nth
      * batched matmuls take (int8 dot for q8 activations, f32 FMA for float weights) */
     struct owb_matmul_plan mp;
     char merr[OWB_ERR_MAX];
-    const int64_t blk = owb_type_traits(mi->wtype) ? owb_type_traits(mi->wtype)->blck_size : 1;
-    if (owb_matmul_plan_init(&mp, mi->wtype, 16, blk, cfg->n_prompt, owb_isa_active(), merr) == 0)
+    const enum owb_type wt = r->m->cost.main_wtype;
+    const int64_t blk = owb_type_traits(wt) ? owb_type_traits(wt)->blck_size : 1;
+    if (owb_matmul_plan_init(&mp, wt, 16, blk, cfg->n_prompt, owb_isa_active(), merr) == 0)
         owb_peak_suite_annotate(b, owb_peak_kind_for_act(mp.act_type), flop / st.median, peaks);
     if (cfg->profile)
         add_op_classes(b, &prof, n);
@@ -406,11 +401,13 @@ static int run_decode(struct ms_run *r, const struct ms_model_info *mi, int nthr
     owb_result_metric(b, "tok_per_s", tps);
     rep_rates(b, r->rep_ns, cfg->reps, cfg->n_gen);
     owb_result_metric(b, "ms_per_token", st.median * 1e-6 / (double)cfg->n_gen);
-    /* Bytes per token: the weights once, plus the K and V of the context each position attends
-     * to (positions 0..n_gen-1 attend to 1..n_gen: (n_gen + 1) / 2 on average) and the one it
-     * writes. */
-    const double kvb = (double)m->kv_bytes_per_token;
-    const double bpt = (double)m->decode_read_bytes + kvb * ((double)cfg->n_gen + 1.0) / 2.0 + kvb;
+    /* Bytes per token: the weights one token reads (MoE: the active experts), plus the K and V
+     * of the context each position attends to and the one it writes, averaged over the
+     * positions 0..n_gen-1 (the architecture's accounting: windows respected). */
+    double kvsum = 0;
+    for (int p = 0; p < cfg->n_gen; p++)
+        kvsum += owb_model_kv_bytes_at(m, p);
+    const double bpt = (double)m->decode_read_bytes + kvsum / cfg->n_gen;
     owb_result_metric(b, "bytes_per_token", bpt);
     owb_result_metric(b, "bytes_per_iter", bpt * cfg->n_gen); /* per sample */
     owb_result_metric(b, "gb_per_s", bpt * tps / 1e9);
@@ -558,7 +555,8 @@ int owb_model_bench_run(const struct owb_model_bench_cfg *cfg, struct owb_topo *
             fprintf(stderr,
                     "model: %s (%s, %" PRId64 " layers, %s), %d thread(s), pin %s, read ceiling "
                     "%.1f GB/s\n",
-                    mi.name, r.m->hp.arch, r.m->hp.n_layer, mi.weight_type, n, cfg->pin, ceiling);
+                    mi.name, r.m->hp.arch, r.m->hp.n_layer, owb_type_name(r.m->cost.main_wtype), n,
+                    cfg->pin, ceiling);
         /* decode first: closest in time to the ceiling measured before the suite, which
          * matters on a machine whose bandwidth changes with its neighbours */
         if (!rc && cfg->n_gen)

@@ -68,10 +68,13 @@ void owb_model_bench_cfg_default(struct owb_model_bench_cfg *cfg);
 
 /* Run the cases and append benchmarks (suite "model") named
  *     model/prefill/<model>/p<n_prompt>/t<threads>   and   model/decode/<model>/n<n_gen>/t<threads>
- * to doc with params {model, source, arch, weight_type, n_params, n_layer, n_embd, n_vocab,
- * n_ctx, n_batch, n_prompt | n_gen, threads, pin, reps, isa}, samples (ns), metrics {tok_per_s,
- * tok_per_s_mean, tok_per_s_best, ms_per_token (decode), gflop_per_s (prefill), weights_bytes,
- * decode_read_bytes, kv_bytes_per_token, kv_cache_bytes, and for decode bytes_per_token,
+ * to doc with params {model, source, arch, weight_type (the type of the bulk of the layers' matmul
+ * weights), n_params, n_layer, n_embd, n_vocab, [n_expert, n_expert_used for MoE],
+ * [sliding_window], n_ctx, n_batch, n_prompt | n_gen, threads, pin, reps, isa}, samples (ns),
+ * metrics {tok_per_s, tok_per_s_mean, tok_per_s_best, ms_per_token (decode), gflop_per_s
+ * (prefill), weights_bytes, decode_read_bytes (the weight bytes one decoded token reads: for MoE
+ * the used experts only), flop_per_token, kv_bytes_per_token, kv_cache_bytes, and for decode
+ * bytes_per_token,
  * gb_per_s, ceiling_gb_per_s, roofline_tok_per_s, pct_of_roofline, pct_of_roofline_best (the
  * last four when a ceiling is known), op_<class>_ns_per_token}, and the extra members "op_classes"
  * {class: {ns_per_token, share}} (shares of the profiled wall time) and, for decode,

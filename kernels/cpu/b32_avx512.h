@@ -252,7 +252,7 @@ AI void b32_rows_rc(int f, int R, int C, const struct owb_mm_args *a, int64_t r,
             acc[i][c] = _mm512_setzero_ps();
     }
     /* rows ahead of this pass, prefetched as it goes (kpf_advance) */
-    const int pf_on = a->w_row_bytes > KPF_MIN_ROW_BYTES;
+    const int pf_on = a->w_row_bytes > OWB_MM_KERNEL_PF_MIN_ROW_BYTES_INT512;
     const uintptr_t nxt =
         (uintptr_t)a->w + (uintptr_t)(r + kpf_ahead_rows(R, a->w_row_bytes)) * a->w_row_bytes;
     uintptr_t pf = nxt;

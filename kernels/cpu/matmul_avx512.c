@@ -278,7 +278,7 @@ AI void q6k_rows_rc(int R, int C, const struct owb_mm_args *a, int64_t r, int64_
     const __m512i sh_b = _mm512_setr_epi64(0, 0, 0, 0, 0x0002000200020002LL, 0x0002000200020002LL,
                                            0x0002000200020002LL, 0x0002000200020002LL);
     /* rows ahead of this pass, prefetched as it goes (b32_avx512.h, kpf_advance) */
-    const int pf_on = a->w_row_bytes > KPF_MIN_ROW_BYTES;
+    const int pf_on = a->w_row_bytes > OWB_MM_KERNEL_PF_MIN_ROW_BYTES_INT512;
     const uintptr_t nxt =
         (uintptr_t)a->w + (uintptr_t)(r + kpf_ahead_rows(R, a->w_row_bytes)) * a->w_row_bytes;
     uintptr_t pf = nxt;
@@ -409,7 +409,7 @@ AI void q4k_rows_rc(int R, int C, const struct owb_mm_args *a, int64_t r, int64_
             acc[i][c] = _mm512_setzero_ps();
     }
     const __m512i m0f = _mm512_set1_epi8(0x0f);
-    const int pf_on = a->w_row_bytes > KPF_MIN_ROW_BYTES;
+    const int pf_on = a->w_row_bytes > OWB_MM_KERNEL_PF_MIN_ROW_BYTES_INT512;
     const uintptr_t nxt =
         (uintptr_t)a->w + (uintptr_t)(r + kpf_ahead_rows(R, a->w_row_bytes)) * a->w_row_bytes;
     uintptr_t pf = nxt;

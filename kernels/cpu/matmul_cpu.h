@@ -50,6 +50,10 @@ typedef void (*owb_mm_prep_fn)(const float *x, uint8_t *act_row, int64_t k, int 
  * (kernels/cpu/b32_avx512.h, matmul_avx2.c); shorter ones by the grouped row walk of
  * owb_matmul_rows. */
 #define OWB_MM_KERNEL_PF_MIN_ROW_BYTES 4096
+/* The AVX-512 integer GEMV kernels (q4_0, q8_0, mxfp4, q4_K, q6_K) prefetch rows of every length
+ * themselves: their 4-row path reads short rows (k = 2048) as one contiguous 4-row pass, where the
+ * grouped walk called them one or two rows at a time. */
+#define OWB_MM_KERNEL_PF_MIN_ROW_BYTES_INT512 0
 
 #define OWB_MM_NEEDS_VNNI 1 /* AVX-512 VNNI (vpdpbusd) */
 #define OWB_MM_NEEDS_VBMI 2 /* AVX-512 VBMI (vpermb, vpermt2b) */

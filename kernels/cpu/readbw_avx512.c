@@ -8,6 +8,15 @@
 #include "kernels/cpu/readbw_cpu.h"
 #include "kernels/readbw.h"
 
+/* The wrapping sum of the 8 lanes. _mm512_reduce_add_epi64 adds as signed 64-bit integers,
+ * whose overflow is undefined in C; vector adds wrap. */
+static uint64_t hsum(__m512i a)
+{
+    __m256i h = _mm256_add_epi64(_mm512_castsi512_si256(a), _mm512_extracti64x4_epi64(a, 1));
+    __m128i q = _mm_add_epi64(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+    return (uint64_t)_mm_cvtsi128_si64(q) + (uint64_t)_mm_extract_epi64(q, 1);
+}
+
 uint64_t owb_read_pf_avx512(const uint64_t *p, int64_t n)
 {
     __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
@@ -25,7 +34,7 @@ uint64_t owb_read_pf_avx512(const uint64_t *p, int64_t n)
         a3 = _mm512_add_epi64(a3, _mm512_load_si512((const void *)(q + 192)));
     }
     a0 = _mm512_add_epi64(_mm512_add_epi64(a0, a1), _mm512_add_epi64(a2, a3));
-    uint64_t s = (uint64_t)_mm512_reduce_add_epi64(a0);
+    uint64_t s = hsum(a0);
     for (; i < n; i++)
         s += p[i];
     return s;
@@ -47,7 +56,7 @@ uint64_t owb_read_streams4_avx512(const uint64_t *p, int64_t n)
         a3 = _mm512_add_epi64(a3, _mm512_load_si512((const void *)(s3 + i)));
     }
     a0 = _mm512_add_epi64(_mm512_add_epi64(a0, a1), _mm512_add_epi64(a2, a3));
-    uint64_t s = (uint64_t)_mm512_reduce_add_epi64(a0);
+    uint64_t s = hsum(a0);
     for (int64_t i = 4 * q4; i < n; i++)
         s += p[i];
     return s;

@@ -16,7 +16,7 @@
 int main(void)
 {
     static const int64_t lens[] = {0, 1, 3, 7, 8, 31, 32, 33, 255, 257, 511, 1000, 4099, 65537};
-    const int64_t nmax = 65537 + 1024; /* room past the end: prefetches may look ahead */
+    const int64_t nmax = 65536 + 2048; /* room past the end; a whole number of 64-byte lines */
     uint64_t *p = aligned_alloc(64, (size_t)nmax * sizeof *p);
     CHECK(p != NULL);
     if (!p)

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * fuzz_gguf.c: libFuzzer target for the GGUF reader (and the tokenizer loader that reads GGUF
- * metadata). Any input must either be rejected with a message or parse into an object whose every
- * key, value, array element and tensor byte can be read without leaving the input. Built only with
+ * fuzz_gguf.c: libFuzzer target for the GGUF reader, the tokenizer loader that reads GGUF
+ * metadata and owb_model_load (hyperparameters, tensor shapes, weight binding of every supported
+ * architecture). Any input must either be rejected with a message or parse into an object whose
+ * every key, value, array element and tensor byte can be read without leaving the input; a model
+ * that loads must run a forward pass of two tokens. Built only with
  * clang (tests/model/CMakeLists.txt): run as
  *     build/tests/model/fuzz_gguf -max_len=4096 -max_total_time=300 CORPUS_DIR
  */
@@ -10,6 +12,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "model/arch.h"
 #include "model/gguf.h"
 #include "model/tokenizer.h"
 
@@ -79,6 +82,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             owb_tokenizer_decode(tok, ids, n, out, sizeof out);
         }
         owb_tokenizer_free(tok);
+    }
+    /* Model: a small context so a crafted context_length cannot ask for a huge cache. */
+    struct owb_model_opts mo = {.n_ctx = 16, .n_batch = 4, .runner = NULL};
+    err[0] = '\0';
+    struct owb_model *m = owb_model_load(g, &mo, err);
+    if (!m) {
+        if (err[0] == '\0')
+            __builtin_trap();
+    } else {
+        static float logits[1 << 16];
+        const int32_t toks[2] = {0, (int32_t)(m->hp.n_vocab - 1)};
+        if ((uint64_t)m->hp.n_vocab * 2 <= OWB_ARRAY_LEN(logits) &&
+            owb_model_forward(m, toks, 2, 0, logits, true, err) != 0)
+            __builtin_trap(); /* valid ids in a fitting context must run */
+        owb_model_free(m);
     }
     owb_gguf_close(g);
     return 0;

@@ -221,6 +221,13 @@ static void chunks_of_four(void)
     cJSON_Delete(ts_stop(&ts));
     int crc = run ? owb_serve_compute(run, NULL, &m) : OWB_E_USAGE;
     CHECK_MSG(crc == 0, "no run, or owb_serve_compute failed (%d)", crc);
+    char why[256];
+    /* a client bound by this machine knows its times are late: the counts still hold */
+    const bool bound = run && owb_serve_client_bound(&run->client, why, sizeof why);
+    if (bound) {
+        fprintf(stderr, "SKIP chunk timing: %s\n", why);
+        skipped = 1;
+    }
     if (crc == 0) {
         double ttft_sum = 0, e2e_sum = 0, tpot_sum = 0;
         CHECK(m.measured_ok == 40);
@@ -228,8 +235,8 @@ static void chunks_of_four(void)
         /* 20 tokens in 5 chunks: 4 gaps of 4 x 5 ms per request */
         CHECK(m.n[OWB_M_ITL_CHUNK] == 40 * 4);
         CHECK(m.n[OWB_M_ITL_TOKEN] == 40 * 16);
-        CHECK_NEAR(median_of(&m, OWB_M_ITL_CHUNK), 20.0, 1.0);
-        CHECK_NEAR(median_of(&m, OWB_M_ITL_TOKEN), 5.0, 0.25);
+        CHECK(bound || fabs(median_of(&m, OWB_M_ITL_CHUNK) - 20.0) <= 1.0);
+        CHECK(bound || fabs(median_of(&m, OWB_M_ITL_TOKEN) - 5.0) <= 0.25);
         /* TPOT is (E2E - TTFT) / (N - 1) per request: 80 ms / 19 here */
         for (size_t i = 0; i < m.n[OWB_M_TTFT]; i++) {
             ttft_sum += m.v[OWB_M_TTFT][i];
@@ -237,7 +244,7 @@ static void chunks_of_four(void)
             tpot_sum += m.v[OWB_M_TPOT][i];
         }
         CHECK_NEAR(tpot_sum, (e2e_sum - ttft_sum) / 19, 1e-6 * tpot_sum);
-        CHECK_NEAR(median_of(&m, OWB_M_TPOT), 80.0 / 19, 0.3);
+        CHECK(bound || fabs(median_of(&m, OWB_M_TPOT) - 80.0 / 19) <= 0.3);
         CHECK(m.output_len_honoured_frac == 1);
         owb_serve_metrics_release(&m);
     }
@@ -253,11 +260,16 @@ static void chunks_of_four(void)
     cJSON_Delete(ts_stop(&ts));
     crc = run ? owb_serve_compute(run, NULL, &m) : OWB_E_USAGE;
     CHECK_MSG(crc == 0, "no run, or owb_serve_compute failed (%d)", crc);
+    const bool bound2 = run && owb_serve_client_bound(&run->client, why, sizeof why);
+    if (bound2) {
+        fprintf(stderr, "SKIP chunk timing (usage): %s\n", why);
+        skipped = 1;
+    }
     if (crc == 0) {
         CHECK(m.token_method_count[OWB_TOK_USAGE] == 40);
         CHECK(m.n[OWB_M_ITL_TOKEN] == 40 * 16);
         CHECK(m.usage_mismatch == 0);
-        CHECK_NEAR(median_of(&m, OWB_M_ITL_TOKEN), 5.0, 0.25);
+        CHECK(bound2 || fabs(median_of(&m, OWB_M_ITL_TOKEN) - 5.0) <= 0.25);
         owb_serve_metrics_release(&m);
     }
     owb_serve_run_free(run);

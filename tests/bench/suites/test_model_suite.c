@@ -168,6 +168,9 @@ static void test_suite(const char *path, const char *name)
         const cJSON *kind = cJSON_GetObjectItemCaseSensitive(pp, "compute_peak");
         const cJSON *wt = cJSON_GetObjectItemCaseSensitive(pp, "weight_type");
         CHECK_MSG(cJSON_IsString(kind) && cJSON_IsString(wt), "prefill without compute_peak");
+        /* the type of the layers' matmul weights, not of the largest tensor (token_embd) */
+        CHECK_MSG(cJSON_IsString(wt) && !strcmp(wt->valuestring, name + 5), "weight_type %s",
+                  cJSON_IsString(wt) ? wt->valuestring : "?");
         if (cJSON_IsString(kind) && cJSON_IsString(wt)) {
             const bool fl = !strcmp(wt->valuestring, "f32") || !strcmp(wt->valuestring, "f16") ||
                             !strcmp(wt->valuestring, "bf16");

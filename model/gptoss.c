@@ -1,0 +1,1255 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * gptoss.c: the gpt-oss forward pass (model/gptoss.h) on the seams the Llama family uses: the
+ * loader (model/loader.h) binds the weights in place, attention runs through model/attn.h (window,
+ * sinks, the sliding layers' ring cache), the region steps through model/region.h, and a forward
+ * chunk is ONE parallel region of the caller's runner whose threads meet at the runtime's barrier
+ * (runtime/par.h) between steps and take output rows, KV heads, tokens or experts from shared
+ * counters (owb_grab). Per layer the steps are: Q/K/V + RoPE + cache + attention by KV head;
+ * output projection; router rows; then for a chunk of several tokens: top-k per token; grouping
+ * of the chunk's (token, choice) pairs by expert (worker 0); per chosen expert: gather its tokens'
+ * normed rows and quantize them once; gate/up rows of every chosen expert (+ biases, clamped
+ * SwiGLU); quantize the hidden rows; down rows; the weighted sum per token in the order of its
+ * choices. One decoded token takes a shorter route with the same operations (moe_decode). Every
+ * output element is computed by one thread with a plan that depends only on the routing (never on
+ * the thread count), so logits are bitwise identical for any thread count.
+ *
+ * llama.cpp behaviours followed: the sliding-window layers are those with l % period < period - 1
+ * (set_swa_pattern, period 2: even layers); a key at p is visible to the query at q when
+ * q - p < window; sinks join the softmax denominator as exp(sink - max) with max including the
+ * sink; scores scaled by 1/sqrt(head_dim); router weights = softmax of the selected logits
+ * (LLAMA_EXPERT_GATING_FUNC_TYPE_SOFTMAX_WEIGHT, no renormalisation); expert_weights_scale
+ * applied when present and not 0 or 1; SwiGLU alpha 1.702, limit 7; YaRN as in
+ * owb_yarn_init.
+ *
+ * Choices where llama.cpp is silent or looser: equal router logits go to the lower expert index
+ * (ggml's top_k is a std::partial_sort, whose order of ties is unspecified); the experts' outputs
+ * are summed in the order of the choices (descending logit); q/k/v/o, router and expert biases
+ * are optional (absent: no add; llama.cpp requires them); the post-attention norm is read as
+ * post_attention_norm or attn_post_norm; rotary angles are computed in double (ggml accumulates
+ * them in float); a per-layer array for sliding_window_pattern is refused as unsupported; the
+ * KV cache is f32 (llama.cpp's default is f16).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "model/gptoss.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kernels/matmul.h"
+#include "kernels/ops.h"
+#include "model/attn.h"
+#include "model/loader.h"
+#include "model/region.h"
+#include "runtime/par.h"
+
+__attribute__((format(printf, 2, 3))) static void seterr(char *err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, OWB_ERR_MAX, fmt, ap);
+    va_end(ap);
+}
+
+#define OAI_ALPHA 1.702f
+#define OAI_LIMIT 7.0f
+#define MAX_USED 64 /* expert_used_count limit (stack arrays of the router) */
+
+/* ---- the ops ---- */
+
+void owb_yarn_init(struct owb_yarn *y, int64_t n_rot, float freq_base, float factor,
+                   int64_t n_ctx_orig, float beta_fast, float beta_slow, float rope_attn_factor)
+{
+    memset(y, 0, sizeof *y);
+    y->n_rot = n_rot;
+    y->freq_base = freq_base;
+    y->freq_scale = factor > 1.0f ? 1.0f / factor : 1.0f;
+    y->ext_factor = factor > 1.0f ? 1.0f : 0.0f;
+    y->attn_factor = 1.0f;
+    if (y->ext_factor != 0.0f) {
+        /* llama_context: get_mscale(factor, 1), then cancelled by 1 / (1 + 0.1 ln factor) because
+         * the rotation multiplies it back (in float, as llama.cpp: not exactly 1) */
+        const float f = 1.0f / y->freq_scale;
+        const float ms = f <= 1.0f ? 1.0f : 0.1f * 1.0f * logf(f) + 1.0f;
+        y->attn_factor = ms * (1.0f / (1.0f + 0.1f * logf(f)));
+    }
+    y->attn_factor *= rope_attn_factor;
+    /* ggml_rope_yarn_corr_dims */
+    const float nd = (float)n_rot, nc = (float)n_ctx_orig, pi = 3.14159265358979323846f;
+    const float lo = nd * logf(nc / (beta_fast * 2.0f * pi)) / (2.0f * logf(freq_base));
+    const float hi = nd * logf(nc / (beta_slow * 2.0f * pi)) / (2.0f * logf(freq_base));
+    const float start = floorf(lo), end = ceilf(hi);
+    y->corr[0] = start > 0.0f ? start : 0.0f;
+    y->corr[1] = end < nd - 1.0f ? end : nd - 1.0f;
+}
+
+void owb_yarn_cache(struct owb_rope_cache *c, const struct owb_yarn *y, int64_t pos)
+{
+    c->n_rot = y->n_rot;
+    float mscale = y->attn_factor;
+    if (y->ext_factor != 0.0f)
+        mscale *= 1.0f + 0.1f * logf(1.0f / y->freq_scale);
+    /* angles in double (ggml accumulates them in float; at long contexts double is closer to
+     * the formula both implement) */
+    const double c0 = (double)y->corr[0], span = fmax(0.001, (double)y->corr[1] - c0);
+    for (int64_t i = 0; i < y->n_rot / 2; i++) {
+        const double extrap =
+            (double)pos * pow((double)y->freq_base, -2.0 * (double)i / (double)y->n_rot);
+        const double interp = (double)y->freq_scale * extrap;
+        double theta = interp;
+        if (y->ext_factor != 0.0f) {
+            const double r = fmin(1.0, fmax(0.0, ((double)i - c0) / span));
+            const double mix = (1.0 - r) * (double)y->ext_factor;
+            theta = interp * (1.0 - mix) + extrap * mix;
+        }
+        c->cos[i] = (float)cos(theta) * mscale;
+        c->sin[i] = (float)sin(theta) * mscale;
+    }
+}
+
+void owb_swiglu_oai(float *y, const float *gate, const float *up, int64_t n, float alpha,
+                    float limit)
+{
+    for (int64_t i = 0; i < n; i++) {
+        const float g = gate[i] < limit ? gate[i] : limit;
+        const float u = up[i] < -limit ? -limit : up[i] > limit ? limit : up[i];
+        y[i] = g / (1.0f + expf(-alpha * g)) * (u + 1.0f);
+    }
+}
+
+void owb_moe_topk(const float *logits, int64_t n, int64_t k, int32_t *ids, float *w)
+{
+    OWB_ASSERT(k >= 1 && k <= n && k <= MAX_USED);
+    /* selection by insertion into a sorted list of k: strictly greater moves ahead, so among
+     * equal logits the lower index (seen first) stays first */
+    int64_t m = 0;
+    for (int64_t e = 0; e < n; e++) {
+        const float v = logits[e];
+        if (m == k && !(v > logits[ids[k - 1]]))
+            continue;
+        int64_t j = m < k ? m++ : k - 1;
+        while (j > 0 && v > logits[ids[j - 1]]) {
+            ids[j] = ids[j - 1];
+            j--;
+        }
+        ids[j] = (int32_t)e;
+    }
+    float mx = logits[ids[0]];
+    double sum = 0;
+    for (int64_t j = 0; j < k; j++) {
+        w[j] = expf(logits[ids[j]] - mx);
+        sum += (double)w[j];
+    }
+    const float inv = (float)(1.0 / sum);
+    for (int64_t j = 0; j < k; j++)
+        w[j] *= inv;
+}
+
+void owb_moe_group(const int32_t *ids, int64_t n_tok, int64_t k, int64_t n_expert, int64_t *counts,
+                   int64_t *offsets, int32_t *row_tok, int32_t *tok_row)
+{
+    memset(counts, 0, (size_t)n_expert * sizeof *counts);
+    for (int64_t i = 0; i < n_tok * k; i++)
+        counts[ids[i]]++;
+    offsets[0] = 0;
+    for (int64_t e = 0; e < n_expert; e++)
+        offsets[e + 1] = offsets[e] + counts[e];
+    /* fill in token order: within an expert, rows follow the tokens */
+    for (int64_t e = 0; e < n_expert; e++)
+        counts[e] = 0;
+    for (int64_t t = 0; t < n_tok; t++)
+        for (int64_t j = 0; j < k; j++) {
+            const int32_t e = ids[t * k + j];
+            const int64_t r = offsets[e] + counts[e]++;
+            row_tok[r] = (int32_t)t;
+            tok_row[t * k + j] = (int32_t)r;
+        }
+}
+
+/* ---- the model ---- */
+
+/* Dense matrices of a layer, in plan order. */
+enum { A_Q, A_K, A_V, A_O, A_R, A_PER_LAYER };
+/* Expert tensors. */
+enum { X_GATE, X_UP, X_DOWN, X_PER_LAYER };
+/* Work counters of a layer's steps. */
+enum { S_HEADS, S_O, S_R, S_TOPK, S_GATHER, S_GU, S_PREPD, S_D, S_COMB, S_PER_LAYER };
+
+#define MAX_GROUP OWB_REGION_GROUP
+
+struct glayer {
+    float *attn_norm;         /* (n_embd) */
+    float *post_norm;         /* (n_embd) post_attention_norm */
+    float *bq, *bk, *bv, *bo; /* (q_dim), (kv_dim) x 2, (n_embd); NULL when absent */
+    float *sinks;             /* (n_head) */
+    float *br;                /* (n_expert) router bias or NULL */
+    float *bg, *bu;           /* (n_expert, n_ff_exp) or NULL */
+    float *bd;                /* (n_expert, n_embd) or NULL */
+    struct owb_wt w[A_PER_LAYER];
+    struct owb_wt x[X_PER_LAYER];
+    int64_t window; /* 0: full attention */
+    int64_t cap;    /* KV cache slots (model/attn.h: n_ctx, or window + n_batch when sliding) */
+    int64_t kv_off; /* floats from the start of k_cache / v_cache to this layer's cache */
+};
+
+struct gthr {
+    struct owb_attn_scratch att;
+    /* decode (one token): the routing and the experts' prepared inputs, per thread */
+    int32_t sel[MAX_USED];
+    float selw[MAX_USED];
+    void *xg, *xu; /* (act row of the widest gate/up input) */
+    void *xd;      /* (n_used, act row of the widest down input) */
+    float *acc;    /* (n_embd) weighted sum of one row range */
+};
+
+struct gptoss {
+    const struct owb_runner *runner;
+    int nthreads;
+    enum owb_isa isa;
+    int64_t q_dim, kv_dim, n_expert, n_used, n_ff_exp, window, period;
+    float w_scale;           /* expert_weights_scale (0: none) */
+    struct owb_yarn yarn[2]; /* full layers, sliding layers */
+    struct glayer *layers;   /* (n_layer) */
+    struct owb_wt tok_embd, output;
+    float *output_norm; /* (n_embd) */
+    float *vecs;        /* owned storage of the 1-D/2-D float tensors */
+
+    /* Activations for up to n_batch tokens (nb). */
+    float *x, *xb, *proj, *q, *kb, *vb, *att_out; /* as in llama.c */
+    float *rlog;                                  /* (nb, n_expert) router logits */
+    int32_t *sel;                                 /* (nb, n_used) chosen experts */
+    float *selw;                                  /* (nb, n_used) their weights */
+    int64_t *counts, *offsets;                    /* (n_expert), (n_expert + 1) */
+    int32_t *row_tok, *tok_row;                   /* (nb * n_used) */
+    int32_t *active;                              /* (n_expert) chosen experts in order */
+    int64_t n_active;
+    size_t *aoff_g, *aoff_d; /* (n_expert) byte offsets of an expert's prepared rows */
+    float *xe;               /* (nb * n_used, n_embd) gathered normed rows, expert-grouped */
+    float *hg, *hu;          /* (nb * n_used, n_ff_exp) gate (then SwiGLU), up */
+    float *de;               /* (nb * n_used, n_embd) expert outputs */
+    void *xact_g, *xact_u, *xact_d;
+    size_t xact_bytes_g, xact_bytes_d;
+    struct owb_matmul_plan *xplans; /* (n_expert, 3) of the current layer */
+    float *k_cache, *v_cache;       /* as in llama.c */
+    struct owb_rope_cache *rope[2]; /* (nb) each: full and sliding layers */
+    struct gthr *thr;
+    int64_t qb, nblk_max;
+    struct owb_matmul_plan *att_plans[2];
+    int64_t *att_kstart[2];
+    struct owb_attn_blocks blocks[2];
+    _Atomic int64_t *work;
+
+    int64_t plan_nb;
+    struct owb_matmul_plan *plans; /* (n_layer * A_PER_LAYER) then output */
+    struct owb_matmul_plan out1;
+    struct owb_region_bufs rb; /* normed and prepared inputs (model/region.h) */
+
+    struct owb_barrier bar;
+    bool bar_init;
+};
+
+static float *alloc_f32(int64_t a, int64_t b, int64_t c, bool *oom)
+{
+    return owb_ld_alloc_f32(a, b, c, true, oom);
+}
+
+void owb_gptoss_release(struct owb_model *m)
+{
+    struct gptoss *G = m->impl;
+    if (!G)
+        return;
+    void *bufs[] = {G->layers,  G->vecs,        G->x,       G->proj,    G->q,       G->kb,
+                    G->vb,      G->att_out,     G->rlog,    G->sel,     G->selw,    G->counts,
+                    G->offsets, G->row_tok,     G->tok_row, G->active,  G->aoff_g,  G->aoff_d,
+                    G->xe,      G->hg,          G->hu,      G->de,      G->xact_g,  G->xact_u,
+                    G->xact_d,  G->xplans,      G->k_cache, G->v_cache, G->rope[0], G->rope[1],
+                    G->plans,   (void *)G->work};
+    for (size_t i = 0; i < OWB_ARRAY_LEN(bufs); i++)
+        free(bufs[i]);
+    for (int j = 0; j < 2; j++) {
+        free(G->att_plans[j]);
+        free(G->att_kstart[j]);
+    }
+    owb_region_bufs_release(&G->rb);
+    if (G->thr)
+        for (int t = 0; t < G->nthreads; t++) {
+            free(G->thr[t].att.qs);
+            free(G->thr[t].att.sc);
+            free(G->thr[t].att.pv);
+            free(G->thr[t].att.kw);
+            free(G->thr[t].att.vw);
+            free(G->thr[t].xg);
+            free(G->thr[t].xu);
+            free(G->thr[t].xd);
+            free(G->thr[t].acc);
+        }
+    free(G->thr);
+    if (G->bar_init)
+        owb_barrier_release(&G->bar);
+    free(G);
+    m->impl = NULL;
+}
+
+static int plan_all(struct owb_model *m, int64_t nb, char err[OWB_ERR_MAX]);
+
+/* The optional bias `name` of n (x n2) floats at *v (advanced), or NULL when absent. */
+static int opt_vec(struct owb_loader *ld, const char *name, int64_t n, int64_t n2, float **v,
+                   float **out, char err[OWB_ERR_MAX])
+{
+    bool found;
+    if (owb_ld_vec(ld, name, n, n2, false, *v, &found, err))
+        return OWB_E_FORMAT;
+    *out = found ? *v : NULL;
+    *v += n * (n2 ? n2 : 1);
+    return 0;
+}
+
+int owb_gptoss_load(struct owb_model *m, const struct owb_gguf *g, const struct owb_model_opts *o,
+                    char err[OWB_ERR_MAX])
+{
+    struct owb_hparams *hp = &m->hp;
+    struct gptoss *G = aligned_alloc(64, (sizeof *G + 63) / 64 * 64);
+    char name[128];
+    bool oom = false;
+    int rc = OWB_E_FORMAT;
+
+    if (!G) {
+        seterr(err, "%.300s: out of memory", g->path);
+        return OWB_E_NOMEM;
+    }
+    memset(G, 0, sizeof *G);
+    m->impl = G;
+    G->bar_init = owb_barrier_init(&G->bar) == 0;
+    if (!G->bar_init) {
+        seterr(err, "%.300s: cannot create the forward pass's synchronisation objects", g->path);
+        owb_gptoss_release(m);
+        return OWB_E_SYSTEM;
+    }
+    G->runner = o->runner;
+    G->nthreads = o->runner && o->runner->nthreads > 0 ? o->runner->nthreads : 1;
+    G->isa = owb_isa_active();
+    struct owb_loader ld = {g, hp->arch, G->isa, 0};
+
+    int64_t key_len, val_len, orig_ctx;
+    float freq_base_swa, factor, beta_fast, beta_slow, rope_attn;
+    char stype[32];
+    if (owb_ld_u32(&ld, "embedding_length", true, 0, &hp->n_embd, err) ||
+        owb_ld_u32(&ld, "block_count", true, 0, &hp->n_layer, err) ||
+        owb_ld_u32(&ld, "attention.head_count", true, 0, &hp->n_head, err) ||
+        owb_ld_u32(&ld, "attention.head_count_kv", false, 0, &hp->n_head_kv, err) ||
+        owb_ld_u32(&ld, "context_length", true, 0, &hp->n_ctx_train, err) ||
+        owb_ld_u32(&ld, "attention.key_length", false, 0, &key_len, err) ||
+        owb_ld_u32(&ld, "attention.value_length", false, 0, &val_len, err) ||
+        owb_ld_u32(&ld, "expert_count", true, 0, &G->n_expert, err) ||
+        owb_ld_u32(&ld, "expert_used_count", true, 0, &G->n_used, err) ||
+        owb_ld_u32(&ld, "expert_feed_forward_length", true, 0, &G->n_ff_exp, err) ||
+        owb_ld_u32(&ld, "attention.sliding_window", true, 0, &G->window, err) ||
+        owb_ld_f32(&ld, "rope.freq_base", 10000.0f, &hp->rope_freq_base, err) ||
+        owb_ld_f32(&ld, "attention.layer_norm_rms_epsilon", 1e-5f, &hp->rms_eps, err) ||
+        owb_ld_f32(&ld, "rope.scaling.factor", 0.0f, &factor, err) ||
+        owb_ld_f32(&ld, "rope.scaling.yarn_beta_fast", 32.0f, &beta_fast, err) ||
+        owb_ld_f32(&ld, "rope.scaling.yarn_beta_slow", 1.0f, &beta_slow, err) ||
+        owb_ld_f32(&ld, "rope.scaling.attn_factor", 1.0f, &rope_attn, err) ||
+        owb_ld_f32(&ld, "expert_weights_scale", 0.0f, &G->w_scale, err) ||
+        owb_ld_str(&ld, "rope.scaling.type", stype, sizeof stype, err))
+        goto fail;
+    if (owb_ld_f32(&ld, "rope.freq_base_swa", hp->rope_freq_base, &freq_base_swa, err) ||
+        owb_ld_u32(&ld, "rope.scaling.original_context_length", false, (uint32_t)hp->n_ctx_train,
+                   &orig_ctx, err))
+        goto fail;
+    {
+        /* llama.cpp reads the pattern with get_key_or_arr; a per-layer array is not supported */
+        char k[128];
+        snprintf(k, sizeof k, "%s.attention.sliding_window_pattern", hp->arch);
+        const struct owb_gguf_kv *kv = owb_gguf_find(g, k);
+        if (kv && kv->value.type == OWB_GGUF_ARRAY) {
+            seterr(err, "%.300s: %s as a per-layer array is not supported", g->path, k);
+            rc = OWB_E_UNSUPPORTED;
+            goto fail;
+        }
+        if (owb_ld_u32(&ld, "attention.sliding_window_pattern", false, 2, &G->period, err))
+            goto fail;
+    }
+    if (hp->n_head_kv == 0)
+        hp->n_head_kv = hp->n_head;
+    if (hp->n_embd <= 0 || hp->n_layer <= 0 || hp->n_head <= 0 || hp->n_head_kv <= 0 ||
+        hp->n_head % hp->n_head_kv != 0) {
+        seterr(err,
+               "%.300s: bad hyperparameters: embedding_length %" PRId64 ", block_count %" PRId64
+               ", head_count %" PRId64 ", head_count_kv %" PRId64,
+               g->path, hp->n_embd, hp->n_layer, hp->n_head, hp->n_head_kv);
+        goto fail;
+    }
+    if (hp->n_layer > g->n_tensors) {
+        seterr(err, "%.300s: block_count %" PRId64 " but the file has %" PRId64 " tensors", g->path,
+               hp->n_layer, g->n_tensors);
+        goto fail;
+    }
+    if (G->n_expert <= 0 || G->n_used <= 0 || G->n_used > G->n_expert || G->n_used > MAX_USED) {
+        seterr(err,
+               "%.300s: expert_count %" PRId64 " and expert_used_count %" PRId64
+               ": need 1 <= expert_used_count <= expert_count (and <= %d)",
+               g->path, G->n_expert, G->n_used, MAX_USED);
+        goto fail;
+    }
+    if (G->n_ff_exp <= 0) {
+        seterr(err, "%.300s: expert_feed_forward_length is 0", g->path);
+        goto fail;
+    }
+    if (G->window <= 0) {
+        seterr(err, "%.300s: attention.sliding_window is 0 (gpt-oss needs a window)", g->path);
+        goto fail;
+    }
+    if (!key_len && hp->n_embd % hp->n_head) {
+        seterr(err, "%.300s: embedding_length %" PRId64 " is not a multiple of head_count %" PRId64,
+               g->path, hp->n_embd, hp->n_head);
+        goto fail;
+    }
+    hp->head_dim = key_len ? key_len : hp->n_embd / hp->n_head;
+    if (val_len && val_len != hp->head_dim) {
+        seterr(err,
+               "%.300s: value_length %" PRId64 " differs from key_length %" PRId64
+               " (not supported)",
+               g->path, val_len, hp->head_dim);
+        goto fail;
+    }
+    if (owb_ld_u32(&ld, "rope.dimension_count", false, (uint32_t)hp->head_dim, &hp->n_rot, err))
+        goto fail;
+    if (hp->n_rot <= 0 || hp->n_rot % 2 || hp->n_rot > hp->head_dim ||
+        hp->n_rot > OWB_ROPE_MAX_ROT) {
+        seterr(err,
+               "%.300s: rope.dimension_count %" PRId64
+               " must be even and at most the head size %" PRId64,
+               g->path, hp->n_rot, hp->head_dim);
+        goto fail;
+    }
+    if (factor > 1.0f && stype[0] && strcmp(stype, "yarn") != 0) {
+        seterr(err, "%.300s: rope scaling \"%s\" is not supported for gpt-oss (yarn)", g->path,
+               stype);
+        rc = OWB_E_UNSUPPORTED;
+        goto fail;
+    }
+    if (factor > 1.0f && (orig_ctx <= 0 || beta_fast <= 0.0f || beta_slow <= 0.0f)) {
+        seterr(err, "%.300s: YaRN needs a positive original context and beta values", g->path);
+        goto fail;
+    }
+    if (hp->rope_freq_base <= 1.0f || freq_base_swa <= 1.0f) {
+        seterr(err, "%.300s: rope.freq_base must be above 1", g->path);
+        goto fail;
+    }
+    owb_yarn_init(&G->yarn[0], hp->n_rot, hp->rope_freq_base, factor, orig_ctx, beta_fast,
+                  beta_slow, rope_attn);
+    owb_yarn_init(&G->yarn[1], hp->n_rot, freq_base_swa, factor, orig_ctx, beta_fast, beta_slow,
+                  rope_attn);
+    hp->rope_freq_scale = G->yarn[0].freq_scale;
+    hp->rope_neox = 1;
+
+    /* Embedding and output. */
+    const struct owb_gguf_tensor *te = owb_gguf_tensor(g, "token_embd.weight");
+    if (!te || te->n_dims != 2 || te->ne[0] != hp->n_embd || te->ne[1] <= 0) {
+        if (!te)
+            seterr(err, "%.300s: tensor token_embd.weight is missing", g->path);
+        else
+            seterr(err, "%.300s: tensor token_embd.weight is not [%" PRId64 ", n_vocab]", g->path,
+                   hp->n_embd);
+        goto fail;
+    }
+    hp->n_vocab = te->ne[1];
+    G->tok_embd = (struct owb_wt){te->data, te->type, hp->n_vocab, hp->n_embd, 1, 0};
+    if (!owb_type_traits(te->type) || !owb_type_traits(te->type)->to_float) {
+        seterr(err, "%.300s: token_embd.weight: type %s cannot be dequantized", g->path,
+               owb_type_name(te->type));
+        goto fail;
+    }
+    hp->tied_output = owb_gguf_tensor(g, "output.weight") == NULL;
+    if (!hp->tied_output)
+        ld.bound_bytes += te->size_bytes;
+    if ((rc = owb_ld_matrix(&ld, hp->tied_output ? "token_embd.weight" : "output.weight",
+                            hp->n_embd, hp->n_vocab, 0, &G->output, err)))
+        goto fail;
+    rc = OWB_E_FORMAT;
+    if (owb_ld_mul(&ld, "head_count x key_length", hp->n_head, hp->head_dim, &G->q_dim, err) ||
+        owb_ld_mul(&ld, "head_count_kv x key_length", hp->n_head_kv, hp->head_dim, &G->kv_dim, err))
+        goto fail;
+    hp->n_ff = G->n_ff_exp;
+    hp->n_expert = G->n_expert;
+    hp->n_expert_used = G->n_used;
+
+    /* Matrices first (their shapes in the file bound every size below). */
+    const int64_t E = hp->n_embd, F = G->n_ff_exp, X = G->n_expert;
+    G->layers = calloc((size_t)hp->n_layer, sizeof *G->layers);
+    if (!G->layers) {
+        seterr(err, "%.300s: out of memory", g->path);
+        rc = OWB_E_NOMEM;
+        goto fail;
+    }
+    for (int64_t l = 0; l < hp->n_layer; l++) {
+        struct glayer *ly = &G->layers[l];
+        static const char *const an[A_PER_LAYER] = {"attn_q", "attn_k", "attn_v", "attn_output",
+                                                    "ffn_gate_inp"};
+        const int64_t ak[A_PER_LAYER] = {E, E, E, G->q_dim, E};
+        const int64_t am[A_PER_LAYER] = {G->q_dim, G->kv_dim, G->kv_dim, E, X};
+        for (int i = 0; i < A_PER_LAYER; i++) {
+            owb_ld_name(name, sizeof name, l, an[i], "weight");
+            if ((rc = owb_ld_matrix(&ld, name, ak[i], am[i], 0, &ly->w[i], err)))
+                goto fail;
+        }
+        static const char *const xn[X_PER_LAYER] = {"ffn_gate_exps", "ffn_up_exps",
+                                                    "ffn_down_exps"};
+        const int64_t xk[X_PER_LAYER] = {E, E, F}, xm[X_PER_LAYER] = {F, F, E};
+        for (int i = 0; i < X_PER_LAYER; i++) {
+            owb_ld_name(name, sizeof name, l, xn[i], "weight");
+            if ((rc = owb_ld_matrix(&ld, name, xk[i], xm[i], X, &ly->x[i], err)))
+                goto fail;
+        }
+        /* llama.cpp: sliding when l % period < period - 1 (period 0: every layer) */
+        ly->window = G->period == 0 || l % G->period < G->period - 1 ? G->window : 0;
+    }
+    rc = OWB_E_FORMAT;
+
+    /* 1-D and 2-D float tensors. */
+    int64_t fx, ex, per_layer, all_layers;
+    if (owb_ld_mul(&ld, "expert_count x expert_feed_forward_length", X, F, &fx, err) ||
+        owb_ld_mul(&ld, "expert_count x embedding_length", X, E, &ex, err))
+        goto fail;
+    per_layer = 3 * E + G->q_dim + 2 * G->kv_dim + hp->n_head + X + 2 * fx + ex;
+    if (owb_ld_mul(&ld, "float tensors of the layers", hp->n_layer, per_layer, &all_layers, err))
+        goto fail;
+    G->vecs = alloc_f32(all_layers + E, 1, 1, &oom);
+    if (oom) {
+        seterr(err, "%.300s: out of memory", g->path);
+        rc = OWB_E_NOMEM;
+        goto fail;
+    }
+    float *v = G->vecs;
+    for (int64_t l = 0; l < hp->n_layer; l++) {
+        struct glayer *ly = &G->layers[l];
+        ly->attn_norm = v;
+        v += E;
+        owb_ld_name(name, sizeof name, l, "attn_norm", "weight");
+        if (owb_ld_vec(&ld, name, E, 0, true, ly->attn_norm, NULL, err))
+            goto fail;
+        ly->post_norm = v;
+        v += E;
+        bool found;
+        owb_ld_name(name, sizeof name, l, "post_attention_norm", "weight");
+        if (owb_ld_vec(&ld, name, E, 0, false, ly->post_norm, &found, err))
+            goto fail;
+        if (!found) {
+            owb_ld_name(name, sizeof name, l, "attn_post_norm", "weight");
+            if (owb_ld_vec(&ld, name, E, 0, false, ly->post_norm, &found, err))
+                goto fail;
+        }
+        if (!found) {
+            seterr(err, "%.300s: tensor blk.%" PRId64 ".post_attention_norm.weight is missing",
+                   g->path, l);
+            goto fail;
+        }
+        ly->sinks = v;
+        v += hp->n_head;
+        owb_ld_name(name, sizeof name, l, "attn_sinks", "weight");
+        if (owb_ld_vec(&ld, name, hp->n_head, 0, true, ly->sinks, NULL, err))
+            goto fail;
+        struct {
+            const char *base;
+            int64_t n, n2;
+            float **dst;
+        } b[] = {{"attn_q", G->q_dim, 0, &ly->bq},  {"attn_k", G->kv_dim, 0, &ly->bk},
+                 {"attn_v", G->kv_dim, 0, &ly->bv}, {"attn_output", E, 0, &ly->bo},
+                 {"ffn_gate_inp", X, 0, &ly->br},   {"ffn_gate_exps", F, X, &ly->bg},
+                 {"ffn_up_exps", F, X, &ly->bu},    {"ffn_down_exps", E, X, &ly->bd}};
+        for (size_t i = 0; i < OWB_ARRAY_LEN(b); i++) {
+            owb_ld_name(name, sizeof name, l, b[i].base, "bias");
+            if (opt_vec(&ld, name, b[i].n, b[i].n2, &v, b[i].dst, err))
+                goto fail;
+        }
+    }
+    G->output_norm = v;
+    if (owb_ld_vec(&ld, "output_norm.weight", E, 0, true, G->output_norm, NULL, err))
+        goto fail;
+    m->weight_bytes = ld.bound_bytes;
+
+    /* Context and batch. */
+    m->n_ctx = o->n_ctx > 0 ? o->n_ctx : hp->n_ctx_train;
+    if (m->n_ctx <= 0) {
+        seterr(err, "%.300s: context length is 0", g->path);
+        goto fail;
+    }
+    m->n_batch = o->n_batch > 0 ? o->n_batch : 512;
+    if (m->n_batch > m->n_ctx)
+        m->n_batch = m->n_ctx;
+
+    /* Activations, KV cache and scratch. */
+    const int64_t nb = m->n_batch, K = G->n_used, NR = nb * K;
+    const int64_t group = hp->n_head / hp->n_head_kv, hd = hp->head_dim;
+    G->qb = owb_attn_block_tokens(group, m->n_ctx, nb);
+    G->nblk_max = (nb + G->qb - 1) / G->qb;
+    G->x = alloc_f32(nb, E, 1, &oom);
+    G->proj = alloc_f32(nb, E, 1, &oom);
+    G->q = alloc_f32(nb, G->q_dim, 1, &oom);
+    G->kb = alloc_f32(nb, G->kv_dim, 1, &oom);
+    G->vb = alloc_f32(nb, G->kv_dim, 1, &oom);
+    G->att_out = alloc_f32(nb, G->q_dim, 1, &oom);
+    G->rlog = alloc_f32(nb, X, 1, &oom);
+    G->selw = alloc_f32(nb, K, 1, &oom);
+    G->xe = alloc_f32(NR, E, 1, &oom);
+    G->hg = alloc_f32(NR, F, 1, &oom);
+    G->hu = alloc_f32(NR, F, 1, &oom);
+    G->de = alloc_f32(NR, E, 1, &oom);
+    /* KV caches: full layers hold n_ctx positions, sliding ones a ring of window + n_batch */
+    int64_t kv_total = 0, cap_swa = 0;
+    for (int64_t l = 0; l < hp->n_layer; l++) {
+        struct glayer *ly = &G->layers[l];
+        int64_t n;
+        ly->cap = owb_attn_cache_slots(ly->window, m->n_ctx, nb);
+        ly->kv_off = kv_total;
+        if (owb_ld_mul(&ld, "KV cache of a layer", ly->cap, G->kv_dim, &n, err))
+            goto fail;
+        kv_total += n;
+        if (ly->window && ly->cap > cap_swa)
+            cap_swa = ly->cap;
+    }
+    m->kv_cache_bytes = 2 * (uint64_t)kv_total * sizeof(float);
+    G->k_cache = owb_ld_alloc_f32(kv_total, 1, 1, false, &oom);
+    G->v_cache = owb_ld_alloc_f32(kv_total, 1, 1, false, &oom);
+    G->sel = calloc((size_t)NR, sizeof *G->sel);
+    G->row_tok = calloc((size_t)NR, sizeof *G->row_tok);
+    G->tok_row = calloc((size_t)NR, sizeof *G->tok_row);
+    G->counts = calloc((size_t)X, sizeof *G->counts);
+    G->offsets = calloc((size_t)X + 1, sizeof *G->offsets);
+    G->active = calloc((size_t)X, sizeof *G->active);
+    G->aoff_g = calloc((size_t)X, sizeof *G->aoff_g);
+    G->aoff_d = calloc((size_t)X, sizeof *G->aoff_d);
+    G->xplans = calloc((size_t)X * X_PER_LAYER, sizeof *G->xplans);
+    for (int j = 0; j < 2; j++) {
+        G->rope[j] = calloc((size_t)nb, sizeof *G->rope[j]);
+        G->att_plans[j] = calloc((size_t)G->nblk_max * 2, sizeof *G->att_plans[j]);
+        G->att_kstart[j] = calloc((size_t)G->nblk_max, sizeof *G->att_kstart[j]);
+        oom |= !G->rope[j] || !G->att_plans[j] || !G->att_kstart[j];
+    }
+    G->thr = calloc((size_t)G->nthreads, sizeof *G->thr);
+    G->work = calloc((size_t)(hp->n_layer * S_PER_LAYER + 1), sizeof *G->work);
+    G->plans = calloc((size_t)(hp->n_layer * A_PER_LAYER + 1), sizeof *G->plans);
+    oom |= !G->sel || !G->row_tok || !G->tok_row || !G->counts || !G->offsets || !G->active ||
+           !G->aoff_g || !G->aoff_d || !G->xplans || !G->thr || !G->work || !G->plans;
+    if (!oom)
+        for (int t = 0; t < G->nthreads; t++) {
+            G->thr[t].att.qs = alloc_f32(group * G->qb, hd, 1, &oom);
+            G->thr[t].att.sc = owb_ld_alloc_f32(group * G->qb, m->n_ctx, 1, false, &oom);
+            G->thr[t].att.pv = alloc_f32(hd, group * G->qb, 1, &oom);
+            if (cap_swa) {
+                G->thr[t].att.kw = alloc_f32(cap_swa, hd, 1, &oom);
+                G->thr[t].att.vw = alloc_f32(hd, cap_swa, 1, &oom);
+            }
+        }
+    if (oom) {
+        seterr(err,
+               "%.300s: out of memory for a context of %" PRId64 " and batch of %" PRId64
+               " (KV cache %.1f MiB)",
+               g->path, m->n_ctx, nb, (double)m->kv_cache_bytes / 1048576.0);
+        rc = OWB_E_NOMEM;
+        goto fail;
+    }
+    if ((rc = plan_all(m, nb, err)))
+        goto fail;
+    {
+        char merr[OWB_ERR_MAX];
+        if ((rc = owb_matmul_plan_init(&G->out1, G->output.type, G->output.m, G->output.k, 1,
+                                       G->isa, merr))) {
+            seterr(err, "%.300s: output projection: %.150s", g->path, merr);
+            goto fail;
+        }
+        /* Expert activation scratch: every row of the chunk prepared for the widest expert
+         * input, plus 64 bytes of alignment per expert. */
+        size_t rg = 0, rd = 0;
+        for (int64_t l = 0; l < hp->n_layer; l++)
+            for (int64_t c = 1; c <= NR; c = c < 16 ? c + 1 : c * 2) {
+                struct owb_matmul_plan p;
+                const struct glayer *ly = &G->layers[l];
+                for (int i = 0; i < X_PER_LAYER; i++) {
+                    int64_t cc = c > NR ? NR : c;
+                    if ((rc = owb_matmul_plan_init(&p, ly->x[i].type, ly->x[i].m, ly->x[i].k, cc,
+                                                   G->isa, merr))) {
+                        seterr(err, "%.300s: experts of layer %" PRId64 ": %.150s", g->path, l,
+                               merr);
+                        goto fail;
+                    }
+                    size_t *r = i == X_DOWN ? &rd : &rg;
+                    *r = p.act_row_bytes > *r ? p.act_row_bytes : *r;
+                }
+            }
+        G->xact_bytes_g = (size_t)NR * rg + (size_t)X * 64 + 64;
+        G->xact_bytes_d = (size_t)NR * rd + (size_t)X * 64 + 64;
+        if (rg && (!(G->xact_g = aligned_alloc(64, (G->xact_bytes_g + 63) & ~(size_t)63)) ||
+                   !(G->xact_u = aligned_alloc(64, (G->xact_bytes_g + 63) & ~(size_t)63))))
+            oom = true;
+        if (rd && !(G->xact_d = aligned_alloc(64, (G->xact_bytes_d + 63) & ~(size_t)63)))
+            oom = true;
+        const size_t r1g = (rg + 63) & ~(size_t)63, r1d = ((size_t)K * rd + 63) & ~(size_t)63;
+        for (int t = 0; t < G->nthreads; t++) {
+            struct gthr *T = &G->thr[t];
+            if ((r1g && (!(T->xg = aligned_alloc(64, r1g)) || !(T->xu = aligned_alloc(64, r1g)))) ||
+                (r1d && !(T->xd = aligned_alloc(64, r1d))))
+                oom = true;
+            T->acc = alloc_f32(E, 1, 1, &oom);
+        }
+    }
+    if (owb_region_bufs_init(&G->rb, G->nthreads, nb, E, G->plans, hp->n_layer * A_PER_LAYER + 1,
+                             &G->out1, 1))
+        oom = true;
+    if (oom) {
+        seterr(err, "%.300s: out of memory", g->path);
+        rc = OWB_E_NOMEM;
+        goto fail;
+    }
+    return 0;
+fail:
+    owb_gptoss_release(m);
+    return rc ? rc : OWB_E_FORMAT;
+}
+
+static int plan_all(struct owb_model *m, int64_t nb, char err[OWB_ERR_MAX])
+{
+    struct gptoss *G = m->impl;
+    char merr[OWB_ERR_MAX];
+    if (G->plan_nb == nb)
+        return 0;
+    for (int64_t l = 0; l < m->hp.n_layer; l++)
+        for (int i = 0; i < A_PER_LAYER; i++) {
+            const struct owb_wt *w = &G->layers[l].w[i];
+            int rc = owb_matmul_plan_init(&G->plans[l * A_PER_LAYER + i], w->type, w->m, w->k, nb,
+                                          G->isa, merr);
+            if (rc) {
+                seterr(err, "layer %" PRId64 ": %.400s", l, merr);
+                return rc;
+            }
+        }
+    int rc = owb_matmul_plan_init(&G->plans[m->hp.n_layer * A_PER_LAYER], G->output.type,
+                                  G->output.m, G->output.k, nb, G->isa, merr);
+    if (rc) {
+        seterr(err, "output: %.400s", merr);
+        return rc;
+    }
+    G->plan_nb = nb;
+    return 0;
+}
+
+void owb_gptoss_account(const struct owb_model *m, struct owb_model_cost *c)
+{
+    const struct gptoss *G = m->impl;
+    const struct owb_hparams *hp = &m->hp;
+    const int64_t E = hp->n_embd, F = G->n_ff_exp, K = G->n_used;
+    uint64_t by_type[OWB_TYPE_COUNT] = {0}; /* elements of the layers' matrices by type */
+    uint64_t rd = G->output.m * (uint64_t)owb_row_size(G->output.type, G->output.k) +
+                  owb_row_size(G->tok_embd.type, E);
+    double mac = 0;
+    memset(c, 0, sizeof *c);
+    for (int64_t l = 0; l < hp->n_layer; l++) {
+        const struct glayer *ly = &G->layers[l];
+        for (int i = 0; i < A_PER_LAYER; i++) {
+            rd += (uint64_t)ly->w[i].m * owb_row_size(ly->w[i].type, ly->w[i].k);
+            by_type[ly->w[i].type] += (uint64_t)ly->w[i].m * (uint64_t)ly->w[i].k;
+            mac += (double)ly->w[i].m * (double)ly->w[i].k;
+        }
+        for (int i = 0; i < X_PER_LAYER; i++) { /* K of the experts per token */
+            rd += (uint64_t)K * ly->x[i].exp_stride;
+            by_type[ly->x[i].type] +=
+                (uint64_t)ly->x[i].m * (uint64_t)ly->x[i].k * (uint64_t)ly->x[i].n_exp;
+            mac += (double)K * (double)ly->x[i].m * (double)ly->x[i].k;
+        }
+        rd += 4 *
+              (uint64_t)(2 * E + hp->n_head + (ly->bq ? G->q_dim : 0) + (ly->bk ? G->kv_dim : 0) +
+                         (ly->bv ? G->kv_dim : 0) + (ly->bo ? E : 0) + (ly->br ? G->n_expert : 0) +
+                         K * ((ly->bg ? F : 0) + (ly->bu ? F : 0) + (ly->bd ? E : 0)));
+        if (ly->window)
+            c->n_layer_window++;
+        else
+            c->n_layer_full++;
+    }
+    rd += 4 * (uint64_t)E; /* output_norm */
+    c->decode_read_bytes = rd;
+    c->matmul_flop_per_token = 2 * mac;
+    c->output_flop_per_row = 2.0 * (double)G->output.m * (double)G->output.k;
+    c->attn_flop_per_key = 4.0 * (double)G->q_dim;
+    c->kv_bytes_per_token_layer = 2 * (uint64_t)G->kv_dim * sizeof(float);
+    c->kv_bytes_per_token = (uint64_t)hp->n_layer * c->kv_bytes_per_token_layer;
+    c->window = G->window;
+    int best = 0;
+    for (int t = 1; t < OWB_TYPE_COUNT; t++)
+        if (by_type[t] > by_type[best])
+            best = t;
+    c->main_wtype = (enum owb_type)best;
+}
+
+/* ---- the forward region ---- */
+
+#define now_ns owb_region_now_ns
+
+struct fwd {
+    struct owb_model *m;
+    struct gptoss *G;
+    int64_t nb, pos;
+    float *logits;
+    bool logits_all, last;
+    struct owb_region rg; /* barrier, input scratch, profile (model/region.h) */
+};
+
+#define input owb_input
+#define grab_rows owb_region_grab_rows
+#define add_rows owb_region_add_rows
+
+static inline void mark(struct fwd *f, int tid, uint64_t *bucket)
+{
+    owb_region_mark(&f->rg, tid, bucket);
+}
+
+static void barrier(struct fwd *f, int tid, int nth)
+{
+    owb_region_barrier(&f->rg, tid, nth);
+}
+
+static void input_step(struct fwd *f, int tid, int nth, const float *src, int64_t lds, int64_t rows,
+                       const float *w, const struct owb_matmul_plan *const *p, int np,
+                       struct input *in)
+{
+    owb_region_input(&f->rg, tid, nth, src, lds, rows, w, p, np, in);
+}
+
+static void mm(struct fwd *f, int tid, const struct owb_matmul_plan *p, const void *w,
+               const void *act, const float *x, int64_t ldx, float *y, int64_t ldy, int64_t r0,
+               int64_t r1)
+{
+    owb_region_mm(&f->rg, tid, p, w, act, x, ldx, y, ldy, r0, r1);
+}
+
+static bool same_act(const struct owb_matmul_plan *a, const struct owb_matmul_plan *b)
+{
+    return a->act_row_bytes && owb_matmul_act_compatible(a, b);
+}
+
+static void add_bias(float *y, int64_t ld, int64_t nb, const float *bias, int64_t r0, int64_t r1)
+{
+    if (bias && r1 > r0)
+        for (int64_t b = 0; b < nb; b++)
+            owb_add(y + b * ld + r0, y + b * ld + r0, bias + r0, r1 - r0);
+}
+
+/* Q/K/V biases, RoPE (the layer's table) and cache writes of KV heads [g0, g1). */
+static void qkv_finish(struct fwd *f, const struct glayer *ly, float *kc, float *vc, int64_t g0,
+                       int64_t g1)
+{
+    struct gptoss *G = f->G;
+    const struct owb_hparams *hp = &f->m->hp;
+    owb_attn_write(G->q, G->kb, G->vb, G->q_dim, G->kv_dim, f->nb, f->pos, ly->bq, ly->bk, ly->bv,
+                   G->rope[ly->window ? 1 : 0], 1, hp->head_dim, hp->n_head / hp->n_head_kv, g0, g1,
+                   kc, vc, ly->cap);
+}
+
+/* Worker 0: group the chunk's choices by expert, list the chosen experts and plan each one's
+ * gate, up and down over its tokens, with the byte offsets of its prepared rows. */
+static void route_plan(struct fwd *f, const struct glayer *ly)
+{
+    struct gptoss *G = f->G;
+    const int64_t X = G->n_expert;
+    char merr[OWB_ERR_MAX];
+    owb_moe_group(G->sel, f->nb, G->n_used, X, G->counts, G->offsets, G->row_tok, G->tok_row);
+    size_t og = 0, od = 0;
+    G->n_active = 0;
+    for (int64_t e = 0; e < X; e++) {
+        const int64_t c = G->counts[e];
+        if (!c)
+            continue;
+        G->active[G->n_active++] = (int32_t)e;
+        struct owb_matmul_plan *p = &G->xplans[e * X_PER_LAYER];
+        for (int i = 0; i < X_PER_LAYER; i++)
+            OWB_ASSERT(owb_matmul_plan_init(&p[i], ly->x[i].type, ly->x[i].m, ly->x[i].k, c, G->isa,
+                                            merr) == 0); /* checked at load */
+        G->aoff_g[e] = og;
+        G->aoff_d[e] = od;
+        og += (owb_matmul_act_bytes(&p[X_GATE]) + 63) & ~(size_t)63;
+        od += (owb_matmul_act_bytes(&p[X_DOWN]) + 63) & ~(size_t)63;
+    }
+}
+
+/* Map a range [lo, hi) of the flat (active expert, row) space of `rows` rows per expert to the
+ * pieces of one expert each, calling fn for each piece. */
+#define FOR_PIECES(lo, hi, rows, ia, r0, r1)                                                       \
+    for (int64_t ia = (lo) / (rows), _p = (lo); _p < (hi); ia++, _p = ia * (rows))                 \
+        for (int64_t r0 = _p - ia * (rows),                                                        \
+                     r1 = ((hi) < (ia + 1) * (rows) ? (hi) : (ia + 1) * (rows)) - ia * (rows),     \
+                     _once = 1;                                                                    \
+             _once; _once = 0)
+
+/* The experts of one decoded token with two barriers: every thread routes the token itself
+ * (the same top-k everywhere) and prepares the normed row for gate/up in its own scratch; the
+ * gate/up rows of the k experts are shared out; after a barrier every thread prepares the k
+ * hidden rows for down, and a range of down rows is computed for all k experts by one thread and
+ * summed in the order of the choices into the residual. The same operations as the grouped path
+ * with one token per expert, so both give the same bits. xn: the token's normed row. */
+static void moe_decode(struct fwd *f, int tid, int nth, const struct glayer *ly,
+                       _Atomic int64_t *work, const float *xn)
+{
+    struct gptoss *G = f->G;
+    const int64_t E = f->m->hp.n_embd, F = G->n_ff_exp, K = G->n_used;
+    const int64_t A = OWB_MATMUL_ROW_ALIGN;
+    struct gthr *T = &G->thr[tid];
+    struct owb_model_profile *P = f->rg.prof;
+    struct owb_matmul_plan p[X_PER_LAYER];
+    char merr[OWB_ERR_MAX];
+    int64_t r0, r1;
+
+    owb_moe_topk(G->rlog, G->n_expert, K, T->sel, T->selw);
+    if (G->w_scale != 0.0f && G->w_scale != 1.0f)
+        for (int64_t j = 0; j < K; j++)
+            T->selw[j] *= G->w_scale;
+    for (int i = 0; i < X_PER_LAYER; i++)
+        OWB_ASSERT(owb_matmul_plan_init(&p[i], ly->x[i].type, ly->x[i].m, ly->x[i].k, 1, G->isa,
+                                        merr) == 0); /* checked at load */
+    const bool share = same_act(&p[X_GATE], &p[X_UP]);
+    if (p[X_GATE].act_row_bytes)
+        owb_matmul_prepare(&p[X_GATE], xn, E, T->xg, 0, 1);
+    if (p[X_UP].act_row_bytes && !share)
+        owb_matmul_prepare(&p[X_UP], xn, E, T->xu, 0, 1);
+    const void *ag = p[X_GATE].act_row_bytes ? T->xg : NULL;
+    const void *au = !p[X_UP].act_row_bytes ? NULL : share ? T->xg : T->xu;
+    if (P)
+        mark(f, tid, &P->other_ns);
+
+    /* gate/up rows of the k experts: row ia * F + r of hg is row r of choice ia */
+    while (owb_grab(&work[S_GU], K * F, grab_rows(&p[X_GATE]), A, nth, &r0, &r1))
+        FOR_PIECES(r0, r1, F, ia, a0, a1)
+        {
+            const int64_t e = T->sel[ia];
+            float *hg = G->hg + ia * F, *hu = G->hu + ia * F;
+            mm(f, tid, &p[X_GATE], owb_wt_expert(&ly->x[X_GATE], e), ag, xn, E, hg, F, a0, a1);
+            mm(f, tid, &p[X_UP], owb_wt_expert(&ly->x[X_UP], e), au, xn, E, hu, F, a0, a1);
+            add_bias(hg, F, 1, ly->bg ? ly->bg + e * F : NULL, a0, a1);
+            add_bias(hu, F, 1, ly->bu ? ly->bu + e * F : NULL, a0, a1);
+            owb_swiglu_oai(hg + a0, hg + a0, hu + a0, a1 - a0, OAI_ALPHA, OAI_LIMIT);
+            if (P)
+                mark(f, tid, &P->other_ns);
+        }
+    barrier(f, tid, nth);
+
+    const size_t adr = p[X_DOWN].act_row_bytes;
+    if (adr)
+        for (int64_t ia = 0; ia < K; ia++)
+            owb_matmul_prepare(&p[X_DOWN], G->hg + ia * F, F, (char *)T->xd + (size_t)ia * adr, 0,
+                               1);
+    if (P)
+        mark(f, tid, &P->matmul_ns[p[X_DOWN].wtype]);
+    while (owb_grab(&work[S_D], E, grab_rows(&p[X_DOWN]), A, nth, &r0, &r1)) {
+        for (int64_t ia = 0; ia < K; ia++) {
+            const int64_t e = T->sel[ia];
+            float *de = G->de + ia * E;
+            mm(f, tid, &p[X_DOWN], owb_wt_expert(&ly->x[X_DOWN], e),
+               adr ? (char *)T->xd + (size_t)ia * adr : NULL, G->hg + ia * F, F, de, E, r0, r1);
+            add_bias(de, E, 1, ly->bd ? ly->bd + e * E : NULL, r0, r1);
+        }
+        float *acc = T->acc;
+        for (int64_t i = r0; i < r1; i++)
+            acc[i] = G->de[i] * T->selw[0];
+        for (int64_t ia = 1; ia < K; ia++)
+            for (int64_t i = r0; i < r1; i++)
+                acc[i] += G->de[ia * E + i] * T->selw[ia];
+        owb_add(G->x + r0, G->x + r0, acc + r0, r1 - r0);
+        if (P)
+            mark(f, tid, &P->other_ns);
+    }
+    barrier(f, tid, nth);
+}
+
+static void moe_step(struct fwd *f, int tid, int nth, const struct glayer *ly,
+                     _Atomic int64_t *work)
+{
+    struct gptoss *G = f->G;
+    const struct owb_hparams *hp = &f->m->hp;
+    const int64_t E = hp->n_embd, F = G->n_ff_exp, X = G->n_expert, K = G->n_used, nb = f->nb;
+    const int64_t A = OWB_MATMUL_ROW_ALIGN;
+    struct owb_model_profile *P = f->rg.prof;
+    int64_t r0, r1;
+
+    /* Router logits of the normed residual. */
+    const struct owb_matmul_plan *pr = &G->plans[(ly - G->layers) * A_PER_LAYER + A_R];
+    struct input in;
+    input_step(f, tid, nth, G->x, E, nb, ly->post_norm, &pr, 1, &in);
+    while (owb_grab(&work[S_R], X, grab_rows(pr), A, nth, &r0, &r1)) {
+        mm(f, tid, pr, ly->w[A_R].data, in.act[0], in.x, in.ldx, G->rlog, X, r0, r1);
+        add_bias(G->rlog, X, nb, ly->br, r0, r1);
+    }
+    barrier(f, tid, nth);
+    if (nb == 1) {
+        moe_decode(f, tid, nth, ly, work, in.x);
+        return;
+    }
+    /* Top-k per token. */
+    while (owb_grab(&work[S_TOPK], nb, 1, 1, nth, &r0, &r1))
+        for (int64_t b = r0; b < r1; b++) {
+            float *w = G->selw + b * K;
+            owb_moe_topk(G->rlog + b * X, X, K, G->sel + b * K, w);
+            if (G->w_scale != 0.0f && G->w_scale != 1.0f)
+                for (int64_t j = 0; j < K; j++)
+                    w[j] *= G->w_scale;
+        }
+    if (P)
+        mark(f, tid, &P->other_ns);
+    barrier(f, tid, nth);
+    if (tid == 0) {
+        route_plan(f, ly);
+        if (P)
+            mark(f, tid, &P->other_ns);
+    }
+    barrier(f, tid, nth);
+
+    /* Gather each chosen expert's tokens (normed again from the residual: the same operation
+     * as the router's input) and prepare them for gate and up. */
+    const int64_t NA = G->n_active;
+    while (owb_grab(&work[S_GATHER], NA, 1, 1, nth, &r0, &r1))
+        for (int64_t ia = r0; ia < r1; ia++) {
+            const int64_t e = G->active[ia], o0 = G->offsets[e], c = G->counts[e];
+            const struct owb_matmul_plan *p = &G->xplans[e * X_PER_LAYER];
+            for (int64_t r = o0; r < o0 + c; r++)
+                owb_rmsnorm(G->xe + r * E, G->x + G->row_tok[r] * E, ly->post_norm, E, hp->rms_eps);
+            if (p[X_GATE].act_row_bytes)
+                owb_matmul_prepare(&p[X_GATE], G->xe + o0 * E, E, (char *)G->xact_g + G->aoff_g[e],
+                                   0, c);
+            if (p[X_UP].act_row_bytes && !same_act(&p[X_GATE], &p[X_UP]))
+                owb_matmul_prepare(&p[X_UP], G->xe + o0 * E, E, (char *)G->xact_u + G->aoff_g[e], 0,
+                                   c);
+            if (P)
+                mark(f, tid, &P->matmul_ns[p[X_GATE].wtype]);
+        }
+    barrier(f, tid, nth);
+
+    /* Gate and up rows of every chosen expert, biases, SwiGLU. */
+    const int64_t gmin = NA ? grab_rows(&G->xplans[G->active[0] * X_PER_LAYER]) : 1;
+    while (owb_grab(&work[S_GU], NA * F, gmin, A, nth, &r0, &r1))
+        FOR_PIECES(r0, r1, F, ia, a0, a1)
+        {
+            const int64_t e = G->active[ia], o0 = G->offsets[e], c = G->counts[e];
+            const struct owb_matmul_plan *p = &G->xplans[e * X_PER_LAYER];
+            const void *ag = p[X_GATE].act_row_bytes ? (char *)G->xact_g + G->aoff_g[e] : NULL;
+            const void *au = !p[X_UP].act_row_bytes           ? NULL
+                             : same_act(&p[X_GATE], &p[X_UP]) ? ag
+                                                              : (char *)G->xact_u + G->aoff_g[e];
+            float *hg = G->hg + o0 * F, *hu = G->hu + o0 * F;
+            mm(f, tid, &p[X_GATE], owb_wt_expert(&ly->x[X_GATE], e), ag, G->xe + o0 * E, E, hg, F,
+               a0, a1);
+            mm(f, tid, &p[X_UP], owb_wt_expert(&ly->x[X_UP], e), au, G->xe + o0 * E, E, hu, F, a0,
+               a1);
+            add_bias(hg, F, c, ly->bg ? ly->bg + e * F : NULL, a0, a1);
+            add_bias(hu, F, c, ly->bu ? ly->bu + e * F : NULL, a0, a1);
+            for (int64_t b = 0; b < c; b++)
+                owb_swiglu_oai(hg + b * F + a0, hg + b * F + a0, hu + b * F + a0, a1 - a0,
+                               OAI_ALPHA, OAI_LIMIT);
+            if (P)
+                mark(f, tid, &P->other_ns);
+        }
+    barrier(f, tid, nth);
+
+    /* The hidden rows prepared for down. */
+    while (owb_grab(&work[S_PREPD], NA, 1, 1, nth, &r0, &r1))
+        for (int64_t ia = r0; ia < r1; ia++) {
+            const int64_t e = G->active[ia], o0 = G->offsets[e], c = G->counts[e];
+            const struct owb_matmul_plan *p = &G->xplans[e * X_PER_LAYER + X_DOWN];
+            if (p->act_row_bytes)
+                owb_matmul_prepare(p, G->hg + o0 * F, F, (char *)G->xact_d + G->aoff_d[e], 0, c);
+            if (P)
+                mark(f, tid, &P->matmul_ns[p->wtype]);
+        }
+    barrier(f, tid, nth);
+
+    /* Down rows of every chosen expert (+ bias). */
+    const int64_t dmin = NA ? grab_rows(&G->xplans[G->active[0] * X_PER_LAYER + X_DOWN]) : 1;
+    while (owb_grab(&work[S_D], NA * E, dmin, A, nth, &r0, &r1))
+        FOR_PIECES(r0, r1, E, ia, a0, a1)
+        {
+            const int64_t e = G->active[ia], o0 = G->offsets[e], c = G->counts[e];
+            const struct owb_matmul_plan *p = &G->xplans[e * X_PER_LAYER + X_DOWN];
+            const void *ad = p->act_row_bytes ? (char *)G->xact_d + G->aoff_d[e] : NULL;
+            mm(f, tid, p, owb_wt_expert(&ly->x[X_DOWN], e), ad, G->hg + o0 * F, F, G->de + o0 * E,
+               E, a0, a1);
+            add_bias(G->de + o0 * E, E, c, ly->bd ? ly->bd + e * E : NULL, a0, a1);
+        }
+    barrier(f, tid, nth);
+
+    /* Weighted sum in the order of each token's choices, into the residual. */
+    float *acc = G->thr[tid].acc;
+    while (owb_grab(&work[S_COMB], nb, 1, 1, nth, &r0, &r1))
+        for (int64_t b = r0; b < r1; b++) {
+            const float *w = G->selw + b * K;
+            const float *d0 = G->de + (int64_t)G->tok_row[b * K] * E;
+            for (int64_t i = 0; i < E; i++)
+                acc[i] = d0[i] * w[0];
+            for (int64_t j = 1; j < K; j++) {
+                const float *d = G->de + (int64_t)G->tok_row[b * K + j] * E;
+                for (int64_t i = 0; i < E; i++)
+                    acc[i] += d[i] * w[j];
+            }
+            owb_add(G->x + b * E, G->x + b * E, acc, E);
+        }
+    if (P)
+        mark(f, tid, &P->other_ns);
+    barrier(f, tid, nth);
+}
+
+static void chunk_fn(void *ctx, int tid, int nth)
+{
+    struct fwd *f = ctx;
+    struct owb_model *m = f->m;
+    struct gptoss *G = f->G;
+    const struct owb_hparams *hp = &m->hp;
+    const int64_t D = hp->n_embd, QD = G->q_dim, KD = G->kv_dim, nb = f->nb;
+    const int64_t hd = hp->head_dim, group = hp->n_head / hp->n_head_kv, A = OWB_MATMUL_ROW_ALIGN;
+    struct owb_model_profile *P = f->rg.prof;
+    struct input in;
+    int64_t r0, r1;
+
+    OWB_ASSERT(nth <= G->nthreads);
+    if (P && tid == 0)
+        mark(f, tid, &P->sync_ns);
+    for (int64_t l = 0; l < hp->n_layer; l++) {
+        const struct glayer *ly = &G->layers[l];
+        const struct owb_matmul_plan *pl = &G->plans[l * A_PER_LAYER];
+        float *kc = G->k_cache + ly->kv_off; /* (n_head_kv, cap, hd) */
+        float *vc = G->v_cache + ly->kv_off; /* (n_head_kv, hd, cap) */
+        _Atomic int64_t *work = G->work + l * S_PER_LAYER;
+
+        /* Attention: q, k, v by KV head, then that head's attention (window, sinks). */
+        const struct owb_matmul_plan *pqkv[3] = {&pl[A_Q], &pl[A_K], &pl[A_V]};
+        input_step(f, tid, nth, G->x, D, nb, ly->attn_norm, pqkv, 3, &in);
+        const struct owb_attn_args aa = {
+            .q = G->q,
+            .out = G->att_out,
+            .ldq = QD,
+            .kc = kc,
+            .vc = vc,
+            .cap = ly->cap,
+            .head_dim = hd,
+            .group = group,
+            .pos = f->pos,
+            .sinks = ly->sinks,
+            .scale = 1.0f / sqrtf((float)hd),
+        };
+        while (owb_grab(&work[S_HEADS], hp->n_head_kv, 1, 1, nth, &r0, &r1)) {
+            mm(f, tid, &pl[A_Q], ly->w[A_Q].data, in.act[0], in.x, in.ldx, G->q, QD,
+               r0 * group * hd, r1 * group * hd);
+            mm(f, tid, &pl[A_K], ly->w[A_K].data, in.act[1], in.x, in.ldx, G->kb, KD, r0 * hd,
+               r1 * hd);
+            mm(f, tid, &pl[A_V], ly->w[A_V].data, in.act[2], in.x, in.ldx, G->vb, KD, r0 * hd,
+               r1 * hd);
+            qkv_finish(f, ly, kc, vc, r0, r1);
+            owb_attn_heads(&G->blocks[ly->window ? 1 : 0], &aa, r0, r1, &G->thr[tid].att);
+            if (P)
+                mark(f, tid, &P->attention_ns);
+        }
+        barrier(f, tid, nth);
+
+        /* Output projection + bias + residual. */
+        const struct owb_matmul_plan *po = &pl[A_O];
+        input_step(f, tid, nth, G->att_out, QD, nb, NULL, &po, 1, &in);
+        while (owb_grab(&work[S_O], D, grab_rows(po), A, nth, &r0, &r1)) {
+            mm(f, tid, po, ly->w[A_O].data, in.act[0], in.x, in.ldx, G->proj, D, r0, r1);
+            add_bias(G->proj, D, nb, ly->bo, r0, r1);
+            add_rows(G->x, G->proj, D, nb, r0, r1);
+            if (P)
+                mark(f, tid, &P->other_ns);
+        }
+        barrier(f, tid, nth);
+
+        moe_step(f, tid, nth, ly, work);
+    }
+
+    const int64_t V = hp->n_vocab;
+    _Atomic int64_t *work = G->work + hp->n_layer * S_PER_LAYER;
+    const struct owb_matmul_plan *p =
+        f->logits_all ? &G->plans[hp->n_layer * A_PER_LAYER] : &G->out1;
+    if (!f->logits_all && !f->last)
+        return;
+    if (f->logits_all)
+        input_step(f, tid, nth, G->x, D, nb, G->output_norm, &p, 1, &in);
+    else
+        input_step(f, tid, nth, G->x + (nb - 1) * D, D, 1, G->output_norm, &p, 1, &in);
+    while (owb_grab(work, V, grab_rows(p), A, nth, &r0, &r1))
+        mm(f, tid, p, G->output.data, in.act[0], in.x, in.ldx, f->logits, V, r0, r1);
+}
+
+static int forward_chunk(struct owb_model *m, const int32_t *tokens, int64_t nb, int64_t pos,
+                         float *logits, bool logits_all, bool last, char err[OWB_ERR_MAX])
+{
+    struct gptoss *G = m->impl;
+    const struct owb_hparams *hp = &m->hp;
+    const int64_t D = hp->n_embd, group = hp->n_head / hp->n_head_kv;
+    struct fwd f = {m,      G,
+                    nb,     pos,
+                    logits, logits_all,
+                    last,   (struct owb_region){&G->bar, &G->rb, m->hp.rms_eps, m->profile, 0}};
+
+    if (f.rg.prof)
+        f.rg.t_last = now_ns();
+    for (int64_t b = 0; b < nb; b++) {
+        owb_get_row(G->tok_embd.type, G->tok_embd.data, tokens[b], D, G->x + b * D);
+        owb_yarn_cache(&G->rope[0][b], &G->yarn[0], pos + b);
+        owb_yarn_cache(&G->rope[1][b], &G->yarn[1], pos + b);
+    }
+    for (int j = 0; j < 2; j++) {
+        G->blocks[j].plans = G->att_plans[j];
+        G->blocks[j].kstart = G->att_kstart[j];
+        int rc = owb_attn_plan(&G->blocks[j], pos, nb, G->qb, group, hp->head_dim,
+                               j ? G->window : 0, G->isa, err);
+        if (rc)
+            return rc;
+    }
+    for (int64_t i = 0; i <= hp->n_layer * S_PER_LAYER; i++)
+        atomic_store_explicit(&G->work[i], 0, memory_order_relaxed);
+    if (f.rg.prof)
+        mark(&f, 0, &f.rg.prof->other_ns);
+    if (G->runner && G->runner->run && G->nthreads > 1)
+        G->runner->run(G->runner->pool, chunk_fn, &f);
+    else
+        chunk_fn(&f, 0, 1);
+    if (f.rg.prof)
+        mark(&f, 0, &f.rg.prof->sync_ns);
+    return 0;
+}
+
+int owb_gptoss_forward(struct owb_model *m, const int32_t *tokens, int64_t n, int64_t pos,
+                       float *logits, bool logits_all, char err[OWB_ERR_MAX])
+{
+    if (n <= 0 || pos < 0 || pos > m->n_ctx - n) {
+        seterr(err,
+               "forward: %" PRId64 " tokens at position %" PRId64
+               " do not fit the context of %" PRId64,
+               n, pos, m->n_ctx);
+        return OWB_E_USAGE;
+    }
+    for (int64_t i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= m->hp.n_vocab) {
+            seterr(err, "forward: token id %" PRId32 " is outside the vocabulary (0..%" PRId64 ")",
+                   tokens[i], m->hp.n_vocab - 1);
+            return OWB_E_USAGE;
+        }
+    const uint64_t t0 = m->profile ? now_ns() : 0;
+    for (int64_t i = 0; i < n; i += m->n_batch) {
+        int64_t nb = n - i < m->n_batch ? n - i : m->n_batch;
+        int rc = plan_all(m, nb, err);
+        if (!rc)
+            rc = forward_chunk(m, tokens + i, nb, pos + i,
+                               logits_all ? logits + i * m->hp.n_vocab : logits, logits_all,
+                               i + nb == n, err);
+        if (rc)
+            return rc;
+    }
+    if (m->profile) {
+        m->profile->total_ns += now_ns() - t0;
+        m->profile->calls++;
+        m->profile->tokens += (uint64_t)n;
+    }
+    return 0;
+}

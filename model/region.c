@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * region.c: the shared steps of a forward region (model/region.h).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "model/region.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kernels/ops.h"
+#include "model/loader.h"
+
+int owb_region_bufs_init(struct owb_region_bufs *b, int nthreads, int64_t n_batch, int64_t width,
+                         const struct owb_matmul_plan *plans, int64_t nplans,
+                         const struct owb_matmul_plan *one, int64_t none)
+{
+    bool oom = false;
+    memset(b, 0, sizeof *b);
+    b->nthreads = nthreads;
+    size_t ab = 0, a1 = 0;
+    for (int64_t i = 0; i < nplans; i++) {
+        size_t s = owb_matmul_act_bytes(&plans[i]);
+        ab = s > ab ? s : ab;
+        a1 = plans[i].act_row_bytes > a1 ? plans[i].act_row_bytes : a1;
+    }
+    for (int64_t i = 0; i < none; i++)
+        a1 = one[i].act_row_bytes > a1 ? one[i].act_row_bytes : a1;
+    b->act_bytes = (ab + 63) & ~(size_t)63;
+    b->act1_bytes = (a1 + 63) & ~(size_t)63;
+    b->xb = owb_ld_alloc_f32(n_batch, width, 1, true, &oom);
+    b->thr = calloc((size_t)nthreads, sizeof *b->thr);
+    if (!b->thr)
+        return OWB_E_NOMEM;
+    for (int i = 0; i < OWB_REGION_GROUP; i++)
+        if (b->act_bytes && !(b->act[i] = aligned_alloc(64, b->act_bytes)))
+            oom = true;
+    for (int t = 0; t < nthreads; t++) {
+        b->thr[t].xb = owb_ld_alloc_f32(width, 1, 1, true, &oom);
+        for (int i = 0; i < OWB_REGION_GROUP && b->act1_bytes; i++)
+            if (!(b->thr[t].act[i] = aligned_alloc(64, b->act1_bytes)))
+                oom = true;
+    }
+    return oom ? OWB_E_NOMEM : 0;
+}
+
+void owb_region_bufs_release(struct owb_region_bufs *b)
+{
+    free(b->xb);
+    for (int i = 0; i < OWB_REGION_GROUP; i++)
+        free(b->act[i]);
+    if (b->thr)
+        for (int t = 0; t < b->nthreads; t++) {
+            free(b->thr[t].xb);
+            for (int i = 0; i < OWB_REGION_GROUP; i++)
+                free(b->thr[t].act[i]);
+        }
+    free(b->thr);
+    memset(b, 0, sizeof *b);
+}
+
+uint64_t owb_region_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void owb_region_barrier(struct owb_region *r, int tid, int nth)
+{
+    owb_barrier_wait(r->bar, nth);
+    if (r->prof)
+        owb_region_mark(r, tid, &r->prof->sync_ns);
+}
+
+static bool same_act(const struct owb_matmul_plan *a, const struct owb_matmul_plan *b)
+{
+    return a->act_row_bytes && owb_matmul_act_compatible(a, b);
+}
+
+void owb_region_input(struct owb_region *r, int tid, int nth, const float *src, int64_t lds,
+                      int64_t rows, const float *w, const struct owb_matmul_plan *const *p, int np,
+                      struct owb_input *in)
+{
+    struct owb_region_bufs *B = r->buf;
+    const int64_t k = p[0]->k;
+    const bool one = rows == 1;
+    int64_t b0 = 0, b1 = 1;
+    if (!one)
+        owb_slice(rows, 1, tid, nth, &b0, &b1);
+    in->x = src;
+    in->ldx = lds;
+    if (w) {
+        float *dst = one ? B->thr[tid].xb : B->xb;
+        for (int64_t b = b0; b < b1; b++)
+            owb_rmsnorm(dst + b * k, src + b * lds, w, k, r->rms_eps);
+        in->x = dst;
+        in->ldx = k;
+        if (r->prof)
+            owb_region_mark(r, tid, &r->prof->norm_ns);
+    }
+    for (int i = 0; i < np; i++) {
+        in->act[i] = NULL;
+        if (!p[i]->act_row_bytes)
+            continue;
+        for (int j = 0; j < i && !in->act[i]; j++)
+            if (same_act(p[j], p[i]))
+                in->act[i] = in->act[j];
+        if (in->act[i])
+            continue;
+        void *dst = one ? B->thr[tid].act[i] : B->act[i];
+        if (b1 > b0)
+            owb_matmul_prepare(p[i], in->x, in->ldx, dst, b0, b1);
+        in->act[i] = dst;
+        if (r->prof)
+            owb_region_mark(r, tid, &r->prof->matmul_ns[p[i]->wtype]);
+    }
+    if (!one)
+        owb_region_barrier(r, tid, nth);
+}
+
+void owb_region_mm(struct owb_region *r, int tid, const struct owb_matmul_plan *p, const void *w,
+                   const void *act, const float *x, int64_t ldx, float *y, int64_t ldy, int64_t r0,
+                   int64_t r1)
+{
+    if (r1 > r0)
+        owb_matmul_rows(p, w, act, x, ldx, y, ldy, r0, r1);
+    if (r->prof)
+        owb_region_mark(r, tid, &r->prof->matmul_ns[p->wtype]);
+}
+
+#define GRAB_BYTES 32768
+int64_t owb_region_grab_rows(const struct owb_matmul_plan *p)
+{
+    if (p->batch > OWB_MATMUL_GEMV_MAX_BATCH)
+        return 64;
+    const int64_t rb = (int64_t)owb_row_size(p->wtype, p->k);
+    const int64_t n = (GRAB_BYTES + rb - 1) / rb;
+    return (n + OWB_MATMUL_ROW_ALIGN - 1) / OWB_MATMUL_ROW_ALIGN * OWB_MATMUL_ROW_ALIGN;
+}
+
+void owb_region_add_rows(float *y, const float *d, int64_t ld, int64_t nb, int64_t r0, int64_t r1)
+{
+    if (r1 > r0)
+        for (int64_t b = 0; b < nb; b++)
+            owb_add(y + b * ld + r0, y + b * ld + r0, d + b * ld + r0, r1 - r0);
+}

@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * region.h: the steps every architecture's forward region shares (model/llama.c, model/gptoss.c):
+ * a chunk of tokens runs as one parallel region of the caller's runner whose threads meet at the
+ * runtime's barrier (runtime/par.h) between steps. Here: the activation scratch a region needs
+ * (allocated once at load), profile marks (worker 0's wall time split by operation class), the
+ * barrier with its mark, the input step of a group of matmuls (RMSNorm, then the activations
+ * quantized once per distinct layout), one matmul's row range, the residual add of a row range
+ * and the smallest row range worth a grab.
+ *
+ * Input step: rows == 1 (decode): every thread normalizes and prepares the whole row into its own
+ * scratch (no barrier: the row is tiny and decode is latency-bound); rows > 1: rows are split
+ * over the threads into the shared buffers, then a barrier. Every output element is computed by
+ * one thread with the same operations whatever the split, so results do not depend on the thread
+ * count. Nothing here allocates after owb_region_bufs_init.
+ */
+#ifndef OWB_MODEL_REGION_H
+#define OWB_MODEL_REGION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kernels/matmul.h"
+#include "model/arch.h"
+#include "runtime/par.h"
+
+/* Matmuls sharing one input in a step. */
+#define OWB_REGION_GROUP 3
+
+/* One thread's one-row scratch. */
+struct owb_region_thr {
+    float *xb;                   /* (width) normed row */
+    void *act[OWB_REGION_GROUP]; /* (act1_bytes each) prepared row */
+};
+
+/* The activation scratch of a model's regions. */
+struct owb_region_bufs {
+    int nthreads;
+    float *xb;                   /* (n_batch, width) normed rows of a batched step */
+    void *act[OWB_REGION_GROUP]; /* (act_bytes each) prepared rows of a batched step */
+    size_t act_bytes, act1_bytes;
+    struct owb_region_thr *thr; /* (nthreads) */
+};
+
+/* Size and allocate the scratch for inputs up to `width` floats wide: act_bytes is the largest
+ * owb_matmul_act_bytes of plans[0..nplans) (the batched plans), act1_bytes the largest
+ * act_row_bytes of those and of one[0..none) (the one-row plans). Returns 0 or OWB_E_NOMEM. */
+int owb_region_bufs_init(struct owb_region_bufs *b, int nthreads, int64_t n_batch, int64_t width,
+                         const struct owb_matmul_plan *plans, int64_t nplans,
+                         const struct owb_matmul_plan *one, int64_t none);
+/* Free what init allocated (a zeroed struct is fine). */
+void owb_region_bufs_release(struct owb_region_bufs *b);
+
+/* What the threads of one chunk share. */
+struct owb_region {
+    struct owb_barrier *bar;
+    struct owb_region_bufs *buf;
+    float rms_eps;
+    struct owb_model_profile *prof; /* NULL: not profiling */
+    uint64_t t_last;                /* worker 0's last profile mark */
+};
+
+/* The input of up to OWB_REGION_GROUP matmuls, ready for owb_matmul_rows. */
+struct owb_input {
+    const float *x; /* f32 rows (for f32-activation paths) */
+    int64_t ldx;
+    const void *act[OWB_REGION_GROUP]; /* prepared rows per plan (shared between equal layouts) */
+};
+
+/* CLOCK_MONOTONIC in ns. */
+uint64_t owb_region_now_ns(void);
+
+/* Profile mark (worker 0 only, when profiling): the time since the last mark goes to *bucket. */
+static inline void owb_region_mark(struct owb_region *r, int tid, uint64_t *bucket)
+{
+    if (tid != 0 || !r->prof)
+        return;
+    uint64_t t = owb_region_now_ns();
+    *bucket += t - r->t_last;
+    r->t_last = t;
+}
+
+/* Wait for the region's nth threads, then mark sync time. */
+void owb_region_barrier(struct owb_region *r, int tid, int nth);
+
+/* Make rows of src (stride lds, width p[0]->k) ready as the input of plans p[0..np): RMSNorm
+ * with w (eps r->rms_eps) when w is not NULL, then prepared for each distinct activation layout
+ * (see the header comment for rows == 1 vs rows > 1). */
+void owb_region_input(struct owb_region *r, int tid, int nth, const float *src, int64_t lds,
+                      int64_t rows, const float *w, const struct owb_matmul_plan *const *p, int np,
+                      struct owb_input *in);
+
+/* Output rows [r0, r1) of y = W x (an empty range does nothing), then a mark of the weight type.
+ * Decode GEMVs prefetch their rows ahead inside owb_matmul_rows. */
+void owb_region_mm(struct owb_region *r, int tid, const struct owb_matmul_plan *p, const void *w,
+                   const void *act, const float *x, int64_t ldx, float *y, int64_t ldy, int64_t r0,
+                   int64_t r1);
+
+/* Smallest range worth a grab: 64 rows for a GEMM (its row block), else about 32 KiB of weights
+ * (16-row aligned). */
+int64_t owb_region_grab_rows(const struct owb_matmul_plan *p);
+
+/* y[b][r0..r1) += d[b][r0..r1) for the nb rows of stride ld. */
+void owb_region_add_rows(float *y, const float *d, int64_t ld, int64_t nb, int64_t r0, int64_t r1);
+
+#endif
