@@ -30,9 +30,9 @@ U="http://127.0.0.1:$P/v1"
 check "listening line names the model" "grep -q 'stories260K.gguf (n_ctx 128, vocab 512) listening' '$t/sm.log'"
 
 for ep in completions chat; do
-  "$B" serve --url "$U" --endpoint $ep --requests 12 --concurrency 3 --input-len 10 --output-len 12 --metrics-interval 50 -o "$t/$ep" -q >/dev/null 2>"$t/e_$ep"
+  "$B" serve --url "$U" --endpoint $ep --requests 30 --concurrency 3 --input-len 10 --output-len 24 --metrics-interval 20 -o "$t/$ep" -q >/dev/null 2>"$t/e_$ep"
   check "serve --endpoint $ep exits 0 ($(tail -1 $t/e_$ep))" "[ $? = 0 ]"
-  check "$ep: all ok, usage counted, max_tokens reached, /metrics scraped" "python3 -c \"import json; b=json.load(open('$t/$ep/serve.json'))['benchmarks'][0]; s=b['serving']; r=s['requests']; assert r['ok']==12 and r['failed']==0, r; assert s['output_len_honoured_frac']==1, s['output_len_honoured_frac']; sm=s['server_metrics']; g=[v for v in sm['series']['owb:generation_tokens_total'] if v is not None]; assert sm['url'].endswith(':$P/metrics') and len(g)>=2 and g[-1]>g[0] and g==sorted(g), (sm['url'], g)\""
+  check "$ep: all ok, usage counted, max_tokens reached, /metrics scraped" "python3 -c \"import json; b=json.load(open('$t/$ep/serve.json'))['benchmarks'][0]; s=b['serving']; r=s['requests']; assert r['ok']==30 and r['failed']==0, r; assert s['output_len_honoured_frac']==1, s['output_len_honoured_frac']; sm=s['server_metrics']; g=[v for v in sm['series']['owb:generation_tokens_total'] if v is not None]; assert sm['url'].endswith(':$P/metrics') and len(g)>=2 and g[-1]>g[0] and g==sorted(g), (sm['url'], g)\""
 done
 
 curl -s "$U/completions" -d '{"prompt":"Once upon a time","max_tokens":3,"echo":true,"logprobs":2,"ignore_eos":true}' >"$t/echo.json"
