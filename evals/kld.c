@@ -191,6 +191,8 @@ int owb_kld_run(struct owb_producer *p, const struct owb_fingerprint *fp,
             struct owb_fp_pos pos;
             owb_fp_get(fp, wi, i, &pos, s.query_id + i * k, lps);
         }
+        for (int64_t d = 1, la = owb_producer_lookahead(p); d <= la && wi + d < nw; d++)
+            owb_producer_prefetch(p, fp->tokens + (wi + d) * w->n_ctx, w->n_ctx, w->first, 1, k);
         if ((rc = owb_producer_score(p, win, w->n_ctx, w->first, &s, err)))
             goto out;
         double skl = 0, mx = 0, snll = 0, snllb = 0, top = 0, adp = 0;

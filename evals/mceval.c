@@ -32,16 +32,17 @@ void owb_mc_result_release(struct owb_mc_result *r)
     memset(r, 0, sizeof *r);
 }
 
-/* Score one ending: returns 0 and *ll, *ntok, or a status. */
-static int score_ending(struct owb_producer *p, const struct owb_mc_item *it, int e,
-                        const int32_t *ctx_ids, int64_t n_ctx_ids, struct owb_scores *s, double *ll,
-                        int64_t *ntok, bool *trunc, char err[OWB_ERR_MAX])
+/* The window of one ending: the tokens of context + " " + ending in *ids (caller frees), scored
+ * from ids[*off + *first] on, cut from the left to the producer's context. Returns 0 or a status.
+ */
+static int ending_window(struct owb_producer *p, const struct owb_mc_item *it, int e,
+                         const int32_t *ctx_ids, int64_t n_ctx_ids, int32_t **ids, int64_t *n,
+                         int64_t *off, int64_t *first, bool *trunc, char err[OWB_ERR_MAX])
 {
     size_t lc = strlen(it->context), le = strlen(it->endings[e]);
     char *text = malloc(lc + le + 2);
-    int32_t *ids = NULL;
-    int64_t n = 0;
     int rc;
+    *ids = NULL;
     if (!text) {
         snprintf(err, OWB_ERR_MAX, "out of memory");
         return OWB_E_NOMEM;
@@ -49,27 +50,41 @@ static int score_ending(struct owb_producer *p, const struct owb_mc_item *it, in
     memcpy(text, it->context, lc);
     text[lc] = ' ';
     memcpy(text + lc + 1, it->endings[e], le + 1);
-    rc = owb_producer_tokenize(p, text, lc + 1 + le, p->info.add_bos, &ids, &n, err);
+    rc = owb_producer_tokenize(p, text, lc + 1 + le, p->info.add_bos, ids, n, err);
     free(text);
     if (rc)
         return rc;
     int64_t start = 0;
-    while (start < n && start < n_ctx_ids && ids[start] == ctx_ids[start])
+    while (start < *n && start < n_ctx_ids && (*ids)[start] == ctx_ids[start])
         start++;
-    if (start >= n) {
+    if (start >= *n) {
         snprintf(err, OWB_ERR_MAX, "item %s: ending %d adds no tokens to the context", it->id, e);
-        free(ids);
+        free(*ids);
+        *ids = NULL;
         return OWB_E_FORMAT;
     }
     if (start < 1)
         start = 1;
-    int64_t off = n > p->info.n_ctx ? n - p->info.n_ctx : 0;
-    if (off > 0) {
+    *off = *n > p->info.n_ctx ? *n - p->info.n_ctx : 0;
+    if (*off > 0) {
         *trunc = true;
         if (p->info.add_bos)
-            ids[off] = p->info.bos;
+            (*ids)[*off] = p->info.bos;
     }
-    int64_t first = start - off < 1 ? 1 : start - off;
+    *first = start - *off < 1 ? 1 : start - *off;
+    return OWB_OK;
+}
+
+/* Score one ending: returns 0 and *ll, *ntok, or a status. */
+static int score_ending(struct owb_producer *p, const struct owb_mc_item *it, int e,
+                        const int32_t *ctx_ids, int64_t n_ctx_ids, struct owb_scores *s, double *ll,
+                        int64_t *ntok, bool *trunc, char err[OWB_ERR_MAX])
+{
+    int32_t *ids = NULL;
+    int64_t n = 0, off = 0, first = 1;
+    int rc = ending_window(p, it, e, ctx_ids, n_ctx_ids, &ids, &n, &off, &first, trunc, err);
+    if (rc)
+        return rc;
     if ((rc = owb_producer_score(p, ids + off, n - off, first, s, err))) {
         free(ids);
         return rc;
@@ -81,6 +96,24 @@ static int score_ending(struct owb_producer *p, const struct owb_mc_item *it, in
     *ntok = s->n;
     free(ids);
     return OWB_OK;
+}
+
+/* Tell a remote producer about an item's windows ahead of time (errors are left for scoring). */
+static void prefetch_item(struct owb_producer *p, const struct owb_mc_item *it)
+{
+    char err[OWB_ERR_MAX];
+    int32_t *ctx_ids = NULL, *ids = NULL;
+    int64_t n_ctx_ids = 0, n = 0, off = 0, first = 1;
+    bool trunc = false;
+    if (owb_producer_tokenize(p, it->context, strlen(it->context), p->info.add_bos, &ctx_ids,
+                              &n_ctx_ids, err))
+        return;
+    for (int e = 0; e < it->n_endings; e++)
+        if (!ending_window(p, it, e, ctx_ids, n_ctx_ids, &ids, &n, &off, &first, &trunc, err)) {
+            owb_producer_prefetch(p, ids + off, n - off, first, 0, 0);
+            free(ids);
+        }
+    free(ctx_ids);
 }
 
 int owb_mc_run(struct owb_producer *p, const struct owb_mc_task *t, const struct owb_mc_cfg *cfg,
@@ -107,8 +140,12 @@ int owb_mc_run(struct owb_producer *p, const struct owb_mc_task *t, const struct
     owb_progress_start(&prog, "mc", (int64_t)n_idx, "items", cfg->progress);
     uint64_t t0 = owb_now_ns();
     int64_t ntok_total = 0;
+    size_t la = (size_t)owb_producer_lookahead(p), ahead = 0; /* items prefetched: [0, ahead) */
     for (size_t k = 0; k < n_idx; k++) {
         const struct owb_mc_item *it = &t->items[idx[k]];
+        for (; la && ahead < n_idx && ahead <= k + la; ahead++)
+            if (ahead > k)
+                prefetch_item(p, &t->items[idx[ahead]]);
         struct owb_mc_score *sc = &r->s[k];
         r->n = k + 1;
         sc->item = idx[k];

@@ -94,6 +94,11 @@ int owb_ppl_run(struct owb_producer *p, const int32_t *tokens, int64_t n_tokens,
     owb_progress_start(&prog, "ppl", w->n_windows, "windows", cfg->progress);
     uint64_t t0 = owb_now_ns();
     for (int64_t i = 0; i < w->n_windows; i++) {
+        /* Windows ahead first (a server producer has them in flight meanwhile). */
+        for (int64_t d = 1, la = owb_producer_lookahead(p); d <= la && i + d < w->n_windows; d++) {
+            owb_window_tokens(w, tokens, i + d, win);
+            owb_producer_prefetch(p, win, w->n_ctx, w->first, cfg->top_k, 0);
+        }
         owb_window_tokens(w, tokens, i, win);
         if ((rc = owb_producer_score(p, win, w->n_ctx, w->first, &s, err)))
             goto out;

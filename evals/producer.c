@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <cjson/cJSON.h>
 
 static int grow(void **p, size_t bytes)
 {
@@ -224,4 +225,21 @@ int owb_producer_tokenize(struct owb_producer *p, const char *text, size_t len, 
     *ids = v;
     *n = got;
     return OWB_OK;
+}
+
+void owb_producer_prefetch(struct owb_producer *p, const int32_t *tokens, int64_t n, int64_t first,
+                           int top_k, int n_query)
+{
+    if (p->ops->prefetch && first >= 1 && first < n && n <= p->info.n_ctx)
+        p->ops->prefetch(p->self, tokens, n, first, top_k, n_query);
+}
+
+int owb_producer_lookahead(struct owb_producer *p)
+{
+    return p->ops->lookahead ? p->ops->lookahead(p->self) : 0;
+}
+
+cJSON *owb_producer_describe(struct owb_producer *p)
+{
+    return p->ops->describe ? (cJSON *)p->ops->describe(p->self) : NULL;
 }

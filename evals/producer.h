@@ -83,6 +83,17 @@ struct owb_producer_ops {
     int64_t (*tokenize)(void *self, const char *text, size_t len, bool add_bos, int32_t *ids,
                         int64_t cap);
     void (*free)(void *self);
+    /* Optional (NULL: none). Windows the caller will score soon, so a producer that works
+     * remotely can have them in flight while it scores the current one; same arguments as score
+     * plus the top_k / n_query the later score() will want. Never fails: a prefetch that cannot
+     * be queued is done by score(). */
+    void (*prefetch)(void *self, const int32_t *tokens, int64_t n, int64_t first, int top_k,
+                     int n_query);
+    /* Optional: how many windows ahead prefetch is worth calling for (0: none). */
+    int (*lookahead)(void *self);
+    /* Optional: a new JSON object describing where the scores came from (a server's URL, the
+     * scoring method its conformance probe chose and what the probe found); caller frees. */
+    void *(*describe)(void *self);
 };
 
 struct owb_producer {
@@ -100,6 +111,13 @@ void owb_producer_free(struct owb_producer *p);
 /* Checked score(): validates first/n/token ids and out's capacity, then calls the producer. */
 int owb_producer_score(struct owb_producer *p, const int32_t *tokens, int64_t n, int64_t first,
                        struct owb_scores *out, char err[OWB_ERR_MAX]);
+
+/* Prefetch hint (no-op for producers without one) and its useful depth (0 without). */
+void owb_producer_prefetch(struct owb_producer *p, const int32_t *tokens, int64_t n, int64_t first,
+                           int top_k, int n_query);
+int owb_producer_lookahead(struct owb_producer *p);
+/* A new cJSON object describing the producer, or NULL when it has nothing to add (the engine). */
+struct cJSON *owb_producer_describe(struct owb_producer *p);
 
 /* Tokenize text into a new array (*ids, caller frees) of *n ids. Returns 0, OWB_E_UNSUPPORTED (no
  * tokenizer), OWB_E_NOMEM. */

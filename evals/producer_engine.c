@@ -70,7 +70,8 @@ static int64_t engine_tokenize(void *self, const char *text, size_t len, bool ad
     return owb_tokenizer_encode(e->tok, text, len, add_bos ? OWB_TOK_ADD_SPECIAL : 0, ids, cap);
 }
 
-static const struct owb_producer_ops engine_ops = {engine_score, engine_tokenize, engine_free};
+static const struct owb_producer_ops engine_ops = {
+    .score = engine_score, .tokenize = engine_tokenize, .free = engine_free};
 
 static void run_pool(void *pool, owb_par_fn fn, void *ctx)
 {

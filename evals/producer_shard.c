@@ -209,8 +209,19 @@ static void shard_free(void *self)
     free(s);
 }
 
-static const struct owb_producer_ops shard_ops = {shard_score, shard_tokenize, shard_free};
-static const struct owb_producer_ops shard_ops_notok = {shard_score, NULL, shard_free};
+/* Where the scores come from is the wrapped producer's (a server's probe findings). */
+static void *shard_describe(void *self)
+{
+    struct shard *s = self;
+    return owb_producer_describe(s->inner);
+}
+
+static const struct owb_producer_ops shard_ops = {.score = shard_score,
+                                                  .tokenize = shard_tokenize,
+                                                  .free = shard_free,
+                                                  .describe = shard_describe};
+static const struct owb_producer_ops shard_ops_notok = {
+    .score = shard_score, .free = shard_free, .describe = shard_describe};
 
 int owb_producer_shard(struct owb_producer **p, char err[OWB_ERR_MAX])
 {

@@ -28,6 +28,7 @@
 #include "results/result.h"
 #include "tools/cli_common.h"
 #include "tools/cmds.h"
+#include "tools/eval_server.h"
 
 #define DEFAULT_CTX 512
 #define DEFAULT_TOP_K 32
@@ -200,6 +201,7 @@ struct text_opts {
     int64_t ctx, chunks, max_bytes, threads, reps, block, top_k;
     uint64_t seed;
     bool quiet;
+    struct owb_eval_server srv;
 };
 
 static int parse_text_opts(const char *sub, int argc, char **argv, struct text_opts *o,
@@ -218,10 +220,12 @@ static int parse_text_opts(const char *sub, int argc, char **argv, struct text_o
                                          {"quiet", no_argument, NULL, 'q'},
                                          {"output", required_argument, NULL, 'o'},
                                          {"help", no_argument, NULL, 'h'},
+                                         OWB_EVAL_SERVER_LONGOPTS,
                                          {NULL, 0, NULL, 0}};
     char err[OWB_ERR_MAX] = "";
     int c;
     memset(o, 0, sizeof *o);
+    owb_eval_server_init(&o->srv);
     o->threads = 1;
     o->reps = 2000;
     o->seed = 1;
@@ -272,10 +276,14 @@ static int parse_text_opts(const char *sub, int argc, char **argv, struct text_o
             break;
         case 'h':
             help(stdout);
+            owb_eval_server_usage(stdout);
             return -1;
         default:
-            help(stderr);
-            return OWB_EXIT_USAGE;
+            if (!(rc = owb_eval_server_opt(c, optarg, &o->srv, err))) {
+                help(stderr);
+                return OWB_EXIT_USAGE;
+            }
+            rc = rc < 0 ? rc : 0;
         }
         if (rc)
             return usage_err(sub, err);
@@ -284,7 +292,9 @@ static int parse_text_opts(const char *sub, int argc, char **argv, struct text_o
         snprintf(err, sizeof err, "unexpected argument '%.100s'", argv[optind]);
         return usage_err(sub, err);
     }
-    if (!o->model || !o->text)
+    if (owb_eval_server_check(&o->srv, o->model, "both -m MODEL and -f TEXT are required", err))
+        return usage_err(sub, err);
+    if (!o->text)
         return usage_err(sub, "both -m MODEL and -f TEXT are required");
     if (fingerprint && !o->out)
         return usage_err(sub, "-o FILE (the fingerprint to write) is required");
@@ -303,7 +313,7 @@ static int open_text(const char *sub, const struct text_opts *o, struct owb_prod
     *ctx = o->ctx;
     if (!*ctx) {
         /* The model's trained context decides the default window when it is below 512. */
-        struct owb_gguf *g = owb_gguf_open(o->model, err);
+        struct owb_gguf *g = owb_gguf_open(owb_eval_tokenizer_path(&o->srv, o->model), err);
         if (!g)
             return owb_cli_fail(sub, OWB_E_FORMAT, err);
         const struct owb_gguf_kv *kv = owb_gguf_find(g, "general.architecture");
@@ -318,8 +328,8 @@ static int open_text(const char *sub, const struct text_opts *o, struct owb_prod
         }
         owb_gguf_close(g);
     }
-    struct owb_engine_opts eo = {.n_ctx = *ctx, .threads = (int)o->threads, .hash_model = true};
-    if ((rc = owb_producer_engine_new(o->model, &eo, p, err)) || (rc = owb_producer_shard(p, err)))
+    if ((rc = owb_eval_producer_open(&o->srv, o->model, *ctx, (int)o->threads, o->quiet, p, err)) ||
+        (rc = owb_producer_shard(p, err)))
         return owb_cli_fail(sub, rc, err);
     if ((rc = owb_text_read(o->text, (size_t)o->max_bytes, &text, &len, err)))
         return owb_cli_fail(sub, rc, err);
@@ -334,19 +344,19 @@ static int open_text(const char *sub, const struct text_opts *o, struct owb_prod
     return 0;
 }
 
-static cJSON *text_params(const struct text_opts *o, const struct owb_producer *p, int64_t ctx)
+static cJSON *text_params(const struct text_opts *o, struct owb_producer *p, int64_t ctx)
 {
     cJSON *pj = cJSON_CreateObject();
     if (!pj)
         return NULL;
-    cJSON_AddStringToObject(pj, "model", o->model);
+    cJSON_AddStringToObject(pj, "model", o->model ? o->model : p->info.name);
     owb_json_add_hex(pj, "model_sha256", p->info.has_model_sha256 ? p->info.model_sha256 : NULL);
     cJSON_AddStringToObject(pj, "text", o->text);
     cJSON_AddNumberToObject(pj, "max_bytes", (double)o->max_bytes);
     cJSON_AddNumberToObject(pj, "ctx", (double)ctx);
     cJSON_AddNumberToObject(pj, "chunks", (double)o->chunks);
     cJSON_AddNumberToObject(pj, "threads", (double)o->threads);
-    cJSON_AddStringToObject(pj, "producer", "engine");
+    owb_eval_server_params(pj, p);
     return pj;
 }
 
@@ -483,13 +493,19 @@ static void print_est(const char *label, const struct owb_est *e, const char *fm
 
 static int eval_kld(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"base", required_argument, NULL, 'b'},    {"model", required_argument, NULL, 'm'},
-        {"threads", required_argument, NULL, 't'}, {"reps", required_argument, NULL, 'r'},
-        {"block", required_argument, NULL, 'B'},   {"seed", required_argument, NULL, 's'},
-        {"quiet", no_argument, NULL, 'q'},         {"output", required_argument, NULL, 'o'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"base", required_argument, NULL, 'b'},
+                                         {"model", required_argument, NULL, 'm'},
+                                         {"threads", required_argument, NULL, 't'},
+                                         {"reps", required_argument, NULL, 'r'},
+                                         {"block", required_argument, NULL, 'B'},
+                                         {"seed", required_argument, NULL, 's'},
+                                         {"quiet", no_argument, NULL, 'q'},
+                                         {"output", required_argument, NULL, 'o'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         OWB_EVAL_SERVER_LONGOPTS,
+                                         {NULL, 0, NULL, 0}};
     const char *base = NULL, *model = NULL, *out = NULL;
+    struct owb_eval_server srv;
     int64_t threads = 1, reps = 1000, block = 0;
     uint64_t seed = 1;
     bool quiet = false;
@@ -499,6 +515,7 @@ static int eval_kld(int argc, char **argv)
     struct owb_kld_result r = {0};
     cJSON *doc = NULL;
     int c, rc = 0;
+    owb_eval_server_init(&srv);
     optind = 1;
     while ((c = getopt_long(argc, argv, "b:m:t:o:h", opts, NULL)) != -1) {
         switch (c) {
@@ -528,10 +545,14 @@ static int eval_kld(int argc, char **argv)
             break;
         case 'h':
             usage_kld(stdout);
+            owb_eval_server_usage(stdout);
             return OWB_EXIT_OK;
         default:
-            usage_kld(stderr);
-            return OWB_EXIT_USAGE;
+            if (!(rc = owb_eval_server_opt(c, optarg, &srv, err))) {
+                usage_kld(stderr);
+                return OWB_EXIT_USAGE;
+            }
+            rc = rc < 0 ? rc : 0;
         }
         if (rc)
             return usage_err("kld", err);
@@ -540,7 +561,10 @@ static int eval_kld(int argc, char **argv)
         snprintf(err, sizeof err, "unexpected argument '%.100s'", argv[optind]);
         return usage_err("kld", err);
     }
-    if (!base || !model)
+    if (owb_eval_server_check(&srv, model, "both --base FINGERPRINT and -m MODEL are required",
+                              err))
+        return usage_err("kld", err);
+    if (!base)
         return usage_err("kld", "both --base FINGERPRINT and -m MODEL are required");
     owb_cli_outdir(out, "eval-kld", outdir, sizeof outdir);
     if (worker_rank())
@@ -553,12 +577,12 @@ static int eval_kld(int argc, char **argv)
     }
     /* Refuse a different tokenizer before loading any weights. */
     unsigned char tsha[32];
-    if ((rc = owb_tokenizer_sha256_file(model, tsha, err))) {
+    if ((rc = owb_tokenizer_sha256_file(owb_eval_tokenizer_path(&srv, model), tsha, err))) {
         rc = owb_cli_fail("eval kld", rc, err);
         goto out;
     }
     struct owb_producer_info probe = {0};
-    snprintf(probe.name, sizeof probe.name, "%s", model);
+    snprintf(probe.name, sizeof probe.name, "%s", owb_eval_tokenizer_path(&srv, model));
     probe.has_tokenizer_sha256 = true;
     memcpy(probe.tokenizer_sha256, tsha, 32);
     probe.n_vocab = (int32_t)fp->h.n_vocab; /* vocabulary is checked after loading */
@@ -566,8 +590,8 @@ static int eval_kld(int argc, char **argv)
         rc = owb_cli_fail("eval kld", rc, err);
         goto out;
     }
-    struct owb_engine_opts eo = {.n_ctx = fp->h.n_ctx, .threads = (int)threads, .hash_model = true};
-    if ((rc = owb_producer_engine_new(model, &eo, &p, err)) || (rc = owb_producer_shard(&p, err))) {
+    if ((rc = owb_eval_producer_open(&srv, model, fp->h.n_ctx, (int)threads, quiet, &p, err)) ||
+        (rc = owb_producer_shard(&p, err))) {
         rc = owb_cli_fail("eval kld", rc, err);
         goto out;
     }
@@ -579,8 +603,8 @@ static int eval_kld(int argc, char **argv)
     }
     if (worker_rank())
         goto out;
-    printf("%s vs base fingerprint %s: %lld positions in %lld windows of %lld\n", model, base,
-           (long long)r.n, (long long)r.plan.n_windows, (long long)r.plan.n_ctx);
+    printf("%s vs base fingerprint %s: %lld positions in %lld windows of %lld\n", p->info.name,
+           base, (long long)r.n, (long long)r.plan.n_windows, (long long)r.plan.n_ctx);
     print_est("KLD mean", &r.kld_mean, "nats");
     print_est("KLD median", &r.kld_median, "nats");
     print_est("KLD p90", &r.kld_p90, "nats");
@@ -605,11 +629,11 @@ static int eval_kld(int argc, char **argv)
     owb_json_add_hex(pj, "base_model_sha256",
                      (fp->h.flags & OWB_FP_HAS_MODEL_SHA) ? fp->h.model_sha256 : NULL);
     cJSON_AddNumberToObject(pj, "top_k", fp->h.top_k);
-    cJSON_AddStringToObject(pj, "model", model);
+    cJSON_AddStringToObject(pj, "model", model ? model : p->info.name);
     owb_json_add_hex(pj, "model_sha256", p->info.has_model_sha256 ? p->info.model_sha256 : NULL);
     cJSON_AddNumberToObject(pj, "threads", (double)threads);
-    cJSON_AddStringToObject(pj, "producer", "engine");
-    snprintf(name, sizeof name, "kld/%.200s", base_name(model));
+    owb_eval_server_params(pj, p);
+    snprintf(name, sizeof name, "kld/%.200s", base_name(model ? model : "server"));
     if (!owb_kld_to_json(doc, name, &r, id, pj)) {
         rc = owb_cli_fail("eval kld", OWB_E_NOMEM, "out of memory");
         goto out;
@@ -635,8 +659,10 @@ static int eval_mc(int argc, char **argv)
                                          {"quiet", no_argument, NULL, 'q'},
                                          {"output", required_argument, NULL, 'o'},
                                          {"help", no_argument, NULL, 'h'},
+                                         OWB_EVAL_SERVER_LONGOPTS,
                                          {NULL, 0, NULL, 0}};
     const char *task = NULL, *model = NULL, *out = NULL;
+    struct owb_eval_server srv;
     enum owb_mc_format fmt = OWB_MC_AUTO;
     int64_t limit = 0, ctx = 0, threads = 1;
     uint64_t seed = 1;
@@ -647,6 +673,7 @@ static int eval_mc(int argc, char **argv)
     struct owb_mc_result r = {0};
     cJSON *doc = NULL;
     int c, rc = 0;
+    owb_eval_server_init(&srv);
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:t:o:h", opts, NULL)) != -1) {
         switch (c) {
@@ -683,10 +710,14 @@ static int eval_mc(int argc, char **argv)
             break;
         case 'h':
             usage_mc(stdout);
+            owb_eval_server_usage(stdout);
             return OWB_EXIT_OK;
         default:
-            usage_mc(stderr);
-            return OWB_EXIT_USAGE;
+            if (!(rc = owb_eval_server_opt(c, optarg, &srv, err))) {
+                usage_mc(stderr);
+                return OWB_EXIT_USAGE;
+            }
+            rc = rc < 0 ? rc : 0;
         }
         if (rc)
             return usage_err("mc", err);
@@ -695,7 +726,9 @@ static int eval_mc(int argc, char **argv)
         snprintf(err, sizeof err, "unexpected argument '%.100s'", argv[optind]);
         return usage_err("mc", err);
     }
-    if (!task || !model)
+    if (owb_eval_server_check(&srv, model, "both --task FILE and -m MODEL are required", err))
+        return usage_err("mc", err);
+    if (!task)
         return usage_err("mc", "both --task FILE and -m MODEL are required");
     owb_cli_outdir(out, "eval-mc", outdir, sizeof outdir);
     if (worker_rank())
@@ -706,8 +739,8 @@ static int eval_mc(int argc, char **argv)
         rc = owb_cli_fail("eval mc", rc, err);
         goto out;
     }
-    struct owb_engine_opts eo = {.n_ctx = ctx, .threads = (int)threads, .hash_model = true};
-    if ((rc = owb_producer_engine_new(model, &eo, &p, err)) || (rc = owb_producer_shard(&p, err))) {
+    if ((rc = owb_eval_producer_open(&srv, model, ctx, (int)threads, quiet, &p, err)) ||
+        (rc = owb_producer_shard(&p, err))) {
         rc = owb_cli_fail("eval mc", rc, err);
         goto out;
     }
@@ -721,7 +754,7 @@ static int eval_mc(int argc, char **argv)
     }
     if (worker_rank())
         goto out;
-    printf("%s on %s: %zu items%s\n", model, task, r.n,
+    printf("%s on %s: %zu items%s\n", p->info.name, task, r.n,
            limit && (size_t)limit < t.n ? " (seeded random subset)" : "");
     printf("  acc       %.4f  95%% CI [%.4f, %.4f]  (%lld correct)\n", r.acc, r.acc_lo, r.acc_hi,
            (long long)r.correct);
@@ -743,11 +776,11 @@ static int eval_mc(int argc, char **argv)
     }
     cJSON *pj = cJSON_CreateObject();
     cJSON_AddStringToObject(pj, "task", task);
-    cJSON_AddStringToObject(pj, "model", model);
+    cJSON_AddStringToObject(pj, "model", model ? model : p->info.name);
     owb_json_add_hex(pj, "model_sha256", p->info.has_model_sha256 ? p->info.model_sha256 : NULL);
     cJSON_AddNumberToObject(pj, "ctx", (double)p->info.n_ctx);
     cJSON_AddNumberToObject(pj, "threads", (double)threads);
-    cJSON_AddStringToObject(pj, "producer", "engine");
+    owb_eval_server_params(pj, p);
     snprintf(name, sizeof name, "mc/%.200s", base_name(task));
     if (!owb_mc_to_json(doc, name, &t, &r, "mc_items.jsonl", pj)) {
         rc = owb_cli_fail("eval mc", OWB_E_NOMEM, "out of memory");

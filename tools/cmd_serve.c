@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench/serve/prom.h"
 #include "bench/serve/serve.h"
 #include "bench/core/topo.h"
 #include "dist/ranks.h"
@@ -46,6 +47,10 @@ static void usage(FILE *f)
             "  --endpoint E           completions (default) | chat\n"
             "  --api-key KEY          bearer token (default $OPENAI_API_KEY if set)\n"
             "  --header 'N: V'        extra header (repeatable)\n"
+            "  --metrics-url URL      scrape this Prometheus /metrics page during the run\n"
+            "                         (default: the server's /metrics when it answers)\n"
+            "  --metrics-interval MS  scrape period (default 1000)\n"
+            "  --no-metrics           do not scrape\n"
             "  --timeout S            per request (default 600)\n"
             "  --insecure             do not verify TLS certificates\n"
             "  --no-usage             do not send stream_options.include_usage\n"
@@ -102,6 +107,9 @@ struct opts {
     struct owb_slo slo;
     int have_slo;
     char outdir[1024];
+    const char *metrics_url;
+    int metrics_ms, no_metrics;
+    struct owb_prom_scrape *scrape; /* NULL: not scraping */
 };
 
 static int parse_num(const char *opt, const char *s, double lo, double hi, double *out,
@@ -401,6 +409,7 @@ static int run_point(struct opts *o, const struct owb_serve_workload *w,
              o->cfg.endpoint == OWB_SERVE_CHAT ? "chat" : "completions", w->kind, label);
     if (!o->quiet)
         fprintf(stderr, "owbench serve: %s ...\n", name);
+    uint64_t t_start = owb_now_ns();
     split_load(ld, &mine);
     if (nranks > 1) {
         mine.start_at = agree_start;
@@ -425,6 +434,7 @@ static int run_point(struct opts *o, const struct owb_serve_workload *w,
         if (rc)
             goto out;
     }
+    uint64_t t_stop = owb_now_ns();
     rc = owb_serve_compute(run, o->have_slo ? &o->slo : NULL, &m);
     if (rc) {
         snprintf(err, OWB_ERR_MAX, "out of memory computing metrics");
@@ -512,6 +522,9 @@ static int run_point(struct opts *o, const struct owb_serve_workload *w,
             owb_result_note(b, err);
         }
     }
+    if (o->scrape) /* the server's own metrics over this point (times from its start) */
+        cJSON_AddItemToObject(cJSON_GetObjectItem(b, "serving"), "server_metrics",
+                              owb_prom_scrape_json(o->scrape, t_start, t_stop));
     if (o->cfg.ignore_eos && m.output_len_honoured_frac < 1 && m.measured_ok) {
         char note[160];
         snprintf(note, sizeof note,
@@ -617,6 +630,9 @@ int cmd_serve(int argc, char **argv)
                                        {"output", required_argument, NULL, 'o'},
                                        {"quiet", no_argument, NULL, 'q'},
                                        {"help", no_argument, NULL, 'h'},
+                                       {"metrics-url", required_argument, NULL, 11},
+                                       {"metrics-interval", required_argument, NULL, 12},
+                                       {"no-metrics", no_argument, NULL, 13},
                                        {NULL, 0, NULL, 0}};
     static struct opts o;
     struct owb_serve_workload w;
@@ -813,6 +829,19 @@ int cmd_serve(int argc, char **argv)
             if (parse_list("--percentiles", optarg, 0.001, 99.999, o.pcts, MAX_PCTS, &o.npct, err))
                 goto usage_err;
             break;
+        case 11:
+            o.metrics_url = optarg;
+            break;
+        case 12: {
+            double ms;
+            if (parse_num("--metrics-interval", optarg, 10, 3600000, &ms, err))
+                goto usage_err;
+            o.metrics_ms = (int)ms;
+            break;
+        }
+        case 13:
+            o.no_metrics = 1;
+            break;
         case 'o':
             o.outarg = optarg;
             break;
@@ -981,6 +1010,25 @@ int cmd_serve(int argc, char **argv)
     }
     snprintf(o.outdir, sizeof o.outdir, "%s", outdir);
 
+    if (!o.no_metrics && owb_ranks_rank() == 0) {
+        /* --metrics-url, else ROOT/metrics of --url when it answers (a note either way); rank 0
+         * scrapes for all ranks. */
+        char murl[1100], merr[OWB_ERR_MAX];
+        size_t ul = strlen(o.cfg.url);
+        if (o.metrics_url)
+            snprintf(murl, sizeof murl, "%s", o.metrics_url);
+        else
+            snprintf(murl, sizeof murl, "%.*s/metrics",
+                     (int)(ul >= 3 && !strcmp(o.cfg.url + ul - 3, "/v1") ? ul - 3 : ul), o.cfg.url);
+        st = owb_prom_scrape_start(murl, o.metrics_ms ? o.metrics_ms : 1000, &o.scrape, merr);
+        if (st && o.metrics_url) {
+            rc = owb_cli_fail("serve", st, merr);
+            goto out;
+        }
+        if (!o.quiet)
+            fprintf(stderr, "owbench serve: %s %s\n", st ? "no server metrics:" : "scraping",
+                    st ? merr : murl);
+    }
     if (o.find_max) {
         double best;
         st = find_max(&o, &w, doc, o.pin, &best, err);
@@ -1011,6 +1059,7 @@ int cmd_serve(int argc, char **argv)
             goto out;
         }
     }
+    owb_prom_scrape_stop(o.scrape);
     if ((st = owb_cli_ranks_collect(doc, topo, 0, err))) {
         rc = owb_cli_fail("serve", st, err);
         goto out;
@@ -1021,6 +1070,7 @@ int cmd_serve(int argc, char **argv)
     if (rc == OWB_EXIT_OK && o.have_slo && !all_ok)
         rc = OWB_EXIT_REGRESSION;
 out:
+    owb_prom_scrape_free(o.scrape);
     cJSON_Delete(doc);
     owb_topo_free(topo);
     owb_serve_workload_release(&w);

@@ -15,6 +15,7 @@ const struct owb_cmd owb_cmds[] = {
     {"compare", cmd_compare, "A/B of two result files: medians, Mann-Whitney p, verdicts"},
     {"ab", cmd_ab, "interleaved A/B of two commands in paired rounds (builds or settings)"},
     {"plot", cmd_plot, "gnuplot figures (PNG, SVG) + data and scripts from result files"},
+    {"report", cmd_report, "one offline HTML page from result files (side by side)"},
     {"generate", cmd_generate, "generate text from a GGUF model (greedy or sampled)"},
     {"tokenize", cmd_tokenize, "token ids of a text under a GGUF's tokenizer (llama-tokenize)"},
     {"synth", cmd_synth, "write a synthetic GGUF with the shapes of a real model"},
@@ -22,5 +23,6 @@ const struct owb_cmd owb_cmds[] = {
     {"gguf", cmd_gguf, "inspect a GGUF file: metadata, tensor table, parameter count"},
     {"eval", cmd_eval, "quality: perplexity, fingerprint + KLD, multiple choice, paired gate"},
     {"serve", cmd_serve, "load generator against OpenAI-compatible servers (TTFT, TPOT, SLOs)"},
+    {"serve-model", cmd_serve_model, "the engine behind a minimal OpenAI-compatible server"},
 };
 const int owb_ncmds = (int)(sizeof owb_cmds / sizeof owb_cmds[0]);

@@ -33,6 +33,8 @@ int cmd_quantize(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_model(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
+int cmd_serve_model(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 
 /* Full argv of the process, for the result's `command` field (set by main). */
 extern int owb_argc;

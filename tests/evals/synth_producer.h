@@ -58,7 +58,8 @@ static int64_t synth_tokenize(void *self, const char *text, size_t len, bool add
     return k;
 }
 
-static const struct owb_producer_ops synth_ops = {synth_score, synth_tokenize, synth_free};
+static const struct owb_producer_ops synth_ops = {
+    .score = synth_score, .tokenize = synth_tokenize, .free = synth_free};
 
 /* A bigram producer: logits = scale * N(0,1) from seed (scale 0: uniform), plus noise * N(0,1)
  * from noise_seed when noise > 0. Tokenizer identity bytes all equal tok_id. */
