@@ -8,7 +8,7 @@ char **owb_argv;
 const struct owb_cmd owb_cmds[] = {
     {"run", cmd_run, "the default suite on an embedded default (no downloads)"},
     {"topo", cmd_topo, "topology as hwloc sees it; the CPU list of a pinning policy"},
-    {"stream", cmd_stream, "memory bandwidth ceilings (copy, scale, add, triad, read)"},
+    {"stream", cmd_stream, "memory bandwidth ceilings (copy, scale, add, triad, the read kernels)"},
     {"kernels", cmd_kernels, "quantized GEMV/GEMM sweep, GB/s and % of the read ceiling"},
     {"model", cmd_model, "prefill/decode tok/s of a GGUF or synthetic model (llama-bench pp/tg)"},
     {"plan", cmd_plan, "capacity: memory, KV cache, predicted tok/s, TTFT/TPOT, machines"},

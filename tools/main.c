@@ -22,7 +22,7 @@ static void usage(FILE *f)
     fprintf(f, "usage: owbench <command> [options]   (owbench <command> --help for details)\n\n"
                "commands:\n");
     for (int i = 0; i < owb_ncmds; i++)
-        fprintf(f, "  %-10s %s\n", owb_cmds[i].name, owb_cmds[i].help);
+        fprintf(f, "  %-12s %s\n", owb_cmds[i].name, owb_cmds[i].help);
     fprintf(f, "\nexit codes: 0 ok, 1 regression or gate failed, 2 usage error, 3 runtime error,\n"
                "            4 gate inconclusive, 77 skipped\n");
 }
