@@ -18,8 +18,9 @@
  * KL = sum over v with base log-prob > -16 of p_base(v) (ln p_base(v) - ln q(v)), with q the
  * model's softmax in double precision; top-1 agreement compares the model's argmax with the base
  * row's (ties to the lower id); the base's NLL is -(its quantized log-prob of the target). The
- * quantization (steps of at most 16/65535 nats) puts a floor of about 1e-8 nats under the KLD of
- * a model against its own logits.
+ * quantization (steps of at most 16/65535 nats; the base is not renormalized, as in llama.cpp)
+ * makes the KLD of a model against its own logits up to +-8/65535 (1.2e-4) nats at a position and
+ * about 1e-6 nats on average (stories260K: mean 1.0e-6, max 9.9e-5).
  *
  * Ownership: owb_lcpp_open returns a heap object (owb_lcpp_close); it reads rows with pread and
  * may be used by one thread at a time. The writer writes a temporary beside the path and renames

@@ -588,10 +588,18 @@ static int eval_kld_llamacpp(const struct kld_opts *o)
                             "full vocabulary, base log-probs above -16 (llama.cpp's "
                             "--kl-divergence), base from its uint16 logits file");
     snprintf(name, sizeof name, "kld/%.200s", base_name(o->model));
-    if (!owb_kld_to_json(doc, name, &r, id, pj)) {
+    cJSON *e = owb_kld_to_json(doc, name, &r, id, pj);
+    if (!e) {
         rc = owb_cli_fail(sub, OWB_E_NOMEM, "out of memory");
         goto out;
     }
+    cJSON *sm = cJSON_GetObjectItemCaseSensitive(e, "summary");
+    if (sm)
+        cJSON_ReplaceItemInObjectCaseSensitive(
+            sm, "kld_definition",
+            cJSON_CreateString("KL(base||model) over the full vocabulary, base tokens with "
+                               "log-prob > -16, base log-probs from llama.cpp's uint16 logits "
+                               "file (llama-perplexity --kl-divergence)"));
     rc = owb_cli_write(sub, doc, outdir, "kld.json");
 out:
     cJSON_Delete(doc);
