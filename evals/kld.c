@@ -140,6 +140,76 @@ static int quantile_stats(struct owb_kld_result *r, const struct owb_boot_cfg *b
     return OWB_OK;
 }
 
+int owb_kld_result_alloc(struct owb_kld_result *r)
+{
+    int64_t nw = r->plan.n_windows, np = r->plan.n_ctx - r->plan.first;
+    size_t snw = (size_t)nw;
+    r->n = nw * np;
+    r->kld = malloc((size_t)r->n * sizeof *r->kld);
+    r->w_kld = calloc(snw, sizeof(double));
+    r->w_kld_max = calloc(snw, sizeof(double));
+    r->w_nll = calloc(snw, sizeof(double));
+    r->w_nll_base = calloc(snw, sizeof(double));
+    r->w_top1 = calloc(snw, sizeof(double));
+    r->w_absdp = calloc(snw, sizeof(double));
+    r->w_count = calloc(snw, sizeof(double));
+    if (!r->kld || !r->w_kld || !r->w_kld_max || !r->w_nll || !r->w_nll_base || !r->w_top1 ||
+        !r->w_absdp || !r->w_count)
+        return OWB_E_NOMEM;
+    return OWB_OK;
+}
+
+int owb_kld_finish(struct owb_kld_result *r, const struct owb_kld_cfg *cfg, char err[OWB_ERR_MAX])
+{
+    int64_t nw = r->plan.n_windows;
+    double *diff = malloc((size_t)nw * sizeof *diff);
+    int rc = diff ? OWB_OK : OWB_E_NOMEM;
+    struct owb_boot_cfg bc = {cfg->boot_reps > 0 ? cfg->boot_reps : 1000,
+                              cfg->boot_block > 0 ? cfg->boot_block : owb_boot_block_auto(nw),
+                              cfg->seed, 0.05};
+    double se;
+    r->boot_reps = bc.reps;
+    r->boot_block = bc.block;
+    r->seed = cfg->seed;
+    if (!rc)
+        rc = owb_boot_ratio(r->w_kld, r->w_count, nw, &bc, &r->kld_mean.v, &r->kld_mean.lo,
+                            &r->kld_mean.hi, &se);
+    if (!rc)
+        rc = owb_boot_ratio(r->w_top1, r->w_count, nw, &bc, &r->top1.v, &r->top1.lo, &r->top1.hi,
+                            &se);
+    if (!rc)
+        rc = owb_boot_ratio(r->w_absdp, r->w_count, nw, &bc, &r->abs_dp.v, &r->abs_dp.lo,
+                            &r->abs_dp.hi, &se);
+    double sd = 0, mean_d = 0, sn = 0, snb = 0, cnt = 0;
+    for (int64_t i = 0; diff && i < nw; i++) {
+        diff[i] = r->w_nll[i] - r->w_nll_base[i];
+        sn += r->w_nll[i];
+        snb += r->w_nll_base[i];
+        cnt += r->w_count[i];
+    }
+    if (!rc)
+        rc = owb_boot_ratio(diff, r->w_count, nw, &bc, &r->ln_ratio.v, &r->ln_ratio.lo,
+                            &r->ln_ratio.hi, &se);
+    if (!rc)
+        rc = quantile_stats(r, &bc);
+    if (rc) {
+        snprintf(err, OWB_ERR_MAX, "bootstrap failed (out of memory)");
+        free(diff);
+        return rc;
+    }
+    for (int64_t i = 0; i < nw; i++)
+        mean_d += diff[i] / r->w_count[i] / (double)nw;
+    for (int64_t i = 0; i < nw; i++) {
+        double d = diff[i] / r->w_count[i] - mean_d;
+        sd += d * d;
+    }
+    r->ln_ratio_se = nw > 1 ? sqrt(sd / (double)(nw - 1) / (double)nw) : (double)NAN;
+    r->ppl = exp(sn / cnt);
+    r->ppl_base = exp(snb / cnt);
+    free(diff);
+    return OWB_OK;
+}
+
 int owb_kld_run(struct owb_producer *p, const struct owb_fingerprint *fp,
                 const struct owb_kld_cfg *cfg, struct owb_kld_result *r, char err[OWB_ERR_MAX])
 {
@@ -147,7 +217,6 @@ int owb_kld_run(struct owb_producer *p, const struct owb_fingerprint *fp,
     struct owb_progress prog;
     int32_t *ids = NULL;
     float *lps = NULL;
-    double *diff = NULL;
     int rc;
     memset(r, 0, sizeof *r);
     if ((rc = owb_kld_check_compatible(fp, &p->info, err)))
@@ -163,21 +232,9 @@ int owb_kld_run(struct owb_producer *p, const struct owb_fingerprint *fp,
     }
     int k = (int)fp->h.top_k;
     int64_t nw = w->n_windows, np = w->n_ctx - w->first;
-    r->n = nw * np;
-    size_t snw = (size_t)nw;
-    r->kld = malloc((size_t)r->n * sizeof *r->kld);
-    r->w_kld = calloc(snw, sizeof(double));
-    r->w_kld_max = calloc(snw, sizeof(double));
-    r->w_nll = calloc(snw, sizeof(double));
-    r->w_nll_base = calloc(snw, sizeof(double));
-    r->w_top1 = calloc(snw, sizeof(double));
-    r->w_absdp = calloc(snw, sizeof(double));
-    r->w_count = calloc(snw, sizeof(double));
-    diff = malloc(snw * sizeof *diff);
     ids = malloc((size_t)k * sizeof *ids);
     lps = malloc((size_t)k * sizeof *lps);
-    if (!r->kld || !r->w_kld || !r->w_kld_max || !r->w_nll || !r->w_nll_base || !r->w_top1 ||
-        !r->w_absdp || !r->w_count || !diff || !ids || !lps ||
+    if (owb_kld_result_alloc(r) || !ids || !lps ||
         owb_scores_reserve(&s, np, 1, k, p->info.n_vocab)) {
         snprintf(err, OWB_ERR_MAX, "out of memory for %lld positions", (long long)r->n);
         rc = OWB_E_NOMEM;
@@ -222,51 +279,11 @@ int owb_kld_run(struct owb_producer *p, const struct owb_fingerprint *fp,
     r->seconds = 1e-9 * (double)(owb_now_ns() - t0);
     owb_progress_finish(&prog, nw, nw * w->n_ctx);
 
-    struct owb_boot_cfg bc = {cfg->boot_reps > 0 ? cfg->boot_reps : 1000,
-                              cfg->boot_block > 0 ? cfg->boot_block : owb_boot_block_auto(nw),
-                              cfg->seed, 0.05};
-    double se;
-    r->boot_reps = bc.reps;
-    r->boot_block = bc.block;
-    r->seed = cfg->seed;
-    rc = owb_boot_ratio(r->w_kld, r->w_count, nw, &bc, &r->kld_mean.v, &r->kld_mean.lo,
-                        &r->kld_mean.hi, &se);
-    if (!rc)
-        rc = owb_boot_ratio(r->w_top1, r->w_count, nw, &bc, &r->top1.v, &r->top1.lo, &r->top1.hi,
-                            &se);
-    if (!rc)
-        rc = owb_boot_ratio(r->w_absdp, r->w_count, nw, &bc, &r->abs_dp.v, &r->abs_dp.lo,
-                            &r->abs_dp.hi, &se);
-    double sd = 0, mean_d = 0, sn = 0, snb = 0, cnt = 0;
-    for (int64_t i = 0; i < nw; i++) {
-        diff[i] = r->w_nll[i] - r->w_nll_base[i];
-        sn += r->w_nll[i];
-        snb += r->w_nll_base[i];
-        cnt += r->w_count[i];
-    }
-    if (!rc)
-        rc = owb_boot_ratio(diff, r->w_count, nw, &bc, &r->ln_ratio.v, &r->ln_ratio.lo,
-                            &r->ln_ratio.hi, &se);
-    if (!rc)
-        rc = quantile_stats(r, &bc);
-    if (rc) {
-        snprintf(err, OWB_ERR_MAX, "bootstrap failed (out of memory)");
-        goto out;
-    }
-    for (int64_t i = 0; i < nw; i++)
-        mean_d += diff[i] / r->w_count[i] / (double)nw;
-    for (int64_t i = 0; i < nw; i++) {
-        double d = diff[i] / r->w_count[i] - mean_d;
-        sd += d * d;
-    }
-    r->ln_ratio_se = nw > 1 ? sqrt(sd / (double)(nw - 1) / (double)nw) : (double)NAN;
-    r->ppl = exp(sn / cnt);
-    r->ppl_base = exp(snb / cnt);
+    rc = owb_kld_finish(r, cfg, err);
 out:
     owb_scores_release(&s);
     free(ids);
     free(lps);
-    free(diff);
     if (rc)
         owb_kld_result_release(r);
     return rc;

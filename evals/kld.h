@@ -68,6 +68,12 @@ int owb_kld_run(struct owb_producer *p, const struct owb_fingerprint *fp,
                 const struct owb_kld_cfg *cfg, struct owb_kld_result *r, char err[OWB_ERR_MAX]);
 void owb_kld_result_release(struct owb_kld_result *r);
 
+/* For other bases (evals/kld_llamacpp.h): allocate r's per-position and per-window arrays for
+ * r->plan (zeroed sums; release with owb_kld_result_release), and, once they are filled, compute
+ * every summary (bootstrap intervals, quantiles, PPLs). Return 0 or OWB_E_NOMEM (err). */
+int owb_kld_result_alloc(struct owb_kld_result *r);
+int owb_kld_finish(struct owb_kld_result *r, const struct owb_kld_cfg *cfg, char err[OWB_ERR_MAX]);
+
 /* Append the KLD eval entries to doc's evals[]: the primary "kld_mean" entry (kind "kld",
  * identity, params (adopted), summary, windows {count, kld, kld_max, nll, nll_base, top1, absdp})
  * and one entry per other statistic (kld_median, kld_p90, kld_p99, kld_max, top1_agreement,

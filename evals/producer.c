@@ -76,6 +76,8 @@ void owb_scores_fill_row(struct owb_scores *s, int64_t i, const float *l, int32_
                          int32_t target)
 {
     OWB_ASSERT(nv <= s->n_vocab && i < s->cap);
+    if (s->on_row)
+        s->on_row(s->on_row_ctx, i, l, nv, target);
     float mx = l[0];
     for (int32_t v = 1; v < nv; v++)
         if (l[v] > mx)

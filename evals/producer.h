@@ -45,6 +45,12 @@ struct owb_scores {
     double *query_lp;    /* (n, n_query) ln p of query_id */
     double *query_rest;  /* (n) mass of the ids not in query_id, summed the same way as top_rest */
     unsigned char *mark; /* (n_vocab) scratch for the mass sums */
+    /* Optional INPUT (kept by owb_scores_reserve): called by owb_scores_fill_row with each row's
+     * raw logits, for consumers that need the whole distribution (KLD against llama.cpp's
+     * logits file). A producer without logits (a server) never calls it; the consumer counts
+     * the calls and refuses such a producer. */
+    void (*on_row)(void *ctx, int64_t i, const float *logits, int32_t n_vocab, int32_t target);
+    void *on_row_ctx;
 };
 
 /* Size s for cap positions with top_k and n_query entries each (grows, never shrinks; keeps

@@ -6,6 +6,7 @@
 #include "kernels/isa.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,10 +14,67 @@
 
 #include "owb_common.h"
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+
 static const char *const isa_names[OWB_ISA_COUNT] = {"ref", "avx2", "avx512"};
 
 static pthread_once_t isa_once = PTHREAD_ONCE_INIT;
 static atomic_int isa_current = OWB_ISA_REF;
+
+#if defined(__x86_64__) || defined(__i386__)
+/* The CPUID feature bits the kernels need, read directly (cpuid.h, the same in GCC and clang)
+ * rather than through __builtin_cpu_supports, whose accepted names differ between compilers
+ * (clang 14 rejects "f16c"). A vector ISA also needs the OS to save its registers: XCR0 bits 1-2
+ * (SSE, AVX state) and 5-7 (AVX-512 opmask and upper registers), read with xgetbv when OSXSAVE
+ * is set. */
+struct isa_bits {
+    bool avx2, avx512, vnni, vbmi;
+};
+
+static uint64_t read_xcr0(void)
+{
+    uint32_t lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return ((uint64_t)hi << 32) | lo;
+}
+
+static struct isa_bits isa_bits_found;
+static pthread_once_t isa_bits_once = PTHREAD_ONCE_INIT;
+
+static void isa_bits_read(void)
+{
+    struct isa_bits *out = &isa_bits_found;
+    struct isa_bits b = {false, false, false, false};
+    unsigned a, bx, c, d;
+    *out = b;
+    if (!__get_cpuid(1, &a, &bx, &c, &d))
+        return;
+    bool fma = c & (1u << 12), osxsave = c & (1u << 27), avx = c & (1u << 28),
+         f16c = c & (1u << 29);
+    if (!osxsave || !avx)
+        return;
+    uint64_t xcr0 = read_xcr0();
+    if ((xcr0 & 0x6u) != 0x6u || __get_cpuid_max(0, NULL) < 7)
+        return;
+    __cpuid_count(7, 0, a, bx, c, d);
+    b.avx2 = fma && f16c && (bx & (1u << 5));
+    bool os512 = (xcr0 & 0xE6u) == 0xE6u;
+    b.avx512 = b.avx2 && os512 && (bx & (1u << 16)) && (bx & (1u << 17)) && (bx & (1u << 30)) &&
+               (bx & (1u << 31));
+    b.vnni = b.avx512 && (c & (1u << 11));
+    b.vbmi = b.avx512 && (c & (1u << 1));
+    *out = b;
+}
+
+/* CPUID traps to the hypervisor in a VM: read once. */
+static struct isa_bits isa_bits(void)
+{
+    pthread_once(&isa_bits_once, isa_bits_read);
+    return isa_bits_found;
+}
+#endif
 
 bool owb_isa_supported(enum owb_isa isa)
 {
@@ -25,14 +83,9 @@ bool owb_isa_supported(enum owb_isa isa)
         return true;
 #if defined(__x86_64__) || defined(__i386__)
     case OWB_ISA_AVX2:
-        __builtin_cpu_init();
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-               __builtin_cpu_supports("f16c");
+        return isa_bits().avx2;
     case OWB_ISA_AVX512:
-        __builtin_cpu_init();
-        return owb_isa_supported(OWB_ISA_AVX2) && __builtin_cpu_supports("avx512f") &&
-               __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-               __builtin_cpu_supports("avx512dq");
+        return isa_bits().avx512;
 #endif
     default:
         return false;
@@ -42,8 +95,7 @@ bool owb_isa_supported(enum owb_isa isa)
 bool owb_isa_has_vnni(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
-    __builtin_cpu_init();
-    return owb_isa_supported(OWB_ISA_AVX512) && __builtin_cpu_supports("avx512vnni");
+    return isa_bits().vnni;
 #else
     return false;
 #endif
@@ -52,8 +104,7 @@ bool owb_isa_has_vnni(void)
 bool owb_isa_has_vbmi(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
-    __builtin_cpu_init();
-    return owb_isa_supported(OWB_ISA_AVX512) && __builtin_cpu_supports("avx512vbmi");
+    return isa_bits().vbmi;
 #else
     return false;
 #endif

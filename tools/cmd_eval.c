@@ -20,6 +20,7 @@
 #include "evals/producer_shard.h"
 #include "dist/ranks.h"
 #include "evals/kld.h"
+#include "evals/kld_llamacpp.h"
 #include "evals/mceval.h"
 #include "evals/ppl.h"
 #include "evals/producer.h"
@@ -88,13 +89,21 @@ static void usage_fp(FILE *f)
 
 static void usage_kld(FILE *f)
 {
-    fprintf(f, "usage: owbench eval kld --base FINGERPRINT -m MODEL [-t THREADS] [--reps B]\n"
-               "                        [--block W] [--seed S] [--quiet] [-o DIR]\n\n"
-               "Score MODEL on the fingerprint's exact token ids: KL(base||model) mean, median,\n"
-               "p90, p99, max (each with a block-bootstrap 95%% CI), top-1 agreement, mean |dp|\n"
-               "of the target token, ln(PPL(model)/PPL(base)) with its paired standard error.\n"
-               "A MODEL whose tokenizer differs from the base's is refused (exit 2).\n"
-               "Writes DIR/kld.json (default folder results/runs/<time>-eval-kld).\n");
+    fprintf(f,
+            "usage: owbench eval kld --base FINGERPRINT -m MODEL [-t THREADS] [--reps B]\n"
+            "                        [--block W] [--seed S] [--quiet] [-o DIR]\n"
+            "       owbench eval kld --base-llamacpp LOGITS -m MODEL -f TEXT [options]\n\n"
+            "Score MODEL on the fingerprint's exact token ids: KL(base||model) mean, median,\n"
+            "p90, p99, max (each with a block-bootstrap 95%% CI), top-1 agreement, mean |dp|\n"
+            "of the target token, ln(PPL(model)/PPL(base)) with its paired standard error.\n"
+            "A MODEL whose tokenizer differs from the base's is refused (exit 2).\n"
+            "Writes DIR/kld.json (default folder results/runs/<time>-eval-kld).\n\n"
+            "--base-llamacpp LOGITS: the base is llama.cpp's logits file\n"
+            "(llama-perplexity -f TEXT -c N --kl-divergence-base LOGITS); TEXT must be the same\n"
+            "text: its tokens must equal the file's (else exit 2). KLD over the full\n"
+            "vocabulary as llama-perplexity --kl-divergence computes it.\n"
+            "--tokens-from-file instead of -f: score on the file's tokens without checking\n"
+            "our tokenization (when the tokenizers are known to differ).\n");
 }
 
 static void usage_mc(FILE *f)
@@ -491,10 +500,134 @@ static void print_est(const char *label, const struct owb_est *e, const char *fm
     printf("  %-16s %12.6g  [%.6g, %.6g] %s\n", label, e->v, e->lo, e->hi, fmt_unit);
 }
 
+struct kld_opts {
+    const char *lcpp, *model, *text, *out;
+    int64_t threads, reps, block;
+    uint64_t seed;
+    bool quiet;
+};
+
+static void print_kld(const struct owb_kld_result *r)
+{
+    print_est("KLD mean", &r->kld_mean, "nats");
+    print_est("KLD median", &r->kld_median, "nats");
+    print_est("KLD p90", &r->kld_p90, "nats");
+    print_est("KLD p99", &r->kld_p99, "nats");
+    print_est("KLD max", &r->kld_max, "nats (bootstrap CI of a maximum: descriptive only)");
+    printf("  %-16s %11.3f%%  [%.3f%%, %.3f%%]\n", "top-1 agreement", 100 * r->top1.v,
+           100 * r->top1.lo, 100 * r->top1.hi);
+    print_est("mean |dp|", &r->abs_dp, "of the target token");
+    printf("  %-16s %12.6g  [%.6g, %.6g], paired SE %.3g; PPL %.4f vs base %.4f (ratio %.5f)\n",
+           "ln PPL ratio", r->ln_ratio.v, r->ln_ratio.lo, r->ln_ratio.hi, r->ln_ratio_se, r->ppl,
+           r->ppl_base, exp(r->ln_ratio.v));
+}
+
+/* `eval kld --base-llamacpp`: llama.cpp's logits file as the base (evals/kld_llamacpp.h). */
+static int eval_kld_llamacpp(const struct kld_opts *o)
+{
+    const char *sub = "eval kld";
+    char err[OWB_ERR_MAX] = "", outdir[4096], name[300], *txt = NULL;
+    struct owb_lcpp_logits *f = NULL;
+    struct owb_producer *p = NULL;
+    struct owb_kld_result r = {0};
+    int32_t *ids = NULL;
+    int64_t n_ids = 0;
+    size_t len = 0;
+    unsigned char tsha[32];
+    cJSON *doc = NULL;
+    int rc;
+    if (owb_ranks_size() > 1)
+        return usage_err("kld", "--base-llamacpp runs in one process (not under mpirun)");
+    owb_cli_outdir(o->out, "eval-kld", outdir, sizeof outdir);
+    if ((rc = owb_cli_check_outdir(sub, outdir)))
+        return rc;
+    if ((rc = owb_lcpp_open(o->lcpp, &f, err))) {
+        rc = owb_cli_fail(sub, rc, err);
+        goto out;
+    }
+    struct owb_engine_opts eo = {.n_ctx = f->n_ctx, .threads = (int)o->threads, .hash_model = true};
+    if ((rc = owb_producer_engine_new(o->model, &eo, &p, err)) ||
+        (o->text && (rc = owb_text_read(o->text, 0, &txt, &len, err)))) {
+        rc = owb_cli_fail(sub, rc, err);
+        goto out;
+    }
+    if (o->text) {
+        owb_sha256(txt, len, tsha);
+        if ((rc = owb_producer_tokenize(p, txt, len, p->info.add_bos, &ids, &n_ids, err)) ||
+            (rc = owb_lcpp_check_tokens(f, ids, n_ids, err))) {
+            rc = owb_cli_fail(sub, rc, err);
+            goto out;
+        }
+    } else {
+        /* --tokens-from-file: the identity hashes the file's tokens instead of a text. */
+        n_ids = (int64_t)f->n_chunk * f->n_ctx;
+        owb_sha256(f->tokens, (size_t)n_ids * sizeof *f->tokens, tsha);
+    }
+    if (!o->quiet)
+        fprintf(stderr, "eval kld: %s: %d windows of %d tokens, vocabulary %d; %s\n", o->lcpp,
+                f->n_chunk, f->n_ctx, f->n_vocab,
+                o->text ? "its tokens equal ours"
+                        : "scored on its tokens (--tokens-from-file: tokenization NOT checked)");
+    struct owb_kld_cfg cfg = {
+        .boot_reps = (int)o->reps, .boot_block = o->block, .seed = o->seed, .progress = !o->quiet};
+    if ((rc = owb_kld_run_llamacpp(p, f, &cfg, &r, err))) {
+        rc = owb_cli_fail(sub, rc, err);
+        goto out;
+    }
+    printf("%s vs llama.cpp logits %s: %lld positions in %lld windows of %lld\n", o->model, o->lcpp,
+           (long long)r.n, (long long)r.plan.n_windows, (long long)r.plan.n_ctx);
+    print_kld(&r);
+    if (!(doc = owb_cli_result_new(NULL))) {
+        rc = owb_cli_fail(sub, OWB_E_NOMEM, "out of memory");
+        goto out;
+    }
+    r.plan.n_tokens = n_ids;
+    cJSON *id = owb_window_identity_json(
+        "kld", tsha, p->info.has_tokenizer_sha256 ? p->info.tokenizer_sha256 : NULL, &r.plan);
+    cJSON *pj = cJSON_CreateObject();
+    cJSON_AddStringToObject(pj, "base_llamacpp_logits", o->lcpp);
+    if (o->text)
+        cJSON_AddStringToObject(pj, "text", o->text);
+    else
+        cJSON_AddStringToObject(pj, "text", "(the logits file's tokens; --tokens-from-file)");
+    cJSON_AddStringToObject(pj, "model", o->model);
+    owb_json_add_hex(pj, "model_sha256", p->info.has_model_sha256 ? p->info.model_sha256 : NULL);
+    cJSON_AddNumberToObject(pj, "threads", (double)o->threads);
+    cJSON_AddStringToObject(pj, "producer", "engine");
+    cJSON_AddStringToObject(pj, "kld_definition",
+                            "full vocabulary, base log-probs above -16 (llama.cpp's "
+                            "--kl-divergence), base from its uint16 logits file");
+    snprintf(name, sizeof name, "kld/%.200s", base_name(o->model));
+    cJSON *e = owb_kld_to_json(doc, name, &r, id, pj);
+    if (!e) {
+        rc = owb_cli_fail(sub, OWB_E_NOMEM, "out of memory");
+        goto out;
+    }
+    cJSON *sm = cJSON_GetObjectItemCaseSensitive(e, "summary");
+    if (sm)
+        cJSON_ReplaceItemInObjectCaseSensitive(
+            sm, "kld_definition",
+            cJSON_CreateString("KL(base||model) over the full vocabulary, base tokens with "
+                               "log-prob > -16, base log-probs from llama.cpp's uint16 logits "
+                               "file (llama-perplexity --kl-divergence)"));
+    rc = owb_cli_write(sub, doc, outdir, "kld.json");
+out:
+    cJSON_Delete(doc);
+    owb_kld_result_release(&r);
+    owb_producer_free(p);
+    owb_lcpp_close(f);
+    free(ids);
+    free(txt);
+    return rc;
+}
+
 static int eval_kld(int argc, char **argv)
 {
     static const struct option opts[] = {{"base", required_argument, NULL, 'b'},
                                          {"model", required_argument, NULL, 'm'},
+                                         {"base-llamacpp", required_argument, NULL, 'L'},
+                                         {"file", required_argument, NULL, 'f'},
+                                         {"tokens-from-file", no_argument, NULL, 'T'},
                                          {"threads", required_argument, NULL, 't'},
                                          {"reps", required_argument, NULL, 'r'},
                                          {"block", required_argument, NULL, 'B'},
@@ -504,11 +637,11 @@ static int eval_kld(int argc, char **argv)
                                          {"help", no_argument, NULL, 'h'},
                                          OWB_EVAL_SERVER_LONGOPTS,
                                          {NULL, 0, NULL, 0}};
-    const char *base = NULL, *model = NULL, *out = NULL;
+    const char *base = NULL, *model = NULL, *out = NULL, *lcpp = NULL, *text = NULL;
     struct owb_eval_server srv;
     int64_t threads = 1, reps = 1000, block = 0;
     uint64_t seed = 1;
-    bool quiet = false;
+    bool quiet = false, file_tokens = false;
     char err[OWB_ERR_MAX] = "", outdir[4096], name[300];
     struct owb_fingerprint *fp = NULL;
     struct owb_producer *p = NULL;
@@ -517,10 +650,19 @@ static int eval_kld(int argc, char **argv)
     int c, rc = 0;
     owb_eval_server_init(&srv);
     optind = 1;
-    while ((c = getopt_long(argc, argv, "b:m:t:o:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "b:m:f:t:o:h", opts, NULL)) != -1) {
         switch (c) {
         case 'b':
             base = optarg;
+            break;
+        case 'L':
+            lcpp = optarg;
+            break;
+        case 'f':
+            text = optarg;
+            break;
+        case 'T':
+            file_tokens = true;
             break;
         case 'm':
             model = optarg;
@@ -561,6 +703,18 @@ static int eval_kld(int argc, char **argv)
         snprintf(err, sizeof err, "unexpected argument '%.100s'", argv[optind]);
         return usage_err("kld", err);
     }
+    if (lcpp) {
+        if (base || srv.url)
+            return usage_err("kld", "--base-llamacpp excludes --base and --url");
+        if (!model || !text == !file_tokens)
+            return usage_err("kld", "--base-llamacpp needs -m MODEL and either -f TEXT (the text "
+                                    "llama-perplexity read) or --tokens-from-file");
+        struct kld_opts ko = {lcpp, model, text, out, threads, reps, block, seed, quiet};
+        return eval_kld_llamacpp(&ko);
+    }
+    if (text || file_tokens)
+        return usage_err("kld", "-f TEXT and --tokens-from-file go with --base-llamacpp (a "
+                                "fingerprint holds its ids)");
     if (owb_eval_server_check(&srv, model, "both --base FINGERPRINT and -m MODEL are required",
                               err))
         return usage_err("kld", err);

@@ -6,7 +6,8 @@
 # + kld of the q8_0 and q4_0 derivatives order 0 < KLD(q8_0) < KLD(q4_0); a model with another
 # tokenizer is refused (exit 2), a truncated fingerprint is an error (exit 3); the gate prints the
 # MDE before the verdict and exits 0 (A/A), 1 (q4_0 against a tight margin), 4 (too few windows),
-# 2 (different settings); eval mc on a tiny JSONL task and on a seeded HellaSwag subset.
+# 2 (different settings); eval mc on a tiny JSONL task and on a seeded HellaSwag subset; eval kld
+# --base-llamacpp usage errors (2) and a truncated llama.cpp logits file (3).
 set -u
 fail=0
 t=$(mktemp -d "${OWB_TMP:-/tmp}/eval_cli.XXXXXX")
@@ -29,6 +30,14 @@ check "message names the value" "grep -q \"'2'\" '$t/e'"
 check "format message" "grep -q 'hellaswag or jsonl' '$t/e'"
 "$B" eval ppl -m /nonexistent.gguf -f /nonexistent.txt -o "$t/x" 2>"$t/e"
 check "missing model exits 3" "[ $? = 3 ]"
+# --base-llamacpp: usage errors exit 2; a file that is not llama.cpp's logits exits 3 naming it
+"$B" eval kld --base a --base-llamacpp b -m m -f x 2>"$t/e"; check "--base with --base-llamacpp exits 2" "[ $? = 2 ]"
+"$B" eval kld --base-llamacpp b -m m 2>"$t/e"; check "--base-llamacpp without -f exits 2" "[ $? = 2 ]"
+"$B" eval kld --base-llamacpp b -m m -f x --tokens-from-file 2>"$t/e"; check "-f with --tokens-from-file exits 2" "[ $? = 2 ]"
+"$B" eval kld --base a -m m -f x 2>"$t/e"; check "-f with a fingerprint exits 2" "[ $? = 2 ]"
+printf '_logits_\200\0\0\0' >"$t/short.kld"
+"$B" eval kld --base-llamacpp "$t/short.kld" -m m --tokens-from-file -o "$t/kl" 2>"$t/e"
+check "truncated llama.cpp logits exit 3" "[ $? = 3 ] && grep -q 'short.kld' '$t/e' && [ ! -e '$t/kl/kld.json' ]"
 
 D="${OWB_TEST_DATA:-}"
 M="$D/models/gguf"
