@@ -2,9 +2,10 @@
 /*
  * backend_cpu.c: the "cpu" backend table. Buffers are host memory (aligned_alloc, or the caller's
  * memory as is for buf_map); matmul is kernels/matmul.h with the plan of the active ISA; the row
- * ops are kernels/ops.h called once per row. The few ops kernels/ops.h does not have (softmax with
- * sinks and a window, the gpt-oss SwiGLU, attention over a KV cache, expert-indexed rows) are
- * written here as plain loops: they are the CPU definition the CUDA backend is tested against.
+ * ops are kernels/ops.h called once per row (softmax with sinks, the gpt-oss SwiGLU and YaRN are
+ * there too, the same definitions the engine calls). The masks of the softmax, attention over a
+ * KV cache and expert-indexed rows are plain loops here: the CPU definition the CUDA backend is
+ * tested against.
  */
 #define _GNU_SOURCE /* clock_gettime, CLOCK_MONOTONIC_RAW */
 #include <math.h>
@@ -163,24 +164,6 @@ static void cpu_rope(float *x, int64_t ld, int64_t n_heads, int64_t head_dim,
         owb_rope_apply(x + r * ld, n_heads, head_dim, &rc[r], neox);
 }
 
-/* Softmax of x[0..n) with a sink logit in the denominator (sum in double, as ggml). */
-static void softmax_sink(float *x, int64_t n, float sink)
-{
-    float mx = sink;
-    for (int64_t i = 0; i < n; i++)
-        mx = x[i] > mx ? x[i] : mx;
-    double sum = 0.0;
-    for (int64_t i = 0; i < n; i++) {
-        const float e = x[i] == -INFINITY ? 0.0f : expf(x[i] - mx);
-        x[i] = e;
-        sum += (double)e;
-    }
-    sum += (double)expf(sink - mx);
-    const float inv = (float)(1.0 / sum);
-    for (int64_t i = 0; i < n; i++)
-        x[i] *= inv;
-}
-
 /* The keys [*lo, *hi) a query at position q sees (causal, window). */
 static void key_range(int64_t q, int64_t n, int64_t window, int64_t *lo, int64_t *hi)
 {
@@ -203,7 +186,7 @@ static void cpu_softmax(float *x, int64_t ld, int64_t n, const struct owb_be_sof
         for (int64_t i = hi; i < n; i++)
             row[i] = 0.0f;
         if (s && s->sinks)
-            softmax_sink(row + lo, hi - lo, s->sinks[r % s->n_head]);
+            owb_softmax_sink(row + lo, hi - lo, s->sinks[r % s->n_head]);
         else
             owb_softmax(row + lo, hi - lo);
     }
@@ -219,14 +202,8 @@ static void cpu_silu_mul(float *y, const float *gate, const float *up, int64_t l
 static void cpu_swiglu_oai(float *y, const float *gate, const float *up, int64_t ld, int64_t n,
                            float alpha, float limit, int64_t r0, int64_t r1)
 {
-    for (int64_t r = r0; r < r1; r++) {
-        for (int64_t i = 0; i < n; i++) {
-            const float gi = gate[r * ld + i], ui = up[r * ld + i];
-            const float g = gi < limit ? gi : limit;
-            const float u = ui < -limit ? -limit : ui > limit ? limit : ui;
-            y[r * ld + i] = g / (1.0f + expf(-alpha * g)) * (u + 1.0f);
-        }
-    }
+    for (int64_t r = r0; r < r1; r++)
+        owb_swiglu_oai(y + r * ld, gate + r * ld, up + r * ld, n, alpha, limit);
 }
 
 static void cpu_add(float *y, const float *a, const float *b, int64_t ld, int64_t n, int64_t r0,

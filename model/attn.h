@@ -88,9 +88,4 @@ void owb_attn_write(float *q, float *k, float *v, int64_t ldq, int64_t ldkv, int
                     const struct owb_rope_cache *rope, int neox, int64_t head_dim, int64_t group,
                     int64_t g0, int64_t g1, float *kc, float *vc, int64_t cap);
 
-/* Softmax of x[0..n) in place with a sink logit in the denominator:
- *     x_i <- exp(x_i - M) / (sum_j exp(x_j - M) + exp(sink - M)),  M = max(max_j x_j, sink)
- * (sum in double as ggml does); -inf entries become 0. */
-void owb_softmax_sink(float *x, int64_t n, float sink);
-
 #endif
