@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * gptoss.c: the gpt-oss forward pass (model/gptoss.h) on the seams the Llama family uses: the
- * loader (model/loader.h) binds the weights in place, attention runs through model/attn.h (window,
- * sinks, the sliding layers' ring cache), the region steps through model/region.h, and a forward
- * chunk is ONE parallel region of the caller's runner whose threads meet at the runtime's barrier
- * (runtime/par.h) between steps and take output rows, KV heads, tokens or experts from shared
- * counters (owb_grab). Per layer the steps are: Q/K/V + RoPE + cache + attention by KV head;
+ * loader (model/loader.h) binds the weights in place, attention runs through kernels/attn.h
+ * (window, sinks, the sliding layers' ring cache), the region steps through model/region.h, and a
+ * forward chunk is ONE parallel region of the caller's runner whose threads meet at the runtime's
+ * barrier (runtime/par.h) between steps and take output rows, KV heads, tokens or experts from
+ * shared counters (owb_grab). Per layer the steps are: Q/K/V + RoPE + cache + attention by KV head;
  * output projection; router rows; then for a chunk of several tokens: top-k per token; grouping
  * of the chunk's (token, choice) pairs by expert (worker 0); per chosen expert: gather its tokens'
  * normed rows and quantize them once; gate/up rows of every chosen expert (+ biases, clamped
@@ -45,7 +45,7 @@
 #include "kernels/backend.h"
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
-#include "model/attn.h"
+#include "kernels/attn.h"
 #include "model/loader.h"
 #include "model/region.h"
 #include "runtime/par.h"
@@ -135,7 +135,7 @@ struct glayer {
     struct owb_wt w[A_PER_LAYER];
     struct owb_wt x[X_PER_LAYER];
     int64_t window; /* 0: full attention */
-    int64_t cap;    /* KV cache slots (model/attn.h: n_ctx, or window + n_batch when sliding) */
+    int64_t cap;    /* KV cache slots (kernels/attn.h: n_ctx, or window + n_batch when sliding) */
     int64_t kv_off; /* floats from the start of k_cache / v_cache to this layer's cache */
 };
 

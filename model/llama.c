@@ -33,7 +33,7 @@
 #include "kernels/backend.h"
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
-#include "model/attn.h"
+#include "kernels/attn.h"
 #include "model/loader.h"
 #include "model/region.h"
 #include "runtime/par.h"
@@ -567,7 +567,7 @@ static void qkv_finish(struct fwd *f, const struct layer *ly, float *kc, float *
                    f->m->n_ctx);
 }
 
-/* Causal attention of KV heads [g0, g1) for every token of the chunk (model/attn.h). */
+/* Causal attention of KV heads [g0, g1) for every token of the chunk (kernels/attn.h). */
 static void attention(struct fwd *f, int tid, const float *kc, const float *vc, int64_t g0,
                       int64_t g1)
 {

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * attn.c: blocked attention over the f32 KV cache with a window and sinks (model/attn.h).
+ * attn.c: blocked attention over the f32 KV cache with a window and sinks (kernels/attn.h).
  */
-#include "model/attn.h"
+#include "kernels/attn.h"
 
 #include <math.h>
 #include <stdio.h>
