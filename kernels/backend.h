@@ -85,9 +85,11 @@ struct owb_be_softmax {
 };
 
 /* Attention of n_tok query tokens at positions pos..pos+n_tok-1 over a KV cache in backend
- * memory laid out by the backend (kv_store writes it; cpu and cuda both keep K and V as
- * (n_head_kv, n_ctx, head_dim)). Query head h uses KV head h / (n_head / n_head_kv). Scores are
- * q.k * scale, masked and normalised as struct owb_be_softmax says (window, sinks). */
+ * memory laid out by the backend (kv_store writes it: cpu keeps K as (n_head_kv, n_ctx, head_dim)
+ * and V transposed as (n_head_kv, head_dim, n_ctx), kernels/attn.h's layout; cuda keeps both as
+ * (n_head_kv, n_ctx, head_dim); n_head_kv * n_ctx * head_dim floats each either way). Query head h
+ * uses KV head h / (n_head / n_head_kv). Scores are q.k * scale, masked and normalised as struct
+ * owb_be_softmax says (window, sinks). */
 struct owb_be_attn {
     int64_t n_head, n_head_kv, head_dim, n_ctx;
     int64_t pos;

@@ -2,9 +2,10 @@
 /*
  * backend_cpu.c: the "cpu" backend table. Buffers are host memory (aligned_alloc, or the caller's
  * memory as is for buf_map); matmul is kernels/matmul.h with the plan of the active ISA; the row
- * ops are kernels/ops.h called once per row. The few ops kernels/ops.h does not have (softmax with
- * sinks and a window, the gpt-oss SwiGLU, attention over a KV cache, expert-indexed rows) are
- * written here as plain loops: they are the CPU definition the CUDA backend is tested against.
+ * ops are kernels/ops.h called once per row (softmax with sinks, the gpt-oss SwiGLU and YaRN are
+ * there too, the same definitions the engine calls). Attention over a KV cache is kernels/attn.h's
+ * (the engine's). The masks of the softmax and expert-indexed rows are plain loops here. These
+ * are the CPU definitions the CUDA backend is tested against.
  */
 #define _GNU_SOURCE /* clock_gettime, CLOCK_MONOTONIC_RAW */
 #include <math.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "kernels/attn.h"
 #include "kernels/backend.h"
 
 static int cpu_available(char reason[OWB_ERR_MAX])
@@ -163,24 +165,6 @@ static void cpu_rope(float *x, int64_t ld, int64_t n_heads, int64_t head_dim,
         owb_rope_apply(x + r * ld, n_heads, head_dim, &rc[r], neox);
 }
 
-/* Softmax of x[0..n) with a sink logit in the denominator (sum in double, as ggml). */
-static void softmax_sink(float *x, int64_t n, float sink)
-{
-    float mx = sink;
-    for (int64_t i = 0; i < n; i++)
-        mx = x[i] > mx ? x[i] : mx;
-    double sum = 0.0;
-    for (int64_t i = 0; i < n; i++) {
-        const float e = x[i] == -INFINITY ? 0.0f : expf(x[i] - mx);
-        x[i] = e;
-        sum += (double)e;
-    }
-    sum += (double)expf(sink - mx);
-    const float inv = (float)(1.0 / sum);
-    for (int64_t i = 0; i < n; i++)
-        x[i] *= inv;
-}
-
 /* The keys [*lo, *hi) a query at position q sees (causal, window). */
 static void key_range(int64_t q, int64_t n, int64_t window, int64_t *lo, int64_t *hi)
 {
@@ -203,7 +187,7 @@ static void cpu_softmax(float *x, int64_t ld, int64_t n, const struct owb_be_sof
         for (int64_t i = hi; i < n; i++)
             row[i] = 0.0f;
         if (s && s->sinks)
-            softmax_sink(row + lo, hi - lo, s->sinks[r % s->n_head]);
+            owb_softmax_sink(row + lo, hi - lo, s->sinks[r % s->n_head]);
         else
             owb_softmax(row + lo, hi - lo);
     }
@@ -219,14 +203,8 @@ static void cpu_silu_mul(float *y, const float *gate, const float *up, int64_t l
 static void cpu_swiglu_oai(float *y, const float *gate, const float *up, int64_t ld, int64_t n,
                            float alpha, float limit, int64_t r0, int64_t r1)
 {
-    for (int64_t r = r0; r < r1; r++) {
-        for (int64_t i = 0; i < n; i++) {
-            const float gi = gate[r * ld + i], ui = up[r * ld + i];
-            const float g = gi < limit ? gi : limit;
-            const float u = ui < -limit ? -limit : ui > limit ? limit : ui;
-            y[r * ld + i] = g / (1.0f + expf(-alpha * g)) * (u + 1.0f);
-        }
-    }
+    for (int64_t r = r0; r < r1; r++)
+        owb_swiglu_oai(y + r * ld, gate + r * ld, up + r * ld, n, alpha, limit);
 }
 
 static void cpu_add(float *y, const float *a, const float *b, int64_t ld, int64_t n, int64_t r0,
@@ -247,58 +225,66 @@ static int cpu_get_rows(enum owb_type t, const void *W, int64_t n_cols, const in
     return 0;
 }
 
+/* The cache layout of kernels/attn.h with cap = n_ctx (no ring): K as (n_head_kv, n_ctx,
+ * head_dim), V transposed as (n_head_kv, head_dim, n_ctx). */
 static void cpu_kv_store(float *kc, float *vc, const float *k, const float *v, int64_t ldk,
                          const struct owb_be_attn *a, int64_t n_tok)
 {
     OWB_ASSERT(a->pos >= 0 && a->pos + n_tok <= a->n_ctx);
-    const size_t row = sizeof(float) * (size_t)a->head_dim;
+    const int64_t hd = a->head_dim;
     for (int64_t t = 0; t < n_tok; t++)
         for (int64_t h = 0; h < a->n_head_kv; h++) {
-            const int64_t dst = (h * a->n_ctx + a->pos + t) * a->head_dim;
-            memcpy(kc + dst, k + t * ldk + h * a->head_dim, row);
-            memcpy(vc + dst, v + t * ldk + h * a->head_dim, row);
+            const int64_t slot = a->pos + t;
+            memcpy(kc + (h * a->n_ctx + slot) * hd, k + t * ldk + h * hd,
+                   sizeof(float) * (size_t)hd);
+            float *vt = vc + h * hd * a->n_ctx + slot;
+            for (int64_t i = 0; i < hd; i++)
+                vt[i * a->n_ctx] = v[t * ldk + h * hd + i];
         }
 }
 
-/* Two passes over the visible keys (max, then exp-sum and the weighted values), no scratch: the
- * definition the device kernel is checked against, not the engine's fast path. */
+/* kernels/attn.h's blocked attention (the engine's definition) over query tokens [t0, t1). The
+ * scratch and plans are allocated per call: the engine calls kernels/attn.h with its own; this
+ * op serves tests and one-thread drivers. Allocation failure is an OWB_ASSERT (void op). */
 static void cpu_attn(float *out, const float *q, const float *kc, const float *vc,
                      const struct owb_be_attn *a, int64_t t0, int64_t t1)
 {
+    if (t1 <= t0)
+        return;
     const int64_t hd = a->head_dim, ld = a->n_head * hd, group = a->n_head / a->n_head_kv;
-    for (int64_t t = t0; t < t1; t++) {
-        int64_t lo, hi;
-        key_range(a->pos + t, a->n_ctx, a->window, &lo, &hi);
-        for (int64_t h = 0; h < a->n_head; h++) {
-            const float *qh = q + t * ld + h * hd;
-            const float *K = kc + (h / group) * a->n_ctx * hd,
-                        *V = vc + (h / group) * a->n_ctx * hd;
-            float *o = out + t * ld + h * hd;
-            float mx = a->sinks ? a->sinks[h] : -INFINITY;
-            for (int64_t p = lo; p < hi; p++) {
-                float s = 0.0f;
-                for (int64_t i = 0; i < hd; i++)
-                    s += qh[i] * K[p * hd + i];
-                s *= a->scale;
-                mx = s > mx ? s : mx;
-            }
-            double sum = a->sinks ? (double)expf(a->sinks[h] - mx) : 0.0;
-            for (int64_t i = 0; i < hd; i++)
-                o[i] = 0.0f;
-            for (int64_t p = lo; p < hi; p++) {
-                float s = 0.0f;
-                for (int64_t i = 0; i < hd; i++)
-                    s += qh[i] * K[p * hd + i];
-                const float e = expf(s * a->scale - mx);
-                sum += (double)e;
-                for (int64_t i = 0; i < hd; i++)
-                    o[i] += e * V[p * hd + i];
-            }
-            const float inv = sum > 0.0 ? (float)(1.0 / sum) : 0.0f;
-            for (int64_t i = 0; i < hd; i++)
-                o[i] *= inv;
-        }
-    }
+    const int64_t nb = t1 - t0, qb = owb_attn_block_tokens(group, a->n_ctx, nb);
+    const int64_t nblk = (nb + qb - 1) / qb;
+    struct owb_matmul_plan *plans = malloc(sizeof *plans * (size_t)(2 * nblk));
+    int64_t *kstart = malloc(sizeof *kstart * (size_t)nblk);
+    struct owb_attn_scratch s = {
+        .qs = malloc(sizeof(float) * (size_t)(group * qb * hd)),
+        .sc = malloc(sizeof(float) * (size_t)(group * qb * a->n_ctx)),
+        .pv = malloc(sizeof(float) * (size_t)(hd * group * qb)),
+    };
+    OWB_ASSERT(plans && kstart && s.qs && s.sc && s.pv);
+    struct owb_attn_blocks b = {.plans = plans, .kstart = kstart};
+    char err[OWB_ERR_MAX];
+    OWB_ASSERT(
+        owb_attn_plan(&b, a->pos + t0, nb, qb, group, hd, a->window, owb_isa_active(), err) == 0);
+    const struct owb_attn_args args = {
+        .q = q + t0 * ld,
+        .out = out + t0 * ld,
+        .ldq = ld,
+        .kc = kc,
+        .vc = vc,
+        .cap = a->n_ctx,
+        .head_dim = hd,
+        .group = group,
+        .pos = a->pos + t0,
+        .sinks = a->sinks,
+        .scale = a->scale,
+    };
+    owb_attn_heads(&b, &args, 0, a->n_head_kv, &s);
+    free(plans);
+    free(kstart);
+    free(s.qs);
+    free(s.sc);
+    free(s.pv);
 }
 
 /* ---- sync and timing ---- */

@@ -180,3 +180,82 @@ int owb_get_row(enum owb_type t, const void *data, int64_t row, int64_t n_cols, 
     tr->to_float((const uint8_t *)data + (size_t)row * rsz, out, n_cols);
     return OWB_OK;
 }
+
+/* ---- scalar ops without ISA variants (gpt-oss: sinks, SwiGLU-OAI, YaRN) ---- */
+
+void owb_softmax_sink(float *x, int64_t n, float sink)
+{
+    float mx = sink;
+    for (int64_t i = 0; i < n; i++)
+        mx = x[i] > mx ? x[i] : mx;
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        float e = x[i] == -INFINITY ? 0.0f : expf(x[i] - mx);
+        x[i] = e;
+        sum += (double)e;
+    }
+    sum += (double)expf(sink - mx);
+    const float inv = (float)(1.0 / sum);
+    for (int64_t i = 0; i < n; i++)
+        x[i] *= inv;
+}
+
+void owb_yarn_init(struct owb_yarn *y, int64_t n_rot, float freq_base, float factor,
+                   int64_t n_ctx_orig, float beta_fast, float beta_slow, float rope_attn_factor)
+{
+    memset(y, 0, sizeof *y);
+    y->n_rot = n_rot;
+    y->freq_base = freq_base;
+    y->freq_scale = factor > 1.0f ? 1.0f / factor : 1.0f;
+    y->ext_factor = factor > 1.0f ? 1.0f : 0.0f;
+    y->attn_factor = 1.0f;
+    if (y->ext_factor != 0.0f) {
+        /* llama_context: get_mscale(factor, 1), then cancelled by 1 / (1 + 0.1 ln factor) because
+         * the rotation multiplies it back (in float, as llama.cpp: not exactly 1) */
+        const float f = 1.0f / y->freq_scale;
+        const float ms = f <= 1.0f ? 1.0f : 0.1f * 1.0f * logf(f) + 1.0f;
+        y->attn_factor = ms * (1.0f / (1.0f + 0.1f * logf(f)));
+    }
+    y->attn_factor *= rope_attn_factor;
+    /* ggml_rope_yarn_corr_dims */
+    const float nd = (float)n_rot, nc = (float)n_ctx_orig, pi = 3.14159265358979323846f;
+    const float lo = nd * logf(nc / (beta_fast * 2.0f * pi)) / (2.0f * logf(freq_base));
+    const float hi = nd * logf(nc / (beta_slow * 2.0f * pi)) / (2.0f * logf(freq_base));
+    const float start = floorf(lo), end = ceilf(hi);
+    y->corr[0] = start > 0.0f ? start : 0.0f;
+    y->corr[1] = end < nd - 1.0f ? end : nd - 1.0f;
+}
+
+void owb_yarn_cache(struct owb_rope_cache *c, const struct owb_yarn *y, int64_t pos)
+{
+    c->n_rot = y->n_rot;
+    float mscale = y->attn_factor;
+    if (y->ext_factor != 0.0f)
+        mscale *= 1.0f + 0.1f * logf(1.0f / y->freq_scale);
+    /* angles in double (ggml accumulates them in float; at long contexts double is closer to
+     * the formula both implement) */
+    const double c0 = (double)y->corr[0], span = fmax(0.001, (double)y->corr[1] - c0);
+    for (int64_t i = 0; i < y->n_rot / 2; i++) {
+        const double extrap =
+            (double)pos * pow((double)y->freq_base, -2.0 * (double)i / (double)y->n_rot);
+        const double interp = (double)y->freq_scale * extrap;
+        double theta = interp;
+        if (y->ext_factor != 0.0f) {
+            const double r = fmin(1.0, fmax(0.0, ((double)i - c0) / span));
+            const double mix = (1.0 - r) * (double)y->ext_factor;
+            theta = interp * (1.0 - mix) + extrap * mix;
+        }
+        c->cos[i] = (float)cos(theta) * mscale;
+        c->sin[i] = (float)sin(theta) * mscale;
+    }
+}
+
+void owb_swiglu_oai(float *y, const float *gate, const float *up, int64_t n, float alpha,
+                    float limit)
+{
+    for (int64_t i = 0; i < n; i++) {
+        const float g = gate[i] < limit ? gate[i] : limit;
+        const float u = up[i] < -limit ? -limit : up[i] > limit ? limit : up[i];
+        y[i] = g / (1.0f + expf(-alpha * g)) * (u + 1.0f);
+    }
+}

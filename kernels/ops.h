@@ -4,7 +4,9 @@
  * embedding (normal and NeoX pair layouts), softmax, SiLU-gated product, add, and dequantizing one
  * row of a weight matrix (embeddings). Each dispatches to the variant of the active ISA
  * (kernels/isa.h: ref, avx2, avx512); the variants differ by float rounding only and each has a
- * scalar `_ref` twin that defines correctness (kernels/ops_impl.h declares them all).
+ * scalar `_ref` twin that defines correctness (kernels/ops_impl.h declares them all). gpt-oss's
+ * softmax with a sink logit, its clamped SwiGLU and the YaRN rotary caches are scalar only (one
+ * definition, used by the engine and by the cpu backend).
  *
  * Memory: the caller owns every buffer; nothing here allocates, locks or prints. Outputs may alias
  * inputs exactly (y == x in place) but must not partially overlap them. Lengths are element
@@ -61,5 +63,39 @@ void owb_add(float *y, const float *a, const float *b, int64_t n);
  * for a type without a dequantizer, OWB_E_USAGE when n_cols is not a positive multiple of the
  * block size or row is negative. */
 int owb_get_row(enum owb_type t, const void *data, int64_t row, int64_t n_cols, float *out);
+
+/* Softmax of x[0..n) in place with a sink logit in the denominator:
+ *     x_i <- exp(x_i - M) / (sum_j exp(x_j - M) + exp(sink - M)),  M = max(max_j x_j, sink)
+ * (sum in double as ggml does); -inf entries become 0. */
+void owb_softmax_sink(float *x, int64_t n, float sink);
+
+/* YaRN rotary parameters as llama.cpp resolves them for a YaRN file (ext_factor 1, attention
+ * factor from get_mscale and its cancellation, correction dims from ggml_rope_yarn_corr_dims). */
+struct owb_yarn {
+    int64_t n_rot;
+    float freq_base;
+    float freq_scale;  /* 1 / rope.scaling.factor (1 without YaRN) */
+    float ext_factor;  /* 1 with YaRN, 0 without */
+    float attn_factor; /* magnitude factor passed to the rotation (llama.cpp's yarn_attn_factor) */
+    float corr[2];     /* first and last pair index of the interpolation ramp */
+};
+
+/* Resolve the parameters: factor <= 1 means no scaling (plain NeoX RoPE with freq_base).
+ * rope_attn_factor is the file's rope.scaling.attn_factor (1 when absent). */
+void owb_yarn_init(struct owb_yarn *y, int64_t n_rot, float freq_base, float factor,
+                   int64_t n_ctx_orig, float beta_fast, float beta_slow, float rope_attn_factor);
+
+/* The cosines and sines of position pos, each multiplied by the magnitude scale mscale =
+ * attn_factor * (1 + 0.1 ln(1 / freq_scale)) when ext_factor != 0: pair i has
+ *     theta_extrap = pos * freq_base^(-2 i / n_rot), theta_interp = freq_scale * theta_extrap,
+ *     ramp = 1 - clamp((i - corr[0]) / max(0.001, corr[1] - corr[0]), 0, 1),
+ *     theta = theta_interp * (1 - ramp * ext) + theta_extrap * ramp * ext. */
+void owb_yarn_cache(struct owb_rope_cache *c, const struct owb_yarn *y, int64_t pos);
+
+/* gpt-oss SwiGLU: y = g * sigmoid(alpha g) * (u + 1) with g = min(gate, limit) and
+ * u = clamp(up, -limit, limit) (ggml's swiglu_oai; gpt-oss: alpha 1.702, limit 7). y may alias
+ * gate or up. */
+void owb_swiglu_oai(float *y, const float *gate, const float *up, int64_t n, float alpha,
+                    float limit);
 
 #endif

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/backend.h"
 #include "model/gptoss.h"
 #include "model/llama.h"
 
@@ -65,6 +66,13 @@ struct owb_model *owb_model_load(const struct owb_gguf *g, const struct owb_mode
     if (!a) {
         seterr(err, "%.300s: architecture \"%s\" is not supported (%s)", g->path, name,
                owb_arch_names());
+        return NULL;
+    }
+    if (opts && opts->backend && !opts->backend->host_threads) {
+        seterr(err,
+               "%.300s: backend %s: the forward pass runs on host-thread backends only (cpu); "
+               "a device forward path is not written yet",
+               g->path, opts->backend->name);
         return NULL;
     }
     struct owb_model *m = calloc(1, sizeof *m);

@@ -37,11 +37,14 @@ struct owb_runner {
     int nthreads;
 };
 
+struct owb_backend;
+
 struct owb_model_opts {
     int64_t n_ctx;   /* KV cache positions; 0: the model's context_length. Larger than the
                         trained context is allowed (the caller may warn). */
     int64_t n_batch; /* most tokens per internal chunk of a forward call; 0: min(512, n_ctx) */
-    const struct owb_runner *runner; /* NULL: everything on the calling thread */
+    const struct owb_runner *runner;   /* NULL: everything on the calling thread */
+    const struct owb_backend *backend; /* NULL: the cpu backend (kernels/backend.h) */
 };
 
 /* Hyperparameters shared by the decoder-only architectures. */

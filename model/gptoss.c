@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * gptoss.c: the gpt-oss forward pass (model/gptoss.h) on the seams the Llama family uses: the
- * loader (model/loader.h) binds the weights in place, attention runs through model/attn.h (window,
- * sinks, the sliding layers' ring cache), the region steps through model/region.h, and a forward
- * chunk is ONE parallel region of the caller's runner whose threads meet at the runtime's barrier
- * (runtime/par.h) between steps and take output rows, KV heads, tokens or experts from shared
- * counters (owb_grab). Per layer the steps are: Q/K/V + RoPE + cache + attention by KV head;
+ * loader (model/loader.h) binds the weights in place, attention runs through kernels/attn.h
+ * (window, sinks, the sliding layers' ring cache), the region steps through model/region.h, and a
+ * forward chunk is ONE parallel region of the caller's runner whose threads meet at the runtime's
+ * barrier (runtime/par.h) between steps and take output rows, KV heads, tokens or experts from
+ * shared counters (owb_grab). Per layer the steps are: Q/K/V + RoPE + cache + attention by KV head;
  * output projection; router rows; then for a chunk of several tokens: top-k per token; grouping
  * of the chunk's (token, choice) pairs by expert (worker 0); per chosen expert: gather its tokens'
  * normed rows and quantize them once; gate/up rows of every chosen expert (+ biases, clamped
@@ -42,9 +42,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "kernels/backend.h"
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
-#include "model/attn.h"
+#include "kernels/attn.h"
 #include "model/loader.h"
 #include "model/region.h"
 #include "runtime/par.h"
@@ -62,66 +63,6 @@ __attribute__((format(printf, 2, 3))) static void seterr(char *err, const char *
 #define MAX_USED 64 /* expert_used_count limit (stack arrays of the router) */
 
 /* ---- the ops ---- */
-
-void owb_yarn_init(struct owb_yarn *y, int64_t n_rot, float freq_base, float factor,
-                   int64_t n_ctx_orig, float beta_fast, float beta_slow, float rope_attn_factor)
-{
-    memset(y, 0, sizeof *y);
-    y->n_rot = n_rot;
-    y->freq_base = freq_base;
-    y->freq_scale = factor > 1.0f ? 1.0f / factor : 1.0f;
-    y->ext_factor = factor > 1.0f ? 1.0f : 0.0f;
-    y->attn_factor = 1.0f;
-    if (y->ext_factor != 0.0f) {
-        /* llama_context: get_mscale(factor, 1), then cancelled by 1 / (1 + 0.1 ln factor) because
-         * the rotation multiplies it back (in float, as llama.cpp: not exactly 1) */
-        const float f = 1.0f / y->freq_scale;
-        const float ms = f <= 1.0f ? 1.0f : 0.1f * 1.0f * logf(f) + 1.0f;
-        y->attn_factor = ms * (1.0f / (1.0f + 0.1f * logf(f)));
-    }
-    y->attn_factor *= rope_attn_factor;
-    /* ggml_rope_yarn_corr_dims */
-    const float nd = (float)n_rot, nc = (float)n_ctx_orig, pi = 3.14159265358979323846f;
-    const float lo = nd * logf(nc / (beta_fast * 2.0f * pi)) / (2.0f * logf(freq_base));
-    const float hi = nd * logf(nc / (beta_slow * 2.0f * pi)) / (2.0f * logf(freq_base));
-    const float start = floorf(lo), end = ceilf(hi);
-    y->corr[0] = start > 0.0f ? start : 0.0f;
-    y->corr[1] = end < nd - 1.0f ? end : nd - 1.0f;
-}
-
-void owb_yarn_cache(struct owb_rope_cache *c, const struct owb_yarn *y, int64_t pos)
-{
-    c->n_rot = y->n_rot;
-    float mscale = y->attn_factor;
-    if (y->ext_factor != 0.0f)
-        mscale *= 1.0f + 0.1f * logf(1.0f / y->freq_scale);
-    /* angles in double (ggml accumulates them in float; at long contexts double is closer to
-     * the formula both implement) */
-    const double c0 = (double)y->corr[0], span = fmax(0.001, (double)y->corr[1] - c0);
-    for (int64_t i = 0; i < y->n_rot / 2; i++) {
-        const double extrap =
-            (double)pos * pow((double)y->freq_base, -2.0 * (double)i / (double)y->n_rot);
-        const double interp = (double)y->freq_scale * extrap;
-        double theta = interp;
-        if (y->ext_factor != 0.0f) {
-            const double r = fmin(1.0, fmax(0.0, ((double)i - c0) / span));
-            const double mix = (1.0 - r) * (double)y->ext_factor;
-            theta = interp * (1.0 - mix) + extrap * mix;
-        }
-        c->cos[i] = (float)cos(theta) * mscale;
-        c->sin[i] = (float)sin(theta) * mscale;
-    }
-}
-
-void owb_swiglu_oai(float *y, const float *gate, const float *up, int64_t n, float alpha,
-                    float limit)
-{
-    for (int64_t i = 0; i < n; i++) {
-        const float g = gate[i] < limit ? gate[i] : limit;
-        const float u = up[i] < -limit ? -limit : up[i] > limit ? limit : up[i];
-        y[i] = g / (1.0f + expf(-alpha * g)) * (u + 1.0f);
-    }
-}
 
 void owb_moe_topk(const float *logits, int64_t n, int64_t k, int32_t *ids, float *w)
 {
@@ -194,7 +135,7 @@ struct glayer {
     struct owb_wt w[A_PER_LAYER];
     struct owb_wt x[X_PER_LAYER];
     int64_t window; /* 0: full attention */
-    int64_t cap;    /* KV cache slots (model/attn.h: n_ctx, or window + n_batch when sliding) */
+    int64_t cap;    /* KV cache slots (kernels/attn.h: n_ctx, or window + n_batch when sliding) */
     int64_t kv_off; /* floats from the start of k_cache / v_cache to this layer's cache */
 };
 
@@ -212,6 +153,7 @@ struct gptoss {
     const struct owb_runner *runner;
     int nthreads;
     enum owb_isa isa;
+    const struct owb_backend *be; /* matmuls run through its table (host threads) */
     int64_t q_dim, kv_dim, n_expert, n_used, n_ff_exp, window, period;
     float w_scale;           /* expert_weights_scale (0: none) */
     struct owb_yarn yarn[2]; /* full layers, sliding layers */
@@ -235,7 +177,7 @@ struct gptoss {
     float *de;               /* (nb * n_used, n_embd) expert outputs */
     void *xact_g, *xact_u, *xact_d;
     size_t xact_bytes_g, xact_bytes_d;
-    struct owb_matmul_plan *xplans; /* (n_expert, 3) of the current layer */
+    struct owb_be_mm *xplans;       /* (n_expert, 3) of the current layer */
     float *k_cache, *v_cache;       /* as in llama.c */
     struct owb_rope_cache *rope[2]; /* (nb) each: full and sliding layers */
     struct gthr *thr;
@@ -246,8 +188,8 @@ struct gptoss {
     _Atomic int64_t *work;
 
     int64_t plan_nb;
-    struct owb_matmul_plan *plans; /* (n_layer * A_PER_LAYER) then output */
-    struct owb_matmul_plan out1;
+    struct owb_be_mm *plans; /* (n_layer * A_PER_LAYER) then output */
+    struct owb_be_mm out1;
     struct owb_region_bufs rb; /* normed and prepared inputs (model/region.h) */
 
     struct owb_barrier bar;
@@ -334,6 +276,7 @@ int owb_gptoss_load(struct owb_model *m, const struct owb_gguf *g, const struct 
     G->runner = o->runner;
     G->nthreads = o->runner && o->runner->nthreads > 0 ? o->runner->nthreads : 1;
     G->isa = owb_isa_active();
+    G->be = o->backend ? o->backend : &owb_backend_cpu;
     struct owb_loader ld = {g, hp->arch, G->isa, 0};
 
     int64_t key_len, val_len, orig_ctx;
@@ -660,8 +603,8 @@ int owb_gptoss_load(struct owb_model *m, const struct owb_gguf *g, const struct 
         goto fail;
     {
         char merr[OWB_ERR_MAX];
-        if ((rc = owb_matmul_plan_init(&G->out1, G->output.type, G->output.m, G->output.k, 1,
-                                       G->isa, merr))) {
+        if ((rc = G->be->mm_plan(G->be, &G->out1, G->output.type, G->output.m, G->output.k, 1,
+                                 merr))) {
             seterr(err, "%.300s: output projection: %.150s", g->path, merr);
             goto fail;
         }
@@ -670,18 +613,18 @@ int owb_gptoss_load(struct owb_model *m, const struct owb_gguf *g, const struct 
         size_t rg = 0, rd = 0;
         for (int64_t l = 0; l < hp->n_layer; l++)
             for (int64_t c = 1; c <= NR; c = c < 16 ? c + 1 : c * 2) {
-                struct owb_matmul_plan p;
+                struct owb_be_mm p;
                 const struct glayer *ly = &G->layers[l];
                 for (int i = 0; i < X_PER_LAYER; i++) {
                     int64_t cc = c > NR ? NR : c;
-                    if ((rc = owb_matmul_plan_init(&p, ly->x[i].type, ly->x[i].m, ly->x[i].k, cc,
-                                                   G->isa, merr))) {
+                    if ((rc = G->be->mm_plan(G->be, &p, ly->x[i].type, ly->x[i].m, ly->x[i].k, cc,
+                                             merr))) {
                         seterr(err, "%.300s: experts of layer %" PRId64 ": %.150s", g->path, l,
                                merr);
                         goto fail;
                     }
                     size_t *r = i == X_DOWN ? &rd : &rg;
-                    *r = p.act_row_bytes > *r ? p.act_row_bytes : *r;
+                    *r = p.cpu.act_row_bytes > *r ? p.cpu.act_row_bytes : *r;
                 }
             }
         G->xact_bytes_g = (size_t)NR * rg + (size_t)X * 64 + 64;
@@ -723,15 +666,15 @@ static int plan_all(struct owb_model *m, int64_t nb, char err[OWB_ERR_MAX])
     for (int64_t l = 0; l < m->hp.n_layer; l++)
         for (int i = 0; i < A_PER_LAYER; i++) {
             const struct owb_wt *w = &G->layers[l].w[i];
-            int rc = owb_matmul_plan_init(&G->plans[l * A_PER_LAYER + i], w->type, w->m, w->k, nb,
-                                          G->isa, merr);
+            int rc = G->be->mm_plan(G->be, &G->plans[l * A_PER_LAYER + i], w->type, w->m, w->k, nb,
+                                    merr);
             if (rc) {
                 seterr(err, "layer %" PRId64 ": %.400s", l, merr);
                 return rc;
             }
         }
-    int rc = owb_matmul_plan_init(&G->plans[m->hp.n_layer * A_PER_LAYER], G->output.type,
-                                  G->output.m, G->output.k, nb, G->isa, merr);
+    int rc = G->be->mm_plan(G->be, &G->plans[m->hp.n_layer * A_PER_LAYER], G->output.type,
+                            G->output.m, G->output.k, nb, merr);
     if (rc) {
         seterr(err, "output: %.400s", merr);
         return rc;
@@ -815,22 +758,20 @@ static void barrier(struct fwd *f, int tid, int nth)
 }
 
 static void input_step(struct fwd *f, int tid, int nth, const float *src, int64_t lds, int64_t rows,
-                       const float *w, const struct owb_matmul_plan *const *p, int np,
-                       struct input *in)
+                       const float *w, const struct owb_be_mm *const *p, int np, struct input *in)
 {
     owb_region_input(&f->rg, tid, nth, src, lds, rows, w, p, np, in);
 }
 
-static void mm(struct fwd *f, int tid, const struct owb_matmul_plan *p, const void *w,
-               const void *act, const float *x, int64_t ldx, float *y, int64_t ldy, int64_t r0,
-               int64_t r1)
+static void mm(struct fwd *f, int tid, const struct owb_be_mm *p, const void *w, const void *act,
+               const float *x, int64_t ldx, float *y, int64_t ldy, int64_t r0, int64_t r1)
 {
     owb_region_mm(&f->rg, tid, p, w, act, x, ldx, y, ldy, r0, r1);
 }
 
-static bool same_act(const struct owb_matmul_plan *a, const struct owb_matmul_plan *b)
+static bool same_act(const struct owb_be_mm *a, const struct owb_be_mm *b)
 {
-    return a->act_row_bytes && owb_matmul_act_compatible(a, b);
+    return a->cpu.act_row_bytes && owb_matmul_act_compatible(&a->cpu, &b->cpu);
 }
 
 static void add_bias(float *y, int64_t ld, int64_t nb, const float *bias, int64_t r0, int64_t r1)
@@ -866,14 +807,14 @@ static void route_plan(struct fwd *f, const struct glayer *ly)
         if (!c)
             continue;
         G->active[G->n_active++] = (int32_t)e;
-        struct owb_matmul_plan *p = &G->xplans[e * X_PER_LAYER];
+        struct owb_be_mm *p = &G->xplans[e * X_PER_LAYER];
         for (int i = 0; i < X_PER_LAYER; i++)
-            OWB_ASSERT(owb_matmul_plan_init(&p[i], ly->x[i].type, ly->x[i].m, ly->x[i].k, c, G->isa,
-                                            merr) == 0); /* checked at load */
+            OWB_ASSERT(G->be->mm_plan(G->be, &p[i], ly->x[i].type, ly->x[i].m, ly->x[i].k, c,
+                                      merr) == 0); /* checked at load */
         G->aoff_g[e] = og;
         G->aoff_d[e] = od;
-        og += (owb_matmul_act_bytes(&p[X_GATE]) + 63) & ~(size_t)63;
-        od += (owb_matmul_act_bytes(&p[X_DOWN]) + 63) & ~(size_t)63;
+        og += (p[X_GATE].act_bytes + 63) & ~(size_t)63;
+        od += (p[X_DOWN].act_bytes + 63) & ~(size_t)63;
     }
 }
 
@@ -900,7 +841,7 @@ static void moe_decode(struct fwd *f, int tid, int nth, const struct glayer *ly,
     const int64_t A = OWB_MATMUL_ROW_ALIGN;
     struct gthr *T = &G->thr[tid];
     struct owb_model_profile *P = f->rg.prof;
-    struct owb_matmul_plan p[X_PER_LAYER];
+    struct owb_be_mm p[X_PER_LAYER];
     char merr[OWB_ERR_MAX];
     int64_t r0, r1;
 
@@ -909,15 +850,15 @@ static void moe_decode(struct fwd *f, int tid, int nth, const struct glayer *ly,
         for (int64_t j = 0; j < K; j++)
             T->selw[j] *= G->w_scale;
     for (int i = 0; i < X_PER_LAYER; i++)
-        OWB_ASSERT(owb_matmul_plan_init(&p[i], ly->x[i].type, ly->x[i].m, ly->x[i].k, 1, G->isa,
-                                        merr) == 0); /* checked at load */
+        OWB_ASSERT(G->be->mm_plan(G->be, &p[i], ly->x[i].type, ly->x[i].m, ly->x[i].k, 1, merr) ==
+                   0); /* checked at load */
     const bool share = same_act(&p[X_GATE], &p[X_UP]);
-    if (p[X_GATE].act_row_bytes)
-        owb_matmul_prepare(&p[X_GATE], xn, E, T->xg, 0, 1);
-    if (p[X_UP].act_row_bytes && !share)
-        owb_matmul_prepare(&p[X_UP], xn, E, T->xu, 0, 1);
-    const void *ag = p[X_GATE].act_row_bytes ? T->xg : NULL;
-    const void *au = !p[X_UP].act_row_bytes ? NULL : share ? T->xg : T->xu;
+    if (p[X_GATE].cpu.act_row_bytes)
+        G->be->mm_prepare(&p[X_GATE], xn, E, T->xg, 0, 1);
+    if (p[X_UP].cpu.act_row_bytes && !share)
+        G->be->mm_prepare(&p[X_UP], xn, E, T->xu, 0, 1);
+    const void *ag = p[X_GATE].cpu.act_row_bytes ? T->xg : NULL;
+    const void *au = !p[X_UP].cpu.act_row_bytes ? NULL : share ? T->xg : T->xu;
     if (P)
         mark(f, tid, &P->other_ns);
 
@@ -937,11 +878,11 @@ static void moe_decode(struct fwd *f, int tid, int nth, const struct glayer *ly,
         }
     barrier(f, tid, nth);
 
-    const size_t adr = p[X_DOWN].act_row_bytes;
+    const size_t adr = p[X_DOWN].cpu.act_row_bytes;
     if (adr)
         for (int64_t ia = 0; ia < K; ia++)
-            owb_matmul_prepare(&p[X_DOWN], G->hg + ia * F, F, (char *)T->xd + (size_t)ia * adr, 0,
-                               1);
+            G->be->mm_prepare(&p[X_DOWN], G->hg + ia * F, F, (char *)T->xd + (size_t)ia * adr, 0,
+                              1);
     if (P)
         mark(f, tid, &P->matmul_ns[p[X_DOWN].wtype]);
     while (owb_grab(&work[S_D], E, grab_rows(&p[X_DOWN]), A, nth, &r0, &r1)) {
@@ -976,7 +917,7 @@ static void moe_step(struct fwd *f, int tid, int nth, const struct glayer *ly,
     int64_t r0, r1;
 
     /* Router logits of the normed residual. */
-    const struct owb_matmul_plan *pr = &G->plans[(ly - G->layers) * A_PER_LAYER + A_R];
+    const struct owb_be_mm *pr = &G->plans[(ly - G->layers) * A_PER_LAYER + A_R];
     struct input in;
     input_step(f, tid, nth, G->x, E, nb, ly->post_norm, &pr, 1, &in);
     while (owb_grab(&work[S_R], X, grab_rows(pr), A, nth, &r0, &r1)) {
@@ -1013,15 +954,15 @@ static void moe_step(struct fwd *f, int tid, int nth, const struct glayer *ly,
     while (owb_grab(&work[S_GATHER], NA, 1, 1, nth, &r0, &r1))
         for (int64_t ia = r0; ia < r1; ia++) {
             const int64_t e = G->active[ia], o0 = G->offsets[e], c = G->counts[e];
-            const struct owb_matmul_plan *p = &G->xplans[e * X_PER_LAYER];
+            const struct owb_be_mm *p = &G->xplans[e * X_PER_LAYER];
             for (int64_t r = o0; r < o0 + c; r++)
                 owb_rmsnorm(G->xe + r * E, G->x + G->row_tok[r] * E, ly->post_norm, E, hp->rms_eps);
-            if (p[X_GATE].act_row_bytes)
-                owb_matmul_prepare(&p[X_GATE], G->xe + o0 * E, E, (char *)G->xact_g + G->aoff_g[e],
-                                   0, c);
-            if (p[X_UP].act_row_bytes && !same_act(&p[X_GATE], &p[X_UP]))
-                owb_matmul_prepare(&p[X_UP], G->xe + o0 * E, E, (char *)G->xact_u + G->aoff_g[e], 0,
-                                   c);
+            if (p[X_GATE].cpu.act_row_bytes)
+                G->be->mm_prepare(&p[X_GATE], G->xe + o0 * E, E, (char *)G->xact_g + G->aoff_g[e],
+                                  0, c);
+            if (p[X_UP].cpu.act_row_bytes && !same_act(&p[X_GATE], &p[X_UP]))
+                G->be->mm_prepare(&p[X_UP], G->xe + o0 * E, E, (char *)G->xact_u + G->aoff_g[e], 0,
+                                  c);
             if (P)
                 mark(f, tid, &P->matmul_ns[p[X_GATE].wtype]);
         }
@@ -1033,9 +974,9 @@ static void moe_step(struct fwd *f, int tid, int nth, const struct glayer *ly,
         FOR_PIECES(r0, r1, F, ia, a0, a1)
         {
             const int64_t e = G->active[ia], o0 = G->offsets[e], c = G->counts[e];
-            const struct owb_matmul_plan *p = &G->xplans[e * X_PER_LAYER];
-            const void *ag = p[X_GATE].act_row_bytes ? (char *)G->xact_g + G->aoff_g[e] : NULL;
-            const void *au = !p[X_UP].act_row_bytes           ? NULL
+            const struct owb_be_mm *p = &G->xplans[e * X_PER_LAYER];
+            const void *ag = p[X_GATE].cpu.act_row_bytes ? (char *)G->xact_g + G->aoff_g[e] : NULL;
+            const void *au = !p[X_UP].cpu.act_row_bytes       ? NULL
                              : same_act(&p[X_GATE], &p[X_UP]) ? ag
                                                               : (char *)G->xact_u + G->aoff_g[e];
             float *hg = G->hg + o0 * F, *hu = G->hu + o0 * F;
@@ -1057,9 +998,9 @@ static void moe_step(struct fwd *f, int tid, int nth, const struct glayer *ly,
     while (owb_grab(&work[S_PREPD], NA, 1, 1, nth, &r0, &r1))
         for (int64_t ia = r0; ia < r1; ia++) {
             const int64_t e = G->active[ia], o0 = G->offsets[e], c = G->counts[e];
-            const struct owb_matmul_plan *p = &G->xplans[e * X_PER_LAYER + X_DOWN];
-            if (p->act_row_bytes)
-                owb_matmul_prepare(p, G->hg + o0 * F, F, (char *)G->xact_d + G->aoff_d[e], 0, c);
+            const struct owb_be_mm *p = &G->xplans[e * X_PER_LAYER + X_DOWN];
+            if (p->cpu.act_row_bytes)
+                G->be->mm_prepare(p, G->hg + o0 * F, F, (char *)G->xact_d + G->aoff_d[e], 0, c);
             if (P)
                 mark(f, tid, &P->matmul_ns[p->wtype]);
         }
@@ -1071,8 +1012,8 @@ static void moe_step(struct fwd *f, int tid, int nth, const struct glayer *ly,
         FOR_PIECES(r0, r1, E, ia, a0, a1)
         {
             const int64_t e = G->active[ia], o0 = G->offsets[e], c = G->counts[e];
-            const struct owb_matmul_plan *p = &G->xplans[e * X_PER_LAYER + X_DOWN];
-            const void *ad = p->act_row_bytes ? (char *)G->xact_d + G->aoff_d[e] : NULL;
+            const struct owb_be_mm *p = &G->xplans[e * X_PER_LAYER + X_DOWN];
+            const void *ad = p->cpu.act_row_bytes ? (char *)G->xact_d + G->aoff_d[e] : NULL;
             mm(f, tid, p, owb_wt_expert(&ly->x[X_DOWN], e), ad, G->hg + o0 * F, F, G->de + o0 * E,
                E, a0, a1);
             add_bias(G->de + o0 * E, E, c, ly->bd ? ly->bd + e * E : NULL, a0, a1);
@@ -1116,13 +1057,13 @@ static void chunk_fn(void *ctx, int tid, int nth)
         mark(f, tid, &P->sync_ns);
     for (int64_t l = 0; l < hp->n_layer; l++) {
         const struct glayer *ly = &G->layers[l];
-        const struct owb_matmul_plan *pl = &G->plans[l * A_PER_LAYER];
+        const struct owb_be_mm *pl = &G->plans[l * A_PER_LAYER];
         float *kc = G->k_cache + ly->kv_off; /* (n_head_kv, cap, hd) */
         float *vc = G->v_cache + ly->kv_off; /* (n_head_kv, hd, cap) */
         _Atomic int64_t *work = G->work + l * S_PER_LAYER;
 
         /* Attention: q, k, v by KV head, then that head's attention (window, sinks). */
-        const struct owb_matmul_plan *pqkv[3] = {&pl[A_Q], &pl[A_K], &pl[A_V]};
+        const struct owb_be_mm *pqkv[3] = {&pl[A_Q], &pl[A_K], &pl[A_V]};
         input_step(f, tid, nth, G->x, D, nb, ly->attn_norm, pqkv, 3, &in);
         const struct owb_attn_args aa = {
             .q = G->q,
@@ -1152,7 +1093,7 @@ static void chunk_fn(void *ctx, int tid, int nth)
         barrier(f, tid, nth);
 
         /* Output projection + bias + residual. */
-        const struct owb_matmul_plan *po = &pl[A_O];
+        const struct owb_be_mm *po = &pl[A_O];
         input_step(f, tid, nth, G->att_out, QD, nb, NULL, &po, 1, &in);
         while (owb_grab(&work[S_O], D, grab_rows(po), A, nth, &r0, &r1)) {
             mm(f, tid, po, ly->w[A_O].data, in.act[0], in.x, in.ldx, G->proj, D, r0, r1);
@@ -1168,8 +1109,7 @@ static void chunk_fn(void *ctx, int tid, int nth)
 
     const int64_t V = hp->n_vocab;
     _Atomic int64_t *work = G->work + hp->n_layer * S_PER_LAYER;
-    const struct owb_matmul_plan *p =
-        f->logits_all ? &G->plans[hp->n_layer * A_PER_LAYER] : &G->out1;
+    const struct owb_be_mm *p = f->logits_all ? &G->plans[hp->n_layer * A_PER_LAYER] : &G->out1;
     if (!f->logits_all && !f->last)
         return;
     if (f->logits_all)
@@ -1186,10 +1126,11 @@ static int forward_chunk(struct owb_model *m, const int32_t *tokens, int64_t nb,
     struct gptoss *G = m->impl;
     const struct owb_hparams *hp = &m->hp;
     const int64_t D = hp->n_embd, group = hp->n_head / hp->n_head_kv;
-    struct fwd f = {m,      G,
-                    nb,     pos,
-                    logits, logits_all,
-                    last,   (struct owb_region){&G->bar, &G->rb, m->hp.rms_eps, m->profile, 0}};
+    struct fwd f = {
+        m,      G,
+        nb,     pos,
+        logits, logits_all,
+        last,   (struct owb_region){&G->bar, &G->rb, m->hp.rms_eps, m->profile, 0, G->be}};
 
     if (f.rg.prof)
         f.rg.t_last = now_ns();

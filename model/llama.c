@@ -30,9 +30,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/backend.h"
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
-#include "model/attn.h"
+#include "kernels/attn.h"
 #include "model/loader.h"
 #include "model/region.h"
 #include "runtime/par.h"
@@ -75,13 +76,14 @@ struct llama {
     const struct owb_runner *runner;
     int nthreads;
     enum owb_isa isa;
-    int64_t q_dim, kv_dim;  /* n_head * head_dim, n_head_kv * head_dim */
-    struct layer *layers;   /* (n_layer) */
-    struct owb_wt tok_embd; /* n_vocab rows of n_embd */
-    struct owb_wt output;   /* n_vocab rows of n_embd (== tok_embd when tied) */
-    float *output_norm;     /* (n_embd) */
-    float *rope_ff;         /* (n_rot / 2) frequency divisors (rope_freqs.weight) or NULL */
-    float *vecs;            /* owned storage of the 1-D tensors above */
+    const struct owb_backend *be; /* matmuls run through its table (host threads) */
+    int64_t q_dim, kv_dim;        /* n_head * head_dim, n_head_kv * head_dim */
+    struct layer *layers;         /* (n_layer) */
+    struct owb_wt tok_embd;       /* n_vocab rows of n_embd */
+    struct owb_wt output;         /* n_vocab rows of n_embd (== tok_embd when tied) */
+    float *output_norm;           /* (n_embd) */
+    float *rope_ff;               /* (n_rot / 2) frequency divisors (rope_freqs.weight) or NULL */
+    float *vecs;                  /* owned storage of the 1-D tensors above */
 
     /* Activations for up to n_batch tokens. */
     float *x;       /* (n_batch, n_embd) residual stream */
@@ -106,8 +108,8 @@ struct llama {
 
     /* Matmul plans for chunks of plan_nb tokens: (n_layer * W_PER_LAYER) then output. */
     int64_t plan_nb;
-    struct owb_matmul_plan *plans;
-    struct owb_matmul_plan out1; /* output projection of one token */
+    struct owb_be_mm *plans;
+    struct owb_be_mm out1; /* output projection of one token */
 
     struct owb_barrier bar; /* of the forward region */
     bool bar_init;          /* bar exists */
@@ -183,6 +185,7 @@ int owb_llama_load(struct owb_model *m, const struct owb_gguf *g, const struct o
     L->runner = o->runner;
     L->nthreads = o->runner && o->runner->nthreads > 0 ? o->runner->nthreads : 1;
     L->isa = owb_isa_active();
+    L->be = o->backend ? o->backend : &owb_backend_cpu;
     struct owb_loader ld = {g, a, L->isa, 0};
 
     int64_t key_len, val_len;
@@ -431,8 +434,8 @@ int owb_llama_load(struct owb_model *m, const struct owb_gguf *g, const struct o
         goto fail;
     {
         char merr[OWB_ERR_MAX];
-        if ((rc = owb_matmul_plan_init(&L->out1, L->output.type, L->output.m, L->output.k, 1,
-                                       L->isa, merr))) {
+        if ((rc = L->be->mm_plan(L->be, &L->out1, L->output.type, L->output.m, L->output.k, 1,
+                                 merr))) {
             seterr(err, "%.300s: output projection: %.150s", g->path, merr);
             goto fail;
         }
@@ -459,15 +462,15 @@ static int plan_all(struct owb_model *m, int64_t nb, char err[OWB_ERR_MAX])
     for (int64_t l = 0; l < m->hp.n_layer; l++)
         for (int i = 0; i < W_PER_LAYER; i++) {
             const struct owb_wt *w = &L->layers[l].w[i];
-            int rc = owb_matmul_plan_init(&L->plans[l * W_PER_LAYER + i], w->type, w->m, w->k, nb,
-                                          L->isa, merr);
+            int rc = L->be->mm_plan(L->be, &L->plans[l * W_PER_LAYER + i], w->type, w->m, w->k, nb,
+                                    merr);
             if (rc) {
                 seterr(err, "layer %" PRId64 ": %.400s", l, merr);
                 return rc;
             }
         }
-    int rc = owb_matmul_plan_init(&L->plans[m->hp.n_layer * W_PER_LAYER], L->output.type,
-                                  L->output.m, L->output.k, nb, L->isa, merr);
+    int rc = L->be->mm_plan(L->be, &L->plans[m->hp.n_layer * W_PER_LAYER], L->output.type,
+                            L->output.m, L->output.k, nb, merr);
     if (rc) {
         seterr(err, "output: %.400s", merr);
         return rc;
@@ -541,14 +544,13 @@ static void barrier(struct fwd *f, int tid, int nth)
 }
 
 static void input_step(struct fwd *f, int tid, int nth, const float *src, int64_t lds, int64_t rows,
-                       const float *w, const struct owb_matmul_plan *const *p, int np,
-                       struct input *in)
+                       const float *w, const struct owb_be_mm *const *p, int np, struct input *in)
 {
     owb_region_input(&f->rg, tid, nth, src, lds, rows, w, p, np, in);
 }
 
 /* Output rows [r0, r1) of matmul i of the step's input. */
-static void mm(struct fwd *f, int tid, const struct owb_matmul_plan *p, const struct owb_wt *w,
+static void mm(struct fwd *f, int tid, const struct owb_be_mm *p, const struct owb_wt *w,
                const struct input *in, int i, float *y, int64_t ldy, int64_t r0, int64_t r1)
 {
     owb_region_mm(&f->rg, tid, p, w->data, in->act[i], in->x, in->ldx, y, ldy, r0, r1);
@@ -565,7 +567,7 @@ static void qkv_finish(struct fwd *f, const struct layer *ly, float *kc, float *
                    f->m->n_ctx);
 }
 
-/* Causal attention of KV heads [g0, g1) for every token of the chunk (model/attn.h). */
+/* Causal attention of KV heads [g0, g1) for every token of the chunk (kernels/attn.h). */
 static void attention(struct fwd *f, int tid, const float *kc, const float *vc, int64_t g0,
                       int64_t g1)
 {
@@ -590,7 +592,7 @@ static void attention(struct fwd *f, int tid, const float *kc, const float *vc, 
 #define add_rows owb_region_add_rows
 #define grab owb_grab /* runtime/par.h */
 
-static int64_t grab_rows(const struct owb_matmul_plan *p, const struct owb_wt *w)
+static int64_t grab_rows(const struct owb_be_mm *p, const struct owb_wt *w)
 {
     (void)w; /* the plan has the weight's type and width */
     return owb_region_grab_rows(p);
@@ -617,13 +619,13 @@ static void chunk_fn(void *ctx, int tid, int nth)
 
     for (int64_t l = 0; l < hp->n_layer; l++) {
         const struct layer *ly = &L->layers[l];
-        const struct owb_matmul_plan *pl = &L->plans[l * W_PER_LAYER];
+        const struct owb_be_mm *pl = &L->plans[l * W_PER_LAYER];
         float *kc = L->k_cache + l * m->n_ctx * KD; /* (n_head_kv, n_ctx, hd) */
         float *vc = L->v_cache + l * m->n_ctx * KD; /* (n_head_kv, hd, n_ctx) */
         _Atomic int64_t *work = L->work + l * S_PER_LAYER;
 
         /* Attention block: q, k, v of the normed residual, RoPE, cache, attention. */
-        const struct owb_matmul_plan *pqkv[3] = {&pl[W_Q], &pl[W_K], &pl[W_V]};
+        const struct owb_be_mm *pqkv[3] = {&pl[W_Q], &pl[W_K], &pl[W_V]};
         input_step(f, tid, nth, L->x, D, nb, ly->attn_norm, pqkv, 3, &in);
         if (!fuse) {
             while (grab(&work[S_Q], QD, grab_rows(&pl[W_Q], &ly->w[W_Q]), A, nth, &r0, &r1))
@@ -649,7 +651,7 @@ static void chunk_fn(void *ctx, int tid, int nth)
         barrier(f, tid, nth);
 
         /* Output projection + residual. */
-        const struct owb_matmul_plan *po = &pl[W_O];
+        const struct owb_be_mm *po = &pl[W_O];
         input_step(f, tid, nth, L->att_out, QD, nb, NULL, &po, 1, &in);
         while (grab(&work[S_O], D, grab_rows(po, &ly->w[W_O]), A, nth, &r0, &r1)) {
             mm(f, tid, po, &ly->w[W_O], &in, 0, L->proj, D, r0, r1);
@@ -660,7 +662,7 @@ static void chunk_fn(void *ctx, int tid, int nth)
         barrier(f, tid, nth);
 
         /* Feed-forward block: down(silu(gate(x)) * up(x)). */
-        const struct owb_matmul_plan *pgu[2] = {&pl[W_GATE], &pl[W_UP]};
+        const struct owb_be_mm *pgu[2] = {&pl[W_GATE], &pl[W_UP]};
         input_step(f, tid, nth, L->x, D, nb, ly->ffn_norm, pgu, 2, &in);
         while (grab(&work[S_GU], F, grab_rows(pgu[0], &ly->w[W_GATE]), A, nth, &r0, &r1)) {
             mm(f, tid, pgu[0], &ly->w[W_GATE], &in, 0, L->hb, F, r0, r1);
@@ -671,7 +673,7 @@ static void chunk_fn(void *ctx, int tid, int nth)
                 mark(f, tid, &P->other_ns);
         }
         barrier(f, tid, nth);
-        const struct owb_matmul_plan *pd = &pl[W_DOWN];
+        const struct owb_be_mm *pd = &pl[W_DOWN];
         input_step(f, tid, nth, L->hb, F, nb, NULL, &pd, 1, &in);
         while (grab(&work[S_D], D, grab_rows(pd, &ly->w[W_DOWN]), A, nth, &r0, &r1)) {
             mm(f, tid, pd, &ly->w[W_DOWN], &in, 0, L->proj, D, r0, r1);
@@ -685,8 +687,7 @@ static void chunk_fn(void *ctx, int tid, int nth)
     /* Logits: every row of the chunk, or only the last token of the last chunk. */
     const int64_t V = hp->n_vocab;
     _Atomic int64_t *work = L->work + hp->n_layer * S_PER_LAYER;
-    const struct owb_matmul_plan *p =
-        f->logits_all ? &L->plans[hp->n_layer * W_PER_LAYER] : &L->out1;
+    const struct owb_be_mm *p = f->logits_all ? &L->plans[hp->n_layer * W_PER_LAYER] : &L->out1;
     if (!f->logits_all && !f->last)
         return;
     if (f->logits_all)
@@ -727,7 +728,7 @@ static int forward_chunk(struct owb_model *m, const int32_t *tokens, int64_t nb,
     struct fwd f = {
         m,    L,      nb,
         pos,  logits, logits_all,
-        last, 0,      (struct owb_region){&L->bar, &L->rb, m->hp.rms_eps, m->profile, 0}};
+        last, 0,      (struct owb_region){&L->bar, &L->rb, m->hp.rms_eps, m->profile, 0, L->be}};
 
     if (f.rg.prof)
         f.rg.t_last = now_ns();

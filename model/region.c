@@ -13,20 +13,20 @@
 #include "model/loader.h"
 
 int owb_region_bufs_init(struct owb_region_bufs *b, int nthreads, int64_t n_batch, int64_t width,
-                         const struct owb_matmul_plan *plans, int64_t nplans,
-                         const struct owb_matmul_plan *one, int64_t none)
+                         const struct owb_be_mm *plans, int64_t nplans, const struct owb_be_mm *one,
+                         int64_t none)
 {
     bool oom = false;
     memset(b, 0, sizeof *b);
     b->nthreads = nthreads;
     size_t ab = 0, a1 = 0;
     for (int64_t i = 0; i < nplans; i++) {
-        size_t s = owb_matmul_act_bytes(&plans[i]);
+        size_t s = plans[i].act_bytes;
         ab = s > ab ? s : ab;
-        a1 = plans[i].act_row_bytes > a1 ? plans[i].act_row_bytes : a1;
+        a1 = plans[i].cpu.act_row_bytes > a1 ? plans[i].cpu.act_row_bytes : a1;
     }
     for (int64_t i = 0; i < none; i++)
-        a1 = one[i].act_row_bytes > a1 ? one[i].act_row_bytes : a1;
+        a1 = one[i].cpu.act_row_bytes > a1 ? one[i].cpu.act_row_bytes : a1;
     b->act_bytes = (ab + 63) & ~(size_t)63;
     b->act1_bytes = (a1 + 63) & ~(size_t)63;
     b->xb = owb_ld_alloc_f32(n_batch, width, 1, true, &oom);
@@ -74,13 +74,13 @@ void owb_region_barrier(struct owb_region *r, int tid, int nth)
         owb_region_mark(r, tid, &r->prof->sync_ns);
 }
 
-static bool same_act(const struct owb_matmul_plan *a, const struct owb_matmul_plan *b)
+static bool same_act(const struct owb_be_mm *a, const struct owb_be_mm *b)
 {
-    return a->act_row_bytes && owb_matmul_act_compatible(a, b);
+    return a->cpu.act_row_bytes && owb_matmul_act_compatible(&a->cpu, &b->cpu);
 }
 
 void owb_region_input(struct owb_region *r, int tid, int nth, const float *src, int64_t lds,
-                      int64_t rows, const float *w, const struct owb_matmul_plan *const *p, int np,
+                      int64_t rows, const float *w, const struct owb_be_mm *const *p, int np,
                       struct owb_input *in)
 {
     struct owb_region_bufs *B = r->buf;
@@ -102,7 +102,7 @@ void owb_region_input(struct owb_region *r, int tid, int nth, const float *src, 
     }
     for (int i = 0; i < np; i++) {
         in->act[i] = NULL;
-        if (!p[i]->act_row_bytes)
+        if (!p[i]->cpu.act_row_bytes)
             continue;
         for (int j = 0; j < i && !in->act[i]; j++)
             if (same_act(p[j], p[i]))
@@ -111,7 +111,7 @@ void owb_region_input(struct owb_region *r, int tid, int nth, const float *src, 
             continue;
         void *dst = one ? B->thr[tid].act[i] : B->act[i];
         if (b1 > b0)
-            owb_matmul_prepare(p[i], in->x, in->ldx, dst, b0, b1);
+            r->be->mm_prepare(p[i], in->x, in->ldx, dst, b0, b1);
         in->act[i] = dst;
         if (r->prof)
             owb_region_mark(r, tid, &r->prof->matmul_ns[p[i]->wtype]);
@@ -120,18 +120,18 @@ void owb_region_input(struct owb_region *r, int tid, int nth, const float *src, 
         owb_region_barrier(r, tid, nth);
 }
 
-void owb_region_mm(struct owb_region *r, int tid, const struct owb_matmul_plan *p, const void *w,
+void owb_region_mm(struct owb_region *r, int tid, const struct owb_be_mm *p, const void *w,
                    const void *act, const float *x, int64_t ldx, float *y, int64_t ldy, int64_t r0,
                    int64_t r1)
 {
     if (r1 > r0)
-        owb_matmul_rows(p, w, act, x, ldx, y, ldy, r0, r1);
+        r->be->mm_rows(p, w, act, x, ldx, y, ldy, r0, r1);
     if (r->prof)
         owb_region_mark(r, tid, &r->prof->matmul_ns[p->wtype]);
 }
 
 #define GRAB_BYTES 32768
-int64_t owb_region_grab_rows(const struct owb_matmul_plan *p)
+int64_t owb_region_grab_rows(const struct owb_be_mm *p)
 {
     if (p->batch > OWB_MATMUL_GEMV_MAX_BATCH)
         return 64;

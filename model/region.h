@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "kernels/backend.h"
 #include "kernels/matmul.h"
 #include "model/arch.h"
 #include "runtime/par.h"
@@ -43,11 +44,11 @@ struct owb_region_bufs {
 };
 
 /* Size and allocate the scratch for inputs up to `width` floats wide: act_bytes is the largest
- * owb_matmul_act_bytes of plans[0..nplans) (the batched plans), act1_bytes the largest
+ * act_bytes of plans[0..nplans) (the batched plans), act1_bytes the largest
  * act_row_bytes of those and of one[0..none) (the one-row plans). Returns 0 or OWB_E_NOMEM. */
 int owb_region_bufs_init(struct owb_region_bufs *b, int nthreads, int64_t n_batch, int64_t width,
-                         const struct owb_matmul_plan *plans, int64_t nplans,
-                         const struct owb_matmul_plan *one, int64_t none);
+                         const struct owb_be_mm *plans, int64_t nplans, const struct owb_be_mm *one,
+                         int64_t none);
 /* Free what init allocated (a zeroed struct is fine). */
 void owb_region_bufs_release(struct owb_region_bufs *b);
 
@@ -58,9 +59,10 @@ struct owb_region {
     float rms_eps;
     struct owb_model_profile *prof; /* NULL: not profiling */
     uint64_t t_last;                /* worker 0's last profile mark */
+    const struct owb_backend *be;   /* runs the matmuls (a host-threads backend) */
 };
 
-/* The input of up to OWB_REGION_GROUP matmuls, ready for owb_matmul_rows. */
+/* The input of up to OWB_REGION_GROUP matmuls, ready for the backend's mm_rows. */
 struct owb_input {
     const float *x; /* f32 rows (for f32-activation paths) */
     int64_t ldx;
@@ -87,18 +89,18 @@ void owb_region_barrier(struct owb_region *r, int tid, int nth);
  * with w (eps r->rms_eps) when w is not NULL, then prepared for each distinct activation layout
  * (see the header comment for rows == 1 vs rows > 1). */
 void owb_region_input(struct owb_region *r, int tid, int nth, const float *src, int64_t lds,
-                      int64_t rows, const float *w, const struct owb_matmul_plan *const *p, int np,
+                      int64_t rows, const float *w, const struct owb_be_mm *const *p, int np,
                       struct owb_input *in);
 
 /* Output rows [r0, r1) of y = W x (an empty range does nothing), then a mark of the weight type.
- * Decode GEMVs prefetch their rows ahead inside owb_matmul_rows. */
-void owb_region_mm(struct owb_region *r, int tid, const struct owb_matmul_plan *p, const void *w,
+ * Decode GEMVs prefetch their rows ahead inside the cpu backend's mm_rows. */
+void owb_region_mm(struct owb_region *r, int tid, const struct owb_be_mm *p, const void *w,
                    const void *act, const float *x, int64_t ldx, float *y, int64_t ldy, int64_t r0,
                    int64_t r1);
 
 /* Smallest range worth a grab: 64 rows for a GEMM (its row block), else about 32 KiB of weights
  * (16-row aligned). */
-int64_t owb_region_grab_rows(const struct owb_matmul_plan *p);
+int64_t owb_region_grab_rows(const struct owb_be_mm *p);
 
 /* y[b][r0..r1) += d[b][r0..r1) for the nb rows of stride ld. */
 void owb_region_add_rows(float *y, const float *d, int64_t ld, int64_t nb, int64_t r0, int64_t r1);

@@ -20,6 +20,7 @@
 #include "bench/suites/stream.h"
 #include "bench/core/topo.h"
 #include "dist/ranks.h"
+#include "kernels/backend.h"
 #include "results/result.h"
 #include "tools/cmds.h"
 
@@ -371,4 +372,30 @@ bad:
     snprintf(err, OWB_ERR_MAX,
              "%s '%s': expected a positive byte count with optional K, M or G suffix", opt, s);
     return OWB_E_USAGE;
+}
+
+int owb_cli_model_backend(const char *cmd, const char *device, const struct owb_backend **be)
+{
+    char why[OWB_ERR_MAX] = "";
+    *be = NULL;
+    if (strcmp(device, "cpu") == 0)
+        return OWB_EXIT_OK;
+    if (strcmp(device, "cuda") != 0) {
+        fprintf(stderr, "owbench %s: --device '%s': expected cpu or cuda\n", cmd, device);
+        return OWB_EXIT_USAGE;
+    }
+    const struct owb_backend *b = NULL;
+    if (owb_backend_open(device, &b, why) != 0) {
+        fprintf(stderr, "owbench %s: --device %s: skipped: %s\n", cmd, device, why);
+        return OWB_EXIT_SKIPPED;
+    }
+    if (!b->host_threads) {
+        fprintf(stderr,
+                "owbench %s: --device %s: skipped: the engine's forward pass runs on host-thread "
+                "backends only (cpu); a device forward path is not written yet\n",
+                cmd, device);
+        return OWB_EXIT_SKIPPED;
+    }
+    *be = b;
+    return OWB_EXIT_OK;
 }

@@ -77,4 +77,12 @@ int owb_parse_int_list(const char *opt, const char *s, int *out, int max, int *n
 
 /* Parse a byte size with optional K/M/G suffix (powers of 1024). Returns 0 or OWB_E_USAGE. */
 int owb_parse_size(const char *opt, const char *s, size_t *out, char err[OWB_ERR_MAX]);
+/* The backend of `--device DEV` for a command that runs the engine: *be = NULL for "cpu" (the
+ * engine's default), the backend otherwise. Returns OWB_EXIT_OK, OWB_EXIT_USAGE for an unknown
+ * name, or OWB_EXIT_SKIPPED (77) with "owbench CMD: --device DEV: skipped: REASON" on stderr when
+ * the backend cannot run here (not compiled in, no driver or device) or the engine cannot run on
+ * it (a device backend: the forward pass runs on host-thread backends only). */
+struct owb_backend;
+int owb_cli_model_backend(const char *cmd, const char *device, const struct owb_backend **be);
+
 #endif

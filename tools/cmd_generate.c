@@ -22,6 +22,7 @@
 #include "model/gguf.h"
 #include "model/tokenizer.h"
 #include "owb_common.h"
+#include "tools/cli_common.h"
 #include "tools/cmds.h"
 
 #define MAX_THREADS 1024
@@ -30,7 +31,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: owbench generate -m FILE [-p PROMPT] -n N [--ctx N] [--temp T] [--seed S]\n"
-            "                        [--threads N]\n\n"
+            "                        [--threads N] [--device DEV]\n\n"
             "Generate text with a GGUF model (llama, mistral, qwen2, gpt-oss). Only the\n"
             "generated text is written to stdout; model facts and timings go to stderr.\n\n"
             "  -m, --model FILE   GGUF model\n"
@@ -40,7 +41,9 @@ static void usage(FILE *f)
             "                     values are allowed, with a warning)\n"
             "  --temp T           sampling temperature, 0 = greedy (default 0)\n"
             "  --seed S           seed of the sampler (default: from the clock, printed)\n"
-            "  --threads N        worker threads (default 1)\n");
+            "  --threads N        worker threads (default 1)\n"
+            "  --device DEV       backend: cpu (default) or cuda (exit 77 naming the reason when\n"
+            "                     it cannot run here)\n");
 }
 
 static int parse_i64(const char *opt, const char *s, int64_t lo, int64_t hi, int64_t *out)
@@ -103,9 +106,11 @@ int cmd_generate(int argc, char **argv)
                                          {"temp", required_argument, NULL, 't'},
                                          {"seed", required_argument, NULL, 's'},
                                          {"threads", required_argument, NULL, 'T'},
+                                         {"device", required_argument, NULL, 'D'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    const char *model_path = NULL, *prompt = "";
+    const char *model_path = NULL, *prompt = "", *device = "cpu";
+    const struct owb_backend *be = NULL;
     int64_t n_predict = -1, n_ctx = 0, seed = -1, nthreads = 1;
     float temp = 0.0f;
     int c, rc = OWB_EXIT_RUNTIME;
@@ -155,6 +160,9 @@ int cmd_generate(int argc, char **argv)
             if (parse_i64("--threads", optarg, 1, MAX_THREADS, &nthreads))
                 return OWB_EXIT_USAGE;
             break;
+        case 'D':
+            device = optarg;
+            break;
         case 'h':
             usage(stdout);
             return OWB_EXIT_OK;
@@ -173,6 +181,9 @@ int cmd_generate(int argc, char **argv)
         usage(stderr);
         return OWB_EXIT_USAGE;
     }
+    if ((rc = owb_cli_model_backend("generate", device, &be)) != OWB_EXIT_OK)
+        return rc;
+    rc = OWB_EXIT_RUNTIME;
     if (seed < 0)
         seed = (int64_t)time(NULL);
 
@@ -188,7 +199,7 @@ int cmd_generate(int argc, char **argv)
             goto fail;
     }
     struct owb_runner runner = {pool_run, pool, (int)nthreads};
-    struct owb_model_opts mo = {.n_ctx = n_ctx, .runner = pool ? &runner : NULL};
+    struct owb_model_opts mo = {.n_ctx = n_ctx, .runner = pool ? &runner : NULL, .backend = be};
     m = owb_model_load(g, &mo, err);
     if (!m)
         goto fail;

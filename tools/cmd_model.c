@@ -32,7 +32,8 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: owbench model (-m FILE | --synthetic PRESET [--type T] [--layers N])\n"
             "                     [-p N] [-n N] [--threads LIST] [--pin POLICY] [--reps N]\n"
-            "                     [--ceiling FILE] [--counters LIST] [--quick] [-o DIR]\n\n"
+            "                     [--ceiling FILE] [--counters LIST] [--quick] [--device DEV]\n"
+            "                     [-o DIR]\n\n"
             "Prefill and decode speed of a model run in-process, as llama-bench's pp and tg:\n"
             "prefill times N prompt tokens as one batch, decode N single tokens from position 0.\n"
             "Reports tokens/s, the per-token decode latency and its change with the context\n"
@@ -55,6 +56,8 @@ static void usage(FILE *f)
             "  --ceiling FILE      a result file with stream/read/t<N> (default: measure now)\n"
             "  --counters LIST     PAPI events (default set; 'none' for rusage only)\n"
             "  --quick             fewer repetitions (3) and a quick ceiling\n"
+            "  --device DEV        backend the model runs on: cpu (default) or cuda; exit 77\n"
+            "                      naming the reason when it cannot run here\n"
             "  -o DIR              output folder (default results/runs/<time>-model); writes\n"
             "                      DIR/model.json\n",
             owb_synth_preset_names(), owb_quantize_target_names());
@@ -87,7 +90,8 @@ int cmd_model(int argc, char **argv)
         O_BUCKETS,
         O_CEILING,
         O_COUNTERS,
-        O_QUICK
+        O_QUICK,
+        O_DEVICE
     };
     static const struct option opts[] = {{"model", required_argument, NULL, 'm'},
                                          {"synthetic", required_argument, NULL, O_SYNTH},
@@ -103,12 +107,13 @@ int cmd_model(int argc, char **argv)
                                          {"ceiling", required_argument, NULL, O_CEILING},
                                          {"counters", required_argument, NULL, O_COUNTERS},
                                          {"quick", no_argument, NULL, O_QUICK},
+                                         {"device", required_argument, NULL, O_DEVICE},
                                          {"output", required_argument, NULL, 'o'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     struct owb_model_bench_cfg cfg;
     const char *model_path = NULL, *preset_name = NULL, *outarg = NULL, *ceiling_path = NULL;
-    const char *type_name = "q4_0";
+    const char *type_name = "q4_0", *device = "cpu";
     int c, rc = OWB_EXIT_OK, quick = 0, layers = 0, reps_set = 0;
     uint64_t seed = 1;
     enum owb_type type = OWB_TYPE_Q4_0;
@@ -180,6 +185,9 @@ int cmd_model(int argc, char **argv)
         case O_QUICK:
             quick = 1;
             break;
+        case O_DEVICE:
+            device = optarg;
+            break;
         case 'o':
             outarg = optarg;
             break;
@@ -226,6 +234,8 @@ int cmd_model(int argc, char **argv)
     }
     if (quick && !reps_set)
         cfg.reps = 3;
+    if ((rc = owb_cli_model_backend("model", device, &cfg.backend)) != OWB_EXIT_OK)
+        goto out;
 
     if (owb_cli_check_counters("model", cfg.counters))
         return OWB_EXIT_USAGE;

@@ -533,7 +533,7 @@ int owb_model_bench_run(const struct owb_model_bench_cfg *cfg, struct owb_topo *
         struct owb_runner runner = {pool_run, r.pool, n};
         /* as llama-bench: a context just large enough for the case (the work per token does
          * not depend on it) */
-        struct owb_model_opts mo = {.n_ctx = maxtok, .runner = &runner};
+        struct owb_model_opts mo = {.n_ctx = maxtok, .runner = &runner, .backend = cfg->backend};
         r.m = owb_model_load(g, &mo, err);
         if (!r.m) {
             rc = strstr(err, "out of memory")   ? OWB_E_NOMEM

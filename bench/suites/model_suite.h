@@ -39,6 +39,7 @@
 #include "bench/core/measure.h"
 #include "owb_common.h"
 
+struct owb_backend;
 struct owb_topo;
 
 #define OWB_MODEL_MAX_THREADS_LIST 64
@@ -61,6 +62,7 @@ struct owb_model_bench_cfg {
     struct owb_measure_cfg measure; /* only max_rel_spread is used (validity rule) */
     const char *counters; /* PAPI list for bench/core/counters.h; NULL = default, "none" = rusage */
     int verbose;          /* progress lines on stderr */
+    const struct owb_backend *backend; /* NULL: cpu (owb_model_opts.backend) */
 };
 
 /* Defaults as listed above. */

@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "kernels/matmul.h"
-#include "model/attn.h"
+#include "kernels/attn.h"
 #include "model/gptoss.h"
 #include "owb_test.h"
 

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * attn.c: blocked attention over the f32 KV cache with a window and sinks (model/attn.h).
+ * attn.c: blocked attention over the f32 KV cache with a window and sinks (kernels/attn.h).
  */
-#include "model/attn.h"
+#include "kernels/attn.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -46,23 +46,6 @@ int owb_attn_plan(struct owb_attn_blocks *b, int64_t pos, int64_t nb, int64_t qb
         b->nblk++;
     }
     return 0;
-}
-
-void owb_softmax_sink(float *x, int64_t n, float sink)
-{
-    float mx = sink;
-    for (int64_t i = 0; i < n; i++)
-        mx = x[i] > mx ? x[i] : mx;
-    double sum = 0.0;
-    for (int64_t i = 0; i < n; i++) {
-        float e = x[i] == -INFINITY ? 0.0f : expf(x[i] - mx);
-        x[i] = e;
-        sum += (double)e;
-    }
-    sum += (double)expf(sink - mx);
-    const float inv = (float)(1.0 / sum);
-    for (int64_t i = 0; i < n; i++)
-        x[i] *= inv;
 }
 
 void owb_attn_heads(const struct owb_attn_blocks *b, const struct owb_attn_args *a, int64_t g0,

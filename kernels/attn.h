@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * attn.h: causal grouped-query attention over an f32 KV cache, shared by the architectures. A
+ * attn.h: causal grouped-query attention over an f32 KV cache: the one CPU definition, used by the
+ * engine's architectures (model/) and by the cpu backend's kv_store/attn ops (kernels/backend.h). A
  * layer's cache holds K as (n_head_kv, cap, head_dim) and V transposed as (n_head_kv, head_dim,
  * cap), so both products run on the f32 matmul kernels: scores = K_g Q^T over the keys a block
  * of queries may see, then P V as a matmul with the probabilities as the matrix and the value
@@ -20,8 +21,8 @@
  * the split over KV heads, so results do not depend on the thread count. Nothing allocates after
  * setup; scratch is the caller's (one owb_attn_scratch per thread).
  */
-#ifndef OWB_MODEL_ATTN_H
-#define OWB_MODEL_ATTN_H
+#ifndef OWB_KERNELS_ATTN_H
+#define OWB_KERNELS_ATTN_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -87,10 +88,5 @@ void owb_attn_write(float *q, float *k, float *v, int64_t ldq, int64_t ldkv, int
                     int64_t pos, const float *bq, const float *bk, const float *bv,
                     const struct owb_rope_cache *rope, int neox, int64_t head_dim, int64_t group,
                     int64_t g0, int64_t g1, float *kc, float *vc, int64_t cap);
-
-/* Softmax of x[0..n) in place with a sink logit in the denominator:
- *     x_i <- exp(x_i - M) / (sum_j exp(x_j - M) + exp(sink - M)),  M = max(max_j x_j, sink)
- * (sum in double as ggml does); -inf entries become 0. */
-void owb_softmax_sink(float *x, int64_t n, float sink);
 
 #endif
