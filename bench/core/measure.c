@@ -8,7 +8,9 @@
  */
 #include "bench/core/measure.h"
 
+#include <dirent.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 /* Samples are preallocated up to this count; above it the buffer grows between repetitions. */
@@ -40,6 +42,33 @@ static int cfg_ok(const struct owb_measure_cfg *c)
            isfinite(c->min_time_s) && !isnan(c->max_time_s);
 }
 
+int64_t owb_runq_wait_ns(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return -1;
+    int64_t sum = 0;
+    int seen = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[64];
+        snprintf(path, sizeof path, "/proc/self/task/%.20s/schedstat", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue; /* a thread that ended meanwhile */
+        unsigned long long run = 0, wait = 0;
+        if (fscanf(f, "%llu %llu", &run, &wait) == 2) {
+            sum += (int64_t)wait;
+            seen++;
+        }
+        fclose(f);
+    }
+    closedir(d);
+    return seen ? sum : -1;
+}
+
 int owb_measure_run(const struct owb_measure_cfg *cfg, owb_measure_fn fn, void *ctx,
                     struct owb_samples *out)
 {
@@ -49,6 +78,7 @@ int owb_measure_run(const struct owb_measure_cfg *cfg, owb_measure_fn fn, void *
 
     out->ns = NULL;
     out->n = 0;
+    out->runq_wait_frac = -1;
     if (!cfg || !fn || !cfg_ok(cfg))
         return OWB_E_USAGE;
 
@@ -73,6 +103,7 @@ int owb_measure_run(const struct owb_measure_cfg *cfg, owb_measure_fn fn, void *
         }
     }
 
+    const int64_t wait0 = owb_runq_wait_ns();
     t_start = owb_now_ns();
     for (;;) {
         uint64_t t0 = owb_now_ns();
@@ -98,6 +129,12 @@ int owb_measure_run(const struct owb_measure_cfg *cfg, owb_measure_fn fn, void *
             ns = g;
             cap = ncap;
         }
+    }
+    {
+        const uint64_t wall = owb_now_ns() - t_start;
+        const int64_t wait1 = wait0 >= 0 ? owb_runq_wait_ns() : -1;
+        if (wait0 >= 0 && wait1 >= wait0 && wall > 0)
+            out->runq_wait_frac = (double)(wait1 - wait0) / (double)wall;
     }
     out->ns = ns;
     out->n = n;

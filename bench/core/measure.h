@@ -35,7 +35,15 @@ typedef int (*owb_measure_fn)(void *ctx);
 struct owb_samples {
     double *ns; /* malloc'd, owned by the caller: free() it */
     size_t n;
+    /* Time this process's threads spent runnable but waiting for a CPU during the timed loop
+     * (Linux schedstat, summed over threads), as a fraction of the loop's wall time: another
+     * process held the CPUs. Negative: not known (no /proc/<pid>/task/<tid>/schedstat). */
+    double runq_wait_frac;
 };
+
+/* Nanoseconds this process's threads have waited on a run queue (sum over threads), or -1 when
+ * the kernel does not say. Reads /proc/self/task/<tid>/schedstat; for use outside timed code. */
+int64_t owb_runq_wait_ns(void);
 
 /* Warm up, then time fn repeatedly per cfg. At least one sample is always taken; max_time_s may be
  * INFINITY. Returns 0, OWB_E_USAGE (negative counts or times, max_reps < 1), OWB_E_NOMEM, or the

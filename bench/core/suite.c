@@ -38,6 +38,19 @@ int owb_suite_finish(cJSON *bench, const struct owb_samples *s, const struct owb
             owb_result_invalidate(bench, why);
         }
     }
+    /* Threads that waited for a CPU during the timed loop: another process took the cores, and
+     * the samples measure the share of the machine this run got, not the code. */
+    if (s->runq_wait_frac >= 0) {
+        owb_result_metric(bench, "runq_wait_pct", 100.0 * s->runq_wait_frac);
+        if (s->runq_wait_frac > OWB_SUITE_MAX_RUNQ_WAIT) {
+            char why[200];
+            snprintf(why, sizeof why,
+                     "descheduled: threads waited for a CPU %.1f%% of the timed loop (> %.0f%%: "
+                     "other processes ran on its CPUs)",
+                     100.0 * s->runq_wait_frac, 100.0 * OWB_SUITE_MAX_RUNQ_WAIT);
+            owb_result_invalidate(bench, why);
+        }
+    }
     if (pool) {
         cJSON *pin = owb_pinning_to_json(policy, pool);
         if (!pin || !cJSON_ReplaceItemInObject(bench, "pinning", pin)) {

@@ -19,6 +19,10 @@ struct owb_counters;
  * cfg->max_rel_spread, fewer than OWB_RESULT_MIN_SAMPLES samples, migration seen by the pool),
  * pinning (policy + requested/observed CPUs) and counters (may be NULL: then counters says
  * {"na": "not measured"}). Returns 0 or OWB_E_NOMEM. */
+/* Run-queue wait over the timed loop (owb_samples.runq_wait_frac, summed over the process's
+ * threads, per second of wall time) above which the case is not valid. */
+#define OWB_SUITE_MAX_RUNQ_WAIT 0.05
+
 int owb_suite_finish(cJSON *bench, const struct owb_samples *s, const struct owb_measure_cfg *cfg,
                      const char *policy, const struct owb_pool *pool,
                      const struct owb_counters *counters);

@@ -66,12 +66,13 @@ struct ms_run {
     const struct owb_model_bench_cfg *cfg;
     struct owb_model *m;
     struct owb_pool *pool;
-    int32_t *toks;  /* (max(n_prompt, n_gen)) */
-    float *logits;  /* (n_vocab) */
-    double *rep_ns; /* (reps) whole-repetition times */
-    double *ns;     /* samples being filled */
-    size_t n;       /* samples taken */
-    bool migrated;  /* a worker left its CPU during the timed repetitions */
+    int32_t *toks;         /* (max(n_prompt, n_gen)) */
+    float *logits;         /* (n_vocab) */
+    double *rep_ns;        /* (reps) whole-repetition times */
+    double runq_wait_frac; /* of the timed repetitions (owb_samples), -1 unknown */
+    double *ns;            /* samples being filled */
+    size_t n;              /* samples taken */
+    bool migrated;         /* a worker left its CPU during the timed repetitions */
     int failed;
     char err[OWB_ERR_MAX];
 };
@@ -233,6 +234,9 @@ static int ms_measure(struct ms_run *r, int (*fn)(void *), size_t per_rep,
     }
     r->n = 0;
     owb_pool_reset_migrations(r->pool);
+    const int64_t wait0 = owb_runq_wait_ns();
+    const uint64_t t_start = owb_now_ns();
+    r->runq_wait_frac = -1;
     for (int i = 0; i < cfg->reps; i++) {
         size_t n0 = r->n;
         if (fn(r))
@@ -241,6 +245,12 @@ static int ms_measure(struct ms_run *r, int (*fn)(void *), size_t per_rep,
         for (size_t j = n0; j < r->n; j++)
             s += r->ns[j];
         r->rep_ns[i] = s;
+    }
+    {
+        const int64_t wait1 = wait0 >= 0 ? owb_runq_wait_ns() : -1;
+        const uint64_t wall = owb_now_ns() - t_start;
+        if (wait0 >= 0 && wait1 >= wait0 && wall > 0)
+            r->runq_wait_frac = (double)(wait1 - wait0) / (double)wall;
     }
     double *keep = r->ns;
     r->ns = NULL; /* the extra repetitions are not samples */
@@ -264,7 +274,7 @@ static int ms_measure(struct ms_run *r, int (*fn)(void *), size_t per_rep,
 
 static int finish_case(cJSON *b, struct ms_run *r, const char *policy, struct owb_counters *cnt)
 {
-    struct owb_samples smp = {r->ns, r->n};
+    struct owb_samples smp = {r->ns, r->n, r->runq_wait_frac};
     if (r->migrated)
         owb_result_invalidate(b, "threads migrated during the timed loop");
     return owb_suite_finish(b, &smp, &r->cfg->measure, policy, r->pool, cnt);
