@@ -245,8 +245,7 @@ static float ks_frand(void)
 /* Time one (format, shape, batch) on the pool; appends one benchmark. */
 static int ks_run_case(const struct owb_kernels_cfg *cfg, struct owb_pool *pool, int nthr,
                        enum owb_type t, int64_t m, int64_t k, int batch, size_t rotate,
-                       double ceiling, double ceiling_median, const double peaks[OWB_PEAK_COUNT],
-                       cJSON *doc, char err[OWB_ERR_MAX])
+                       const double peaks[OWB_PEAK_COUNT], cJSON *doc, char err[OWB_ERR_MAX])
 {
     struct ks_case c;
     struct owb_counters *cnt = NULL;
@@ -364,21 +363,7 @@ static int ks_run_case(const struct owb_kernels_cfg *cfg, struct owb_pool *pool,
             /* batched cases are compute-bound: against the int8 or f32 peak of the ISA (measured
              * for cfg->isa only, so a path that fell back to a lower ISA gets none) */
             if (batch > 1 && c.plan.isa == cfg->isa)
-                owb_peak_suite_annotate(b, owb_peak_kind_for_act(c.plan.act_type), flop / st.median,
-                                        peaks);
-            if (ceiling > 0) {
-                /* median against the best ceiling (conservative); best against best and median
-                 * against median as well (the host's bandwidth may come in bursts) */
-                owb_result_metric(b, "ceiling_gb_per_s", ceiling);
-                owb_result_metric(b, "pct_of_ceiling", 100.0 * gbs / ceiling);
-                owb_result_metric(b, "pct_of_ceiling_best", 100.0 * bytes / st.min / ceiling);
-                if (ceiling_median > 0) {
-                    owb_result_metric(b, "ceiling_gb_per_s_median", ceiling_median);
-                    owb_result_metric(b, "pct_of_ceiling_median", 100.0 * gbs / ceiling_median);
-                }
-            } else {
-                owb_result_note(b, "no read-bandwidth ceiling for this thread count");
-            }
+                owb_peak_suite_annotate(b, owb_peak_kind_for_act(c.plan.act_type), peaks);
             if (cfg->verbose)
                 fprintf(stderr, "  %-40s %10.1f us %7.1f GB/s %8.1f GFLOP/s  %s\n", name,
                         st.median * 1e-3, gbs, flop / st.median, c.plan.path);
@@ -440,11 +425,8 @@ int owb_kernels_run(const struct owb_kernels_cfg *cfg, struct owb_topo *topo,
         if (rc)
             break;
         double ceiling = 0.0;
-        double ceiling_median = 0.0;
         if (owb_stream_read_ceiling(ceiling_doc ? ceiling_doc : doc, n, &ceiling) != 0)
             ceiling = 0.0;
-        if (owb_stream_read_ceiling_median(ceiling_doc ? ceiling_doc : doc, n, &ceiling_median))
-            ceiling_median = 0.0;
         struct owb_pool *pool = owb_pool_new(n, cpus, err);
         if (!pool) {
             rc = OWB_E_SYSTEM;
@@ -460,8 +442,7 @@ int owb_kernels_run(const struct owb_kernels_cfg *cfg, struct owb_topo *topo,
             for (int s = 0; s < cfg->nshapes && !rc; s++)
                 for (int bi = 0; bi < cfg->nbatches && !rc; bi++)
                     rc = ks_run_case(cfg, pool, n, cfg->formats[f], cfg->shapes[s][0],
-                                     cfg->shapes[s][1], cfg->batches[bi], rotate, ceiling,
-                                     ceiling_median, peaks, doc, err);
+                                     cfg->shapes[s][1], cfg->batches[bi], rotate, peaks, doc, err);
         owb_pool_free(pool);
     }
 out:

@@ -344,7 +344,7 @@ static int run_prefill(struct ms_run *r, const struct ms_model_info *mi, int nth
     const enum owb_type wt = r->m->cost.main_wtype;
     const int64_t blk = owb_type_traits(wt) ? owb_type_traits(wt)->blck_size : 1;
     if (owb_matmul_plan_init(&mp, wt, 16, blk, cfg->n_prompt, owb_isa_active(), merr) == 0)
-        owb_peak_suite_annotate(b, owb_peak_kind_for_act(mp.act_type), flop / st.median, peaks);
+        owb_peak_suite_annotate(b, owb_peak_kind_for_act(mp.act_type), peaks);
     if (cfg->profile)
         add_op_classes(b, &prof, n);
     if (cfg->verbose)
@@ -421,16 +421,9 @@ static int run_decode(struct ms_run *r, const struct ms_model_info *mi, int nthr
     owb_result_metric(b, "bytes_per_token", bpt);
     owb_result_metric(b, "bytes_per_iter", bpt * cfg->n_gen); /* per sample */
     owb_result_metric(b, "gb_per_s", bpt * tps / 1e9);
-    /* the read roofline: held against the read ceiling by owb_ceiling_annotate */
+    /* the read roofline: ceiling, roofline_tok_per_s and pct_of_roofline come from
+     * owb_ceiling_annotate (bench/suites/ceiling.h) once every ceiling of the run is measured */
     owb_result_param_str(b, "roofline", "read");
-    if (ceiling > 0) {
-        owb_result_metric(b, "ceiling_gb_per_s", ceiling);
-        owb_result_metric(b, "roofline_tok_per_s", ceiling * 1e9 / bpt);
-        owb_result_metric(b, "pct_of_roofline", 100.0 * tps * bpt / (ceiling * 1e9));
-        owb_result_metric(b, "pct_of_roofline_best", 100.0 * cfg->n_gen * bpt / st.min / ceiling);
-    } else {
-        owb_result_note(b, "no read-bandwidth ceiling for this thread count: no roofline");
-    }
     /* Latency by context position: buckets of positions over every repetition. */
     int nbk = cfg->buckets < cfg->n_gen ? cfg->buckets : cfg->n_gen;
     cJSON *arr = cJSON_AddArrayToObject(b, "latency_by_position");

@@ -25,10 +25,9 @@ int owb_peak_suite_run(struct owb_pool *pool, int nthr, enum owb_isa isa, const 
                        const struct owb_measure_cfg *measure, const char *pin, int verbose,
                        cJSON *doc, double best[OWB_PEAK_COUNT], char err[OWB_ERR_MAX]);
 
-/* Hold a compute-bound benchmark (gflop_per_s) against peak k of best (from owb_peak_suite_run):
- * params.compute_peak, metrics.compute_peak_gop_per_s and pct_of_compute_peak. Nothing when
- * best[k] is 0 (no such loop on the ISA). */
-void owb_peak_suite_annotate(cJSON *bench, enum owb_peak_kind k, double gflop_per_s,
-                             const double best[OWB_PEAK_COUNT]);
+/* Name the compute peak a batched figure is held against (params.compute_peak: kind k, when this
+ * ISA has a loop for it, best[k] > 0). The peak and the percentage are filled by
+ * owb_ceiling_annotate (bench/suites/ceiling.h): the best peak of the run at <= its threads. */
+void owb_peak_suite_annotate(cJSON *bench, enum owb_peak_kind k, const double best[OWB_PEAK_COUNT]);
 
 #endif

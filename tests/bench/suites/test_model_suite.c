@@ -21,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bench/suites/ceiling.h"
 #include "bench/suites/model_suite.h"
 #include "bench/core/pool.h"
 #include "bench/suites/stream.h"
@@ -156,6 +157,7 @@ static void test_suite(const char *path, const char *name)
     cfg.nthreads = 1;
     int rc = owb_model_bench_run(&cfg, topo, NULL, doc, err);
     CHECK_MSG(rc == 0, "%s", err);
+    owb_ceiling_annotate(doc, NULL); /* what every command does once its suites have run */
 
     char bn[512];
     snprintf(bn, sizeof bn, "model/prefill/%s/p12/t1", name);
