@@ -657,30 +657,21 @@ fail:
     return rc ? rc : OWB_E_FORMAT;
 }
 
+static const struct owb_wt *layer_wt(const void *impl, int64_t l, int i)
+{
+    return &((const struct gptoss *)impl)->layers[l].w[i];
+}
+
 static int plan_all(struct owb_model *m, int64_t nb, char err[OWB_ERR_MAX])
 {
     struct gptoss *G = m->impl;
-    char merr[OWB_ERR_MAX];
     if (G->plan_nb == nb)
         return 0;
-    for (int64_t l = 0; l < m->hp.n_layer; l++)
-        for (int i = 0; i < A_PER_LAYER; i++) {
-            const struct owb_wt *w = &G->layers[l].w[i];
-            int rc = G->be->mm_plan(G->be, &G->plans[l * A_PER_LAYER + i], w->type, w->m, w->k, nb,
-                                    merr);
-            if (rc) {
-                seterr(err, "layer %" PRId64 ": %.400s", l, merr);
-                return rc;
-            }
-        }
-    int rc = G->be->mm_plan(G->be, &G->plans[m->hp.n_layer * A_PER_LAYER], G->output.type,
-                            G->output.m, G->output.k, nb, merr);
-    if (rc) {
-        seterr(err, "output: %.400s", merr);
-        return rc;
-    }
-    G->plan_nb = nb;
-    return 0;
+    int rc = owb_region_plan_weights(G->be, G->plans, m->hp.n_layer, A_PER_LAYER, layer_wt, G,
+                                     &G->output, nb, err);
+    if (!rc)
+        G->plan_nb = nb;
+    return rc;
 }
 
 void owb_gptoss_account(const struct owb_model *m, struct owb_model_cost *c)

@@ -453,30 +453,21 @@ fail:
 }
 
 /* Plans of every weight for chunks of nb tokens (kept until the chunk size changes). */
+static const struct owb_wt *layer_wt(const void *impl, int64_t l, int i)
+{
+    return &((const struct llama *)impl)->layers[l].w[i];
+}
+
 static int plan_all(struct owb_model *m, int64_t nb, char err[OWB_ERR_MAX])
 {
     struct llama *L = m->impl;
-    char merr[OWB_ERR_MAX];
     if (L->plan_nb == nb)
         return 0;
-    for (int64_t l = 0; l < m->hp.n_layer; l++)
-        for (int i = 0; i < W_PER_LAYER; i++) {
-            const struct owb_wt *w = &L->layers[l].w[i];
-            int rc = L->be->mm_plan(L->be, &L->plans[l * W_PER_LAYER + i], w->type, w->m, w->k, nb,
-                                    merr);
-            if (rc) {
-                seterr(err, "layer %" PRId64 ": %.400s", l, merr);
-                return rc;
-            }
-        }
-    int rc = L->be->mm_plan(L->be, &L->plans[m->hp.n_layer * W_PER_LAYER], L->output.type,
-                            L->output.m, L->output.k, nb, merr);
-    if (rc) {
-        seterr(err, "output: %.400s", merr);
-        return rc;
-    }
-    L->plan_nb = nb;
-    return 0;
+    int rc = owb_region_plan_weights(L->be, L->plans, m->hp.n_layer, W_PER_LAYER, layer_wt, L,
+                                     &L->output, nb, err);
+    if (!rc)
+        L->plan_nb = nb;
+    return rc;
 }
 
 void owb_llama_account(const struct owb_model *m, struct owb_model_cost *c)

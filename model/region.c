@@ -5,6 +5,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "model/region.h"
 
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -145,4 +147,27 @@ void owb_region_add_rows(float *y, const float *d, int64_t ld, int64_t nb, int64
     if (r1 > r0)
         for (int64_t b = 0; b < nb; b++)
             owb_add(y + b * ld + r0, y + b * ld + r0, d + b * ld + r0, r1 - r0);
+}
+
+int owb_region_plan_weights(const struct owb_backend *be, struct owb_be_mm *plans, int64_t n_layer,
+                            int per_layer,
+                            const struct owb_wt *(*wt)(const void *impl, int64_t l, int i),
+                            const void *impl, const struct owb_wt *output, int64_t nb,
+                            char err[OWB_ERR_MAX])
+{
+    char merr[OWB_ERR_MAX];
+    for (int64_t l = 0; l < n_layer; l++)
+        for (int i = 0; i < per_layer; i++) {
+            const struct owb_wt *w = wt(impl, l, i);
+            int rc = be->mm_plan(be, &plans[l * per_layer + i], w->type, w->m, w->k, nb, merr);
+            if (rc) {
+                snprintf(err, OWB_ERR_MAX, "layer %" PRId64 ": %.400s", l, merr);
+                return rc;
+            }
+        }
+    int rc =
+        be->mm_plan(be, &plans[n_layer * per_layer], output->type, output->m, output->k, nb, merr);
+    if (rc)
+        snprintf(err, OWB_ERR_MAX, "output: %.400s", merr);
+    return rc;
 }

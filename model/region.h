@@ -23,6 +23,7 @@
 #include "kernels/backend.h"
 #include "kernels/matmul.h"
 #include "model/arch.h"
+#include "model/loader.h"
 #include "runtime/par.h"
 
 /* Matmuls sharing one input in a step. */
@@ -104,5 +105,15 @@ int64_t owb_region_grab_rows(const struct owb_be_mm *p);
 
 /* y[b][r0..r1) += d[b][r0..r1) for the nb rows of stride ld. */
 void owb_region_add_rows(float *y, const float *d, int64_t ld, int64_t nb, int64_t r0, int64_t r1);
+
+/* Plan every weight matmul of a model for chunks of nb tokens on backend be: per layer the
+ * per_layer weights wt(impl, l, i) names, into plans[l * per_layer + i], then the output matrix
+ * into plans[n_layer * per_layer]. Returns 0, or the backend's status with err naming the layer
+ * (or "output"). */
+int owb_region_plan_weights(const struct owb_backend *be, struct owb_be_mm *plans, int64_t n_layer,
+                            int per_layer,
+                            const struct owb_wt *(*wt)(const void *impl, int64_t l, int i),
+                            const void *impl, const struct owb_wt *output, int64_t nb,
+                            char err[OWB_ERR_MAX]);
 
 #endif
