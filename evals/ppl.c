@@ -5,6 +5,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "evals/ppl.h"
+#include "results/result.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -156,16 +157,6 @@ out:
     if (rc)
         owb_ppl_result_release(r);
     return rc;
-}
-
-cJSON *owb_json_num(double v)
-{
-    return isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull();
-}
-
-void owb_json_add_num(cJSON *o, const char *key, double v)
-{
-    cJSON_AddItemToObject(o, key, owb_json_num(v));
 }
 
 void owb_json_add_hex(cJSON *o, const char *key, const unsigned char *digest)

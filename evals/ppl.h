@@ -19,6 +19,8 @@
 #include <stdint.h>
 #include <cjson/cJSON.h>
 
+#include "results/result.h" /* owb_json_num, owb_json_add_num */
+
 #include "evals/producer.h"
 #include "owb_common.h"
 
@@ -93,10 +95,8 @@ cJSON *owb_window_identity_json(const char *kind, const unsigned char text_sha25
 cJSON *owb_ppl_to_json(cJSON *doc, const char *name, const struct owb_ppl_result *r,
                        cJSON *identity, cJSON *params);
 
-/* Helpers shared by the eval writers: a JSON number or null for non-finite values; a lowercase
- * hex digest string. */
-cJSON *owb_json_num(double v);
-void owb_json_add_num(cJSON *o, const char *key, double v);
+/* Helper shared by the eval writers: a lowercase hex digest string (the JSON numbers are
+ * results/result.h's owb_json_num / owb_json_add_num). */
 void owb_json_add_hex(cJSON *o, const char *key, const unsigned char *digest);
 
 #endif

@@ -326,26 +326,11 @@ bool owb_ab_regressed(const struct owb_ab *ab)
 
 /* ---- output ------------------------------------------------------------------------------- */
 
-static cJSON *num_or_null(double v)
-{
-    return isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull();
-}
-
-static int add_num(cJSON *o, const char *key, double v)
-{
-    cJSON *n = num_or_null(v);
-    if (!n || !cJSON_AddItemToObject(o, key, n)) {
-        cJSON_Delete(n);
-        return -1;
-    }
-    return 0;
-}
-
 static cJSON *num_array(const double *v, size_t n)
 {
     cJSON *a = cJSON_CreateArray();
     for (size_t i = 0; a && i < n; i++) {
-        cJSON *x = num_or_null(v[i]);
+        cJSON *x = owb_json_num(v[i]);
         if (!x || !cJSON_AddItemToArray(a, x)) {
             cJSON_Delete(x);
             cJSON_Delete(a);
@@ -445,8 +430,9 @@ int owb_ab_to_doc(const struct owb_ab *ab, cJSON *doc)
         return OWB_E_NOMEM;
     }
     cJSON *sum = NULL;
-    if (add_num(o, "threshold_pct", ab->threshold_pct) || add_num(o, "alpha", ab->alpha) ||
-        add_num(o, "rounds", (double)ab->rounds_done) ||
+    if (owb_json_add_num(o, "threshold_pct", ab->threshold_pct) ||
+        owb_json_add_num(o, "alpha", ab->alpha) ||
+        owb_json_add_num(o, "rounds", (double)ab->rounds_done) ||
         !cJSON_AddStringToObject(
             o, "rule",
             "per round the ratio of medians B/A; slower/faster when the Student-t test of the log "
@@ -454,10 +440,11 @@ int owb_ab_to_doc(const struct owb_ab *ab, cJSON *doc)
             "mean ratio is beyond the threshold; same when its interval lies within the "
             "threshold (or p < alpha below it); else inconclusive") ||
         !(sum = cJSON_AddObjectToObject(o, "summary")) ||
-        add_num(sum, "same", (double)ab->n_same) || add_num(sum, "slower", (double)ab->n_slower) ||
-        add_num(sum, "faster", (double)ab->n_faster) ||
-        add_num(sum, "inconclusive", (double)ab->n_inconclusive) ||
-        add_num(sum, "incomparable", (double)ab->n_incomparable) ||
+        owb_json_add_num(sum, "same", (double)ab->n_same) ||
+        owb_json_add_num(sum, "slower", (double)ab->n_slower) ||
+        owb_json_add_num(sum, "faster", (double)ab->n_faster) ||
+        owb_json_add_num(sum, "inconclusive", (double)ab->n_inconclusive) ||
+        owb_json_add_num(sum, "incomparable", (double)ab->n_incomparable) ||
         !cJSON_AddBoolToObject(o, "regressed", owb_ab_regressed(ab)))
         return OWB_E_NOMEM;
     return OWB_OK;

@@ -856,21 +856,6 @@ bool owb_compare_regressed(const struct owb_compare *c)
 
 /* ---- output ------------------------------------------------------------------------------- */
 
-static cJSON *num_or_null(double v)
-{
-    return isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull();
-}
-
-static int add_num(cJSON *o, const char *key, double v)
-{
-    cJSON *n = num_or_null(v);
-    if (!n || !cJSON_AddItemToObject(o, key, n)) {
-        cJSON_Delete(n);
-        return -1;
-    }
-    return 0;
-}
-
 /* params as a parsed object (they were canonical JSON), or the raw string if it fails to parse. */
 static int add_params(cJSON *o, const char *params)
 {
@@ -978,14 +963,15 @@ static cJSON *ceilings_json(const struct owb_compare *c)
         if (!cJSON_AddStringToObject(e, "name", k->name) ||
             !cJSON_AddStringToObject(e, "unit", k->unit) ||
             !cJSON_AddStringToObject(e, "source", k->from_metrics ? "metrics" : "samples") ||
-            add_num(e, "median_a", k->a) || add_num(e, "median_b", k->b) ||
-            add_num(e, "lo_a", k->a_lo) || add_num(e, "hi_a", k->a_hi) ||
-            add_num(e, "lo_b", k->b_lo) || add_num(e, "hi_b", k->b_hi) ||
-            add_num(e, "ratio", k->ratio) || add_num(e, "change_pct", k->change_pct) ||
-            add_num(e, "p_value", k->p) || !cJSON_AddBoolToObject(e, "moved", k->moved) ||
+            owb_json_add_num(e, "median_a", k->a) || owb_json_add_num(e, "median_b", k->b) ||
+            owb_json_add_num(e, "lo_a", k->a_lo) || owb_json_add_num(e, "hi_a", k->a_hi) ||
+            owb_json_add_num(e, "lo_b", k->b_lo) || owb_json_add_num(e, "hi_b", k->b_hi) ||
+            owb_json_add_num(e, "ratio", k->ratio) ||
+            owb_json_add_num(e, "change_pct", k->change_pct) ||
+            owb_json_add_num(e, "p_value", k->p) || !cJSON_AddBoolToObject(e, "moved", k->moved) ||
             !cJSON_AddBoolToObject(e, "over_threshold", k->over_threshold) ||
-            add_num(e, "rows", (double)k->n_rows) ||
-            add_num(e, "machine_changed", (double)k->n_machine))
+            owb_json_add_num(e, "rows", (double)k->n_rows) ||
+            owb_json_add_num(e, "machine_changed", (double)k->n_machine))
             goto fail;
     }
     return arr;
@@ -1002,8 +988,8 @@ cJSON *owb_compare_to_json(const struct owb_compare *c, const char *label_a, con
     if (!cJSON_AddStringToObject(j, "schema", "owbench.compare/1") ||
         !cJSON_AddStringToObject(j, "a", label_a ? label_a : "A") ||
         !cJSON_AddStringToObject(j, "b", label_b ? label_b : "B") ||
-        add_num(j, "threshold_pct", c->threshold_pct) || add_num(j, "alpha", c->alpha) ||
-        !(rows = cJSON_AddArrayToObject(j, "rows")))
+        owb_json_add_num(j, "threshold_pct", c->threshold_pct) ||
+        owb_json_add_num(j, "alpha", c->alpha) || !(rows = cJSON_AddArrayToObject(j, "rows")))
         goto fail;
     for (size_t i = 0; i < c->nrows; i++) {
         const struct owb_compare_row *r = &c->rows[i];
@@ -1015,13 +1001,19 @@ cJSON *owb_compare_to_json(const struct owb_compare *c, const char *label_a, con
         if (!cJSON_AddStringToObject(e, "name", r->name) || add_params(e, r->params) ||
             !cJSON_AddStringToObject(e, "unit", r->unit) ||
             !cJSON_AddStringToObject(e, "better", r->higher_is_better ? "higher" : "lower") ||
-            add_num(e, "n_a", (double)r->n_a) || add_num(e, "n_b", (double)r->n_b) ||
-            add_num(e, "median_a", r->median_a) || add_num(e, "median_b", r->median_b) ||
-            add_num(e, "ci95_a_lo", r->ci_a_lo) || add_num(e, "ci95_a_hi", r->ci_a_hi) ||
-            add_num(e, "ci95_b_lo", r->ci_b_lo) || add_num(e, "ci95_b_hi", r->ci_b_hi) ||
-            add_num(e, "ratio", r->ratio) || add_num(e, "ratio_lo", r->ratio_lo) ||
-            add_num(e, "ratio_hi", r->ratio_hi) || add_num(e, "change_pct", r->change_pct) ||
-            add_num(e, "u", r->u) || add_num(e, "p_value", r->p) ||
+            owb_json_add_num(e, "n_a", (double)r->n_a) ||
+            owb_json_add_num(e, "n_b", (double)r->n_b) ||
+            owb_json_add_num(e, "median_a", r->median_a) ||
+            owb_json_add_num(e, "median_b", r->median_b) ||
+            owb_json_add_num(e, "ci95_a_lo", r->ci_a_lo) ||
+            owb_json_add_num(e, "ci95_a_hi", r->ci_a_hi) ||
+            owb_json_add_num(e, "ci95_b_lo", r->ci_b_lo) ||
+            owb_json_add_num(e, "ci95_b_hi", r->ci_b_hi) ||
+            owb_json_add_num(e, "ratio", r->ratio) ||
+            owb_json_add_num(e, "ratio_lo", r->ratio_lo) ||
+            owb_json_add_num(e, "ratio_hi", r->ratio_hi) ||
+            owb_json_add_num(e, "change_pct", r->change_pct) || owb_json_add_num(e, "u", r->u) ||
+            owb_json_add_num(e, "p_value", r->p) ||
             !cJSON_AddBoolToObject(e, "valid_a", r->valid_a) ||
             !cJSON_AddBoolToObject(e, "valid_b", r->valid_b) ||
             !cJSON_AddStringToObject(e, "verdict", owb_verdict_name(r->verdict)))
@@ -1032,10 +1024,10 @@ cJSON *owb_compare_to_json(const struct owb_compare *c, const char *label_a, con
         if ((cn ? !cJSON_AddStringToObject(e, "ceiling", cn)
                 : !cJSON_AddNullToObject(e, "ceiling")) ||
             !cJSON_AddBoolToObject(e, "normalised", r->normalised) ||
-            add_num(e, "norm_median_b", r->norm_median_b) ||
-            add_num(e, "norm_ratio", r->norm_ratio) ||
-            add_num(e, "norm_change_pct", r->norm_change_pct) ||
-            add_num(e, "norm_p_value", r->norm_p) ||
+            owb_json_add_num(e, "norm_median_b", r->norm_median_b) ||
+            owb_json_add_num(e, "norm_ratio", r->norm_ratio) ||
+            owb_json_add_num(e, "norm_change_pct", r->norm_change_pct) ||
+            owb_json_add_num(e, "norm_p_value", r->norm_p) ||
             !cJSON_AddStringToObject(e, "raw_verdict", owb_verdict_name(r->raw_verdict)) ||
             !cJSON_AddStringToObject(e, "norm_verdict", owb_verdict_name(r->norm_verdict)))
             goto fail;
@@ -1053,12 +1045,14 @@ cJSON *owb_compare_to_json(const struct owb_compare *c, const char *label_a, con
     each_warning(c, warn_add, &wj);
     if (wj.oom)
         goto fail;
-    if (!(sum = cJSON_AddObjectToObject(j, "summary")) || add_num(sum, "same", (double)c->n_same) ||
-        add_num(sum, "faster", (double)c->n_faster) ||
-        add_num(sum, "slower", (double)c->n_slower) ||
-        add_num(sum, "incomparable", (double)c->n_incomparable) ||
-        add_num(sum, "machine_changed", (double)c->n_machine) ||
-        add_num(sum, "only_a", (double)c->n_only_a) || add_num(sum, "only_b", (double)c->n_only_b))
+    if (!(sum = cJSON_AddObjectToObject(j, "summary")) ||
+        owb_json_add_num(sum, "same", (double)c->n_same) ||
+        owb_json_add_num(sum, "faster", (double)c->n_faster) ||
+        owb_json_add_num(sum, "slower", (double)c->n_slower) ||
+        owb_json_add_num(sum, "incomparable", (double)c->n_incomparable) ||
+        owb_json_add_num(sum, "machine_changed", (double)c->n_machine) ||
+        owb_json_add_num(sum, "only_a", (double)c->n_only_a) ||
+        owb_json_add_num(sum, "only_b", (double)c->n_only_b))
         goto fail;
     if (!cJSON_AddBoolToObject(j, "regressed", owb_compare_regressed(c)))
         goto fail;

@@ -23,10 +23,19 @@
 
 /* ---- building ---------------------------------------------------------------------------- */
 
-/* A number, or null when it is not finite (JSON has no NaN/Infinity). */
-static cJSON *num_or_null(double v)
+cJSON *owb_json_num(double v)
 {
     return isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull();
+}
+
+int owb_json_add_num(cJSON *o, const char *key, double v)
+{
+    cJSON *n = owb_json_num(v);
+    if (!n || !cJSON_AddItemToObject(o, key, n)) {
+        cJSON_Delete(n);
+        return -1;
+    }
+    return 0;
 }
 
 /* Set obj[key] = item, replacing an existing member so keys stay unique. Frees item on failure. */
@@ -113,7 +122,7 @@ cJSON *owb_stats_to_json(const struct owb_stats *s)
     if (!cJSON_AddNumberToObject(o, "n", (double)s->n))
         goto fail;
     for (size_t i = 0; i < OWB_ARRAY_LEN(keys); i++) {
-        cJSON *v = num_or_null(vals[i]);
+        cJSON *v = owb_json_num(vals[i]);
         if (!v || !cJSON_AddItemToObject(o, keys[i], v)) {
             cJSON_Delete(v);
             goto fail;
@@ -184,7 +193,7 @@ int owb_result_set_samples(cJSON *bench, const char *unit, const double *values,
         !(arr = cJSON_AddArrayToObject(samples, "values")))
         goto out;
     for (size_t i = 0; i < n; i++) {
-        cJSON *v = num_or_null(values[i]);
+        cJSON *v = owb_json_num(values[i]);
         if (!v || !cJSON_AddItemToArray(arr, v)) {
             cJSON_Delete(v);
             goto out;
@@ -266,7 +275,7 @@ static cJSON *sub_object(cJSON *bench, const char *key)
 
 void owb_result_param_num(cJSON *bench, const char *key, double v)
 {
-    if (bench && !set_member(sub_object(bench, "params"), key, num_or_null(v)))
+    if (bench && !set_member(sub_object(bench, "params"), key, owb_json_num(v)))
         poison(bench);
 }
 
@@ -279,7 +288,7 @@ void owb_result_param_str(cJSON *bench, const char *key, const char *v)
 
 void owb_result_metric(cJSON *bench, const char *key, double v)
 {
-    if (bench && !set_member(sub_object(bench, "metrics"), key, num_or_null(v)))
+    if (bench && !set_member(sub_object(bench, "metrics"), key, owb_json_num(v)))
         poison(bench);
 }
 

@@ -26,6 +26,11 @@
  * (argv), an empty env object and empty benchmarks[] / evals[]. NULL on allocation failure. */
 cJSON *owb_result_new(int argc, char *const *argv);
 
+/* A number, or null when it is not finite (JSON has no NaN/Infinity). NULL when out of memory. */
+cJSON *owb_json_num(double v);
+/* o[key] = owb_json_num(v) (added, not replaced). Returns 0, or -1 when out of memory. */
+int owb_json_add_num(cJSON *o, const char *key, double v);
+
 /* Append a benchmark {name, suite, params{}, pinning{}, samples, stats, metrics{}, counters{},
  * valid: true, notes[]} and return it (owned by doc). */
 cJSON *owb_result_add_benchmark(cJSON *doc, const char *name, const char *suite);
