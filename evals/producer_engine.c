@@ -93,7 +93,7 @@ int owb_producer_engine_new(const char *path, const struct owb_engine_opts *o,
         snprintf(err, OWB_ERR_MAX, "%.400s: out of memory", path);
         return OWB_E_NOMEM;
     }
-    if (!(e->g = owb_gguf_open(path, err))) {
+    if (!(e->g = owb_gguf_open_weights(path, OWB_GGUF_MEM_AUTO, NULL, NULL, err))) {
         rc = OWB_E_FORMAT;
         goto fail;
     }

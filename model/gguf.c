@@ -646,10 +646,107 @@ fail:
     return NULL;
 }
 
-struct owb_gguf *owb_gguf_open(const char *path, char err[OWB_ERR_MAX])
+int owb_gguf_mem_parse(const char *s)
+{
+    if (!strcmp(s, "auto"))
+        return OWB_GGUF_MEM_AUTO;
+    if (!strcmp(s, "mmap"))
+        return OWB_GGUF_MEM_MMAP;
+    if (!strcmp(s, "copy"))
+        return OWB_GGUF_MEM_COPY;
+    return -1;
+}
+
+const char *owb_gguf_mem_name(enum owb_gguf_mem m)
+{
+    return m == OWB_GGUF_MEM_MMAP ? "mmap" : m == OWB_GGUF_MEM_COPY ? "copy" : "auto";
+}
+
+/* MemAvailable of /proc/meminfo in bytes; 0 when unreadable. */
+static uint64_t mem_available(void)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f)
+        return 0;
+    char line[256];
+    uint64_t kb = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %" SCNu64 " kB", &kb) == 1)
+            break;
+    fclose(f);
+    return kb * 1024u;
+}
+
+/* AnonHugePages of the mappings that overlap [addr, addr + size), from /proc/self/smaps; 0 when
+ * unreadable. (A neighbouring anonymous read-only mapping merged into the same VMA would be
+ * counted too; the figure is what the process's weights can at most be backed by.) */
+static size_t huge_bytes_of(const void *addr, size_t size)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    if (!f)
+        return 0;
+    char line[512];
+    bool in = false;
+    uint64_t total = 0, kb;
+    const uintptr_t a0 = (uintptr_t)addr, a1 = a0 + size;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        const char *dash = strchr(line, '-'), *sp = strchr(line, ' ');
+        if (dash && sp && dash < sp && sscanf(line, "%lx-%lx ", &lo, &hi) == 2) {
+            in = (uintptr_t)lo < a1 && (uintptr_t)hi > a0;
+            continue;
+        }
+        if (in && sscanf(line, "AnonHugePages: %" SCNu64 " kB", &kb) == 1)
+            total += kb;
+    }
+    fclose(f);
+    return (size_t)total * 1024u;
+}
+
+/* Anonymous huge-page-advised copy of the file; MAP_FAILED (errno set) on failure. */
+static void *copy_file(int fd, size_t size, char err[OWB_ERR_MAX], const char *path)
+{
+    void *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) {
+        seterr(err, "%s: cannot allocate %zu bytes for the weights: %s", path, size,
+               strerror(errno));
+        return MAP_FAILED;
+    }
+    madvise(m, size, MADV_HUGEPAGE); /* best effort: THP may be off */
+    const size_t chunk = (size_t)64 << 20;
+    for (size_t done = 0; done < size;) {
+        size_t n = size - done > chunk ? chunk : size - done;
+        ssize_t r = pread(fd, (char *)m + done, n, (off_t)done);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            seterr(err, "%s: read failed at byte %zu of %zu: %s", path, done, size,
+                   r < 0 ? strerror(errno) : "unexpected end of file");
+            munmap(m, size);
+            errno = EIO;
+            return MAP_FAILED;
+        }
+        posix_fadvise(fd, (off_t)done, (off_t)r, POSIX_FADV_DONTNEED);
+        done += (size_t)r;
+    }
+    if (mprotect(m, size, PROT_READ) != 0) { /* the weights are read-only, as when mapped */
+        seterr(err, "%s: mprotect: %s", path, strerror(errno));
+        munmap(m, size);
+        return MAP_FAILED;
+    }
+    return m;
+}
+
+struct owb_gguf *owb_gguf_open_weights(const char *path, enum owb_gguf_mem mem,
+                                       enum owb_gguf_mem *used, size_t *huge_bytes,
+                                       char err[OWB_ERR_MAX])
 {
     struct owb_gguf *g = new_reader(path, err);
     int fd = -1;
+    if (used)
+        *used = OWB_GGUF_MEM_MMAP;
+    if (huge_bytes)
+        *huge_bytes = 0;
     if (!g)
         return NULL;
     fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -675,23 +772,57 @@ struct owb_gguf *owb_gguf_open(const char *path, char err[OWB_ERR_MAX])
         goto fail;
     }
     g->file_size = (size_t)st.st_size;
-    void *m = mmap(NULL, g->file_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (m == MAP_FAILED) {
-        seterr(err, "%s: mmap failed: %s", path, strerror(errno));
-        goto fail;
+    if (mem == OWB_GGUF_MEM_AUTO) {
+        const uint64_t avail = mem_available();
+        mem = avail && (uint64_t)g->file_size + ((uint64_t)1 << 30) <= avail / 10 * 8
+                  ? OWB_GGUF_MEM_COPY
+                  : OWB_GGUF_MEM_MMAP;
+        if (mem == OWB_GGUF_MEM_COPY) {
+            char cerr[OWB_ERR_MAX];
+            void *m = copy_file(fd, g->file_size, cerr, path);
+            if (m == MAP_FAILED && errno != EIO)
+                mem = OWB_GGUF_MEM_MMAP; /* allocation refused: fall back to the page cache */
+            else if (m == MAP_FAILED) {
+                seterr(err, "%s", cerr);
+                goto fail;
+            } else
+                g->map = m;
+        }
+    } else if (mem == OWB_GGUF_MEM_COPY) {
+        void *m = copy_file(fd, g->file_size, err, path);
+        if (m == MAP_FAILED)
+            goto fail;
+        g->map = m;
     }
-    g->map = m;
-    g->base = m;
+    if (!g->map) {
+        mem = OWB_GGUF_MEM_MMAP;
+        void *m = mmap(NULL, g->file_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (m == MAP_FAILED) {
+            seterr(err, "%s: mmap failed: %s", path, strerror(errno));
+            goto fail;
+        }
+        g->map = m;
+    }
+    g->base = g->map;
     close(fd);
     fd = -1;
     if (parse(g, err))
         goto fail;
+    if (used)
+        *used = mem;
+    if (huge_bytes && mem == OWB_GGUF_MEM_COPY)
+        *huge_bytes = huge_bytes_of(g->map, g->file_size);
     return g;
 fail:
     if (fd >= 0)
         close(fd);
     owb_gguf_close(g);
     return NULL;
+}
+
+struct owb_gguf *owb_gguf_open(const char *path, char err[OWB_ERR_MAX])
+{
+    return owb_gguf_open_weights(path, OWB_GGUF_MEM_MMAP, NULL, NULL, err);
 }
 
 /* ---- lookups ---- */

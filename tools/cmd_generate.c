@@ -187,7 +187,7 @@ int cmd_generate(int argc, char **argv)
     if (seed < 0)
         seed = (int64_t)time(NULL);
 
-    g = owb_gguf_open(model_path, err);
+    g = owb_gguf_open_weights(model_path, OWB_GGUF_MEM_AUTO, NULL, NULL, err);
     if (!g)
         goto fail;
     tok = owb_tokenizer_new(g, err);

@@ -16,6 +16,7 @@
 
 #include "bench/suites/model_suite.h"
 #include "bench/suites/stream.h"
+#include "model/gguf.h"
 #include "bench/core/suite.h"
 #include "bench/core/topo.h"
 #include "model/quantize.h"
@@ -58,6 +59,10 @@ static void usage(FILE *f)
             "  --quick             fewer repetitions (3) and a quick ceiling\n"
             "  --device DEV        backend the model runs on: cpu (default) or cuda; exit 77\n"
             "                      naming the reason when it cannot run here\n"
+            "  --weights MODE      where the weights live: mmap (the file's page cache, 4 KiB\n"
+            "                      pages; llama.cpp's default), copy (anonymous memory with huge\n"
+            "                      pages advised), auto (default: copy when the file fits in 80%%\n"
+            "                      of available memory); params.weights_memory records it\n"
             "  -o DIR              output folder (default results/runs/<time>-model); writes\n"
             "                      DIR/model.json\n",
             owb_synth_preset_names(), owb_quantize_target_names());
@@ -91,7 +96,8 @@ int cmd_model(int argc, char **argv)
         O_CEILING,
         O_COUNTERS,
         O_QUICK,
-        O_DEVICE
+        O_DEVICE,
+        O_WEIGHTS
     };
     static const struct option opts[] = {{"model", required_argument, NULL, 'm'},
                                          {"synthetic", required_argument, NULL, O_SYNTH},
@@ -108,6 +114,7 @@ int cmd_model(int argc, char **argv)
                                          {"counters", required_argument, NULL, O_COUNTERS},
                                          {"quick", no_argument, NULL, O_QUICK},
                                          {"device", required_argument, NULL, O_DEVICE},
+                                         {"weights", required_argument, NULL, O_WEIGHTS},
                                          {"output", required_argument, NULL, 'o'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
@@ -187,6 +194,13 @@ int cmd_model(int argc, char **argv)
             break;
         case O_DEVICE:
             device = optarg;
+            break;
+        case O_WEIGHTS:
+            if ((cfg.weights_mem = owb_gguf_mem_parse(optarg)) < 0) {
+                fprintf(stderr, "owbench model: --weights %s: expected auto, mmap or copy\n",
+                        optarg);
+                return OWB_EXIT_USAGE;
+            }
             break;
         case 'o':
             outarg = optarg;

@@ -108,6 +108,9 @@ static int ms_decode(void *vctx)
 /* Facts of the file the suite reports with every case. */
 struct ms_model_info {
     char name[256];
+    enum owb_gguf_mem mem; /* where the weights live (owb_gguf_open_weights) */
+    size_t huge_bytes;     /* of them, backed by huge pages */
+    size_t file_bytes;
     uint64_t n_params;
     uint64_t file_tensor_bytes;
 };
@@ -116,6 +119,7 @@ static void model_info(const struct owb_gguf *g, const struct owb_model_bench_cf
                        struct ms_model_info *mi)
 {
     memset(mi, 0, sizeof *mi);
+    mi->file_bytes = g->file_size;
     for (int64_t i = 0; i < g->n_tensors; i++) {
         const struct owb_gguf_tensor *t = &g->tensors[i];
         mi->n_params += (uint64_t)t->n_elements;
@@ -162,6 +166,12 @@ static void common_params(cJSON *b, const struct ms_run *r, const struct ms_mode
     owb_result_param_str(b, "pin", cfg->pin);
     owb_result_param_num(b, "reps", cfg->reps);
     owb_result_param_str(b, "isa", owb_isa_name(owb_isa_active()));
+    /* where the weights live: "mmap" (page cache, 4 KiB pages) or "copy" (anonymous memory,
+     * huge pages advised; weights_huge_pct says how much the kernel gave) */
+    owb_result_param_str(b, "weights_memory", owb_gguf_mem_name(mi->mem));
+    if (mi->mem == OWB_GGUF_MEM_COPY && mi->file_bytes > 0)
+        owb_result_metric(b, "weights_huge_pct",
+                          100.0 * (double)mi->huge_bytes / (double)mi->file_bytes);
     owb_result_metric(b, "weights_bytes", (double)m->weight_bytes);
     owb_result_metric(b, "decode_read_bytes", (double)m->decode_read_bytes);
     owb_result_metric(b, "flop_per_token", m->cost.matmul_flop_per_token);
@@ -509,12 +519,17 @@ int owb_model_bench_run(const struct owb_model_bench_cfg *cfg, struct owb_topo *
             goto out;
     }
 
-    g = owb_gguf_open(cfg->path, err);
+    enum owb_gguf_mem mem_used;
+    size_t huge_bytes;
+    g = owb_gguf_open_weights(cfg->path, (enum owb_gguf_mem)cfg->weights_mem, &mem_used,
+                              &huge_bytes, err);
     if (!g) {
         rc = OWB_E_IO;
         goto out;
     }
     model_info(g, cfg, &mi);
+    mi.mem = mem_used;
+    mi.huge_bytes = huge_bytes;
     const int maxtok = cfg->n_prompt > cfg->n_gen ? cfg->n_prompt : cfg->n_gen;
     r.toks = malloc((size_t)maxtok * sizeof *r.toks);
     r.rep_ns = malloc((size_t)cfg->reps * sizeof *r.rep_ns);

@@ -63,6 +63,7 @@ struct owb_model_bench_cfg {
     const char *counters; /* PAPI list for bench/core/counters.h; NULL = default, "none" = rusage */
     int verbose;          /* progress lines on stderr */
     const struct owb_backend *backend; /* NULL: cpu (owb_model_opts.backend) */
+    int weights_mem; /* enum owb_gguf_mem (model/gguf.h): auto (default), mmap or copy */
 };
 
 /* Defaults as listed above. */

@@ -375,6 +375,57 @@ static void shared_files(void)
     }
 }
 
+/* owb_gguf_open_weights: the copy holds the file's bytes (every tensor equal to the mapped
+ * file's), reports the mode used, and refuses bad paths as owb_gguf_open does. */
+static void weights_memory(void)
+{
+    char err[OWB_ERR_MAX] = "";
+    CHECK(owb_gguf_mem_parse("auto") == OWB_GGUF_MEM_AUTO);
+    CHECK(owb_gguf_mem_parse("mmap") == OWB_GGUF_MEM_MMAP);
+    CHECK(owb_gguf_mem_parse("copy") == OWB_GGUF_MEM_COPY);
+    CHECK(owb_gguf_mem_parse("huge") == -1 && owb_gguf_mem_parse("") == -1);
+    CHECK(strcmp(owb_gguf_mem_name(OWB_GGUF_MEM_COPY), "copy") == 0);
+    enum owb_gguf_mem used = OWB_GGUF_MEM_AUTO;
+    size_t huge = 1;
+    CHECK(owb_gguf_open_weights(tmpdir, OWB_GGUF_MEM_COPY, &used, &huge, err) == NULL);
+    CHECK_MSG(strstr(err, tmpdir) && strstr(err, "not a regular file"), "%s", err);
+    CHECK(used == OWB_GGUF_MEM_MMAP && huge == 0);
+    char missing[4200];
+    snprintf(missing, sizeof missing, "%s/absent.gguf", tmpdir);
+    CHECK(owb_gguf_open_weights(missing, OWB_GGUF_MEM_COPY, NULL, NULL, err) == NULL);
+    CHECK_MSG(strstr(err, "absent.gguf") && strstr(err, "cannot open"), "%s", err);
+
+    const char *p = owb_test_data("models/gguf/stories260K-q8_0.gguf");
+    if (!p) {
+        fprintf(stderr, "shared data absent: weights-memory checks on a real file skipped\n");
+        return;
+    }
+    char path[4096];
+    snprintf(path, sizeof path, "%s", p);
+    struct owb_gguf *m = owb_gguf_open_weights(path, OWB_GGUF_MEM_MMAP, &used, &huge, err);
+    CHECK_MSG(m != NULL, "%s", err);
+    CHECK(used == OWB_GGUF_MEM_MMAP && huge == 0);
+    struct owb_gguf *c = owb_gguf_open_weights(path, OWB_GGUF_MEM_COPY, &used, &huge, err);
+    CHECK_MSG(c != NULL, "%s", err);
+    CHECK(used == OWB_GGUF_MEM_COPY && huge <= c->file_size + ((size_t)2 << 20));
+    struct owb_gguf *a = owb_gguf_open_weights(path, OWB_GGUF_MEM_AUTO, &used, NULL, err);
+    CHECK_MSG(a != NULL, "%s", err);
+    CHECK(used == OWB_GGUF_MEM_COPY || used == OWB_GGUF_MEM_MMAP);
+    if (m && c && a) {
+        CHECK(m->n_tensors == c->n_tensors && m->n_tensors == a->n_tensors && m->n_tensors > 0);
+        for (int64_t i = 0; i < m->n_tensors && i < c->n_tensors && i < a->n_tensors; i++) {
+            const struct owb_gguf_tensor *tm = &m->tensors[i], *tc = &c->tensors[i];
+            CHECK(tc->data != tm->data && tc->size_bytes == tm->size_bytes);
+            CHECK_MSG(memcmp(tc->data, tm->data, tm->size_bytes) == 0, "tensor %lld differs",
+                      (long long)i);
+            CHECK(memcmp(a->tensors[i].data, tm->data, tm->size_bytes) == 0);
+        }
+    }
+    owb_gguf_close(a);
+    owb_gguf_close(c);
+    owb_gguf_close(m);
+}
+
 int main(void)
 {
     const char *base = getenv("OWB_TMP");
@@ -384,6 +435,7 @@ int main(void)
     round_trip(64);
     round_trip(1);
     shared_files();
+    weights_memory();
     CHECK_MSG(rmdir(tmpdir) == 0, "%s not empty: a temporary file was left behind", tmpdir);
     TEST_DONE();
 }
