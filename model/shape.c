@@ -49,6 +49,7 @@ int owb_shape_account(struct owb_shape *s, const struct owb_gguf_tensor *t, int6
     memset(s->read_dense, 0, sizeof s->read_dense);
     memset(s->read_expert, 0, sizeof s->read_expert);
     memset(s->flop_tok, 0, sizeof s->flop_tok);
+    memset(s->flop_expert_tok, 0, sizeof s->flop_expert_tok);
     s->weight_bytes = 0;
     s->n_params = 0;
     for (int64_t i = 0; i < n; i++) {
@@ -91,6 +92,7 @@ int owb_shape_account(struct owb_shape *s, const struct owb_gguf_tensor *t, int6
             s->read_expert[ty] += bytes / (uint64_t)s->n_expert;
             if (x->n_dims == 3) {
                 s->flop_tok[ty] += 2.0 * (double)x->ne[0] * (double)x->ne[1] * K;
+                s->flop_expert_tok[ty] += 2.0 * (double)x->ne[0] * (double)x->ne[1] * K;
                 elems_by_type[ty] += (double)x->n_elements;
             }
             continue;
@@ -254,6 +256,14 @@ double owb_shape_distinct_experts(const struct owb_shape *s, double b)
     if (b <= 1)
         return k * (b > 0 ? b : 0);
     return X * (1.0 - pow(1.0 - k / X, b));
+}
+
+double owb_shape_tokens_per_expert(const struct owb_shape *s, double b)
+{
+    const double ex = owb_shape_distinct_experts(s, b);
+    if (s->n_expert <= 0 || !(ex > 0))
+        return b;
+    return b * (double)s->n_expert_used / ex;
 }
 
 double owb_shape_flop_per_token(const struct owb_shape *s)

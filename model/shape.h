@@ -57,10 +57,13 @@ struct owb_shape {
     double flop_tok[OWB_TYPE_COUNT];      /* 2 x multiply-adds of one token's weight matmuls
                                              (experts: expert_used_count of them), output
                                              projection excluded */
-    enum owb_type output_type;            /* type of the output projection's matrix */
-    double output_flop_per_row;           /* 2 x n_embd x n_vocab: one row of logits */
-    double attn_flop_per_key;             /* one layer: QK and PV flops per key a query sees */
-    int64_t kv_elems_per_token_layer;     /* K and V elements of one position in one layer */
+    double flop_expert_tok[OWB_TYPE_COUNT]; /* the part of flop_tok in the MoE experts (a batch of
+                                               B tokens gives each touched expert about
+                                               B k / E(B) of them: owb_shape_tokens_per_expert) */
+    enum owb_type output_type;              /* type of the output projection's matrix */
+    double output_flop_per_row;             /* 2 x n_embd x n_vocab: one row of logits */
+    double attn_flop_per_key;               /* one layer: QK and PV flops per key a query sees */
+    int64_t kv_elems_per_token_layer;       /* K and V elements of one position in one layer */
     enum owb_type main_type; /* type of the bulk (by elements) of the layers' matrices (MoE: the
                                 experts): the format a model is "in" */
 };
@@ -91,6 +94,8 @@ double owb_shape_step_read_bytes(const struct owb_shape *s, double experts);
 /* Expected distinct experts per MoE layer that a batch of b tokens touches when each picks
  * n_expert_used of n_expert uniformly and independently: X (1 - (1 - k/X)^b); 0 for dense. */
 double owb_shape_distinct_experts(const struct owb_shape *s, double b);
+/* Tokens each touched expert multiplies in a batch of b tokens: b k / E(b) (b for dense). */
+double owb_shape_tokens_per_expert(const struct owb_shape *s, double b);
 /* Matmul FLOPs per token, all types (output projection excluded). */
 double owb_shape_flop_per_token(const struct owb_shape *s);
 /* Keys the queries of one token at position pos see, summed over the layers (windows counted). */

@@ -273,6 +273,59 @@ int owb_hw_from_result(const cJSON *doc, const char *path, int threads, struct o
                 kind = str(pr, "compute_peak");
             }
         }
+        /* every batch > 1 measured: the efficiency curve (ascending batches) */
+        hw->n_eff_batch[t] = 0;
+        cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(doc, "benchmarks"))
+        {
+            const char *name = str(b, "name");
+            double batch = num(cJSON_GetObjectItemCaseSensitive(b, "params"), "batch");
+            if (!name || strncmp(name, gemm, strlen(gemm)) != 0 || name_threads(name) != threads ||
+                !(batch > 1))
+                continue;
+            int k = 0;
+            while (k < hw->n_eff_batch[t] && hw->eff_batch[t][k] < batch)
+                k++;
+            if ((k < hw->n_eff_batch[t] && hw->eff_batch[t][k] == batch) ||
+                hw->n_eff_batch[t] >= OWB_HW_MAX_BATCHES)
+                continue;
+            memmove(&hw->eff_batch[t][k + 1], &hw->eff_batch[t][k],
+                    sizeof(double) * (size_t)(hw->n_eff_batch[t] - k));
+            hw->eff_batch[t][k] = batch;
+            hw->n_eff_batch[t]++;
+        }
+        for (int k = 0; k < hw->n_eff_batch[t]; k++) {
+            int m = 0;
+            cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(doc, "benchmarks"))
+            {
+                const char *name = str(b, "name");
+                const cJSON *pr = cJSON_GetObjectItemCaseSensitive(b, "params");
+                double p =
+                    num(cJSON_GetObjectItemCaseSensitive(b, "metrics"), "pct_of_compute_peak");
+                if (name && strncmp(name, gemm, strlen(gemm)) == 0 &&
+                    name_threads(name) == threads && num(pr, "batch") == hw->eff_batch[t][k] &&
+                    p > 0 && m < MAXV)
+                    v[m++] = p / 100.0;
+            }
+            hw->eff_at_batch[t][k] = m > 0 ? median(v, m) : 0;
+        }
+        /* drop batches without a figure */
+        int kept = 0;
+        for (int k = 0; k < hw->n_eff_batch[t]; k++)
+            if (hw->eff_at_batch[t][k] > 0) {
+                hw->eff_batch[t][kept] = hw->eff_batch[t][k];
+                hw->eff_at_batch[t][kept++] = hw->eff_at_batch[t][k];
+            }
+        hw->n_eff_batch[t] = kept;
+        n = 0;
+        cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(doc, "benchmarks"))
+        {
+            const char *name = str(b, "name");
+            const cJSON *pr = cJSON_GetObjectItemCaseSensitive(b, "params");
+            double p = num(cJSON_GetObjectItemCaseSensitive(b, "metrics"), "pct_of_compute_peak");
+            if (name && strncmp(name, gemm, strlen(gemm)) == 0 && name_threads(name) == threads &&
+                num(pr, "batch") == best_batch && p > 0 && n < MAXV)
+                v[n++] = p / 100.0;
+        }
         if (n > 0) {
             hw->compute_eff[t] = median(v, n);
             snprintf(hw->compute_eff_from[t], OWB_HW_FROM,
@@ -309,6 +362,23 @@ int owb_hw_from_result(const cJSON *doc, const char *path, int threads, struct o
     }
     free(v);
     return 0;
+}
+
+double owb_hw_compute_eff_at(const struct owb_hw *hw, int t, double batch)
+{
+    const int n = hw->n_eff_batch[t];
+    if (n < 2 || !(batch > 0))
+        return hw->compute_eff[t];
+    const double *b = hw->eff_batch[t], *e = hw->eff_at_batch[t];
+    if (batch <= b[0])
+        return e[0];
+    if (batch >= b[n - 1])
+        return e[n - 1];
+    int k = 1;
+    while (b[k] < batch)
+        k++;
+    const double f = log(batch / b[k - 1]) / log(b[k] / b[k - 1]);
+    return e[k - 1] + f * (e[k] - e[k - 1]);
 }
 
 /* The precision key of a description's peak table that a weight type's matmuls run at. */

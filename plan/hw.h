@@ -28,7 +28,8 @@
 #include "kernels/formats.h"
 #include "owb_common.h"
 
-#define OWB_HW_FROM 200 /* bytes of a "where from" string */
+#define OWB_HW_FROM 200      /* bytes of a "where from" string */
+#define OWB_HW_MAX_BATCHES 8 /* batches per type with a measured compute efficiency */
 
 /* Defaults when nothing was measured or described (docs/plan.md: assumptions). */
 #define OWB_HW_DEFAULT_BW_EFF 0.75     /* batch-1 matmul: fraction of the read ceiling */
@@ -50,8 +51,13 @@ struct owb_hw {
     char bw_eff_from[OWB_TYPE_COUNT][OWB_HW_FROM];
     double peak_gop_per_s[OWB_TYPE_COUNT]; /* 0: no such path */
     char peak_from[OWB_TYPE_COUNT][OWB_HW_FROM];
-    double compute_eff[OWB_TYPE_COUNT];
+    double compute_eff[OWB_TYPE_COUNT]; /* at the largest batch measured (or described) */
     char compute_eff_from[OWB_TYPE_COUNT][OWB_HW_FROM];
+    /* measured: the compute efficiency at each batch > 1 measured, ascending (a MoE expert sees
+     * a few tokens of a chunk: its GEMM runs far below the chunk's efficiency) */
+    int n_eff_batch[OWB_TYPE_COUNT];
+    double eff_batch[OWB_TYPE_COUNT][OWB_HW_MAX_BATCHES];
+    double eff_at_batch[OWB_TYPE_COUNT][OWB_HW_MAX_BATCHES];
     /* measured on a shared machine: the share of CPU time a thread of this process got while
      * it wanted all of it (plan/cpu_share/tN); 1 for described hardware and when not measured.
      * Recorded always; step times are divided by it only when apply_cpu_share is set (on this
@@ -65,6 +71,11 @@ struct owb_hw {
     double link_gb_per_s;   /* per device, one direction */
     double link_latency_us; /* per collective step */
 };
+
+/* The compute efficiency of type t's batched matmul at `batch` activation rows: interpolated
+ * linearly in log(batch) between the measured batches, held at the ends; compute_eff[t] when
+ * fewer than two batches were measured. */
+double owb_hw_compute_eff_at(const struct owb_hw *hw, int t, double batch);
 
 /* Fill hw from an owbench result document (path only names it in messages). threads 0: the
  * largest thread count with a read ceiling in doc. Returns 0, or OWB_E_FORMAT with err when doc

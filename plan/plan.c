@@ -48,16 +48,17 @@ static enum owb_type attn_type(const struct owb_hw *hw, enum owb_type kv)
     return kv == OWB_TYPE_F32 || kv == OWB_TYPE_BF16 ? kv : OWB_TYPE_F16;
 }
 
-/* Seconds for `flops` of type t's matmuls on tp devices; the main type's peak where t has none. */
+/* Seconds for `flops` of type t's matmuls run `batch` activation rows at a time on tp devices
+ * (the efficiency at that batch, owb_hw_compute_eff_at); the main type's peak where t has none. */
 static double compute_time(const struct owb_hw *hw, enum owb_type t, enum owb_type main_t,
-                           double flops, int tp)
+                           double flops, double batch, int tp)
 {
     if (flops <= 0)
         return 0;
-    double peak = hw->peak_gop_per_s[t], eff = hw->compute_eff[t];
+    double peak = hw->peak_gop_per_s[t], eff = owb_hw_compute_eff_at(hw, (int)t, batch);
     if (!(peak > 0)) {
         peak = hw->peak_gop_per_s[main_t];
-        eff = hw->compute_eff[main_t];
+        eff = owb_hw_compute_eff_at(hw, (int)main_t, batch);
     }
     if (!(peak > 0) || !(eff > 0))
         return 0; /* no compute figure at all: memory-bound by assumption (docs/plan.md) */
@@ -94,7 +95,8 @@ void owb_plan_decode_step(const struct owb_shape *s, const struct owb_hw *hw, en
     memset(o, 0, sizeof *o);
     for (int t = 0; t < OWB_TYPE_COUNT; t++) {
         const double b = (double)s->read_dense[t] + ex * (double)s->read_expert[t];
-        double f = batch * s->flop_tok[t];
+        const double fe = batch * s->flop_expert_tok[t]; /* experts: fewer rows per GEMM */
+        double f = batch * s->flop_tok[t] - fe;
         if ((enum owb_type)t == s->output_type)
             f += batch * s->output_flop_per_row;
         if (b > 0)
@@ -102,14 +104,17 @@ void owb_plan_decode_step(const struct owb_shape *s, const struct owb_hw *hw, en
         /* batch 1 runs the GEMV path, whose measured efficiency (against the read ceiling)
          * already carries its arithmetic; batches run the GEMM path at the compute peak */
         if (batch > 1)
-            o->compute_s += compute_time(hw, (enum owb_type)t, s->main_type, f, tp);
+            o->compute_s += compute_time(hw, (enum owb_type)t, s->main_type, f, batch, tp) +
+                            compute_time(hw, (enum owb_type)t, s->main_type, fe,
+                                         owb_shape_tokens_per_expert(s, batch), tp);
+        f += fe;
         o->bytes += b;
         o->flops += f;
     }
     const double kvb = batch * owb_shape_kv_elems_at(s, pos) * owb_plan_kv_elem_bytes(kv_type);
     const double af = batch * owb_shape_keys_at(s, pos) * s->attn_flop_per_key;
     o->mem_s += mem_time(hw, s->main_type, kvb, tp);
-    o->compute_s += compute_time(hw, at, s->main_type, af, tp);
+    o->compute_s += compute_time(hw, at, s->main_type, af, batch, tp);
     o->bytes += kvb;
     o->flops += af;
     o->mem_s /= share(hw); /* a shared machine gives the engine a share of its CPUs */
@@ -132,16 +137,20 @@ double owb_plan_prefill_s(const struct owb_shape *s, const struct owb_hw *hw, en
         double mem = 0, comp = 0;
         for (int t = 0; t < OWB_TYPE_COUNT; t++) {
             const double b = (double)s->read_dense[t] + ex * (double)s->read_expert[t];
-            double f = (double)c * s->flop_tok[t];
+            const double fe = (double)c * s->flop_expert_tok[t];
+            double f = (double)c * s->flop_tok[t] - fe;
             if (last && (enum owb_type)t == s->output_type)
                 f += s->output_flop_per_row;
             if (b > 0)
                 mem += mem_time(hw, (enum owb_type)t, b, tp);
-            comp += compute_time(hw, (enum owb_type)t, s->main_type, f, tp);
+            /* dense matrices multiply the whole chunk; each touched expert its share of it */
+            comp += compute_time(hw, (enum owb_type)t, s->main_type, f, (double)c, tp) +
+                    compute_time(hw, (enum owb_type)t, s->main_type, fe,
+                                 owb_shape_tokens_per_expert(s, (double)c), tp);
         }
         /* attention: all FLOPs of the chunk but its matmuls and output row */
         const double af = owb_shape_flops(s, p, c, 0) - (double)c * owb_shape_flop_per_token(s);
-        comp += compute_time(hw, at, s->main_type, af, tp);
+        comp += compute_time(hw, at, s->main_type, af, (double)c, tp);
         mem += mem_time(hw, s->main_type,
                         owb_shape_kv_elems(s, p + c) * owb_plan_kv_elem_bytes(kv_type), tp);
         total += fmax(mem, comp) / share(hw) + comm_time(s, hw, tp, (double)c);

@@ -327,13 +327,24 @@ static int measure(struct owb_topo *topo, const struct owb_shape *s, int threads
     kc.batches[0] = 1;
     kc.batches[1] = (int)(chunk > 1 ? chunk : 512);
     kc.nbatches = 2;
+    if (s->n_expert > 0) {
+        /* an expert multiplies about chunk k / E(chunk) rows of a chunk, fewer in short prompts:
+         * measure its GEMM there and a quarter of that (the efficiency curve of plan/hw.h) */
+        const int be = (int)ceil(owb_shape_tokens_per_expert(s, (double)kc.batches[1]));
+        const int lo = be / 4 > 16 ? be / 4 : 16;
+        if (be > 16 && be < kc.batches[1])
+            kc.batches[kc.nbatches++] = be;
+        if (lo < be && lo < kc.batches[1])
+            kc.batches[kc.nbatches++] = lo;
+    }
     fprintf(stderr, "plan: measuring this machine on %d threads: read ceiling ...\n", threads);
     if ((rc = owb_cli_measure_ceiling(topo, kc.pin, kc.threads, 1, 1, 0, doc, err)))
         return rc;
     fprintf(stderr,
-            "plan: compute peaks and %d weight type(s) at %lldx%lld%s, batch 1 and %d ...\n",
+            "plan: compute peaks and %d weight type(s) at %lldx%lld%s, batch 1 and %d%s ...\n",
             kc.nformats, (long long)kc.shapes[0][0], (long long)kc.shapes[0][1],
-            kc.nshapes > 1 ? " and its transpose" : "", kc.batches[1]);
+            kc.nshapes > 1 ? " and its transpose" : "", kc.batches[1],
+            kc.nbatches > 2 ? " (and the experts' batches)" : "");
     if (kc.nformats > 0 && (rc = owb_kernels_run(&kc, topo, NULL, doc, err)))
         return rc;
     fprintf(stderr, "plan: read ceiling again ...\n");

@@ -280,6 +280,15 @@ static void check_from_result(void)
     CHECK_NEAR(hw->bw_eff[OWB_TYPE_Q4_0], 0.70, 1e-12);
     CHECK_NEAR(hw->compute_eff[OWB_TYPE_Q4_0], 0.20, 1e-12);
     CHECK(strstr(hw->compute_eff_from[OWB_TYPE_Q4_0], "b512"));
+    /* the efficiency curve: measured batches, log-linear between them, held at the ends */
+    CHECK(hw->n_eff_batch[OWB_TYPE_Q4_0] == 2);
+    CHECK_NEAR(owb_hw_compute_eff_at(hw, OWB_TYPE_Q4_0, 64), 0.10, 1e-12);
+    CHECK_NEAR(owb_hw_compute_eff_at(hw, OWB_TYPE_Q4_0, 512), 0.20, 1e-12);
+    CHECK_NEAR(owb_hw_compute_eff_at(hw, OWB_TYPE_Q4_0, sqrt(64.0 * 512.0)), 0.15, 1e-12);
+    CHECK_NEAR(owb_hw_compute_eff_at(hw, OWB_TYPE_Q4_0, 8), 0.10, 1e-12);
+    CHECK_NEAR(owb_hw_compute_eff_at(hw, OWB_TYPE_Q4_0, 4096), 0.20, 1e-12);
+    CHECK(hw->n_eff_batch[OWB_TYPE_Q8_0] == 0); /* not measured: the flat median */
+    CHECK_NEAR(owb_hw_compute_eff_at(hw, OWB_TYPE_Q8_0, 64), hw->compute_eff[OWB_TYPE_Q8_0], 1e-12);
     CHECK(hw->peak_gop_per_s[OWB_TYPE_Q4_0] == 150);
     CHECK(hw->cpu_share == 1); /* no probe in the document */
     /* a type not measured takes the median of the measured ones, and says so */
@@ -349,11 +358,56 @@ static void check_from_result(void)
     free(hw);
 }
 
+/* A MoE chunk: each touched expert multiplies chunk k / E(chunk) rows, so its FLOPs run at the
+ * efficiency of that batch, not the chunk's (the planner over-predicted gpt-oss-20b prefill by
+ * 42-52% with the chunk's efficiency: docs/plan.md). */
+static void check_moe_prefill(void)
+{
+    const struct owb_synth_preset *p = owb_synth_find("gpt-oss-20b");
+    struct owb_synth_opts o;
+    struct owb_shape s;
+    char err[OWB_ERR_MAX];
+    owb_synth_opts_init(&o, p);
+    CHECK_MSG(owb_shape_from_preset(p, &o, &s, err) == 0, "%s", err);
+    double fe = 0;
+    for (int t = 0; t < OWB_TYPE_COUNT; t++)
+        fe += s.flop_expert_tok[t];
+    /* 24 layers x 4 experts x 3 matrices of 2880 x 2880 */
+    CHECK(rel(fe, 24.0 * 4 * 3 * 2 * 2880.0 * 2880.0) < 1e-12);
+    CHECK(rel(s.flop_expert_tok[OWB_TYPE_MXFP4], fe) < 1e-12);
+    const double tpe = owb_shape_tokens_per_expert(&s, 512);
+    CHECK(rel(tpe, 64) < 1e-9); /* 512 x 4 / (32 (1 - (7/8)^512)) */
+    CHECK(owb_shape_tokens_per_expert(&s, 1) == 1);
+
+    cJSON *doc = cJSON_CreateObject();
+    struct owb_hw *hw = malloc(sizeof *hw), *flat = malloc(sizeof *flat);
+    cJSON_AddArrayToObject(doc, "benchmarks");
+    add_bench(doc, "stream/read/t1", "gb_per_s", 1000, NULL, 0); /* compute-bound at 512 */
+    add_bench(doc, "kernels/gemm/mxfp4/8x8/b16/t1", "pct_of_compute_peak", 5, "batch", 16);
+    add_bench(doc, "kernels/gemm/mxfp4/8x8/b512/t1", "pct_of_compute_peak", 50, "batch", 512);
+    add_bench(doc, "kernels/gemm/bf16/8x8/b512/t1", "pct_of_compute_peak", 50, "batch", 512);
+    add_bench(doc, "kernels/peak/int8_dot/t1", "gop_per_s_best", 1000, NULL, 0);
+    add_bench(doc, "kernels/peak/f32_fma/t1", "gop_per_s_best", 1000, NULL, 0);
+    CHECK_MSG(owb_hw_from_result(doc, "m.json", 1, hw, err) == 0, "%s", err);
+    *flat = *hw;
+    flat->n_eff_batch[OWB_TYPE_MXFP4] = 0; /* the chunk's efficiency for every expert */
+    const double eff = owb_hw_compute_eff_at(hw, OWB_TYPE_MXFP4, tpe);
+    CHECK_NEAR(eff, 0.05 + 0.45 * log(tpe / 16) / log(32.0), 1e-9);
+    const double a = owb_plan_prefill_s(&s, hw, OWB_TYPE_F32, 1, 0, 512, 512);
+    const double b = owb_plan_prefill_s(&s, flat, OWB_TYPE_F32, 1, 0, 512, 512);
+    const double want = 512 * fe / 1e12 * (1 / eff - 1 / 0.5);
+    CHECK_MSG(rel(a - b, want) < 1e-9, "%.6g s vs %.6g s more", a - b, want);
+    free(hw);
+    free(flat);
+    cJSON_Delete(doc);
+}
+
 int main(void)
 {
     check_7b();
     check_gpt_oss_120b();
     check_capacity();
     check_from_result();
+    check_moe_prefill();
     TEST_DONE();
 }
