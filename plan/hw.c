@@ -260,19 +260,6 @@ int owb_hw_from_result(const cJSON *doc, const char *path, int threads, struct o
                 batch > best_batch)
                 best_batch = (int)batch;
         }
-        n = 0;
-        const char *kind = NULL;
-        cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(doc, "benchmarks"))
-        {
-            const char *name = str(b, "name");
-            const cJSON *pr = cJSON_GetObjectItemCaseSensitive(b, "params");
-            double p = num(cJSON_GetObjectItemCaseSensitive(b, "metrics"), "pct_of_compute_peak");
-            if (name && strncmp(name, gemm, strlen(gemm)) == 0 && name_threads(name) == threads &&
-                num(pr, "batch") == best_batch && p > 0 && n < MAXV) {
-                v[n++] = p / 100.0;
-                kind = str(pr, "compute_peak");
-            }
-        }
         /* every batch > 1 measured: the efficiency curve (ascending batches) */
         hw->n_eff_batch[t] = 0;
         cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(doc, "benchmarks"))
@@ -317,14 +304,17 @@ int owb_hw_from_result(const cJSON *doc, const char *path, int threads, struct o
             }
         hw->n_eff_batch[t] = kept;
         n = 0;
+        const char *kind = NULL;
         cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(doc, "benchmarks"))
         {
             const char *name = str(b, "name");
             const cJSON *pr = cJSON_GetObjectItemCaseSensitive(b, "params");
             double p = num(cJSON_GetObjectItemCaseSensitive(b, "metrics"), "pct_of_compute_peak");
             if (name && strncmp(name, gemm, strlen(gemm)) == 0 && name_threads(name) == threads &&
-                num(pr, "batch") == best_batch && p > 0 && n < MAXV)
+                num(pr, "batch") == best_batch && p > 0 && n < MAXV) {
                 v[n++] = p / 100.0;
+                kind = str(pr, "compute_peak");
+            }
         }
         if (n > 0) {
             hw->compute_eff[t] = median(v, n);
