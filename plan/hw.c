@@ -587,6 +587,13 @@ cJSON *owb_hw_to_json(const struct owb_hw *hw, const enum owb_type *types, int n
         }
         cJSON_AddNumberToObject(e, "compute_eff", hw->compute_eff[t]);
         cJSON_AddStringToObject(e, "compute_eff_from", hw->compute_eff_from[t]);
+        if (hw->n_eff_batch[t] > 0) { /* [[batch, efficiency], ...] */
+            cJSON *curve = cJSON_AddArrayToObject(e, "compute_eff_by_batch");
+            for (int k = 0; curve && k < hw->n_eff_batch[t]; k++) {
+                const double pair[2] = {hw->eff_batch[t][k], hw->eff_at_batch[t][k]};
+                cJSON_AddItemToArray(curve, cJSON_CreateDoubleArray(pair, 2));
+            }
+        }
     }
     return o;
 }
