@@ -45,8 +45,9 @@ enum owb_token_type {
 #define OWB_TOK_PARSE_SPECIAL 2u /* control-token text in the input becomes the control token */
 /* BPE: apply the merges to every pre-tokenized word, also to a word that is a token itself, where
  * the llama-bpe and gpt-4o pre-tokenizers take such a word whole (tiktoken's rule, llama.cpp's
- * ignore_merges). llama.cpp merges gpt-4o words, so this flag gives its ids for them; for a
- * vocabulary whose merges build each of its tokens (o200k, gpt-oss-tiny's) both give the same. */
+ * ignore_merges). llama.cpp merges gpt-4o words, so this flag gives its ids for them; where
+ * the merges build each token of the vocabulary from its text (gpt-oss-tiny's) both give the
+ * same ids. */
 #define OWB_TOK_MERGES_ONLY 4u
 
 struct owb_tokenizer;
