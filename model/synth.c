@@ -460,9 +460,11 @@ struct bpe_vocab {
     char (*tok)[BPE_MAX_TOKEN];
     const char **tokp;
     int32_t *type;
+    int32_t *slot; /* open addressing over tok: id + 1, 0 = empty; n_slot a power of two */
+    int64_t n_slot;
     char (*merge)[2 * BPE_MAX_TOKEN + 2];
     const char **mergep;
-    int64_t n_tok, n_merge;
+    int64_t n_tok, n_merge, cap_merge;
     int32_t bos, eos, pad;
 };
 
@@ -471,77 +473,179 @@ static void bpe_free(struct bpe_vocab *v)
     free(v->tok);
     free(v->tokp);
     free(v->type);
+    free(v->slot);
     free(v->merge);
     free(v->mergep);
 }
 
-static bool bpe_has(const struct bpe_vocab *v, const char *s)
+static uint64_t bpe_hash(const char *s, size_t len)
 {
-    for (int64_t i = 0; i < v->n_tok; i++)
-        if (strcmp(v->tok[i], s) == 0)
-            return true;
-    return false;
+    uint64_t h = UINT64_C(0xcbf29ce484222325); /* FNV-1a */
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)s[i]) * UINT64_C(0x100000001b3);
+    return h;
+}
+
+/* Id of the token whose text is s[0..len), or -1. */
+static int64_t bpe_find(const struct bpe_vocab *v, const char *s, size_t len)
+{
+    for (uint64_t i = bpe_hash(s, len);; i++) {
+        int32_t e = v->slot[i & (uint64_t)(v->n_slot - 1)];
+        if (e == 0)
+            return -1;
+        const char *t = v->tok[e - 1];
+        if (strlen(t) == len && memcmp(t, s, len) == 0)
+            return e - 1;
+    }
+}
+
+/* Append token text s (not yet in the vocabulary) of the given type. */
+static void bpe_add(struct bpe_vocab *v, const char *s, int32_t type)
+{
+    int64_t id = v->n_tok++;
+    snprintf(v->tok[id], BPE_MAX_TOKEN, "%s", s);
+    v->type[id] = type;
+    uint64_t i = bpe_hash(s, strlen(s));
+    while (v->slot[i & (uint64_t)(v->n_slot - 1)])
+        i++;
+    v->slot[i & (uint64_t)(v->n_slot - 1)] = (int32_t)id + 1;
+}
+
+/* Byte offsets of the characters of s (GPT-2 spelling: one character per byte of the raw text),
+ * off[0..n] with off[n] = strlen(s); returns n. */
+static int bpe_chars(const char *s, int off[BPE_MAX_TOKEN + 1])
+{
+    int n = 0, i = 0;
+    while (s[i]) {
+        off[n++] = i;
+        i += ((unsigned char)s[i] & 0xE0) == 0xC0 && s[i + 1] ? 2 : 1;
+    }
+    off[n] = i;
+    return n;
+}
+
+/* tiktoken's BPE of s over the vocabulary so far: repeatedly join the adjacent pair whose join
+ * is the token of lowest id (leftmost on a tie) until no pair joins. Returns the number of pieces
+ * left. The merge list written below (every split of a token into two tokens, ranked by the
+ * token) makes llama.cpp's merge-rank BPE take the same steps. */
+static int bpe_pieces(const struct bpe_vocab *v, const char *s)
+{
+    int off[BPE_MAX_TOKEN + 1];
+    int n = bpe_chars(s, off);
+    while (n > 1) {
+        int best = -1;
+        int64_t best_id = -1;
+        for (int i = 0; i + 1 < n; i++) {
+            int64_t id = bpe_find(v, s + off[i], (size_t)(off[i + 2] - off[i]));
+            if (id >= 0 && (best < 0 || id < best_id)) {
+                best = i;
+                best_id = id;
+            }
+        }
+        if (best < 0)
+            break;
+        memmove(&off[best + 1], &off[best + 2], (size_t)(n - best - 1) * sizeof off[0]);
+        n--;
+    }
+    return n;
+}
+
+/* Append the merge "l r" (growing the list). */
+static int bpe_add_merge(struct bpe_vocab *v, const char *l, int ll, const char *r, int rl)
+{
+    if (v->n_merge == v->cap_merge) {
+        int64_t cap = v->cap_merge ? 2 * v->cap_merge : 1024;
+        void *p = realloc(v->merge, (size_t)cap * sizeof *v->merge);
+        if (!p)
+            return OWB_E_NOMEM;
+        v->merge = p;
+        v->cap_merge = cap;
+    }
+    snprintf(v->merge[v->n_merge++], sizeof v->merge[0], "%.*s %.*s", ll, l, rl, r);
+    return 0;
 }
 
 /* The vocabulary of n tokens described in synth.h (n large enough for the bytes, at least one
- * merge and the special tokens). Quadratic lookups: fine for the tiny preset's size. */
+ * learned token and the special tokens). */
 static int bpe_make(struct bpe_vocab *v, int64_t n)
 {
     const int64_t n_special = (int64_t)OWB_ARRAY_LEN(bpe_special);
     memset(v, 0, sizeof *v);
-    OWB_ASSERT(n > 256 + n_special);
+    OWB_ASSERT(n > 256 + n_special && n < INT32_MAX / 2);
+    v->n_slot = 1;
+    while (v->n_slot < 2 * n)
+        v->n_slot *= 2;
     v->tok = calloc((size_t)n, sizeof *v->tok);
     v->tokp = calloc((size_t)n, sizeof *v->tokp);
     v->type = calloc((size_t)n, sizeof *v->type);
-    v->merge = calloc((size_t)n, sizeof *v->merge);
-    v->mergep = calloc((size_t)n, sizeof *v->mergep);
-    if (!v->tok || !v->tokp || !v->type || !v->merge || !v->mergep) {
-        bpe_free(v);
-        return OWB_E_NOMEM;
-    }
+    v->slot = calloc((size_t)v->n_slot, sizeof *v->slot);
+    if (!v->tok || !v->tokp || !v->type || !v->slot)
+        goto oom;
     for (int b = 0; b < 256; b++) {
-        int len = byte_char(b, v->tok[b]);
-        v->tok[b][len] = 0;
-        v->type[b] = 1; /* NORMAL */
+        char ch[4];
+        ch[byte_char(b, ch)] = 0;
+        bpe_add(v, ch, 1); /* NORMAL */
     }
-    v->n_tok = 256;
-    const int64_t max_merges = n - 256 - n_special;
-    for (size_t w = 0; w < OWB_ARRAY_LEN(bpe_words) && v->n_merge < max_merges; w++) {
-        for (int spaced = 1; spaced >= 0 && v->n_merge < max_merges; spaced--) {
-            /* Pieces: optional "Ġ" (the space byte's character), then the word's letters. */
+    /* Learned tokens: the prefixes of the words (each with a leading "Ġ", then without), in that
+     * order, kept when tiktoken's BPE over the tokens so far brings the prefix down to two pieces
+     * (the new token then joins them: its own text tokenizes to it). */
+    const int64_t max_learned = n - 256 - n_special;
+    for (size_t w = 0; w < OWB_ARRAY_LEN(bpe_words) && v->n_tok - 256 < max_learned; w++) {
+        for (int spaced = 1; spaced >= 0 && v->n_tok - 256 < max_learned; spaced--) {
             char cur[BPE_MAX_TOKEN] = "", piece[4];
             const char *word = bpe_words[w];
-            size_t nl = strlen(word);
-            for (size_t i = 0; i < nl + (size_t)spaced && v->n_merge < max_merges; i++) {
+            size_t nl = strlen(word), used = 0;
+            for (size_t i = 0; i < nl + (size_t)spaced && v->n_tok - 256 < max_learned; i++) {
                 int len = spaced && i == 0
                               ? byte_char(' ', piece)
                               : byte_char((unsigned char)word[i - (size_t)spaced], piece);
                 piece[len] = 0;
-                if (i == 0) {
-                    snprintf(cur, sizeof cur, "%s", piece);
-                    continue;
-                }
-                char next[BPE_MAX_TOKEN];
-                if (snprintf(next, sizeof next, "%s%s", cur, piece) >= (int)sizeof next)
+                if (used + (size_t)len >= sizeof cur)
                     break; /* longer than a token may be: the word ends here */
-                if (!bpe_has(v, next)) {
-                    snprintf(v->tok[v->n_tok], BPE_MAX_TOKEN, "%s", next);
-                    v->type[v->n_tok++] = 1;
-                    snprintf(v->merge[v->n_merge++], sizeof v->merge[0], "%s %s", cur, piece);
-                }
-                snprintf(cur, sizeof cur, "%s", next);
+                memcpy(cur + used, piece, (size_t)len + 1);
+                used += (size_t)len;
+                if (i > 0 && bpe_find(v, cur, used) < 0 && bpe_pieces(v, cur) == 2)
+                    bpe_add(v, cur, 1);
             }
         }
     }
+    /* Merges as transformers' tiktoken conversion derives them: for each learned token in id
+     * order, every split into two parts that are both tokens, ordered by the left part's id. */
+    for (int64_t id = 256; id < v->n_tok; id++) {
+        const char *s = v->tok[id];
+        int off[BPE_MAX_TOKEN + 1];
+        int nc = bpe_chars(s, off), len = off[nc];
+        int64_t lid[BPE_MAX_TOKEN];
+        int split[BPE_MAX_TOKEN], ns = 0;
+        for (int k = 1; k < nc; k++) {
+            int64_t a = bpe_find(v, s, (size_t)off[k]);
+            if (a < 0 || bpe_find(v, s + off[k], (size_t)(len - off[k])) < 0)
+                continue;
+            int j = ns++; /* insertion by left id */
+            while (j > 0 && lid[j - 1] > a) {
+                lid[j] = lid[j - 1];
+                split[j] = split[j - 1];
+                j--;
+            }
+            lid[j] = a;
+            split[j] = off[k];
+        }
+        OWB_ASSERT(ns > 0);
+        for (int j = 0; j < ns; j++)
+            if (bpe_add_merge(v, s, split[j], s + split[j], len - split[j]))
+                goto oom;
+    }
     int64_t first_special = v->n_tok;
-    for (int64_t i = 0; i < n_special; i++) {
-        snprintf(v->tok[v->n_tok], BPE_MAX_TOKEN, "%s", bpe_special[i]);
-        v->type[v->n_tok++] = 3; /* CONTROL */
-    }
+    for (int64_t i = 0; i < n_special; i++)
+        bpe_add(v, bpe_special[i], 3); /* CONTROL */
     while (v->n_tok < n) {
-        snprintf(v->tok[v->n_tok], BPE_MAX_TOKEN, "[PAD%lld]", (long long)v->n_tok);
-        v->type[v->n_tok++] = 5; /* UNUSED */
+        char pad[32];
+        snprintf(pad, sizeof pad, "[PAD%lld]", (long long)v->n_tok);
+        bpe_add(v, pad, 5); /* UNUSED */
     }
+    v->mergep = calloc((size_t)(v->n_merge ? v->n_merge : 1), sizeof *v->mergep);
+    if (!v->mergep)
+        goto oom;
     for (int64_t i = 0; i < v->n_tok; i++)
         v->tokp[i] = v->tok[i];
     for (int64_t i = 0; i < v->n_merge; i++)
@@ -550,6 +654,10 @@ static int bpe_make(struct bpe_vocab *v, int64_t n)
     v->eos = (int32_t)(first_special + BPE_EOS);
     v->pad = (int32_t)(first_special + BPE_PAD);
     return 0;
+oom:
+    bpe_free(v);
+    memset(v, 0, sizeof *v);
+    return OWB_E_NOMEM;
 }
 
 /* Copy every tokenizer.* key of a gpt-oss vocab GGUF after checking its size and model. */

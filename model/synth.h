@@ -61,11 +61,16 @@
  *   looked up by owb_synth_find_vocab(). gpt-oss-tiny generates a byte-level BPE vocabulary of
  *   1024 tokens with tokenizer.ggml.pre "gpt-4o" (the o200k pre-tokenizer regex, so the same
  *   tokenizer path as the real models): ids 0..255 the bytes in GPT-2's byte-to-unicode spelling
- *   (id = byte value), then tokens built by left-to-right merges of a fixed list of English
- *   words with and without a leading space ("Ġ"), one merge per new token, ranked in creation
- *   order (tokenizer.ggml.merges), then the harmony special tokens as CONTROL (<|startoftext|>
- *   bos, <|endoftext|> pad, <|return|> eos, <|constrain|>, <|channel|>, <|start|>, <|end|>,
- *   <|message|>, <|call|>), then "[PAD<id>]" UNUSED tokens up to 1024 as the converter pads.
+ *   (id = byte value), then learned tokens: the prefixes of a fixed list of English words with
+ *   and without a leading space ("Ġ"), in that order, each kept when tiktoken's BPE over the
+ *   tokens before it leaves the prefix in two pieces (so every token's text tokenizes to that
+ *   token), then the harmony special tokens as CONTROL (<|startoftext|> bos, <|endoftext|> pad,
+ *   <|return|> eos, <|constrain|>, <|channel|>, <|start|>, <|end|>, <|message|>, <|call|>),
+ *   then "[PAD<id>]" UNUSED tokens up to 1024 as the converter pads.
+ *   tokenizer.ggml.merges as transformers derives them from tiktoken ranks: for each learned
+ *   token in id order, every split into two parts that are both tokens, by the left part's id
+ *   (a merge's rank orders it as tiktoken orders the token it makes, so llama.cpp's merge-based
+ *   BPE and tiktoken's whole-word rule give the same ids).
  *   Like the real files it has no add_bos_token / add_eos_token keys.
  *   Scales: matrices and the router std 1/sqrt(row length); biases 0.02; sinks std 1 (attention
  *   logits of unit-scale q and k are of that size, so the sink takes a real share); norms 1.

@@ -556,6 +556,7 @@ struct scratch {
     int64_t ncpt, capcpt;
     uint8_t *flg; /* gpt-4o: cpt_flags() of each code point of the fragment */
     int64_t capflg;
+    bool merges_only; /* OWB_TOK_MERGES_ONLY: no whole-word lookup (ignore_merges) */
     bool oom;
 };
 
@@ -845,7 +846,7 @@ static void bpe_word(const struct owb_tokenizer *t, struct scratch *s, int64_t a
             o += t->b2u_len[byte];
         }
     }
-    if (t->ignore_merges) {
+    if (t->ignore_merges && !s->merges_only) {
         int32_t id = smap_get(&t->vocab, w, o);
         if (id >= 0) {
             ivec_push(out, id);
@@ -1212,7 +1213,7 @@ int64_t owb_tokenizer_encode(const struct owb_tokenizer *t, const char *text, si
                              unsigned flags, int32_t *ids, int64_t cap)
 {
     struct ivec out = {0};
-    struct scratch s = {0};
+    struct scratch s = {.merges_only = (flags & OWB_TOK_MERGES_ONLY) != 0};
     struct frag *fr = NULL, *nf = NULL;
     int64_t nfr = 0, capfr = 0, capnf = 0, result = OWB_E_NOMEM;
     bool oom = false;

@@ -43,6 +43,12 @@ enum owb_token_type {
 /* Flags of owb_tokenizer_encode. */
 #define OWB_TOK_ADD_SPECIAL 1u   /* BOS (and EOS) as tokenizer.ggml.add_bos/eos_token say */
 #define OWB_TOK_PARSE_SPECIAL 2u /* control-token text in the input becomes the control token */
+/* BPE: apply the merges to every pre-tokenized word, also to a word that is a token itself, where
+ * the llama-bpe and gpt-4o pre-tokenizers take such a word whole (tiktoken's rule, llama.cpp's
+ * ignore_merges). llama.cpp merges gpt-4o words, so this flag gives its ids for them; where
+ * the merges build each token of the vocabulary from its text (gpt-oss-tiny's) both give the
+ * same ids. */
+#define OWB_TOK_MERGES_ONLY 4u
 
 struct owb_tokenizer;
 
@@ -66,7 +72,7 @@ const char *owb_tokenizer_text(const struct owb_tokenizer *t, int32_t id);
 
 /* Tokenize len bytes of UTF-8 text. Writes at most cap ids and returns the total count (which may
  * exceed cap: call again with a larger buffer), or OWB_E_NOMEM. Flags: OWB_TOK_ADD_SPECIAL,
- * OWB_TOK_PARSE_SPECIAL. */
+ * OWB_TOK_PARSE_SPECIAL, OWB_TOK_MERGES_ONLY. */
 int64_t owb_tokenizer_encode(const struct owb_tokenizer *t, const char *text, size_t len,
                              unsigned flags, int32_t *ids, int64_t cap);
 

@@ -6,8 +6,9 @@
  * value type llama.cpp checks, the keys a converted file lacks (rope.dimension_count,
  * vocab_size), every tensor's name, shape and type in the default mix (experts mxfp4, matrices
  * bf16, router / norms / sinks / biases f32), --type and --expert-type, the data size the preset
- * predicts, weight scales; the generated BPE vocabulary (GPT-2 byte spelling, merges that build
- * their tokens, harmony special tokens, padding); --layers keeps the first layers' bytes; a
+ * predicts, weight scales; the generated BPE vocabulary (GPT-2 byte spelling, merges in the
+ * order of transformers' conversion of tiktoken ranks, harmony special tokens, padding; that the
+ * merges build every token is test_synth_vocab.c's); --layers keeps the first layers' bytes; a
  * 201,088-token vocabulary copied from ggml-vocab-gpt-oss.gguf (on a narrow copy of the 20b
  * preset, so the test stays small), and a missing, foreign or wrong-sized vocabulary refused
  * with a clear error and no file.
@@ -283,7 +284,9 @@ static void check_tiny_vocab(const struct owb_gguf *g, uint64_t n_vocab)
     }
     CHECK(str_eq(owb_gguf_arr_str(tok, ' '), "\xc4\xa0") &&
           str_eq(owb_gguf_arr_str(tok, 0), "\xc4\x80"));
-    /* Merge k builds token 256 + k from two earlier tokens. */
+    /* Each merge joins two tokens into a learned token; merges come in the order of the token
+     * they make, then of their left part (transformers' conversion of tiktoken ranks). */
+    int64_t prev_c = 255, prev_a = -1, n_made = 0;
     for (uint64_t k = 0; k < nm; k++) {
         struct owb_gguf_str m = owb_gguf_arr_str(mg, k);
         const char *sp = memchr(m.ptr, ' ', m.len);
@@ -295,9 +298,18 @@ static void check_tiny_vocab(const struct owb_gguf *g, uint64_t n_vocab)
         char joined[128];
         snprintf(joined, sizeof joined, "%.*s%.*s", (int)la, m.ptr, (int)lb, sp + 1);
         int64_t c = find_tok(tok, nt, joined, strlen(joined));
-        CHECK_MSG(a >= 0 && b >= 0 && c == 256 + (int64_t)k && a < c && b < c,
-                  "merge %llu '%.*s': parts %lld %lld, result %lld", (unsigned long long)k,
-                  (int)m.len, m.ptr, (long long)a, (long long)b, (long long)c);
+        CHECK_MSG(a >= 0 && b >= 0 && c > 255 && (c > prev_c || (c == prev_c && a > prev_a)) &&
+                      owb_gguf_arr_num(ty, (uint64_t)(c < 0 ? 0 : c)) == 1,
+                  "merge %llu '%.*s': parts %lld %lld, result %lld after %lld",
+                  (unsigned long long)k, (int)m.len, m.ptr, (long long)a, (long long)b,
+                  (long long)c, (long long)prev_c);
+        n_made += c != prev_c;
+        if (c >= 0) {
+            CHECK_MSG(c == prev_c || c == prev_c + 1, "no merge makes token %lld",
+                      (long long)c - 1);
+            prev_c = c;
+            prev_a = a;
+        }
     }
     /* "Ġthe" and "the" are tokens: ordinary text takes multi-byte tokens. */
     CHECK(find_tok(tok, nt, "\xc4\xa0the", 5) > 255 && find_tok(tok, nt, "the", 3) > 255);
@@ -306,7 +318,8 @@ static void check_tiny_vocab(const struct owb_gguf *g, uint64_t n_vocab)
         "<|startoftext|>", "<|endoftext|>", "<|return|>",  "<|constrain|>", "<|channel|>",
         "<|start|>",       "<|end|>",       "<|message|>", "<|call|>",
     };
-    uint64_t s0 = 256 + nm;
+    uint64_t s0 = 256 + (uint64_t)n_made; /* every learned token is made by some merge */
+    CHECK(n_made > 200 && nm >= (uint64_t)n_made);
     for (size_t i = 0; i < OWB_ARRAY_LEN(special); i++) {
         CHECK_MSG(str_eq(owb_gguf_arr_str(tok, s0 + i), special[i]), "special %s", special[i]);
         CHECK(owb_gguf_arr_num(ty, s0 + i) == 3);
