@@ -11,9 +11,10 @@
  * f16 weights read X as is: for f16, ggml rounds the activations to f16 (11 significant bits,
  * range to 65504) and owbench does not, which is more accurate and costs a GEMV nothing, so f16
  * models agree with llama.cpp to that rounding only. Fast kernels: f32, f16, bf16, q8_0, q4_0,
- * q4_K, q6_K, mxfp4 on AVX2 and AVX-512 (integer ones with VNNI; q4_0/mxfp4 also with VBMI; bf16
- * with vdpbf16ps where the CPU has AVX512_BF16, which counts bf16 subnormals as zero, else both
- * operands widened to f32 for FMA), GEMM tiles for batch >= 16 on AVX-512 for all eight of them.
+ * q4_K, q6_K, mxfp4 on AVX2 and AVX-512 (integer ones with VNNI; q4_0/mxfp4 also with VBMI; the
+ * bf16 GEMV with vdpbf16ps where the CPU has AVX512_BF16, which counts bf16 subnormals as zero;
+ * without it, and in every bf16 GEMM tile, both operands are widened to f32 for FMA), GEMM tiles
+ * for batch >= 16 on AVX-512 for all eight of them.
  * Every other format, and the ISA "ref", run the reference path (traits vec_dot_ref, or
  * dequantize + float64 dot), which defines correctness.
  *

@@ -2,8 +2,8 @@
 /*
  * gemm_avx512.c: AVX-512 (F/BW/VL/DQ + VNNI) GEMM kernels for owb_matmul_rows (batch >= 16): the
  * 32-wide integer formats (q4_0, q8_0, mxfp4), the k-quants (q4_K, q6_K) and the float formats
- * (bf16 with vdpbf16ps where the CPU has AVX512_BF16), against the same prepared activations as the
- * GEMV kernels of matmul_avx512.c.
+ * (bf16 weights with their bf16 activations widened to f32), against the same prepared activations
+ * as the GEMV kernels of matmul_avx512.c.
  */
 #include <immintrin.h>
 #include <string.h>
@@ -420,101 +420,15 @@ static void gemm_f16(const struct owb_mm_args *a, int64_t r0, int64_t r1)
     gemm_f(F_F16, F_F32, a, r0, r1);
 }
 
-/* bf16 x bf16 without AVX512_BF16 */
+/* bf16 x bf16 on every AVX-512 CPU, AVX512_BF16 or not: on the Sapphire Rapids VM this was
+ * measured on, vdpbf16ps zmm (32 multiply-adds) issues about once per 0.77 ns where vfmadd231ps
+ * zmm (16) issues once per 0.19 ns (12 independent chains each), half the multiply-adds per
+ * second, and a vdpbf16ps tile (bf16 pairs in the lanes, the column's pair broadcast from the
+ * activation row) ran at 77 GFLOP/s where this one runs 93-101 (1 core, 1024x4096 b512, CPU
+ * time; docs/perf-notes.md). The GEMV, which is bound by the weight reads, does use it. */
 static void gemm_bf16(const struct owb_mm_args *a, int64_t r0, int64_t r1)
 {
     gemm_f(F_BF16, F_BF16, a, r0, r1);
-}
-
-/*
- * bf16 x bf16 with AVX512_BF16: the tile keeps the weights as bf16 pairs, lane i of pair p holding
- * elements 2p and 2p + 1 of row i (the same 16 KiB as an f32 tile of half the elements), so one
- * vdpbf16ps with the column's pair broadcast from the prepared activations does 32 multiply-adds.
- * An odd k's last pair has a zero weight and the activation row's zero padding.
- */
-#define GEMM_KC_B 512 /* bf16 pair tiles: 16 KiB */
-
-struct gemm_tile_b {
-    uint32_t w[GEMM_KC_B / 2][16]; /* [pair][row] */
-};
-
-AI void gemm_pack_b(const struct owb_mm_args *a, int64_t r, int nr, int64_t kb, int nk,
-                    struct gemm_tile_b *t)
-{
-    if (kb + GEMM_KC_B < a->k) /* the next k slice, as gemm_pack_f */
-        for (int i = 0; i < nr; i++)
-            for (int l = 0; l < GEMM_KC_B * 2; l += 64)
-                _mm_prefetch((const char *)(a->w + (size_t)(r + i) * a->w_row_bytes +
-                                            (size_t)(kb + GEMM_KC_B) * 2 + (size_t)l),
-                             _MM_HINT_T1);
-    for (int j = 0; j < nk; j += 32) {
-        const int n = nk - j < 32 ? nk - j : 32;
-        const __mmask32 m = (__mmask32)(n == 32 ? 0xffffffffu : (1u << n) - 1u);
-        __m512 rows[16], cols[16];
-        for (int i = 0; i < 16; i++)
-            rows[i] = i < nr
-                          ? _mm512_castsi512_ps(_mm512_maskz_loadu_epi16(
-                                m, a->w + (size_t)(r + i) * a->w_row_bytes + (size_t)(kb + j) * 2))
-                          : _mm512_setzero_ps();
-        transpose16_ps(rows, cols);
-        for (int p = 0; p < (n + 1) / 2; p++)
-            _mm512_store_ps((float *)t->w[j / 2 + p], cols[p]);
-    }
-}
-
-/* acc += wv . broadcast(the bf16 pair at p), the broadcast as vdpbf16ps's memory operand (see
- * dpbusd_bcst) */
-AI __m512 dpbf16_bcst(__m512 acc, __m512 wv, const void *p)
-{
-    __asm__("vdpbf16ps %[m]%{1to16%}, %[w], %[acc]"
-            : [acc] "+v"(acc)
-            : [w] "v"(wv), [m] "m"(*(const int32_t *)p));
-    return acc;
-}
-
-AI void gemm_kernel_b(int C, const struct owb_mm_args *a, const struct gemm_tile_b *t, int64_t kb,
-                      int nk, int64_t c0, __m512 acc[GEMM_C])
-{
-    const uint8_t *x[GEMM_C];
-    for (int c = 0; c < C; c++) {
-        x[c] = a->act + (size_t)(c0 + c) * a->act_row_bytes + (size_t)kb * 2;
-        acc[c] = _mm512_setzero_ps();
-    }
-    for (int p = 0; p < (nk + 1) / 2; p++) {
-        const __m512 wv = _mm512_load_ps((const float *)t->w[p]);
-        for (int c = 0; c < C; c++)
-            acc[c] = dpbf16_bcst(acc[c], wv, x[c] + 4 * p);
-    }
-}
-
-static void gemm_bf16_dp(const struct owb_mm_args *a, int64_t r0, int64_t r1)
-{
-    _Alignas(64) struct gemm_tile_b t;
-    for (int64_t cb = 0; cb < a->batch; cb += GEMM_CB) {
-        const int64_t nc = a->batch - cb < GEMM_CB ? a->batch - cb : GEMM_CB;
-        for (int64_t rb = r0; rb < r1; rb += GEMM_RB) {
-            const int64_t re = rb + GEMM_RB < r1 ? rb + GEMM_RB : r1;
-            for (int64_t kb = 0; kb < a->k; kb += GEMM_KC_B) {
-                const int nk = (int)(a->k - kb < GEMM_KC_B ? a->k - kb : GEMM_KC_B);
-                for (int64_t r = rb; r < re; r += 16) {
-                    const int nr = (int)(re - r < 16 ? re - r : 16);
-                    const int tile = (int)((r - rb) / 16);
-                    gemm_pack_b(a, r, nr, kb, nk, &t);
-                    int64_t c = 0;
-                    __m512 acc[GEMM_C];
-                    for (; c + GEMM_C <= nc; c += GEMM_C) {
-                        gemm_kernel_b(GEMM_C, a, &t, kb, nk, cb + c, acc);
-                        gemm_accum(tile, c, GEMM_C, kb == 0, acc);
-                    }
-                    for (; c < nc; c++) {
-                        gemm_kernel_b(1, a, &t, kb, nk, cb + c, acc);
-                        gemm_accum(tile, c, 1, kb == 0, acc);
-                    }
-                }
-            }
-            gemm_flush(a, rb, re, cb, nc, GEMM_CB);
-        }
-    }
 }
 
 /*
@@ -709,8 +623,6 @@ static void gemm_q6_K(const struct owb_mm_args *a, int64_t r0, int64_t r1)
 const struct owb_mm_kernel owb_mm_kernels_avx512_gemm[] = {
     {OWB_TYPE_F32, OWB_ISA_AVX512, 16, 0, "avx512 f32 fma gemm16x8", gemm_f32},
     {OWB_TYPE_F16, OWB_ISA_AVX512, 16, 0, "avx512 f16xf32 fma gemm16x8", gemm_f16},
-    {OWB_TYPE_BF16, OWB_ISA_AVX512, 16, OWB_MM_NEEDS_BF16, "avx512-bf16 bf16xbf16 dpbf16 gemm16x8",
-     gemm_bf16_dp},
     {OWB_TYPE_BF16, OWB_ISA_AVX512, 16, 0, "avx512 bf16xbf16 fma gemm16x8", gemm_bf16},
     {OWB_TYPE_Q4_0, OWB_ISA_AVX512, 5, OWB_MM_NEEDS_VNNI, "avx512-vnni q4_0xq8_0 gemm16x8",
      gemm_q4_0},
