@@ -72,8 +72,10 @@ static void bf16_from_float(const float *src, void *dst, int64_t n)
         h[i] = owb_fp32_to_bf16_inl(src[i]);
 }
 
-/* The float formats take f32 activations (unlike ggml's f16·f16 and bf16·bf16 dots): each product
- * is rounded to float, the sum is kept in double as ggml_vec_dot_f32 does. */
+/* f32 and f16 weights take f32 activations (ggml rounds them to f16 for an f16 dot; owbench keeps
+ * them, which is more accurate): each product is rounded to float, the sum is kept in double as
+ * ggml_vec_dot_f32 does. bf16 weights take bf16 activations, as ggml's CPU backend (vec_dot_type
+ * bf16): the product of two bf16 values is exact in double, and so is kept, summed in double. */
 static void vec_dot_f32_f32(int64_t n, float *s, const void *w, const void *a)
 {
     const float *x = w;
@@ -94,13 +96,13 @@ static void vec_dot_f16_f32(int64_t n, float *s, const void *w, const void *a)
     *s = (float)sum;
 }
 
-static void vec_dot_bf16_f32(int64_t n, float *s, const void *w, const void *a)
+static void vec_dot_bf16_bf16(int64_t n, float *s, const void *w, const void *a)
 {
     const owb_bf16_t *x = w;
-    const float *y = a;
+    const owb_bf16_t *y = a;
     double sum = 0.0;
     for (int64_t i = 0; i < n; i++)
-        sum += (double)(owb_bf16_to_fp32_inl(x[i]) * y[i]);
+        sum += (double)owb_bf16_to_fp32_inl(x[i]) * (double)owb_bf16_to_fp32_inl(y[i]);
     *s = (float)sum;
 }
 
@@ -112,7 +114,7 @@ static const struct owb_type_traits type_traits[OWB_TYPE_COUNT] = {
     [OWB_TYPE_F16] = {"f16", 1, sizeof(owb_f16_t), false, f16_to_float, f16_from_float,
                       vec_dot_f16_f32, OWB_TYPE_F32},
     [OWB_TYPE_BF16] = {"bf16", 1, sizeof(owb_bf16_t), false, bf16_to_float, bf16_from_float,
-                       vec_dot_bf16_f32, OWB_TYPE_F32},
+                       vec_dot_bf16_bf16, OWB_TYPE_BF16},
     [OWB_TYPE_Q4_0] = {"q4_0", OWB_QK, sizeof(struct owb_block_q4_0), true, owb_dequantize_q4_0,
                        owb_quantize_q4_0_ref, owb_vec_dot_q4_0_q8_0, OWB_TYPE_Q8_0},
     [OWB_TYPE_Q4_1] = {"q4_1", OWB_QK, sizeof(struct owb_block_q4_1), true, owb_dequantize_q4_1,

@@ -30,7 +30,7 @@ static atomic_int isa_current = OWB_ISA_REF;
  * (SSE, AVX state) and 5-7 (AVX-512 opmask and upper registers), read with xgetbv when OSXSAVE
  * is set. */
 struct isa_bits {
-    bool avx2, avx512, vnni, vbmi;
+    bool avx2, avx512, vnni, vbmi, bf16;
 };
 
 static uint64_t read_xcr0(void)
@@ -46,7 +46,7 @@ static pthread_once_t isa_bits_once = PTHREAD_ONCE_INIT;
 static void isa_bits_read(void)
 {
     struct isa_bits *out = &isa_bits_found;
-    struct isa_bits b = {false, false, false, false};
+    struct isa_bits b = {false, false, false, false, false};
     unsigned a, bx, c, d;
     *out = b;
     if (!__get_cpuid(1, &a, &bx, &c, &d))
@@ -65,6 +65,12 @@ static void isa_bits_read(void)
                (bx & (1u << 31));
     b.vnni = b.avx512 && (c & (1u << 11));
     b.vbmi = b.avx512 && (c & (1u << 1));
+    /* AVX512_BF16: leaf 7 sub-leaf 1, EAX bit 5 (sub-leaf 0's EAX is the highest sub-leaf) */
+    if (b.avx512 && a >= 1) {
+        unsigned a1, b1, c1, d1;
+        __cpuid_count(7, 1, a1, b1, c1, d1);
+        b.bf16 = a1 & (1u << 5);
+    }
     *out = b;
 }
 
@@ -105,6 +111,15 @@ bool owb_isa_has_vbmi(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
     return isa_bits().vbmi;
+#else
+    return false;
+#endif
+}
+
+bool owb_isa_has_avx512bf16(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    return isa_bits().bf16;
 #else
     return false;
 #endif

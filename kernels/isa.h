@@ -32,6 +32,10 @@ bool owb_isa_has_vnni(void);
 /* True when the CPU has AVX-512 VBMI (vpermb, vpermt2b); some avx512 kernels use it. */
 bool owb_isa_has_vbmi(void);
 
+/* True when the CPU has AVX512_BF16 (vdpbf16ps); the avx512 bf16 matmul kernels use it and report
+ * it in their path name ("avx512-bf16 ..."). */
+bool owb_isa_has_avx512bf16(void);
+
 /* The ISA kernels dispatch to. The first call decides (OWB_ISA in the environment, else the best
  * detected) and warns once on stderr if the forced ISA is unknown or unsupported. */
 enum owb_isa owb_isa_active(void);

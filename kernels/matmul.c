@@ -151,8 +151,9 @@ int owb_matmul_plan_init(struct owb_matmul_plan *p, enum owb_type wtype, int64_t
     p->batch = batch;
 
     const struct owb_mm_kernel *kern = NULL;
-    const int have =
-        (owb_isa_has_vnni() ? OWB_MM_NEEDS_VNNI : 0) | (owb_isa_has_vbmi() ? OWB_MM_NEEDS_VBMI : 0);
+    const int have = (owb_isa_has_vnni() ? OWB_MM_NEEDS_VNNI : 0) |
+                     (owb_isa_has_vbmi() ? OWB_MM_NEEDS_VBMI : 0) |
+                     (owb_isa_has_avx512bf16() ? OWB_MM_NEEDS_BF16 : 0);
     if (isa == OWB_ISA_AVX512) {
         kern = find_kernel(owb_mm_kernels_avx512_gemm, wtype, batch, have, NULL);
         kern = find_kernel(owb_mm_kernels_avx512_vbmi, wtype, batch, have, kern);

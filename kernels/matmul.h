@@ -4,12 +4,19 @@
  * (GGUF layout as stored, row-major, each row owb_row_size(type, k) bytes), f32 activations and
  * f32 output. Where an integer dot is faster, the activations are quantized once per call into the
  * type's vec_dot_type (q8_0 for the 32-wide formats and mxfp4, q8_K for the k-quants, q8_1 for
- * q4_1/q5_1), exactly as the traits' reference quantizer would (same bytes on every ISA); the float
- * formats (f32, f16, bf16) read X directly. Fast kernels: f32, f16, bf16, q8_0, q4_0, q4_K, q6_K,
- * mxfp4 on AVX2 and AVX-512 (integer ones with VNNI; q4_0/mxfp4 also with VBMI), GEMM tiles for
- * batch >= 16 on AVX-512 for all eight of them. Every other format, and
- * the ISA "ref", run the reference path (traits vec_dot_ref, or dequantize + float64 dot), which
- * defines correctness.
+ * q4_1/q5_1), exactly as the traits' reference quantizer would (same bytes on every ISA). bf16
+ * weights take bf16 activations as ggml's CPU backend does (vec_dot_type bf16): each activation is
+ * rounded to nearest even as ggml_compute_fp32_to_bf16 rounds it (NaN made quiet, subnormals
+ * kept), so gpt-oss's bf16 attention and output matrices see the inputs llama.cpp's see. f32 and
+ * f16 weights read X as is: for f16, ggml rounds the activations to f16 (11 significant bits,
+ * range to 65504) and owbench does not, which is more accurate and costs a GEMV nothing, so f16
+ * models agree with llama.cpp to that rounding only. Fast kernels: f32, f16, bf16, q8_0, q4_0,
+ * q4_K, q6_K, mxfp4 on AVX2 and AVX-512 (integer ones with VNNI; q4_0/mxfp4 also with VBMI; the
+ * bf16 GEMV with vdpbf16ps where the CPU has AVX512_BF16, which counts bf16 subnormals as zero;
+ * without it, and in every bf16 GEMM tile, both operands are widened to f32 for FMA), GEMM tiles
+ * for batch >= 16 on AVX-512 for all eight of them.
+ * Every other format, and the ISA "ref", run the reference path (traits vec_dot_ref, or
+ * dequantize + float64 dot), which defines correctness.
  *
  * The kernels never create threads: a call is split into a plan (shape, ISA, path), a prepare step
  * over activation rows and a compute step over output rows, so a caller's pool can run
@@ -56,9 +63,11 @@ struct owb_matmul_plan {
     enum owb_type wtype;    /* weight format */
     int64_t m, k, batch;    /* W is m x k, X is batch x k, Y is batch x m */
     enum owb_isa isa;       /* ISA of the kernels in use (may be lower than asked: see path) */
-    enum owb_type act_type; /* format of the prepared activations (OWB_TYPE_F32: X used as is) */
+    enum owb_type act_type; /* prepared activations: the traits' vec_dot_type (q8_0, q8_K, q8_1,
+                               bf16), or OWB_TYPE_F32: X used as is (f32, f16 weights) */
     size_t act_row_bytes;   /* bytes of one prepared activation row in the scratch (0: none) */
-    char path[64];          /* what runs, e.g. "avx512-vnni q4_0xq8_0 gemv" or "ref q5_0xq8_0" */
+    char path[64]; /* what runs, e.g. "avx512-vnni q4_0xq8_0 gemv", "avx512-bf16 bf16xbf16 dpbf16
+                      gemv" or "ref q5_0xq8_0 vec_dot" */
     /* private to kernels/ */
     const struct owb_mm_kernel *kern;
     void (*prep)(const float *x, uint8_t *act_row, int64_t k, int off);

@@ -50,7 +50,9 @@ static const struct peak_loop *peak_loop(enum owb_peak_kind k, enum owb_isa isa)
 
 enum owb_peak_kind owb_peak_kind_for_act(enum owb_type act)
 {
-    return act == OWB_TYPE_F32 ? OWB_PEAK_F32_FMA : OWB_PEAK_INT8_DOT;
+    /* bf16 x bf16: the fallbacks are f32 FMA kernels; vdpbf16ps (32 MAC per zmm) has no loop of
+     * its own yet and is held against the FMA peak too */
+    return act == OWB_TYPE_F32 || act == OWB_TYPE_BF16 ? OWB_PEAK_F32_FMA : OWB_PEAK_INT8_DOT;
 }
 
 const char *owb_peak_name(enum owb_peak_kind k)

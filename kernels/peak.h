@@ -32,8 +32,8 @@ enum owb_peak_kind {
 };
 
 /* The ceiling a batched matmul whose plan takes activations of type act (kernels/matmul.h,
- * owb_matmul_plan.act_type) is held against: f32_fma for f32 activations (float weights), int8_dot
- * for quantized ones. */
+ * owb_matmul_plan.act_type) is held against: f32_fma for f32 activations (f32, f16 weights) and
+ * bf16 ones (bf16 weights), int8_dot for quantized ones. */
 enum owb_peak_kind owb_peak_kind_for_act(enum owb_type act);
 
 /* "int8_dot", "f32_fma", "q8_block"; "?" for an invalid value. */

@@ -342,12 +342,13 @@ AI void gemm_pack_f(int f, const struct owb_mm_args *a, int64_t r, int nr, int64
     }
 }
 
-AI void gemm_kernel_f(int H, int C, const struct owb_mm_args *a, const struct gemm_tile_f *t,
-                      int64_t kb, int nk, int64_t c0, __m256 acc[2][GEMM_CMAX])
+/* Columns c0..c0+C of the k slice from x0 (column c at x0 + c * ldx) against the tile. */
+AI void gemm_kernel_f(int H, int C, const float *x0, int64_t ldx, const struct gemm_tile_f *t,
+                      int nk, __m256 acc[2][GEMM_CMAX])
 {
     const float *x[GEMM_CMAX];
     for (int c = 0; c < C; c++) {
-        x[c] = a->x + (c0 + c) * a->ldx + kb;
+        x[c] = x0 + c * ldx;
         for (int h = 0; h < H; h++)
             acc[h][c] = _mm256_setzero_ps();
     }
@@ -366,20 +367,41 @@ AI void gemm_kernel_f(int H, int C, const struct owb_mm_args *a, const struct ge
 /* 16 rows x 6 columns: 12 accumulators, two weight registers and a broadcast. */
 #define GEMM_FC 6
 
-AI void gemm_f_pass(int C, const struct owb_mm_args *a, const struct gemm_tile_f *t, int nr,
-                    int tile, int64_t kb, int nk, int64_t cb, int64_t c)
+AI void gemm_f_pass(int C, const float *x0, int64_t ldx, const struct gemm_tile_f *t, int nr,
+                    int tile, int nk, int first, int64_t c)
 {
     __m256 acc[2][GEMM_CMAX];
     if (nr > 8) {
-        gemm_kernel_f(2, C, a, t, kb, nk, cb + c, acc);
-        gemm_accum(2, C, tile, c, kb == 0, acc);
+        gemm_kernel_f(2, C, x0, ldx, t, nk, acc);
+        gemm_accum(2, C, tile, c, first, acc);
     } else {
-        gemm_kernel_f(1, C, a, t, kb, nk, cb + c, acc);
-        gemm_accum(1, C, tile, c, kb == 0, acc);
+        gemm_kernel_f(1, C, x0, ldx, t, nk, acc);
+        gemm_accum(1, C, tile, c, first, acc);
     }
 }
 
-AI void gemm_f(int f, const struct owb_mm_args *a, int64_t r0, int64_t r1)
+/* bf16 activations of the current row block and k slice, widened to f32 once for its GEMM_RB / 16
+ * tiles (about 5% of the FMAs) so that the kernel keeps its broadcast loads. */
+static _Thread_local struct {
+    _Alignas(32) float x[GEMM_CB][GEMM_KC_F];
+} gemm_xw;
+
+static void gemm_widen_bf16(const struct owb_mm_args *a, int64_t cb, int64_t nc, int64_t kb, int nk)
+{
+    for (int64_t c = 0; c < nc; c++) {
+        const uint8_t *src = a->act + (size_t)(cb + c) * a->act_row_bytes + (size_t)kb * 2;
+        int j = 0;
+        for (; j + 8 <= nk; j += 8)
+            _mm256_store_ps(gemm_xw.x[c] + j, fl_load(F_BF16, src, j));
+        for (; j < nk; j++) {
+            const uint32_t u = (uint32_t)(src[2 * j] | src[2 * j + 1] << 8) << 16;
+            memcpy(gemm_xw.x[c] + j, &u, sizeof u);
+        }
+    }
+}
+
+/* Weights of format f; activations f32 (X) or, for bf16 weights, the prepared bf16 rows (xf). */
+AI void gemm_f(int f, int xf, const struct owb_mm_args *a, int64_t r0, int64_t r1)
 {
     _Alignas(64) struct gemm_tile_f t;
     for (int64_t cb = 0; cb < a->batch; cb += GEMM_CB) {
@@ -388,28 +410,33 @@ AI void gemm_f(int f, const struct owb_mm_args *a, int64_t r0, int64_t r1)
             const int64_t re = rb + GEMM_RB < r1 ? rb + GEMM_RB : r1;
             for (int64_t kb = 0; kb < a->k; kb += GEMM_KC_F) {
                 const int nk = (int)(a->k - kb < GEMM_KC_F ? a->k - kb : GEMM_KC_F);
+                if (xf == F_BF16)
+                    gemm_widen_bf16(a, cb, nc, kb, nk);
+                const float *xs = xf == F_BF16 ? gemm_xw.x[0] : a->x + cb * a->ldx + kb;
+                const int64_t ldx = xf == F_BF16 ? GEMM_KC_F : a->ldx;
+                const int first = kb == 0;
                 for (int64_t r = rb; r < re; r += 16) {
                     const int nr = (int)(re - r < 16 ? re - r : 16);
                     const int tile = (int)((r - rb) / 16);
                     gemm_pack_f(f, a, r, nr, kb, nk, &t);
                     int64_t c = 0;
                     for (; c + GEMM_FC <= nc; c += GEMM_FC)
-                        gemm_f_pass(GEMM_FC, a, &t, nr, tile, kb, nk, cb, c);
+                        gemm_f_pass(GEMM_FC, xs + c * ldx, ldx, &t, nr, tile, nk, first, c);
                     switch (nc - c) {
                     case 5:
-                        gemm_f_pass(5, a, &t, nr, tile, kb, nk, cb, c);
+                        gemm_f_pass(5, xs + c * ldx, ldx, &t, nr, tile, nk, first, c);
                         break;
                     case 4:
-                        gemm_f_pass(4, a, &t, nr, tile, kb, nk, cb, c);
+                        gemm_f_pass(4, xs + c * ldx, ldx, &t, nr, tile, nk, first, c);
                         break;
                     case 3:
-                        gemm_f_pass(3, a, &t, nr, tile, kb, nk, cb, c);
+                        gemm_f_pass(3, xs + c * ldx, ldx, &t, nr, tile, nk, first, c);
                         break;
                     case 2:
-                        gemm_f_pass(2, a, &t, nr, tile, kb, nk, cb, c);
+                        gemm_f_pass(2, xs + c * ldx, ldx, &t, nr, tile, nk, first, c);
                         break;
                     case 1:
-                        gemm_f_pass(1, a, &t, nr, tile, kb, nk, cb, c);
+                        gemm_f_pass(1, xs + c * ldx, ldx, &t, nr, tile, nk, first, c);
                         break;
                     default:
                         break;
@@ -423,17 +450,17 @@ AI void gemm_f(int f, const struct owb_mm_args *a, int64_t r0, int64_t r1)
 
 static void gemm_f32(const struct owb_mm_args *a, int64_t r0, int64_t r1)
 {
-    gemm_f(F_F32, a, r0, r1);
+    gemm_f(F_F32, F_F32, a, r0, r1);
 }
 
 static void gemm_f16(const struct owb_mm_args *a, int64_t r0, int64_t r1)
 {
-    gemm_f(F_F16, a, r0, r1);
+    gemm_f(F_F16, F_F32, a, r0, r1);
 }
 
 static void gemm_bf16(const struct owb_mm_args *a, int64_t r0, int64_t r1)
 {
-    gemm_f(F_BF16, a, r0, r1);
+    gemm_f(F_BF16, F_BF16, a, r0, r1);
 }
 
 /* ----------------------------------------------------------------------------- k-quants ---- */
@@ -692,7 +719,7 @@ static void gemm_q6_K(const struct owb_mm_args *a, int64_t r0, int64_t r1)
 const struct owb_mm_kernel owb_mm_kernels_avx2_gemm[] = {
     {OWB_TYPE_F32, OWB_ISA_AVX2, 12, 0, "avx2 f32 fma gemm16x6", gemm_f32},
     {OWB_TYPE_F16, OWB_ISA_AVX2, 12, 0, "avx2 f16xf32 fma gemm16x6", gemm_f16},
-    {OWB_TYPE_BF16, OWB_ISA_AVX2, 12, 0, "avx2 bf16xf32 fma gemm16x6", gemm_bf16},
+    {OWB_TYPE_BF16, OWB_ISA_AVX2, 12, 0, "avx2 bf16xbf16 fma gemm16x6", gemm_bf16},
     {OWB_TYPE_Q4_0, OWB_ISA_AVX2, 5, 0, "avx2 q4_0xq8_0 maddubs gemm16x3", gemm_q4_0},
     {OWB_TYPE_Q8_0, OWB_ISA_AVX2, 5, 0, "avx2 q8_0xq8_0 maddubs gemm16x3", gemm_q8_0},
     {OWB_TYPE_MXFP4, OWB_ISA_AVX2, 5, 0, "avx2 mxfp4xq8_0 maddubs gemm16x3", gemm_mxfp4},

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * gemm_avx512.c: AVX-512 (F/BW/VL/DQ + VNNI) GEMM kernels for owb_matmul_rows (batch >= 16): the
- * 32-wide integer formats (q4_0, q8_0, mxfp4), the k-quants (q4_K, q6_K) and the float formats,
- * against the same prepared activations as the GEMV kernels of matmul_avx512.c.
+ * 32-wide integer formats (q4_0, q8_0, mxfp4), the k-quants (q4_K, q6_K) and the float formats
+ * (bf16 weights with their bf16 activations widened to f32), against the same prepared activations
+ * as the GEMV kernels of matmul_avx512.c.
  */
 #include <immintrin.h>
 #include <string.h>
@@ -341,12 +342,13 @@ AI void gemm_pack_f(int f, const struct owb_mm_args *a, int64_t r, int nr, int64
     }
 }
 
-AI void gemm_kernel_f(int C, const struct owb_mm_args *a, const struct gemm_tile_f *t, int64_t kb,
-                      int nk, int64_t c0, __m512 acc[GEMM_C])
+/* Columns c0..c0+C of the k slice from x0 (column c at x0 + c * ldx) against the tile. */
+AI void gemm_kernel_f(int C, const float *x0, int64_t ldx, const struct gemm_tile_f *t, int nk,
+                      __m512 acc[GEMM_C])
 {
     const float *x[GEMM_C];
     for (int c = 0; c < C; c++) {
-        x[c] = a->x + (c0 + c) * a->ldx + kb;
+        x[c] = x0 + c * ldx;
         acc[c] = _mm512_setzero_ps();
     }
     for (int j = 0; j < nk; j++) {
@@ -356,7 +358,25 @@ AI void gemm_kernel_f(int C, const struct owb_mm_args *a, const struct gemm_tile
     }
 }
 
-AI void gemm_f(int f, const struct owb_mm_args *a, int64_t r0, int64_t r1)
+/* bf16 activations of the current row block and k slice, widened to f32 once for its GEMM_RB / 16
+ * tiles (about 5% of the FMAs) so that the kernel keeps its broadcast loads. */
+static _Thread_local struct {
+    _Alignas(64) float x[GEMM_CB][GEMM_KC_F];
+} gemm_xw;
+
+static void gemm_widen_bf16(const struct owb_mm_args *a, int64_t cb, int64_t nc, int64_t kb, int nk)
+{
+    for (int64_t c = 0; c < nc; c++) {
+        const uint8_t *src = a->act + (size_t)(cb + c) * a->act_row_bytes;
+        for (int j = 0; j < nk; j += 16) {
+            const __mmask16 m = (__mmask16)(nk - j >= 16 ? 0xffffu : (1u << (nk - j)) - 1u);
+            _mm512_store_ps(gemm_xw.x[c] + j, fl_load_mask(F_BF16, src, kb + j, m));
+        }
+    }
+}
+
+/* Weights of format f; activations f32 (X) or, for bf16 weights, the prepared bf16 rows (xf). */
+AI void gemm_f(int f, int xf, const struct owb_mm_args *a, int64_t r0, int64_t r1)
 {
     _Alignas(64) struct gemm_tile_f t;
     for (int64_t cb = 0; cb < a->batch; cb += GEMM_CB) {
@@ -365,6 +385,10 @@ AI void gemm_f(int f, const struct owb_mm_args *a, int64_t r0, int64_t r1)
             const int64_t re = rb + GEMM_RB < r1 ? rb + GEMM_RB : r1;
             for (int64_t kb = 0; kb < a->k; kb += GEMM_KC_F) {
                 const int nk = (int)(a->k - kb < GEMM_KC_F ? a->k - kb : GEMM_KC_F);
+                if (xf == F_BF16)
+                    gemm_widen_bf16(a, cb, nc, kb, nk);
+                const float *xs = xf == F_BF16 ? gemm_xw.x[0] : a->x + cb * a->ldx + kb;
+                const int64_t ldx = xf == F_BF16 ? GEMM_KC_F : a->ldx;
                 for (int64_t r = rb; r < re; r += 16) {
                     const int nr = (int)(re - r < 16 ? re - r : 16);
                     const int tile = (int)((r - rb) / 16);
@@ -372,11 +396,11 @@ AI void gemm_f(int f, const struct owb_mm_args *a, int64_t r0, int64_t r1)
                     int64_t c = 0;
                     __m512 acc[GEMM_C];
                     for (; c + GEMM_C <= nc; c += GEMM_C) {
-                        gemm_kernel_f(GEMM_C, a, &t, kb, nk, cb + c, acc);
+                        gemm_kernel_f(GEMM_C, xs + c * ldx, ldx, &t, nk, acc);
                         gemm_accum(tile, c, GEMM_C, kb == 0, acc);
                     }
                     for (; c < nc; c++) {
-                        gemm_kernel_f(1, a, &t, kb, nk, cb + c, acc);
+                        gemm_kernel_f(1, xs + c * ldx, ldx, &t, nk, acc);
                         gemm_accum(tile, c, 1, kb == 0, acc);
                     }
                 }
@@ -388,17 +412,23 @@ AI void gemm_f(int f, const struct owb_mm_args *a, int64_t r0, int64_t r1)
 
 static void gemm_f32(const struct owb_mm_args *a, int64_t r0, int64_t r1)
 {
-    gemm_f(F_F32, a, r0, r1);
+    gemm_f(F_F32, F_F32, a, r0, r1);
 }
 
 static void gemm_f16(const struct owb_mm_args *a, int64_t r0, int64_t r1)
 {
-    gemm_f(F_F16, a, r0, r1);
+    gemm_f(F_F16, F_F32, a, r0, r1);
 }
 
+/* bf16 x bf16 on every AVX-512 CPU, AVX512_BF16 or not: on the Sapphire Rapids VM this was
+ * measured on, vdpbf16ps zmm (32 multiply-adds) issues about once per 0.77 ns where vfmadd231ps
+ * zmm (16) issues once per 0.19 ns (12 independent chains each), half the multiply-adds per
+ * second, and a vdpbf16ps tile (bf16 pairs in the lanes, the column's pair broadcast from the
+ * activation row) ran at 77 GFLOP/s where this one runs 93-101 (1 core, 1024x4096 b512, CPU
+ * time; docs/perf-notes.md). The GEMV, which is bound by the weight reads, does use it. */
 static void gemm_bf16(const struct owb_mm_args *a, int64_t r0, int64_t r1)
 {
-    gemm_f(F_BF16, a, r0, r1);
+    gemm_f(F_BF16, F_BF16, a, r0, r1);
 }
 
 /*
@@ -593,7 +623,7 @@ static void gemm_q6_K(const struct owb_mm_args *a, int64_t r0, int64_t r1)
 const struct owb_mm_kernel owb_mm_kernels_avx512_gemm[] = {
     {OWB_TYPE_F32, OWB_ISA_AVX512, 16, 0, "avx512 f32 fma gemm16x8", gemm_f32},
     {OWB_TYPE_F16, OWB_ISA_AVX512, 16, 0, "avx512 f16xf32 fma gemm16x8", gemm_f16},
-    {OWB_TYPE_BF16, OWB_ISA_AVX512, 16, 0, "avx512 bf16xf32 fma gemm16x8", gemm_bf16},
+    {OWB_TYPE_BF16, OWB_ISA_AVX512, 16, 0, "avx512 bf16xbf16 fma gemm16x8", gemm_bf16},
     {OWB_TYPE_Q4_0, OWB_ISA_AVX512, 5, OWB_MM_NEEDS_VNNI, "avx512-vnni q4_0xq8_0 gemm16x8",
      gemm_q4_0},
     {OWB_TYPE_Q8_0, OWB_ISA_AVX512, 16, OWB_MM_NEEDS_VNNI, "avx512-vnni q8_0xq8_0 gemm16x8",

@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * matmul_avx2.c: AVX2 + FMA + F16C kernels for owb_matmul_rows and the AVX2 activation quantizers
- * (same bytes as the reference ones). Integer dots use vpmaddubsw (unsigned x signed bytes to
- * saturating int16 pairs) then vpmaddwd: q4_0 and mxfp4 weights are made unsigned (nibble, table
- * value + 12; products stay far below the int16 limit) and their offset comes back through the
- * activation row's nsum extra; q8_0 uses ggml's sign trick (|w| times sign(w) * a). One 128-bit
- * lane holds one block, the block scales of eight blocks come from one gather, and the float
- * scaling happens once per two blocks. The k-quants follow ggml's AVX2 dots. R weight rows share
+ * matmul_avx2.c: AVX2 + FMA + F16C kernels for owb_matmul_rows and the AVX2 activation converters
+ * (q8_0, q8_K, bf16: same bytes as the reference ones). Integer dots use vpmaddubsw (unsigned x
+ * signed bytes to saturating int16 pairs) then vpmaddwd: q4_0 and mxfp4 weights are made unsigned
+ * (nibble, table value + 12; products stay far below the int16 limit) and their offset comes back
+ * through the activation row's nsum extra; q8_0 uses ggml's sign trick (|w| times sign(w) * a). One
+ * 128-bit lane holds one block, the block scales of eight blocks come from one gather, and the
+ * float scaling happens once per two blocks. The k-quants follow ggml's AVX2 dots. bf16 weights and
+ * their bf16 activations are both widened to f32 for FMA. R weight rows share
  * each activation load; every output element sees the same operation sequence whatever R is.
  */
 #include <immintrin.h>
@@ -158,9 +159,50 @@ static void prep_q8_K(const float *x, uint8_t *row, int64_t k, int off)
     }
 }
 
+/* bf16 as ggml_compute_fp32_to_bf16 (see prep_bf16 of matmul_avx512.c), 16 floats at a time; the
+ * last k % 16 through a zero-padded copy. */
+AI __m256i bf16_rne8(__m256i u)
+{
+    const __m256i hi = _mm256_srli_epi32(u, 16);
+    const __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, _mm256_set1_epi32(0x7fffffff)),
+                                           _mm256_set1_epi32(0x7f800000));
+    const __m256i lsb = _mm256_and_si256(hi, _mm256_set1_epi32(1));
+    const __m256i r = _mm256_srli_epi32(
+        _mm256_add_epi32(u, _mm256_add_epi32(_mm256_set1_epi32(0x7fff), lsb)), 16);
+    return _mm256_blendv_epi8(r, _mm256_or_si256(hi, _mm256_set1_epi32(64)), nan);
+}
+
+static void prep_bf16(const float *x, uint8_t *row, int64_t k, int off)
+{
+    (void)off;
+    uint16_t *h = (uint16_t *)row;
+    for (int64_t i = 0; i < k; i += 16) {
+        const int64_t n = k - i < 16 ? k - i : 16;
+        float t[16] = {0};
+        const float *src = x + i;
+        if (n < 16) {
+            memcpy(t, src, (size_t)n * sizeof(float));
+            src = t;
+        }
+        const __m256i lo = bf16_rne8(_mm256_castps_si256(_mm256_loadu_ps(src)));
+        const __m256i hi = bf16_rne8(_mm256_castps_si256(_mm256_loadu_ps(src + 8)));
+        /* packus works per 128-bit lane: 0-3 8-11 4-7 12-15, put back in order */
+        const __m256i v = _mm256_permute4x64_epi64(_mm256_packus_epi32(lo, hi), 0xd8);
+        if (n == 16) {
+            _mm256_storeu_si256((__m256i *)(h + i), v);
+        } else {
+            uint16_t o[16];
+            _mm256_storeu_si256((__m256i *)o, v);
+            memcpy(h + i, o, (size_t)n * sizeof(uint16_t));
+        }
+    }
+}
+
 owb_mm_prep_fn owb_mm_prep_avx2(enum owb_mm_act_layout layout)
 {
     switch (layout) {
+    case OWB_MM_ACT_BF16:
+        return prep_bf16;
     case OWB_MM_ACT_Q8_0_NAT:
         return prep_q8_0_nat;
     case OWB_MM_ACT_Q8_0_IL4:
@@ -363,16 +405,19 @@ static void rows_mxfp4(const struct owb_mm_args *a, int64_t r0, int64_t r1)
 
 /* ---------------------------------------------------------------- float formats: GEMV ---- */
 
-AI void fl_rows_rc(int f, int R, int C, const struct owb_mm_args *a, int64_t r, int64_t c0)
+/* R weight rows of format f against C activation columns of format xf: F_F32 (X read as is, for
+ * f32 and f16 weights) or F_BF16 (the prepared bf16 rows, widened to f32 by a shift). */
+AI void fl_rows_rc(int f, int xf, int R, int C, const struct owb_mm_args *a, int64_t r, int64_t c0)
 {
-    const size_t es = f == F_F32 ? 4 : 2;
+    const size_t es = f == F_F32 ? 4 : 2, xs = xf == F_F32 ? 4 : 2;
     const uint8_t *w[4];
-    const float *x[4];
+    const uint8_t *x[4];
     __m256 acc[4][4];
     for (int i = 0; i < R; i++)
         w[i] = a->w + (size_t)(r + i) * a->w_row_bytes;
     for (int c = 0; c < C; c++) {
-        x[c] = a->x + (c0 + c) * a->ldx;
+        x[c] = xf == F_F32 ? (const uint8_t *)(a->x + (c0 + c) * a->ldx)
+                           : a->act + (size_t)(c0 + c) * a->act_row_bytes;
         for (int i = 0; i < R; i++)
             acc[i][c] = _mm256_setzero_ps();
     }
@@ -380,7 +425,7 @@ AI void fl_rows_rc(int f, int R, int C, const struct owb_mm_args *a, int64_t r, 
     for (; j + 8 <= a->k; j += 8) {
         __m256 xv[4];
         for (int c = 0; c < C; c++)
-            xv[c] = _mm256_loadu_ps(x[c] + j);
+            xv[c] = fl_load(xf, x[c], j);
         for (int i = 0; i < R; i++) {
             const __m256 wv = fl_load(f, w[i], j);
             for (int c = 0; c < C; c++)
@@ -390,13 +435,13 @@ AI void fl_rows_rc(int f, int R, int C, const struct owb_mm_args *a, int64_t r, 
     if (j < a->k) {
         /* the last k % 8 elements through zero-padded copies */
         const size_t n = (size_t)(a->k - j);
-        float xt[4][8];
+        uint8_t xt[4][32];
         uint8_t wt[4][32];
         __m256 xv[4];
         for (int c = 0; c < C; c++) {
             memset(xt[c], 0, sizeof xt[c]);
-            memcpy(xt[c], x[c] + j, n * sizeof(float));
-            xv[c] = _mm256_loadu_ps(xt[c]);
+            memcpy(xt[c], x[c] + (size_t)j * xs, n * xs);
+            xv[c] = fl_load(xf, xt[c], 0);
         }
         for (int i = 0; i < R; i++) {
             memset(wt[i], 0, sizeof wt[i]);
@@ -411,18 +456,18 @@ AI void fl_rows_rc(int f, int R, int C, const struct owb_mm_args *a, int64_t r, 
             a->y[(c0 + c) * a->ldy + r + i] = hsum8(acc[i][c]);
 }
 
-AI void fl_rows(int f, const struct owb_mm_args *a, int64_t r0, int64_t r1)
+AI void fl_rows(int f, int xf, const struct owb_mm_args *a, int64_t r0, int64_t r1)
 {
     for (int64_t c0 = 0; c0 < a->batch;) {
         const int64_t nc = a->batch - c0;
         if (nc >= 4) {
-            ROWS_LOOP(2, fl_rows_rc(f, 1, 4, a, r_, c0), fl_rows_rc(f, 2, 4, a, r_, c0));
+            ROWS_LOOP(2, fl_rows_rc(f, xf, 1, 4, a, r_, c0), fl_rows_rc(f, xf, 2, 4, a, r_, c0));
             c0 += 4;
         } else if (nc >= 2) {
-            ROWS_LOOP(4, fl_rows_rc(f, 1, 2, a, r_, c0), fl_rows_rc(f, 4, 2, a, r_, c0));
+            ROWS_LOOP(4, fl_rows_rc(f, xf, 1, 2, a, r_, c0), fl_rows_rc(f, xf, 4, 2, a, r_, c0));
             c0 += 2;
         } else {
-            ROWS_LOOP(4, fl_rows_rc(f, 1, 1, a, r_, c0), fl_rows_rc(f, 4, 1, a, r_, c0));
+            ROWS_LOOP(4, fl_rows_rc(f, xf, 1, 1, a, r_, c0), fl_rows_rc(f, xf, 4, 1, a, r_, c0));
             c0 += 1;
         }
     }
@@ -430,17 +475,17 @@ AI void fl_rows(int f, const struct owb_mm_args *a, int64_t r0, int64_t r1)
 
 static void rows_f32(const struct owb_mm_args *a, int64_t r0, int64_t r1)
 {
-    fl_rows(F_F32, a, r0, r1);
+    fl_rows(F_F32, F_F32, a, r0, r1);
 }
 
 static void rows_f16(const struct owb_mm_args *a, int64_t r0, int64_t r1)
 {
-    fl_rows(F_F16, a, r0, r1);
+    fl_rows(F_F16, F_F32, a, r0, r1);
 }
 
 static void rows_bf16(const struct owb_mm_args *a, int64_t r0, int64_t r1)
 {
-    fl_rows(F_BF16, a, r0, r1);
+    fl_rows(F_BF16, F_BF16, a, r0, r1);
 }
 
 /* ------------------------------------------------------------------ k-quants: GEMV ---- */
@@ -585,7 +630,7 @@ static void rows_q6_K(const struct owb_mm_args *a, int64_t r0, int64_t r1)
 const struct owb_mm_kernel owb_mm_kernels_avx2[] = {
     {OWB_TYPE_F32, OWB_ISA_AVX2, 1, 0, "avx2 f32 fma gemv", rows_f32},
     {OWB_TYPE_F16, OWB_ISA_AVX2, 1, 0, "avx2 f16xf32 fma gemv", rows_f16},
-    {OWB_TYPE_BF16, OWB_ISA_AVX2, 1, 0, "avx2 bf16xf32 fma gemv", rows_bf16},
+    {OWB_TYPE_BF16, OWB_ISA_AVX2, 1, 0, "avx2 bf16xbf16 fma gemv", rows_bf16},
     {OWB_TYPE_Q4_0, OWB_ISA_AVX2, 1, 0, "avx2 q4_0xq8_0 maddubs gemv", rows_q4_0},
     {OWB_TYPE_Q8_0, OWB_ISA_AVX2, 1, 0, "avx2 q8_0xq8_0 maddubs gemv", rows_q8_0},
     {OWB_TYPE_MXFP4, OWB_ISA_AVX2, 1, 0, "avx2 mxfp4xq8_0 maddubs gemv", rows_mxfp4},

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * matmul_avx512.c: AVX-512 (F/BW/VL/DQ + VNNI) GEMV and small-batch kernels for owb_matmul_rows,
- * and the activation quantizers (q8_0 with extras, q8_K) that write the same bytes as the
+ * and the activation converters (q8_0 with extras, q8_K, bf16) that write the same bytes as the
  * reference ones. The 32-wide integer formats (q4_0, q8_0, mxfp4) make their weights unsigned
  * (nibble, table value + 12, or quant + 128) so one vpdpbusd multiplies them with the signed q8_0
  * activations; the offset comes back through the nsum extra that initialises each block's integer
@@ -9,9 +9,10 @@
  * and applied in float once per block. q4_K multiplies its nibbles with vpdpbusd (sums of four
  * products fit 16 bits), packs two such registers into words and applies the sub-block scales with
  * one vpdpwssd; q6_K follows ggml (vpmaddubsw, then vpdpwssd with the scales). Mins and q6_K's -32
- * come through the q8_K bsums. Each kernel handles R weight rows against C activation columns per
- * pass so that activation loads are shared; every output element sees the same operation sequence
- * whatever R is, so row splits do not change results.
+ * come through the q8_K bsums. bf16 weights multiply the prepared bf16 activations with vdpbf16ps
+ * where the CPU has AVX512_BF16, else both are widened to f32 for FMA. Each kernel handles R weight
+ * rows against C activation columns per pass so that activation loads are shared; every output
+ * element sees the same operation sequence whatever R is, so row splits do not change results.
  */
 #include <immintrin.h>
 #include <string.h>
@@ -121,9 +122,33 @@ static void prep_q8_K(const float *x, uint8_t *row, int64_t k, int off)
     }
 }
 
+/* bf16 as ggml_compute_fp32_to_bf16, 16 lanes at a time: NaN -> (u >> 16) | 64 (quiet), anything
+ * else (u + 0x7fff + bit 16 of u) >> 16, which rounds to nearest even and keeps subnormals (no
+ * vcvtneps2bf16: it flushes them to zero). */
+static void prep_bf16(const float *x, uint8_t *row, int64_t k, int off)
+{
+    (void)off;
+    uint16_t *h = (uint16_t *)row;
+    const __m512i absm = _mm512_set1_epi32(0x7fffffff), inf = _mm512_set1_epi32(0x7f800000);
+    const __m512i one = _mm512_set1_epi32(1), bias = _mm512_set1_epi32(0x7fff);
+    const __m512i quiet = _mm512_set1_epi32(64);
+    for (int64_t i = 0; i < k; i += 16) {
+        const __mmask16 m = (__mmask16)(k - i >= 16 ? 0xffffu : (1u << (k - i)) - 1u);
+        const __m512i u = _mm512_castps_si512(_mm512_maskz_loadu_ps(m, x + i));
+        const __m512i hi = _mm512_srli_epi32(u, 16);
+        const __mmask16 nan = _mm512_cmpgt_epi32_mask(_mm512_and_si512(u, absm), inf);
+        const __m512i lsb = _mm512_and_si512(hi, one);
+        __m512i r = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(bias, lsb)), 16);
+        r = _mm512_mask_or_epi32(r, nan, hi, quiet);
+        _mm256_mask_storeu_epi16(h + i, m, _mm512_cvtepi32_epi16(r));
+    }
+}
+
 owb_mm_prep_fn owb_mm_prep_avx512(enum owb_mm_act_layout layout)
 {
     switch (layout) {
+    case OWB_MM_ACT_BF16:
+        return prep_bf16;
     case OWB_MM_ACT_Q8_0_NAT:
         return prep_q8_0_nat;
     case OWB_MM_ACT_Q8_0_IL4:
@@ -157,15 +182,18 @@ static void rows_mxfp4(const struct owb_mm_args *a, int64_t r0, int64_t r1)
 
 /* ---------------------------------------------------------------- float formats: GEMV ---- */
 
-AI void fl_rows_rc(int f, int R, int C, const struct owb_mm_args *a, int64_t r, int64_t c0)
+/* R weight rows of format f against C activation columns of format xf: F_F32 (X read as is, for
+ * f32 and f16 weights) or F_BF16 (the prepared bf16 rows, widened to f32 by a shift). */
+AI void fl_rows_rc(int f, int xf, int R, int C, const struct owb_mm_args *a, int64_t r, int64_t c0)
 {
     const uint8_t *w[4];
-    const float *x[4];
+    const uint8_t *x[4];
     __m512 acc[4][4];
     for (int i = 0; i < R; i++)
         w[i] = a->w + (size_t)(r + i) * a->w_row_bytes;
     for (int c = 0; c < C; c++) {
-        x[c] = a->x + (c0 + c) * a->ldx;
+        x[c] = xf == F_F32 ? (const uint8_t *)(a->x + (c0 + c) * a->ldx)
+                           : a->act + (size_t)(c0 + c) * a->act_row_bytes;
         for (int i = 0; i < R; i++)
             acc[i][c] = _mm512_setzero_ps();
     }
@@ -184,7 +212,7 @@ AI void fl_rows_rc(int f, int R, int C, const struct owb_mm_args *a, int64_t r, 
             pf = kpf_advance(pf, nxt + (uintptr_t)(R * (j + 16) * esz));
         __m512 xv[4];
         for (int c = 0; c < C; c++)
-            xv[c] = _mm512_loadu_ps(x[c] + j);
+            xv[c] = fl_load(xf, x[c], j);
         for (int i = 0; i < R; i++) {
             const __m512 wv = fl_load(f, w[i], j);
             for (int c = 0; c < C; c++)
@@ -195,7 +223,7 @@ AI void fl_rows_rc(int f, int R, int C, const struct owb_mm_args *a, int64_t r, 
         const __mmask16 m = (__mmask16)((1u << (a->k - j)) - 1u);
         __m512 xv[4];
         for (int c = 0; c < C; c++)
-            xv[c] = _mm512_maskz_loadu_ps(m, x[c] + j);
+            xv[c] = fl_load_mask(xf, x[c], j, m);
         for (int i = 0; i < R; i++) {
             const __m512 wv = fl_load_mask(f, w[i], j, m);
             for (int c = 0; c < C; c++)
@@ -207,18 +235,18 @@ AI void fl_rows_rc(int f, int R, int C, const struct owb_mm_args *a, int64_t r, 
             a->y[(c0 + c) * a->ldy + r + i] = _mm512_reduce_add_ps(acc[i][c]);
 }
 
-AI void fl_rows(int f, const struct owb_mm_args *a, int64_t r0, int64_t r1)
+AI void fl_rows(int f, int xf, const struct owb_mm_args *a, int64_t r0, int64_t r1)
 {
     for (int64_t c0 = 0; c0 < a->batch;) {
         const int64_t nc = a->batch - c0;
         if (nc >= 4) {
-            ROWS_LOOP(4, fl_rows_rc(f, 1, 4, a, r_, c0), fl_rows_rc(f, 4, 4, a, r_, c0));
+            ROWS_LOOP(4, fl_rows_rc(f, xf, 1, 4, a, r_, c0), fl_rows_rc(f, xf, 4, 4, a, r_, c0));
             c0 += 4;
         } else if (nc >= 2) {
-            ROWS_LOOP(4, fl_rows_rc(f, 1, 2, a, r_, c0), fl_rows_rc(f, 4, 2, a, r_, c0));
+            ROWS_LOOP(4, fl_rows_rc(f, xf, 1, 2, a, r_, c0), fl_rows_rc(f, xf, 4, 2, a, r_, c0));
             c0 += 2;
         } else {
-            ROWS_LOOP(4, fl_rows_rc(f, 1, 1, a, r_, c0), fl_rows_rc(f, 4, 1, a, r_, c0));
+            ROWS_LOOP(4, fl_rows_rc(f, xf, 1, 1, a, r_, c0), fl_rows_rc(f, xf, 4, 1, a, r_, c0));
             c0 += 1;
         }
     }
@@ -226,17 +254,82 @@ AI void fl_rows(int f, const struct owb_mm_args *a, int64_t r0, int64_t r1)
 
 static void rows_f32(const struct owb_mm_args *a, int64_t r0, int64_t r1)
 {
-    fl_rows(F_F32, a, r0, r1);
+    fl_rows(F_F32, F_F32, a, r0, r1);
 }
 
 static void rows_f16(const struct owb_mm_args *a, int64_t r0, int64_t r1)
 {
-    fl_rows(F_F16, a, r0, r1);
+    fl_rows(F_F16, F_F32, a, r0, r1);
 }
 
+/* bf16 x bf16 without AVX512_BF16: both widened to f32, FMA */
 static void rows_bf16(const struct owb_mm_args *a, int64_t r0, int64_t r1)
 {
-    fl_rows(F_BF16, a, r0, r1);
+    fl_rows(F_BF16, F_BF16, a, r0, r1);
+}
+
+/* bf16 x bf16 with AVX512_BF16: vdpbf16ps multiplies 32 pairs of bf16 per instruction and adds
+ * each pair's two products (odd element first) into 16 f32 lanes; bf16 subnormals count as zero.
+ * Long rows prefetch the next pass as fl_rows_rc does. */
+AI void bf_rows_rc(int R, int C, const struct owb_mm_args *a, int64_t r, int64_t c0)
+{
+    const uint8_t *w[4], *x[4];
+    __m512 acc[4][4];
+    for (int i = 0; i < R; i++)
+        w[i] = a->w + (size_t)(r + i) * a->w_row_bytes;
+    for (int c = 0; c < C; c++) {
+        x[c] = a->act + (size_t)(c0 + c) * a->act_row_bytes;
+        for (int i = 0; i < R; i++)
+            acc[i][c] = _mm512_setzero_ps();
+    }
+    const int pf_on = a->w_row_bytes > KPF_MIN_ROW_BYTES;
+    const uintptr_t nxt =
+        (uintptr_t)a->w + (uintptr_t)(r + kpf_ahead_rows(R, a->w_row_bytes)) * a->w_row_bytes;
+    uintptr_t pf = nxt;
+    int64_t j = 0;
+    for (; j + 32 <= a->k; j += 32) {
+        if (pf_on)
+            pf = kpf_advance(pf, nxt + (uintptr_t)(R * (j + 32) * 2));
+        __m512bh xv[4];
+        for (int c = 0; c < C; c++)
+            xv[c] = (__m512bh)_mm512_loadu_si512(x[c] + 2 * j);
+        for (int i = 0; i < R; i++) {
+            const __m512bh wv = (__m512bh)_mm512_loadu_si512(w[i] + 2 * j);
+            for (int c = 0; c < C; c++)
+                acc[i][c] = _mm512_dpbf16_ps(acc[i][c], wv, xv[c]);
+        }
+    }
+    if (j < a->k) {
+        const __mmask32 m = (__mmask32)((1ull << (a->k - j)) - 1u);
+        __m512bh xv[4];
+        for (int c = 0; c < C; c++)
+            xv[c] = (__m512bh)_mm512_maskz_loadu_epi16(m, x[c] + 2 * j);
+        for (int i = 0; i < R; i++) {
+            const __m512bh wv = (__m512bh)_mm512_maskz_loadu_epi16(m, w[i] + 2 * j);
+            for (int c = 0; c < C; c++)
+                acc[i][c] = _mm512_dpbf16_ps(acc[i][c], wv, xv[c]);
+        }
+    }
+    for (int c = 0; c < C; c++)
+        for (int i = 0; i < R; i++)
+            a->y[(c0 + c) * a->ldy + r + i] = _mm512_reduce_add_ps(acc[i][c]);
+}
+
+static void rows_bf16_dp(const struct owb_mm_args *a, int64_t r0, int64_t r1)
+{
+    for (int64_t c0 = 0; c0 < a->batch;) {
+        const int64_t nc = a->batch - c0;
+        if (nc >= 4) {
+            ROWS_LOOP(4, bf_rows_rc(1, 4, a, r_, c0), bf_rows_rc(4, 4, a, r_, c0));
+            c0 += 4;
+        } else if (nc >= 2) {
+            ROWS_LOOP(4, bf_rows_rc(1, 2, a, r_, c0), bf_rows_rc(4, 2, a, r_, c0));
+            c0 += 2;
+        } else {
+            ROWS_LOOP(4, bf_rows_rc(1, 1, a, r_, c0), bf_rows_rc(4, 1, a, r_, c0));
+            c0 += 1;
+        }
+    }
 }
 
 /* ------------------------------------------------------------------ k-quants: GEMV ---- */
@@ -518,7 +611,9 @@ static void rows_q6_K(const struct owb_mm_args *a, int64_t r0, int64_t r1)
 const struct owb_mm_kernel owb_mm_kernels_avx512[] = {
     {OWB_TYPE_F32, OWB_ISA_AVX512, 1, 0, "avx512 f32 fma gemv", rows_f32},
     {OWB_TYPE_F16, OWB_ISA_AVX512, 1, 0, "avx512 f16xf32 fma gemv", rows_f16},
-    {OWB_TYPE_BF16, OWB_ISA_AVX512, 1, 0, "avx512 bf16xf32 fma gemv", rows_bf16},
+    {OWB_TYPE_BF16, OWB_ISA_AVX512, 1, OWB_MM_NEEDS_BF16, "avx512-bf16 bf16xbf16 dpbf16 gemv",
+     rows_bf16_dp},
+    {OWB_TYPE_BF16, OWB_ISA_AVX512, 1, 0, "avx512 bf16xbf16 fma gemv", rows_bf16},
     {OWB_TYPE_Q4_0, OWB_ISA_AVX512, 1, OWB_MM_NEEDS_VNNI, "avx512-vnni q4_0xq8_0 gemv", rows_q4_0},
     {OWB_TYPE_Q8_0, OWB_ISA_AVX512, 1, OWB_MM_NEEDS_VNNI, "avx512-vnni q8_0xq8_0 gemv", rows_q8_0},
     {OWB_TYPE_MXFP4, OWB_ISA_AVX512, 1, OWB_MM_NEEDS_VNNI, "avx512-vnni mxfp4xq8_0 gemv",

@@ -7,6 +7,7 @@
  *   q8_0 rows (q4_0, q8_0, mxfp4):  [nb x block_q8_0][pad to 64]
  *                                    [qs: nb8 x 32 int8][f32 d: nb8][i32 nsum: nb8]
  *   q8_K rows (k-quants):           [nb x block_q8_K]                (bsums suffice)
+ *   bf16 rows (bf16 weights):       [k x bf16, ggml's round to nearest even][zero pad]
  *   other formats:                  [from_float_ref output]
  *
  * with nb = k / 32 blocks, nb8 = nb rounded up to 8 (the padding blocks are all zero), each row
@@ -16,7 +17,8 @@
  * 128 g + 64 + 16 j), which is the order in which a 64-byte register of four blocks' nibbles
  * unpacks. d is the block scale as float, nsum = -off * sum(qs) with off the unsigned offset the
  * weight format's kernels add to make weights unsigned for vpdpbusd (q4_0: 8, mxfp4: 12,
- * q8_0: 128), so the offset folds into the integer accumulator's initial value.
+ * q8_0: 128), so the offset folds into the integer accumulator's initial value. A bf16 row of odd
+ * k always has padding, so element k reads as +0 (the bf16 kernels take elements in pairs).
  */
 #ifndef OWB_KERNELS_CPU_MATMUL_CPU_H
 #define OWB_KERNELS_CPU_MATMUL_CPU_H
@@ -57,6 +59,7 @@ typedef void (*owb_mm_prep_fn)(const float *x, uint8_t *act_row, int64_t k, int 
 
 #define OWB_MM_NEEDS_VNNI 1 /* AVX-512 VNNI (vpdpbusd) */
 #define OWB_MM_NEEDS_VBMI 2 /* AVX-512 VBMI (vpermb, vpermt2b) */
+#define OWB_MM_NEEDS_BF16 4 /* AVX512_BF16 (vdpbf16ps) */
 
 struct owb_mm_kernel {
     enum owb_type wtype;
@@ -75,6 +78,7 @@ enum owb_mm_act_layout {
     OWB_MM_ACT_Q8_0_NAT, /* q8_0 + extras, qs in block order */
     OWB_MM_ACT_Q8_0_IL4, /* q8_0 + extras, qs interleaved by four blocks */
     OWB_MM_ACT_Q8_K,     /* q8_K blocks */
+    OWB_MM_ACT_BF16,     /* bf16 elements (from_float_ref of bf16) */
 };
 
 /* Layout for weights of type t whose dot takes activations of type act (from the traits), and the
@@ -94,6 +98,8 @@ static inline enum owb_mm_act_layout owb_mm_act_layout(enum owb_type t, enum owb
         return OWB_MM_ACT_Q8_0_NAT;
     case OWB_TYPE_Q8_K:
         return OWB_MM_ACT_Q8_K;
+    case OWB_TYPE_BF16:
+        return OWB_MM_ACT_BF16;
     default:
         return OWB_MM_ACT_REF;
     }

@@ -6,7 +6,12 @@
  * the unquantized activations (allowing the activation quantization error, bounded per element);
  * row-range splits must give bitwise the same output as one call; the prepared activations must be
  * byte-identical across ISAs and start with the traits' reference quantization; bad plans fail.
+ * bf16 weights take bf16 activations: the conversion of every ISA against a bitwise
+ * round-to-nearest-even written here (ties, NaN, infinities, subnormals), the reference against the
+ * float64 dot of the rounded inputs, and on CPUs with AVX512_BF16 the AVX-512 fallback kernels
+ * (plain FMA) as well as the vdpbf16ps ones.
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,12 +19,13 @@
 
 #include "kernels/formats.h"
 #include "kernels/isa.h"
+#include "kernels/cpu/matmul_cpu.h" /* the kernel tables: to run paths this CPU would not pick */
 #include "kernels/matmul.h"
 #include "owb_test.h"
 
 /* Relative tolerances (times sum |w_i x_i| of the row) between an ISA and the reference path:
  * float rounding of differently ordered sums only. */
-#define TOL_ISA_FLOAT 2e-6 /* f32, f16, bf16 weights: f32 activations, f32 FMA vs f64 sum */
+#define TOL_ISA_FLOAT 2e-6 /* f32, f16 x f32 and bf16 x bf16: f32 FMA or vdpbf16ps vs f64 sum */
 #define TOL_ISA_QUANT 2e-6 /* integer dots: exact per block, float scaling and summation */
 /* Float rounding allowance against the float64 product, on top of the activation error bound. */
 #define TOL_F64_ROUND 4e-6
@@ -27,6 +33,8 @@
  * d/2 with d = amax/127; q8_0 (and q8_1) store d as f16, which adds up to 127 * d * 2^-11. */
 #define ACT_ERR_Q8 (0.5 / 127.0 + 127.0 / 127.0 / 2048.0)
 #define ACT_ERR_Q8_K (0.5 / 127.0 + 1e-6)
+/* bf16 keeps 8 significant bits: round to nearest is off by at most 2^-9 of |x| */
+#define ACT_ERR_BF16 (1.0 / 512.0)
 
 static const enum owb_type formats[] = {
     OWB_TYPE_F32,  OWB_TYPE_F16,  OWB_TYPE_BF16, OWB_TYPE_Q4_0,  OWB_TYPE_Q4_1,
@@ -37,6 +45,7 @@ static const int64_t ms[] = {1, 7, 33};
 static const int64_t batches[] = {1, 3, 7, 17}; /* 7: GEMM tiles for some formats (min_batch 5) */
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
+static int ran_nobf16;    /* cases run on the AVX-512 kernels without vdpbf16ps, on a BF16 CPU */
 static double urand(void) /* uniform in [-1, 1) */
 {
     rng ^= rng << 13;
@@ -53,6 +62,52 @@ static void *xmalloc(size_t n)
     return p;
 }
 
+/* f32 -> bf16 round to nearest even from the definition (the 16 dropped bits against half an ulp),
+ * independently of the code under test; NaN keeps its sign and payload's top bits and is made
+ * quiet, as ggml_compute_fp32_to_bf16 does. */
+static uint16_t bf16_rne_ref(uint32_t u)
+{
+    if (((u >> 23) & 0xffu) == 0xffu && (u & 0x7fffffu))
+        return (uint16_t)((u >> 16) | 0x40u);
+    uint32_t hi = u >> 16;
+    const uint32_t lo = u & 0xffffu;
+    if (lo > 0x8000u || (lo == 0x8000u && (hi & 1u)))
+        hi++; /* carries into the exponent: 0x7f7f8000 and above round to infinity */
+    return (uint16_t)hi;
+}
+
+static float bits_to_f32(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+static double bf16_value(uint16_t h)
+{
+    return (double)bits_to_f32((uint32_t)h << 16);
+}
+
+/* A copy of plan p that runs the kernel of its table that does without the CPU feature `needs`
+ * (same type, ISA and batch range), for paths this CPU would not take; false when there is none. */
+static bool plan_without(const struct owb_matmul_plan *p, int needs, struct owb_matmul_plan *out)
+{
+    if (!p->kern || !(p->kern->needs & needs))
+        return false;
+    const struct owb_mm_kernel *const tabs[] = {owb_mm_kernels_avx512, owb_mm_kernels_avx512_gemm,
+                                                owb_mm_kernels_avx2, owb_mm_kernels_avx2_gemm};
+    for (size_t i = 0; i < OWB_ARRAY_LEN(tabs); i++)
+        for (const struct owb_mm_kernel *e = tabs[i]; e->rows; e++)
+            if (e->wtype == p->kern->wtype && e->isa == p->kern->isa &&
+                e->min_batch == p->kern->min_batch && !(e->needs & needs)) {
+                *out = *p;
+                out->kern = e;
+                snprintf(out->path, sizeof out->path, "%s", e->path);
+                return true;
+            }
+    return false;
+}
+
 /* Block size of the activation format of a plan (for the error bound). */
 static int64_t act_block(enum owb_type act)
 {
@@ -63,6 +118,8 @@ static double act_err(enum owb_type act)
 {
     if (act == OWB_TYPE_F32)
         return 0.0;
+    if (act == OWB_TYPE_BF16)
+        return ACT_ERR_BF16;
     return act == OWB_TYPE_Q8_K ? ACT_ERR_Q8_K : ACT_ERR_Q8;
 }
 
@@ -149,40 +206,66 @@ static void test_case(enum owb_type t, int64_t m, int64_t k, int64_t batch, int 
         }
     }
 
+    /* bf16: the reference is the float64 dot of the bf16-rounded inputs, rounded once */
+    if (pref.act_type == OWB_TYPE_BF16) {
+        for (int64_t b = 0; b < batch; b++)
+            for (int64_t r = 0; r < m; r++) {
+                double exact = 0.0;
+                for (int64_t i = 0; i < k; i++) {
+                    uint32_t u;
+                    memcpy(&u, &X[b * k + i], sizeof u);
+                    exact += (double)Wf[r * k + i] * bf16_value(bf16_rne_ref(u));
+                }
+                CHECK_MSG(Yref[b * m + r] == (float)exact,
+                          "bf16 ref m=%lld k=%lld batch=%lld y[%lld][%lld]=%.9g, f64 of the "
+                          "rounded inputs %.9g",
+                          (long long)m, (long long)k, (long long)batch, (long long)b, (long long)r,
+                          (double)Yref[b * m + r], exact);
+            }
+    }
+
     for (int isa = OWB_ISA_REF; isa < OWB_ISA_COUNT; isa++) {
         if (!owb_isa_supported((enum owb_isa)isa))
             continue;
-        struct owb_matmul_plan p;
-        CHECK(owb_matmul_plan_init(&p, t, m, k, batch, (enum owb_isa)isa, err) == 0);
-        CHECK(p.act_type == pref.act_type && p.act_row_bytes == pref.act_row_bytes);
-        CHECK(p.isa <= (enum owb_isa)isa);
-        uint8_t *act = xmalloc(owb_matmul_act_bytes(&p));
-        run_plan(&p, W, X, act, Y, 1);
-        CHECK_MSG(memcmp(act, act_ref, owb_matmul_act_bytes(&p)) == 0,
-                  "%s k=%lld batch=%lld: prepared activations differ on %s", tr->name, (long long)k,
-                  (long long)batch, owb_isa_name((enum owb_isa)isa));
-        const double tol = tr->is_quantized ? TOL_ISA_QUANT : TOL_ISA_FLOAT;
-        for (int64_t b = 0; b < batch; b++) {
-            for (int64_t r = 0; r < m; r++) {
-                double mag = 0.0;
-                for (int64_t i = 0; i < k; i++)
-                    mag += fabs((double)Wf[r * k + i] * (double)X[b * k + i]);
-                const double d = fabs((double)Y[b * m + r] - (double)Yref[b * m + r]);
-                CHECK_MSG(d <= tol * mag + 1e-30,
-                          "%s %s (%s) m=%lld k=%lld batch=%lld y[%lld][%lld]=%.9g ref %.9g",
-                          tr->name, owb_isa_name((enum owb_isa)isa), p.path, (long long)m,
-                          (long long)k, (long long)batch, (long long)b, (long long)r,
-                          (double)Y[b * m + r], (double)Yref[b * m + r]);
+        struct owb_matmul_plan pbest;
+        CHECK(owb_matmul_plan_init(&pbest, t, m, k, batch, (enum owb_isa)isa, err) == 0);
+        /* the plan, then (bf16 on AVX512_BF16 CPUs) the kernel that does without vdpbf16ps */
+        for (int variant = 0; variant < 2; variant++) {
+            struct owb_matmul_plan p = pbest;
+            if (variant == 1 && !plan_without(&pbest, OWB_MM_NEEDS_BF16, &p))
+                break;
+            CHECK(p.act_type == pref.act_type && p.act_row_bytes == pref.act_row_bytes);
+            CHECK(p.isa <= (enum owb_isa)isa);
+            uint8_t *act = xmalloc(owb_matmul_act_bytes(&p));
+            run_plan(&p, W, X, act, Y, 1);
+            CHECK_MSG(memcmp(act, act_ref, owb_matmul_act_bytes(&p)) == 0,
+                      "%s k=%lld batch=%lld: prepared activations differ on %s", tr->name,
+                      (long long)k, (long long)batch, owb_isa_name((enum owb_isa)isa));
+            const double tol = tr->is_quantized ? TOL_ISA_QUANT : TOL_ISA_FLOAT;
+            for (int64_t b = 0; b < batch; b++) {
+                for (int64_t r = 0; r < m; r++) {
+                    double mag = 0.0;
+                    for (int64_t i = 0; i < k; i++)
+                        mag += fabs((double)Wf[r * k + i] * (double)X[b * k + i]);
+                    const double d = fabs((double)Y[b * m + r] - (double)Yref[b * m + r]);
+                    CHECK_MSG(d <= tol * mag + 1e-30,
+                              "%s %s (%s) m=%lld k=%lld batch=%lld y[%lld][%lld]=%.9g ref %.9g",
+                              tr->name, owb_isa_name((enum owb_isa)isa), p.path, (long long)m,
+                              (long long)k, (long long)batch, (long long)b, (long long)r,
+                              (double)Y[b * m + r], (double)Yref[b * m + r]);
+                }
             }
+            /* row splits (as threads would do) are bitwise identical to one call */
+            memset(Ysplit, 0xff, sizeof(float) * (size_t)(batch * m));
+            run_plan(&p, W, X, act, Ysplit, 3);
+            CHECK_MSG(memcmp(Y, Ysplit, sizeof(float) * (size_t)(batch * m)) == 0,
+                      "%s %s m=%lld k=%lld batch=%lld: split rows differ from one call", tr->name,
+                      p.path, (long long)m, (long long)k, (long long)batch);
+            free(act);
+            ran[isa]++;
+            if (variant == 1)
+                ran_nobf16++;
         }
-        /* row splits (as threads would do) are bitwise identical to one call */
-        memset(Ysplit, 0xff, sizeof(float) * (size_t)(batch * m));
-        run_plan(&p, W, X, act, Ysplit, 3);
-        CHECK_MSG(memcmp(Y, Ysplit, sizeof(float) * (size_t)(batch * m)) == 0,
-                  "%s %s m=%lld k=%lld batch=%lld: split rows differ from one call", tr->name,
-                  p.path, (long long)m, (long long)k, (long long)batch);
-        free(act);
-        ran[isa]++;
     }
     free(act_ref);
     free(W);
@@ -316,6 +399,81 @@ static void test_act_compatible(void)
     free(act_c);
 }
 
+/* The bf16 activation conversion of every ISA, bit for bit against bf16_rne_ref, on the specials,
+ * ties and near-ties, subnormals, every high half with the low halves around the midpoint, and
+ * random words; the count is odd so that every ISA's tail runs. The reference itself is pinned by
+ * hand-worked values first. */
+static void test_bf16_rounding(void)
+{
+    static const struct {
+        uint32_t in;
+        uint16_t out;
+    } known[] = {
+        {0x00000000u, 0x0000}, {0x80000000u, 0x8000}, /* signed zeros */
+        {0x7f800000u, 0x7f80}, {0xff800000u, 0xff80}, /* infinities */
+        {0x7f7fffffu, 0x7f80},                        /* FLT_MAX rounds up to infinity */
+        {0x7f7f7fffu, 0x7f7f}, {0x7f7f8000u, 0x7f80}, /* below, at the last tie (odd: up) */
+        {0x3f808000u, 0x3f80}, {0x3f818000u, 0x3f82}, /* ties: even stays, odd rounds up */
+        {0x3f807fffu, 0x3f80}, {0x3f808001u, 0x3f81}, /* one below, one above a tie */
+        {0xbf818000u, 0xbf82},                        /* negative tie, away from even */
+        {0x00000001u, 0x0000}, {0x00008000u, 0x0000}, /* subnormals: tiny, tie to even 0 */
+        {0x00018000u, 0x0002}, {0x0000ffffu, 0x0001}, /* tie to even 2, above half */
+        {0x007fffffu, 0x0080}, {0x80008001u, 0x8001}, /* largest to FLT_MIN, negative */
+        {0x7fc00000u, 0x7fc0}, {0x7f800001u, 0x7fc0}, /* quiet NaN; payload in low bits only */
+        {0x7fbfffffu, 0x7fff}, {0xff800001u, 0xffc0}, /* signalling NaNs made quiet */
+        {0xffffffffu, 0xffff},
+    };
+    for (size_t i = 0; i < OWB_ARRAY_LEN(known); i++)
+        CHECK_MSG(bf16_rne_ref(known[i].in) == known[i].out, "bf16_rne_ref(%08x) = %04x, not %04x",
+                  known[i].in, bf16_rne_ref(known[i].in), known[i].out);
+
+    static const uint16_t lows[] = {0x0000, 0x0001, 0x7fff, 0x8000, 0x8001, 0xffff};
+    const int64_t n =
+        ((int64_t)OWB_ARRAY_LEN(known) + 65536 * (int64_t)OWB_ARRAY_LEN(lows) + 4096) | 1;
+    uint32_t *u = xmalloc(sizeof(uint32_t) * (size_t)n);
+    int64_t j = 0;
+    for (size_t i = 0; i < OWB_ARRAY_LEN(known); i++)
+        u[j++] = known[i].in;
+    for (uint32_t hi = 0; hi < 65536; hi++)
+        for (size_t l = 0; l < OWB_ARRAY_LEN(lows); l++)
+            u[j++] = hi << 16 | lows[l];
+    while (j < n) {
+        (void)urand(); /* steps rng */
+        u[j++] = (uint32_t)(rng >> 32);
+    }
+    CHECK(n % 2 == 1);
+    float *x = xmalloc(sizeof(float) * (size_t)n);
+    memcpy(x, u, sizeof(float) * (size_t)n);
+    char err[OWB_ERR_MAX];
+    for (int isa = OWB_ISA_REF; isa < OWB_ISA_COUNT; isa++) {
+        if (!owb_isa_supported((enum owb_isa)isa))
+            continue;
+        struct owb_matmul_plan p;
+        CHECK(owb_matmul_plan_init(&p, OWB_TYPE_BF16, 1, n, 1, (enum owb_isa)isa, err) == 0);
+        CHECK(p.act_type == OWB_TYPE_BF16 && p.act_row_bytes >= (size_t)n * 2);
+        uint8_t *act = xmalloc(owb_matmul_act_bytes(&p));
+        memset(act, 0xa5, owb_matmul_act_bytes(&p));
+        owb_matmul_prepare(&p, x, n, act, 0, 1);
+        int64_t bad = 0;
+        for (int64_t i = 0; i < n; i++) {
+            uint16_t h;
+            memcpy(&h, act + 2 * i, sizeof h);
+            if (h != bf16_rne_ref(u[i]) || h != owb_f32_to_bf16(x[i])) {
+                if (bad++ < 5)
+                    fprintf(stderr, "%s: bf16(%08x) = %04x, want %04x\n",
+                            owb_isa_name((enum owb_isa)isa), u[i], h, bf16_rne_ref(u[i]));
+            }
+        }
+        CHECK_MSG(bad == 0, "%s: %lld of %lld bf16 conversions differ",
+                  owb_isa_name((enum owb_isa)isa), (long long)bad, (long long)n);
+        /* the padding after an odd row is zero: the pair kernels read element n as +0 */
+        CHECK(act[2 * n] == 0 && act[2 * n + 1] == 0);
+        free(act);
+    }
+    free(x);
+    free(u);
+}
+
 /* The convenience call equals the plan API on the active ISA. */
 static void test_convenience(void)
 {
@@ -358,8 +516,8 @@ int main(void)
         test_case(big[f], 19, 96, 520, ran);
     /* rows longer than 4 KiB take the kernels' own prefetching row walk (kernels/cpu/b32_avx512.h)
      * and 1-6 KiB rows the grouped walk of owb_matmul_rows: both must give every row */
-    const enum owb_type longrow[] = {OWB_TYPE_Q4_0, OWB_TYPE_Q8_0, OWB_TYPE_MXFP4,
-                                     OWB_TYPE_Q4_K, OWB_TYPE_Q6_K, OWB_TYPE_F16};
+    const enum owb_type longrow[] = {OWB_TYPE_Q4_0, OWB_TYPE_Q8_0, OWB_TYPE_MXFP4, OWB_TYPE_Q4_K,
+                                     OWB_TYPE_Q6_K, OWB_TYPE_F16,  OWB_TYPE_BF16};
     for (size_t f = 0; f < OWB_ARRAY_LEN(longrow); f++) {
         test_case(longrow[f], 37, 14336, 1, ran);
         test_case(longrow[f], 21, 8192, 4, ran);
@@ -382,7 +540,8 @@ int main(void)
     }
     /* more columns than one column block (512 on AVX-512, 512 on AVX2) and more rows than one
      * row block (256 for the 32-wide formats): the outer loops of the tiled GEMMs */
-    const enum owb_type blocks[] = {OWB_TYPE_Q4_0, OWB_TYPE_Q8_0, OWB_TYPE_Q4_K, OWB_TYPE_F16};
+    const enum owb_type blocks[] = {OWB_TYPE_Q4_0, OWB_TYPE_Q8_0, OWB_TYPE_Q4_K, OWB_TYPE_F16,
+                                    OWB_TYPE_BF16};
     for (size_t f = 0; f < OWB_ARRAY_LEN(blocks); f++)
         test_case(blocks[f], 272, owb_type_traits(blocks[f])->blck_size == 256 ? 256 : 64, 521,
                   ran);
@@ -391,9 +550,23 @@ int main(void)
     for (size_t f = 0; f < OWB_ARRAY_LEN(intf); f++)
         for (size_t bi = 0; bi < OWB_ARRAY_LEN(batches); bi++)
             test_extreme(intf[f], 21, 2 * 256, batches[bi]);
+    /* bf16 x bf16 (vdpbf16ps and its fallbacks): gpt-oss's k (2880) and odd ones (the last pair
+     * of an odd row is half padding), rows not a multiple of the 16-row tile or the 4-row GEMV
+     * group, GEMV batches 1-4 (and 5: GEMV column groups), GEMM batches around the 8-column pass
+     * and a whole 512-column block */
+    const int64_t bf_ks[] = {32, 96, 97, 2880, 2881};
+    const int64_t bf_batches[] = {1, 2, 3, 4, 5, 16, 17, 512};
+    for (size_t ki = 0; ki < OWB_ARRAY_LEN(bf_ks); ki++)
+        for (size_t bi = 0; bi < OWB_ARRAY_LEN(bf_batches); bi++)
+            test_case(OWB_TYPE_BF16, bf_batches[bi] == 512 && bf_ks[ki] > 100 ? 21 : 37, bf_ks[ki],
+                      bf_batches[bi], ran);
+    test_bf16_rounding();
     test_errors();
     test_act_compatible();
     test_convenience();
+    if (owb_isa_has_avx512bf16())
+        printf("avx512 without vdpbf16ps: %d cases\n", ran_nobf16);
+    CHECK(!owb_isa_has_avx512bf16() || ran_nobf16 > 0);
     for (int isa = 0; isa < OWB_ISA_COUNT; isa++) {
         if (ran[isa])
             printf("%s: %d cases\n", owb_isa_name((enum owb_isa)isa), ran[isa]);

@@ -21,6 +21,7 @@ int main(void)
     CHECK(strcmp(owb_peak_name(OWB_PEAK_COUNT), "?") == 0);
     /* float activations are held against the FMA peak, quantized ones against the int8 dot */
     CHECK(owb_peak_kind_for_act(OWB_TYPE_F32) == OWB_PEAK_F32_FMA);
+    CHECK(owb_peak_kind_for_act(OWB_TYPE_BF16) == OWB_PEAK_F32_FMA);
     CHECK(owb_peak_kind_for_act(OWB_TYPE_Q8_0) == OWB_PEAK_INT8_DOT);
     CHECK(owb_peak_kind_for_act(OWB_TYPE_Q8_K) == OWB_PEAK_INT8_DOT);
     for (int k = 0; k < OWB_PEAK_COUNT; k++) {
