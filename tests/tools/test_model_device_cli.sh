@@ -25,7 +25,7 @@ check "--device cpu runs the host-threads engine" \
   "grep -q '\"forward\":[[:space:]]*\"host_threads\"' '$t/cpu/model.json'"
 
 OWB_DEVFWD=1 TMPDIR="$t" "$OWB_BIN" model --synthetic tiny -p 4 -n 2 --threads 1 --quick \
-  --counters none --device cpu -o "$t/drv" >"$t/o" 2>"$t/e"
+  --counters none --ceiling "$t/cpu/model.json" --device cpu -o "$t/drv" >"$t/o" 2>"$t/e"
 rc=$?
 check "OWB_DEVFWD=1 exits 0 (got $rc: $(tail -3 "$t/e"))" "[ $rc = 0 ]"
 check "OWB_DEVFWD=1 runs the driver" "grep -q '\"forward\":[[:space:]]*\"driver\"' '$t/drv/model.json'"
