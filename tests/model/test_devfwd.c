@@ -13,8 +13,10 @@
  *     decode steps after them (over a cache of those roundings) get TOL_MOE; the same prompt fed
  *     one token at a time (decode steps only) must give the same bits, MoE included.
  * Also: chunks smaller than the prompt (n_batch 5: three chunks, positions carried over), the
- * exec record (driver on, no graphs on the cpu, the reason named), OWB_DEVFWD=1 forcing the
- * driver, and a token outside the vocabulary refused as by the engine.
+ * exec record (driver on, no graphs on the cpu, the reason named), decode where recording the
+ * graph fails at its start or its end (a cpu table with fake graph entries: op by op, the same
+ * bits, the reason in the note), OWB_DEVFWD=1 forcing the driver, and a token outside the
+ * vocabulary refused as by the engine.
  */
 #define _POSIX_C_SOURCE 200809L /* mkdtemp, setenv */
 #include <math.h>
@@ -155,6 +157,90 @@ out:
     owb_model_free(md);
 }
 
+/* Fake graph entries on the cpu table: recording refused at the start, or at the end (the ops
+ * queued in between ran: the cpu runs ops at once; the driver queues them again). */
+static int begin_refused(const struct owb_backend *be, char err[OWB_ERR_MAX])
+{
+    (void)be;
+    snprintf(err, OWB_ERR_MAX, "test: capture refused");
+    return OWB_E_UNSUPPORTED;
+}
+
+static int begin_ok(const struct owb_backend *be, char err[OWB_ERR_MAX])
+{
+    (void)be;
+    (void)err;
+    return 0;
+}
+
+static int end_refused(const struct owb_backend *be, void **graph, char err[OWB_ERR_MAX])
+{
+    (void)be;
+    *graph = NULL;
+    snprintf(err, OWB_ERR_MAX, "test: capture invalidated");
+    return OWB_E_SYSTEM;
+}
+
+static int launch_never(const struct owb_backend *be, void *graph, char err[OWB_ERR_MAX])
+{
+    (void)be;
+    (void)graph;
+    snprintf(err, OWB_ERR_MAX, "test: a graph was launched");
+    return OWB_E_SYSTEM;
+}
+
+static void free_never(void *graph)
+{
+    (void)graph;
+}
+
+/* Decode where recording fails: the steps run op by op with the same bits, the note says why. */
+static void check_graph_fallback(const struct owb_gguf *g, const char *what)
+{
+    static struct owb_backend fake[2];
+    const char *why[2] = {"capture refused", "capture invalidated"};
+    for (int i = 0; i < 2; i++) {
+        char err[OWB_ERR_MAX] = "";
+        fake[i] = owb_backend_cpu;
+        fake[i].graph_begin = i ? begin_ok : begin_refused;
+        fake[i].graph_end = end_refused;
+        fake[i].graph_launch = launch_never;
+        fake[i].graph_free = free_never;
+        struct owb_model_opts o = {.n_ctx = 32, .backend = &owb_backend_cpu, .driver = true};
+        struct owb_model *ref = owb_model_load(g, &o, err);
+        o.backend = &fake[i];
+        struct owb_model *m = ref ? owb_model_load(g, &o, err) : NULL;
+        CHECK_MSG(ref && m, "%s: %s", what, err);
+        if (!ref || !m) {
+            owb_model_free(ref);
+            owb_model_free(m);
+            return;
+        }
+        CHECK(m->exec.graphs && !m->exec.note[0]);
+        const int64_t V = m->hp.n_vocab;
+        float *a = malloc(sizeof(float) * (size_t)V), *b = malloc(sizeof(float) * (size_t)V);
+        OWB_ASSERT(a && b);
+        bool same = true;
+        for (int t = 0; t < 6; t++) {
+            const int32_t tok = (int32_t)((5 + 11 * t) % V);
+            CHECK(owb_model_forward(ref, &tok, 1, t, a, false, err) == 0);
+            CHECK_MSG(owb_model_forward(m, &tok, 1, t, b, false, err) == 0, "%s", err);
+            same &= memcmp(a, b, sizeof(float) * (size_t)V) == 0;
+        }
+        CHECK_MSG(same, "%s: decode without the graph differs", what);
+        CHECK_MSG(m->exec.graph_launches == 0 && m->exec.plain_steps == 6,
+                  "%s: %llu launches, %llu plain steps", what,
+                  (unsigned long long)m->exec.graph_launches,
+                  (unsigned long long)m->exec.plain_steps);
+        CHECK_MSG(strstr(m->exec.note, "decode graph not recorded") && strstr(m->exec.note, why[i]),
+                  "%s: note \"%s\"", what, m->exec.note);
+        free(a);
+        free(b);
+        owb_model_free(ref);
+        owb_model_free(m);
+    }
+}
+
 static void check_file(const char *what, const char *path, bool moe)
 {
     char err[OWB_ERR_MAX] = "", name[96];
@@ -165,6 +251,7 @@ static void check_file(const char *what, const char *path, bool moe)
     compare(what, g, 0, moe);
     snprintf(name, sizeof name, "%s (3 chunks)", what);
     compare(name, g, 5, moe);
+    check_graph_fallback(g, what);
     owb_gguf_close(g);
 }
 
