@@ -31,9 +31,12 @@ struct dlayer {
     int rope;
 };
 
-/* Offsets in the per-chunk argument buffer (host staging and backend copy alike). */
+/* The per-chunk arguments (host staging and backend copy alike) are two regions of one buffer:
+ * chunks at offset 0 with room for n_batch tokens, decode steps after it with room for one (one
+ * upload per decoded token). A region for S tokens: */
 #define STEP_POS 0  /* int64_t: the chunk's first position */
-#define STEP_TOK 64 /* int32_t (n_batch): token ids */
+#define STEP_TOK 64 /* int32_t (S): token ids */
+/* then from args_rc(S): the rope caches, (n_rope, S) */
 
 struct owb_devfwd {
     const struct owb_backend *be;
@@ -57,7 +60,7 @@ struct owb_devfwd {
     struct owb_buf vecs, x, xn, q, kb, vb, att, proj, hg, hu, de, rlog, sel, selw, logits, act, kc,
         vc, step;
     void *step_host;    /* staging of step */
-    size_t rc_off;      /* byte offset of the rope caches in step: (n_rope, n_batch) */
+    size_t dec_off;     /* byte offset of the decode region in step */
     size_t act_cap;     /* bytes of act */
     size_t act1_expert; /* act bytes of one prepared row of the widest expert input */
 
@@ -104,6 +107,17 @@ void owb_devfwd_free(struct owb_devfwd *D)
 }
 
 /* ---- setup ---- */
+
+/* Byte offset of the rope caches in an argument region for S tokens, and its size. */
+static size_t args_rc(int64_t S)
+{
+    return STEP_TOK + ((size_t)S * sizeof(int32_t) + 63) / 64 * 64;
+}
+
+static size_t args_bytes(const struct owb_devfwd *D, int64_t S)
+{
+    return args_rc(S) + (size_t)D->n_rope * (size_t)S * sizeof(struct owb_rope_cache);
+}
 
 /* Bytes of a weight's data: its rows, or every expert's. */
 static size_t wt_bytes(const struct owb_wt *w)
@@ -288,9 +302,8 @@ int owb_devfwd_init(struct owb_devfwd **out, struct owb_model *m, const struct o
     D->wbuf = calloc((size_t)(L * OWB_DF_NW + 2), sizeof *D->wbuf);
     D->plans = calloc((size_t)(L * OWB_DF_NW + 1), sizeof *D->plans);
     D->plans1 = calloc((size_t)(L * OWB_DF_NW + 1), sizeof *D->plans1);
-    D->rc_off = STEP_TOK + ((size_t)nb * sizeof(int32_t) + 63) / 64 * 64;
-    const size_t step_bytes =
-        D->rc_off + (size_t)D->n_rope * (size_t)nb * sizeof(struct owb_rope_cache);
+    D->dec_off = args_bytes(D, nb);
+    const size_t step_bytes = D->dec_off + args_bytes(D, 1);
     D->step_host = calloc(1, step_bytes);
     if (!D->layers || !D->wbuf || !D->plans || !D->plans1 || !D->step_host)
         goto fail;
@@ -318,6 +331,12 @@ int owb_devfwd_init(struct owb_devfwd **out, struct owb_model *m, const struct o
     }
     if (rc)
         goto fail_be;
+    /* the embedding's type: asked with an empty range (nothing runs) */
+    if ((rc = be->get_rows(D->tok_embd.type, D->tok_embd_d, E, NULL, NULL, E, 0, 0))) {
+        seterr(berr, "token_embd.weight: no embedding rows of type %s",
+               owb_type_name(D->tok_embd.type));
+        goto fail_be;
+    }
 
     /* 1-D tensors: count, allocate, upload. */
     struct vec_put vp = {D, 0, berr, 0};
@@ -415,20 +434,22 @@ static void mm_id(const struct owb_devfwd *D, const struct owb_be_mm *p, const s
     be->mm_id_rows(p, &id, W, p->act_bytes ? D->act.data : NULL, X, ldx, Y, ldy, 0, nb);
 }
 
-/* The ops of one chunk of nb tokens whose arguments are in D->step: nothing here waits for the
+/* The ops of one chunk of nb tokens whose arguments are in the region of D->step at `off` (room
+ * for S tokens): nothing here waits for the
  * backend or copies between host and backend, so a decode step can be recorded as a graph.
  * pl: the chunk's plans. Logits land in D->logits: every row (LG_ALL), row 0 of the last token
  * (LG_LAST) or none (a chunk before the last whose logits nobody asked for). */
 enum { LG_NONE, LG_LAST, LG_ALL };
-static int chunk_ops(struct owb_devfwd *D, int64_t nb, const struct owb_be_mm *pl, int lg)
+static int chunk_ops(struct owb_devfwd *D, int64_t nb, const struct owb_be_mm *pl, int lg,
+                     size_t off, int64_t S)
 {
     const struct owb_backend *be = D->be;
     const struct owb_hparams *hp = &D->hp;
     const int64_t E = hp->n_embd, QD = D->q_dim, KD = D->kv_dim, F = D->n_ff, X = D->n_expert;
     const int64_t K = D->n_used, hd = hp->head_dim, V = hp->n_vocab;
-    const int32_t *tok = (const int32_t *)((const char *)D->step.data + STEP_TOK);
-    const struct owb_rope_cache *rc0 =
-        (const struct owb_rope_cache *)((const char *)D->step.data + D->rc_off);
+    const char *args = (const char *)D->step.data + off;
+    const int32_t *tok = (const int32_t *)(args + STEP_TOK);
+    const struct owb_rope_cache *rc0 = (const struct owb_rope_cache *)(args + args_rc(S));
     float *x = F32(&D->x), *xn = F32(&D->xn), *q = F32(&D->q), *kb = F32(&D->kb);
     float *vb = F32(&D->vb), *att = F32(&D->att), *proj = F32(&D->proj), *hg = F32(&D->hg);
     float *hu = F32(&D->hu);
@@ -441,14 +462,14 @@ static int chunk_ops(struct owb_devfwd *D, int64_t nb, const struct owb_be_mm *p
         .head_dim = hd,
         .n_ctx = D->n_ctx,
         .pos = 0,
-        .dpos = (const int64_t *)((const char *)D->step.data + STEP_POS),
+        .dpos = (const int64_t *)(args + STEP_POS),
         .scale = 1.0f / sqrtf((float)hd),
     };
     for (int64_t l = 0; l < hp->n_layer; l++) {
         const struct dlayer *ly = &D->layers[l];
         const struct owb_be_mm *p = &pl[l * OWB_DF_NW];
         float *kc = F32(&D->kc) + l * D->n_ctx * KD, *vc = F32(&D->vc) + l * D->n_ctx * KD;
-        const struct owb_rope_cache *rot = rc0 + (int64_t)ly->rope * D->n_batch;
+        const struct owb_rope_cache *rot = rc0 + (int64_t)ly->rope * S;
 
         /* attention */
         be->rmsnorm(xn, x, ly->attn_norm, E, E, hp->rms_eps, 0, nb);
@@ -514,22 +535,26 @@ static int chunk_ops(struct owb_devfwd *D, int64_t nb, const struct owb_be_mm *p
     return 0;
 }
 
-/* Upload the arguments of a chunk: position, token ids, each rope table's rotations. */
+/* Upload the arguments of a chunk into the region at `off` (room for S tokens): position, token
+ * ids, each rope table's rotations; one upload when the region is for one token. */
 static int put_step(struct owb_devfwd *D, const int32_t *tokens, int64_t nb, int64_t pos,
-                    char err[OWB_ERR_MAX])
+                    size_t off, int64_t S, char err[OWB_ERR_MAX])
 {
-    char *h = D->step_host;
-    const size_t rcs = sizeof(struct owb_rope_cache);
+    char *h = (char *)D->step_host + off;
+    const size_t rcs = sizeof(struct owb_rope_cache), rco = args_rc(S);
     memcpy(h + STEP_POS, &pos, sizeof pos);
     memcpy(h + STEP_TOK, tokens, (size_t)nb * sizeof *tokens);
-    int rc = D->be->upload(&D->step, 0, h, STEP_TOK + (size_t)nb * sizeof *tokens, err);
-    for (int j = 0; j < D->n_rope && !rc; j++) {
-        struct owb_rope_cache *c = (struct owb_rope_cache *)(h + D->rc_off) + j * D->n_batch;
+    for (int j = 0; j < D->n_rope; j++) {
+        struct owb_rope_cache *c = (struct owb_rope_cache *)(h + rco) + j * S;
         for (int64_t b = 0; b < nb; b++)
             D->rope_cache(D->impl, j, pos + b, &c[b]);
-        rc = D->be->upload(&D->step, D->rc_off + (size_t)j * (size_t)D->n_batch * rcs, c,
-                           (size_t)nb * rcs, err);
     }
+    if (S == 1)
+        return D->be->upload(&D->step, off, h, args_bytes(D, 1), err);
+    int rc = D->be->upload(&D->step, off, h, STEP_TOK + (size_t)nb * sizeof *tokens, err);
+    for (int j = 0; j < D->n_rope && !rc; j++)
+        rc = D->be->upload(&D->step, off + rco + (size_t)j * (size_t)S * rcs,
+                           h + rco + (size_t)j * (size_t)S * rcs, (size_t)nb * rcs, err);
     return rc;
 }
 
@@ -542,7 +567,7 @@ static int decode_step(struct owb_devfwd *D, struct owb_model *m, char err[OWB_E
     if (D->graphs && !D->graph && !D->graph_failed) {
         int rc = be->graph_begin(be, gerr);
         if (!rc) {
-            int orc = chunk_ops(D, 1, D->plans1, LG_LAST);
+            int orc = chunk_ops(D, 1, D->plans1, LG_LAST, D->dec_off, 1);
             rc = be->graph_end(be, &D->graph, gerr);
             if (orc && !rc) { /* an op refused its arguments: nothing to replay */
                 be->graph_free(D->graph);
@@ -564,7 +589,10 @@ static int decode_step(struct owb_devfwd *D, struct owb_model *m, char err[OWB_E
         return rc;
     }
     m->exec.plain_steps++;
-    return chunk_ops(D, 1, D->plans1, LG_LAST);
+    int rc = chunk_ops(D, 1, D->plans1, LG_LAST, D->dec_off, 1);
+    if (rc)
+        seterr(err, "backend %s: an op refused the decode step (status %d)", be->name, rc);
+    return rc;
 }
 
 int owb_devfwd_forward(struct owb_devfwd *D, struct owb_model *m, const int32_t *tokens, int64_t n,
@@ -575,7 +603,8 @@ int owb_devfwd_forward(struct owb_devfwd *D, struct owb_model *m, const int32_t 
     for (int64_t i = 0; i < n; i += D->n_batch) {
         const int64_t nb = n - i < D->n_batch ? n - i : D->n_batch;
         const bool last = i + nb == n;
-        int rc = put_step(D, tokens + i, nb, pos + i, err);
+        int rc = nb == 1 ? put_step(D, tokens + i, 1, pos + i, D->dec_off, 1, err)
+                         : put_step(D, tokens + i, nb, pos + i, 0, D->n_batch, err);
         if (rc)
             return rc;
         if (nb == 1) {
@@ -584,7 +613,11 @@ int owb_devfwd_forward(struct owb_devfwd *D, struct owb_model *m, const int32_t 
             if ((rc = plan_chunk(D, nb, err)))
                 return rc;
             m->exec.plain_steps++;
-            rc = chunk_ops(D, nb, D->plans, logits_all ? LG_ALL : last ? LG_LAST : LG_NONE);
+            rc = chunk_ops(D, nb, D->plans,
+                           logits_all ? LG_ALL
+                           : last     ? LG_LAST
+                                      : LG_NONE,
+                           0, D->n_batch);
             if (rc)
                 seterr(err, "backend %s: an op refused the chunk (status %d)", be->name, rc);
         }

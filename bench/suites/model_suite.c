@@ -184,11 +184,7 @@ static void common_params(cJSON *b, const struct ms_run *r, const struct ms_mode
     owb_result_param_str(b, "forward", m->exec.driver ? "driver" : "host_threads");
     if (r->dev) {
         owb_result_param_str(b, "timer", "backend events");
-        owb_result_param_str(b, "decode_launch", m->exec.graph_launches ? "graph" : "ops");
-        owb_result_metric(b, "graph_launches", (double)m->exec.graph_launches);
         owb_result_metric(b, "device_bytes", (double)m->exec.device_bytes);
-        if (m->exec.note[0])
-            owb_result_note(b, m->exec.note);
     }
     owb_result_metric(b, "weights_bytes", (double)m->weight_bytes);
     owb_result_metric(b, "decode_read_bytes", (double)m->decode_read_bytes);
@@ -417,6 +413,12 @@ static int run_decode(struct ms_run *r, const struct ms_model_info *mi, int nthr
     }
     common_params(b, r, mi, nthr);
     owb_result_param_num(b, "n_gen", cfg->n_gen);
+    if (r->dev) { /* decode steps replayed from the recorded graph, or queued op by op (why) */
+        owb_result_param_str(b, "decode_launch", m->exec.graph_launches ? "graph" : "ops");
+        owb_result_metric(b, "graph_launches", (double)m->exec.graph_launches);
+        if (m->exec.note[0])
+            owb_result_note(b, m->exec.note);
+    }
     /* One sample per repetition (the time of its n_gen tokens), not per token: the tokens of one
      * repetition depend on their position (a longer context to attend to), so they are neither
      * independent nor identically distributed, and an A/B test over them would claim a precision
