@@ -96,6 +96,9 @@ struct owb_be_attn {
     int64_t window;     /* 0: full causal */
     const float *sinks; /* (n_head) or NULL */
     float scale;
+    /* NULL, or the position in backend memory, read when the op runs instead of pos: a recorded
+     * graph (graph_begin) replays for every position with the same arguments */
+    const int64_t *dpos;
 };
 
 /* Wall or event timer of a backend: mark() records a point in the backend's timeline (on a GPU:
@@ -167,12 +170,39 @@ struct owb_backend {
     /* embedding rows: y[r] = row ids[r] of W (type t, n_cols) dequantized, r in [r0, r1) */
     int (*get_rows)(enum owb_type t, const void *W, int64_t n_cols, const int32_t *ids, float *y,
                     int64_t ldy, int64_t r0, int64_t r1);
+    /* y[r] = x[r] + b[r'] over n columns for rows [r0, r1) (stride ld): r' = 0 (a bias broadcast
+     * to every row) when ids is NULL, else r' = ids[r] (a per-expert bias picked by the expert
+     * of each row: ggml's add_id); b's rows are ldb floats apart; ids in backend memory. */
+    void (*add_bias)(float *y, const float *x, const float *b, int64_t ldb, const int32_t *ids,
+                     int64_t ld, int64_t n, int64_t r0, int64_t r1);
+    /* router of rows [r0, r1) of logits (stride ld, n experts): the k largest, descending (ties:
+     * lower index first) into ids[r * k ..] and the softmax of the k into w[r * k ..], times
+     * scale when scale is neither 0 nor 1 (owb_topk_softmax; k <= OWB_TOPK_MAX) */
+    void (*topk)(const float *logits, int64_t ld, int64_t n, int64_t k, float scale, int32_t *ids,
+                 float *w, int64_t r0, int64_t r1);
+    /* weighted sum of expert outputs into the residual for tokens [t0, t1): y[t] += a with
+     * a = w[t k] d[t k] + w[t k + 1] d[t k + 1] + ... summed in choice order (rows of d and y
+     * ld floats apart, n columns) */
+    void (*moe_sum)(float *y, const float *d, const float *w, int64_t k, int64_t ld, int64_t n,
+                    int64_t t0, int64_t t1);
     /* store n_tok rows of K and V (n_tok, n_head_kv * head_dim) at positions pos.. */
     void (*kv_store)(float *kc, float *vc, const float *k, const float *v, int64_t ldk,
                      const struct owb_be_attn *a, int64_t n_tok);
     /* out (n_tok, n_head * head_dim) for query tokens [t0, t1) of q (same layout) */
     void (*attn)(float *out, const float *q, const float *kc, const float *vc,
                  const struct owb_be_attn *a, int64_t t0, int64_t t1);
+
+    /* ---- graphs (optional: NULL where the backend has none, e.g. cpu) ----
+     * graph_begin: the ops this thread queues from now on are recorded, not run, until
+     * graph_end, which makes them one graph (*graph) or returns why it could not (an op that
+     * cannot be recorded, instantiation failed): nothing ran then, the caller queues the ops
+     * again plainly. graph_launch queues the recorded ops once more with the arguments they were
+     * recorded with (what changes between launches is read from backend memory: struct
+     * owb_be_attn.dpos, token ids, rope caches). graph_free(NULL) is a no-op. */
+    int (*graph_begin)(const struct owb_backend *be, char err[OWB_ERR_MAX]);
+    int (*graph_end)(const struct owb_backend *be, void **graph, char err[OWB_ERR_MAX]);
+    int (*graph_launch)(const struct owb_backend *be, void *graph, char err[OWB_ERR_MAX]);
+    void (*graph_free)(void *graph);
 
     /* ---- sync and timing ---- */
     int (*synchronize)(const struct owb_backend *be, char err[OWB_ERR_MAX]);

@@ -225,16 +225,55 @@ static int cpu_get_rows(enum owb_type t, const void *W, int64_t n_cols, const in
     return 0;
 }
 
+static void cpu_add_bias(float *y, const float *x, const float *b, int64_t ldb, const int32_t *ids,
+                         int64_t ld, int64_t n, int64_t r0, int64_t r1)
+{
+    for (int64_t r = r0; r < r1; r++)
+        owb_add(y + r * ld, x + r * ld, b + (ids ? (int64_t)ids[r] * ldb : 0), n);
+}
+
+static void cpu_topk(const float *logits, int64_t ld, int64_t n, int64_t k, float scale,
+                     int32_t *ids, float *w, int64_t r0, int64_t r1)
+{
+    for (int64_t r = r0; r < r1; r++) {
+        owb_topk_softmax(logits + r * ld, n, k, ids + r * k, w + r * k);
+        if (scale != 0.0f && scale != 1.0f)
+            for (int64_t j = 0; j < k; j++)
+                w[r * k + j] *= scale;
+    }
+}
+
+/* The engine's order (model/gptoss.c): a = d_0 w_0, a += d_j w_j for j = 1.., then y + a. */
+static void cpu_moe_sum(float *y, const float *d, const float *w, int64_t k, int64_t ld, int64_t n,
+                        int64_t t0, int64_t t1)
+{
+    for (int64_t t = t0; t < t1; t++) {
+        float *yt = y + t * ld;
+        const float *wt = w + t * k, *dt = d + t * k * ld;
+        for (int64_t i = 0; i < n; i++) {
+            float a = dt[i] * wt[0];
+            for (int64_t j = 1; j < k; j++)
+                a += dt[j * ld + i] * wt[j];
+            yt[i] = yt[i] + a;
+        }
+    }
+}
+
+static int64_t attn_pos(const struct owb_be_attn *a)
+{
+    return a->dpos ? *a->dpos : a->pos;
+}
+
 /* The cache layout of kernels/attn.h with cap = n_ctx (no ring): K as (n_head_kv, n_ctx,
  * head_dim), V transposed as (n_head_kv, head_dim, n_ctx). */
 static void cpu_kv_store(float *kc, float *vc, const float *k, const float *v, int64_t ldk,
                          const struct owb_be_attn *a, int64_t n_tok)
 {
-    OWB_ASSERT(a->pos >= 0 && a->pos + n_tok <= a->n_ctx);
-    const int64_t hd = a->head_dim;
+    const int64_t pos = attn_pos(a), hd = a->head_dim;
+    OWB_ASSERT(pos >= 0 && pos + n_tok <= a->n_ctx);
     for (int64_t t = 0; t < n_tok; t++)
         for (int64_t h = 0; h < a->n_head_kv; h++) {
-            const int64_t slot = a->pos + t;
+            const int64_t slot = pos + t;
             memcpy(kc + (h * a->n_ctx + slot) * hd, k + t * ldk + h * hd,
                    sizeof(float) * (size_t)hd);
             float *vt = vc + h * hd * a->n_ctx + slot;
@@ -251,6 +290,7 @@ static void cpu_attn(float *out, const float *q, const float *kc, const float *v
 {
     if (t1 <= t0)
         return;
+    const int64_t pos = attn_pos(a);
     const int64_t hd = a->head_dim, ld = a->n_head * hd, group = a->n_head / a->n_head_kv;
     const int64_t nb = t1 - t0, qb = owb_attn_block_tokens(group, a->n_ctx, nb);
     const int64_t nblk = (nb + qb - 1) / qb;
@@ -264,8 +304,8 @@ static void cpu_attn(float *out, const float *q, const float *kc, const float *v
     OWB_ASSERT(plans && kstart && s.qs && s.sc && s.pv);
     struct owb_attn_blocks b = {.plans = plans, .kstart = kstart};
     char err[OWB_ERR_MAX];
-    OWB_ASSERT(
-        owb_attn_plan(&b, a->pos + t0, nb, qb, group, hd, a->window, owb_isa_active(), err) == 0);
+    OWB_ASSERT(owb_attn_plan(&b, pos + t0, nb, qb, group, hd, a->window, owb_isa_active(), err) ==
+               0);
     const struct owb_attn_args args = {
         .q = q + t0 * ld,
         .out = out + t0 * ld,
@@ -275,7 +315,7 @@ static void cpu_attn(float *out, const float *q, const float *kc, const float *v
         .cap = a->n_ctx,
         .head_dim = hd,
         .group = group,
-        .pos = a->pos + t0,
+        .pos = pos + t0,
         .sinks = a->sinks,
         .scale = a->scale,
     };
@@ -344,6 +384,9 @@ const struct owb_backend owb_backend_cpu = {
     .swiglu_oai = cpu_swiglu_oai,
     .add = cpu_add,
     .get_rows = cpu_get_rows,
+    .add_bias = cpu_add_bias,
+    .topk = cpu_topk,
+    .moe_sum = cpu_moe_sum,
     .kv_store = cpu_kv_store,
     .attn = cpu_attn,
     .synchronize = cpu_synchronize,

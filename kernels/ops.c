@@ -259,3 +259,31 @@ void owb_swiglu_oai(float *y, const float *gate, const float *up, int64_t n, flo
         y[i] = g / (1.0f + expf(-alpha * g)) * (u + 1.0f);
     }
 }
+
+void owb_topk_softmax(const float *logits, int64_t n, int64_t k, int32_t *ids, float *w)
+{
+    OWB_ASSERT(k >= 1 && k <= n && k <= OWB_TOPK_MAX);
+    /* selection by insertion into a sorted list of k: strictly greater moves ahead, so among
+     * equal logits the lower index (seen first) stays first */
+    int64_t m = 0;
+    for (int64_t e = 0; e < n; e++) {
+        const float v = logits[e];
+        if (m == k && !(v > logits[ids[k - 1]]))
+            continue;
+        int64_t j = m < k ? m++ : k - 1;
+        while (j > 0 && v > logits[ids[j - 1]]) {
+            ids[j] = ids[j - 1];
+            j--;
+        }
+        ids[j] = (int32_t)e;
+    }
+    float mx = logits[ids[0]];
+    double sum = 0;
+    for (int64_t j = 0; j < k; j++) {
+        w[j] = expf(logits[ids[j]] - mx);
+        sum += (double)w[j];
+    }
+    const float inv = (float)(1.0 / sum);
+    for (int64_t j = 0; j < k; j++)
+        w[j] *= inv;
+}

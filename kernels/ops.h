@@ -98,4 +98,13 @@ void owb_yarn_cache(struct owb_rope_cache *c, const struct owb_yarn *y, int64_t 
 void owb_swiglu_oai(float *y, const float *gate, const float *up, int64_t n, float alpha,
                     float limit);
 
+/* Most experts a router may pick per token (OWB_TOPK_MAX >= k). */
+#define OWB_TOPK_MAX 64
+
+/* Router top-k: the k largest of logits[0..n) in descending order (equal logits: the lower index
+ * first) into ids[0..k) and their softmax w[0..k) = softmax of the k selected logits
+ * (1 <= k <= n, k <= OWB_TOPK_MAX). The gpt-oss router (model/gptoss.h's owb_moe_topk) and the
+ * backends' topk op. */
+void owb_topk_softmax(const float *logits, int64_t n, int64_t k, int32_t *ids, float *w);
+
 #endif

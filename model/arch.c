@@ -68,13 +68,6 @@ struct owb_model *owb_model_load(const struct owb_gguf *g, const struct owb_mode
                owb_arch_names());
         return NULL;
     }
-    if (opts && opts->backend && !opts->backend->host_threads) {
-        seterr(err,
-               "%.300s: backend %s: the forward pass runs on host-thread backends only (cpu); "
-               "a device forward path is not written yet",
-               g->path, opts->backend->name);
-        return NULL;
-    }
     struct owb_model *m = calloc(1, sizeof *m);
     if (!m) {
         seterr(err, "%.300s: out of memory", g->path);
@@ -83,6 +76,7 @@ struct owb_model *owb_model_load(const struct owb_gguf *g, const struct owb_mode
     m->arch = a;
     snprintf(m->hp.arch, sizeof m->hp.arch, "%s", name);
     m->hp.rope_neox = a->rope_neox;
+    m->exec.backend = opts && opts->backend ? opts->backend->name : "cpu";
     if (a->load(m, g, opts ? opts : &defaults, err)) {
         free(m);
         return NULL;

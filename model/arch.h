@@ -45,6 +45,11 @@ struct owb_model_opts {
     int64_t n_batch; /* most tokens per internal chunk of a forward call; 0: min(512, n_ctx) */
     const struct owb_runner *runner;   /* NULL: everything on the calling thread */
     const struct owb_backend *backend; /* NULL: the cpu backend (kernels/backend.h) */
+    /* Run the one-host-thread backend-driven forward pass (model/devfwd.h) on a host-threads
+     * backend too (tests prove the device op sequence on the cpu with it; OWB_DEVFWD=1 in the
+     * environment does the same). A backend without host threads (cuda) always runs it. */
+    bool driver;
+    bool no_graphs; /* the driver decodes op by op even where the backend records graphs */
 };
 
 /* Hyperparameters shared by the decoder-only architectures. */
@@ -124,6 +129,18 @@ struct owb_model {
     uint64_t kv_cache_bytes;     /* KV cache bytes allocated for n_ctx positions (sliding layers
                                     keep a ring of window + n_batch) */
     struct owb_model_cost cost;  /* per-token costs (the two fields above come from it) */
+
+    /* How forward calls run: filled at load, the counters by forward. */
+    struct owb_model_exec {
+        const char *backend;     /* the backend's name */
+        bool driver;             /* one host thread drives the backend's ops (model/devfwd.h) */
+        bool graphs;             /* decode steps are recorded as a graph where the backend can */
+        uint64_t graph_launches; /* decode steps replayed from the recorded graph */
+        uint64_t plain_steps;    /* chunks and decode steps queued op by op */
+        uint64_t device_bytes;   /* backend memory the driver allocated (weights it copied, KV
+                                    cache, activations) */
+        char note[OWB_ERR_MAX];  /* why decode runs without a graph ("" otherwise) */
+    } exec;
 
     /* Profiling: NULL (default) or a caller-owned accumulator (owb_model_profile). */
     struct owb_model_profile *profile;

@@ -12,7 +12,9 @@
  * SwiGLU); quantize the hidden rows; down rows; the weighted sum per token in the order of its
  * choices. One decoded token takes a shorter route with the same operations (moe_decode). Every
  * output element is computed by one thread with a plan that depends only on the routing (never on
- * the thread count), so logits are bitwise identical for any thread count.
+ * the thread count), so logits are bitwise identical for any thread count. A backend without
+ * host threads (cuda), or the cpu when forced, runs model/devfwd.c's one-thread op sequence over
+ * the same bound weights instead (driver_init; experts as expert-indexed GEMVs).
  *
  * llama.cpp behaviours followed: the sliding-window layers are those with l % period < period - 1
  * (set_swa_pattern, period 2: even layers); a key at p is visible to the query at q when
@@ -46,6 +48,7 @@
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
 #include "kernels/attn.h"
+#include "model/devfwd.h"
 #include "model/loader.h"
 #include "model/region.h"
 #include "runtime/par.h"
@@ -60,36 +63,14 @@ __attribute__((format(printf, 2, 3))) static void seterr(char *err, const char *
 
 #define OAI_ALPHA 1.702f
 #define OAI_LIMIT 7.0f
-#define MAX_USED 64 /* expert_used_count limit (stack arrays of the router) */
+#define MAX_USED OWB_TOPK_MAX /* expert_used_count limit (stack arrays of the router) */
 
 /* ---- the ops ---- */
 
 void owb_moe_topk(const float *logits, int64_t n, int64_t k, int32_t *ids, float *w)
 {
-    OWB_ASSERT(k >= 1 && k <= n && k <= MAX_USED);
-    /* selection by insertion into a sorted list of k: strictly greater moves ahead, so among
-     * equal logits the lower index (seen first) stays first */
-    int64_t m = 0;
-    for (int64_t e = 0; e < n; e++) {
-        const float v = logits[e];
-        if (m == k && !(v > logits[ids[k - 1]]))
-            continue;
-        int64_t j = m < k ? m++ : k - 1;
-        while (j > 0 && v > logits[ids[j - 1]]) {
-            ids[j] = ids[j - 1];
-            j--;
-        }
-        ids[j] = (int32_t)e;
-    }
-    float mx = logits[ids[0]];
-    double sum = 0;
-    for (int64_t j = 0; j < k; j++) {
-        w[j] = expf(logits[ids[j]] - mx);
-        sum += (double)w[j];
-    }
-    const float inv = (float)(1.0 / sum);
-    for (int64_t j = 0; j < k; j++)
-        w[j] *= inv;
+    OWB_ASSERT(k <= MAX_USED);
+    owb_topk_softmax(logits, n, k, ids, w); /* kernels/ops.h: shared with the backends' topk */
 }
 
 void owb_moe_group(const int32_t *ids, int64_t n_tok, int64_t k, int64_t n_expert, int64_t *counts,
@@ -194,6 +175,8 @@ struct gptoss {
 
     struct owb_barrier bar;
     bool bar_init;
+
+    struct owb_devfwd *dev; /* the backend-driven pass (model/devfwd.h) instead of the above */
 };
 
 static float *alloc_f32(int64_t a, int64_t b, int64_t c, bool *oom)
@@ -206,6 +189,7 @@ void owb_gptoss_release(struct owb_model *m)
     struct gptoss *G = m->impl;
     if (!G)
         return;
+    owb_devfwd_free(G->dev);
     void *bufs[] = {G->layers,  G->vecs,        G->x,       G->proj,    G->q,       G->kb,
                     G->vb,      G->att_out,     G->rlog,    G->sel,     G->selw,    G->counts,
                     G->offsets, G->row_tok,     G->tok_row, G->active,  G->aoff_g,  G->aoff_d,
@@ -239,6 +223,8 @@ void owb_gptoss_release(struct owb_model *m)
 }
 
 static int plan_all(struct owb_model *m, int64_t nb, char err[OWB_ERR_MAX]);
+static int driver_init(struct owb_model *m, const struct owb_gguf *g,
+                       const struct owb_model_opts *o, char err[OWB_ERR_MAX]);
 
 /* The optional bias `name` of n (x n2) floats at *v (advanced), or NULL when absent. */
 static int opt_vec(struct owb_loader *ld, const char *name, int64_t n, int64_t n2, float **v,
@@ -528,6 +514,13 @@ int owb_gptoss_load(struct owb_model *m, const struct owb_gguf *g, const struct 
     if (m->n_batch > m->n_ctx)
         m->n_batch = m->n_ctx;
 
+    /* One host thread driving the backend's ops: its own buffers, none of the below. */
+    if (owb_devfwd_wanted(G->be, o)) {
+        if ((rc = driver_init(m, g, o, err)))
+            goto fail;
+        return 0;
+    }
+
     /* Activations, KV cache and scratch. */
     const int64_t nb = m->n_batch, K = G->n_used, NR = nb * K;
     const int64_t group = hp->n_head / hp->n_head_kv, hd = hp->head_dim;
@@ -660,6 +653,71 @@ fail:
 static const struct owb_wt *layer_wt(const void *impl, int64_t l, int i)
 {
     return &((const struct gptoss *)impl)->layers[l].w[i];
+}
+
+static void driver_rope(const void *impl, int table, int64_t pos, struct owb_rope_cache *rc)
+{
+    owb_yarn_cache(rc, &((const struct gptoss *)impl)->yarn[table], pos);
+}
+
+/* The model as model/devfwd.h takes it: dense Q/K/V/O and router, the experts' 3-D stacks, the
+ * biases, sinks and windows; rope table 0 for full layers, 1 for sliding ones (their base). */
+static int driver_init(struct owb_model *m, const struct owb_gguf *g,
+                       const struct owb_model_opts *o, char err[OWB_ERR_MAX])
+{
+    struct gptoss *G = m->impl;
+    const struct owb_hparams *hp = &m->hp;
+    struct owb_df_layer *dl = calloc((size_t)hp->n_layer, sizeof *dl);
+    if (!dl) {
+        seterr(err, "%.300s: out of memory", g->path);
+        return OWB_E_NOMEM;
+    }
+    for (int64_t l = 0; l < hp->n_layer; l++) {
+        const struct glayer *ly = &G->layers[l];
+        struct owb_df_layer *d = &dl[l];
+        d->w[OWB_DF_Q] = ly->w[A_Q];
+        d->w[OWB_DF_K] = ly->w[A_K];
+        d->w[OWB_DF_V] = ly->w[A_V];
+        d->w[OWB_DF_O] = ly->w[A_O];
+        d->w[OWB_DF_ROUTER] = ly->w[A_R];
+        d->w[OWB_DF_GATE] = ly->x[X_GATE];
+        d->w[OWB_DF_UP] = ly->x[X_UP];
+        d->w[OWB_DF_DOWN] = ly->x[X_DOWN];
+        d->attn_norm = ly->attn_norm;
+        d->ffn_norm = ly->post_norm;
+        d->bq = ly->bq;
+        d->bk = ly->bk;
+        d->bv = ly->bv;
+        d->bo = ly->bo;
+        d->br = ly->br;
+        d->bg = ly->bg;
+        d->bu = ly->bu;
+        d->bd = ly->bd;
+        d->sinks = ly->sinks;
+        d->window = ly->window;
+        d->rope = ly->window ? 1 : 0;
+    }
+    const struct owb_df_desc d = {
+        .path = g->path,
+        .hp = hp,
+        .q_dim = G->q_dim,
+        .kv_dim = G->kv_dim,
+        .n_ff = G->n_ff_exp,
+        .n_used = G->n_used,
+        .w_scale = G->w_scale,
+        .alpha = OAI_ALPHA,
+        .limit = OAI_LIMIT,
+        .tok_embd = &G->tok_embd,
+        .output = &G->output,
+        .output_norm = G->output_norm,
+        .layers = dl,
+        .n_rope = 2,
+        .rope_cache = driver_rope,
+        .impl = G,
+    };
+    int rc = owb_devfwd_init(&G->dev, m, G->be, &d, !o->no_graphs, err);
+    free(dl);
+    return rc;
 }
 
 static int plan_all(struct owb_model *m, int64_t nb, char err[OWB_ERR_MAX])
@@ -1168,7 +1226,13 @@ int owb_gptoss_forward(struct owb_model *m, const int32_t *tokens, int64_t n, in
             return OWB_E_USAGE;
         }
     const uint64_t t0 = m->profile ? now_ns() : 0;
-    for (int64_t i = 0; i < n; i += m->n_batch) {
+    struct gptoss *G = m->impl;
+    if (G->dev) {
+        int rc = owb_devfwd_forward(G->dev, m, tokens, n, pos, logits, logits_all, err);
+        if (rc)
+            return rc;
+    }
+    for (int64_t i = 0; i < n && !G->dev; i += m->n_batch) {
         int64_t nb = n - i < m->n_batch ? n - i : m->n_batch;
         int rc = plan_all(m, nb, err);
         if (!rc)

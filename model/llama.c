@@ -17,7 +17,9 @@
  * cache of KV head g (layout (head, pos, head_dim): rows contiguous), then P V as a matmul with
  * the probabilities as the matrix and the transposed value cache (head, head_dim, pos) as the
  * inputs. Every output element is computed by one thread with the same operations whatever the
- * split, so logits do not depend on the thread count.
+ * split, so logits do not depend on the thread count. A backend without host threads (cuda), or
+ * the cpu when forced (owb_model_opts.driver), runs model/devfwd.c's one-thread op sequence over
+ * the same bound weights instead (driver_init): none of the buffers below are allocated then.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "model/llama.h"
@@ -34,6 +36,7 @@
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
 #include "kernels/attn.h"
+#include "model/devfwd.h"
 #include "model/loader.h"
 #include "model/region.h"
 #include "runtime/par.h"
@@ -113,6 +116,8 @@ struct llama {
 
     struct owb_barrier bar; /* of the forward region */
     bool bar_init;          /* bar exists */
+
+    struct owb_devfwd *dev; /* the backend-driven pass (model/devfwd.h) instead of the above */
 };
 
 /* ---- loading ---- */
@@ -127,6 +132,7 @@ void owb_llama_release(struct owb_model *m)
     struct llama *L = m->impl;
     if (!L)
         return;
+    owb_devfwd_free(L->dev);
     free(L->layers);
     free(L->vecs);
     free(L->x);
@@ -159,6 +165,8 @@ void owb_llama_release(struct owb_model *m)
 }
 
 static int plan_all(struct owb_model *m, int64_t nb, char err[OWB_ERR_MAX]);
+static int driver_init(struct owb_model *m, const struct owb_gguf *g,
+                       const struct owb_model_opts *o, char err[OWB_ERR_MAX]);
 
 int owb_llama_load(struct owb_model *m, const struct owb_gguf *g, const struct owb_model_opts *o,
                    char err[OWB_ERR_MAX])
@@ -388,6 +396,13 @@ int owb_llama_load(struct owb_model *m, const struct owb_gguf *g, const struct o
     /* What the model binds (the per-token costs: owb_llama_account). */
     m->weight_bytes = ld.bound_bytes;
 
+    /* One host thread driving the backend's ops: its own buffers, none of the below. */
+    if (owb_devfwd_wanted(L->be, o)) {
+        if ((rc = driver_init(m, g, o, err)))
+            goto fail;
+        return 0;
+    }
+
     /* Activations, KV cache and scratch (all at once; nothing is allocated per token). */
     int64_t nb = m->n_batch;
     const int64_t group = hp->n_head / hp->n_head_kv, hd = hp->head_dim;
@@ -450,6 +465,55 @@ int owb_llama_load(struct owb_model *m, const struct owb_gguf *g, const struct o
 fail:
     owb_llama_release(m);
     return rc ? rc : OWB_E_FORMAT;
+}
+
+static void rope_cache(const struct owb_model *m, const struct llama *L, int64_t pos,
+                       struct owb_rope_cache *rc);
+
+static void driver_rope(const void *impl, int table, int64_t pos, struct owb_rope_cache *rc)
+{
+    const struct owb_model *m = impl;
+    (void)table; /* one table */
+    rope_cache(m, m->impl, pos, rc);
+}
+
+/* The model as model/devfwd.h takes it: the bound weights and 1-D tensors, one rope table. */
+static int driver_init(struct owb_model *m, const struct owb_gguf *g,
+                       const struct owb_model_opts *o, char err[OWB_ERR_MAX])
+{
+    struct llama *L = m->impl;
+    const struct owb_hparams *hp = &m->hp;
+    struct owb_df_layer *dl = calloc((size_t)hp->n_layer, sizeof *dl);
+    if (!dl) {
+        seterr(err, "%.300s: out of memory", g->path);
+        return OWB_E_NOMEM;
+    }
+    for (int64_t l = 0; l < hp->n_layer; l++) {
+        const struct layer *ly = &L->layers[l];
+        memcpy(dl[l].w, ly->w, sizeof ly->w); /* Q K V O GATE UP DOWN: devfwd's order */
+        dl[l].attn_norm = ly->attn_norm;
+        dl[l].ffn_norm = ly->ffn_norm;
+        dl[l].bq = ly->bq;
+        dl[l].bk = ly->bk;
+        dl[l].bv = ly->bv;
+    }
+    const struct owb_df_desc d = {
+        .path = g->path,
+        .hp = hp,
+        .q_dim = L->q_dim,
+        .kv_dim = L->kv_dim,
+        .n_ff = hp->n_ff,
+        .tok_embd = &L->tok_embd,
+        .output = &L->output,
+        .output_norm = L->output_norm,
+        .layers = dl,
+        .n_rope = 1,
+        .rope_cache = driver_rope,
+        .impl = m,
+    };
+    int rc = owb_devfwd_init(&L->dev, m, L->be, &d, !o->no_graphs, err);
+    free(dl);
+    return rc;
 }
 
 /* Plans of every weight for chunks of nb tokens (kept until the chunk size changes). */
@@ -764,7 +828,13 @@ int owb_llama_forward(struct owb_model *m, const int32_t *tokens, int64_t n, int
             return OWB_E_USAGE;
         }
     const uint64_t t0 = m->profile ? owb_now_ns() : 0;
-    for (int64_t i = 0; i < n; i += m->n_batch) {
+    struct llama *L = m->impl;
+    if (L->dev) {
+        int rc = owb_devfwd_forward(L->dev, m, tokens, n, pos, logits, logits_all, err);
+        if (rc)
+            return rc;
+    }
+    for (int64_t i = 0; i < n && !L->dev; i += m->n_batch) {
         int64_t nb = n - i < m->n_batch ? n - i : m->n_batch;
         int rc = plan_all(m, nb, err);
         if (!rc)

@@ -389,13 +389,6 @@ int owb_cli_model_backend(const char *cmd, const char *device, const struct owb_
         fprintf(stderr, "owbench %s: --device %s: skipped: %s\n", cmd, device, why);
         return OWB_EXIT_SKIPPED;
     }
-    if (!b->host_threads) {
-        fprintf(stderr,
-                "owbench %s: --device %s: skipped: the engine's forward pass runs on host-thread "
-                "backends only (cpu); a device forward path is not written yet\n",
-                cmd, device);
-        return OWB_EXIT_SKIPPED;
-    }
     *be = b;
     return OWB_EXIT_OK;
 }

@@ -80,8 +80,8 @@ int owb_parse_size(const char *opt, const char *s, size_t *out, char err[OWB_ERR
 /* The backend of `--device DEV` for a command that runs the engine: *be = NULL for "cpu" (the
  * engine's default), the backend otherwise. Returns OWB_EXIT_OK, OWB_EXIT_USAGE for an unknown
  * name, or OWB_EXIT_SKIPPED (77) with "owbench CMD: --device DEV: skipped: REASON" on stderr when
- * the backend cannot run here (not compiled in, no driver or device) or the engine cannot run on
- * it (a device backend: the forward pass runs on host-thread backends only). */
+ * the backend cannot run here (not compiled in, no driver or device). A device backend runs the
+ * engine's backend-driven forward pass (model/devfwd.h). */
 struct owb_backend;
 int owb_cli_model_backend(const char *cmd, const char *device, const struct owb_backend **be);
 

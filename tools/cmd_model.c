@@ -24,6 +24,7 @@
 #include "owb_common.h"
 #include "results/result.h"
 #include "bench/suites/ceiling.h"
+#include "kernels/backend.h"
 #include "dist/ranks.h"
 #include "tools/cli_common.h"
 #include "tools/cmds.h"
@@ -308,7 +309,10 @@ int cmd_model(int argc, char **argv)
         cfg.path = model_path;
     }
 
-    if (!ceiling_doc) { /* the ceiling of this run: same thread counts and pinning */
+    /* a device backend (no host threads) is held against its copy bandwidth, measured by the
+     * suite; the host's read ceilings are for the cpu */
+    const bool on_device = cfg.backend && !cfg.backend->host_threads;
+    if (!ceiling_doc && !on_device) { /* the ceiling of this run: same thread counts, pinning */
         int st =
             owb_cli_measure_ceiling(topo, cfg.pin, cfg.threads, cfg.nthreads, quick, 0, doc, err);
         if (st) {
@@ -328,7 +332,7 @@ int cmd_model(int argc, char **argv)
         goto out;
     }
     /* the ceiling again right after the suite: the host's bandwidth drifts (ceiling.h) */
-    if (!ceiling_doc &&
+    if (!ceiling_doc && !on_device &&
         (st = owb_cli_measure_ceiling(topo, cfg.pin, cfg.threads, cfg.nthreads, 1, 1, doc, err))) {
         rc = owb_cli_fail("model", st, err);
         goto out;

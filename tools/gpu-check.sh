@@ -3,7 +3,10 @@
 # gpu-check.sh: build owbench with CUDA on a GPU host, run the `gpu` tests (every CUDA kernel
 # against the CPU backend) and the host-side CUDA tests, then a compact benchmark (all eight
 # formats, GEMV/GEMM at 4096x4096, 14336x4096 and 4096x14336, batch 1, 8 and 512, the device copy
-# ceiling) and print one short table. Meant to finish in a few minutes on an H100, build included.
+# ceiling) and a 1B-shape model (synthetic llama-3.2-1b in q4_0: decode of 128 tokens and a
+# 512-token prefill through the engine's backend-driven forward pass, decode steps replayed from
+# a recorded CUDA graph) and print one short table. Meant to finish in a few minutes on an H100,
+# build included.
 #
 # The GPU host (Ubuntu 24.04, CUDA 13) has no libcjson (required) nor pkg-config; hwloc, PAPI,
 # MPI and libcurl are left out of this build. Carry them from a machine with apt:
@@ -60,7 +63,7 @@ t1=$(date +%s)
 
 echo "== tests (gpu label and host-side CUDA tests)"
 test_rc=0
-ctest --test-dir build-gpu -R 'cuda|backend|device' --output-on-failure 2>&1 | tee "$out/ctest.log" ||
+ctest --test-dir build-gpu -R 'cuda|backend|device|devfwd' --output-on-failure 2>&1 | tee "$out/ctest.log" ||
     test_rc=1
 if grep -q "kernels_cuda_test_backend_cuda .*Skipped" "$out/ctest.log"; then
     echo "gpu-check: the gpu test was skipped: no usable CUDA device" >&2
@@ -76,17 +79,29 @@ build-gpu/owbench kernels --device cuda --formats f32,f16,bf16,q8_0,q4_0,q4_K,q6
     2>"$out/bench.err"
 bench_rc=$?
 set -e
-t3=$(date +%s)
 if [ $bench_rc -ne 0 ]; then
     cat "$out/bench.err" >&2
     [ $bench_rc -eq 77 ] && exit 77
     exit 3
 fi
+# the 1B-shape model (llama.cpp's llama-bench tg128 / pp512 on the same shape: 851 / ~38k t/s)
+set +e
+build-gpu/owbench model --synthetic llama-3.2-1b --type q4_0 -p 512 -n 128 --reps 3 --device cuda \
+    --counters none -o "$out/model" >"$out/model.txt" 2>"$out/model.err"
+model_rc=$?
+set -e
+t3=$(date +%s)
+if [ $model_rc -ne 0 ]; then
+    cat "$out/model.err" >&2
+    [ $model_rc -eq 77 ] && exit 77
+    exit 3
+fi
 
 echo "== summary (build $((t1 - t0)) s, tests $((t2 - t1)) s, benchmark $((t3 - t2)) s)"
-python3 - "$out/kernels.json" <<'PY'
+python3 - "$out/kernels.json" "$out/model/model.json" <<'PY'
 import json, sys
 doc = json.load(open(sys.argv[1]))
+mdoc = json.load(open(sys.argv[2]))
 gpus = doc.get("env", {}).get("gpus") or [{}]
 print("device:", gpus[0].get("name", "?"), "| driver CUDA", gpus[0].get("driver_cuda_version", "?"))
 rows = [("case", "path", "us", "GB/s", "%copy", "TFLOP/s", "x cuBLAS bf16")]
@@ -101,6 +116,23 @@ for b in doc["benchmarks"]:
                      "%.2f" % (m["gflop_per_s"] / 1000), "%.2f" % sp if sp else "-"))
     elif name == "kernels/gpu/cublas":
         print("no cuBLAS baseline:", "; ".join(b.get("notes", [])))
+w = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+for r in rows:
+    print("  ".join(c.ljust(w[i]) if i < 2 else c.rjust(w[i]) for i, c in enumerate(r)))
+rows = [("model case", "launch", "tok/s", "ms/tok", "GB/s", "%copy roofline", "x llama.cpp")]
+for b in mdoc["benchmarks"]:
+    m, p, name = b.get("metrics", {}), b.get("params", {}), b["name"]
+    if not name.startswith("model/"):
+        continue
+    dec = name.startswith("model/decode/")
+    ref = 851.0 if dec else 38000.0  # llama-bench tg128 / pp512, llama.cpp de3ff81 on the H100
+    rows.append((name[len("model/"):], p.get("decode_launch", "-") if dec else "ops",
+                 "%.1f" % m.get("tok_per_s", 0), "%.3f" % m.get("ms_per_token", 0),
+                 "%.0f" % m["gb_per_s"] if "gb_per_s" in m else "-",
+                 "%.0f" % m["pct_of_roofline"] if "pct_of_roofline" in m else "-",
+                 "%.2f" % (m.get("tok_per_s", 0) / ref)))
+    for n in b.get("notes", []):
+        print("note:", name, ":", n)
 w = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
 for r in rows:
     print("  ".join(c.ljust(w[i]) if i < 2 else c.rjust(w[i]) for i, c in enumerate(r)))

@@ -196,8 +196,8 @@ out:
     return rc;
 }
 
-int owb_kernels_gpu_run(const struct owb_backend *be, const struct owb_kernels_cfg *cfg, int quick,
-                        cJSON *doc, char err[OWB_ERR_MAX])
+int owb_kernels_gpu_copy(const struct owb_backend *be, int quick, cJSON *doc, double *gb_per_s,
+                         char err[OWB_ERR_MAX])
 {
     const int reps = quick ? REPS_QUICK : REPS;
     double *ns = calloc((size_t)reps, sizeof *ns);
@@ -205,15 +205,14 @@ int owb_kernels_gpu_run(const struct owb_backend *be, const struct owb_kernels_c
     struct owb_cuda_nvml before, after;
     struct case_ctx c;
     int rc = 0;
-    double copy_gbs = 0.0;
     memset(&c, 0, sizeof c);
     c.be = be;
+    *gb_per_s = 0.0;
     if (!ns)
         return OWB_E_NOMEM;
     if ((rc = owb_cuda_device_info(0, &info, err)))
         goto out;
-
-    /* the copy ceiling: read + write bytes per second */
+    /* read + write bytes per second */
     c.copy_bytes = quick ? COPY_BYTES / 4 : COPY_BYTES;
     if ((rc = be->buf_alloc(be, &c.src, c.copy_bytes, err)) ||
         (rc = be->buf_alloc(be, &c.dst, c.copy_bytes, err)))
@@ -227,17 +226,40 @@ int owb_kernels_gpu_run(const struct owb_backend *be, const struct owb_kernels_c
         rc = OWB_E_NOMEM;
         goto out;
     }
-    copy_gbs = 2.0 * (double)c.copy_bytes / median_of(ns, reps);
+    *gb_per_s = 2.0 * (double)c.copy_bytes / median_of(ns, reps);
     owb_result_param_str(cb, "device", info.name);
     owb_result_param_num(cb, "bytes", (double)c.copy_bytes);
     owb_result_metric(cb, "us_median", median_of(ns, reps) * 1e-3);
-    owb_result_metric(cb, "gb_per_s", copy_gbs);
+    owb_result_metric(cb, "gb_per_s", *gb_per_s);
     owb_gpu_counters_json(cJSON_GetObjectItem(cb, "counters")
                               ? cJSON_GetObjectItem(cb, "counters")
                               : cJSON_AddObjectToObject(cb, "counters"),
                           &before, &after);
-    be->buf_free(&c.src);
-    be->buf_free(&c.dst);
+out:
+    owb_buf_free(&c.src);
+    owb_buf_free(&c.dst);
+    free(ns);
+    return rc;
+}
+
+int owb_kernels_gpu_run(const struct owb_backend *be, const struct owb_kernels_cfg *cfg, int quick,
+                        cJSON *doc, char err[OWB_ERR_MAX])
+{
+    const int reps = quick ? REPS_QUICK : REPS;
+    double *ns = calloc((size_t)reps, sizeof *ns);
+    struct owb_cuda_device_info info;
+    struct case_ctx c;
+    int rc = 0;
+    double copy_gbs = 0.0;
+    memset(&c, 0, sizeof c);
+    c.be = be;
+    if (!ns)
+        return OWB_E_NOMEM;
+    if ((rc = owb_cuda_device_info(0, &info, err)))
+        goto out;
+    /* the copy ceiling of the same run */
+    if ((rc = owb_kernels_gpu_copy(be, quick, doc, &copy_gbs, err)))
+        goto out;
 
     /* cuBLAS f16 and bf16 first (the bf16 medians give each case its ratio), then the formats */
     const int nsb = cfg->nshapes * cfg->nbatches;

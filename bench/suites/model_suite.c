@@ -21,6 +21,8 @@
 #include "bench/suites/stream.h"
 #include "bench/core/suite.h"
 #include "bench/core/topo.h"
+#include "bench/suites/kernels_gpu.h"
+#include "kernels/backend.h"
 #include "kernels/formats.h"
 #include "kernels/isa.h"
 #include "kernels/matmul.h"
@@ -66,42 +68,56 @@ struct ms_run {
     const struct owb_model_bench_cfg *cfg;
     struct owb_model *m;
     struct owb_pool *pool;
-    int32_t *toks;         /* (max(n_prompt, n_gen)) */
-    float *logits;         /* (n_vocab) */
-    double *rep_ns;        /* (reps) whole-repetition times */
-    double runq_wait_frac; /* of the timed repetitions (owb_samples), -1 unknown */
-    double *ns;            /* samples being filled */
-    size_t n;              /* samples taken */
-    bool migrated;         /* a worker left its CPU during the timed repetitions */
+    int32_t *toks;                 /* (max(n_prompt, n_gen)) */
+    float *logits;                 /* (n_vocab) */
+    double *rep_ns;                /* (reps) whole-repetition times */
+    double runq_wait_frac;         /* of the timed repetitions (owb_samples), -1 unknown */
+    double *ns;                    /* samples being filled */
+    size_t n;                      /* samples taken */
+    bool migrated;                 /* a worker left its CPU during the timed repetitions */
+    const struct owb_backend *dev; /* a device backend (no host threads): timed by its timer */
+    struct owb_be_timer tm[2];     /* dev: marks around each forward call */
+    char label[32];                /* last part of the benchmark names: t<threads> or the device */
     int failed;
     char err[OWB_ERR_MAX];
 };
 
+/* A timed forward call: the host clock around it, or on a device the backend's timer (events on
+ * its stream before and after: the call downloads its logits, so the second mark follows all
+ * of its work). */
+static int ms_forward(struct ms_run *r, const int32_t *toks, int64_t n, int64_t pos)
+{
+    uint64_t t0 = r->dev ? 0 : owb_now_ns();
+    if (r->dev)
+        r->dev->timer_mark(&r->tm[0]);
+    int rc = owb_model_forward(r->m, toks, n, pos, r->logits, false, r->err);
+    if (r->dev)
+        r->dev->timer_mark(&r->tm[1]);
+    uint64_t t1 = r->dev ? 0 : owb_now_ns();
+    if (rc)
+        return r->failed = rc;
+    double ns = r->dev ? r->dev->timer_elapsed_ns(&r->tm[0], &r->tm[1]) : (double)(t1 - t0);
+    if (!(ns >= 0)) {
+        snprintf(r->err, sizeof r->err, "backend %s: its timer failed", r->dev->name);
+        return r->failed = OWB_E_SYSTEM;
+    }
+    if (r->ns)
+        r->ns[r->n++] = ns;
+    return 0;
+}
+
 static int ms_prefill(void *vctx)
 {
     struct ms_run *r = vctx;
-    uint64_t t0 = owb_now_ns();
-    int rc = owb_model_forward(r->m, r->toks, r->cfg->n_prompt, 0, r->logits, false, r->err);
-    uint64_t t1 = owb_now_ns();
-    if (rc)
-        return r->failed = rc;
-    if (r->ns)
-        r->ns[r->n++] = (double)(t1 - t0);
-    return 0;
+    return ms_forward(r, r->toks, r->cfg->n_prompt, 0);
 }
 
 static int ms_decode(void *vctx)
 {
     struct ms_run *r = vctx;
-    for (int i = 0; i < r->cfg->n_gen; i++) {
-        uint64_t t0 = owb_now_ns();
-        int rc = owb_model_forward(r->m, &r->toks[i], 1, i, r->logits, false, r->err);
-        uint64_t t1 = owb_now_ns();
-        if (rc)
-            return r->failed = rc;
-        if (r->ns)
-            r->ns[r->n++] = (double)(t1 - t0);
-    }
+    for (int i = 0; i < r->cfg->n_gen; i++)
+        if (ms_forward(r, &r->toks[i], 1, i))
+            return r->failed;
     return 0;
 }
 
@@ -172,6 +188,14 @@ static void common_params(cJSON *b, const struct ms_run *r, const struct ms_mode
     if (mi->mem == OWB_GGUF_MEM_COPY && mi->file_bytes > 0)
         owb_result_metric(b, "weights_huge_pct",
                           100.0 * (double)mi->huge_bytes / (double)mi->file_bytes);
+    /* how the forward calls ran: the backend, one driving thread or the host threads, and for
+     * decode whether the steps replayed a recorded graph (model/devfwd.h) */
+    owb_result_param_str(b, "backend", m->exec.backend ? m->exec.backend : "cpu");
+    owb_result_param_str(b, "forward", m->exec.driver ? "driver" : "host_threads");
+    if (r->dev) {
+        owb_result_param_str(b, "timer", "backend events");
+        owb_result_metric(b, "device_bytes", (double)m->exec.device_bytes);
+    }
     owb_result_metric(b, "weights_bytes", (double)m->weight_bytes);
     owb_result_metric(b, "decode_read_bytes", (double)m->decode_read_bytes);
     owb_result_metric(b, "flop_per_token", m->cost.matmul_flop_per_token);
@@ -315,7 +339,7 @@ static int run_prefill(struct ms_run *r, const struct ms_model_info *mi, int nth
     uint64_t s = cfg->seed * 0x9E3779B97F4A7C15ull + 1;
     for (int i = 0; i < cfg->n_prompt; i++)
         r->toks[i] = (int32_t)(xs_next(&s) % (uint64_t)hp->n_vocab);
-    snprintf(name, sizeof name, "model/prefill/%s/p%d/t%d", mi->name, cfg->n_prompt, nthr);
+    snprintf(name, sizeof name, "model/prefill/%s/p%d/%s", mi->name, cfg->n_prompt, r->label);
     if (cfg->verbose)
         fprintf(stderr, "model: %s ...\n", name);
     cnt = owb_counters_new(cfg->counters, nthr, r->err);
@@ -323,7 +347,7 @@ static int run_prefill(struct ms_run *r, const struct ms_model_info *mi, int nth
         rc = OWB_E_USAGE;
         goto out;
     }
-    rc = ms_measure(r, ms_prefill, 1, cfg->profile ? &prof : NULL, cnt);
+    rc = ms_measure(r, ms_prefill, 1, cfg->profile && !r->dev ? &prof : NULL, cnt);
     if (rc)
         goto out;
     cJSON *b = owb_result_add_benchmark(doc, name, "model");
@@ -353,9 +377,10 @@ static int run_prefill(struct ms_run *r, const struct ms_model_info *mi, int nth
     char merr[OWB_ERR_MAX];
     const enum owb_type wt = r->m->cost.main_wtype;
     const int64_t blk = owb_type_traits(wt) ? owb_type_traits(wt)->blck_size : 1;
-    if (owb_matmul_plan_init(&mp, wt, 16, blk, cfg->n_prompt, owb_isa_active(), merr) == 0)
+    if (!r->dev &&
+        owb_matmul_plan_init(&mp, wt, 16, blk, cfg->n_prompt, owb_isa_active(), merr) == 0)
         owb_peak_suite_annotate(b, owb_peak_kind_for_act(mp.act_type), peaks);
-    if (cfg->profile)
+    if (cfg->profile && !r->dev)
         add_op_classes(b, &prof, n);
     if (cfg->verbose)
         fprintf(stderr, "  %-48s %10.1f tok/s  %8.1f GFLOP/s\n", name, n * 1e9 / st.median,
@@ -380,7 +405,7 @@ static int run_decode(struct ms_run *r, const struct ms_model_info *mi, int nthr
     uint64_t s = (cfg->seed + 1) * 0x9E3779B97F4A7C15ull + 1;
     for (int i = 0; i < cfg->n_gen; i++)
         r->toks[i] = (int32_t)(xs_next(&s) % (uint64_t)m->hp.n_vocab);
-    snprintf(name, sizeof name, "model/decode/%s/n%d/t%d", mi->name, cfg->n_gen, nthr);
+    snprintf(name, sizeof name, "model/decode/%s/n%d/%s", mi->name, cfg->n_gen, r->label);
     if (cfg->verbose)
         fprintf(stderr, "model: %s ...\n", name);
     cnt = owb_counters_new(cfg->counters, nthr, r->err);
@@ -388,7 +413,7 @@ static int run_decode(struct ms_run *r, const struct ms_model_info *mi, int nthr
         rc = OWB_E_USAGE;
         goto out;
     }
-    rc = ms_measure(r, ms_decode, (size_t)cfg->n_gen, cfg->profile ? &prof : NULL, cnt);
+    rc = ms_measure(r, ms_decode, (size_t)cfg->n_gen, cfg->profile && !r->dev ? &prof : NULL, cnt);
     if (rc)
         goto out;
     cJSON *b = owb_result_add_benchmark(doc, name, "model");
@@ -398,6 +423,12 @@ static int run_decode(struct ms_run *r, const struct ms_model_info *mi, int nthr
     }
     common_params(b, r, mi, nthr);
     owb_result_param_num(b, "n_gen", cfg->n_gen);
+    if (r->dev) { /* decode steps replayed from the recorded graph, or queued op by op (why) */
+        owb_result_param_str(b, "decode_launch", m->exec.graph_launches ? "graph" : "ops");
+        owb_result_metric(b, "graph_launches", (double)m->exec.graph_launches);
+        if (m->exec.note[0])
+            owb_result_note(b, m->exec.note);
+    }
     /* One sample per repetition (the time of its n_gen tokens), not per token: the tokens of one
      * repetition depend on their position (a longer context to attend to), so they are neither
      * independent nor identically distributed, and an A/B test over them would claim a precision
@@ -433,7 +464,19 @@ static int run_decode(struct ms_run *r, const struct ms_model_info *mi, int nthr
     owb_result_metric(b, "gb_per_s", bpt * tps / 1e9);
     /* the read roofline: ceiling, roofline_tok_per_s and pct_of_roofline come from
      * owb_ceiling_annotate (bench/suites/ceiling.h) once every ceiling of the run is measured */
-    owb_result_param_str(b, "roofline", "read");
+    if (!r->dev) {
+        owb_result_param_str(b, "roofline", "read");
+    } else if (ceiling > 0) { /* the device's copy bandwidth of this run (kernels/gpu/copy) */
+        const double rate = bpt * tps / 1e9, best = bpt * (double)cfg->n_gen / st.min;
+        owb_result_param_str(b, "roofline", "device_copy");
+        owb_result_param_str(b, "ceiling", "kernels/gpu/copy");
+        owb_result_metric(b, "ceiling_gb_per_s", ceiling);
+        owb_result_metric(b, "roofline_tok_per_s", ceiling * 1e9 / bpt);
+        owb_result_metric(b, "pct_of_roofline", 100.0 * rate / ceiling);
+        owb_result_metric(b, "pct_of_roofline_best", 100.0 * best / ceiling);
+        if (rate > ceiling)
+            owb_result_invalidate(b, "above the device's copy bandwidth of this run");
+    }
     /* Latency by context position: buckets of positions over every repetition. */
     int nbk = cfg->buckets < cfg->n_gen ? cfg->buckets : cfg->n_gen;
     cJSON *arr = cJSON_AddArrayToObject(b, "latency_by_position");
@@ -465,7 +508,7 @@ static int run_decode(struct ms_run *r, const struct ms_model_info *mi, int nthr
         cJSON_AddNumberToObject(o, "mean_ns", bs.mean);
         cJSON_AddItemToArray(arr, o);
     }
-    if (cfg->profile)
+    if (cfg->profile && !r->dev)
         add_op_classes(b, &prof, cfg->n_gen);
     if (cfg->verbose)
         fprintf(stderr, "  %-48s %10.1f tok/s  %7.1f GB/s%s\n", name, tps, bpt * tps / 1e9,
@@ -489,6 +532,7 @@ int owb_model_bench_run(const struct owb_model_bench_cfg *cfg, struct owb_topo *
 
     memset(&r, 0, sizeof r);
     r.cfg = cfg;
+    r.dev = cfg->backend && !cfg->backend->host_threads ? cfg->backend : NULL;
     if (cfg->n_prompt < 0 || cfg->n_gen < 0 || (cfg->n_prompt == 0 && cfg->n_gen == 0) ||
         cfg->reps < 1 || cfg->warmup < 0 || cfg->buckets < 1 ||
         cfg->buckets > OWB_MODEL_MAX_BUCKETS) {
@@ -498,7 +542,10 @@ int owb_model_bench_run(const struct owb_model_bench_cfg *cfg, struct owb_topo *
                  cfg->n_prompt, cfg->n_gen, cfg->reps, cfg->buckets, OWB_MODEL_MAX_BUCKETS);
         return OWB_E_USAGE;
     }
-    if (nthreads) {
+    if (r.dev) { /* one host thread drives the device */
+        threads[0] = 1;
+        nthreads = 1;
+    } else if (nthreads) {
         memcpy(threads, cfg->threads, (size_t)nthreads * sizeof threads[0]);
     } else {
         threads[0] = owb_topo_ncores(topo) > 0 ? owb_topo_ncores(topo) : 1;
@@ -539,6 +586,15 @@ int owb_model_bench_run(const struct owb_model_bench_cfg *cfg, struct owb_topo *
         goto out;
     }
 
+    double dev_ceiling = 0.0;
+    if (r.dev) {
+        if ((rc = r.dev->timer_init(r.dev, &r.tm[0], err)) ||
+            (rc = r.dev->timer_init(r.dev, &r.tm[1], err)))
+            goto out;
+        /* the decode roofline: the device's copy bandwidth, measured in this run */
+        if ((rc = owb_kernels_gpu_copy(r.dev, 1, doc, &dev_ceiling, err)))
+            goto out;
+    }
     for (int ti = 0; ti < nthreads && !rc; ti++) {
         int n = 0;
         if ((rc = owb_topo_pin_plan(topo, cfg->pin, threads[ti], cpus, &n, err)))
@@ -566,21 +622,25 @@ int owb_model_bench_run(const struct owb_model_bench_cfg *cfg, struct owb_topo *
             rc = OWB_E_NOMEM;
             snprintf(err, OWB_ERR_MAX, "out of memory");
         }
-        double ceiling = 0.0;
-        if (owb_stream_read_ceiling(ceiling_doc ? ceiling_doc : doc, n, &ceiling) != 0)
+        double ceiling = dev_ceiling;
+        if (r.dev)
+            snprintf(r.label, sizeof r.label, "%s", r.dev->name);
+        else
+            snprintf(r.label, sizeof r.label, "t%d", n);
+        if (!r.dev && owb_stream_read_ceiling(ceiling_doc ? ceiling_doc : doc, n, &ceiling) != 0)
             ceiling = 0.0;
         if (cfg->verbose)
             fprintf(stderr,
-                    "model: %s (%s, %" PRId64 " layers, %s), %d thread(s), pin %s, read ceiling "
-                    "%.1f GB/s\n",
-                    mi.name, r.m->hp.arch, r.m->hp.n_layer, owb_type_name(r.m->cost.main_wtype), n,
-                    cfg->pin, ceiling);
+                    "model: %s (%s, %" PRId64 " layers, %s), %s, %d thread(s), pin %s, %s "
+                    "ceiling %.1f GB/s\n",
+                    mi.name, r.m->hp.arch, r.m->hp.n_layer, owb_type_name(r.m->cost.main_wtype),
+                    r.m->exec.backend, n, cfg->pin, r.dev ? "device copy" : "read", ceiling);
         /* decode first: closest in time to the ceiling measured before the suite, which
          * matters on a machine whose bandwidth changes with its neighbours */
         if (!rc && cfg->n_gen)
             rc = run_decode(&r, &mi, n, ceiling, doc);
         double peaks[OWB_PEAK_COUNT] = {0};
-        if (!rc && cfg->n_prompt)
+        if (!rc && cfg->n_prompt && !r.dev)
             rc = owb_peak_suite_run(r.pool, n, owb_isa_active(), "model", &cfg->measure, cfg->pin,
                                     cfg->verbose, doc, peaks, err);
         if (!rc && cfg->n_prompt)
@@ -595,6 +655,12 @@ int owb_model_bench_run(const struct owb_model_bench_cfg *cfg, struct owb_topo *
         r.pool = NULL;
     }
 out:
+    if (r.dev) {
+        if (r.tm[0].ev || r.tm[0].be)
+            r.dev->timer_release(&r.tm[0]);
+        if (r.tm[1].ev || r.tm[1].be)
+            r.dev->timer_release(&r.tm[1]);
+    }
     free(r.toks);
     free(r.rep_ns);
     owb_gguf_close(g);

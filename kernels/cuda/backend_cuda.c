@@ -3,9 +3,11 @@
  * backend_cuda.c: the "cuda" backend table (kernels/backend.h) over the CUDA runtime and the
  * kernels of mm.cu and ops.cu. Device 0, one stream created on first use; every op is queued on
  * it; upload and download wait for it (the host memory may be reused at once); synchronize
- * reports the first launch or execution error. Plans: GEMV (batch chunks of up to 8) for batches
- * below 16 or k not a multiple of 32, the tensor-core GEMM otherwise (activations converted to
- * the tile type in mm_prepare). k must be a multiple of 8 (every block format is).
+ * reports the first launch or execution error. Graphs are stream captures (thread-local mode) of
+ * the ops queued between graph_begin and graph_end, instantiated once and relaunched. Plans: GEMV
+ * (batch chunks of up to 8) for batches below 16 or k not a multiple of 32, the tensor-core GEMM
+ * otherwise (activations converted to the tile type in mm_prepare). k must be a multiple of 8
+ * (every block format is) except for the float types' GEMV, which reads any width.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -171,7 +173,7 @@ static int cuda_mm_plan(const struct owb_backend *be, struct owb_be_mm *p, enum 
         return OWB_E_UNSUPPORTED;
     }
     const struct owb_type_traits *tr = owb_type_traits(wtype);
-    if (k % tr->blck_size || k % 8) {
+    if (k % tr->blck_size || (tr->blck_size > 1 && k % 8)) { /* float rows: any width (GEMV) */
         snprintf(err, OWB_ERR_MAX,
                  "cuda matmul: k = %lld is not a multiple of %s's block (%lld) "
                  "and of 8",
@@ -284,16 +286,84 @@ static int cuda_get_rows(enum owb_type t, const void *W, int64_t n_cols, const i
 static void cuda_kv_store(float *kc, float *vc, const float *k, const float *v, int64_t ldk,
                           const struct owb_be_attn *a, int64_t n_tok)
 {
-    OWB_ASSERT(a->pos >= 0 && a->pos + n_tok <= a->n_ctx);
-    owb_cu_kv_store(kc, vc, k, v, ldk, a->n_head_kv, a->head_dim, a->n_ctx, a->pos, n_tok, stream);
+    OWB_ASSERT(a->dpos || (a->pos >= 0 && a->pos + n_tok <= a->n_ctx));
+    owb_cu_kv_store(kc, vc, k, v, ldk, a->n_head_kv, a->head_dim, a->n_ctx, a->pos, a->dpos, n_tok,
+                    stream);
 }
 
 static void cuda_attn(float *out, const float *q, const float *kc, const float *vc,
                       const struct owb_be_attn *a, int64_t t0, int64_t t1)
 {
     OWB_ASSERT(a->head_dim <= OWB_CU_ATTN_MAX_HEAD_DIM && a->n_head % a->n_head_kv == 0);
-    owb_cu_attn(out, q, kc, vc, a->n_head, a->n_head_kv, a->head_dim, a->n_ctx, a->pos, a->window,
-                a->sinks, a->scale, t0, t1, stream);
+    owb_cu_attn(out, q, kc, vc, a->n_head, a->n_head_kv, a->head_dim, a->n_ctx, a->pos, a->dpos,
+                a->window, a->sinks, a->scale, t0, t1, stream);
+}
+
+static void cuda_add_bias(float *y, const float *x, const float *b, int64_t ldb, const int32_t *ids,
+                          int64_t ld, int64_t n, int64_t r0, int64_t r1)
+{
+    owb_cu_add_bias(y, x, b, ldb, ids, ld, n, r0, r1, stream);
+}
+
+static void cuda_topk(const float *logits, int64_t ld, int64_t n, int64_t k, float scale,
+                      int32_t *ids, float *w, int64_t r0, int64_t r1)
+{
+    OWB_ASSERT(k >= 1 && k <= n && k <= OWB_TOPK_MAX);
+    owb_cu_topk(logits, ld, n, k, scale, ids, w, r0, r1, stream);
+}
+
+static void cuda_moe_sum(float *y, const float *d, const float *w, int64_t k, int64_t ld, int64_t n,
+                         int64_t t0, int64_t t1)
+{
+    owb_cu_moe_sum(y, d, w, k, ld, n, t0, t1, stream);
+}
+
+/* ---- graphs: stream capture of the ops queued between begin and end (this thread only) ---- */
+
+static int cuda_graph_begin(const struct owb_backend *be, char err[OWB_ERR_MAX])
+{
+    (void)be;
+    int rc = cuda_available(err);
+    if (rc)
+        return rc;
+    cudaError_t e = cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal);
+    return e == cudaSuccess ? 0 : fail(err, "cudaStreamBeginCapture", e);
+}
+
+static int cuda_graph_end(const struct owb_backend *be, void **graph, char err[OWB_ERR_MAX])
+{
+    (void)be;
+    cudaGraph_t g = NULL;
+    cudaGraphExec_t x = NULL;
+    *graph = NULL;
+    cudaError_t e = cudaStreamEndCapture(stream, &g);
+    if (e != cudaSuccess || !g) {
+        (void)cudaGetLastError(); /* the capture's error is not the next op's */
+        if (g)
+            cudaGraphDestroy(g);
+        return fail(err, "cudaStreamEndCapture", e != cudaSuccess ? e : cudaErrorUnknown);
+    }
+    e = cudaGraphInstantiate(&x, g, 0);
+    cudaGraphDestroy(g);
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError();
+        return fail(err, "cudaGraphInstantiate", e);
+    }
+    *graph = x;
+    return 0;
+}
+
+static int cuda_graph_launch(const struct owb_backend *be, void *graph, char err[OWB_ERR_MAX])
+{
+    (void)be;
+    cudaError_t e = cudaGraphLaunch((cudaGraphExec_t)graph, stream);
+    return e == cudaSuccess ? 0 : fail(err, "cudaGraphLaunch", e);
+}
+
+static void cuda_graph_free(void *graph)
+{
+    if (graph)
+        cudaGraphExecDestroy((cudaGraphExec_t)graph);
 }
 
 /* ---- sync and timing ---- */
@@ -369,8 +439,15 @@ const struct owb_backend owb_backend_cuda = {
     .swiglu_oai = cuda_swiglu_oai,
     .add = cuda_add,
     .get_rows = cuda_get_rows,
+    .add_bias = cuda_add_bias,
+    .topk = cuda_topk,
+    .moe_sum = cuda_moe_sum,
     .kv_store = cuda_kv_store,
     .attn = cuda_attn,
+    .graph_begin = cuda_graph_begin,
+    .graph_end = cuda_graph_end,
+    .graph_launch = cuda_graph_launch,
+    .graph_free = cuda_graph_free,
     .synchronize = cuda_synchronize,
     .timer_init = cuda_timer_init,
     .timer_release = cuda_timer_release,

@@ -4,6 +4,8 @@
 //   GEMV (batch 1..8): one warp per output row, each lane decodes 8 consecutive weights per step
 //   (a warp covers 256 elements: a q4_K/q6_K super-block or 8 blocks of 32) and multiplies them
 //   with every activation row, f32 accumulation, one warp reduction per batch row at the end.
+//   Float rows (f32, f16, bf16) may have any width: the group of 8 a row ends in is read element
+//   by element.
 //   GEMM (batch >= 16, k % 32 == 0): 64 x 64 output tiles, 4 warps with 2 x 2 WMMA 16x16x16
 //   fragments each; the weight tile is decoded once into shared memory as f16 (quantized formats,
 //   f16) or bf16 (f32, bf16: range), the activations are converted to the same type once per call
@@ -37,6 +39,18 @@ template <int T> __device__ __forceinline__ void dec8(const void *row, int64_t e
         owb_cu_dec8_q6_K(row, e, out);
     else
         owb_cu_dec8_mxfp4(row, e, out);
+}
+
+// One element i of a float row (f32, f16, bf16): the tail of a row whose width is not a multiple
+// of 8 (stories260K's feed-forward width 172).
+template <int T> __device__ __forceinline__ float dec1(const void *row, int64_t i)
+{
+    if constexpr (T == OWB_TYPE_F32)
+        return ((const float *)row)[i];
+    else if constexpr (T == OWB_TYPE_F16)
+        return owb_cu_f16(((const uint16_t *)row)[i]);
+    else
+        return owb_cu_bf16(((const uint16_t *)row)[i]);
 }
 
 __device__ __forceinline__ float warp_sum(float v)
@@ -78,6 +92,18 @@ template <int T> __global__ void __launch_bounds__(32 * GEMV_ROWS) gemv_kernel(g
     float acc[OWB_CU_GEMV_MAX_BATCH] = {0};
     for (int64_t e = (int64_t)threadIdx.x * 8; e < a.k; e += 256) {
         float w[8];
+        if constexpr (T == OWB_TYPE_F32 || T == OWB_TYPE_F16 || T == OWB_TYPE_BF16) {
+            if (e + 8 > a.k) { // float rows may end inside a group of 8: the last lane's tail
+                const int64_t n = a.k - e;
+                for (int i = 0; i < 8; i++)
+                    w[i] = i < n ? dec1<T>(row, e + i) : 0.0f;
+                for (int b = 0; b < OWB_CU_GEMV_MAX_BATCH; b++)
+                    if (b < a.nb)
+                        for (int i = 0; i < n; i++)
+                            acc[b] = fmaf(w[i], X[b * a.ldx + e + i], acc[b]);
+                continue;
+            }
+        }
         dec8<T>(row, e, w);
 #pragma unroll
         for (int b = 0; b < OWB_CU_GEMV_MAX_BATCH; b++) {

@@ -6,7 +6,10 @@
 // per row), SiLU-gated product, the gpt-oss clamped SwiGLU, add, embedding rows through the block
 // decoders, the KV-cache store, and attention: one block per (token, head), each warp walks a
 // quarter of the visible keys with an online softmax, the warps' partial results are merged with
-// the sink in the denominator. K and V caches are (n_head_kv, n_ctx, head_dim).
+// the sink in the denominator. K and V caches are (n_head_kv, n_ctx, head_dim). The KV store and
+// attention read the position from device memory when given one (a decode graph replays for
+// every position). The MoE ops: per-row bias (broadcast or by expert id), the router's top-k
+// (one thread per row, the cpu's selection order), the weighted sum of the experts' outputs.
 #include <cuda_runtime.h>
 #include <math.h>
 
@@ -146,9 +149,12 @@ __global__ void get_rows_kernel(enum owb_type t, const uint8_t *W, size_t row_by
 }
 
 __global__ void kv_store_kernel(float *kc, float *vc, const float *k, const float *v, int64_t ldk,
-                                int64_t n_head_kv, int64_t head_dim, int64_t n_ctx, int64_t pos)
+                                int64_t n_head_kv, int64_t head_dim, int64_t n_ctx, int64_t pos,
+                                const int64_t *dpos)
 {
     const int64_t t = blockIdx.y;
+    if (dpos)
+        pos = *dpos;
     for (int64_t i = (int64_t)blockIdx.x * NT + threadIdx.x; i < n_head_kv * head_dim;
          i += (int64_t)gridDim.x * NT) {
         const int64_t h = i / head_dim, d = i % head_dim;
@@ -164,8 +170,10 @@ constexpr int AD = OWB_CU_ATTN_MAX_HEAD_DIM / 32;      // head dims per lane
 __global__ void __launch_bounds__(32 * AW)
     attn_kernel(float *out, const float *q, const float *kc, const float *vc, int64_t n_head,
                 int64_t n_head_kv, int64_t hd, int64_t n_ctx, int64_t pos, int64_t window,
-                const float *sinks, float scale, int64_t t0)
+                const float *sinks, float scale, int64_t t0, const int64_t *dpos)
 {
+    if (dpos)
+        pos = *dpos;
     __shared__ float wm[AW], wl[AW];
     __shared__ float wacc[AW][OWB_CU_ATTN_MAX_HEAD_DIM];
     const int64_t t = t0 + blockIdx.y, h = blockIdx.x;
@@ -226,6 +234,65 @@ __global__ void __launch_bounds__(32 * AW)
     }
 }
 
+__global__ void add_bias_kernel(float *y, const float *x, const float *b, int64_t ldb,
+                                const int32_t *ids, int64_t ld, int64_t n, int64_t r0)
+{
+    const int64_t r = r0 + blockIdx.y;
+    const float *br = b + (ids ? (int64_t)ids[r] * ldb : 0);
+    for (int64_t i = (int64_t)blockIdx.x * NT + threadIdx.x; i < n; i += (int64_t)gridDim.x * NT)
+        y[r * ld + i] = x[r * ld + i] + br[i];
+}
+
+// Router top-k of one row per warp-sized block: lane 0 selects as owb_topk_softmax does (k and n
+// are small: 32..128 experts, 4 used), so ties and the order of the weights match the cpu.
+__global__ void topk_kernel(const float *logits, int64_t ld, int64_t n, int64_t k, float scale,
+                            int32_t *ids, float *w, int64_t r0)
+{
+    if (threadIdx.x != 0)
+        return;
+    const int64_t r = r0 + blockIdx.x;
+    const float *lg = logits + r * ld;
+    int32_t *id = ids + r * k;
+    float *wr = w + r * k;
+    int64_t m = 0;
+    for (int64_t e = 0; e < n; e++) {
+        const float v = lg[e];
+        if (m == k && !(v > lg[id[k - 1]]))
+            continue;
+        int64_t j = m < k ? m++ : k - 1;
+        while (j > 0 && v > lg[id[j - 1]]) {
+            id[j] = id[j - 1];
+            j--;
+        }
+        id[j] = (int32_t)e;
+    }
+    const float mx = lg[id[0]];
+    double sum = 0;
+    for (int64_t j = 0; j < k; j++) {
+        wr[j] = expf(lg[id[j]] - mx);
+        sum += (double)wr[j];
+    }
+    const float inv = (float)(1.0 / sum);
+    for (int64_t j = 0; j < k; j++) {
+        wr[j] *= inv;
+        if (scale != 0.0f && scale != 1.0f)
+            wr[j] *= scale;
+    }
+}
+
+__global__ void moe_sum_kernel(float *y, const float *d, const float *w, int64_t k, int64_t ld,
+                               int64_t n, int64_t t0)
+{
+    const int64_t t = t0 + blockIdx.y;
+    const float *wt = w + t * k, *dt = d + t * k * ld;
+    for (int64_t i = (int64_t)blockIdx.x * NT + threadIdx.x; i < n; i += (int64_t)gridDim.x * NT) {
+        float a = __fmul_rn(dt[i], wt[0]);
+        for (int64_t j = 1; j < k; j++)
+            a = __fadd_rn(a, __fmul_rn(dt[j * ld + i], wt[j])); // no FMA: the cpu's rounding
+        y[t * ld + i] = y[t * ld + i] + a;
+    }
+}
+
 inline unsigned blocks_for(int64_t n, int64_t per)
 {
     const int64_t b = (n + per - 1) / per;
@@ -281,21 +348,46 @@ extern "C" void owb_cu_get_rows(enum owb_type t, const void *W, size_t row_bytes
 
 extern "C" void owb_cu_kv_store(float *kc, float *vc, const float *k, const float *v, int64_t ldk,
                                 int64_t n_head_kv, int64_t head_dim, int64_t n_ctx, int64_t pos,
-                                int64_t n_tok, void *stream)
+                                const int64_t *dpos, int64_t n_tok, void *stream)
 {
     if (n_tok > 0)
         kv_store_kernel<<<dim3(blocks_for(n_head_kv * head_dim, NT), (unsigned)n_tok), NT, 0,
                           (cudaStream_t)stream>>>(kc, vc, k, v, ldk, n_head_kv, head_dim, n_ctx,
-                                                  pos);
+                                                  pos, dpos);
+}
+
+extern "C" void owb_cu_add_bias(float *y, const float *x, const float *b, int64_t ldb,
+                                const int32_t *ids, int64_t ld, int64_t n, int64_t r0, int64_t r1,
+                                void *stream)
+{
+    if (r1 > r0)
+        add_bias_kernel<<<dim3(blocks_for(n, NT), (unsigned)(r1 - r0)), NT, 0,
+                          (cudaStream_t)stream>>>(y, x, b, ldb, ids, ld, n, r0);
+}
+
+extern "C" void owb_cu_topk(const float *logits, int64_t ld, int64_t n, int64_t k, float scale,
+                            int32_t *ids, float *w, int64_t r0, int64_t r1, void *stream)
+{
+    if (r1 > r0)
+        topk_kernel<<<(unsigned)(r1 - r0), 32, 0, (cudaStream_t)stream>>>(logits, ld, n, k, scale,
+                                                                          ids, w, r0);
+}
+
+extern "C" void owb_cu_moe_sum(float *y, const float *d, const float *w, int64_t k, int64_t ld,
+                               int64_t n, int64_t t0, int64_t t1, void *stream)
+{
+    if (t1 > t0)
+        moe_sum_kernel<<<dim3(blocks_for(n, NT), (unsigned)(t1 - t0)), NT, 0,
+                         (cudaStream_t)stream>>>(y, d, w, k, ld, n, t0);
 }
 
 extern "C" void owb_cu_attn(float *out, const float *q, const float *kc, const float *vc,
                             int64_t n_head, int64_t n_head_kv, int64_t head_dim, int64_t n_ctx,
-                            int64_t pos, int64_t window, const float *sinks, float scale,
-                            int64_t t0, int64_t t1, void *stream)
+                            int64_t pos, const int64_t *dpos, int64_t window, const float *sinks,
+                            float scale, int64_t t0, int64_t t1, void *stream)
 {
     if (t1 > t0)
         attn_kernel<<<dim3((unsigned)n_head, (unsigned)(t1 - t0)), 32 * AW, 0,
                       (cudaStream_t)stream>>>(out, q, kc, vc, n_head, n_head_kv, head_dim, n_ctx,
-                                              pos, window, sinks, scale, t0);
+                                              pos, window, sinks, scale, t0, dpos);
 }

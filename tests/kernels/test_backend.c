@@ -316,7 +316,8 @@ static void test_attn(void)
           *out = malloc(sizeof(float) * (size_t)(n_tok * n_head * hd));
     OWB_ASSERT(out);
     for (int wi = 0; wi < 2; wi++) {
-        struct owb_be_attn a = {n_head, n_kv, hd, n_ctx, 0, wi ? 3 : 0, wi ? sinks : NULL, 0.25f};
+        struct owb_be_attn a = {n_head, n_kv, hd, n_ctx, 0, wi ? 3 : 0, wi ? sinks : NULL,
+                                0.25f,  NULL};
         cpu->kv_store(kc.data, vc.data, k, v, n_kv * hd, &a, pos); /* the history */
         a.pos = pos;
         cpu->kv_store(kc.data, vc.data, k + pos * n_kv * hd, v + pos * n_kv * hd, n_kv * hd, &a,
@@ -355,6 +356,99 @@ static void test_attn(void)
     free(out);
 }
 
+/* The position read from backend memory (dpos, what a recorded graph replays with) gives the
+ * same cache and output as the position by value. */
+static void test_attn_dpos(void)
+{
+    const int64_t n_head = 4, n_kv = 2, hd = 16, n_ctx = 24, n_tok = 3, pos = 11;
+    const size_t cache = sizeof(float) * (size_t)(n_kv * n_ctx * hd);
+    float *k = rand_f32(n_tok * n_kv * hd), *v = rand_f32(n_tok * n_kv * hd);
+    float *q = rand_f32(n_tok * n_head * hd);
+    float *kc[2] = {calloc(1, cache), calloc(1, cache)},
+          *vc[2] = {calloc(1, cache), calloc(1, cache)};
+    float *out[2] = {malloc(sizeof(float) * (size_t)(n_tok * n_head * hd)),
+                     malloc(sizeof(float) * (size_t)(n_tok * n_head * hd))};
+    OWB_ASSERT(kc[0] && kc[1] && vc[0] && vc[1] && out[0] && out[1]);
+    int64_t dpos = pos;
+    for (int i = 0; i < 2; i++) {
+        struct owb_be_attn a = {n_head, n_kv, hd,    n_ctx,           i ? -1 : pos,
+                                5,      NULL, 0.25f, i ? &dpos : NULL};
+        cpu->kv_store(kc[i], vc[i], k, v, n_kv * hd, &a, n_tok);
+        cpu->attn(out[i], q, kc[i], vc[i], &a, 0, n_tok);
+    }
+    CHECK(memcmp(kc[0], kc[1], cache) == 0 && memcmp(vc[0], vc[1], cache) == 0);
+    CHECK(memcmp(out[0], out[1], sizeof(float) * (size_t)(n_tok * n_head * hd)) == 0);
+    for (int i = 0; i < 2; i++) {
+        free(kc[i]);
+        free(vc[i]);
+        free(out[i]);
+    }
+    free(k);
+    free(v);
+    free(q);
+}
+
+/* The MoE ops against plain loops: add_bias (broadcast and by id), topk (order, ties, softmax,
+ * scale), moe_sum (choice order, into the residual). */
+static void test_moe_ops(void)
+{
+    const int64_t rows = 5, n = 40, ld = 48, X = 6, K = 3;
+    float *x = rand_f32(rows * K * ld), *b = rand_f32(X * n), *y = malloc(sizeof(float) * 720);
+    OWB_ASSERT(y && rows * K * ld <= 720);
+    int32_t ids[15];
+    for (int i = 0; i < 15; i++)
+        ids[i] = (int32_t)((i * 5 + 1) % X);
+    cpu->add_bias(y, x, b, n, NULL, ld, n, 1, rows);
+    for (int64_t r = 1; r < rows; r++)
+        for (int64_t i = 0; i < n; i++)
+            CHECK(y[r * ld + i] == x[r * ld + i] + b[i]);
+    cpu->add_bias(y, x, b, n, ids, ld, n, 0, rows * K);
+    for (int64_t r = 0; r < rows * K; r++)
+        for (int64_t i = 0; i < n; i++)
+            CHECK(y[r * ld + i] == x[r * ld + i] + b[ids[r] * n + i]);
+
+    /* logits with a tie between experts 1 and 4 (lower index first) */
+    float lg[2 * 8] = {0.5f,  2.0f,  -1.0f, 0.1f, 2.0f, 1.5f, 0, 0, /* row 1 below */
+                       -3.0f, -2.0f, -1.0f, 0.0f, 1.0f, 2.0f, 0, 0};
+    int32_t sel[2 * 3];
+    float w[2 * 3];
+    cpu->topk(lg, 8, X, K, 2.0f, sel, w, 0, 2);
+    CHECK(sel[0] == 1 && sel[1] == 4 && sel[2] == 5);
+    CHECK(sel[3] == 5 && sel[4] == 4 && sel[5] == 3);
+    for (int r = 0; r < 2; r++) {
+        double den = 0;
+        for (int j = 0; j < 3; j++)
+            den += exp((double)lg[r * 8 + sel[r * 3 + j]] - (double)lg[r * 8 + sel[r * 3]]);
+        for (int j = 0; j < 3; j++)
+            CHECK_NEAR(
+                w[r * 3 + j],
+                2.0 * exp((double)lg[r * 8 + sel[r * 3 + j]] - (double)lg[r * 8 + sel[r * 3]]) /
+                    den,
+                1e-6);
+    }
+
+    /* moe_sum: y[t] += sum_j w[t K + j] d[t K + j], products summed in choice order */
+    float *res = rand_f32(rows * ld), *res0 = malloc(sizeof(float) * (size_t)(rows * ld));
+    float *wt = rand_f32(rows * K);
+    OWB_ASSERT(res0);
+    memcpy(res0, res, sizeof(float) * (size_t)(rows * ld));
+    cpu->moe_sum(res, x, wt, K, ld, n, 1, rows);
+    for (int64_t t = 0; t < rows; t++)
+        for (int64_t i = 0; i < ld; i++) {
+            float a = x[(t * K) * ld + i] * wt[t * K];
+            for (int64_t j = 1; j < K; j++)
+                a += x[(t * K + j) * ld + i] * wt[t * K + j];
+            const float ref = t >= 1 && i < n ? res0[t * ld + i] + a : res0[t * ld + i];
+            CHECK(res[t * ld + i] == ref);
+        }
+    free(x);
+    free(b);
+    free(y);
+    free(res);
+    free(res0);
+    free(wt);
+}
+
 static void test_timer(void)
 {
     char err[OWB_ERR_MAX] = "";
@@ -389,6 +483,8 @@ int main(void)
     test_softmax_masked();
     test_swiglu_oai();
     test_attn();
+    test_attn_dpos();
+    test_moe_ops();
     test_timer();
     TEST_DONE();
 }

@@ -4,10 +4,12 @@
  * stories260K (shared data), a synthetic Llama (`tiny`, q4_0) and a synthetic gpt-oss
  * (`gpt-oss-tiny`): every logit of 12 prompt tokens then 4 single-token decode steps.
  *   - everywhere: backend = the cpu table gives the same bits as the default (NULL);
- *   - with a usable CUDA device: the cuda backend's logits agree with the cpu backend's within
- *     REL_TOL of the largest |logit| (the cpu path quantizes activations to 8 bits, the device
- *     may not). Exits 77 naming the reason when cuda cannot run here (not compiled in, no
- *     driver or device, or the engine refuses the backend at load).
+ *   - with a usable CUDA device: the cuda backend's logits (its backend-driven forward pass,
+ *     model/devfwd.h) agree with the cpu backend's within REL_TOL of the largest |logit| (the cpu
+ *     path quantizes activations to 8 bits, the device may not); decode replayed from the
+ *     recorded graph gives the same bits as op by op (no_graphs), and the graph was launched for
+ *     every decode step or the model says why not. Exits 77 naming the reason when cuda cannot run
+ * here (not compiled in, no driver or device, or the engine refuses the backend at load).
  * OWB_TEST_LABELS: gpu
  */
 #define _POSIX_C_SOURCE 200809L /* mkdtemp */
@@ -29,13 +31,16 @@
 #define N_TOK (N_PROMPT + N_DECODE)
 
 /* logits (N_TOK, n_vocab) of the prompt then the decode steps; NULL with err on failure. */
-static float *run(const struct owb_gguf *g, const struct owb_backend *be, int64_t *n_vocab,
-                  char err[OWB_ERR_MAX])
+static float *run(const struct owb_gguf *g, const struct owb_backend *be, bool no_graphs,
+                  int64_t *n_vocab, char err[OWB_ERR_MAX])
 {
-    struct owb_model_opts mo = {.n_ctx = 64, .backend = be};
+    struct owb_model_opts mo = {.n_ctx = 64, .backend = be, .no_graphs = no_graphs};
     struct owb_model *m = owb_model_load(g, &mo, err);
     if (!m)
         return NULL;
+    if (be && !be->host_threads)
+        printf("  %s: driver %d, graphs %d%s%s\n", be->name, m->exec.driver, m->exec.graphs,
+               m->exec.note[0] ? ": " : "", m->exec.note);
     const int64_t V = m->hp.n_vocab;
     float *lg = malloc(sizeof(float) * (size_t)(V * N_TOK));
     int32_t tok[N_TOK];
@@ -44,6 +49,11 @@ static float *run(const struct owb_gguf *g, const struct owb_backend *be, int64_
     int rc = lg ? owb_model_forward(m, tok, N_PROMPT, 0, lg, true, err) : OWB_E_NOMEM;
     for (int i = N_PROMPT; i < N_TOK && rc == 0; i++)
         rc = owb_model_forward(m, &tok[i], 1, i, lg + i * V, false, err);
+    /* a device backend with graphs replays the recorded decode step, or says why not */
+    if (rc == 0 && be && be->graph_begin && !no_graphs)
+        CHECK_MSG(m->exec.graph_launches == N_DECODE || m->exec.note[0],
+                  "%llu graph launches of %d decode steps, no reason given",
+                  (unsigned long long)m->exec.graph_launches, N_DECODE);
     owb_model_free(m);
     if (rc) {
         free(lg);
@@ -63,16 +73,21 @@ static int check_file(const char *what, const char *path, const struct owb_backe
     if (!g)
         return 0;
     int64_t V = 0, V2 = 0;
-    float *def = run(g, NULL, &V, err);
+    float *def = run(g, NULL, false, &V, err);
     CHECK_MSG(def != NULL, "%s default: %s", what, err);
-    float *cpu = run(g, &owb_backend_cpu, &V2, err);
+    float *cpu = run(g, &owb_backend_cpu, false, &V2, err);
     CHECK_MSG(cpu != NULL, "%s cpu: %s", what, err);
     if (def && cpu)
         CHECK_MSG(memcmp(def, cpu, sizeof(float) * (size_t)(V * N_TOK)) == 0,
                   "%s: backend cpu differs from the default", what);
     int ran = 0;
     if (cuda && cpu) {
-        float *dev = run(g, cuda, &V2, err);
+        float *dev = run(g, cuda, false, &V2, err);
+        float *plain = dev ? run(g, cuda, true, &V2, err) : NULL;
+        if (dev && plain) /* the same kernels with the same arguments, recorded or not */
+            CHECK_MSG(memcmp(dev, plain, sizeof(float) * (size_t)(V * N_TOK)) == 0,
+                      "%s: cuda decode from the graph differs from op by op", what);
+        free(plain);
         if (!dev) {
             snprintf(why, OWB_ERR_MAX, "%s: %.400s", what, err);
         } else {

@@ -5,8 +5,10 @@
  * inputs: matmul of the eight formats at GEMV batches (1, 3, 8), a chunked GEMV batch (11) and
  * GEMM batches (16, 70) on a row range whose ends are not tile multiples; expert-indexed rows;
  * rmsnorm, rope (both layouts), softmax (plain, causal, window, sinks), silu_mul, the gpt-oss
- * SwiGLU, add, embedding rows; KV store + attention (GQA, window, sinks); buffers, device copy,
- * event timer. Exits 77 naming the reason when the build has no CUDA or no device is usable.
+ * SwiGLU, add, embedding rows; KV store + attention (GQA, window, sinks); the MoE ops (bias by
+ * expert, router top-k, weighted sum); a recorded graph replayed at positions read from device
+ * memory; buffers, device copy, event timer. Exits 77 naming the reason when the build has no CUDA
+ * or no device is usable.
  */
 #include <math.h>
 #include <stdint.h>
@@ -335,7 +337,8 @@ static void test_attn(int64_t hd, int64_t window, bool with_sinks)
     struct owb_buf dkc = dev_zero(cache), dvc = dev_zero(cache),
                    dout = dev_zero(sizeof(float) * (size_t)(n_tok * qd));
     struct owb_be_attn a = {
-        n_head, n_kv, hd, n_ctx, 0, window, with_sinks ? sinks : NULL, 1.0f / sqrtf((float)hd)};
+        n_head, n_kv, hd, n_ctx, 0, window, with_sinks ? sinks : NULL, 1.0f / sqrtf((float)hd),
+        NULL};
     struct owb_be_attn ag = a;
     ag.sinks = with_sinks ? dsk.data : NULL;
     cpu->kv_store(kc, vc, k, v, kvd, &a, pos + n_tok);
@@ -418,6 +421,105 @@ static void test_copy_timer(void)
     free(y);
 }
 
+/* MoE ops: add_bias (broadcast, by id), topk (the same ids and weights), moe_sum. */
+static void test_moe_ops(void)
+{
+    const int64_t rows = 7, n = 200, ld = 208, X = 32, K = 4, NR = rows * K;
+    float *x = rand_f32(NR * ld, 2.0f), *b = rand_f32(X * n, 1.0f), *lg = rand_f32(rows * X, 3.0f);
+    float *c = malloc(sizeof(float) * (size_t)(NR * ld)),
+          *o = malloc(sizeof(float) * (size_t)(NR * ld));
+    int32_t ids[7 * 4], gids[7 * 4];
+    float w[7 * 4], gw[7 * 4];
+    OWB_ASSERT(c && o);
+    lg[3 * X + 5] = lg[3 * X + 9] = 10.0f; /* a tie at the top: lower index first on both */
+    for (int64_t i = 0; i < NR; i++)
+        ids[i] = (int32_t)((i * 7 + 3) % X);
+    struct owb_buf dx = dev(x, sizeof(float) * (size_t)(NR * ld)), db = dev(b, 4 * (size_t)(X * n));
+    struct owb_buf dy = dev_zero(sizeof(float) * (size_t)(NR * ld)), di = dev(ids, sizeof ids);
+    struct owb_buf dl = dev(lg, 4 * (size_t)(rows * X)), dsel = dev_zero(sizeof gids),
+                   dw = dev_zero(sizeof gw);
+    memcpy(c, x, sizeof(float) * (size_t)(NR * ld));
+    CHECK(gpu->upload(&dy, 0, x, dy.bytes, err) == 0);
+    cpu->add_bias(c, x, b, 0, NULL, ld, n, 1, rows);
+    gpu->add_bias(dy.data, dx.data, db.data, 0, NULL, ld, n, 1, rows);
+    fetch(&dy, o);
+    compare("add_bias", c, o, NR * ld);
+    cpu->add_bias(c, x, b, n, ids, ld, n, 0, NR);
+    gpu->add_bias(dy.data, dx.data, db.data, n, di.data, ld, n, 0, NR);
+    fetch(&dy, o);
+    compare("add_bias by id", c, o, NR * ld);
+
+    cpu->topk(lg, X, X, K, 2.5f, ids, w, 0, rows);
+    gpu->topk(dl.data, X, X, K, 2.5f, dsel.data, dw.data, 0, rows);
+    fetch(&dsel, gids);
+    fetch(&dw, gw);
+    CHECK(memcmp(ids, gids, sizeof ids) == 0);
+    compare("topk weights", w, gw, NR);
+
+    float *wr = rand_f32(NR, 1.0f);
+    struct owb_buf dwr = dev(wr, 4 * (size_t)NR);
+    CHECK(gpu->upload(&dy, 0, c, dy.bytes, err) == 0);
+    cpu->moe_sum(c, x, wr, K, ld, n, 0, rows);
+    gpu->moe_sum(dy.data, dx.data, dwr.data, K, ld, n, 0, rows);
+    fetch(&dy, o);
+    compare("moe_sum", c, o, NR * ld);
+    struct owb_buf *bufs[] = {&dx, &db, &dy, &di, &dl, &dsel, &dw, &dwr};
+    for (size_t i = 0; i < OWB_ARRAY_LEN(bufs); i++)
+        owb_buf_free(bufs[i]);
+    free(x);
+    free(b);
+    free(lg);
+    free(c);
+    free(o);
+    free(wr);
+}
+
+/* A recorded graph replays with what it reads from device memory now: kv_store + attention at a
+ * position in device memory, recorded once, launched at two positions, against plain ops. */
+static void test_graph(void)
+{
+    const int64_t n_head = 4, n_kv = 2, hd = 64, n_ctx = 40, kvd = n_kv * hd, qd = n_head * hd;
+    const size_t cache = sizeof(float) * (size_t)(n_kv * n_ctx * hd);
+    float *k = rand_f32(kvd, 1.0f), *v = rand_f32(kvd, 1.0f), *q = rand_f32(qd, 1.0f);
+    float *og = malloc(sizeof(float) * (size_t)qd), *op = malloc(sizeof(float) * (size_t)qd);
+    OWB_ASSERT(og && op);
+    struct owb_buf dk = dev(k, 4 * (size_t)kvd), dv = dev(v, 4 * (size_t)kvd),
+                   dq = dev(q, 4 * (size_t)qd);
+    struct owb_buf kc[2] = {dev_zero(cache), dev_zero(cache)},
+                   vc[2] = {dev_zero(cache), dev_zero(cache)};
+    struct owb_buf out[2] = {dev_zero(4 * (size_t)qd), dev_zero(4 * (size_t)qd)};
+    int64_t p0 = 0;
+    struct owb_buf dpos = dev(&p0, sizeof p0);
+    struct owb_be_attn a = {n_head, n_kv, hd, n_ctx, 0, 0, NULL, 0.125f, dpos.data};
+    void *graph = NULL;
+    CHECK_MSG(gpu->graph_begin(gpu, err) == 0, "%s", err);
+    gpu->kv_store(kc[0].data, vc[0].data, dk.data, dv.data, kvd, &a, 1);
+    gpu->attn(out[0].data, dq.data, kc[0].data, vc[0].data, &a, 0, 1);
+    CHECK_MSG(gpu->graph_end(gpu, &graph, err) == 0 && graph, "%s", err);
+    for (int64_t pos = 3; pos <= 17 && graph; pos += 14) {
+        CHECK(gpu->upload(&dpos, 0, &pos, sizeof pos, err) == 0);
+        CHECK_MSG(gpu->graph_launch(gpu, graph, err) == 0, "%s", err);
+        struct owb_be_attn ap = a;
+        ap.dpos = NULL;
+        ap.pos = pos;
+        gpu->kv_store(kc[1].data, vc[1].data, dk.data, dv.data, kvd, &ap, 1);
+        gpu->attn(out[1].data, dq.data, kc[1].data, vc[1].data, &ap, 0, 1);
+        fetch(&out[0], og);
+        fetch(&out[1], op);
+        CHECK_MSG(memcmp(og, op, 4 * (size_t)qd) == 0, "graph at position %lld", (long long)pos);
+    }
+    gpu->graph_free(graph);
+    struct owb_buf *bufs[] = {&dk,    &dv,    &dq,     &kc[0],  &kc[1],
+                              &vc[0], &vc[1], &out[0], &out[1], &dpos};
+    for (size_t i = 0; i < OWB_ARRAY_LEN(bufs); i++)
+        owb_buf_free(bufs[i]);
+    free(k);
+    free(v);
+    free(q);
+    free(og);
+    free(op);
+}
+
 int main(void)
 {
     char why[OWB_ERR_MAX];
@@ -436,6 +538,8 @@ int main(void)
     test_attn(64, 0, false);
     test_attn(64, 128, true);
     test_attn(128, 0, true);
+    test_moe_ops();
+    test_graph();
     test_copy_timer();
     test_cublas(OWB_TYPE_F16, 1);
     test_cublas(OWB_TYPE_BF16, 40);
