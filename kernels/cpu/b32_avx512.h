@@ -27,6 +27,17 @@ static const uint16_t idx_q8_0_da[32] = {0, 17, 34, 51};
 static const uint16_t idx_q8_0_db[32] = {0, 0, 0, 0, 4, 21, 38, 55};
 static const uint16_t idx_mxfp4_e[32] = {0, 8, 17, 25, 34, 42, 51, 59};
 
+/* ggml's e8m0_to_fp32_half for E8M0 bytes e (0..255, one per dword): 2^(e - 128), subnormal for
+ * e < 2. Integer ops only: vcvtdq2ps + vscalefps, used before, ran the mxfp4 GEMV at half speed on
+ * Sapphire/Emerald Rapids (docs/perf-notes.md, mxfp4 session). */
+AI __m256 b32_e8m0_half(__m256i e)
+{
+    const __m256i nrm = _mm256_slli_epi32(_mm256_sub_epi32(e, _mm256_set1_epi32(1)), 23);
+    const __mmask8 small = _mm256_cmplt_epu32_mask(e, _mm256_set1_epi32(2));
+    return _mm256_castsi256_ps(
+        _mm256_mask_sllv_epi32(nrm, small, _mm256_set1_epi32(0x00200000), e));
+}
+
 /* Weight scales of the 8 blocks starting at p, as floats (reads 128 or 256 bytes from p, all inside
  * the 8 blocks). */
 AI __m256 b32_wscales8(int f, const uint8_t *p)
@@ -44,16 +55,12 @@ AI __m256 b32_wscales8(int f, const uint8_t *p)
         __m512i h = _mm512_mask_blend_epi16(0xF0, ha, hb);
         return _mm256_cvtph_ps(_mm512_castsi512_si128(h));
     }
-    /* mxfp4: byte 17 j sits in word 17 j / 2, high half for odd j; E8M0/2 to float bits */
+    /* mxfp4: byte 17 j sits in word 17 j / 2, high half for odd j */
     __m512i h = _mm512_permutex2var_epi16(z0, _mm512_loadu_si512(idx_mxfp4_e), z1);
     __m128i e8 = _mm_and_si128(
         _mm_srlv_epi16(_mm512_castsi512_si128(h), _mm_setr_epi16(0, 8, 0, 8, 0, 8, 0, 8)),
         _mm_set1_epi16(0xff));
-    __m256i e = _mm256_cvtepu16_epi32(e8);
-    __m256i nrm = _mm256_slli_epi32(_mm256_sub_epi32(e, _mm256_set1_epi32(1)), 23);
-    __m256i sub = _mm256_sllv_epi32(_mm256_set1_epi32(0x00200000), e);
-    __mmask8 small = _mm256_cmplt_epu32_mask(e, _mm256_set1_epi32(2));
-    return _mm256_castsi256_ps(_mm256_mask_blend_epi32(small, nrm, sub));
+    return b32_e8m0_half(_mm256_cvtepu16_epi32(e8));
 }
 
 /* Four 16-byte pieces at p, p + stride, ... into one register (one per 128-bit lane). */
@@ -111,10 +118,7 @@ AI void b32_vbmi_row(int f, const uint8_t *p, __m512i *q03, __m512i *q47, __m256
         *q47 = _mm512_permutex2var_epi8(z1, _mm512_load_si512(vbmi_mxfp4_hi), z2);
         const __m512i e =
             _mm512_maskz_permutex2var_epi8(0x11111111ULL, z0, _mm512_load_si512(vbmi_mxfp4_e), z1);
-        /* 2^(e - 128), subnormal for e < 2, as e8m0_to_fp32_half */
-        *dw = _mm256_scalef_ps(_mm256_set1_ps(1.0f),
-                               _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm512_castsi512_si256(e),
-                                                                   _mm256_set1_epi32(128))));
+        *dw = b32_e8m0_half(_mm512_castsi512_si256(e));
     }
 }
 #endif
