@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/cpu/matmul_cpu.h"
 #include "kernels/formats.h"
 #include "kernels/isa.h"
 #include "kernels/matmul.h"
@@ -279,6 +280,50 @@ static void test_errors(void)
     }
 }
 
+/* mxfp4's prepared rows end with the quants grouped by eight blocks (IL4_X8 in
+ * kernels/cpu/matmul_cpu.h), which its VBMI kernel reads: element by element against the q8_0
+ * blocks at the start of the row, zero for the padding blocks up to a multiple of 8, on every
+ * ISA. */
+static void test_x8_layout(void)
+{
+    const int64_t ks[] = {96, 2880};
+    static const int chunk_of[4] = {0, 2, 1, 3}; /* elements 8 e8 .. 8 e8 + 7 -> chunk */
+    char err[OWB_ERR_MAX];
+    for (size_t ki = 0; ki < OWB_ARRAY_LEN(ks); ki++) {
+        const int64_t k = ks[ki], nb = k / OWB_QK, nb8 = owb_mm_nb8(k), batch = 2;
+        float *X = xmalloc(sizeof(float) * (size_t)(batch * k));
+        for (int64_t i = 0; i < batch * k; i++)
+            X[i] = (float)urand();
+        for (int isa = OWB_ISA_REF; isa < OWB_ISA_COUNT; isa++) {
+            if (!owb_isa_supported((enum owb_isa)isa))
+                continue;
+            struct owb_matmul_plan p;
+            CHECK(owb_matmul_plan_init(&p, OWB_TYPE_MXFP4, 5, k, batch, (enum owb_isa)isa, err) ==
+                  0);
+            CHECK(p.act_row_bytes == owb_mm_q8_0_x8_row_bytes(k));
+            uint8_t *act = xmalloc(owb_matmul_act_bytes(&p));
+            owb_matmul_prepare(&p, X, k, act, 0, batch);
+            int bad = 0;
+            for (int64_t b = 0; b < batch; b++) {
+                const uint8_t *row = act + (size_t)b * p.act_row_bytes;
+                const struct owb_block_q8_0 *blk = (const struct owb_block_q8_0 *)row;
+                const int8_t *x8 = (const int8_t *)(row + owb_mm_q8_0_x8_off(k));
+                for (int64_t i = 0; i < nb8; i++)
+                    for (int e = 0; e < OWB_QK; e++) {
+                        const int8_t want = i < nb ? blk[i].qs[e] : 0;
+                        const int8_t got =
+                            x8[256 * (i / 8) + 64 * chunk_of[e / 8] + 8 * (i % 8) + e % 8];
+                        bad += got != want;
+                    }
+            }
+            CHECK_MSG(bad == 0, "mxfp4 k=%lld on %s: %d x8 quants differ from the q8_0 blocks",
+                      (long long)k, owb_isa_name((enum owb_isa)isa), bad);
+            free(act);
+        }
+        free(X);
+    }
+}
+
 /* Plans whose prepared activations are interchangeable say so, and the others do not. */
 static void test_act_compatible(void)
 {
@@ -391,6 +436,11 @@ int main(void)
     for (size_t f = 0; f < OWB_ARRAY_LEN(intf); f++)
         for (size_t bi = 0; bi < OWB_ARRAY_LEN(batches); bi++)
             test_extreme(intf[f], 21, 2 * 256, batches[bi]);
+    /* gpt-oss expert shape k (90 blocks: 11 groups of 8 and a 2-block tail), every GEMV batch:
+     * the mxfp4 VBMI kernel's 8-row (one column) and 4-row passes with tail rows */
+    for (int64_t b = 1; b <= 4; b++)
+        test_case(OWB_TYPE_MXFP4, 45, 2880, b, ran);
+    test_x8_layout();
     test_errors();
     test_act_compatible();
     test_convenience();
