@@ -73,7 +73,7 @@ static void prep_ref(enum owb_mm_act_layout layout, const struct owb_type_traits
                      const float *x, uint8_t *row, int64_t k, int off)
 {
     at->from_float_ref(x, row, k);
-    if (layout != OWB_MM_ACT_Q8_0_NAT && layout != OWB_MM_ACT_Q8_0_IL4)
+    if (!owb_mm_act_is_q8_0x(layout))
         return;
     const struct owb_block_q8_0 *blk = (const struct owb_block_q8_0 *)row;
     const int64_t nb = k / OWB_QK, nb8 = owb_mm_nb8(k);
@@ -99,6 +99,23 @@ static void prep_ref(enum owb_mm_act_layout layout, const struct owb_type_traits
             memcpy(g, blk[i].qs, 16);
             memcpy(g + 64, blk[i].qs + 16, 16);
         }
+    }
+}
+
+/* The x8 quants of an IL4_X8 row (matmul_cpu.h) from its IL4 quants, the same on every ISA. The
+ * padding blocks up to nb8 are zero in IL4, so they are in x8 too. */
+static void fill_x8(uint8_t *row, int64_t k)
+{
+    const uint8_t *il4 = row + owb_mm_q8_0_qs_off(k);
+    uint8_t *x8 = row + owb_mm_q8_0_x8_off(k);
+    /* element offset of chunk t's 8 quants within a block */
+    static const int elem[4] = {0, 16, 8, 24};
+    for (int64_t i = 0; i < owb_mm_nb8(k); i++) {
+        /* IL4: block i's elements 0..15 at 128 (i / 4) + 16 (i % 4), 16..31 64 bytes further */
+        const uint8_t *src = il4 + 128 * (i / 4) + 16 * (i % 4);
+        for (int t = 0; t < 4; t++)
+            memcpy(x8 + 256 * (i / 8) + 64 * t + 8 * (i % 8),
+                   src + (elem[t] < 16 ? elem[t] : 64 + elem[t] - 16), 8);
     }
 }
 
@@ -183,6 +200,9 @@ int owb_matmul_plan_init(struct owb_matmul_plan *p, enum owb_type wtype, int64_t
     case OWB_MM_ACT_Q8_0_IL4:
         p->act_row_bytes = owb_mm_q8_0_row_bytes(k);
         break;
+    case OWB_MM_ACT_Q8_0_IL4_X8:
+        p->act_row_bytes = owb_mm_q8_0_x8_row_bytes(k);
+        break;
     default:
         p->act_row_bytes = (owb_row_size(act, k) + 63) & ~(size_t)63;
         break;
@@ -238,11 +258,13 @@ void owb_matmul_prepare(const struct owb_matmul_plan *p, const float *X, int64_t
             prep_ref((enum owb_mm_act_layout)p->act_layout, at, X + b * ldx, row, p->k, p->act_off);
         /* zero the padding so that whole prepared rows compare equal across ISAs */
         size_t used = owb_row_size(p->act_type, p->k);
-        if (p->act_layout == OWB_MM_ACT_Q8_0_NAT || p->act_layout == OWB_MM_ACT_Q8_0_IL4) {
+        if (owb_mm_act_is_q8_0x((enum owb_mm_act_layout)p->act_layout)) {
             memset(row + used, 0, owb_mm_q8_0_qs_off(p->k) - used);
             used = owb_mm_q8_0_sum_off(p->k) + (size_t)owb_mm_nb8(p->k) * sizeof(int32_t);
         }
         memset(row + used, 0, p->act_row_bytes - used);
+        if (p->act_layout == OWB_MM_ACT_Q8_0_IL4_X8)
+            fill_x8(row, p->k);
     }
 }
 

@@ -206,6 +206,7 @@ owb_mm_prep_fn owb_mm_prep_avx2(enum owb_mm_act_layout layout)
     case OWB_MM_ACT_Q8_0_NAT:
         return prep_q8_0_nat;
     case OWB_MM_ACT_Q8_0_IL4:
+    case OWB_MM_ACT_Q8_0_IL4_X8: /* x8 is filled by owb_matmul_prepare */
         return prep_q8_0_il4;
     case OWB_MM_ACT_Q8_K:
         return prep_q8_K;

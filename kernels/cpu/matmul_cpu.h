@@ -19,6 +19,14 @@
  * weight format's kernels add to make weights unsigned for vpdpbusd (q4_0: 8, mxfp4: 12,
  * q8_0: 128), so the offset folds into the integer accumulator's initial value. A bf16 row of odd
  * k always has padding, so element k reads as +0 (the bf16 kernels take elements in pairs).
+ *
+ * mxfp4 rows (IL4_X8) append [pad to 64][x8: nb8 x 32 int8], the quants once more, grouped by
+ * eight blocks: group g's 256 bytes at 256 g are four chunks of 64 bytes, chunk t holding 8 quants
+ * of each block j of the group at 64 t + 8 j: elements 0..7 (t = 0), 16..23 (t = 1), 8..15 (2),
+ * 24..31 (3). That is the order in which the low and high nibbles of weight bytes 0..7 and 8..15
+ * of eight blocks unpack when gathered into one register (two dwords per block), so vpdpbusd
+ * adds all 32 products of a block into the same two int32 lanes (kernels/cpu/b32_avx512.h). It is
+ * written from the IL4 quants by owb_matmul_prepare on every ISA (matmul.c).
  */
 #ifndef OWB_KERNELS_CPU_MATMUL_CPU_H
 #define OWB_KERNELS_CPU_MATMUL_CPU_H
@@ -73,12 +81,13 @@ struct owb_mm_kernel {
 /* How activations are prepared for a weight type (a function of the type only, never of the
  * ISA, so every ISA writes the same bytes). */
 enum owb_mm_act_layout {
-    OWB_MM_ACT_F32 = 0,  /* X used directly */
-    OWB_MM_ACT_REF,      /* traits from_float_ref of the vec_dot_type, nothing else */
-    OWB_MM_ACT_Q8_0_NAT, /* q8_0 + extras, qs in block order */
-    OWB_MM_ACT_Q8_0_IL4, /* q8_0 + extras, qs interleaved by four blocks */
-    OWB_MM_ACT_Q8_K,     /* q8_K blocks */
-    OWB_MM_ACT_BF16,     /* bf16 elements (from_float_ref of bf16) */
+    OWB_MM_ACT_F32 = 0,     /* X used directly */
+    OWB_MM_ACT_REF,         /* traits from_float_ref of the vec_dot_type, nothing else */
+    OWB_MM_ACT_Q8_0_NAT,    /* q8_0 + extras, qs in block order */
+    OWB_MM_ACT_Q8_0_IL4,    /* q8_0 + extras, qs interleaved by four blocks */
+    OWB_MM_ACT_Q8_0_IL4_X8, /* as IL4, plus the quants grouped by eight blocks (x8) */
+    OWB_MM_ACT_Q8_K,        /* q8_K blocks */
+    OWB_MM_ACT_BF16,        /* bf16 elements (from_float_ref of bf16) */
 };
 
 /* Layout for weights of type t whose dot takes activations of type act (from the traits), and the
@@ -90,9 +99,13 @@ static inline enum owb_mm_act_layout owb_mm_act_layout(enum owb_type t, enum owb
     case OWB_TYPE_F32:
         return OWB_MM_ACT_F32;
     case OWB_TYPE_Q8_0:
-        if (t == OWB_TYPE_Q4_0 || t == OWB_TYPE_MXFP4) {
-            *off = t == OWB_TYPE_Q4_0 ? 8 : 12;
+        if (t == OWB_TYPE_Q4_0) {
+            *off = 8;
             return OWB_MM_ACT_Q8_0_IL4;
+        }
+        if (t == OWB_TYPE_MXFP4) {
+            *off = 12;
+            return OWB_MM_ACT_Q8_0_IL4_X8;
         }
         *off = t == OWB_TYPE_Q8_0 ? 128 : 0;
         return OWB_MM_ACT_Q8_0_NAT;
@@ -126,6 +139,20 @@ static inline size_t owb_mm_q8_0_sum_off(int64_t k)
 static inline size_t owb_mm_q8_0_row_bytes(int64_t k)
 {
     return (owb_mm_q8_0_sum_off(k) + (size_t)owb_mm_nb8(k) * sizeof(int32_t) + 63) & ~(size_t)63;
+}
+/* The x8 quants of an IL4_X8 row start where a q8_0 row of the other layouts ends. */
+static inline size_t owb_mm_q8_0_x8_off(int64_t k)
+{
+    return owb_mm_q8_0_row_bytes(k);
+}
+static inline size_t owb_mm_q8_0_x8_row_bytes(int64_t k)
+{
+    return owb_mm_q8_0_x8_off(k) + (size_t)owb_mm_nb8(k) * OWB_QK;
+}
+/* Whether a layout is one of the q8_0 layouts with extras (the three above). */
+static inline int owb_mm_act_is_q8_0x(enum owb_mm_act_layout l)
+{
+    return l == OWB_MM_ACT_Q8_0_NAT || l == OWB_MM_ACT_Q8_0_IL4 || l == OWB_MM_ACT_Q8_0_IL4_X8;
 }
 
 /* A view of one prepared q8_0 activation row: the contiguous quants, the per-block scales as

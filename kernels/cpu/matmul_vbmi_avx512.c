@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * matmul_vbmi_avx512.c: the q4_0 and mxfp4 GEMV kernels of b32_avx512.h built for AVX512-VBMI as
- * well (Ice Lake, Zen 4 and later): byte permutes gather eight blocks' quants from three loads.
+ * well (Ice Lake, Zen 4 and later): byte permutes gather eight blocks' quants from three loads
+ * (mxfp4: from four, in the order of the x8 activations, b32_avx512.h mx8_rows).
  * Selected only on CPUs that report avx512vbmi and avx512vnni; the whole file is compiled with the
  * extra target, so nothing here may run elsewhere.
  */
@@ -26,7 +27,7 @@ static void rows_q4_0_vbmi(const struct owb_mm_args *a, int64_t r0, int64_t r1)
 
 static void rows_mxfp4_vbmi(const struct owb_mm_args *a, int64_t r0, int64_t r1)
 {
-    b32_rows(F_MXFP4, a, r0, r1);
+    mx8_rows(a, r0, r1);
 }
 
 #if defined(__clang__)

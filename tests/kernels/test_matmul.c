@@ -12,11 +12,13 @@
  * (plain FMA) as well as the vdpbf16ps ones.
  */
 #include <stdbool.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/cpu/matmul_cpu.h"
 #include "kernels/formats.h"
 #include "kernels/isa.h"
 #include "kernels/cpu/matmul_cpu.h" /* the kernel tables: to run paths this CPU would not pick */
@@ -362,6 +364,126 @@ static void test_errors(void)
     }
 }
 
+/* mxfp4's prepared rows end with the quants grouped by eight blocks (IL4_X8 in
+ * kernels/cpu/matmul_cpu.h), which its VBMI kernel reads: element by element against the q8_0
+ * blocks at the start of the row, zero for the padding blocks up to a multiple of 8, on every
+ * ISA. */
+static void test_x8_layout(void)
+{
+    const int64_t ks[] = {96, 2880};
+    static const int chunk_of[4] = {0, 2, 1, 3}; /* elements 8 e8 .. 8 e8 + 7 -> chunk */
+    char err[OWB_ERR_MAX];
+    for (size_t ki = 0; ki < OWB_ARRAY_LEN(ks); ki++) {
+        const int64_t k = ks[ki], nb = k / OWB_QK, nb8 = owb_mm_nb8(k), batch = 2;
+        float *X = xmalloc(sizeof(float) * (size_t)(batch * k));
+        for (int64_t i = 0; i < batch * k; i++)
+            X[i] = (float)urand();
+        for (int isa = OWB_ISA_REF; isa < OWB_ISA_COUNT; isa++) {
+            if (!owb_isa_supported((enum owb_isa)isa))
+                continue;
+            struct owb_matmul_plan p;
+            CHECK(owb_matmul_plan_init(&p, OWB_TYPE_MXFP4, 5, k, batch, (enum owb_isa)isa, err) ==
+                  0);
+            CHECK(p.act_row_bytes == owb_mm_q8_0_x8_row_bytes(k));
+            uint8_t *act = xmalloc(owb_matmul_act_bytes(&p));
+            owb_matmul_prepare(&p, X, k, act, 0, batch);
+            int bad = 0;
+            for (int64_t b = 0; b < batch; b++) {
+                const uint8_t *row = act + (size_t)b * p.act_row_bytes;
+                const struct owb_block_q8_0 *blk = (const struct owb_block_q8_0 *)row;
+                const int8_t *x8 = (const int8_t *)(row + owb_mm_q8_0_x8_off(k));
+                for (int64_t i = 0; i < nb8; i++)
+                    for (int e = 0; e < OWB_QK; e++) {
+                        const int8_t want = i < nb ? blk[i].qs[e] : 0;
+                        const int8_t got =
+                            x8[256 * (i / 8) + 64 * chunk_of[e / 8] + 8 * (i % 8) + e % 8];
+                        bad += got != want;
+                    }
+            }
+            CHECK_MSG(bad == 0, "mxfp4 k=%lld on %s: %d x8 quants differ from the q8_0 blocks",
+                      (long long)k, owb_isa_name((enum owb_isa)isa), bad);
+            free(act);
+        }
+        free(X);
+    }
+}
+
+/* mxfp4 with every E8M0 exponent 0..255 (row r: all blocks e = r; quants 0 and +-1 so that e = 255
+ * stays finite), against the reference path: the kernels convert E8M0 by integer ops, subnormal
+ * for e < 2. The reference rounds d_w * d_x to float before multiplying by a block's integer dot;
+ * in the subnormal range that rounding is absolute (up to 2^-150), so kernels that apply the two
+ * scales in another order (batch > 1) may differ by |dot| * 2^-150 <= 4064 * 2^-150 per block on
+ * top of the relative tolerance; at batch 1 they round the same product and differ by the
+ * rounding of the sums only (2^-149 per block), far below the e = 1 rows' values (~2^-136). */
+static void test_mxfp4_every_e(void)
+{
+    const int64_t m = 256, ks[] = {96, 256, 288}, batches_e[] = {1, 3};
+    static const uint8_t codes[3] = {0, 1, 9}; /* E2M1 0, +1, -1 (doubled: 0, 1, -1) */
+    char err[OWB_ERR_MAX];
+    for (size_t ki = 0; ki < OWB_ARRAY_LEN(ks); ki++) {
+        const int64_t k = ks[ki], nb = k / OWB_QK;
+        const size_t rb = owb_row_size(OWB_TYPE_MXFP4, k);
+        uint8_t *W = xmalloc(rb * (size_t)m);
+        float *Wf = xmalloc(sizeof(float) * (size_t)(m * k));
+        for (int64_t r = 0; r < m; r++) {
+            struct owb_block_mxfp4 *blk = (struct owb_block_mxfp4 *)(W + (size_t)r * rb);
+            for (int64_t i = 0; i < nb; i++) {
+                blk[i].e = (uint8_t)r;
+                for (int j = 0; j < OWB_QK / 2; j++)
+                    blk[i].qs[j] = (uint8_t)(codes[(r + i + j) % 3] | codes[(r + 2 * j) % 3] << 4);
+            }
+            owb_type_traits(OWB_TYPE_MXFP4)->to_float(blk, Wf + r * k, k);
+        }
+        for (size_t bi = 0; bi < OWB_ARRAY_LEN(batches_e); bi++) {
+            const int64_t batch = batches_e[bi];
+            float *X = xmalloc(sizeof(float) * (size_t)(batch * k));
+            float *Yref = xmalloc(sizeof(float) * (size_t)(batch * m));
+            float *Y = xmalloc(sizeof(float) * (size_t)(batch * m));
+            for (int64_t i = 0; i < batch * k; i++)
+                X[i] = (float)(1e-3 * urand());
+            struct owb_matmul_plan pref;
+            CHECK(owb_matmul_plan_init(&pref, OWB_TYPE_MXFP4, m, k, batch, OWB_ISA_REF, err) == 0);
+            uint8_t *act = xmalloc(owb_matmul_act_bytes(&pref));
+            run_plan(&pref, W, X, act, Yref, 1);
+            free(act);
+            for (int isa = OWB_ISA_AVX2; isa < OWB_ISA_COUNT; isa++) {
+                if (!owb_isa_supported((enum owb_isa)isa))
+                    continue;
+                struct owb_matmul_plan p;
+                CHECK(owb_matmul_plan_init(&p, OWB_TYPE_MXFP4, m, k, batch, (enum owb_isa)isa,
+                                           err) == 0);
+                act = xmalloc(owb_matmul_act_bytes(&p));
+                run_plan(&p, W, X, act, Y, 1);
+                int bad = 0;
+                for (int64_t b = 0; b < batch; b++)
+                    for (int64_t r = 0; r < m; r++) {
+                        double mag = 0.0;
+                        for (int64_t i = 0; i < k; i++)
+                            mag += fabs((double)Wf[r * k + i] * (double)X[b * k + i]);
+                        const double y = Y[b * m + r], yr = Yref[b * m + r];
+                        const double tol = TOL_ISA_QUANT * mag +
+                                           (double)nb * (batch == 1 ? 0x1p-149 : 4064.0 * 0x1p-150);
+                        if (!(isfinite(y) && isfinite(yr) && fabs(y - yr) <= tol)) {
+                            if (bad++ < 3)
+                                fprintf(stderr,
+                                        "mxfp4 e=%lld %s (%s) k=%lld batch=%lld: %.9g, ref %.9g\n",
+                                        (long long)r, owb_isa_name((enum owb_isa)isa), p.path,
+                                        (long long)k, (long long)batch, y, yr);
+                        }
+                    }
+                CHECK_MSG(bad == 0, "mxfp4 every e on %s k=%lld batch=%lld: %d rows differ",
+                          owb_isa_name((enum owb_isa)isa), (long long)k, (long long)batch, bad);
+                free(act);
+            }
+            free(X);
+            free(Yref);
+            free(Y);
+        }
+        free(W);
+        free(Wf);
+    }
+}
+
 /* Plans whose prepared activations are interchangeable say so, and the others do not. */
 static void test_act_compatible(void)
 {
@@ -561,6 +683,12 @@ int main(void)
             test_case(OWB_TYPE_BF16, bf_batches[bi] == 512 && bf_ks[ki] > 100 ? 21 : 37, bf_ks[ki],
                       bf_batches[bi], ran);
     test_bf16_rounding();
+    /* gpt-oss expert shape k (90 blocks: 11 groups of 8 and a 2-block tail), every GEMV batch:
+     * the mxfp4 VBMI kernel's 8-row (one column) and 4-row passes with tail rows */
+    for (int64_t b = 1; b <= 4; b++)
+        test_case(OWB_TYPE_MXFP4, 45, 2880, b, ran);
+    test_x8_layout();
+    test_mxfp4_every_e();
     test_errors();
     test_act_compatible();
     test_convenience();
