@@ -112,8 +112,9 @@ struct owb_gguf *owb_gguf_open(const char *path, char err[OWB_ERR_MAX]);
  * COPY: anonymous memory advised MADV_HUGEPAGE, filled with pread in 64 MiB chunks, each chunk
  * dropped from the page cache once copied (POSIX_FADV_DONTNEED), so the copy needs the file's size
  * once, not twice. A decode streams every weight each token: on 2 MiB pages the hardware
- * prefetchers and the TLB are not cut off every 4 KiB (gpt-oss-20b decode, 2 threads, same run:
- * 4.7 -> 5.3 tok/s, docs/perf-notes.md). AUTO: COPY when the file fits in 80% of MemAvailable
+ * prefetchers and the TLB are not cut off every 4 KiB (gpt-oss-20b decode, 2 threads, three
+ * same-session comparisons: +3% to +13%; prefill within its noise; docs/perf-notes.md). AUTO:
+ * COPY when the file fits in 80% of MemAvailable
  * (/proc/meminfo) with 1 GiB to spare, else MMAP. */
 enum owb_gguf_mem { OWB_GGUF_MEM_AUTO = 0, OWB_GGUF_MEM_MMAP, OWB_GGUF_MEM_COPY };
 
