@@ -2,10 +2,11 @@
 # SPDX-License-Identifier: MIT
 # OWB_TEST_LABELS: slow
 # The ceilings hold on this machine: `owbench kernels` (every default format as a GEMV at
-# 4096x14336, 1 and 2 threads) and `owbench model` (decode of a 2-layer synthetic Llama-1B-32k in
-# q4_0, over 2 x the LLC per token) measure the read ceiling before and after their suite; no GEMV
+# 4096x14336, 1 and 2 threads) and `owbench model` (decode of a synthetic Llama-1B-32k in q4_0 with
+# enough layers to read over 2 x this machine's LLC per token) measure the read ceiling before and after their suite; no GEMV
 # and no decode exceeds its ceiling by more than the ceiling's own run-to-run spread (before vs
-# after), and every figure above 100% of its ceiling is marked not valid with a note saying so.
+# after), and every figure above 100% of its ceiling is marked not valid with a note saying so (a
+# decode the suite calls cache-resident must be not valid and is not held to the bound).
 set -u
 fail=0
 t=$(mktemp -d "${OWB_TMP:-/tmp}/ceiling_cli.XXXXXX")
@@ -18,7 +19,11 @@ thr=1
   --batch 1 --threads $thr --quick --counters none -o "$t/k" >"$t/ko" 2>"$t/ke"
 rc=$?
 check "kernels exits 0 (got $rc: $(tail -2 "$t/ke"))" "[ $rc = 0 ]"
-TMPDIR="$t" "$OWB_BIN" model --synthetic llama-1b-32k --layers 2 -p 0 -n 16 --threads $thr \
+# layers so that a token reads over 2 x the LLC: about 66 MiB (output, embedding row) + 32.6 MiB
+# a layer in q4_0; 2 on a 32 MiB L3, more on the large L3s of server parts (e.g. 130 MiB)
+llc_kib=$(sed -n 's/K$//p' /sys/devices/system/cpu/cpu0/cache/index3/size 2>/dev/null)
+layers=$(python3 -c "import math,sys; l=int(sys.argv[1] or 0)/1024; print(min(16, max(2, math.ceil((2.2*l-66)/32.6))))" "${llc_kib:-0}")
+TMPDIR="$t" "$OWB_BIN" model --synthetic llama-1b-32k --layers "$layers" -p 0 -n 16 --threads $thr \
   --quick --counters none -o "$t/m" >"$t/mo" 2>"$t/me"
 rc=$?
 check "model exits 0 (got $rc: $(tail -2 "$t/me"))" "[ $rc = 0 ]"
@@ -43,9 +48,14 @@ for path, prefix in ((sys.argv[1], "kernels/gemv/"), (sys.argv[2], "model/decode
         if "pct_of_ceiling" not in m or "ceiling_spread_pct" not in m:
             continue
         pct, spread = m["pct_of_ceiling"], m["ceiling_spread_pct"]
-        if pct > 100.0 + spread:
+        if pct > 100.0 + spread and not any("cache-resident" in n for n in b["notes"]):
             bad.append("%s: %.1f%% of its ceiling %.1f GB/s (%s), spread %.1f%%"
                        % (b["name"], pct, m["ceiling_gb_per_s"], b["params"].get("ceiling"), spread))
+        resident = any("cache-resident" in n for n in b["notes"])
+        if resident:  # the suite says the memory's ceiling does not bound it: not valid, no bound
+            if b["valid"]:
+                bad.append(b["name"] + ": cache-resident but valid")
+            continue
         over = any("above the read ceiling" in n for n in b["notes"])
         if (pct > 100.0) != over or (pct > 100.0 and b["valid"]):
             bad.append("%s: %.1f%% of its ceiling but valid=%s, notes %s"
