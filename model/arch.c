@@ -5,6 +5,7 @@
  */
 #include "model/arch.h"
 
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,7 +117,28 @@ double owb_model_kv_bytes_at(const struct owb_model *m, int64_t pos)
 int owb_model_forward(struct owb_model *m, const int32_t *tokens, int64_t n, int64_t pos,
                       float *logits, bool logits_all, char err[OWB_ERR_MAX])
 {
-    return m->arch->forward(m, tokens, n, pos, logits, logits_all, err);
+    /* what every architecture checks: the tokens fit the context and the vocabulary */
+    if (n <= 0 || pos < 0 || pos > m->n_ctx - n) {
+        seterr(err,
+               "forward: %" PRId64 " tokens at position %" PRId64
+               " do not fit the context of %" PRId64,
+               n, pos, m->n_ctx);
+        return OWB_E_USAGE;
+    }
+    for (int64_t i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= m->hp.n_vocab) {
+            seterr(err, "forward: token id %" PRId32 " is outside the vocabulary (0..%" PRId64 ")",
+                   tokens[i], m->hp.n_vocab - 1);
+            return OWB_E_USAGE;
+        }
+    const uint64_t t0 = m->profile ? owb_now_ns() : 0;
+    int rc = m->arch->forward(m, tokens, n, pos, logits, logits_all, err);
+    if (!rc && m->profile) {
+        m->profile->total_ns += owb_now_ns() - t0;
+        m->profile->calls++;
+        m->profile->tokens += (uint64_t)n;
+    }
+    return rc;
 }
 
 void owb_model_free(struct owb_model *m)

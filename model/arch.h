@@ -152,6 +152,8 @@ struct owb_arch {
     /* Fill m->hp, m->n_ctx, m->n_batch and m->impl; on failure release what it took. */
     int (*load)(struct owb_model *m, const struct owb_gguf *g, const struct owb_model_opts *o,
                 char err[OWB_ERR_MAX]);
+    /* Called by owb_model_forward with arguments already checked (n tokens fit the context
+     * at pos, every id in the vocabulary); the wrapper also accounts the profiled call. */
     int (*forward)(struct owb_model *m, const int32_t *tokens, int64_t n, int64_t pos,
                    float *logits, bool logits_all, char err[OWB_ERR_MAX]);
     void (*release)(struct owb_model *m);

@@ -814,27 +814,11 @@ static int forward_chunk(struct owb_model *m, const int32_t *tokens, int64_t nb,
 int owb_llama_forward(struct owb_model *m, const int32_t *tokens, int64_t n, int64_t pos,
                       float *logits, bool logits_all, char err[OWB_ERR_MAX])
 {
-    if (n <= 0 || pos < 0 || pos > m->n_ctx - n) {
-        seterr(err,
-               "forward: %" PRId64 " tokens at position %" PRId64
-               " do not fit the context of %" PRId64,
-               n, pos, m->n_ctx);
-        return OWB_E_USAGE;
-    }
-    for (int64_t i = 0; i < n; i++)
-        if (tokens[i] < 0 || tokens[i] >= m->hp.n_vocab) {
-            seterr(err, "forward: token id %" PRId32 " is outside the vocabulary (0..%" PRId64 ")",
-                   tokens[i], m->hp.n_vocab - 1);
-            return OWB_E_USAGE;
-        }
-    const uint64_t t0 = m->profile ? owb_now_ns() : 0;
+    /* arguments checked and the call profiled by owb_model_forward (model/arch.c) */
     struct llama *L = m->impl;
-    if (L->dev) {
-        int rc = owb_devfwd_forward(L->dev, m, tokens, n, pos, logits, logits_all, err);
-        if (rc)
-            return rc;
-    }
-    for (int64_t i = 0; i < n && !L->dev; i += m->n_batch) {
+    if (L->dev)
+        return owb_devfwd_forward(L->dev, m, tokens, n, pos, logits, logits_all, err);
+    for (int64_t i = 0; i < n; i += m->n_batch) {
         int64_t nb = n - i < m->n_batch ? n - i : m->n_batch;
         int rc = plan_all(m, nb, err);
         if (!rc)
@@ -843,11 +827,6 @@ int owb_llama_forward(struct owb_model *m, const int32_t *tokens, int64_t n, int
                                i + nb == n, err);
         if (rc)
             return rc;
-    }
-    if (m->profile) {
-        m->profile->total_ns += owb_now_ns() - t0;
-        m->profile->calls++;
-        m->profile->tokens += (uint64_t)n;
     }
     return 0;
 }
