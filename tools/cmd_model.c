@@ -58,6 +58,9 @@ static void usage(FILE *f)
             "  --ceiling FILE      a result file with stream/read/t<N> (default: measure now)\n"
             "  --counters LIST     PAPI events (default set; 'none' for rusage only)\n"
             "  --quick             fewer repetitions (3) and a quick ceiling\n"
+            "  --no-interleave     do not sample the read ceiling between decode repetitions\n"
+            "                      (%%ilv: each repetition against the ceiling read right\n"
+            "                      before and after it; on by default on the CPU)\n"
             "  --device DEV        backend the model runs on: cpu (default) or cuda; exit 77\n"
             "                      naming the reason when it cannot run here\n"
             "  --weights MODE      where the weights live: mmap (the file's page cache, 4 KiB\n"
@@ -98,7 +101,8 @@ int cmd_model(int argc, char **argv)
         O_COUNTERS,
         O_QUICK,
         O_DEVICE,
-        O_WEIGHTS
+        O_WEIGHTS,
+        O_NO_ILV
     };
     static const struct option opts[] = {{"model", required_argument, NULL, 'm'},
                                          {"synthetic", required_argument, NULL, O_SYNTH},
@@ -116,6 +120,7 @@ int cmd_model(int argc, char **argv)
                                          {"quick", no_argument, NULL, O_QUICK},
                                          {"device", required_argument, NULL, O_DEVICE},
                                          {"weights", required_argument, NULL, O_WEIGHTS},
+                                         {"no-interleave", no_argument, NULL, O_NO_ILV},
                                          {"output", required_argument, NULL, 'o'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
@@ -195,6 +200,9 @@ int cmd_model(int argc, char **argv)
             break;
         case O_DEVICE:
             device = optarg;
+            break;
+        case O_NO_ILV:
+            cfg.interleave_ceiling = 0;
             break;
         case O_WEIGHTS:
             if ((cfg.weights_mem = owb_gguf_mem_parse(optarg)) < 0) {

@@ -17,7 +17,11 @@
  *            ceiling (stream/read/t<N> of the same run, or of a given document):
  *            roofline_tok_per_s = ceiling / bytes_per_token and pct_of_roofline (and
  *            pct_of_roofline_best: the best repetition's rate, as the ceiling is the best of its
- *            samples too; on a shared machine this is the least disturbed pair).
+ *            samples too; on a shared machine this is the least disturbed pair). On the CPU
+ *            the read ceiling is also sampled between the repetitions (interleave_ceiling):
+ *            pct_of_roofline_interleaved holds each repetition against the ceiling measured
+ *            right before and after it, which stays meaningful when the host's bandwidth
+ *            changes regime during the run.
  *
  * Both carry the memory footprint (weights_bytes, kv_bytes_per_token, kv_cache_bytes for the
  * context used) and, from one extra profiled repetition after the timed ones (so the clock reads
@@ -63,7 +67,9 @@ struct owb_model_bench_cfg {
     const char *counters; /* PAPI list for bench/core/counters.h; NULL = default, "none" = rusage */
     int verbose;          /* progress lines on stderr */
     const struct owb_backend *backend; /* NULL: cpu (owb_model_opts.backend) */
-    int weights_mem; /* enum owb_gguf_mem (model/gguf.h): auto (default), mmap or copy */
+    int weights_mem;        /* enum owb_gguf_mem (model/gguf.h): auto (default), mmap or copy */
+    int interleave_ceiling; /* 1 (default): CPU decode samples the read ceiling before the first
+                               repetition and after each (pct_of_roofline_interleaved) */
 };
 
 /* Defaults as listed above. */
@@ -79,9 +85,12 @@ void owb_model_bench_cfg_default(struct owb_model_bench_cfg *cfg);
  * the used experts only), flop_per_token, kv_bytes_per_token, kv_cache_bytes, and for decode
  * bytes_per_token,
  * gb_per_s, ceiling_gb_per_s, roofline_tok_per_s, pct_of_roofline, pct_of_roofline_best (the
- * last four when a ceiling is known), op_<class>_ns_per_token}, and the extra members "op_classes"
+ * last four when a ceiling is known), ceiling_interleaved_gb_per_s (median), _min_, _max_,
+ * ceiling_interleaved_bytes, pct_of_roofline_interleaved (median over the repetitions) and its
+ * _min/_max (CPU decode), op_<class>_ns_per_token}, the extra members "op_classes"
  * {class: {ns_per_token, share}} (shares of the profiled wall time) and, for decode,
- * "latency_by_position" [{pos_lo, pos_hi, n, median_ns, p90_ns, mean_ns}]. The ceiling is
+ * "latency_by_position" [{pos_lo, pos_hi, n, median_ns, p90_ns, mean_ns}] and
+ * "ceiling_interleaved_samples" [reps + 1 GB/s: before repetition 1, after each]. The ceiling is
  * stream/read/t<N> of ceiling_doc when given, else of doc. Returns 0; OWB_E_USAGE (bad policy,
  * thread count, sizes; err says which), OWB_E_IO / OWB_E_FORMAT (file cannot be opened or parsed),
  * OWB_E_UNSUPPORTED (architecture or type), OWB_E_NOMEM, OWB_E_SYSTEM (pool). */

@@ -233,7 +233,47 @@ static void test_suite(const char *path, const char *name)
         CHECK(cJSON_GetArraySize(lb) == 4 && covered == 18);
         /* no stream run in this document: no ceiling, no roofline, a note */
         CHECK(num(dm, "pct_of_roofline") < 0);
+        /* the interleaved ceiling: 4 samples (before rep 1, after each of 3), and each rep held
+         * against the better of its two neighbours: the median recomputed from the samples */
+        const cJSON *is = cJSON_GetObjectItemCaseSensitive(db, "ceiling_interleaved_samples");
+        CHECK_MSG(cJSON_GetArraySize(is) == 4, "ceiling_interleaved_samples: %d",
+                  cJSON_GetArraySize(is));
+        if (cJSON_GetArraySize(is) == 4) {
+            double c[4], q[3], bpt = num(dm, "bytes_per_token");
+            for (int i = 0; i < 4; i++) {
+                c[i] = cJSON_GetArrayItem(is, i)->valuedouble;
+                CHECK_MSG(c[i] > 0.05 && c[i] < 1e4, "read sample %d: %g GB/s", i, c[i]);
+            }
+            k = 0;
+            cJSON_ArrayForEach(e, ds) v[k++] = e->valuedouble; /* rep times, in order */
+            for (int i = 0; i < 3; i++)
+                q[i] = 100.0 * (bpt * 6 / v[i]) / (c[i] > c[i + 1] ? c[i] : c[i + 1]);
+            double lo = fmin(q[0], fmin(q[1], q[2])), hi = fmax(q[0], fmax(q[1], q[2]));
+            double med = q[0] + q[1] + q[2] - lo - hi;
+            CHECK_NEAR(num(dm, "pct_of_roofline_interleaved"), med, 1e-9 * med);
+            CHECK_NEAR(num(dm, "pct_of_roofline_interleaved_min"), lo, 1e-9 * lo);
+            CHECK_NEAR(num(dm, "pct_of_roofline_interleaved_max"), hi, 1e-9 * hi);
+            CHECK(num(dm, "ceiling_interleaved_min_gb_per_s") <=
+                  num(dm, "ceiling_interleaved_gb_per_s"));
+            CHECK(num(dm, "ceiling_interleaved_gb_per_s") <=
+                  num(dm, "ceiling_interleaved_max_gb_per_s"));
+            /* the buffer is out of the last-level cache */
+            CHECK(num(dm, "ceiling_interleaved_bytes") >= 4.0 * (double)owb_topo_llc_bytes(topo));
+        }
+        /* prefill has none */
+        CHECK(cJSON_GetObjectItemCaseSensitive(pb, "ceiling_interleaved_samples") == NULL);
     }
+    cJSON_Delete(doc);
+
+    /* without the interleaved ceiling: none of its members */
+    doc = owb_result_new(0, NULL);
+    cfg.interleave_ceiling = 0;
+    cfg.n_prompt = 0;
+    CHECK_MSG(owb_model_bench_run(&cfg, topo, NULL, doc, err) == 0, "%s", err);
+    db = owb_result_find_benchmark(doc, bn);
+    CHECK(db && !cJSON_GetObjectItemCaseSensitive(db, "ceiling_interleaved_samples") &&
+          num(cJSON_GetObjectItemCaseSensitive(db, "metrics"), "pct_of_roofline_interleaved") < 0);
+    cfg.interleave_ceiling = 1;
     cJSON_Delete(doc);
 
     /* refusals */
