@@ -50,6 +50,8 @@ static void usage(FILE *f)
         "  --device DEV     cpu (default) or cuda: the sweep on the GPU backend with its\n"
         "                   copy ceiling (exit 77 naming the reason when no device is usable)\n"
         "  --quick          shorter measurements (and a quick ceiling)\n"
+        "  --no-interleave  do not read the ceiling right before and after each GEMV\n"
+        "                   (pct_of_ceiling_interleaved; on by default)\n"
         "  --rotate SIZE    weight bytes to rotate over, K/M/G suffixes (default 4x the\n"
         "                   last-level cache; smaller sizes measure from cache, for tests)\n"
         "  -o DIR           output folder (default results/runs/<time>-kernels); writes\n"
@@ -58,14 +60,21 @@ static void usage(FILE *f)
 
 int cmd_kernels(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"formats", required_argument, NULL, 'f'}, {"shapes", required_argument, NULL, 's'},
-        {"batch", required_argument, NULL, 'b'},   {"threads", required_argument, NULL, 't'},
-        {"pin", required_argument, NULL, 'p'},     {"isa", required_argument, NULL, 'i'},
-        {"ceiling", required_argument, NULL, 'C'}, {"counters", required_argument, NULL, 'c'},
-        {"quick", no_argument, NULL, 'q'},         {"output", required_argument, NULL, 'o'},
-        {"rotate", required_argument, NULL, 'r'},  {"help", no_argument, NULL, 'h'},
-        {"device", required_argument, NULL, 'D'},  {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"formats", required_argument, NULL, 'f'},
+                                         {"shapes", required_argument, NULL, 's'},
+                                         {"batch", required_argument, NULL, 'b'},
+                                         {"threads", required_argument, NULL, 't'},
+                                         {"pin", required_argument, NULL, 'p'},
+                                         {"isa", required_argument, NULL, 'i'},
+                                         {"ceiling", required_argument, NULL, 'C'},
+                                         {"counters", required_argument, NULL, 'c'},
+                                         {"quick", no_argument, NULL, 'q'},
+                                         {"output", required_argument, NULL, 'o'},
+                                         {"rotate", required_argument, NULL, 'r'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {"device", required_argument, NULL, 'D'},
+                                         {"no-interleave", no_argument, NULL, 'N'},
+                                         {NULL, 0, NULL, 0}};
     struct owb_kernels_cfg cfg;
     int c, rc = OWB_EXIT_OK, quick = 0;
     const char *outarg = NULL, *ceiling_path = NULL, *device = NULL;
@@ -117,6 +126,9 @@ int cmd_kernels(int argc, char **argv)
             break;
         case 'q':
             quick = 1;
+            break;
+        case 'N':
+            cfg.interleave_ceiling = 0;
             break;
         case 'r':
             if (owb_parse_size("--rotate", optarg, &cfg.rotate_bytes, err) ||

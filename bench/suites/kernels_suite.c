@@ -18,6 +18,7 @@
 #include <sys/mman.h>
 
 #include "bench/core/counters.h"
+#include "bench/suites/ceiling.h"
 #include "bench/suites/peak_suite.h"
 #include "bench/core/pool.h"
 #include "bench/suites/stream.h"
@@ -52,6 +53,7 @@ void owb_kernels_cfg_default(struct owb_kernels_cfg *cfg)
     cfg->batches[cfg->nbatches++] = 512;
     cfg->pin = "compact";
     cfg->isa = owb_isa_detect();
+    cfg->interleave_ceiling = 1;
     owb_measure_cfg_default(&cfg->measure);
 }
 
@@ -245,8 +247,10 @@ static float ks_frand(void)
 /* Time one (format, shape, batch) on the pool; appends one benchmark. */
 static int ks_run_case(const struct owb_kernels_cfg *cfg, struct owb_pool *pool, int nthr,
                        enum owb_type t, int64_t m, int64_t k, int batch, size_t rotate,
-                       const double peaks[OWB_PEAK_COUNT], cJSON *doc, char err[OWB_ERR_MAX])
+                       const double peaks[OWB_PEAK_COUNT], struct owb_ilv *ilv, cJSON *doc,
+                       char err[OWB_ERR_MAX])
 {
+    double ilv_gbs[2] = {0, 0}; /* the read ceiling right before and after a GEMV's repetitions */
     struct ks_case c;
     struct owb_counters *cnt = NULL;
     struct owb_samples smp = {0};
@@ -302,7 +306,11 @@ static int ks_run_case(const struct owb_kernels_cfg *cfg, struct owb_pool *pool,
     if ((rc = ks_slowdown(name, &c.slowdown, err)))
         goto out;
     owb_pool_reset_migrations(pool);
+    if (batch == 1 && ilv)
+        ilv_gbs[0] = owb_ilv_sample(ilv);
     rc = owb_measure_run(&cfg->measure, ks_rep, &c, &smp);
+    if (batch == 1 && ilv)
+        ilv_gbs[1] = owb_ilv_sample(ilv);
     if (rc) {
         snprintf(err, OWB_ERR_MAX, "%s: measurement failed", name);
         goto out;
@@ -360,6 +368,19 @@ static int ks_run_case(const struct owb_kernels_cfg *cfg, struct owb_pool *pool,
             owb_result_metric(b, "gflop_per_s", flop / st.median);
             if (batch == 1) /* GEMV: held against the read ceiling (owb_ceiling_annotate) */
                 owb_result_param_str(b, "roofline", "read");
+            const double ic = ilv_gbs[0] > ilv_gbs[1] ? ilv_gbs[0] : ilv_gbs[1];
+            if (batch == 1 && ic > 0) {
+                cJSON *arr = cJSON_CreateDoubleArray(ilv_gbs, 2);
+                if (!arr || !cJSON_AddItemToObject(b, "ceiling_interleaved_samples", arr)) {
+                    cJSON_Delete(arr);
+                    rc = OWB_E_NOMEM;
+                    goto out;
+                }
+                owb_result_param_str(b, "ceiling_interleaved", OWB_ILV_HOW ", before and after");
+                owb_result_metric(b, "ceiling_interleaved_bytes", (double)ilv->words * 8.0);
+                owb_result_metric(b, "ceiling_interleaved_gb_per_s", ic);
+                owb_result_metric(b, "pct_of_ceiling_interleaved", 100.0 * gbs / ic);
+            }
             /* batched cases are compute-bound: against the int8 or f32 peak of the ISA (measured
              * for cfg->isa only, so a path that fell back to a lower ISA gets none) */
             if (batch > 1 && c.plan.isa == cfg->isa)
@@ -438,11 +459,20 @@ int owb_kernels_run(const struct owb_kernels_cfg *cfg, struct owb_topo *topo,
         double peaks[OWB_PEAK_COUNT];
         rc = owb_peak_suite_run(pool, n, cfg->isa, "kernels", &cfg->measure, cfg->pin, cfg->verbose,
                                 doc, peaks, err);
+        struct owb_ilv ilv = {0};
+        bool gemv = false;
+        for (int bi = 0; bi < cfg->nbatches; bi++)
+            gemv |= cfg->batches[bi] == 1;
+        if (!rc && gemv && cfg->interleave_ceiling &&
+            owb_ilv_init(&ilv, pool, owb_topo_llc_bytes(topo)) && cfg->verbose)
+            fprintf(stderr, "kernels: no memory for the interleaved read ceiling's buffer\n");
         for (int f = 0; f < cfg->nformats && !rc; f++)
             for (int s = 0; s < cfg->nshapes && !rc; s++)
                 for (int bi = 0; bi < cfg->nbatches && !rc; bi++)
                     rc = ks_run_case(cfg, pool, n, cfg->formats[f], cfg->shapes[s][0],
-                                     cfg->shapes[s][1], cfg->batches[bi], rotate, peaks, doc, err);
+                                     cfg->shapes[s][1], cfg->batches[bi], rotate, peaks,
+                                     ilv.words ? &ilv : NULL, doc, err);
+        owb_ilv_release(&ilv);
         owb_pool_free(pool);
     }
 out:
@@ -500,7 +530,9 @@ void owb_kernels_print_table(const cJSON *doc, FILE *f)
     if (!npeaks)
         return;
     fprintf(f, "(%%ceil: median GB/s against the best read ceiling at <= the same threads, before "
-               "or after the sweep; ! = above it: not valid)\n");
+               "or after the sweep or right around the case; ! = above it: not valid; each GEMV's "
+               "share of the ceiling read right around it: pct_of_ceiling_interleaved in the "
+               "JSON)\n");
     fprintf(f, "compute peaks (GOP/s, 2 per multiply-add; %%peak is GFLOP/s against the best "
                "int8_dot or f32_fma at <= the same thread count):\n");
     cJSON_ArrayForEach(b, benches)

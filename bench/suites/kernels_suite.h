@@ -38,8 +38,10 @@ struct owb_kernels_cfg {
     enum owb_isa isa;    /* kernels to run (default: owb_isa_detect()) */
     size_t rotate_bytes; /* weight bytes to rotate over; 0 = 4 x LLC */
     struct owb_measure_cfg measure;
-    const char *counters; /* PAPI list for bench/core/counters.h, NULL = default, "none" */
-    int verbose;          /* progress lines on stderr */
+    const char *counters;   /* PAPI list for bench/core/counters.h, NULL = default, "none" */
+    int verbose;            /* progress lines on stderr */
+    int interleave_ceiling; /* 1 (default): each GEMV case samples the read ceiling right before
+                               and after its repetitions (bench/suites/ceiling.h owb_ilv) */
 };
 
 /* Defaults: the formats with fast kernels (f32, f16, bf16, q8_0, q4_0, q4_K, q6_K, mxfp4), shapes

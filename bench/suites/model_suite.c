@@ -11,15 +11,14 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "bench/core/counters.h"
 #include "bench/suites/peak_suite.h"
 #include "bench/core/pool.h"
+#include "bench/suites/ceiling.h"
 #include "bench/suites/stream.h"
 #include "bench/core/suite.h"
 #include "bench/core/topo.h"
@@ -28,7 +27,6 @@
 #include "kernels/formats.h"
 #include "kernels/isa.h"
 #include "kernels/matmul.h"
-#include "kernels/readbw.h"
 #include "model/arch.h"
 #include "model/gguf.h"
 #include "model/quantize.h"
@@ -83,8 +81,7 @@ struct ms_run {
     struct owb_be_timer tm[2];     /* dev: marks around each forward call */
     char label[32];                /* last part of the benchmark names: t<threads> or the device */
     size_t llc_bytes;              /* last-level cache (sizes the interleaved ceiling's buffer) */
-    uint64_t *ilv_buf;             /* interleaved read ceiling: the buffer read between reps */
-    int64_t ilv_words;             /* its 64-bit words */
+    struct owb_ilv ilv;            /* interleaved read ceiling (bench/suites/ceiling.h) */
     double *ilv_gbs;               /* (reps + 1) read GB/s before the first rep and after each */
     int failed;
     char err[OWB_ERR_MAX];
@@ -261,83 +258,6 @@ static void add_op_classes(cJSON *b, const struct owb_model_profile *p, double t
 
 /* Warm up, time `reps` repetitions of fn (samples into r->ns), then the profiled and the counted
  * repetitions. */
-/* The interleaved read ceiling (decode on the CPU): the host's memory bandwidth moves by 2x from
- * one minute to the next on shared machines (docs/perf-notes.md: 37 -> 91 GB/s within one run), so
- * a ceiling measured before and after a case can belong to another regime than the case. Before
- * the first repetition and after each one, the pool's threads read a buffer of at least 4x the
- * last-level cache with the two fastest read kernels of the ceiling (kernels/readbw.h: pf,
- * streams4), twice each, and the best rate is the sample; each repetition is held against the
- * better of its two neighbours. */
-struct ilv_ctx {
-    const uint64_t *buf;
-    int64_t words;
-    enum owb_read_variant v;
-    _Atomic uint64_t sum;
-};
-
-static void ilv_read(void *ctx, int tid, int nth)
-{
-    struct ilv_ctx *c = ctx;
-    int64_t lo, hi;
-    owb_pool_slice(c->words, 8, tid, nth, &lo, &hi);
-    if (hi > lo)
-        atomic_fetch_add(&c->sum, owb_read_sum(c->v, OWB_ISA_COUNT, c->buf + lo, hi - lo));
-}
-
-static void ilv_fill(void *ctx, int64_t lo, int64_t hi, int tid)
-{
-    (void)tid;
-    uint64_t *b = ctx;
-    for (int64_t i = lo; i < hi; i++)
-        b[i] = (uint64_t)i * 0x9E3779B97F4A7C15ull;
-}
-
-static double ilv_sample(struct ms_run *r)
-{
-    struct ilv_ctx c = {r->ilv_buf, r->ilv_words, OWB_READ_PF, 0};
-    double best = 0;
-    for (int pass = 0; pass < 4; pass++) {
-        c.v = pass < 2 ? OWB_READ_PF : OWB_READ_STREAMS4;
-        const uint64_t t0 = owb_now_ns();
-        owb_pool_run(r->pool, ilv_read, &c);
-        const uint64_t dt = owb_now_ns() - t0;
-        const double gbs = dt ? (double)r->ilv_words * 8.0 / (double)dt : 0.0;
-        best = gbs > best ? gbs : best;
-    }
-    return best;
-}
-
-/* Allocate and first-touch the interleaved ceiling's buffer (bytes >= 4x the LLC, >= 64 MiB);
- * false (no interleaved ceiling) when memory is short. */
-static bool ilv_init(struct ms_run *r, size_t llc_bytes)
-{
-    size_t bytes = 4 * llc_bytes;
-    if (bytes < ((size_t)64 << 20))
-        bytes = (size_t)64 << 20;
-    bytes = (bytes + ((size_t)2 << 20) - 1) & ~(((size_t)2 << 20) - 1);
-    r->ilv_buf = aligned_alloc((size_t)2 << 20, bytes);
-    r->ilv_gbs = calloc((size_t)r->cfg->reps + 1, sizeof *r->ilv_gbs);
-    if (!r->ilv_buf || !r->ilv_gbs) {
-        free(r->ilv_buf);
-        free(r->ilv_gbs);
-        r->ilv_buf = NULL;
-        r->ilv_gbs = NULL;
-        return false;
-    }
-    madvise(r->ilv_buf, bytes, MADV_HUGEPAGE);
-    r->ilv_words = (int64_t)(bytes / 8);
-    owb_pool_parallel_for(r->pool, r->ilv_words, 8, ilv_fill, r->ilv_buf);
-    return true;
-}
-
-static void ilv_release(struct ms_run *r)
-{
-    free(r->ilv_buf);
-    free(r->ilv_gbs);
-    r->ilv_buf = NULL;
-    r->ilv_gbs = NULL;
-}
-
 static int ms_measure(struct ms_run *r, int (*fn)(void *), size_t per_rep,
                       struct owb_model_profile *prof, struct owb_counters *cnt)
 {
@@ -357,13 +277,13 @@ static int ms_measure(struct ms_run *r, int (*fn)(void *), size_t per_rep,
     const uint64_t t_start = owb_now_ns();
     r->runq_wait_frac = -1;
     if (r->ilv_gbs)
-        r->ilv_gbs[0] = ilv_sample(r);
+        r->ilv_gbs[0] = owb_ilv_sample(&r->ilv);
     for (int i = 0; i < cfg->reps; i++) {
         size_t n0 = r->n;
         if (fn(r))
             return r->failed;
         if (r->ilv_gbs)
-            r->ilv_gbs[i + 1] = ilv_sample(r);
+            r->ilv_gbs[i + 1] = owb_ilv_sample(&r->ilv);
         double s = 0;
         for (size_t j = n0; j < r->n; j++)
             s += r->ns[j];
@@ -512,9 +432,8 @@ static int add_interleaved(cJSON *b, struct ms_run *r, double bpt)
     qsort(v, (size_t)reps + 1, sizeof *v, cmp_dbl);
     qsort(q, (size_t)reps, sizeof *q, cmp_dbl);
     owb_result_param_str(b, "ceiling_interleaved",
-                         "read kernels pf and streams4 (best of 2 passes each) over a buffer of "
-                         ">= 4x the LLC, before the first repetition and after each");
-    owb_result_metric(b, "ceiling_interleaved_bytes", (double)r->ilv_words * 8.0);
+                         OWB_ILV_HOW ", before the first repetition and after each");
+    owb_result_metric(b, "ceiling_interleaved_bytes", (double)r->ilv.words * 8.0);
     owb_result_metric(b, "ceiling_interleaved_gb_per_s",
                       reps % 2 ? (v[reps / 2] + v[reps / 2 + 1]) / 2 : v[reps / 2]);
     owb_result_metric(b, "ceiling_interleaved_min_gb_per_s", v[0]);
@@ -549,8 +468,15 @@ static int run_decode(struct ms_run *r, const struct ms_model_info *mi, int nthr
         rc = OWB_E_USAGE;
         goto out;
     }
-    if (!r->dev && cfg->interleave_ceiling && !ilv_init(r, r->llc_bytes) && cfg->verbose)
-        fprintf(stderr, "model: no memory for the interleaved read ceiling's buffer\n");
+    if (!r->dev && cfg->interleave_ceiling) {
+        r->ilv_gbs = calloc((size_t)cfg->reps + 1, sizeof *r->ilv_gbs);
+        if (!r->ilv_gbs || owb_ilv_init(&r->ilv, r->pool, r->llc_bytes)) {
+            free(r->ilv_gbs);
+            r->ilv_gbs = NULL;
+            if (cfg->verbose)
+                fprintf(stderr, "model: no memory for the interleaved read ceiling's buffer\n");
+        }
+    }
     rc = ms_measure(r, ms_decode, (size_t)cfg->n_gen, cfg->profile && !r->dev ? &prof : NULL, cnt);
     if (rc)
         goto out;
@@ -654,7 +580,9 @@ static int run_decode(struct ms_run *r, const struct ms_model_info *mi, int nthr
         fprintf(stderr, "  %-48s %10.1f tok/s  %7.1f GB/s%s\n", name, tps, bpt * tps / 1e9,
                 ceiling > 0 ? "" : " (no ceiling)");
 out:
-    ilv_release(r);
+    owb_ilv_release(&r->ilv);
+    free(r->ilv_gbs);
+    r->ilv_gbs = NULL;
     free(tmp);
     owb_counters_free(cnt);
     free(r->ns);
