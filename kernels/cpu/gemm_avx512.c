@@ -420,12 +420,12 @@ static void gemm_f16(const struct owb_mm_args *a, int64_t r0, int64_t r1)
     gemm_f(F_F16, F_F32, a, r0, r1);
 }
 
-/* bf16 x bf16 on every AVX-512 CPU, AVX512_BF16 or not: on the Sapphire Rapids VM this was
- * measured on, vdpbf16ps zmm (32 multiply-adds) issues about once per 0.77 ns where vfmadd231ps
- * zmm (16) issues once per 0.19 ns (12 independent chains each), half the multiply-adds per
- * second, and a vdpbf16ps tile (bf16 pairs in the lanes, the column's pair broadcast from the
- * activation row) ran at 77 GFLOP/s where this one runs 93-101 (1 core, 1024x4096 b512, CPU
- * time; docs/perf-notes.md). The GEMV, which is bound by the weight reads, does use it. */
+/* bf16 x bf16 on AVX-512 CPUs without AVX512_BF16 (widened to f32, FMA). With it the GEMM is
+ * owb_mm_gemm_bf16_dp (matmul_avx512.c): the GEMV's vdpbf16ps arithmetic, blocked for the caches,
+ * which gives every batch size the same bits as ggml's tinyBLAS tile. On the Sapphire Rapids VM
+ * a vdpbf16ps tile with bf16 pairs in the lanes (rows in lanes, the column's pair broadcast) ran
+ * at 77 GFLOP/s where this one ran 93-101; on Zen 4 the k-in-lanes 4x4 tile runs 195-208 GFLOP/s
+ * per core where this one runs 97-103 (docs/perf-notes.md, session 5). */
 static void gemm_bf16(const struct owb_mm_args *a, int64_t r0, int64_t r1)
 {
     gemm_f(F_BF16, F_BF16, a, r0, r1);
@@ -623,6 +623,8 @@ static void gemm_q6_K(const struct owb_mm_args *a, int64_t r0, int64_t r1)
 const struct owb_mm_kernel owb_mm_kernels_avx512_gemm[] = {
     {OWB_TYPE_F32, OWB_ISA_AVX512, 16, 0, "avx512 f32 fma gemm16x8", gemm_f32},
     {OWB_TYPE_F16, OWB_ISA_AVX512, 16, 0, "avx512 f16xf32 fma gemm16x8", gemm_f16},
+    {OWB_TYPE_BF16, OWB_ISA_AVX512, 16, OWB_MM_NEEDS_BF16, "avx512-bf16 bf16xbf16 dpbf16 gemm4x4",
+     owb_mm_gemm_bf16_dp},
     {OWB_TYPE_BF16, OWB_ISA_AVX512, 16, 0, "avx512 bf16xbf16 fma gemm16x8", gemm_bf16},
     {OWB_TYPE_Q4_0, OWB_ISA_AVX512, 5, OWB_MM_NEEDS_VNNI, "avx512-vnni q4_0xq8_0 gemm16x8",
      gemm_q4_0},

@@ -272,7 +272,7 @@ static void rows_bf16(const struct owb_mm_args *a, int64_t r0, int64_t r1)
 /* bf16 x bf16 with AVX512_BF16: vdpbf16ps multiplies 32 pairs of bf16 per instruction and adds
  * each pair's two products (odd element first) into 16 f32 lanes; bf16 subnormals count as zero.
  * Long rows prefetch the next pass as fl_rows_rc does. */
-AI void bf_rows_rc(int R, int C, const struct owb_mm_args *a, int64_t r, int64_t c0)
+AI void bf_rows_rc(int R, int C, int pf_ok, const struct owb_mm_args *a, int64_t r, int64_t c0)
 {
     const uint8_t *w[4], *x[4];
     __m512 acc[4][4];
@@ -283,7 +283,7 @@ AI void bf_rows_rc(int R, int C, const struct owb_mm_args *a, int64_t r, int64_t
         for (int i = 0; i < R; i++)
             acc[i][c] = _mm512_setzero_ps();
     }
-    const int pf_on = a->w_row_bytes > KPF_MIN_ROW_BYTES;
+    const int pf_on = pf_ok && a->w_row_bytes > KPF_MIN_ROW_BYTES;
     const uintptr_t nxt =
         (uintptr_t)a->w + (uintptr_t)(r + kpf_ahead_rows(R, a->w_row_bytes)) * a->w_row_bytes;
     uintptr_t pf = nxt;
@@ -316,21 +316,44 @@ AI void bf_rows_rc(int R, int C, const struct owb_mm_args *a, int64_t r, int64_t
             a->y[(c0 + c) * a->ldy + r + i] = _mm512_reduce_add_ps(acc[i][c]);
 }
 
-static void rows_bf16_dp(const struct owb_mm_args *a, int64_t r0, int64_t r1)
+/* Rows [r0, r1) against every column, pf_ok: the long rows' prefetch of the next pass. Every
+ * output is one accumulator over k in 32-element steps and one _mm512_reduce_add_ps, whatever R
+ * and C are, so rows, columns and batch sizes all give the same bits. */
+AI void bf_rows(int pf_ok, const struct owb_mm_args *a, int64_t r0, int64_t r1)
 {
     for (int64_t c0 = 0; c0 < a->batch;) {
         const int64_t nc = a->batch - c0;
         if (nc >= 4) {
-            ROWS_LOOP(4, bf_rows_rc(1, 4, a, r_, c0), bf_rows_rc(4, 4, a, r_, c0));
+            ROWS_LOOP(4, bf_rows_rc(1, 4, pf_ok, a, r_, c0), bf_rows_rc(4, 4, pf_ok, a, r_, c0));
             c0 += 4;
         } else if (nc >= 2) {
-            ROWS_LOOP(4, bf_rows_rc(1, 2, a, r_, c0), bf_rows_rc(4, 2, a, r_, c0));
+            ROWS_LOOP(4, bf_rows_rc(1, 2, pf_ok, a, r_, c0), bf_rows_rc(4, 2, pf_ok, a, r_, c0));
             c0 += 2;
         } else {
-            ROWS_LOOP(4, bf_rows_rc(1, 1, a, r_, c0), bf_rows_rc(4, 1, a, r_, c0));
+            ROWS_LOOP(4, bf_rows_rc(1, 1, pf_ok, a, r_, c0), bf_rows_rc(4, 1, pf_ok, a, r_, c0));
             c0 += 1;
         }
     }
+}
+
+static void rows_bf16_dp(const struct owb_mm_args *a, int64_t r0, int64_t r1)
+{
+    bf_rows(1, a, r0, r1);
+}
+
+/* The bf16 GEMM with AVX512_BF16 (batch >= 16): the GEMV's arithmetic (bf_rows_rc: per output one
+ * vdpbf16ps accumulator over k, 32 elements a step, then _mm512_reduce_add_ps), which is also
+ * ggml's tinyBLAS bf16 tile on AVX512_BF16 (llamafile sgemm: madd = vdpbf16ps, hsum =
+ * _mm512_reduce_add_ps, k in steps of 32), so a prompt gives the bits of its tokens decoded one by
+ * one and of llama.cpp's CPU backend. Blocked for the caches: a block of rows that fits in half
+ * the L2 is multiplied with every column (4 at a time, from L1) before the next block. */
+#define BF_GEMM_BLOCK_BYTES (512 * 1024)
+void owb_mm_gemm_bf16_dp(const struct owb_mm_args *a, int64_t r0, int64_t r1)
+{
+    int64_t rb = (int64_t)(BF_GEMM_BLOCK_BYTES / a->w_row_bytes) & ~(int64_t)3;
+    rb = rb < 4 ? 4 : rb;
+    for (int64_t b0 = r0; b0 < r1; b0 += rb)
+        bf_rows(0, a, b0, b0 + rb < r1 ? b0 + rb : r1);
 }
 
 /* ------------------------------------------------------------------ k-quants: GEMV ---- */

@@ -176,6 +176,8 @@ extern const struct owb_mm_kernel owb_mm_kernels_avx2[];
 extern const struct owb_mm_kernel owb_mm_kernels_avx2_gemm[]; /* gemm_avx2.c */
 extern const struct owb_mm_kernel owb_mm_kernels_avx512[];
 extern const struct owb_mm_kernel owb_mm_kernels_avx512_gemm[]; /* gemm_avx512.c */
+/* The AVX512_BF16 bf16 GEMM (matmul_avx512.c, next to the GEMV whose arithmetic it shares). */
+void owb_mm_gemm_bf16_dp(const struct owb_mm_args *a, int64_t r0, int64_t r1);
 extern const struct owb_mm_kernel owb_mm_kernels_avx512_vbmi[];
 
 /* Activation preparation per ISA: NULL when that ISA has no converter for the layout. */

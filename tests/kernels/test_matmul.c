@@ -619,9 +619,56 @@ static void test_convenience(void)
     free(act);
 }
 
+/* With AVX512_BF16 the bf16 GEMM is the GEMV's arithmetic (one vdpbf16ps accumulator per output,
+ * ggml tinyBLAS's order): a batch gives bitwise the outputs of its columns run one at a time,
+ * across more than one cache block of rows (75 rows of 8 KiB) and a k with a masked tail. */
+static void test_bf16_batch_invariant(void)
+{
+    if (!owb_isa_supported(OWB_ISA_AVX512) || !owb_isa_has_avx512bf16()) {
+        fprintf(stderr, "test_matmul: no AVX512_BF16 here, the bf16 GEMM/GEMV identity is not "
+                        "checked\n");
+        return;
+    }
+    static const int64_t cases[][3] = {{75, 4096, 19}, {37, 97, 16}, {9, 2880, 512}};
+    char err[OWB_ERR_MAX];
+    for (size_t ci = 0; ci < OWB_ARRAY_LEN(cases); ci++) {
+        const int64_t m = cases[ci][0], k = cases[ci][1], batch = cases[ci][2];
+        uint16_t *W = xmalloc(sizeof(uint16_t) * (size_t)(m * k));
+        float *X = xmalloc(sizeof(float) * (size_t)(batch * k));
+        float *Y = xmalloc(sizeof(float) * (size_t)(batch * m));
+        float *Y1 = xmalloc(sizeof(float) * (size_t)m);
+        for (int64_t i = 0; i < m * k; i++)
+            W[i] = owb_f32_to_bf16((float)urand());
+        for (int64_t i = 0; i < batch * k; i++)
+            X[i] = (float)urand();
+        struct owb_matmul_plan p, p1;
+        CHECK(owb_matmul_plan_init(&p, OWB_TYPE_BF16, m, k, batch, OWB_ISA_AVX512, err) == 0);
+        CHECK(owb_matmul_plan_init(&p1, OWB_TYPE_BF16, m, k, 1, OWB_ISA_AVX512, err) == 0);
+        CHECK_MSG(strstr(p.path, "dpbf16") && strstr(p1.path, "dpbf16"), "paths %s / %s", p.path,
+                  p1.path);
+        uint8_t *act = xmalloc(owb_matmul_act_bytes(&p)),
+                *act1 = xmalloc(owb_matmul_act_bytes(&p1));
+        run_plan(&p, W, X, act, Y, 3);
+        int bad = 0;
+        for (int64_t b = 0; b < batch; b++) {
+            run_plan(&p1, W, X + b * k, act1, Y1, 1);
+            bad += memcmp(Y1, Y + b * m, sizeof(float) * (size_t)m) != 0;
+        }
+        CHECK_MSG(bad == 0, "bf16 m=%lld k=%lld batch=%lld (%s): %d columns differ from the GEMV",
+                  (long long)m, (long long)k, (long long)batch, p.path, bad);
+        free(act);
+        free(act1);
+        free(W);
+        free(X);
+        free(Y);
+        free(Y1);
+    }
+}
+
 int main(void)
 {
     int ran[OWB_ISA_COUNT] = {0};
+    test_bf16_batch_invariant();
     for (size_t f = 0; f < OWB_ARRAY_LEN(formats); f++) {
         const enum owb_type t = formats[f];
         const int64_t bs = owb_type_traits(t)->blck_size;
