@@ -58,16 +58,20 @@ struct owb_devfwd {
     struct owb_buf *wbuf;
     int64_t n_wbuf;
     struct owb_buf vecs, x, xn, q, kb, vb, att, proj, hg, hu, de, rlog, sel, selw, logits, act, kc,
-        vc, step;
+        vc, step, route;
     void *step_host;    /* staging of step */
     size_t dec_off;     /* byte offset of the decode region in step */
     size_t act_cap;     /* bytes of act */
     size_t act1_expert; /* act bytes of one prepared row of the widest expert input */
 
     /* Plans: (n_layer * OWB_DF_NW + 1) for chunks of plan_nb tokens and for one token (the
-     * experts always run batch-1 plans: expert-indexed rows). */
+     * experts' expert-indexed rows take batch-1 plans). */
     int64_t plan_nb;
     struct owb_be_mm *plans, *plans1;
+    /* Grouped expert plans (n_layer * 3: gate, up, down) for chunks of several tokens, when the
+     * backend has them for every expert weight (else the experts run as expert-indexed rows). */
+    struct owb_be_mm *gplans;
+    bool grouped;
 
     bool graphs;       /* try to record the decode step */
     bool graph_failed; /* recording failed once: decode op by op */
@@ -93,15 +97,16 @@ void owb_devfwd_free(struct owb_devfwd *D)
     if (D->wbuf)
         for (int64_t i = 0; i < D->n_wbuf; i++)
             owb_buf_free(&D->wbuf[i]);
-    struct owb_buf *bufs[] = {&D->vecs,   &D->x,   &D->xn, &D->q,  &D->kb,   &D->vb,  &D->att,
-                              &D->proj,   &D->hg,  &D->hu, &D->de, &D->rlog, &D->sel, &D->selw,
-                              &D->logits, &D->act, &D->kc, &D->vc, &D->step};
+    struct owb_buf *bufs[] = {&D->vecs,   &D->x,   &D->xn, &D->q,  &D->kb,   &D->vb,   &D->att,
+                              &D->proj,   &D->hg,  &D->hu, &D->de, &D->rlog, &D->sel,  &D->selw,
+                              &D->logits, &D->act, &D->kc, &D->vc, &D->step, &D->route};
     for (size_t i = 0; i < OWB_ARRAY_LEN(bufs); i++)
         owb_buf_free(bufs[i]);
     free(D->wbuf);
     free(D->layers);
     free(D->plans);
     free(D->plans1);
+    free(D->gplans);
     free(D->step_host);
     free(D);
 }
@@ -223,6 +228,31 @@ static int plan_weights(struct owb_devfwd *D, struct owb_be_mm *pl, int64_t nb,
     return rc;
 }
 
+/* Grouped plans of every layer's gate, up and down for chunks of up to n_pairs (token, choice)
+ * pairs; false (and no error) when the backend has no grouped kernel for one of them. */
+static int plan_grouped(struct owb_devfwd *D, int64_t n_pairs, bool *ok, char err[OWB_ERR_MAX])
+{
+    const struct owb_backend *be = D->be;
+    char merr[OWB_ERR_MAX];
+    *ok = false;
+    if (!be->moe_route || !be->mm_grp_plan || !be->mm_grp_prepare || !be->mm_grp_rows)
+        return 0;
+    for (int64_t l = 0; l < D->hp.n_layer; l++)
+        for (int i = 0; i < 3; i++) {
+            const struct owb_wt *w = &D->layers[l].w[OWB_DF_GATE + i];
+            int rc = be->mm_grp_plan(be, &D->gplans[l * 3 + i], w->type, w->m, w->k, n_pairs,
+                                     D->n_expert, merr);
+            if (rc == OWB_E_UNSUPPORTED)
+                return 0;
+            if (rc) {
+                seterr(err, "layer %" PRId64 ": grouped experts: %.400s", l, merr);
+                return rc;
+            }
+        }
+    *ok = true;
+    return 0;
+}
+
 /* Activation scratch the plans pl need (one prepared input at a time). */
 static size_t plans_act(const struct owb_devfwd *D, const struct owb_be_mm *pl)
 {
@@ -302,10 +332,11 @@ int owb_devfwd_init(struct owb_devfwd **out, struct owb_model *m, const struct o
     D->wbuf = calloc((size_t)(L * OWB_DF_NW + 2), sizeof *D->wbuf);
     D->plans = calloc((size_t)(L * OWB_DF_NW + 1), sizeof *D->plans);
     D->plans1 = calloc((size_t)(L * OWB_DF_NW + 1), sizeof *D->plans1);
+    D->gplans = calloc((size_t)(L * 3), sizeof *D->gplans);
     D->dec_off = args_bytes(D, nb);
     const size_t step_bytes = D->dec_off + args_bytes(D, 1);
     D->step_host = calloc(1, step_bytes);
-    if (!D->layers || !D->wbuf || !D->plans || !D->plans1 || !D->step_host)
+    if (!D->layers || !D->wbuf || !D->plans || !D->plans1 || !D->gplans || !D->step_host)
         goto fail;
     for (int64_t l = 0; l < L; l++) {
         memcpy(D->layers[l].w, d->layers[l].w, sizeof D->layers[l].w);
@@ -380,7 +411,18 @@ int owb_devfwd_init(struct owb_devfwd **out, struct owb_model *m, const struct o
                 const size_t ab = D->plans1[l * OWB_DF_NW + i].act_bytes;
                 D->act1_expert = ab > D->act1_expert ? ab : D->act1_expert;
             }
-    const size_t ax = (size_t)NR * D->act1_expert;
+    size_t ax = (size_t)NR * D->act1_expert;
+    if (D->moe && nb > 1) {
+        if ((rc = plan_grouped(D, NR, &D->grouped, berr)))
+            goto fail_be;
+        m->exec.grouped_experts = D->grouped;
+        if (D->grouped) {
+            if ((rc = alloc(D, &D->route, (int64_t)owb_be_route_bytes(nb, K, X), 1, 1, m, berr)))
+                goto fail_be;
+            for (int64_t i = 0; i < L * 3; i++)
+                ax = D->gplans[i].act_bytes > ax ? D->gplans[i].act_bytes : ax;
+        }
+    }
     if ((rc = act_reserve(D, a1 > ax ? a1 : ax, berr)))
         goto fail_be;
     if ((rc = plan_chunk(D, nb, berr)))
@@ -432,6 +474,18 @@ static void mm_id(const struct owb_devfwd *D, const struct owb_be_mm *p, const s
     const struct owb_be_mm_id id = {(const int32_t *)D->sel.data, D->n_used, D->n_expert,
                                     w->exp_stride, x_per_tok};
     be->mm_id_rows(p, &id, W, p->act_bytes ? D->act.data : NULL, X, ldx, Y, ldy, 0, nb);
+}
+
+/* The grouped form of mm_id for a chunk routed into D->route: gather, one matmul per used expert,
+ * results in the same rows. */
+static void mm_grp(const struct owb_devfwd *D, const struct owb_be_mm *p, const void *W,
+                   const struct owb_wt *w, const float *X, int64_t ldx, int64_t x_per_tok, float *Y,
+                   int64_t ldy, int64_t nb)
+{
+    const struct owb_be_mm_grp g = {(const int32_t *)D->route.data, nb, D->n_used, w->exp_stride,
+                                    x_per_tok};
+    D->be->mm_grp_prepare(p, &g, X, ldx, D->act.data, 0, D->n_expert);
+    D->be->mm_grp_rows(p, &g, W, D->act.data, Y, ldy, 0, p->m);
 }
 
 /* The ops of one chunk of nb tokens whose arguments are in the region of D->step at `off` (room
@@ -509,14 +563,27 @@ static int chunk_ops(struct owb_devfwd *D, int64_t nb, const struct owb_be_mm *p
         if (ly->br)
             be->add_bias(rlog, rlog, ly->br, 0, NULL, X, X, 0, nb);
         be->topk(rlog, X, X, K, D->w_scale, sel, selw, 0, nb);
-        mm_id(D, &p[OWB_DF_GATE], &ly->w[OWB_DF_GATE], ly->wd[OWB_DF_GATE], xn, E, 1, hg, F, nb);
-        mm_id(D, &p[OWB_DF_UP], &ly->w[OWB_DF_UP], ly->wd[OWB_DF_UP], xn, E, 1, hu, F, nb);
+        const bool grp = D->grouped && nb > 1;
+        const struct owb_be_mm *gp = &D->gplans[l * 3];
+        if (grp) {
+            be->moe_route(sel, nb, K, X, (int32_t *)D->route.data);
+            mm_grp(D, &gp[0], ly->wd[OWB_DF_GATE], &ly->w[OWB_DF_GATE], xn, E, 1, hg, F, nb);
+            mm_grp(D, &gp[1], ly->wd[OWB_DF_UP], &ly->w[OWB_DF_UP], xn, E, 1, hu, F, nb);
+        } else {
+            mm_id(D, &p[OWB_DF_GATE], &ly->w[OWB_DF_GATE], ly->wd[OWB_DF_GATE], xn, E, 1, hg, F,
+                  nb);
+            mm_id(D, &p[OWB_DF_UP], &ly->w[OWB_DF_UP], ly->wd[OWB_DF_UP], xn, E, 1, hu, F, nb);
+        }
         if (ly->bg)
             be->add_bias(hg, hg, ly->bg, F, sel, F, F, 0, nb * K);
         if (ly->bu)
             be->add_bias(hu, hu, ly->bu, F, sel, F, F, 0, nb * K);
         be->swiglu_oai(hg, hg, hu, F, F, D->alpha, D->limit, 0, nb * K);
-        mm_id(D, &p[OWB_DF_DOWN], &ly->w[OWB_DF_DOWN], ly->wd[OWB_DF_DOWN], hg, F, K, de, E, nb);
+        if (grp)
+            mm_grp(D, &gp[2], ly->wd[OWB_DF_DOWN], &ly->w[OWB_DF_DOWN], hg, F, K, de, E, nb);
+        else
+            mm_id(D, &p[OWB_DF_DOWN], &ly->w[OWB_DF_DOWN], ly->wd[OWB_DF_DOWN], hg, F, K, de, E,
+                  nb);
         if (ly->bd)
             be->add_bias(de, de, ly->bd, E, sel, E, E, 0, nb * K);
         be->moe_sum(x, de, selw, K, E, E, 0, nb);

@@ -52,6 +52,19 @@ void owb_cu_convert_rows(enum owb_type act_t, const float *X, int64_t ldx, void 
  * type; k % 32 == 0. */
 void owb_cu_gemm(enum owb_type t, const void *W, size_t row_bytes, const void *act, float *Y,
                  int64_t ldy, int64_t k, int64_t batch, int64_t r0, int64_t r1, void *stream);
+/* Grouped experts (kernels/backend.h mm_grp): the route of n_pairs ids over n_expert experts (one
+ * block); the input rows of experts [e0, e1) gathered from X (row of pair p: p, or p / n_used when
+ * x_per_tok is 1) and converted to act_t, row r of the route at act row r; the GEMM of every
+ * expert over its rows (grid sized for n_tok rows each; more rows loop), W rows [r0, r1) of
+ * expert e at e * expert_bytes, each result to Y row pair[r]; k % 32 == 0. */
+void owb_cu_moe_route(const int32_t *ids, int64_t n_pairs, int64_t n_expert, int32_t *route,
+                      void *stream);
+void owb_cu_gather_rows(enum owb_type act_t, const float *X, int64_t ldx, void *act, int64_t k,
+                        const int32_t *route, int64_t n_expert, int64_t n_used, int64_t x_per_tok,
+                        int64_t n_pairs, int64_t e0, int64_t e1, void *stream);
+void owb_cu_gemm_grp(enum owb_type t, const void *W, size_t row_bytes, size_t expert_bytes,
+                     const void *act, float *Y, int64_t ldy, int64_t k, const int32_t *route,
+                     int64_t n_expert, int64_t n_tok, int64_t r0, int64_t r1, void *stream);
 
 void owb_cu_rmsnorm(float *y, const float *x, const float *w, int64_t ld, int64_t n, float eps,
                     int64_t r0, int64_t r1, void *stream);

@@ -3,15 +3,14 @@
  * test_devfwd.c: the backend-driven forward pass (model/devfwd.c) forced onto the cpu backend
  * (owb_model_opts.driver) against the engine's own forward pass, so the op sequence a GPU runs
  * is proven here: stories260K (shared data), the synthetic Llama `tiny` as `owbench synth
- * --preset tiny` writes it (f16) and in q4_0, and `gpt-oss-tiny` as written by default (bf16,
- * mxfp4 experts) and all in q4_0 (its vocabulary comes from the shared data). For each: a 12-token
- * prompt with every row of logits, then 16 greedy decode steps; the driver's tokens must equal the
- * engine's and every logit must be within TOL of the largest |logit| of the engine's row:
- *   - Llama family: the same kernels, plans and order of operations, so TOL is 0 (the same bits);
- *   - gpt-oss: a prompt chunk runs its experts as expert-indexed GEMVs where the engine groups
- *     each expert's tokens into a GEMM (other roundings of the same sums), so prompt rows and the
- *     decode steps after them (over a cache of those roundings) get TOL_MOE; the same prompt fed
- *     one token at a time (decode steps only) must give the same bits, MoE included.
+ * --preset tiny` writes it (f16) and in q4_0, `gpt-oss-tiny` as written by default (bf16,
+ * mxfp4 experts) and all in q4_0, and `gpt-oss-wide`, gpt-oss-tiny widened (n_embd 256, 5 experts
+ * of 288, 3 used) in its defaults, q4_0 and q8_0, whose 40-token prompt gives most experts more
+ * tokens than a GEMV takes (there per-token GEMVs and the engine's per-expert GEMMs round
+ * differently). For each: a prompt with every row of logits, then 16 greedy decode steps, then the
+ * prompt again one token at a time. The driver's logits must be the engine's bits in every case:
+ * the same kernels, plans and order of operations, the experts of a prompt chunk grouped per
+ * expert (the backend's mm_grp: the engine's per-expert plans at each expert's row count).
  * Also: chunks smaller than the prompt (n_batch 5: three chunks, positions carried over), the
  * exec record (driver on, no graphs on the cpu, the reason named), decode where recording the
  * graph fails at its start or its end (a cpu table with fake graph entries: op by op, the same
@@ -32,8 +31,8 @@
 #include "owb_test.h"
 
 #define N_PROMPT 12
+#define N_PROMPT_LONG 40 /* the wide gpt-oss: most experts get more tokens than a GEMV takes */
 #define N_DECODE 16
-#define TOL_MOE 1e-3 /* |driver - engine| over max |engine logit| of a prompt row, gpt-oss */
 
 static int64_t argmax(const float *x, int64_t n)
 {
@@ -55,7 +54,8 @@ static double rel_diff(const float *a, const float *b, int64_t n)
     return mx > 0 ? md / mx : md;
 }
 
-static void compare(const char *what, const struct owb_gguf *g, int64_t n_batch, bool moe)
+static void compare(const char *what, const struct owb_gguf *g, int64_t n_batch, bool moe,
+                    int n_prompt)
 {
     char err[OWB_ERR_MAX] = "";
     struct owb_model_opts eo = {.n_ctx = 64, .n_batch = n_batch};
@@ -78,54 +78,47 @@ static void compare(const char *what, const struct owb_gguf *g, int64_t n_batch,
               md->exec.note);
     CHECK_MSG(md->kv_cache_bytes > 0, "%s: the driver's KV cache is accounted", what);
     const int64_t V = me->hp.n_vocab;
-    float *le = malloc(sizeof(float) * (size_t)(V * N_PROMPT));
-    float *ld = malloc(sizeof(float) * (size_t)(V * N_PROMPT));
-    int32_t tok[N_PROMPT];
-    for (int i = 0; i < N_PROMPT; i++)
+    float *le = malloc(sizeof(float) * (size_t)(V * n_prompt));
+    float *ld = malloc(sizeof(float) * (size_t)(V * n_prompt));
+    int32_t tok[N_PROMPT_LONG];
+    for (int i = 0; i < n_prompt; i++)
         tok[i] = (int32_t)((3 + 37 * i) % V);
     CHECK(le && ld);
     if (!le || !ld)
         goto out;
-    int rc = owb_model_forward(me, tok, N_PROMPT, 0, le, true, err);
+    int rc = owb_model_forward(me, tok, n_prompt, 0, le, true, err);
     CHECK_MSG(rc == 0, "%s engine prompt: %s", what, err);
-    rc = owb_model_forward(md, tok, N_PROMPT, 0, ld, true, err);
+    rc = owb_model_forward(md, tok, n_prompt, 0, ld, true, err);
     CHECK_MSG(rc == 0, "%s driver prompt: %s", what, err);
     if (owb_test_failures)
         goto out;
     double worst = 0;
-    for (int i = 0; i < N_PROMPT; i++)
+    for (int i = 0; i < n_prompt; i++)
         worst = fmax(worst, rel_diff(le + i * V, ld + i * V, V));
-    const bool same_prompt = memcmp(le, ld, sizeof(float) * (size_t)(V * N_PROMPT)) == 0;
-    if (!moe)
-        CHECK_MSG(same_prompt, "%s: prompt logits differ (max rel %.3g): expected the same bits",
-                  what, worst);
-    else
-        CHECK_MSG(worst <= TOL_MOE, "%s: prompt logits max rel diff %.3g > %g", what, worst,
-                  TOL_MOE);
+    const bool same_prompt = memcmp(le, ld, sizeof(float) * (size_t)(V * n_prompt)) == 0;
+    CHECK_MSG(same_prompt, "%s: prompt logits differ (max rel %.3g): expected the same bits", what,
+              worst);
+    CHECK_MSG(md->exec.grouped_experts == (moe && n_batch != 1), "%s: grouped experts %d (MoE %d)",
+              what, md->exec.grouped_experts, moe);
 
     /* greedy decode, each model on its own tokens */
-    int32_t te = (int32_t)argmax(le + (N_PROMPT - 1) * V, V);
-    int32_t td = (int32_t)argmax(ld + (N_PROMPT - 1) * V, V);
+    int32_t te = (int32_t)argmax(le + (n_prompt - 1) * V, V);
+    int32_t td = (int32_t)argmax(ld + (n_prompt - 1) * V, V);
     double dworst = 0;
     bool same_decode = true;
     for (int i = 0; i < N_DECODE && !owb_test_failures; i++) {
         CHECK_MSG(te == td, "%s: greedy token %d: engine %d, driver %d", what, i, te, td);
-        rc = owb_model_forward(me, &te, 1, N_PROMPT + i, le, false, err);
+        rc = owb_model_forward(me, &te, 1, n_prompt + i, le, false, err);
         CHECK_MSG(rc == 0, "%s engine decode %d: %s", what, i, err);
-        rc = owb_model_forward(md, &td, 1, N_PROMPT + i, ld, false, err);
+        rc = owb_model_forward(md, &td, 1, n_prompt + i, ld, false, err);
         CHECK_MSG(rc == 0, "%s driver decode %d: %s", what, i, err);
         dworst = fmax(dworst, rel_diff(le, ld, V));
         same_decode &= memcmp(le, ld, sizeof(float) * (size_t)V) == 0;
         te = (int32_t)argmax(le, V);
         td = (int32_t)argmax(ld, V);
     }
-    /* the decode steps after an identical prompt are the same ops as the engine's */
-    if (same_prompt)
-        CHECK_MSG(same_decode, "%s: decode logits differ (max rel %.3g): expected the same bits",
-                  what, dworst);
-    else
-        CHECK_MSG(dworst <= TOL_MOE, "%s: decode logits max rel diff %.3g > %g", what, dworst,
-                  TOL_MOE);
+    CHECK_MSG(same_decode, "%s: decode logits differ (max rel %.3g): expected the same bits", what,
+              dworst);
     CHECK_MSG(md->exec.plain_steps >= N_DECODE && md->exec.graph_launches == 0,
               "%s: %llu plain steps, %llu graph launches", what,
               (unsigned long long)md->exec.plain_steps,
@@ -134,7 +127,7 @@ static void compare(const char *what, const struct owb_gguf *g, int64_t n_batch,
     /* the prompt again one token at a time from position 0 (the caches are rewritten): decode
      * steps only, the same ops as the engine's for every architecture, so the same bits */
     bool same_steps = true;
-    for (int i = 0; i < N_PROMPT && !owb_test_failures; i++) {
+    for (int i = 0; i < n_prompt && !owb_test_failures; i++) {
         CHECK(owb_model_forward(me, &tok[i], 1, i, le, false, err) == 0);
         CHECK(owb_model_forward(md, &tok[i], 1, i, ld, false, err) == 0);
         same_steps &= memcmp(le, ld, sizeof(float) * (size_t)V) == 0;
@@ -241,16 +234,16 @@ static void check_graph_fallback(const struct owb_gguf *g, const char *what)
     }
 }
 
-static void check_file(const char *what, const char *path, bool moe)
+static void check_file(const char *what, const char *path, bool moe, int n_prompt)
 {
     char err[OWB_ERR_MAX] = "", name[96];
     struct owb_gguf *g = owb_gguf_open(path, err);
     CHECK_MSG(g != NULL, "%s: %s", what, err);
     if (!g)
         return;
-    compare(what, g, 0, moe);
-    snprintf(name, sizeof name, "%s (3 chunks)", what);
-    compare(name, g, 5, moe);
+    compare(what, g, 0, moe, n_prompt);
+    snprintf(name, sizeof name, "%s (chunks of 5)", what);
+    compare(name, g, 5, moe, n_prompt);
     check_graph_fallback(g, what);
     owb_gguf_close(g);
 }
@@ -267,21 +260,35 @@ int main(void)
     int ran = 0;
     const char *stories = owb_test_data("models/gguf/stories260K.gguf");
     if (stories) {
-        check_file("stories260K", stories, false);
+        check_file("stories260K", stories, false, N_PROMPT);
         ran++;
     }
     static const struct {
         const char *preset;
-        int type; /* -1: the preset's defaults (`owbench synth --preset P`) */
-    } cases[] = {{"tiny", -1},
-                 {"tiny", OWB_TYPE_Q4_0},
-                 {"gpt-oss-tiny", -1},
-                 {"gpt-oss-tiny", OWB_TYPE_Q4_0}};
+        int type;  /* -1: the preset's defaults (`owbench synth --preset P`) */
+        bool wide; /* gpt-oss-tiny widened: n_embd 256, 5 experts (3 used) of 288, 2 layers */
+    } cases[] = {{"tiny", -1, false},
+                 {"tiny", OWB_TYPE_Q4_0, false},
+                 {"gpt-oss-tiny", -1, false},
+                 {"gpt-oss-tiny", OWB_TYPE_Q4_0, false},
+                 {"gpt-oss-tiny", -1, true},
+                 {"gpt-oss-tiny", OWB_TYPE_Q4_0, true},
+                 {"gpt-oss-tiny", OWB_TYPE_Q8_0, true}};
     for (size_t i = 0; i < OWB_ARRAY_LEN(cases); i++) {
-        const struct owb_synth_preset *p = owb_synth_find(cases[i].preset);
-        CHECK_MSG(p != NULL, "preset %s", cases[i].preset);
-        if (!p)
+        const struct owb_synth_preset *p0 = owb_synth_find(cases[i].preset);
+        CHECK_MSG(p0 != NULL, "preset %s", cases[i].preset);
+        if (!p0)
             continue;
+        struct owb_synth_preset wide = *p0;
+        if (cases[i].wide) {
+            wide.name = "gpt-oss-wide";
+            wide.n_embd = 256;
+            wide.n_layer = 2;
+            wide.n_expert = 5;
+            wide.n_expert_used = 3;
+            wide.n_ff = wide.n_ff_exp = 288;
+        }
+        const struct owb_synth_preset *p = &wide;
         struct owb_synth_opts o;
         owb_synth_opts_init(&o, p);
         if (cases[i].type >= 0)
@@ -296,7 +303,7 @@ int main(void)
             fprintf(stderr, "%s: not written: %s\n", what, err);
             continue;
         }
-        check_file(what, path, p->n_expert > 0);
+        check_file(what, path, p->n_expert > 0, cases[i].wide ? N_PROMPT_LONG : N_PROMPT);
         ran++;
     }
 
