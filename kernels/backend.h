@@ -109,10 +109,13 @@ struct owb_be_softmax {
 };
 
 /* Attention of n_tok query tokens at positions pos..pos+n_tok-1 over a KV cache in backend
- * memory laid out by the backend (kv_store writes it: cpu keeps K as (n_head_kv, n_ctx, head_dim)
- * and V transposed as (n_head_kv, head_dim, n_ctx), kernels/attn.h's layout; cuda keeps both as
- * (n_head_kv, n_ctx, head_dim); n_head_kv * n_ctx * head_dim floats each either way). Query head h
- * uses KV head h / (n_head / n_head_kv). Scores are q.k * scale, masked and normalised as struct
+ * memory laid out by the backend (kv_store writes it: cpu keeps K as (n_head_kv, cap, head_dim)
+ * and V transposed as (n_head_kv, head_dim, cap), kernels/attn.h's layout; cuda keeps both as
+ * (n_head_kv, cap, head_dim); n_head_kv * cap * head_dim floats each either way). Position p lives
+ * in slot p % cap: cap n_ctx is the full cache; a sliding layer (window > 0) may keep a ring of
+ * cap >= window + n_tok - 1 slots for every chunk of n_tok tokens written (kernels/attn.h's
+ * owb_attn_cache_slots: window + n_batch), as the engine does. Query head h uses KV head
+ * h / (n_head / n_head_kv). Scores are q.k * scale, masked and normalised as struct
  * owb_be_softmax says (window, sinks). */
 struct owb_be_attn {
     int64_t n_head, n_head_kv, head_dim, n_ctx;
@@ -123,7 +126,14 @@ struct owb_be_attn {
     /* NULL, or the position in backend memory, read when the op runs instead of pos: a recorded
      * graph (graph_begin) replays for every position with the same arguments */
     const int64_t *dpos;
+    int64_t cap; /* cache slots (see above); 0: n_ctx */
 };
+
+/* The cache slots of a: cap, or n_ctx when cap is 0. */
+static inline int64_t owb_be_attn_cap(const struct owb_be_attn *a)
+{
+    return a->cap > 0 ? a->cap : a->n_ctx;
+}
 
 /* Wall or event timer of a backend: mark() records a point in the backend's timeline (on a GPU:
  * an event on the stream), elapsed_ns(a, b) waits for b and returns the time between. */

@@ -388,21 +388,28 @@ static int64_t attn_pos(const struct owb_be_attn *a)
     return a->dpos ? *a->dpos : a->pos;
 }
 
-/* The cache layout of kernels/attn.h with cap = n_ctx (no ring): K as (n_head_kv, n_ctx,
- * head_dim), V transposed as (n_head_kv, head_dim, n_ctx). */
+/* A ring holds every key the chunk's queries see (see kernels/backend.h). */
+static void check_cap(const struct owb_be_attn *a, int64_t cap, int64_t n_tok)
+{
+    OWB_ASSERT(cap <= a->n_ctx &&
+               (cap == a->n_ctx || (a->window > 0 && cap >= a->window + n_tok - 1)));
+}
+
+/* The cache layout of kernels/attn.h: K as (n_head_kv, cap, head_dim), V transposed as
+ * (n_head_kv, head_dim, cap), position p in slot p % cap. */
 static void cpu_kv_store(float *kc, float *vc, const float *k, const float *v, int64_t ldk,
                          const struct owb_be_attn *a, int64_t n_tok)
 {
-    const int64_t pos = attn_pos(a), hd = a->head_dim;
+    const int64_t pos = attn_pos(a), hd = a->head_dim, cap = owb_be_attn_cap(a);
     OWB_ASSERT(pos >= 0 && pos + n_tok <= a->n_ctx);
+    check_cap(a, cap, n_tok);
     for (int64_t t = 0; t < n_tok; t++)
         for (int64_t h = 0; h < a->n_head_kv; h++) {
-            const int64_t slot = pos + t;
-            memcpy(kc + (h * a->n_ctx + slot) * hd, k + t * ldk + h * hd,
-                   sizeof(float) * (size_t)hd);
-            float *vt = vc + h * hd * a->n_ctx + slot;
+            const int64_t slot = (pos + t) % cap;
+            memcpy(kc + (h * cap + slot) * hd, k + t * ldk + h * hd, sizeof(float) * (size_t)hd);
+            float *vt = vc + h * hd * cap + slot;
             for (int64_t i = 0; i < hd; i++)
-                vt[i * a->n_ctx] = v[t * ldk + h * hd + i];
+                vt[i * cap] = v[t * ldk + h * hd + i];
         }
 }
 
@@ -414,8 +421,9 @@ static void cpu_attn(float *out, const float *q, const float *kc, const float *v
 {
     if (t1 <= t0)
         return;
-    const int64_t pos = attn_pos(a);
+    const int64_t pos = attn_pos(a), cap = owb_be_attn_cap(a);
     const int64_t hd = a->head_dim, ld = a->n_head * hd, group = a->n_head / a->n_head_kv;
+    const bool ring = cap < a->n_ctx;
     const int64_t nb = t1 - t0, qb = owb_attn_block_tokens(group, a->n_ctx, nb);
     const int64_t nblk = (nb + qb - 1) / qb;
     struct owb_matmul_plan *plans = malloc(sizeof *plans * (size_t)(2 * nblk));
@@ -424,8 +432,11 @@ static void cpu_attn(float *out, const float *q, const float *kc, const float *v
         .qs = malloc(sizeof(float) * (size_t)(group * qb * hd)),
         .sc = malloc(sizeof(float) * (size_t)(group * qb * a->n_ctx)),
         .pv = malloc(sizeof(float) * (size_t)(hd * group * qb)),
+        .kw = ring ? malloc(sizeof(float) * (size_t)(cap * hd)) : NULL,
+        .vw = ring ? malloc(sizeof(float) * (size_t)(cap * hd)) : NULL,
     };
-    OWB_ASSERT(plans && kstart && s.qs && s.sc && s.pv);
+    OWB_ASSERT(plans && kstart && s.qs && s.sc && s.pv && (!ring || (s.kw && s.vw)));
+    check_cap(a, cap, t1 - t0);
     struct owb_attn_blocks b = {.plans = plans, .kstart = kstart};
     char err[OWB_ERR_MAX];
     OWB_ASSERT(owb_attn_plan(&b, pos + t0, nb, qb, group, hd, a->window, owb_isa_active(), err) ==
@@ -436,7 +447,7 @@ static void cpu_attn(float *out, const float *q, const float *kc, const float *v
         .ldq = ld,
         .kc = kc,
         .vc = vc,
-        .cap = a->n_ctx,
+        .cap = cap,
         .head_dim = hd,
         .group = group,
         .pos = pos + t0,
@@ -449,6 +460,8 @@ static void cpu_attn(float *out, const float *q, const float *kc, const float *v
     free(s.qs);
     free(s.sc);
     free(s.pv);
+    free(s.kw);
+    free(s.vw);
 }
 
 /* ---- sync and timing ---- */

@@ -7,6 +7,8 @@
 #define _POSIX_C_SOURCE 200809L /* getenv */
 #include "model/devfwd.h"
 
+#include "kernels/attn.h"
+
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
@@ -28,6 +30,8 @@ struct dlayer {
     const void *wd[OWB_DF_NW];  /* backend addresses of the weights (NULL: absent) */
     const float *attn_norm, *ffn_norm, *bq, *bk, *bv, *bo, *br, *bg, *bu, *bd, *sinks;
     int64_t window;
+    int64_t cap;    /* KV cache slots: n_ctx, or a sliding layer's ring (owb_attn_cache_slots) */
+    int64_t kv_off; /* floats before the layer's K (and V) cache in D->kc (D->vc) */
     int rope;
 };
 
@@ -382,7 +386,15 @@ int owb_devfwd_init(struct owb_devfwd **out, struct owb_model *m, const struct o
     /* Activations, KV cache, arguments. */
     const int64_t NR = nb * K; /* (token, choice) rows of the experts */
     const int64_t FW = D->moe ? NR : nb;
-    m->kv_cache_bytes = 2 * (uint64_t)L * (uint64_t)D->n_ctx * (uint64_t)D->kv_dim * sizeof(float);
+    /* KV caches: full layers hold n_ctx positions, sliding ones a ring of window + n_batch */
+    int64_t kv_total = 0;
+    for (int64_t l = 0; l < L; l++) {
+        struct dlayer *ly = &D->layers[l];
+        ly->cap = owb_attn_cache_slots(ly->window, D->n_ctx, nb);
+        ly->kv_off = kv_total;
+        kv_total += ly->cap * D->kv_dim;
+    }
+    m->kv_cache_bytes = 2 * (uint64_t)kv_total * sizeof(float);
     if ((rc = alloc(D, &D->x, nb, E, sizeof(float), m, berr)) ||
         (rc = alloc(D, &D->xn, nb, E, sizeof(float), m, berr)) ||
         (rc = alloc(D, &D->q, nb, D->q_dim, sizeof(float), m, berr)) ||
@@ -393,8 +405,8 @@ int owb_devfwd_init(struct owb_devfwd **out, struct owb_model *m, const struct o
         (rc = alloc(D, &D->hg, FW, F, sizeof(float), m, berr)) ||
         (rc = alloc(D, &D->hu, FW, F, sizeof(float), m, berr)) ||
         (rc = alloc(D, &D->logits, nb, hp->n_vocab, sizeof(float), m, berr)) ||
-        (rc = alloc(D, &D->kc, L * D->n_ctx, D->kv_dim, sizeof(float), m, berr)) ||
-        (rc = alloc(D, &D->vc, L * D->n_ctx, D->kv_dim, sizeof(float), m, berr)) ||
+        (rc = alloc(D, &D->kc, kv_total, 1, sizeof(float), m, berr)) ||
+        (rc = alloc(D, &D->vc, kv_total, 1, sizeof(float), m, berr)) ||
         (rc = alloc(D, &D->step, (int64_t)step_bytes, 1, 1, m, berr)))
         goto fail_be;
     if (D->moe && ((rc = alloc(D, &D->de, NR, E, sizeof(float), m, berr)) ||
@@ -522,7 +534,7 @@ static int chunk_ops(struct owb_devfwd *D, int64_t nb, const struct owb_be_mm *p
     for (int64_t l = 0; l < hp->n_layer; l++) {
         const struct dlayer *ly = &D->layers[l];
         const struct owb_be_mm *p = &pl[l * OWB_DF_NW];
-        float *kc = F32(&D->kc) + l * D->n_ctx * KD, *vc = F32(&D->vc) + l * D->n_ctx * KD;
+        float *kc = F32(&D->kc) + ly->kv_off, *vc = F32(&D->vc) + ly->kv_off;
         const struct owb_rope_cache *rot = rc0 + (int64_t)ly->rope * S;
 
         /* attention */
@@ -539,6 +551,7 @@ static int chunk_ops(struct owb_devfwd *D, int64_t nb, const struct owb_be_mm *p
         be->rope(q, QD, hp->n_head, hd, rot, hp->rope_neox, 0, nb);
         be->rope(kb, KD, hp->n_head_kv, hd, rot, hp->rope_neox, 0, nb);
         a.window = ly->window;
+        a.cap = ly->cap;
         a.sinks = ly->sinks;
         be->kv_store(kc, vc, kb, vb, KD, &a, nb);
         be->attn(att, q, kc, vc, &a, 0, nb);

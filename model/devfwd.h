@@ -10,8 +10,9 @@
  * accounting) and then describe it here (struct owb_df_desc: their bound weights, 1-D tensors,
  * rope tables); owb_devfwd_init puts it in the backend's memory once: the weights through
  * buf_map (cpu: the mapping itself, no copy; cuda: one upload), the 1-D tensors into one buffer,
- * a KV cache of n_ctx positions for every layer (sliding layers too: their window is a mask of
- * the attention op, not a ring), activations for n_batch tokens.
+ * a KV cache of n_ctx positions for every full layer and a ring of window + n_batch slots for
+ * every sliding one (kernels/attn.h's policy, the engine's: position p in slot p % cap),
+ * activations for n_batch tokens.
  *
  * A chunk of nb tokens at position pos: its ids, position and rope caches (the architecture's
  * YaRN or frequency-factor tables, resolved on the host) are uploaded, then per layer: RMSNorm,

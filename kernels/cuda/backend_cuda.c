@@ -335,8 +335,11 @@ static int cuda_get_rows(enum owb_type t, const void *W, int64_t n_cols, const i
 static void cuda_kv_store(float *kc, float *vc, const float *k, const float *v, int64_t ldk,
                           const struct owb_be_attn *a, int64_t n_tok)
 {
+    const int64_t cap = owb_be_attn_cap(a);
     OWB_ASSERT(a->dpos || (a->pos >= 0 && a->pos + n_tok <= a->n_ctx));
-    owb_cu_kv_store(kc, vc, k, v, ldk, a->n_head_kv, a->head_dim, a->n_ctx, a->pos, a->dpos, n_tok,
+    OWB_ASSERT(cap <= a->n_ctx &&
+               (cap == a->n_ctx || (a->window > 0 && cap >= a->window + n_tok - 1)));
+    owb_cu_kv_store(kc, vc, k, v, ldk, a->n_head_kv, a->head_dim, cap, a->pos, a->dpos, n_tok,
                     stream);
 }
 
@@ -344,8 +347,8 @@ static void cuda_attn(float *out, const float *q, const float *kc, const float *
                       const struct owb_be_attn *a, int64_t t0, int64_t t1)
 {
     OWB_ASSERT(a->head_dim <= OWB_CU_ATTN_MAX_HEAD_DIM && a->n_head % a->n_head_kv == 0);
-    owb_cu_attn(out, q, kc, vc, a->n_head, a->n_head_kv, a->head_dim, a->n_ctx, a->pos, a->dpos,
-                a->window, a->sinks, a->scale, t0, t1, stream);
+    owb_cu_attn(out, q, kc, vc, a->n_head, a->n_head_kv, a->head_dim, a->n_ctx, owb_be_attn_cap(a),
+                a->pos, a->dpos, a->window, a->sinks, a->scale, t0, t1, stream);
 }
 
 static void cuda_add_bias(float *y, const float *x, const float *b, int64_t ldb, const int32_t *ids,

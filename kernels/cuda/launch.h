@@ -78,12 +78,13 @@ void owb_cu_binary(int op, float *y, const float *a, const float *b, int64_t ld,
 void owb_cu_get_rows(enum owb_type t, const void *W, size_t row_bytes, int64_t n_cols,
                      const int32_t *ids, float *y, int64_t ldy, int64_t r0, int64_t r1,
                      void *stream);
-/* dpos: NULL, or the position in device memory (read by the kernel instead of pos) */
+/* dpos: NULL, or the position in device memory (read by the kernel instead of pos); cap: cache
+ * slots (n_ctx, or a sliding layer's ring), position p in slot p % cap */
 void owb_cu_kv_store(float *kc, float *vc, const float *k, const float *v, int64_t ldk,
-                     int64_t n_head_kv, int64_t head_dim, int64_t n_ctx, int64_t pos,
+                     int64_t n_head_kv, int64_t head_dim, int64_t cap, int64_t pos,
                      const int64_t *dpos, int64_t n_tok, void *stream);
 void owb_cu_attn(float *out, const float *q, const float *kc, const float *vc, int64_t n_head,
-                 int64_t n_head_kv, int64_t head_dim, int64_t n_ctx, int64_t pos,
+                 int64_t n_head_kv, int64_t head_dim, int64_t n_ctx, int64_t cap, int64_t pos,
                  const int64_t *dpos, int64_t window, const float *sinks, float scale, int64_t t0,
                  int64_t t1, void *stream);
 /* the backend table's add_bias, topk and moe_sum (kernels/backend.h) */

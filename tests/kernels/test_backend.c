@@ -6,9 +6,10 @@
  * expert-indexed rows against per-expert calls, grouped experts (route, the kernels' bits at
  * each expert's row count, split ranges, per-token GEMVs within GRP_GEMV_REL_TOL), rmsnorm, rope,
  * softmax, silu_mul, add, get_rows. The ops written in the backend itself (softmax with window and
- * sinks, gpt-oss SwiGLU, attention over a KV cache) are held against float64 formulas. Buffers: map
- * does not copy, range errors are reported, copy/upload/download round-trip. "cuda": unknown
- * without CUDA, otherwise either usable or unavailable with a reason.
+ * sinks, gpt-oss SwiGLU, attention over a KV cache) are held against float64 formulas, a sliding
+ * layer's ring cache against the full one. Buffers: map does not copy, range errors are reported,
+ * copy/upload/download round-trip. "cuda": unknown without CUDA, otherwise either usable or
+ * unavailable with a reason.
  */
 #include <math.h>
 #include <stdint.h>
@@ -434,7 +435,7 @@ static void test_attn(void)
     OWB_ASSERT(out);
     for (int wi = 0; wi < 2; wi++) {
         struct owb_be_attn a = {n_head, n_kv, hd, n_ctx, 0, wi ? 3 : 0, wi ? sinks : NULL,
-                                0.25f,  NULL};
+                                0.25f,  NULL, 0};
         cpu->kv_store(kc.data, vc.data, k, v, n_kv * hd, &a, pos); /* the history */
         a.pos = pos;
         cpu->kv_store(kc.data, vc.data, k + pos * n_kv * hd, v + pos * n_kv * hd, n_kv * hd, &a,
@@ -473,6 +474,46 @@ static void test_attn(void)
     free(out);
 }
 
+/* A sliding layer's ring cache (cap = window + chunk < n_ctx, position p in slot p % cap) against
+ * the full cache: chunks of 5 tokens and then single tokens written past the ring's end several
+ * times over, every chunk's attention output the same bits (kernels/attn.h gathers a block whose
+ * keys wrap: same values, same order). */
+static void test_attn_ring(void)
+{
+    const int64_t n_head = 4, n_kv = 2, hd = 16, n_ctx = 64, window = 6, nb = 5, n = 47;
+    const int64_t cap = window + nb, kvd = n_kv * hd, qd = n_head * hd;
+    const float sinks[4] = {0.3f, -1.0f, 2.0f, 0.0f};
+    float *k = rand_f32(n * kvd), *v = rand_f32(n * kvd), *q = rand_f32(n * qd);
+    float *kf = calloc((size_t)(n_ctx * kvd), 4), *vf = calloc((size_t)(n_ctx * kvd), 4);
+    float *kr = calloc((size_t)(cap * kvd), 4), *vr = calloc((size_t)(cap * kvd), 4);
+    float *of = malloc(sizeof(float) * (size_t)(nb * qd)),
+          *orr = malloc(sizeof(float) * (size_t)(nb * qd));
+    OWB_ASSERT(kf && vf && kr && vr && of && orr);
+    bool same = true;
+    for (int64_t pos = 0; pos < n;) {
+        const int64_t c = pos < 30 ? (n - pos < nb ? n - pos : nb) : 1; /* chunks, then decode */
+        struct owb_be_attn a = {n_head, n_kv, hd, n_ctx, pos, window, sinks, 0.25f, NULL, 0};
+        struct owb_be_attn ar = a;
+        ar.cap = cap;
+        cpu->kv_store(kf, vf, k + pos * kvd, v + pos * kvd, kvd, &a, c);
+        cpu->kv_store(kr, vr, k + pos * kvd, v + pos * kvd, kvd, &ar, c);
+        cpu->attn(of, q + pos * qd, kf, vf, &a, 0, c);
+        cpu->attn(orr, q + pos * qd, kr, vr, &ar, 0, c);
+        same &= memcmp(of, orr, sizeof(float) * (size_t)(c * qd)) == 0;
+        pos += c;
+    }
+    CHECK_MSG(same, "ring cache (%lld slots) differs from the full cache", (long long)cap);
+    free(k);
+    free(v);
+    free(q);
+    free(kf);
+    free(vf);
+    free(kr);
+    free(vr);
+    free(of);
+    free(orr);
+}
+
 /* The position read from backend memory (dpos, what a recorded graph replays with) gives the
  * same cache and output as the position by value. */
 static void test_attn_dpos(void)
@@ -488,8 +529,8 @@ static void test_attn_dpos(void)
     OWB_ASSERT(kc[0] && kc[1] && vc[0] && vc[1] && out[0] && out[1]);
     int64_t dpos = pos;
     for (int i = 0; i < 2; i++) {
-        struct owb_be_attn a = {n_head, n_kv, hd,    n_ctx,           i ? -1 : pos,
-                                5,      NULL, 0.25f, i ? &dpos : NULL};
+        struct owb_be_attn a = {n_head,           n_kv, hd, n_ctx, i ? -1 : pos, 5, NULL, 0.25f,
+                                i ? &dpos : NULL, 0};
         cpu->kv_store(kc[i], vc[i], k, v, n_kv * hd, &a, n_tok);
         cpu->attn(out[i], q, kc[i], vc[i], &a, 0, n_tok);
     }
@@ -602,6 +643,7 @@ int main(void)
     test_swiglu_oai();
     test_attn();
     test_attn_dpos();
+    test_attn_ring();
     test_moe_ops();
     test_timer();
     TEST_DONE();

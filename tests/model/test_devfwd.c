@@ -11,7 +11,9 @@
  * prompt again one token at a time. The driver's logits must be the engine's bits in every case:
  * the same kernels, plans and order of operations, the experts of a prompt chunk grouped per
  * expert (the backend's mm_grp: the engine's per-expert plans at each expert's row count).
- * Also: chunks smaller than the prompt (n_batch 5: three chunks, positions carried over), the
+ * gpt-oss files also run a long generation past the sliding window (rings of window + n_batch
+ * slots, as the engine keeps them: the same KV cache size and bits). Also: chunks smaller than
+ * the prompt (n_batch 5, positions carried over), the
  * exec record (driver on, no graphs on the cpu, the reason named), decode where recording the
  * graph fails at its start or its end (a cpu table with fake graph entries: op by op, the same
  * bits, the reason in the note), OWB_DEVFWD=1 forcing the driver, and a token outside the
@@ -150,6 +152,60 @@ out:
     owb_model_free(md);
 }
 
+/* A long generation past the sliding window: n_ctx 256, chunks of 7 (the sliding layers' rings
+ * hold window + 7 slots), a 20-token prompt in three chunks and then 200 greedy decode steps,
+ * every one the engine's bits and token; the driver's KV cache is the engine's size (rings for
+ * the sliding layers), smaller than n_ctx slots for every layer. */
+static void check_long(const struct owb_gguf *g, const char *what)
+{
+    enum { N_CTX = 256, N_BATCH = 7, N_PR = 20, N_GEN = 200 };
+    char err[OWB_ERR_MAX] = "";
+    struct owb_model_opts o = {.n_ctx = N_CTX, .n_batch = N_BATCH};
+    struct owb_model *me = owb_model_load(g, &o, err);
+    o.driver = true;
+    o.backend = &owb_backend_cpu;
+    struct owb_model *md = me ? owb_model_load(g, &o, err) : NULL;
+    CHECK_MSG(me && md, "%s: %s", what, err);
+    const int64_t V = me ? me->hp.n_vocab : 0;
+    float *le = me ? malloc(sizeof(float) * (size_t)(V * N_PR)) : NULL;
+    float *ld = me ? malloc(sizeof(float) * (size_t)(V * N_PR)) : NULL;
+    if (!me || !md || !le || !ld)
+        goto out;
+    const uint64_t full = 2 * (uint64_t)me->hp.n_layer * N_CTX * (uint64_t)me->hp.n_head_kv *
+                          (uint64_t)me->hp.head_dim * sizeof(float);
+    CHECK_MSG(md->kv_cache_bytes == me->kv_cache_bytes && md->kv_cache_bytes < full,
+              "%s: KV cache %llu bytes, engine %llu, full %llu", what,
+              (unsigned long long)md->kv_cache_bytes, (unsigned long long)me->kv_cache_bytes,
+              (unsigned long long)full);
+    int32_t tok[N_PR];
+    for (int i = 0; i < N_PR; i++)
+        tok[i] = (int32_t)((11 + 29 * i) % V);
+    CHECK(owb_model_forward(me, tok, N_PR, 0, le, false, err) == 0);
+    CHECK(owb_model_forward(md, tok, N_PR, 0, ld, false, err) == 0);
+    bool same = memcmp(le, ld, sizeof(float) * (size_t)V) == 0;
+    int32_t te = (int32_t)argmax(le, V), td = (int32_t)argmax(ld, V);
+    int i = 0;
+    for (; i < N_GEN && same && te == td && !owb_test_failures; i++) {
+        CHECK(owb_model_forward(me, &te, 1, N_PR + i, le, false, err) == 0);
+        CHECK(owb_model_forward(md, &td, 1, N_PR + i, ld, false, err) == 0);
+        same = memcmp(le, ld, sizeof(float) * (size_t)V) == 0;
+        te = (int32_t)argmax(le, V);
+        td = (int32_t)argmax(ld, V);
+    }
+    CHECK_MSG(same && te == td && i == N_GEN,
+              "%s: long generation left the engine at step %d (same bits %d, tokens %d / %d)", what,
+              i, same, te, td);
+    printf("%-28s %d prompt + %d decode tokens past window %lld: same bits, KV cache %llu of "
+           "%llu bytes\n",
+           what, N_PR, i, (long long)me->cost.window, (unsigned long long)md->kv_cache_bytes,
+           (unsigned long long)full);
+out:
+    free(le);
+    free(ld);
+    owb_model_free(me);
+    owb_model_free(md);
+}
+
 /* Fake graph entries on the cpu table: recording refused at the start, or at the end (the ops
  * queued in between ran: the cpu runs ops at once; the driver queues them again). */
 static int begin_refused(const struct owb_backend *be, char err[OWB_ERR_MAX])
@@ -245,6 +301,8 @@ static void check_file(const char *what, const char *path, bool moe, int n_promp
     snprintf(name, sizeof name, "%s (chunks of 5)", what);
     compare(name, g, 5, moe, n_prompt);
     check_graph_fallback(g, what);
+    if (moe)
+        check_long(g, what);
     owb_gguf_close(g);
 }
 

@@ -6,7 +6,8 @@
  * GEMM batches (16, 70) on a row range whose ends are not tile multiples; expert-indexed rows;
  * grouped experts (the route equal to the cpu's, rows against the cpu's grouped op);
  * rmsnorm, rope (both layouts), softmax (plain, causal, window, sinks), silu_mul, the gpt-oss
- * SwiGLU, add, embedding rows; KV store + attention (GQA, window, sinks); the MoE ops (bias by
+ * SwiGLU, add, embedding rows; KV store + attention (GQA, window, sinks, a sliding layer's ring
+ * against the cpu's full cache); the MoE ops (bias by
  * expert, router top-k, weighted sum); a recorded graph replayed at positions read from device
  * memory; buffers, device copy, event timer. Exits 77 naming the reason when the build has no CUDA
  * or no device is usable.
@@ -419,7 +420,7 @@ static void test_attn(int64_t hd, int64_t window, bool with_sinks)
                    dout = dev_zero(sizeof(float) * (size_t)(n_tok * qd));
     struct owb_be_attn a = {
         n_head, n_kv, hd, n_ctx, 0, window, with_sinks ? sinks : NULL, 1.0f / sqrtf((float)hd),
-        NULL};
+        NULL,   0};
     struct owb_be_attn ag = a;
     ag.sinks = with_sinks ? dsk.data : NULL;
     cpu->kv_store(kc, vc, k, v, kvd, &a, pos + n_tok);
@@ -434,6 +435,53 @@ static void test_attn(int64_t hd, int64_t window, bool with_sinks)
     fetch(&dkc, kcg);
     CHECK(memcmp(kc, kcg, cache) == 0);
     free(kcg);
+    struct owb_buf *bufs[] = {&dk, &dv, &dq, &dsk, &dkc, &dvc, &dout};
+    for (size_t i = 0; i < OWB_ARRAY_LEN(bufs); i++)
+        owb_buf_free(bufs[i]);
+    free(k);
+    free(v);
+    free(q);
+    free(sinks);
+    free(oc);
+    free(og);
+    free(kc);
+    free(vc);
+}
+
+/* A sliding layer's ring on the device (cap = window + 7 slots, written in chunks of 7 and then
+ * token by token past its end several times) against the cpu's full cache. */
+static void test_attn_ring(int64_t hd, int64_t window)
+{
+    const int64_t n_head = 8, n_kv = 2, n_ctx = 300, nb = 7, n = 200, cap = window + nb;
+    const int64_t kvd = n_kv * hd, qd = n_head * hd;
+    float *k = rand_f32(n * kvd, 1.0f), *v = rand_f32(n * kvd, 1.0f), *q = rand_f32(n * qd, 1.0f);
+    float *sinks = rand_f32(n_head, 2.0f), *oc = malloc(sizeof(float) * (size_t)(nb * qd)),
+          *og = malloc(sizeof(float) * (size_t)(nb * qd));
+    float *kc = calloc((size_t)(n_ctx * kvd), 4), *vc = calloc((size_t)(n_ctx * kvd), 4);
+    OWB_ASSERT(oc && og && kc && vc);
+    struct owb_buf dk = dev(k, sizeof(float) * (size_t)(n * kvd)),
+                   dv = dev(v, sizeof(float) * (size_t)(n * kvd));
+    struct owb_buf dq = dev(q, sizeof(float) * (size_t)(n * qd)),
+                   dsk = dev(sinks, 4 * (size_t)n_head);
+    struct owb_buf dkc = dev_zero(sizeof(float) * (size_t)(cap * kvd)),
+                   dvc = dev_zero(sizeof(float) * (size_t)(cap * kvd)),
+                   dout = dev_zero(sizeof(float) * (size_t)(nb * qd));
+    for (int64_t pos = 0; pos < n;) {
+        const int64_t c = pos < 150 ? (n - pos < nb ? n - pos : nb) : 1;
+        struct owb_be_attn a = {
+            n_head, n_kv, hd, n_ctx, pos, window, sinks, 1.0f / sqrtf((float)hd), NULL, 0};
+        struct owb_be_attn ag = a;
+        ag.sinks = dsk.data;
+        ag.cap = cap;
+        cpu->kv_store(kc, vc, k + pos * kvd, v + pos * kvd, kvd, &a, c);
+        gpu->kv_store(dkc.data, dvc.data, (float *)dk.data + pos * kvd,
+                      (float *)dv.data + pos * kvd, kvd, &ag, c);
+        cpu->attn(oc, q + pos * qd, kc, vc, &a, 0, c);
+        gpu->attn(dout.data, (float *)dq.data + pos * qd, dkc.data, dvc.data, &ag, 0, c);
+        fetch(&dout, og);
+        compare_tol("attention over a ring", oc, og, c * qd, ATTN_ABS_TOL);
+        pos += c;
+    }
     struct owb_buf *bufs[] = {&dk, &dv, &dq, &dsk, &dkc, &dvc, &dout};
     for (size_t i = 0; i < OWB_ARRAY_LEN(bufs); i++)
         owb_buf_free(bufs[i]);
@@ -571,7 +619,7 @@ static void test_graph(void)
     struct owb_buf out[2] = {dev_zero(4 * (size_t)qd), dev_zero(4 * (size_t)qd)};
     int64_t p0 = 0;
     struct owb_buf dpos = dev(&p0, sizeof p0);
-    struct owb_be_attn a = {n_head, n_kv, hd, n_ctx, 0, 0, NULL, 0.125f, dpos.data};
+    struct owb_be_attn a = {n_head, n_kv, hd, n_ctx, 0, 0, NULL, 0.125f, dpos.data, 0};
     void *graph = NULL;
     CHECK_MSG(gpu->graph_begin(gpu, err) == 0, "%s", err);
     gpu->kv_store(kc[0].data, vc[0].data, dk.data, dv.data, kvd, &a, 1);
@@ -620,6 +668,8 @@ int main(void)
     test_attn(64, 0, false);
     test_attn(64, 128, true);
     test_attn(128, 0, true);
+    test_attn_ring(64, 16);
+    test_attn_ring(128, 40);
     test_moe_ops();
     test_graph();
     test_copy_timer();
