@@ -35,6 +35,18 @@ struct dlayer {
     int rope;
 };
 
+/* Op classes of a profiled chunk (m->profile): marks in the backend's timeline (its timer: the
+ * wall clock on the cpu, events on a device), each closing the interval since the mark before it
+ * with a class: a weight type (its matmuls, preparing their inputs included) or PC_*; accounted
+ * after the chunk's synchronize. */
+enum { PC_ATTN = OWB_TYPE_COUNT, PC_NORM, PC_OTHER };
+struct dprof {
+    struct owb_be_timer *t; /* (cap) */
+    int *cls;               /* (cap) */
+    int n, cap;
+    bool on;
+};
+
 /* The per-chunk arguments (host staging and backend copy alike) are two regions of one buffer:
  * chunks at offset 0 with room for n_batch tokens, decode steps after it with room for one (one
  * upload per decoded token). A region for S tokens: */
@@ -80,7 +92,23 @@ struct owb_devfwd {
     bool graphs;       /* try to record the decode step */
     bool graph_failed; /* recording failed once: decode op by op */
     void *graph;       /* the recorded decode step */
+
+    struct dprof *prof; /* NULL until a profiled call */
 };
+
+static void prof_free(struct owb_devfwd *D)
+{
+    struct dprof *P = D->prof;
+    if (!P)
+        return;
+    for (int i = 0; i < P->cap && P->t; i++)
+        if (P->t[i].be)
+            D->be->timer_release(&P->t[i]);
+    free(P->t);
+    free(P->cls);
+    free(P);
+    D->prof = NULL;
+}
 
 bool owb_devfwd_wanted(const struct owb_backend *be, const struct owb_model_opts *o)
 {
@@ -98,6 +126,7 @@ void owb_devfwd_free(struct owb_devfwd *D)
         return;
     if (D->graph && D->be->graph_free)
         D->be->graph_free(D->graph);
+    prof_free(D);
     if (D->wbuf)
         for (int64_t i = 0; i < D->n_wbuf; i++)
             owb_buf_free(&D->wbuf[i]);
@@ -454,6 +483,17 @@ fail:
 
 /* ---- the op sequence ---- */
 
+/* A profiling mark closing an op of class cls (no-op when not profiling). */
+static void pm(const struct owb_devfwd *D, int cls)
+{
+    struct dprof *P = D->prof;
+    if (!P || !P->on)
+        return;
+    OWB_ASSERT(P->n < P->cap);
+    D->be->timer_mark(&P->t[P->n]);
+    P->cls[P->n++] = cls;
+}
+
 static float *F32(const struct owb_buf *b)
 {
     return (float *)b->data;
@@ -469,6 +509,7 @@ static void mm(const struct owb_devfwd *D, const struct owb_be_mm *p, const void
     if (act)
         be->mm_prepare(p, X, ldx, act, 0, p->batch);
     be->mm_rows(p, W, act, X, ldx, Y, ldy, 0, p->m);
+    pm(D, p->wtype);
 }
 
 /* Expert-indexed Y rows (t * K + j) = W[ids[t K + j]] X rows for tokens [0, nb): p a batch-1
@@ -486,6 +527,7 @@ static void mm_id(const struct owb_devfwd *D, const struct owb_be_mm *p, const s
     const struct owb_be_mm_id id = {(const int32_t *)D->sel.data, D->n_used, D->n_expert,
                                     w->exp_stride, x_per_tok};
     be->mm_id_rows(p, &id, W, p->act_bytes ? D->act.data : NULL, X, ldx, Y, ldy, 0, nb);
+    pm(D, p->wtype);
 }
 
 /* The grouped form of mm_id for a chunk routed into D->route: gather, one matmul per used expert,
@@ -498,6 +540,7 @@ static void mm_grp(const struct owb_devfwd *D, const struct owb_be_mm *p, const 
                                     x_per_tok};
     D->be->mm_grp_prepare(p, &g, X, ldx, D->act.data, 0, D->n_expert);
     D->be->mm_grp_rows(p, &g, W, D->act.data, Y, ldy, 0, p->m);
+    pm(D, p->wtype);
 }
 
 /* The ops of one chunk of nb tokens whose arguments are in the region of D->step at `off` (room
@@ -519,9 +562,11 @@ static int chunk_ops(struct owb_devfwd *D, int64_t nb, const struct owb_be_mm *p
     float *x = F32(&D->x), *xn = F32(&D->xn), *q = F32(&D->q), *kb = F32(&D->kb);
     float *vb = F32(&D->vb), *att = F32(&D->att), *proj = F32(&D->proj), *hg = F32(&D->hg);
     float *hu = F32(&D->hu);
+    pm(D, PC_OTHER); /* the chunk's first mark: no interval before it */
     int rc = be->get_rows(D->tok_embd.type, D->tok_embd_d, E, tok, x, E, 0, nb);
     if (rc)
         return rc;
+    pm(D, PC_OTHER);
     struct owb_be_attn a = {
         .n_head = hp->n_head,
         .n_head_kv = hp->n_head_kv,
@@ -539,6 +584,7 @@ static int chunk_ops(struct owb_devfwd *D, int64_t nb, const struct owb_be_mm *p
 
         /* attention */
         be->rmsnorm(xn, x, ly->attn_norm, E, E, hp->rms_eps, 0, nb);
+        pm(D, PC_NORM);
         mm(D, &p[OWB_DF_Q], ly->wd[OWB_DF_Q], xn, E, q, QD);
         mm(D, &p[OWB_DF_K], ly->wd[OWB_DF_K], xn, E, kb, KD);
         mm(D, &p[OWB_DF_V], ly->wd[OWB_DF_V], xn, E, vb, KD);
@@ -555,19 +601,25 @@ static int chunk_ops(struct owb_devfwd *D, int64_t nb, const struct owb_be_mm *p
         a.sinks = ly->sinks;
         be->kv_store(kc, vc, kb, vb, KD, &a, nb);
         be->attn(att, q, kc, vc, &a, 0, nb);
+        pm(D, PC_ATTN);
         mm(D, &p[OWB_DF_O], ly->wd[OWB_DF_O], att, QD, proj, E);
         if (ly->bo)
             be->add_bias(proj, proj, ly->bo, 0, NULL, E, E, 0, nb);
+        pm(D, PC_ATTN);
         be->add(x, x, proj, E, E, 0, nb);
+        pm(D, PC_OTHER);
 
         /* feed-forward */
         be->rmsnorm(xn, x, ly->ffn_norm, E, E, hp->rms_eps, 0, nb);
+        pm(D, PC_NORM);
         if (!D->moe) {
             mm(D, &p[OWB_DF_GATE], ly->wd[OWB_DF_GATE], xn, E, hg, F);
             mm(D, &p[OWB_DF_UP], ly->wd[OWB_DF_UP], xn, E, hu, F);
             be->silu_mul(hg, hg, hu, F, F, 0, nb);
+            pm(D, PC_OTHER);
             mm(D, &p[OWB_DF_DOWN], ly->wd[OWB_DF_DOWN], hg, F, proj, E);
             be->add(x, x, proj, E, E, 0, nb);
+            pm(D, PC_OTHER);
             continue;
         }
         float *rlog = F32(&D->rlog), *de = F32(&D->de), *selw = F32(&D->selw);
@@ -578,8 +630,10 @@ static int chunk_ops(struct owb_devfwd *D, int64_t nb, const struct owb_be_mm *p
         be->topk(rlog, X, X, K, D->w_scale, sel, selw, 0, nb);
         const bool grp = D->grouped && nb > 1;
         const struct owb_be_mm *gp = &D->gplans[l * 3];
-        if (grp) {
+        if (grp)
             be->moe_route(sel, nb, K, X, (int32_t *)D->route.data);
+        pm(D, PC_OTHER);
+        if (grp) {
             mm_grp(D, &gp[0], ly->wd[OWB_DF_GATE], &ly->w[OWB_DF_GATE], xn, E, 1, hg, F, nb);
             mm_grp(D, &gp[1], ly->wd[OWB_DF_UP], &ly->w[OWB_DF_UP], xn, E, 1, hu, F, nb);
         } else {
@@ -592,6 +646,7 @@ static int chunk_ops(struct owb_devfwd *D, int64_t nb, const struct owb_be_mm *p
         if (ly->bu)
             be->add_bias(hu, hu, ly->bu, F, sel, F, F, 0, nb * K);
         be->swiglu_oai(hg, hg, hu, F, F, D->alpha, D->limit, 0, nb * K);
+        pm(D, PC_OTHER);
         if (grp)
             mm_grp(D, &gp[2], ly->wd[OWB_DF_DOWN], &ly->w[OWB_DF_DOWN], hg, F, K, de, E, nb);
         else
@@ -600,15 +655,18 @@ static int chunk_ops(struct owb_devfwd *D, int64_t nb, const struct owb_be_mm *p
         if (ly->bd)
             be->add_bias(de, de, ly->bd, E, sel, E, E, 0, nb * K);
         be->moe_sum(x, de, selw, K, E, E, 0, nb);
+        pm(D, PC_OTHER);
     }
 
     /* logits: every row, or the last one into row 0 */
     const struct owb_be_mm *po = &pl[hp->n_layer * OWB_DF_NW];
     if (lg == LG_ALL) {
         be->rmsnorm(xn, x, D->output_norm, E, E, hp->rms_eps, 0, nb);
+        pm(D, PC_NORM);
         mm(D, po, D->output_d, xn, E, F32(&D->logits), V);
     } else if (lg == LG_LAST) {
         be->rmsnorm(xn, x, D->output_norm, E, E, hp->rms_eps, nb - 1, nb);
+        pm(D, PC_NORM);
         mm(D, &D->plans1[hp->n_layer * OWB_DF_NW], D->output_d, xn + (nb - 1) * E, E,
            F32(&D->logits), V);
     }
@@ -644,7 +702,8 @@ static int decode_step(struct owb_devfwd *D, struct owb_model *m, char err[OWB_E
 {
     const struct owb_backend *be = D->be;
     char gerr[OWB_ERR_MAX] = "";
-    if (D->graphs && !D->graph && !D->graph_failed) {
+    const bool prof = D->prof && D->prof->on; /* marks between ops: no graph */
+    if (D->graphs && !D->graph && !D->graph_failed && !prof) {
         int rc = be->graph_begin(be, gerr);
         if (!rc) {
             int orc = chunk_ops(D, 1, D->plans1, LG_LAST, D->dec_off, 1);
@@ -662,7 +721,7 @@ static int decode_step(struct owb_devfwd *D, struct owb_model *m, char err[OWB_E
             seterr(m->exec.note, "decode graph not recorded: %.400s", gerr);
         }
     }
-    if (D->graph) {
+    if (D->graph && !prof) {
         int rc = be->graph_launch(be, D->graph, err);
         if (!rc)
             m->exec.graph_launches++;
@@ -675,11 +734,73 @@ static int decode_step(struct owb_devfwd *D, struct owb_model *m, char err[OWB_E
     return rc;
 }
 
+/* The timers of profiled calls, at the first one: room for every mark of a chunk (a layer marks
+ * at most 16 ops, the chunk 4 more). */
+static int prof_init(struct owb_devfwd *D, char err[OWB_ERR_MAX])
+{
+    struct dprof *P = calloc(1, sizeof *P);
+    if (!P) {
+        seterr(err, "profile: out of memory");
+        return OWB_E_NOMEM;
+    }
+    D->prof = P;
+    P->cap = (int)(D->hp.n_layer * 16 + 4);
+    P->t = calloc((size_t)P->cap, sizeof *P->t);
+    P->cls = calloc((size_t)P->cap, sizeof *P->cls);
+    if (!P->t || !P->cls) {
+        prof_free(D);
+        seterr(err, "profile: out of memory");
+        return OWB_E_NOMEM;
+    }
+    for (int i = 0; i < P->cap; i++) {
+        char terr[OWB_ERR_MAX];
+        int rc = D->be->timer_init(D->be, &P->t[i], terr);
+        if (rc) {
+            P->t[i].be = NULL;
+            prof_free(D);
+            seterr(err, "profile: backend %s timer: %.400s", D->be->name, terr);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* The intervals between the marks of a finished chunk into the profile's classes. */
+static void prof_account(struct owb_devfwd *D, struct owb_model_profile *mp)
+{
+    struct dprof *P = D->prof;
+    for (int i = 1; i < P->n; i++) {
+        const double ns = D->be->timer_elapsed_ns(&P->t[i - 1], &P->t[i]);
+        if (!(ns > 0))
+            continue;
+        const uint64_t v = (uint64_t)ns;
+        const int c = P->cls[i];
+        if (c < OWB_TYPE_COUNT)
+            mp->matmul_ns[c] += v;
+        else if (c == PC_ATTN)
+            mp->attention_ns += v;
+        else if (c == PC_NORM)
+            mp->norm_ns += v;
+        else
+            mp->other_ns += v;
+    }
+    P->n = 0;
+}
+
 int owb_devfwd_forward(struct owb_devfwd *D, struct owb_model *m, const int32_t *tokens, int64_t n,
                        int64_t pos, float *logits, bool logits_all, char err[OWB_ERR_MAX])
 {
     const struct owb_backend *be = D->be;
     const int64_t V = D->hp.n_vocab;
+    if (m->profile && !D->prof) {
+        int rc = prof_init(D, err);
+        if (rc)
+            return rc;
+    }
+    if (D->prof) {
+        D->prof->on = m->profile != NULL;
+        D->prof->n = 0;
+    }
     for (int64_t i = 0; i < n; i += D->n_batch) {
         const int64_t nb = n - i < D->n_batch ? n - i : D->n_batch;
         const bool last = i + nb == n;
@@ -711,6 +832,8 @@ int owb_devfwd_forward(struct owb_devfwd *D, struct owb_model *m, const int32_t 
             rc = be->synchronize(be, err);
         if (rc)
             return rc;
+        if (D->prof && D->prof->on)
+            prof_account(D, m->profile);
     }
     return 0;
 }

@@ -27,6 +27,12 @@
  * the decode step once and replays it (graph_begin/end/launch); when recording fails, the ops run
  * plainly and the model's exec record says which ran and why.
  *
+ * Profile: while m->profile is set, the driver marks the backend's timer (events on a device)
+ * after every op and adds the intervals to the op classes of struct owb_model_profile (matmuls by
+ * weight type with their input preparation; attention: biases, RoPE, KV store, attention; norm;
+ * other), decode steps then queued op by op (a mark cannot sit inside a replayed graph); the
+ * timers are created at the first profiled call.
+ *
  * Numerics against the engine on the cpu backend: the same kernels and the same plans, the experts
  * of a chunk grouped per expert as the engine groups them: the same bits.
  */

@@ -80,7 +80,8 @@ void owb_model_bench_cfg_default(struct owb_model_bench_cfg *cfg);
  * bytes_per_token,
  * gb_per_s, ceiling_gb_per_s, roofline_tok_per_s, pct_of_roofline, pct_of_roofline_best (the
  * last four when a ceiling is known), op_<class>_ns_per_token}, and the extra members "op_classes"
- * {class: {ns_per_token, share}} (shares of the profiled wall time) and, for decode,
+ * {class: {ns_per_token, share}} (shares of the profiled wall time; on a device from its event
+ * timer between the driver's ops, param op_timer) and, for decode,
  * "latency_by_position" [{pos_lo, pos_hi, n, median_ns, p90_ns, mean_ns}]. The ceiling is
  * stream/read/t<N> of ceiling_doc when given, else of doc. Returns 0; OWB_E_USAGE (bad policy,
  * thread count, sizes; err says which), OWB_E_IO / OWB_E_FORMAT (file cannot be opened or parsed),

@@ -12,12 +12,12 @@
  * the same kernels, plans and order of operations, the experts of a prompt chunk grouped per
  * expert (the backend's mm_grp: the engine's per-expert plans at each expert's row count).
  * gpt-oss files also run a long generation past the sliding window (rings of window + n_batch
- * slots, as the engine keeps them: the same KV cache size and bits). Also: chunks smaller than
- * the prompt (n_batch 5, positions carried over), the
- * exec record (driver on, no graphs on the cpu, the reason named), decode where recording the
- * graph fails at its start or its end (a cpu table with fake graph entries: op by op, the same
- * bits, the reason in the note), OWB_DEVFWD=1 forcing the driver, and a token outside the
- * vocabulary refused as by the engine.
+ * slots, as the engine keeps them: the same KV cache size and bits). Every file: the op breakdown
+ * of profiled driver calls (classes filled from the backend's timer, the same bits). Also: chunks
+ * smaller than the prompt (n_batch 5, positions carried over), the exec record (driver on, no
+ * graphs on the cpu, the reason named), decode where recording the graph fails at its start or its
+ * end (a cpu table with fake graph entries: op by op, the same bits, the reason in the note),
+ * OWB_DEVFWD=1 forcing the driver, and a token outside the vocabulary refused as by the engine.
  */
 #define _POSIX_C_SOURCE 200809L /* mkdtemp, setenv */
 #include <math.h>
@@ -206,6 +206,74 @@ out:
     owb_model_free(md);
 }
 
+/* The op breakdown of profiled driver calls (m->profile, as `owbench model` asks it): a prompt and
+ * decode steps give the engine's bits while profiled; the classes are filled from the backend's
+ * timer (matmuls under their weight types, the model's main type included, attention, norm,
+ * other), their sum within the profiled wall time, calls and tokens counted; an unprofiled call
+ * adds nothing. */
+static void check_profile(const struct owb_gguf *g, const char *what)
+{
+    char err[OWB_ERR_MAX] = "";
+    struct owb_model_opts o = {.n_ctx = 64, .n_batch = 5};
+    struct owb_model *me = owb_model_load(g, &o, err);
+    o.driver = true;
+    o.backend = &owb_backend_cpu;
+    struct owb_model *md = me ? owb_model_load(g, &o, err) : NULL;
+    CHECK_MSG(me && md, "%s: %s", what, err);
+    const int64_t V = me ? me->hp.n_vocab : 0;
+    float *le = me ? malloc(sizeof(float) * (size_t)(V * N_PROMPT)) : NULL;
+    float *ld = me ? malloc(sizeof(float) * (size_t)(V * N_PROMPT)) : NULL;
+    if (!me || !md || !le || !ld)
+        goto out;
+    struct owb_model_profile prof;
+    memset(&prof, 0, sizeof prof);
+    md->profile = &prof;
+    int32_t tok[N_PROMPT];
+    for (int i = 0; i < N_PROMPT; i++)
+        tok[i] = (int32_t)((7 + 13 * i) % V);
+    CHECK(owb_model_forward(me, tok, N_PROMPT, 0, le, true, err) == 0);
+    CHECK(owb_model_forward(md, tok, N_PROMPT, 0, ld, true, err) == 0);
+    bool same = memcmp(le, ld, sizeof(float) * (size_t)(V * N_PROMPT)) == 0;
+    for (int i = 0; i < 4; i++) {
+        CHECK(owb_model_forward(me, &tok[i], 1, N_PROMPT + i, le, false, err) == 0);
+        CHECK(owb_model_forward(md, &tok[i], 1, N_PROMPT + i, ld, false, err) == 0);
+        same &= memcmp(le, ld, sizeof(float) * (size_t)V) == 0;
+    }
+    CHECK_MSG(same, "%s: profiled driver calls differ from the engine", what);
+    uint64_t mm = 0, sum;
+    for (int t = 0; t < OWB_TYPE_COUNT; t++)
+        mm += prof.matmul_ns[t];
+    sum = mm + prof.attention_ns + prof.norm_ns + prof.other_ns + prof.sync_ns;
+    const enum owb_type xt = md->cost.main_wtype;
+    CHECK_MSG(prof.calls == 5 && prof.tokens == N_PROMPT + 4, "%s: %llu calls, %llu tokens", what,
+              (unsigned long long)prof.calls, (unsigned long long)prof.tokens);
+    CHECK_MSG(mm > 0 && prof.matmul_ns[xt] > 0 && prof.attention_ns > 0 && prof.norm_ns > 0 &&
+                  prof.other_ns > 0 && sum <= prof.total_ns,
+              "%s: matmul %llu (%s %llu), attention %llu, norm %llu, other %llu, sum %llu of "
+              "%llu ns",
+              what, (unsigned long long)mm, owb_type_name(xt),
+              (unsigned long long)prof.matmul_ns[xt], (unsigned long long)prof.attention_ns,
+              (unsigned long long)prof.norm_ns, (unsigned long long)prof.other_ns,
+              (unsigned long long)sum, (unsigned long long)prof.total_ns);
+    md->profile = NULL;
+    const struct owb_model_profile before = prof;
+    CHECK(owb_model_forward(md, tok, 3, 0, ld, false, err) == 0);
+    CHECK_MSG(memcmp(&before, &prof, sizeof prof) == 0, "%s: unprofiled call profiled", what);
+    printf("%-28s profile: matmul %.0f%% (%s %.0f%%), attention %.0f%%, norm %.0f%%, other "
+           "%.0f%% of %llu ns\n",
+           what, 100.0 * (double)mm / (double)prof.total_ns, owb_type_name(xt),
+           100.0 * (double)prof.matmul_ns[xt] / (double)prof.total_ns,
+           100.0 * (double)prof.attention_ns / (double)prof.total_ns,
+           100.0 * (double)prof.norm_ns / (double)prof.total_ns,
+           100.0 * (double)prof.other_ns / (double)prof.total_ns,
+           (unsigned long long)prof.total_ns);
+out:
+    free(le);
+    free(ld);
+    owb_model_free(me);
+    owb_model_free(md);
+}
+
 /* Fake graph entries on the cpu table: recording refused at the start, or at the end (the ops
  * queued in between ran: the cpu runs ops at once; the driver queues them again). */
 static int begin_refused(const struct owb_backend *be, char err[OWB_ERR_MAX])
@@ -303,6 +371,7 @@ static void check_file(const char *what, const char *path, bool moe, int n_promp
     check_graph_fallback(g, what);
     if (moe)
         check_long(g, what);
+    check_profile(g, what);
     owb_gguf_close(g);
 }
 
