@@ -531,14 +531,15 @@ static void mm_id(const struct owb_devfwd *D, const struct owb_be_mm *p, const s
 }
 
 /* The grouped form of mm_id for a chunk routed into D->route: gather, one matmul per used expert,
- * results in the same rows. */
+ * results in the same rows. X NULL: the rows prepared by the call before (same plan shape). */
 static void mm_grp(const struct owb_devfwd *D, const struct owb_be_mm *p, const void *W,
                    const struct owb_wt *w, const float *X, int64_t ldx, int64_t x_per_tok, float *Y,
                    int64_t ldy, int64_t nb)
 {
     const struct owb_be_mm_grp g = {(const int32_t *)D->route.data, nb, D->n_used, w->exp_stride,
                                     x_per_tok};
-    D->be->mm_grp_prepare(p, &g, X, ldx, D->act.data, 0, D->n_expert);
+    if (X)
+        D->be->mm_grp_prepare(p, &g, X, ldx, D->act.data, 0, D->n_expert);
     D->be->mm_grp_rows(p, &g, W, D->act.data, Y, ldy, 0, p->m);
     pm(D, p->wtype);
 }
@@ -635,7 +636,10 @@ static int chunk_ops(struct owb_devfwd *D, int64_t nb, const struct owb_be_mm *p
         pm(D, PC_OTHER);
         if (grp) {
             mm_grp(D, &gp[0], ly->wd[OWB_DF_GATE], &ly->w[OWB_DF_GATE], xn, E, 1, hg, F, nb);
-            mm_grp(D, &gp[1], ly->wd[OWB_DF_UP], &ly->w[OWB_DF_UP], xn, E, 1, hu, F, nb);
+            const bool same = gp[1].wtype == gp[0].wtype && gp[1].m == gp[0].m &&
+                              gp[1].k == gp[0].k; /* up reads gate's prepared rows */
+            mm_grp(D, &gp[1], ly->wd[OWB_DF_UP], &ly->w[OWB_DF_UP], same ? NULL : xn, E, 1, hu, F,
+                   nb);
         } else {
             mm_id(D, &p[OWB_DF_GATE], &ly->w[OWB_DF_GATE], ly->wd[OWB_DF_GATE], xn, E, 1, hg, F,
                   nb);

@@ -195,7 +195,8 @@ static void test_mm_id(enum owb_type t)
  * tokens, 100 output rows. The route sorts the pairs by expert in token order; every result row
  * is the same bits as the kernels' matmul of that expert at its row count over its gathered rows
  * (the definition, model/gptoss.c's grouping), the same bits whatever the expert and row ranges
- * (threads), and within GRP_GEMV_REL_TOL of the per-token GEMVs of mm_id_rows. */
+ * (threads) and for a second weight of the same shape on the rows prepared for the first, and
+ * within GRP_GEMV_REL_TOL of the per-token GEMVs of mm_id_rows. */
 static void test_mm_grp(enum owb_type t)
 {
     char err[OWB_ERR_MAX] = "";
@@ -203,6 +204,7 @@ static void test_mm_grp(enum owb_type t)
     const int64_t k = owb_type_traits(t)->blck_size == 256 ? 512 : 288;
     const size_t eb = owb_row_size(t, k) * (size_t)m;
     uint8_t *W = rand_weights(t, m * n_exp, k); /* experts are consecutive (m, k) slices */
+    uint8_t *W2 = rand_weights(t, m * n_exp, k);
     int32_t ids[37 * 3], route[7 + 1 + 37 * 3];
     for (int64_t i = 0; i < n_tok; i++)
         for (int64_t j = 0; j < n_used; j++) {
@@ -257,6 +259,8 @@ static void test_mm_grp(enum owb_type t)
         CHECK_MSG(memcmp(Y0, Y1, sizeof(float) * (size_t)(np * m)) == 0,
                   "%s grouped x_per_tok %lld: split ranges differ", owb_type_name(t),
                   (long long)xpt);
+        /* a second weight of the same shape (up after gate) on the rows prepared already */
+        cpu->mm_grp_rows(&gp, &g, W2, act, Y1, m, 0, m);
         /* the definition: each expert's gathered rows through the kernels at its row count */
         for (int64_t e = 0; e < n_exp; e++) {
             const int64_t c = off[e + 1] - off[e];
@@ -272,6 +276,12 @@ static void test_mm_grp(enum owb_type t)
                     memcmp(ref + r * m, Y0 + pair[off[e] + r] * m, sizeof(float) * (size_t)m) == 0,
                     "%s grouped expert %lld row %lld (pair %d): not the kernels' bits",
                     owb_type_name(t), (long long)e, (long long)r, pair[off[e] + r]);
+            CHECK(owb_matmul(t, W2 + (size_t)e * eb, m, k, xg, c, ref, err) == 0);
+            for (int64_t r = 0; r < c; r++)
+                CHECK_MSG(
+                    memcmp(ref + r * m, Y1 + pair[off[e] + r] * m, sizeof(float) * (size_t)m) == 0,
+                    "%s grouped second weight, expert %lld row %lld: not the kernels' bits",
+                    owb_type_name(t), (long long)e, (long long)r);
         }
         /* per-token GEMVs */
         for (int64_t i = 0; i < n_x; i++)
@@ -302,6 +312,7 @@ static void test_mm_grp(enum owb_type t)
         free(act1);
     }
     free(W);
+    free(W2);
 }
 
 static void test_row_ops(void)
