@@ -229,7 +229,7 @@ static void test_mm_grp(enum owb_type t)
     const size_t eb = owb_row_size(t, k) * (size_t)m,
                  rbytes = owb_be_route_bytes(n_tok, n_used, n_exp);
     uint8_t *W = rand_weights(t, m * n_exp, k);
-    int32_t ids[37 * 3], rc_[7 + 1 + 37 * 3], rg_[7 + 1 + 37 * 3];
+    int32_t ids[37 * 3], route_c[7 + 1 + 37 * 3], route_g[7 + 1 + 37 * 3];
     for (int64_t i = 0; i < n_tok; i++)
         for (int64_t j = 0; j < n_used; j++) {
             int32_t e;
@@ -242,11 +242,11 @@ static void test_mm_grp(enum owb_type t)
             } while (dup);
             ids[i * n_used + j] = e;
         }
-    cpu->moe_route(ids, n_tok, n_used, n_exp, rc_);
+    cpu->moe_route(ids, n_tok, n_used, n_exp, route_c);
     struct owb_buf dI = dev(ids, sizeof ids), dR = dev_zero(rbytes);
     gpu->moe_route(dI.data, n_tok, n_used, n_exp, dR.data);
-    fetch(&dR, rg_);
-    CHECK_MSG(memcmp(rc_, rg_, rbytes) == 0, "%s: device route differs", owb_type_name(t));
+    fetch(&dR, route_g);
+    CHECK_MSG(memcmp(route_c, route_g, rbytes) == 0, "%s: device route differs", owb_type_name(t));
     struct owb_buf dW = dev(W, eb * (size_t)n_exp);
     for (int64_t xpt = 1; xpt <= n_used; xpt += n_used - 1) {
         const int64_t n_x = n_tok * xpt;
@@ -257,7 +257,7 @@ static void test_mm_grp(enum owb_type t)
         CHECK_MSG(gpu->mm_grp_plan(gpu, &pg, t, m, k, np, n_exp, err) == 0, "%s", err);
         void *act = aligned_alloc(64, (pc.act_bytes + 63) / 64 * 64);
         OWB_ASSERT(Yc && Yg && wr && act);
-        const struct owb_be_mm_grp gc = {rc_, n_tok, n_used, eb, xpt};
+        const struct owb_be_mm_grp gc = {route_c, n_tok, n_used, eb, xpt};
         cpu->mm_grp_prepare(&pc, &gc, X, k, act, 0, n_exp);
         cpu->mm_grp_rows(&pc, &gc, W, act, Yc, m, r0, r1);
         struct owb_buf dX = dev(X, sizeof(float) * (size_t)(n_x * k));
