@@ -196,7 +196,7 @@ struct owb_backend {
      * mm_grp_rows: after every expert was prepared (a barrier), output rows [r0, r1) of every
      * used expert into Y (the pair's row). Results per row do not depend on the ranges. The
      * prepared rows stay in act: a plan of the same wtype, m and k (gate and up) runs its rows
-     * on them without preparing again. */
+     * on them without preparing again, after a barrier (the cpu stages results in act). */
     void (*moe_route)(const int32_t *ids, int64_t n_tok, int64_t n_used, int64_t n_expert,
                       int32_t *route);
     int (*mm_grp_plan)(const struct owb_backend *be, struct owb_be_mm *p, enum owb_type wtype,

@@ -151,8 +151,7 @@ static void cpu_mm_id_rows(const struct owb_be_mm *p, const struct owb_be_mm_id 
 
 /* ---- grouped expert matmul ---- */
 
-/* Counting sort of the pairs by expert, token order within an expert (model/gptoss.c's grouping).
- */
+/* Counting sort of the pairs by expert, in token order within an expert (the engine's order). */
 static void cpu_moe_route(const int32_t *ids, int64_t n_tok, int64_t n_used, int64_t n_expert,
                           int32_t *route)
 {
