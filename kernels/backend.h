@@ -59,6 +59,8 @@ struct owb_be_mm {
     int kind;                   /* backend-private: kernel family */
     enum owb_type act_type;     /* prepared activations: cpu as the kernels' plan; cuda f32 (GEMV,
                                    X read as is) or the GEMM tile type (f16, bf16) */
+    int64_t n_expert;           /* grouped plans (mm_grp_plan): experts of the 3-D weight */
+    size_t grp_row_bytes;       /* cpu grouped plans: bytes reserved per prepared row */
 };
 
 /* Expert-indexed matmul (gpt-oss MoE): token t's choice j multiplies expert ids[t * n_used + j]
@@ -70,6 +72,28 @@ struct owb_be_mm_id {
     int64_t n_expert;
     size_t expert_bytes; /* bytes of one expert's (m, k) slice */
     int64_t x_per_tok;   /* 1 (gate/up: every choice reads the token's row) or n_used (down) */
+};
+
+/* Grouped expert matmul (ggml's mul_mat_id): moe_route sorts a chunk's (token, choice) pairs by
+ * expert once per layer; then for each expert weight (gate, up, down) mm_grp_prepare gathers every
+ * used expert's input rows and prepares them for one matmul at that expert's row count, and
+ * mm_grp_rows runs that matmul (the expert's weights read once per chunk, whatever its number of
+ * tokens) and writes each result to the row of its pair: Y row t * n_used + j, X rows picked by
+ * x_per_tok, both exactly as in struct owb_be_mm_id, so the ops around it are unchanged.
+ *
+ * The route (backend memory, owb_be_route_bytes, int32): offsets (n_expert + 1), expert e's rows
+ * are [offsets[e], offsets[e + 1]); then pair (n_tok * n_used), the pair index t * n_used + j of
+ * each row, an expert's pairs in token order. */
+static inline size_t owb_be_route_bytes(int64_t n_tok, int64_t n_used, int64_t n_expert)
+{
+    return sizeof(int32_t) * (size_t)(n_expert + 1 + n_tok * n_used);
+}
+
+struct owb_be_mm_grp {
+    const int32_t *route; /* moe_route's output for this chunk, backend memory */
+    int64_t n_tok, n_used;
+    size_t expert_bytes; /* bytes of one expert's (m, k) slice */
+    int64_t x_per_tok;   /* 1 (gate/up: X row t) or n_used (down: X row t * n_used + j) */
 };
 
 /* Softmax row layout for attention scores: row r is query token r / n_head of head r % n_head at
@@ -85,10 +109,13 @@ struct owb_be_softmax {
 };
 
 /* Attention of n_tok query tokens at positions pos..pos+n_tok-1 over a KV cache in backend
- * memory laid out by the backend (kv_store writes it: cpu keeps K as (n_head_kv, n_ctx, head_dim)
- * and V transposed as (n_head_kv, head_dim, n_ctx), kernels/attn.h's layout; cuda keeps both as
- * (n_head_kv, n_ctx, head_dim); n_head_kv * n_ctx * head_dim floats each either way). Query head h
- * uses KV head h / (n_head / n_head_kv). Scores are q.k * scale, masked and normalised as struct
+ * memory laid out by the backend (kv_store writes it: cpu keeps K as (n_head_kv, cap, head_dim)
+ * and V transposed as (n_head_kv, head_dim, cap), kernels/attn.h's layout; cuda keeps both as
+ * (n_head_kv, cap, head_dim); n_head_kv * cap * head_dim floats each either way). Position p lives
+ * in slot p % cap: cap n_ctx is the full cache; a sliding layer (window > 0) may keep a ring of
+ * cap >= window + n_tok - 1 slots for every chunk of n_tok tokens written (kernels/attn.h's
+ * owb_attn_cache_slots: window + n_batch), as the engine does. Query head h uses KV head
+ * h / (n_head / n_head_kv). Scores are q.k * scale, masked and normalised as struct
  * owb_be_softmax says (window, sinks). */
 struct owb_be_attn {
     int64_t n_head, n_head_kv, head_dim, n_ctx;
@@ -99,7 +126,14 @@ struct owb_be_attn {
     /* NULL, or the position in backend memory, read when the op runs instead of pos: a recorded
      * graph (graph_begin) replays for every position with the same arguments */
     const int64_t *dpos;
+    int64_t cap; /* cache slots (see above); 0: n_ctx */
 };
+
+/* The cache slots of a: cap, or n_ctx when cap is 0. */
+static inline int64_t owb_be_attn_cap(const struct owb_be_attn *a)
+{
+    return a->cap > 0 ? a->cap : a->n_ctx;
+}
 
 /* Wall or event timer of a backend: mark() records a point in the backend's timeline (on a GPU:
  * an event on the stream), elapsed_ns(a, b) waits for b and returns the time between. */
@@ -150,6 +184,28 @@ struct owb_backend {
     void (*mm_id_rows)(const struct owb_be_mm *p, const struct owb_be_mm_id *id, const void *W,
                        const void *act, const float *X, int64_t ldx, float *Y, int64_t ldy,
                        int64_t t0, int64_t t1);
+
+    /* ---- grouped expert matmul (optional: NULL where the backend has none; mm_id_rows then) ----
+     * moe_route: the route of ids (n_tok, n_used) over n_expert experts into route
+     * (owb_be_route_bytes); one call for the whole chunk (not split between threads).
+     * mm_grp_plan: a plan for chunks of up to max_pairs (token, choice) pairs of n_expert experts
+     * of (m, k) in wtype; p->act_bytes is the scratch (backend memory, 64-byte aligned) that
+     * mm_grp_prepare fills and mm_grp_rows uses; OWB_E_UNSUPPORTED when the backend has no
+     * grouped kernel for it (the caller runs mm_id_rows instead).
+     * mm_grp_prepare: input rows of experts [e0, e1) gathered from X and prepared into act.
+     * mm_grp_rows: after every expert was prepared (a barrier), output rows [r0, r1) of every
+     * used expert into Y (the pair's row). Results per row do not depend on the ranges. The
+     * prepared rows stay in act: a plan of the same wtype, m and k (gate and up) runs its rows
+     * on them without preparing again, after a barrier (the cpu stages results in act). */
+    void (*moe_route)(const int32_t *ids, int64_t n_tok, int64_t n_used, int64_t n_expert,
+                      int32_t *route);
+    int (*mm_grp_plan)(const struct owb_backend *be, struct owb_be_mm *p, enum owb_type wtype,
+                       int64_t m, int64_t k, int64_t max_pairs, int64_t n_expert,
+                       char err[OWB_ERR_MAX]);
+    void (*mm_grp_prepare)(const struct owb_be_mm *p, const struct owb_be_mm_grp *g, const float *X,
+                           int64_t ldx, void *act, int64_t e0, int64_t e1);
+    void (*mm_grp_rows)(const struct owb_be_mm *p, const struct owb_be_mm_grp *g, const void *W,
+                        void *act, float *Y, int64_t ldy, int64_t r0, int64_t r1);
 
     /* ---- row ops: rows [r0, r1) of (rows, ld) f32 matrices; y may equal x ---- */
     void (*rmsnorm)(float *y, const float *x, const float *w, int64_t ld, int64_t n, float eps,

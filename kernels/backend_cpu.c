@@ -149,6 +149,129 @@ static void cpu_mm_id_rows(const struct owb_be_mm *p, const struct owb_be_mm_id 
     }
 }
 
+/* ---- grouped expert matmul ---- */
+
+/* Counting sort of the pairs by expert, in token order within an expert (the engine's order). */
+static void cpu_moe_route(const int32_t *ids, int64_t n_tok, int64_t n_used, int64_t n_expert,
+                          int32_t *route)
+{
+    int32_t *off = route, *pair = route + n_expert + 1;
+    const int64_t np = n_tok * n_used;
+    memset(off, 0, sizeof *off * (size_t)(n_expert + 1));
+    for (int64_t i = 0; i < np; i++) {
+        OWB_ASSERT(ids[i] >= 0 && ids[i] < n_expert);
+        off[ids[i] + 1]++;
+    }
+    for (int64_t e = 0; e < n_expert; e++)
+        off[e + 1] += off[e];
+    /* off[e] walks expert e's rows; shifted back afterwards */
+    for (int64_t i = 0; i < np; i++)
+        pair[off[ids[i]]++] = (int32_t)i;
+    for (int64_t e = n_expert; e > 0; e--)
+        off[e] = off[e - 1];
+    off[0] = 0;
+}
+
+/* The scratch of a grouped plan: gathered input rows (max_pairs, k) f32, prepared rows
+ * (max_pairs, grp_row_bytes), grouped outputs (max_pairs, m) f32; each part 64-byte aligned. */
+static size_t grp_align(size_t n)
+{
+    return (n + 63) & ~(size_t)63;
+}
+
+static size_t grp_prep_off(const struct owb_be_mm *p)
+{
+    return grp_align(sizeof(float) * (size_t)(p->batch * p->k));
+}
+
+static size_t grp_out_off(const struct owb_be_mm *p)
+{
+    return grp_prep_off(p) + (size_t)p->batch * p->grp_row_bytes;
+}
+
+static int cpu_mm_grp_plan(const struct owb_backend *be, struct owb_be_mm *p, enum owb_type wtype,
+                           int64_t m, int64_t k, int64_t max_pairs, int64_t n_expert,
+                           char err[OWB_ERR_MAX])
+{
+    if (max_pairs <= 0 || n_expert <= 0) {
+        snprintf(err, OWB_ERR_MAX, "cpu grouped matmul: %lld pairs of %lld experts",
+                 (long long)max_pairs, (long long)n_expert);
+        return OWB_E_USAGE;
+    }
+    int rc = cpu_mm_plan(be, p, wtype, m, k, 1, err);
+    if (rc)
+        return rc;
+    /* every row count an expert may get: the widest prepared row of their plans (the kernels
+     * change at a few batch sizes; a row count past the sweep is checked when it comes) */
+    size_t row = 0;
+    for (int64_t c = 1;; c = c < 32 ? c + 1 : c * 2) {
+        c = c < max_pairs ? c : max_pairs;
+        struct owb_matmul_plan q;
+        if ((rc = owb_matmul_plan_init(&q, wtype, m, k, c, owb_isa_active(), err)))
+            return rc;
+        row = q.act_row_bytes > row ? q.act_row_bytes : row;
+        if (c == max_pairs)
+            break;
+    }
+    p->batch = max_pairs;
+    p->n_expert = n_expert;
+    p->grp_row_bytes = grp_align(row);
+    p->act_bytes = grp_out_off(p) + grp_align(sizeof(float) * (size_t)(max_pairs * m));
+    snprintf(p->path, sizeof p->path, "cpu %s grouped: the kernels' plan per expert row count",
+             owb_type_name(wtype));
+    return 0;
+}
+
+/* The plan of expert rows at their count c (the engine's per-expert plan). */
+static void grp_expert_plan(const struct owb_be_mm *p, int64_t c, struct owb_matmul_plan *q)
+{
+    char err[OWB_ERR_MAX];
+    OWB_ASSERT(owb_matmul_plan_init(q, p->wtype, p->m, p->k, c, owb_isa_active(), err) == 0);
+    OWB_ASSERT(q->act_row_bytes <= p->grp_row_bytes);
+}
+
+static void cpu_mm_grp_prepare(const struct owb_be_mm *p, const struct owb_be_mm_grp *g,
+                               const float *X, int64_t ldx, void *act, int64_t e0, int64_t e1)
+{
+    const int32_t *off = g->route, *pair = g->route + p->n_expert + 1;
+    float *xg = act;
+    uint8_t *prep = (uint8_t *)act + grp_prep_off(p);
+    OWB_ASSERT(g->n_tok * g->n_used <= p->batch && e0 >= 0 && e1 <= p->n_expert);
+    for (int64_t e = e0; e < e1; e++) {
+        const int64_t o0 = off[e], c = off[e + 1] - o0;
+        if (!c)
+            continue;
+        for (int64_t r = o0; r < o0 + c; r++) {
+            const int64_t xi = g->x_per_tok > 1 ? pair[r] : pair[r] / g->n_used;
+            memcpy(xg + r * p->k, X + xi * ldx, sizeof(float) * (size_t)p->k);
+        }
+        struct owb_matmul_plan q;
+        grp_expert_plan(p, c, &q);
+        owb_matmul_prepare(&q, xg + o0 * p->k, p->k, prep + (size_t)o0 * p->grp_row_bytes, 0, c);
+    }
+}
+
+static void cpu_mm_grp_rows(const struct owb_be_mm *p, const struct owb_be_mm_grp *g, const void *W,
+                            void *act, float *Y, int64_t ldy, int64_t r0, int64_t r1)
+{
+    const int32_t *off = g->route, *pair = g->route + p->n_expert + 1;
+    const float *xg = act;
+    const uint8_t *prep = (const uint8_t *)act + grp_prep_off(p);
+    float *yg = (float *)((uint8_t *)act + grp_out_off(p));
+    for (int64_t e = 0; e < p->n_expert; e++) {
+        const int64_t o0 = off[e], c = off[e + 1] - o0;
+        if (!c)
+            continue;
+        struct owb_matmul_plan q;
+        grp_expert_plan(p, c, &q);
+        owb_matmul_rows(&q, (const uint8_t *)W + (size_t)e * g->expert_bytes,
+                        prep + (size_t)o0 * p->grp_row_bytes, xg + o0 * p->k, p->k, yg + o0 * p->m,
+                        p->m, r0, r1);
+        for (int64_t r = o0; r < o0 + c; r++)
+            memcpy(Y + pair[r] * ldy + r0, yg + r * p->m + r0, sizeof(float) * (size_t)(r1 - r0));
+    }
+}
+
 /* ---- row ops ---- */
 
 static void cpu_rmsnorm(float *y, const float *x, const float *w, int64_t ld, int64_t n, float eps,
@@ -264,21 +387,28 @@ static int64_t attn_pos(const struct owb_be_attn *a)
     return a->dpos ? *a->dpos : a->pos;
 }
 
-/* The cache layout of kernels/attn.h with cap = n_ctx (no ring): K as (n_head_kv, n_ctx,
- * head_dim), V transposed as (n_head_kv, head_dim, n_ctx). */
+/* A ring holds every key the chunk's queries see (see kernels/backend.h). */
+static void check_cap(const struct owb_be_attn *a, int64_t cap, int64_t n_tok)
+{
+    OWB_ASSERT(cap <= a->n_ctx &&
+               (cap == a->n_ctx || (a->window > 0 && cap >= a->window + n_tok - 1)));
+}
+
+/* The cache layout of kernels/attn.h: K as (n_head_kv, cap, head_dim), V transposed as
+ * (n_head_kv, head_dim, cap), position p in slot p % cap. */
 static void cpu_kv_store(float *kc, float *vc, const float *k, const float *v, int64_t ldk,
                          const struct owb_be_attn *a, int64_t n_tok)
 {
-    const int64_t pos = attn_pos(a), hd = a->head_dim;
+    const int64_t pos = attn_pos(a), hd = a->head_dim, cap = owb_be_attn_cap(a);
     OWB_ASSERT(pos >= 0 && pos + n_tok <= a->n_ctx);
+    check_cap(a, cap, n_tok);
     for (int64_t t = 0; t < n_tok; t++)
         for (int64_t h = 0; h < a->n_head_kv; h++) {
-            const int64_t slot = pos + t;
-            memcpy(kc + (h * a->n_ctx + slot) * hd, k + t * ldk + h * hd,
-                   sizeof(float) * (size_t)hd);
-            float *vt = vc + h * hd * a->n_ctx + slot;
+            const int64_t slot = (pos + t) % cap;
+            memcpy(kc + (h * cap + slot) * hd, k + t * ldk + h * hd, sizeof(float) * (size_t)hd);
+            float *vt = vc + h * hd * cap + slot;
             for (int64_t i = 0; i < hd; i++)
-                vt[i * a->n_ctx] = v[t * ldk + h * hd + i];
+                vt[i * cap] = v[t * ldk + h * hd + i];
         }
 }
 
@@ -290,8 +420,9 @@ static void cpu_attn(float *out, const float *q, const float *kc, const float *v
 {
     if (t1 <= t0)
         return;
-    const int64_t pos = attn_pos(a);
+    const int64_t pos = attn_pos(a), cap = owb_be_attn_cap(a);
     const int64_t hd = a->head_dim, ld = a->n_head * hd, group = a->n_head / a->n_head_kv;
+    const bool ring = cap < a->n_ctx;
     const int64_t nb = t1 - t0, qb = owb_attn_block_tokens(group, a->n_ctx, nb);
     const int64_t nblk = (nb + qb - 1) / qb;
     struct owb_matmul_plan *plans = malloc(sizeof *plans * (size_t)(2 * nblk));
@@ -300,8 +431,11 @@ static void cpu_attn(float *out, const float *q, const float *kc, const float *v
         .qs = malloc(sizeof(float) * (size_t)(group * qb * hd)),
         .sc = malloc(sizeof(float) * (size_t)(group * qb * a->n_ctx)),
         .pv = malloc(sizeof(float) * (size_t)(hd * group * qb)),
+        .kw = ring ? malloc(sizeof(float) * (size_t)(cap * hd)) : NULL,
+        .vw = ring ? malloc(sizeof(float) * (size_t)(cap * hd)) : NULL,
     };
-    OWB_ASSERT(plans && kstart && s.qs && s.sc && s.pv);
+    OWB_ASSERT(plans && kstart && s.qs && s.sc && s.pv && (!ring || (s.kw && s.vw)));
+    check_cap(a, cap, t1 - t0);
     struct owb_attn_blocks b = {.plans = plans, .kstart = kstart};
     char err[OWB_ERR_MAX];
     OWB_ASSERT(owb_attn_plan(&b, pos + t0, nb, qb, group, hd, a->window, owb_isa_active(), err) ==
@@ -312,7 +446,7 @@ static void cpu_attn(float *out, const float *q, const float *kc, const float *v
         .ldq = ld,
         .kc = kc,
         .vc = vc,
-        .cap = a->n_ctx,
+        .cap = cap,
         .head_dim = hd,
         .group = group,
         .pos = pos + t0,
@@ -325,6 +459,8 @@ static void cpu_attn(float *out, const float *q, const float *kc, const float *v
     free(s.qs);
     free(s.sc);
     free(s.pv);
+    free(s.kw);
+    free(s.vw);
 }
 
 /* ---- sync and timing ---- */
@@ -377,6 +513,10 @@ const struct owb_backend owb_backend_cpu = {
     .mm_prepare = cpu_mm_prepare,
     .mm_rows = cpu_mm_rows,
     .mm_id_rows = cpu_mm_id_rows,
+    .moe_route = cpu_moe_route,
+    .mm_grp_plan = cpu_mm_grp_plan,
+    .mm_grp_prepare = cpu_mm_grp_prepare,
+    .mm_grp_rows = cpu_mm_grp_rows,
     .rmsnorm = cpu_rmsnorm,
     .rope = cpu_rope,
     .softmax = cpu_softmax,

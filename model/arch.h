@@ -135,6 +135,7 @@ struct owb_model {
         const char *backend;     /* the backend's name */
         bool driver;             /* one host thread drives the backend's ops (model/devfwd.h) */
         bool graphs;             /* decode steps are recorded as a graph where the backend can */
+        bool grouped_experts;    /* MoE chunks run one matmul per used expert (mm_grp) */
         uint64_t graph_launches; /* decode steps replayed from the recorded graph */
         uint64_t plain_steps;    /* chunks and decode steps queued op by op */
         uint64_t device_bytes;   /* backend memory the driver allocated (weights it copied, KV

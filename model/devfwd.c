@@ -7,6 +7,8 @@
 #define _POSIX_C_SOURCE 200809L /* getenv */
 #include "model/devfwd.h"
 
+#include "kernels/attn.h"
+
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
@@ -28,7 +30,21 @@ struct dlayer {
     const void *wd[OWB_DF_NW];  /* backend addresses of the weights (NULL: absent) */
     const float *attn_norm, *ffn_norm, *bq, *bk, *bv, *bo, *br, *bg, *bu, *bd, *sinks;
     int64_t window;
+    int64_t cap;    /* KV cache slots: n_ctx, or a sliding layer's ring (owb_attn_cache_slots) */
+    int64_t kv_off; /* floats before the layer's K (and V) cache in D->kc (D->vc) */
     int rope;
+};
+
+/* Op classes of a profiled chunk (m->profile): marks in the backend's timeline (its timer: the
+ * wall clock on the cpu, events on a device), each closing the interval since the mark before it
+ * with a class: a weight type (its matmuls, preparing their inputs included) or PC_*; accounted
+ * after the chunk's synchronize. */
+enum { PC_ATTN = OWB_TYPE_COUNT, PC_NORM, PC_OTHER };
+struct dprof {
+    struct owb_be_timer *t; /* (cap) */
+    int *cls;               /* (cap) */
+    int n, cap;
+    bool on;
 };
 
 /* The per-chunk arguments (host staging and backend copy alike) are two regions of one buffer:
@@ -58,21 +74,41 @@ struct owb_devfwd {
     struct owb_buf *wbuf;
     int64_t n_wbuf;
     struct owb_buf vecs, x, xn, q, kb, vb, att, proj, hg, hu, de, rlog, sel, selw, logits, act, kc,
-        vc, step;
+        vc, step, route;
     void *step_host;    /* staging of step */
     size_t dec_off;     /* byte offset of the decode region in step */
     size_t act_cap;     /* bytes of act */
     size_t act1_expert; /* act bytes of one prepared row of the widest expert input */
 
     /* Plans: (n_layer * OWB_DF_NW + 1) for chunks of plan_nb tokens and for one token (the
-     * experts always run batch-1 plans: expert-indexed rows). */
+     * experts' expert-indexed rows take batch-1 plans). */
     int64_t plan_nb;
     struct owb_be_mm *plans, *plans1;
+    /* Grouped expert plans (n_layer * 3: gate, up, down) for chunks of several tokens, when the
+     * backend has them for every expert weight (else the experts run as expert-indexed rows). */
+    struct owb_be_mm *gplans;
+    bool grouped;
 
     bool graphs;       /* try to record the decode step */
     bool graph_failed; /* recording failed once: decode op by op */
     void *graph;       /* the recorded decode step */
+
+    struct dprof *prof; /* NULL until a profiled call */
 };
+
+static void prof_free(struct owb_devfwd *D)
+{
+    struct dprof *P = D->prof;
+    if (!P)
+        return;
+    for (int i = 0; i < P->cap && P->t; i++)
+        if (P->t[i].be)
+            D->be->timer_release(&P->t[i]);
+    free(P->t);
+    free(P->cls);
+    free(P);
+    D->prof = NULL;
+}
 
 bool owb_devfwd_wanted(const struct owb_backend *be, const struct owb_model_opts *o)
 {
@@ -90,18 +126,20 @@ void owb_devfwd_free(struct owb_devfwd *D)
         return;
     if (D->graph && D->be->graph_free)
         D->be->graph_free(D->graph);
+    prof_free(D);
     if (D->wbuf)
         for (int64_t i = 0; i < D->n_wbuf; i++)
             owb_buf_free(&D->wbuf[i]);
-    struct owb_buf *bufs[] = {&D->vecs,   &D->x,   &D->xn, &D->q,  &D->kb,   &D->vb,  &D->att,
-                              &D->proj,   &D->hg,  &D->hu, &D->de, &D->rlog, &D->sel, &D->selw,
-                              &D->logits, &D->act, &D->kc, &D->vc, &D->step};
+    struct owb_buf *bufs[] = {&D->vecs,   &D->x,   &D->xn, &D->q,  &D->kb,   &D->vb,   &D->att,
+                              &D->proj,   &D->hg,  &D->hu, &D->de, &D->rlog, &D->sel,  &D->selw,
+                              &D->logits, &D->act, &D->kc, &D->vc, &D->step, &D->route};
     for (size_t i = 0; i < OWB_ARRAY_LEN(bufs); i++)
         owb_buf_free(bufs[i]);
     free(D->wbuf);
     free(D->layers);
     free(D->plans);
     free(D->plans1);
+    free(D->gplans);
     free(D->step_host);
     free(D);
 }
@@ -223,6 +261,31 @@ static int plan_weights(struct owb_devfwd *D, struct owb_be_mm *pl, int64_t nb,
     return rc;
 }
 
+/* Grouped plans of every layer's gate, up and down for chunks of up to n_pairs (token, choice)
+ * pairs; false (and no error) when the backend has no grouped kernel for one of them. */
+static int plan_grouped(struct owb_devfwd *D, int64_t n_pairs, bool *ok, char err[OWB_ERR_MAX])
+{
+    const struct owb_backend *be = D->be;
+    char merr[OWB_ERR_MAX];
+    *ok = false;
+    if (!be->moe_route || !be->mm_grp_plan || !be->mm_grp_prepare || !be->mm_grp_rows)
+        return 0;
+    for (int64_t l = 0; l < D->hp.n_layer; l++)
+        for (int i = 0; i < 3; i++) {
+            const struct owb_wt *w = &D->layers[l].w[OWB_DF_GATE + i];
+            int rc = be->mm_grp_plan(be, &D->gplans[l * 3 + i], w->type, w->m, w->k, n_pairs,
+                                     D->n_expert, merr);
+            if (rc == OWB_E_UNSUPPORTED)
+                return 0;
+            if (rc) {
+                seterr(err, "layer %" PRId64 ": grouped experts: %.400s", l, merr);
+                return rc;
+            }
+        }
+    *ok = true;
+    return 0;
+}
+
 /* Activation scratch the plans pl need (one prepared input at a time). */
 static size_t plans_act(const struct owb_devfwd *D, const struct owb_be_mm *pl)
 {
@@ -302,10 +365,11 @@ int owb_devfwd_init(struct owb_devfwd **out, struct owb_model *m, const struct o
     D->wbuf = calloc((size_t)(L * OWB_DF_NW + 2), sizeof *D->wbuf);
     D->plans = calloc((size_t)(L * OWB_DF_NW + 1), sizeof *D->plans);
     D->plans1 = calloc((size_t)(L * OWB_DF_NW + 1), sizeof *D->plans1);
+    D->gplans = calloc((size_t)(L * 3), sizeof *D->gplans);
     D->dec_off = args_bytes(D, nb);
     const size_t step_bytes = D->dec_off + args_bytes(D, 1);
     D->step_host = calloc(1, step_bytes);
-    if (!D->layers || !D->wbuf || !D->plans || !D->plans1 || !D->step_host)
+    if (!D->layers || !D->wbuf || !D->plans || !D->plans1 || !D->gplans || !D->step_host)
         goto fail;
     for (int64_t l = 0; l < L; l++) {
         memcpy(D->layers[l].w, d->layers[l].w, sizeof D->layers[l].w);
@@ -351,7 +415,15 @@ int owb_devfwd_init(struct owb_devfwd **out, struct owb_model *m, const struct o
     /* Activations, KV cache, arguments. */
     const int64_t NR = nb * K; /* (token, choice) rows of the experts */
     const int64_t FW = D->moe ? NR : nb;
-    m->kv_cache_bytes = 2 * (uint64_t)L * (uint64_t)D->n_ctx * (uint64_t)D->kv_dim * sizeof(float);
+    /* KV caches: full layers hold n_ctx positions, sliding ones a ring of window + n_batch */
+    int64_t kv_total = 0;
+    for (int64_t l = 0; l < L; l++) {
+        struct dlayer *ly = &D->layers[l];
+        ly->cap = owb_attn_cache_slots(ly->window, D->n_ctx, nb);
+        ly->kv_off = kv_total;
+        kv_total += ly->cap * D->kv_dim;
+    }
+    m->kv_cache_bytes = 2 * (uint64_t)kv_total * sizeof(float);
     if ((rc = alloc(D, &D->x, nb, E, sizeof(float), m, berr)) ||
         (rc = alloc(D, &D->xn, nb, E, sizeof(float), m, berr)) ||
         (rc = alloc(D, &D->q, nb, D->q_dim, sizeof(float), m, berr)) ||
@@ -362,8 +434,8 @@ int owb_devfwd_init(struct owb_devfwd **out, struct owb_model *m, const struct o
         (rc = alloc(D, &D->hg, FW, F, sizeof(float), m, berr)) ||
         (rc = alloc(D, &D->hu, FW, F, sizeof(float), m, berr)) ||
         (rc = alloc(D, &D->logits, nb, hp->n_vocab, sizeof(float), m, berr)) ||
-        (rc = alloc(D, &D->kc, L * D->n_ctx, D->kv_dim, sizeof(float), m, berr)) ||
-        (rc = alloc(D, &D->vc, L * D->n_ctx, D->kv_dim, sizeof(float), m, berr)) ||
+        (rc = alloc(D, &D->kc, kv_total, 1, sizeof(float), m, berr)) ||
+        (rc = alloc(D, &D->vc, kv_total, 1, sizeof(float), m, berr)) ||
         (rc = alloc(D, &D->step, (int64_t)step_bytes, 1, 1, m, berr)))
         goto fail_be;
     if (D->moe && ((rc = alloc(D, &D->de, NR, E, sizeof(float), m, berr)) ||
@@ -380,7 +452,18 @@ int owb_devfwd_init(struct owb_devfwd **out, struct owb_model *m, const struct o
                 const size_t ab = D->plans1[l * OWB_DF_NW + i].act_bytes;
                 D->act1_expert = ab > D->act1_expert ? ab : D->act1_expert;
             }
-    const size_t ax = (size_t)NR * D->act1_expert;
+    size_t ax = (size_t)NR * D->act1_expert;
+    if (D->moe && nb > 1) {
+        if ((rc = plan_grouped(D, NR, &D->grouped, berr)))
+            goto fail_be;
+        m->exec.grouped_experts = D->grouped;
+        if (D->grouped) {
+            if ((rc = alloc(D, &D->route, (int64_t)owb_be_route_bytes(nb, K, X), 1, 1, m, berr)))
+                goto fail_be;
+            for (int64_t i = 0; i < L * 3; i++)
+                ax = D->gplans[i].act_bytes > ax ? D->gplans[i].act_bytes : ax;
+        }
+    }
     if ((rc = act_reserve(D, a1 > ax ? a1 : ax, berr)))
         goto fail_be;
     if ((rc = plan_chunk(D, nb, berr)))
@@ -400,6 +483,17 @@ fail:
 
 /* ---- the op sequence ---- */
 
+/* A profiling mark closing an op of class cls (no-op when not profiling). */
+static void pm(const struct owb_devfwd *D, int cls)
+{
+    struct dprof *P = D->prof;
+    if (!P || !P->on)
+        return;
+    OWB_ASSERT(P->n < P->cap);
+    D->be->timer_mark(&P->t[P->n]);
+    P->cls[P->n++] = cls;
+}
+
 static float *F32(const struct owb_buf *b)
 {
     return (float *)b->data;
@@ -415,6 +509,7 @@ static void mm(const struct owb_devfwd *D, const struct owb_be_mm *p, const void
     if (act)
         be->mm_prepare(p, X, ldx, act, 0, p->batch);
     be->mm_rows(p, W, act, X, ldx, Y, ldy, 0, p->m);
+    pm(D, p->wtype);
 }
 
 /* Expert-indexed Y rows (t * K + j) = W[ids[t K + j]] X rows for tokens [0, nb): p a batch-1
@@ -432,6 +527,21 @@ static void mm_id(const struct owb_devfwd *D, const struct owb_be_mm *p, const s
     const struct owb_be_mm_id id = {(const int32_t *)D->sel.data, D->n_used, D->n_expert,
                                     w->exp_stride, x_per_tok};
     be->mm_id_rows(p, &id, W, p->act_bytes ? D->act.data : NULL, X, ldx, Y, ldy, 0, nb);
+    pm(D, p->wtype);
+}
+
+/* The grouped form of mm_id for a chunk routed into D->route: gather, one matmul per used expert,
+ * results in the same rows. X NULL: the rows prepared by the call before (same plan shape). */
+static void mm_grp(const struct owb_devfwd *D, const struct owb_be_mm *p, const void *W,
+                   const struct owb_wt *w, const float *X, int64_t ldx, int64_t x_per_tok, float *Y,
+                   int64_t ldy, int64_t nb)
+{
+    const struct owb_be_mm_grp g = {(const int32_t *)D->route.data, nb, D->n_used, w->exp_stride,
+                                    x_per_tok};
+    if (X)
+        D->be->mm_grp_prepare(p, &g, X, ldx, D->act.data, 0, D->n_expert);
+    D->be->mm_grp_rows(p, &g, W, D->act.data, Y, ldy, 0, p->m);
+    pm(D, p->wtype);
 }
 
 /* The ops of one chunk of nb tokens whose arguments are in the region of D->step at `off` (room
@@ -453,9 +563,11 @@ static int chunk_ops(struct owb_devfwd *D, int64_t nb, const struct owb_be_mm *p
     float *x = F32(&D->x), *xn = F32(&D->xn), *q = F32(&D->q), *kb = F32(&D->kb);
     float *vb = F32(&D->vb), *att = F32(&D->att), *proj = F32(&D->proj), *hg = F32(&D->hg);
     float *hu = F32(&D->hu);
+    pm(D, PC_OTHER); /* the chunk's first mark: no interval before it */
     int rc = be->get_rows(D->tok_embd.type, D->tok_embd_d, E, tok, x, E, 0, nb);
     if (rc)
         return rc;
+    pm(D, PC_OTHER);
     struct owb_be_attn a = {
         .n_head = hp->n_head,
         .n_head_kv = hp->n_head_kv,
@@ -468,11 +580,12 @@ static int chunk_ops(struct owb_devfwd *D, int64_t nb, const struct owb_be_mm *p
     for (int64_t l = 0; l < hp->n_layer; l++) {
         const struct dlayer *ly = &D->layers[l];
         const struct owb_be_mm *p = &pl[l * OWB_DF_NW];
-        float *kc = F32(&D->kc) + l * D->n_ctx * KD, *vc = F32(&D->vc) + l * D->n_ctx * KD;
+        float *kc = F32(&D->kc) + ly->kv_off, *vc = F32(&D->vc) + ly->kv_off;
         const struct owb_rope_cache *rot = rc0 + (int64_t)ly->rope * S;
 
         /* attention */
         be->rmsnorm(xn, x, ly->attn_norm, E, E, hp->rms_eps, 0, nb);
+        pm(D, PC_NORM);
         mm(D, &p[OWB_DF_Q], ly->wd[OWB_DF_Q], xn, E, q, QD);
         mm(D, &p[OWB_DF_K], ly->wd[OWB_DF_K], xn, E, kb, KD);
         mm(D, &p[OWB_DF_V], ly->wd[OWB_DF_V], xn, E, vb, KD);
@@ -485,22 +598,29 @@ static int chunk_ops(struct owb_devfwd *D, int64_t nb, const struct owb_be_mm *p
         be->rope(q, QD, hp->n_head, hd, rot, hp->rope_neox, 0, nb);
         be->rope(kb, KD, hp->n_head_kv, hd, rot, hp->rope_neox, 0, nb);
         a.window = ly->window;
+        a.cap = ly->cap;
         a.sinks = ly->sinks;
         be->kv_store(kc, vc, kb, vb, KD, &a, nb);
         be->attn(att, q, kc, vc, &a, 0, nb);
+        pm(D, PC_ATTN);
         mm(D, &p[OWB_DF_O], ly->wd[OWB_DF_O], att, QD, proj, E);
         if (ly->bo)
             be->add_bias(proj, proj, ly->bo, 0, NULL, E, E, 0, nb);
+        pm(D, PC_ATTN);
         be->add(x, x, proj, E, E, 0, nb);
+        pm(D, PC_OTHER);
 
         /* feed-forward */
         be->rmsnorm(xn, x, ly->ffn_norm, E, E, hp->rms_eps, 0, nb);
+        pm(D, PC_NORM);
         if (!D->moe) {
             mm(D, &p[OWB_DF_GATE], ly->wd[OWB_DF_GATE], xn, E, hg, F);
             mm(D, &p[OWB_DF_UP], ly->wd[OWB_DF_UP], xn, E, hu, F);
             be->silu_mul(hg, hg, hu, F, F, 0, nb);
+            pm(D, PC_OTHER);
             mm(D, &p[OWB_DF_DOWN], ly->wd[OWB_DF_DOWN], hg, F, proj, E);
             be->add(x, x, proj, E, E, 0, nb);
+            pm(D, PC_OTHER);
             continue;
         }
         float *rlog = F32(&D->rlog), *de = F32(&D->de), *selw = F32(&D->selw);
@@ -509,26 +629,48 @@ static int chunk_ops(struct owb_devfwd *D, int64_t nb, const struct owb_be_mm *p
         if (ly->br)
             be->add_bias(rlog, rlog, ly->br, 0, NULL, X, X, 0, nb);
         be->topk(rlog, X, X, K, D->w_scale, sel, selw, 0, nb);
-        mm_id(D, &p[OWB_DF_GATE], &ly->w[OWB_DF_GATE], ly->wd[OWB_DF_GATE], xn, E, 1, hg, F, nb);
-        mm_id(D, &p[OWB_DF_UP], &ly->w[OWB_DF_UP], ly->wd[OWB_DF_UP], xn, E, 1, hu, F, nb);
+        const bool grp = D->grouped && nb > 1;
+        const struct owb_be_mm *gp = &D->gplans[l * 3];
+        if (grp)
+            be->moe_route(sel, nb, K, X, (int32_t *)D->route.data);
+        pm(D, PC_OTHER);
+        if (grp) {
+            mm_grp(D, &gp[0], ly->wd[OWB_DF_GATE], &ly->w[OWB_DF_GATE], xn, E, 1, hg, F, nb);
+            const bool same = gp[1].wtype == gp[0].wtype && gp[1].m == gp[0].m &&
+                              gp[1].k == gp[0].k; /* up reads gate's prepared rows */
+            mm_grp(D, &gp[1], ly->wd[OWB_DF_UP], &ly->w[OWB_DF_UP], same ? NULL : xn, E, 1, hu, F,
+                   nb);
+        } else {
+            mm_id(D, &p[OWB_DF_GATE], &ly->w[OWB_DF_GATE], ly->wd[OWB_DF_GATE], xn, E, 1, hg, F,
+                  nb);
+            mm_id(D, &p[OWB_DF_UP], &ly->w[OWB_DF_UP], ly->wd[OWB_DF_UP], xn, E, 1, hu, F, nb);
+        }
         if (ly->bg)
             be->add_bias(hg, hg, ly->bg, F, sel, F, F, 0, nb * K);
         if (ly->bu)
             be->add_bias(hu, hu, ly->bu, F, sel, F, F, 0, nb * K);
         be->swiglu_oai(hg, hg, hu, F, F, D->alpha, D->limit, 0, nb * K);
-        mm_id(D, &p[OWB_DF_DOWN], &ly->w[OWB_DF_DOWN], ly->wd[OWB_DF_DOWN], hg, F, K, de, E, nb);
+        pm(D, PC_OTHER);
+        if (grp)
+            mm_grp(D, &gp[2], ly->wd[OWB_DF_DOWN], &ly->w[OWB_DF_DOWN], hg, F, K, de, E, nb);
+        else
+            mm_id(D, &p[OWB_DF_DOWN], &ly->w[OWB_DF_DOWN], ly->wd[OWB_DF_DOWN], hg, F, K, de, E,
+                  nb);
         if (ly->bd)
             be->add_bias(de, de, ly->bd, E, sel, E, E, 0, nb * K);
         be->moe_sum(x, de, selw, K, E, E, 0, nb);
+        pm(D, PC_OTHER);
     }
 
     /* logits: every row, or the last one into row 0 */
     const struct owb_be_mm *po = &pl[hp->n_layer * OWB_DF_NW];
     if (lg == LG_ALL) {
         be->rmsnorm(xn, x, D->output_norm, E, E, hp->rms_eps, 0, nb);
+        pm(D, PC_NORM);
         mm(D, po, D->output_d, xn, E, F32(&D->logits), V);
     } else if (lg == LG_LAST) {
         be->rmsnorm(xn, x, D->output_norm, E, E, hp->rms_eps, nb - 1, nb);
+        pm(D, PC_NORM);
         mm(D, &D->plans1[hp->n_layer * OWB_DF_NW], D->output_d, xn + (nb - 1) * E, E,
            F32(&D->logits), V);
     }
@@ -564,7 +706,8 @@ static int decode_step(struct owb_devfwd *D, struct owb_model *m, char err[OWB_E
 {
     const struct owb_backend *be = D->be;
     char gerr[OWB_ERR_MAX] = "";
-    if (D->graphs && !D->graph && !D->graph_failed) {
+    const bool prof = D->prof && D->prof->on; /* marks between ops: no graph */
+    if (D->graphs && !D->graph && !D->graph_failed && !prof) {
         int rc = be->graph_begin(be, gerr);
         if (!rc) {
             int orc = chunk_ops(D, 1, D->plans1, LG_LAST, D->dec_off, 1);
@@ -582,7 +725,7 @@ static int decode_step(struct owb_devfwd *D, struct owb_model *m, char err[OWB_E
             seterr(m->exec.note, "decode graph not recorded: %.400s", gerr);
         }
     }
-    if (D->graph) {
+    if (D->graph && !prof) {
         int rc = be->graph_launch(be, D->graph, err);
         if (!rc)
             m->exec.graph_launches++;
@@ -595,11 +738,73 @@ static int decode_step(struct owb_devfwd *D, struct owb_model *m, char err[OWB_E
     return rc;
 }
 
+/* The timers of profiled calls, at the first one: room for every mark of a chunk (a layer marks
+ * at most 16 ops, the chunk 4 more). */
+static int prof_init(struct owb_devfwd *D, char err[OWB_ERR_MAX])
+{
+    struct dprof *P = calloc(1, sizeof *P);
+    if (!P) {
+        seterr(err, "profile: out of memory");
+        return OWB_E_NOMEM;
+    }
+    D->prof = P;
+    P->cap = (int)(D->hp.n_layer * 16 + 4);
+    P->t = calloc((size_t)P->cap, sizeof *P->t);
+    P->cls = calloc((size_t)P->cap, sizeof *P->cls);
+    if (!P->t || !P->cls) {
+        prof_free(D);
+        seterr(err, "profile: out of memory");
+        return OWB_E_NOMEM;
+    }
+    for (int i = 0; i < P->cap; i++) {
+        char terr[OWB_ERR_MAX];
+        int rc = D->be->timer_init(D->be, &P->t[i], terr);
+        if (rc) {
+            P->t[i].be = NULL;
+            prof_free(D);
+            seterr(err, "profile: backend %s timer: %.400s", D->be->name, terr);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* The intervals between the marks of a finished chunk into the profile's classes. */
+static void prof_account(struct owb_devfwd *D, struct owb_model_profile *mp)
+{
+    struct dprof *P = D->prof;
+    for (int i = 1; i < P->n; i++) {
+        const double ns = D->be->timer_elapsed_ns(&P->t[i - 1], &P->t[i]);
+        if (!(ns > 0))
+            continue;
+        const uint64_t v = (uint64_t)ns;
+        const int c = P->cls[i];
+        if (c < OWB_TYPE_COUNT)
+            mp->matmul_ns[c] += v;
+        else if (c == PC_ATTN)
+            mp->attention_ns += v;
+        else if (c == PC_NORM)
+            mp->norm_ns += v;
+        else
+            mp->other_ns += v;
+    }
+    P->n = 0;
+}
+
 int owb_devfwd_forward(struct owb_devfwd *D, struct owb_model *m, const int32_t *tokens, int64_t n,
                        int64_t pos, float *logits, bool logits_all, char err[OWB_ERR_MAX])
 {
     const struct owb_backend *be = D->be;
     const int64_t V = D->hp.n_vocab;
+    if (m->profile && !D->prof) {
+        int rc = prof_init(D, err);
+        if (rc)
+            return rc;
+    }
+    if (D->prof) {
+        D->prof->on = m->profile != NULL;
+        D->prof->n = 0;
+    }
     for (int64_t i = 0; i < n; i += D->n_batch) {
         const int64_t nb = n - i < D->n_batch ? n - i : D->n_batch;
         const bool last = i + nb == n;
@@ -631,6 +836,8 @@ int owb_devfwd_forward(struct owb_devfwd *D, struct owb_model *m, const int32_t 
             rc = be->synchronize(be, err);
         if (rc)
             return rc;
+        if (D->prof && D->prof->on)
+            prof_account(D, m->profile);
     }
     return 0;
 }

@@ -10,23 +10,31 @@
  * accounting) and then describe it here (struct owb_df_desc: their bound weights, 1-D tensors,
  * rope tables); owb_devfwd_init puts it in the backend's memory once: the weights through
  * buf_map (cpu: the mapping itself, no copy; cuda: one upload), the 1-D tensors into one buffer,
- * a KV cache of n_ctx positions for every layer (sliding layers too: their window is a mask of
- * the attention op, not a ring), activations for n_batch tokens.
+ * a KV cache of n_ctx positions for every full layer and a ring of window + n_batch slots for
+ * every sliding one (kernels/attn.h's policy, the engine's: position p in slot p % cap),
+ * activations for n_batch tokens.
  *
  * A chunk of nb tokens at position pos: its ids, position and rope caches (the architecture's
  * YaRN or frequency-factor tables, resolved on the host) are uploaded, then per layer: RMSNorm,
  * Q/K/V matmuls, biases, RoPE, kv_store, attention (causal, window, sinks), output projection
  * (+ bias) and residual add; then the dense feed-forward (gate, up, SiLU product, down, add) or
- * the mixture of experts (router + bias, top-k, expert-indexed gate/up + biases, clamped SwiGLU,
- * expert-indexed down + bias, weighted sum into the residual); final RMSNorm, the output
- * matmul of every row or of the last, logits downloaded. What changes per decoded token (token
- * id, position, rope caches) is read from backend memory, so a backend with graphs records the
- * decode step once and replays it (graph_begin/end/launch); when recording fails, the ops run
+ * the mixture of experts (router + bias, top-k, gate/up + biases, clamped SwiGLU, down + bias,
+ * weighted sum into the residual; the experts of a chunk of several tokens are routed once
+ * (moe_route) and run grouped, one matmul per used expert at its row count (mm_grp), where the
+ * backend has grouped kernels, else and in decode as expert-indexed rows); final RMSNorm, the
+ * output matmul of every row or of the last, logits downloaded. What changes per decoded token
+ * (token id, position, rope caches) is read from backend memory, so a backend with graphs records
+ * the decode step once and replays it (graph_begin/end/launch); when recording fails, the ops run
  * plainly and the model's exec record says which ran and why.
  *
- * Numerics against the engine on the cpu backend: the same kernels and the same plans in decode
- * (the same bits); for a chunk of several tokens the experts run as expert-indexed GEMVs where
- * the engine groups tokens into per-expert GEMMs (other roundings, same maths).
+ * Profile: while m->profile is set, the driver marks the backend's timer (events on a device)
+ * after every op and adds the intervals to the op classes of struct owb_model_profile (matmuls by
+ * weight type with their input preparation; attention: biases, RoPE, KV store, attention; norm;
+ * other), decode steps then queued op by op (a mark cannot sit inside a replayed graph); the
+ * timers are created at the first profiled call.
+ *
+ * Numerics against the engine on the cpu backend: the same kernels and the same plans, the experts
+ * of a chunk grouped per expert as the engine groups them: the same bits.
  */
 #ifndef OWB_MODEL_DEVFWD_H
 #define OWB_MODEL_DEVFWD_H

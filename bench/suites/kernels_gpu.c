@@ -210,8 +210,8 @@ int owb_kernels_gpu_copy(const struct owb_backend *be, int quick, cJSON *doc, do
     *gb_per_s = 0.0;
     if (!ns)
         return OWB_E_NOMEM;
-    if ((rc = owb_cuda_device_info(0, &info, err)))
-        goto out;
+    if (owb_cuda_device_info(0, &info, err)) /* a backend that is not cuda: named by its table */
+        snprintf(info.name, sizeof info.name, "%s", be->name);
     /* read + write bytes per second */
     c.copy_bytes = quick ? COPY_BYTES / 4 : COPY_BYTES;
     if ((rc = be->buf_alloc(be, &c.src, c.copy_bytes, err)) ||

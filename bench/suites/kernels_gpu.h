@@ -29,7 +29,8 @@ int owb_kernels_gpu_run(const struct owb_backend *be, const struct owb_kernels_c
 
 /* The device-to-device copy bandwidth of be (read + write bytes per second, the median of the
  * repetitions; quick: fewer) as benchmark kernels/gpu/copy in doc and in *gb_per_s: the ceiling
- * of the kernels sweep and of `owbench model --device cuda`'s decode roofline. Returns 0,
+ * of the kernels sweep and of `owbench model --device cuda`'s decode roofline. Any backend's
+ * table copies (param device: the CUDA device's name, else the backend's). Returns 0,
  * OWB_E_UNSUPPORTED (no device), OWB_E_NOMEM (device memory), OWB_E_SYSTEM. */
 int owb_kernels_gpu_copy(const struct owb_backend *be, int quick, cJSON *doc, double *gb_per_s,
                          char err[OWB_ERR_MAX]);

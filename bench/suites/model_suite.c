@@ -209,9 +209,15 @@ static void common_params(cJSON *b, const struct ms_run *r, const struct ms_mode
 }
 
 /* The operation classes of one profiled repetition of `tokens` tokens: metrics
- * op_<class>_ns_per_token and the object "op_classes". */
-static void add_op_classes(cJSON *b, const struct owb_model_profile *p, double tokens)
+ * op_<class>_ns_per_token and the object "op_classes". A device's classes come from marks of its
+ * timer between the driver's ops (model/devfwd.c), its decode steps then queued op by op instead
+ * of replayed from the graph: param op_timer says so. */
+static void add_op_classes(cJSON *b, const struct ms_run *r, const struct owb_model_profile *p,
+                           double tokens)
 {
+    if (r->dev)
+        owb_result_param_str(b, "op_timer",
+                             "backend events between the driver's ops (decode steps op by op)");
     cJSON *oc = cJSON_AddObjectToObject(b, "op_classes");
     if (!oc || tokens <= 0 || !p->total_ns)
         return;
@@ -356,7 +362,7 @@ static int run_prefill(struct ms_run *r, const struct ms_model_info *mi, int nth
         rc = OWB_E_USAGE;
         goto out;
     }
-    rc = ms_measure(r, ms_prefill, 1, cfg->profile && !r->dev ? &prof : NULL, cnt);
+    rc = ms_measure(r, ms_prefill, 1, cfg->profile ? &prof : NULL, cnt);
     if (rc)
         goto out;
     cJSON *b = owb_result_add_benchmark(doc, name, "model");
@@ -389,8 +395,8 @@ static int run_prefill(struct ms_run *r, const struct ms_model_info *mi, int nth
     if (!r->dev &&
         owb_matmul_plan_init(&mp, wt, 16, blk, cfg->n_prompt, owb_isa_active(), merr) == 0)
         owb_peak_suite_annotate(b, owb_peak_kind_for_act(mp.act_type), peaks);
-    if (cfg->profile && !r->dev)
-        add_op_classes(b, &prof, n);
+    if (cfg->profile)
+        add_op_classes(b, r, &prof, n);
     if (cfg->verbose)
         fprintf(stderr, "  %-48s %10.1f tok/s  %8.1f GFLOP/s\n", name, n * 1e9 / st.median,
                 flop / st.median);
@@ -477,7 +483,7 @@ static int run_decode(struct ms_run *r, const struct ms_model_info *mi, int nthr
                 fprintf(stderr, "model: no memory for the interleaved read ceiling's buffer\n");
         }
     }
-    rc = ms_measure(r, ms_decode, (size_t)cfg->n_gen, cfg->profile && !r->dev ? &prof : NULL, cnt);
+    rc = ms_measure(r, ms_decode, (size_t)cfg->n_gen, cfg->profile ? &prof : NULL, cnt);
     if (rc)
         goto out;
     cJSON *b = owb_result_add_benchmark(doc, name, "model");
@@ -574,8 +580,8 @@ static int run_decode(struct ms_run *r, const struct ms_model_info *mi, int nthr
         cJSON_AddNumberToObject(o, "mean_ns", bs.mean);
         cJSON_AddItemToArray(arr, o);
     }
-    if (cfg->profile && !r->dev)
-        add_op_classes(b, &prof, cfg->n_gen);
+    if (cfg->profile)
+        add_op_classes(b, r, &prof, cfg->n_gen);
     if (cfg->verbose)
         fprintf(stderr, "  %-48s %10.1f tok/s  %7.1f GB/s%s\n", name, tps, bpt * tps / 1e9,
                 ceiling > 0 ? "" : " (no ceiling)");

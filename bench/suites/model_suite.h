@@ -88,7 +88,8 @@ void owb_model_bench_cfg_default(struct owb_model_bench_cfg *cfg);
  * last four when a ceiling is known), ceiling_interleaved_gb_per_s (median), _min_, _max_,
  * ceiling_interleaved_bytes, pct_of_roofline_interleaved (median over the repetitions) and its
  * _min/_max (CPU decode), op_<class>_ns_per_token}, the extra members "op_classes"
- * {class: {ns_per_token, share}} (shares of the profiled wall time) and, for decode,
+ * {class: {ns_per_token, share}} (shares of the profiled wall time; on a device from its event
+ * timer between the driver's ops, param op_timer) and, for decode,
  * "latency_by_position" [{pos_lo, pos_hi, n, median_ns, p90_ns, mean_ns}] and
  * "ceiling_interleaved_samples" [reps + 1 GB/s: before repetition 1, after each]. The ceiling is
  * stream/read/t<N> of ceiling_doc when given, else of doc. Returns 0; OWB_E_USAGE (bad policy,

@@ -7,7 +7,9 @@
  * the ops queued between graph_begin and graph_end, instantiated once and relaunched. Plans: GEMV
  * (batch chunks of up to 8) for batches below 16 or k not a multiple of 32, the tensor-core GEMM
  * otherwise (activations converted to the tile type in mm_prepare). k must be a multiple of 8
- * (every block format is) except for the float types' GEMV, which reads any width.
+ * (every block format is) except for the float types' GEMV, which reads any width. Grouped
+ * experts (mm_grp) run the tensor-core GEMM for every used expert in one launch (k a multiple of
+ * 32; otherwise mm_grp_plan says unsupported and the caller runs expert-indexed GEMVs).
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -230,6 +232,53 @@ static void cuda_mm_id_rows(const struct owb_be_mm *p, const struct owb_be_mm_id
                    id->x_per_tok, X, ldx, Y, ldy, p->m, p->k, t0, t1, stream);
 }
 
+/* ---- grouped experts ---- */
+
+static void cuda_moe_route(const int32_t *ids, int64_t n_tok, int64_t n_used, int64_t n_expert,
+                           int32_t *route)
+{
+    owb_cu_moe_route(ids, n_tok * n_used, n_expert, route, stream);
+}
+
+static int cuda_mm_grp_plan(const struct owb_backend *be, struct owb_be_mm *p, enum owb_type wtype,
+                            int64_t m, int64_t k, int64_t max_pairs, int64_t n_expert,
+                            char err[OWB_ERR_MAX])
+{
+    int rc = cuda_mm_plan(be, p, wtype, m, k, max_pairs, err);
+    if (rc)
+        return rc;
+    if (k % 32 || n_expert <= 0 || n_expert > 65535) {
+        snprintf(err, OWB_ERR_MAX,
+                 "cuda grouped matmul: k = %lld is not a multiple of 32 or %lld experts are not "
+                 "1..65535",
+                 (long long)k, (long long)n_expert);
+        return OWB_E_UNSUPPORTED;
+    }
+    p->kind = KIND_GEMM;
+    p->act_type = owb_cu_gemm_act_type(wtype);
+    p->act_bytes = (size_t)max_pairs * (size_t)k * 2;
+    p->n_expert = n_expert;
+    snprintf(p->path, sizeof p->path, "cuda %s grouped gemm wmma %s", owb_type_name(wtype),
+             owb_type_name(p->act_type));
+    return 0;
+}
+
+static void cuda_mm_grp_prepare(const struct owb_be_mm *p, const struct owb_be_mm_grp *g,
+                                const float *X, int64_t ldx, void *act, int64_t e0, int64_t e1)
+{
+    OWB_ASSERT(g->n_tok * g->n_used <= p->batch && e0 >= 0 && e1 <= p->n_expert);
+    owb_cu_gather_rows(p->act_type, X, ldx, act, p->k, g->route, p->n_expert, g->n_used,
+                       g->x_per_tok, g->n_tok * g->n_used, e0, e1, stream);
+}
+
+static void cuda_mm_grp_rows(const struct owb_be_mm *p, const struct owb_be_mm_grp *g,
+                             const void *W, void *act, float *Y, int64_t ldy, int64_t r0,
+                             int64_t r1)
+{
+    owb_cu_gemm_grp(p->wtype, W, owb_row_size(p->wtype, p->k), g->expert_bytes, act, Y, ldy, p->k,
+                    g->route, p->n_expert, g->n_tok, r0, r1, stream);
+}
+
 /* ---- row ops ---- */
 
 static void cuda_rmsnorm(float *y, const float *x, const float *w, int64_t ld, int64_t n, float eps,
@@ -286,8 +335,11 @@ static int cuda_get_rows(enum owb_type t, const void *W, int64_t n_cols, const i
 static void cuda_kv_store(float *kc, float *vc, const float *k, const float *v, int64_t ldk,
                           const struct owb_be_attn *a, int64_t n_tok)
 {
+    const int64_t cap = owb_be_attn_cap(a);
     OWB_ASSERT(a->dpos || (a->pos >= 0 && a->pos + n_tok <= a->n_ctx));
-    owb_cu_kv_store(kc, vc, k, v, ldk, a->n_head_kv, a->head_dim, a->n_ctx, a->pos, a->dpos, n_tok,
+    OWB_ASSERT(cap <= a->n_ctx &&
+               (cap == a->n_ctx || (a->window > 0 && cap >= a->window + n_tok - 1)));
+    owb_cu_kv_store(kc, vc, k, v, ldk, a->n_head_kv, a->head_dim, cap, a->pos, a->dpos, n_tok,
                     stream);
 }
 
@@ -295,8 +347,8 @@ static void cuda_attn(float *out, const float *q, const float *kc, const float *
                       const struct owb_be_attn *a, int64_t t0, int64_t t1)
 {
     OWB_ASSERT(a->head_dim <= OWB_CU_ATTN_MAX_HEAD_DIM && a->n_head % a->n_head_kv == 0);
-    owb_cu_attn(out, q, kc, vc, a->n_head, a->n_head_kv, a->head_dim, a->n_ctx, a->pos, a->dpos,
-                a->window, a->sinks, a->scale, t0, t1, stream);
+    owb_cu_attn(out, q, kc, vc, a->n_head, a->n_head_kv, a->head_dim, a->n_ctx, owb_be_attn_cap(a),
+                a->pos, a->dpos, a->window, a->sinks, a->scale, t0, t1, stream);
 }
 
 static void cuda_add_bias(float *y, const float *x, const float *b, int64_t ldb, const int32_t *ids,
@@ -432,6 +484,10 @@ const struct owb_backend owb_backend_cuda = {
     .mm_prepare = cuda_mm_prepare,
     .mm_rows = cuda_mm_rows,
     .mm_id_rows = cuda_mm_id_rows,
+    .moe_route = cuda_moe_route,
+    .mm_grp_plan = cuda_mm_grp_plan,
+    .mm_grp_prepare = cuda_mm_grp_prepare,
+    .mm_grp_rows = cuda_mm_grp_rows,
     .rmsnorm = cuda_rmsnorm,
     .rope = cuda_rope,
     .softmax = cuda_softmax,

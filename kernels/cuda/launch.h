@@ -52,6 +52,19 @@ void owb_cu_convert_rows(enum owb_type act_t, const float *X, int64_t ldx, void 
  * type; k % 32 == 0. */
 void owb_cu_gemm(enum owb_type t, const void *W, size_t row_bytes, const void *act, float *Y,
                  int64_t ldy, int64_t k, int64_t batch, int64_t r0, int64_t r1, void *stream);
+/* Grouped experts (kernels/backend.h mm_grp): the route of n_pairs ids over n_expert experts (one
+ * block); the input rows of experts [e0, e1) gathered from X (row of pair p: p, or p / n_used when
+ * x_per_tok is 1) and converted to act_t, row r of the route at act row r; the GEMM of every
+ * expert over its rows (grid sized for n_tok rows each; more rows loop), W rows [r0, r1) of
+ * expert e at e * expert_bytes, each result to Y row pair[r]; k % 32 == 0. */
+void owb_cu_moe_route(const int32_t *ids, int64_t n_pairs, int64_t n_expert, int32_t *route,
+                      void *stream);
+void owb_cu_gather_rows(enum owb_type act_t, const float *X, int64_t ldx, void *act, int64_t k,
+                        const int32_t *route, int64_t n_expert, int64_t n_used, int64_t x_per_tok,
+                        int64_t n_pairs, int64_t e0, int64_t e1, void *stream);
+void owb_cu_gemm_grp(enum owb_type t, const void *W, size_t row_bytes, size_t expert_bytes,
+                     const void *act, float *Y, int64_t ldy, int64_t k, const int32_t *route,
+                     int64_t n_expert, int64_t n_tok, int64_t r0, int64_t r1, void *stream);
 
 void owb_cu_rmsnorm(float *y, const float *x, const float *w, int64_t ld, int64_t n, float eps,
                     int64_t r0, int64_t r1, void *stream);
@@ -65,12 +78,13 @@ void owb_cu_binary(int op, float *y, const float *a, const float *b, int64_t ld,
 void owb_cu_get_rows(enum owb_type t, const void *W, size_t row_bytes, int64_t n_cols,
                      const int32_t *ids, float *y, int64_t ldy, int64_t r0, int64_t r1,
                      void *stream);
-/* dpos: NULL, or the position in device memory (read by the kernel instead of pos) */
+/* dpos: NULL, or the position in device memory (read by the kernel instead of pos); cap: cache
+ * slots (n_ctx, or a sliding layer's ring), position p in slot p % cap */
 void owb_cu_kv_store(float *kc, float *vc, const float *k, const float *v, int64_t ldk,
-                     int64_t n_head_kv, int64_t head_dim, int64_t n_ctx, int64_t pos,
+                     int64_t n_head_kv, int64_t head_dim, int64_t cap, int64_t pos,
                      const int64_t *dpos, int64_t n_tok, void *stream);
 void owb_cu_attn(float *out, const float *q, const float *kc, const float *vc, int64_t n_head,
-                 int64_t n_head_kv, int64_t head_dim, int64_t n_ctx, int64_t pos,
+                 int64_t n_head_kv, int64_t head_dim, int64_t n_ctx, int64_t cap, int64_t pos,
                  const int64_t *dpos, int64_t window, const float *sinks, float scale, int64_t t0,
                  int64_t t1, void *stream);
 /* the backend table's add_bias, topk and moe_sum (kernels/backend.h) */

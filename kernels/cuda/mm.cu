@@ -10,6 +10,10 @@
 //   fragments each; the weight tile is decoded once into shared memory as f16 (quantized formats,
 //   f16) or bf16 (f32, bf16: range), the activations are converted to the same type once per call
 //   (owb_cu_convert_rows), f32 accumulation.
+//   Grouped experts (a chunk's MoE, kernels/backend.h mm_grp): the route (pairs sorted by expert)
+//   is built by one block; the input rows are gathered by it and converted to the tile type; the
+//   GEMM runs with blockIdx.z = expert over that expert's rows only (blocks past its row count
+//   exit), its weights at expert * expert_bytes, and stores each result row to its pair's row.
 // One template per format; kept lean: nvcc time on CI is part of the budget.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -146,10 +150,17 @@ __global__ void convert_kernel(const float *X, int64_t ldx, E *act, int64_t k, i
 
 constexpr int TM = 64, TN = 64, TK = 32, PAD = 8; // GEMM tile, halves of padding per smem row
 
+// Grouped mode of the GEMM: route NULL for a plain one.
+struct gemm_grp {
+    const int32_t *route; // offsets (n_expert + 1), then the pair of each row
+    int64_t n_expert;
+    size_t expert_bytes;
+};
+
 template <int T, typename E>
 __global__ void __launch_bounds__(128)
     gemm_kernel(const uint8_t *W, size_t row_bytes, const E *act, float *Y, int64_t ldy, int64_t k,
-                int64_t batch, int64_t r0, int64_t r1)
+                int64_t batch, int64_t r0, int64_t r1, gemm_grp g)
 {
     using namespace nvcuda;
     __shared__ __align__(32) E As[TM][TK + PAD]; // weights, row-major (m, k)
@@ -157,56 +168,110 @@ __global__ void __launch_bounds__(128)
     __shared__ __align__(32) float Cs[4][32][32 + 4];
     const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
     const int wm = warp / 2, wn = warp % 2;
-    const int64_t m0 = r0 + (int64_t)blockIdx.x * TM, n0 = (int64_t)blockIdx.y * TN;
-    wmma::fragment<wmma::accumulator, 16, 16, 16, float> c[2][2];
-    for (int i = 0; i < 2; i++)
-        for (int j = 0; j < 2; j++)
-            wmma::fill_fragment(c[i][j], 0.0f);
-    for (int64_t k0 = 0; k0 < k; k0 += TK) {
-        // decode 64 x 32 weights: 256 groups of 8, two per thread
-        for (int g = tid; g < TM * TK / 8; g += 128) {
-            const int rr = g / (TK / 8), cc = (g % (TK / 8)) * 8;
-            float w[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-            if (m0 + rr < r1)
-                dec8<T>(W + (size_t)(m0 + rr) * row_bytes, k0 + cc, w);
-#pragma unroll
-            for (int i = 0; i < 8; i++)
-                As[rr][cc + i] = to_elem<E>(w[i]);
-        }
-        for (int g = tid; g < TN * TK / 8; g += 128) {
-            const int nn = g / (TK / 8), cc = (g % (TK / 8)) * 8;
-#pragma unroll
-            for (int i = 0; i < 8; i++)
-                Bs[nn][cc + i] =
-                    n0 + nn < batch ? act[(n0 + nn) * k + k0 + cc + i] : to_elem<E>(0.0f);
-        }
-        __syncthreads();
-#pragma unroll
-        for (int kk = 0; kk < TK; kk += 16) {
-            wmma::fragment<wmma::matrix_a, 16, 16, 16, E, wmma::row_major> fa[2];
-            wmma::fragment<wmma::matrix_b, 16, 16, 16, E, wmma::col_major> fb[2];
-            for (int i = 0; i < 2; i++)
-                wmma::load_matrix_sync(fa[i], &As[wm * 32 + i * 16][kk], TK + PAD);
+    const int64_t m0 = r0 + (int64_t)blockIdx.x * TM;
+    // activation rows [nbeg, nend) of act; output row of activation row b: pair[b] or b
+    int64_t nbeg = 0, nend = batch;
+    const int32_t *pair = nullptr;
+    if (g.route) {
+        nbeg = g.route[blockIdx.z];
+        nend = g.route[blockIdx.z + 1];
+        W += (size_t)blockIdx.z * g.expert_bytes;
+        pair = g.route + g.n_expert + 1;
+    }
+    // the same bounds for every thread: the loop and its barriers are uniform
+    for (int64_t n0 = nbeg + (int64_t)blockIdx.y * TN; n0 < nend; n0 += (int64_t)gridDim.y * TN) {
+        wmma::fragment<wmma::accumulator, 16, 16, 16, float> c[2][2];
+        for (int i = 0; i < 2; i++)
             for (int j = 0; j < 2; j++)
-                wmma::load_matrix_sync(fb[j], &Bs[wn * 32 + j * 16][kk], TK + PAD);
-            for (int i = 0; i < 2; i++)
+                wmma::fill_fragment(c[i][j], 0.0f);
+        for (int64_t k0 = 0; k0 < k; k0 += TK) {
+            // decode 64 x 32 weights: 256 groups of 8, two per thread
+            for (int g = tid; g < TM * TK / 8; g += 128) {
+                const int rr = g / (TK / 8), cc = (g % (TK / 8)) * 8;
+                float w[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+                if (m0 + rr < r1)
+                    dec8<T>(W + (size_t)(m0 + rr) * row_bytes, k0 + cc, w);
+    #pragma unroll
+                for (int i = 0; i < 8; i++)
+                    As[rr][cc + i] = to_elem<E>(w[i]);
+            }
+            for (int g = tid; g < TN * TK / 8; g += 128) {
+                const int nn = g / (TK / 8), cc = (g % (TK / 8)) * 8;
+    #pragma unroll
+                for (int i = 0; i < 8; i++)
+                    Bs[nn][cc + i] =
+                        n0 + nn < nend ? act[(n0 + nn) * k + k0 + cc + i] : to_elem<E>(0.0f);
+            }
+            __syncthreads();
+    #pragma unroll
+            for (int kk = 0; kk < TK; kk += 16) {
+                wmma::fragment<wmma::matrix_a, 16, 16, 16, E, wmma::row_major> fa[2];
+                wmma::fragment<wmma::matrix_b, 16, 16, 16, E, wmma::col_major> fb[2];
+                for (int i = 0; i < 2; i++)
+                    wmma::load_matrix_sync(fa[i], &As[wm * 32 + i * 16][kk], TK + PAD);
                 for (int j = 0; j < 2; j++)
-                    wmma::mma_sync(c[i][j], fa[i], fb[j], c[i][j]);
+                    wmma::load_matrix_sync(fb[j], &Bs[wn * 32 + j * 16][kk], TK + PAD);
+                for (int i = 0; i < 2; i++)
+                    for (int j = 0; j < 2; j++)
+                        wmma::mma_sync(c[i][j], fa[i], fb[j], c[i][j]);
+            }
+            __syncthreads();
         }
-        __syncthreads();
+        // stage each warp's 32 x 32 (m, n) through shared memory, then guarded stores
+        for (int i = 0; i < 2; i++)
+            for (int j = 0; j < 2; j++)
+                wmma::store_matrix_sync(&Cs[warp][i * 16][j * 16], c[i][j], 32 + 4,
+                                        wmma::mem_row_major);
+        __syncwarp();
+        for (int idx = lane; idx < 32 * 32; idx += 32) {
+            const int mm = idx % 32, nn = idx / 32; // consecutive lanes: consecutive rows of Y
+            const int64_t r = m0 + wm * 32 + mm, b = n0 + wn * 32 + nn;
+            if (r < r1 && b < nend)
+                Y[(pair ? (int64_t)pair[b] : b) * ldy + r] = Cs[warp][mm][nn];
+        }
     }
-    // stage each warp's 32 x 32 (m, n) through shared memory, then guarded stores
-    for (int i = 0; i < 2; i++)
-        for (int j = 0; j < 2; j++)
-            wmma::store_matrix_sync(&Cs[warp][i * 16][j * 16], c[i][j], 32 + 4,
-                                    wmma::mem_row_major);
-    __syncwarp();
-    for (int idx = lane; idx < 32 * 32; idx += 32) {
-        const int mm = idx % 32, nn = idx / 32; // consecutive lanes: consecutive rows of Y
-        const int64_t r = m0 + wm * 32 + mm, b = n0 + wn * 32 + nn;
-        if (r < r1 && b < batch)
-            Y[b * ldy + r] = Cs[warp][mm][nn];
+}
+
+// The route of np = n_tok * n_used pairs over n_expert experts, one block: thread e counts and
+// then lists expert e's pairs in token order (experts are few, pairs a few thousand).
+__global__ void route_kernel(const int32_t *ids, int64_t np, int64_t n_expert, int32_t *route)
+{
+    int32_t *off = route, *pair = route + n_expert + 1;
+    for (int64_t e = threadIdx.x; e < n_expert; e += blockDim.x) {
+        int32_t c = 0;
+        for (int64_t i = 0; i < np; i++)
+            c += ids[i] == e;
+        off[e + 1] = c;
     }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        off[0] = 0;
+        for (int64_t e = 0; e < n_expert; e++)
+            off[e + 1] += off[e];
+    }
+    __syncthreads();
+    for (int64_t e = threadIdx.x; e < n_expert; e += blockDim.x) {
+        int32_t r = off[e];
+        for (int64_t i = 0; i < np; i++)
+            if (ids[i] == e)
+                pair[r++] = (int32_t)i;
+    }
+}
+
+// Row blockIdx.y of the route (when it belongs to experts [e0, e1)): its pair's input row of X
+// converted into act row r.
+template <typename E>
+__global__ void gather_kernel(const float *X, int64_t ldx, E *act, int64_t k, const int32_t *route,
+                              int64_t n_expert, int64_t n_used, int64_t x_per_tok, int64_t e0,
+                              int64_t e1)
+{
+    const int64_t r = blockIdx.y;
+    if (r < route[e0] || r >= route[e1])
+        return;
+    const int64_t pi = route[n_expert + 1 + r], xi = x_per_tok > 1 ? pi : pi / n_used;
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < k;
+         i += (int64_t)gridDim.x * blockDim.x)
+        act[r * k + i] = to_elem<E>(X[xi * ldx + i]);
 }
 
 template <int T> void launch_gemv(const gemv_args &a, unsigned pairs, cudaStream_t s)
@@ -229,13 +294,48 @@ void gemv_dispatch(enum owb_type t, const gemv_args &a, unsigned pairs, cudaStre
     }
 }
 
+// Plain: one block row per TN activation rows. Grouped (g.route): blockIdx.z the expert, block
+// rows for `batch` rows per expert (n_tok: a token picks an expert once; more rows loop).
 template <int T, typename E>
 void launch_gemm(const void *W, size_t rb, const void *act, float *Y, int64_t ldy, int64_t k,
-                 int64_t batch, int64_t r0, int64_t r1, cudaStream_t s)
+                 int64_t batch, int64_t r0, int64_t r1, const gemm_grp &g, cudaStream_t s)
 {
-    const dim3 grid((unsigned)((r1 - r0 + TM - 1) / TM), (unsigned)((batch + TN - 1) / TN));
+    const dim3 grid((unsigned)((r1 - r0 + TM - 1) / TM), (unsigned)((batch + TN - 1) / TN),
+                    g.route ? (unsigned)g.n_expert : 1u);
     gemm_kernel<T, E><<<grid, 128, 0, s>>>((const uint8_t *)W, rb, (const E *)act, Y, ldy, k,
-                                            batch, r0, r1);
+                                            batch, r0, r1, g);
+}
+
+void gemm_dispatch(enum owb_type t, const void *W, size_t rb, const void *act, float *Y,
+                   int64_t ldy, int64_t k, int64_t batch, int64_t r0, int64_t r1,
+                   const gemm_grp &g, cudaStream_t s)
+{
+    switch (t) {
+    case OWB_TYPE_F32:
+        launch_gemm<OWB_TYPE_F32, __nv_bfloat16>(W, rb, act, Y, ldy, k, batch, r0, r1, g, s);
+        break;
+    case OWB_TYPE_BF16:
+        launch_gemm<OWB_TYPE_BF16, __nv_bfloat16>(W, rb, act, Y, ldy, k, batch, r0, r1, g, s);
+        break;
+    case OWB_TYPE_F16:
+        launch_gemm<OWB_TYPE_F16, __half>(W, rb, act, Y, ldy, k, batch, r0, r1, g, s);
+        break;
+    case OWB_TYPE_Q8_0:
+        launch_gemm<OWB_TYPE_Q8_0, __half>(W, rb, act, Y, ldy, k, batch, r0, r1, g, s);
+        break;
+    case OWB_TYPE_Q4_0:
+        launch_gemm<OWB_TYPE_Q4_0, __half>(W, rb, act, Y, ldy, k, batch, r0, r1, g, s);
+        break;
+    case OWB_TYPE_Q4_K:
+        launch_gemm<OWB_TYPE_Q4_K, __half>(W, rb, act, Y, ldy, k, batch, r0, r1, g, s);
+        break;
+    case OWB_TYPE_Q6_K:
+        launch_gemm<OWB_TYPE_Q6_K, __half>(W, rb, act, Y, ldy, k, batch, r0, r1, g, s);
+        break;
+    default:
+        launch_gemm<OWB_TYPE_MXFP4, __half>(W, rb, act, Y, ldy, k, batch, r0, r1, g, s);
+        break;
+    }
 }
 
 } // namespace
@@ -303,19 +403,40 @@ extern "C" void owb_cu_gemm(enum owb_type t, const void *W, size_t rb, const voi
 {
     if (r1 <= r0)
         return;
+    gemm_dispatch(t, W, rb, act, Y, ldy, k, batch, r0, r1, gemm_grp{nullptr, 0, 0},
+                  (cudaStream_t)stream);
+}
+
+extern "C" void owb_cu_moe_route(const int32_t *ids, int64_t n_pairs, int64_t n_expert,
+                                 int32_t *route, void *stream)
+{
+    route_kernel<<<1, 256, 0, (cudaStream_t)stream>>>(ids, n_pairs, n_expert, route);
+}
+
+extern "C" void owb_cu_gather_rows(enum owb_type act_t, const float *X, int64_t ldx, void *act,
+                                   int64_t k, const int32_t *route, int64_t n_expert,
+                                   int64_t n_used, int64_t x_per_tok, int64_t n_pairs, int64_t e0,
+                                   int64_t e1, void *stream)
+{
+    if (e1 <= e0 || n_pairs <= 0)
+        return;
+    const dim3 grid((unsigned)((k + 255) / 256 < 64 ? (k + 255) / 256 : 64), (unsigned)n_pairs);
     cudaStream_t s = (cudaStream_t)stream;
-    switch (t) {
-    case OWB_TYPE_F32:
-        launch_gemm<OWB_TYPE_F32, __nv_bfloat16>(W, rb, act, Y, ldy, k, batch, r0, r1, s);
-        break;
-    case OWB_TYPE_BF16:
-        launch_gemm<OWB_TYPE_BF16, __nv_bfloat16>(W, rb, act, Y, ldy, k, batch, r0, r1, s);
-        break;
-    case OWB_TYPE_F16: launch_gemm<OWB_TYPE_F16, __half>(W, rb, act, Y, ldy, k, batch, r0, r1, s); break;
-    case OWB_TYPE_Q8_0: launch_gemm<OWB_TYPE_Q8_0, __half>(W, rb, act, Y, ldy, k, batch, r0, r1, s); break;
-    case OWB_TYPE_Q4_0: launch_gemm<OWB_TYPE_Q4_0, __half>(W, rb, act, Y, ldy, k, batch, r0, r1, s); break;
-    case OWB_TYPE_Q4_K: launch_gemm<OWB_TYPE_Q4_K, __half>(W, rb, act, Y, ldy, k, batch, r0, r1, s); break;
-    case OWB_TYPE_Q6_K: launch_gemm<OWB_TYPE_Q6_K, __half>(W, rb, act, Y, ldy, k, batch, r0, r1, s); break;
-    default: launch_gemm<OWB_TYPE_MXFP4, __half>(W, rb, act, Y, ldy, k, batch, r0, r1, s); break;
-    }
+    if (act_t == OWB_TYPE_BF16)
+        gather_kernel<<<grid, 256, 0, s>>>(X, ldx, (__nv_bfloat16 *)act, k, route, n_expert,
+                                           n_used, x_per_tok, e0, e1);
+    else
+        gather_kernel<<<grid, 256, 0, s>>>(X, ldx, (__half *)act, k, route, n_expert, n_used,
+                                           x_per_tok, e0, e1);
+}
+
+extern "C" void owb_cu_gemm_grp(enum owb_type t, const void *W, size_t rb, size_t expert_bytes,
+                                const void *act, float *Y, int64_t ldy, int64_t k,
+                                const int32_t *route, int64_t n_expert, int64_t n_tok, int64_t r0,
+                                int64_t r1, void *stream)
+{
+    if (r1 <= r0 || n_tok <= 0)
+        return;
+    gemm_dispatch(t, W, rb, act, Y, ldy, k, n_tok, r0, r1, gemm_grp{route, n_expert, expert_bytes},
+                  (cudaStream_t)stream);
 }

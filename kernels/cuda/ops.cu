@@ -6,7 +6,8 @@
 // per row), SiLU-gated product, the gpt-oss clamped SwiGLU, add, embedding rows through the block
 // decoders, the KV-cache store, and attention: one block per (token, head), each warp walks a
 // quarter of the visible keys with an online softmax, the warps' partial results are merged with
-// the sink in the denominator. K and V caches are (n_head_kv, n_ctx, head_dim). The KV store and
+// the sink in the denominator. K and V caches are (n_head_kv, cap, head_dim), position p in slot
+// p % cap (cap n_ctx: the full cache; a sliding layer's ring: fewer). The KV store and
 // attention read the position from device memory when given one (a decode graph replays for
 // every position). The MoE ops: per-row bias (broadcast or by expert id), the router's top-k
 // (one thread per row, the cpu's selection order), the weighted sum of the experts' outputs.
@@ -149,7 +150,7 @@ __global__ void get_rows_kernel(enum owb_type t, const uint8_t *W, size_t row_by
 }
 
 __global__ void kv_store_kernel(float *kc, float *vc, const float *k, const float *v, int64_t ldk,
-                                int64_t n_head_kv, int64_t head_dim, int64_t n_ctx, int64_t pos,
+                                int64_t n_head_kv, int64_t head_dim, int64_t cap, int64_t pos,
                                 const int64_t *dpos)
 {
     const int64_t t = blockIdx.y;
@@ -158,7 +159,7 @@ __global__ void kv_store_kernel(float *kc, float *vc, const float *k, const floa
     for (int64_t i = (int64_t)blockIdx.x * NT + threadIdx.x; i < n_head_kv * head_dim;
          i += (int64_t)gridDim.x * NT) {
         const int64_t h = i / head_dim, d = i % head_dim;
-        const int64_t dst = (h * n_ctx + pos + t) * head_dim + d;
+        const int64_t dst = (h * cap + (pos + t) % cap) * head_dim + d;
         kc[dst] = k[t * ldk + i];
         vc[dst] = v[t * ldk + i];
     }
@@ -169,8 +170,8 @@ constexpr int AD = OWB_CU_ATTN_MAX_HEAD_DIM / 32;      // head dims per lane
 
 __global__ void __launch_bounds__(32 * AW)
     attn_kernel(float *out, const float *q, const float *kc, const float *vc, int64_t n_head,
-                int64_t n_head_kv, int64_t hd, int64_t n_ctx, int64_t pos, int64_t window,
-                const float *sinks, float scale, int64_t t0, const int64_t *dpos)
+                int64_t n_head_kv, int64_t hd, int64_t n_ctx, int64_t cap, int64_t pos,
+                int64_t window, const float *sinks, float scale, int64_t t0, const int64_t *dpos)
 {
     if (dpos)
         pos = *dpos;
@@ -180,7 +181,7 @@ __global__ void __launch_bounds__(32 * AW)
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int64_t g = h / (n_head / n_head_kv);
     const float *qh = q + (t * n_head + h) * hd;
-    const float *K = kc + g * n_ctx * hd, *V = vc + g * n_ctx * hd;
+    const float *K = kc + g * cap * hd, *V = vc + g * cap * hd;
     float qr[AD], acc[AD];
 #pragma unroll
     for (int j = 0; j < AD; j++) {
@@ -192,12 +193,13 @@ __global__ void __launch_bounds__(32 * AW)
     key_range(pos + t, n_ctx, window, &lo, &hi);
     float m = -INFINITY, l = 0.0f;
     for (int64_t p = lo + warp; p < hi; p += AW) {
+        const int64_t slot = p % cap;
         float s = 0.0f;
 #pragma unroll
         for (int j = 0; j < AD; j++) {
             const int64_t d = lane + 32 * j;
             if (d < hd)
-                s = fmaf(qr[j], K[p * hd + d], s);
+                s = fmaf(qr[j], K[slot * hd + d], s);
         }
         s = warp_sum(s);
         const float mn = fmaxf(m, s), corr = expf(m - mn), e = expf(s - mn);
@@ -205,7 +207,7 @@ __global__ void __launch_bounds__(32 * AW)
 #pragma unroll
         for (int j = 0; j < AD; j++) {
             const int64_t d = lane + 32 * j;
-            acc[j] = acc[j] * corr + (d < hd ? e * V[p * hd + d] : 0.0f);
+            acc[j] = acc[j] * corr + (d < hd ? e * V[slot * hd + d] : 0.0f);
         }
         m = mn;
     }
@@ -347,12 +349,12 @@ extern "C" void owb_cu_get_rows(enum owb_type t, const void *W, size_t row_bytes
 }
 
 extern "C" void owb_cu_kv_store(float *kc, float *vc, const float *k, const float *v, int64_t ldk,
-                                int64_t n_head_kv, int64_t head_dim, int64_t n_ctx, int64_t pos,
+                                int64_t n_head_kv, int64_t head_dim, int64_t cap, int64_t pos,
                                 const int64_t *dpos, int64_t n_tok, void *stream)
 {
     if (n_tok > 0)
         kv_store_kernel<<<dim3(blocks_for(n_head_kv * head_dim, NT), (unsigned)n_tok), NT, 0,
-                          (cudaStream_t)stream>>>(kc, vc, k, v, ldk, n_head_kv, head_dim, n_ctx,
+                          (cudaStream_t)stream>>>(kc, vc, k, v, ldk, n_head_kv, head_dim, cap,
                                                   pos, dpos);
 }
 
@@ -383,11 +385,11 @@ extern "C" void owb_cu_moe_sum(float *y, const float *d, const float *w, int64_t
 
 extern "C" void owb_cu_attn(float *out, const float *q, const float *kc, const float *vc,
                             int64_t n_head, int64_t n_head_kv, int64_t head_dim, int64_t n_ctx,
-                            int64_t pos, const int64_t *dpos, int64_t window, const float *sinks,
-                            float scale, int64_t t0, int64_t t1, void *stream)
+                            int64_t cap, int64_t pos, const int64_t *dpos, int64_t window,
+                            const float *sinks, float scale, int64_t t0, int64_t t1, void *stream)
 {
     if (t1 > t0)
         attn_kernel<<<dim3((unsigned)n_head, (unsigned)(t1 - t0)), 32 * AW, 0,
                       (cudaStream_t)stream>>>(out, q, kc, vc, n_head, n_head_kv, head_dim, n_ctx,
-                                              pos, window, sinks, scale, t0, dpos);
+                                              cap, pos, window, sinks, scale, t0, dpos);
 }

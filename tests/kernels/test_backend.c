@@ -3,11 +3,13 @@
  * test_backend.c: the backend registry and the "cpu" backend (kernels/backend.h). The cpu table
  * must give the same bits as calling kernels/matmul.h and kernels/ops.h directly: matmul of all
  * eight fast formats at GEMV and GEMM batch sizes (rows split in two ranges as two threads would),
- * expert-indexed rows against per-expert calls, rmsnorm, rope, softmax, silu_mul, add, get_rows.
- * The ops written in the backend itself (softmax with window and sinks, gpt-oss SwiGLU, attention
- * over a KV cache) are held against float64 formulas. Buffers: map does not copy, range errors
- * are reported, copy/upload/download round-trip. "cuda": unknown without CUDA, otherwise either
- * usable or unavailable with a reason.
+ * expert-indexed rows against per-expert calls, grouped experts (route, the kernels' bits at
+ * each expert's row count, split ranges, per-token GEMVs within GRP_GEMV_REL_TOL), rmsnorm, rope,
+ * softmax, silu_mul, add, get_rows. The ops written in the backend itself (softmax with window and
+ * sinks, gpt-oss SwiGLU, attention over a KV cache) are held against float64 formulas, a sliding
+ * layer's ring cache against the full one. Buffers: map does not copy, range errors are reported,
+ * copy/upload/download round-trip. "cuda": unknown without CUDA, otherwise either usable or
+ * unavailable with a reason.
  */
 #include <math.h>
 #include <stdint.h>
@@ -23,6 +25,9 @@
 #define SOFTMAX_REL_TOL 1e-5 /* expf + a float normalisation against float64 */
 #define SWIGLU_REL_TOL 1e-5
 #define ATTN_ABS_TOL 1e-5 /* outputs are convex mixes of values in [-1, 1] */
+/* grouped expert rows (a GEMM at the expert's row count) against per-token GEMVs: the same
+ * prepared activations, other float orders of the same sums; over sum |w_i x_i| of the row */
+#define GRP_GEMV_REL_TOL 2e-6
 
 static uint64_t rng = 88172645463325252ull;
 
@@ -186,6 +191,130 @@ static void test_mm_id(enum owb_type t)
     free(W);
 }
 
+/* Grouped expert matmul on odd shapes: 7 experts (one never chosen), 3 of them per token, 37
+ * tokens, 100 output rows. The route sorts the pairs by expert in token order; every result row
+ * is the same bits as the kernels' matmul of that expert at its row count over its gathered rows
+ * (the definition, model/gptoss.c's grouping), the same bits whatever the expert and row ranges
+ * (threads) and for a second weight of the same shape on the rows prepared for the first, and
+ * within GRP_GEMV_REL_TOL of the per-token GEMVs of mm_id_rows. */
+static void test_mm_grp(enum owb_type t)
+{
+    char err[OWB_ERR_MAX] = "";
+    const int64_t n_exp = 7, n_tok = 37, n_used = 3, m = 100, np = n_tok * n_used;
+    const int64_t k = owb_type_traits(t)->blck_size == 256 ? 512 : 288;
+    const size_t eb = owb_row_size(t, k) * (size_t)m;
+    uint8_t *W = rand_weights(t, m * n_exp, k); /* experts are consecutive (m, k) slices */
+    uint8_t *W2 = rand_weights(t, m * n_exp, k);
+    int32_t ids[37 * 3], route[7 + 1 + 37 * 3];
+    for (int64_t i = 0; i < n_tok; i++)
+        for (int64_t j = 0; j < n_used; j++) {
+            int32_t e;
+            bool dup;
+            do { /* distinct experts of 0..5 per token, as a top-k picks them */
+                e = (int32_t)((frand() + 1.0f) * 3.0f) % 6;
+                dup = false;
+                for (int64_t q = 0; q < j; q++)
+                    dup |= ids[i * n_used + q] == e;
+            } while (dup);
+            ids[i * n_used + j] = e;
+        }
+    cpu->moe_route(ids, n_tok, n_used, n_exp, route);
+    const int32_t *off = route, *pair = route + n_exp + 1;
+    int64_t biggest = 0;
+    CHECK(off[0] == 0 && off[n_exp] == np && off[n_exp - 1] == off[n_exp]);
+    for (int64_t e = 0; e < n_exp; e++) {
+        biggest = off[e + 1] - off[e] > biggest ? off[e + 1] - off[e] : biggest;
+        for (int64_t r = off[e]; r < off[e + 1]; r++)
+            CHECK_MSG(ids[pair[r]] == e && (r == off[e] || pair[r] > pair[r - 1]),
+                      "route row %lld: pair %d of expert %d under expert %lld", (long long)r,
+                      pair[r], ids[pair[r]], (long long)e);
+    }
+    CHECK_MSG(biggest > 16, "an expert takes the GEMM path (%lld rows)", (long long)biggest);
+
+    for (int64_t xpt = 1; xpt <= n_used; xpt += n_used - 1) {
+        const int64_t n_x = n_tok * xpt;
+        float *X = rand_f32(n_x * k), *Y0 = malloc(sizeof(float) * (size_t)(np * m));
+        float *Y1 = malloc(sizeof(float) * (size_t)(np * m));
+        float *Yi = calloc((size_t)(np * m), sizeof(float));
+        float *xg = malloc(sizeof(float) * (size_t)(np * k));
+        float *ref = malloc(sizeof(float) * (size_t)(np * m)), *wr = rand_f32(k);
+        struct owb_be_mm gp, bp;
+        CHECK(cpu->mm_grp_plan(cpu, &gp, t, m, k, np + 5, n_exp, err) == 0);
+        CHECK(cpu->mm_plan(cpu, &bp, t, m, k, 1, err) == 0);
+        uint8_t *act = aligned_alloc(64, (gp.act_bytes + 63) / 64 * 64);
+        uint8_t *act1 = aligned_alloc(64, (bp.act_bytes * (size_t)n_x + 64) / 64 * 64);
+        OWB_ASSERT(X && Y0 && Y1 && Yi && xg && ref && act && act1);
+        for (int64_t i = 0; i < np * m; i++)
+            Y0[i] = Y1[i] = NAN; /* every row must be written */
+        const struct owb_be_mm_grp g = {route, n_tok, n_used, eb, xpt};
+        cpu->mm_grp_prepare(&gp, &g, X, k, act, 0, n_exp);
+        cpu->mm_grp_rows(&gp, &g, W, act, Y0, m, 0, m);
+        /* as two threads would split it */
+        const int64_t rh = m / 2 / OWB_MATMUL_ROW_ALIGN * OWB_MATMUL_ROW_ALIGN;
+        memset(act, 0xff, gp.act_bytes);
+        cpu->mm_grp_prepare(&gp, &g, X, k, act, 3, n_exp);
+        cpu->mm_grp_prepare(&gp, &g, X, k, act, 0, 3);
+        cpu->mm_grp_rows(&gp, &g, W, act, Y1, m, rh, m);
+        cpu->mm_grp_rows(&gp, &g, W, act, Y1, m, 0, rh);
+        CHECK_MSG(memcmp(Y0, Y1, sizeof(float) * (size_t)(np * m)) == 0,
+                  "%s grouped x_per_tok %lld: split ranges differ", owb_type_name(t),
+                  (long long)xpt);
+        /* a second weight of the same shape (up after gate) on the rows prepared already */
+        cpu->mm_grp_rows(&gp, &g, W2, act, Y1, m, 0, m);
+        /* the definition: each expert's gathered rows through the kernels at its row count */
+        for (int64_t e = 0; e < n_exp; e++) {
+            const int64_t c = off[e + 1] - off[e];
+            if (!c)
+                continue;
+            for (int64_t r = 0; r < c; r++) {
+                const int64_t pi = pair[off[e] + r], xi = xpt > 1 ? pi : pi / n_used;
+                memcpy(xg + r * k, X + xi * k, sizeof(float) * (size_t)k);
+            }
+            CHECK(owb_matmul(t, W + (size_t)e * eb, m, k, xg, c, ref, err) == 0);
+            for (int64_t r = 0; r < c; r++)
+                CHECK_MSG(
+                    memcmp(ref + r * m, Y0 + pair[off[e] + r] * m, sizeof(float) * (size_t)m) == 0,
+                    "%s grouped expert %lld row %lld (pair %d): not the kernels' bits",
+                    owb_type_name(t), (long long)e, (long long)r, pair[off[e] + r]);
+            CHECK(owb_matmul(t, W2 + (size_t)e * eb, m, k, xg, c, ref, err) == 0);
+            for (int64_t r = 0; r < c; r++)
+                CHECK_MSG(
+                    memcmp(ref + r * m, Y1 + pair[off[e] + r] * m, sizeof(float) * (size_t)m) == 0,
+                    "%s grouped second weight, expert %lld row %lld: not the kernels' bits",
+                    owb_type_name(t), (long long)e, (long long)r);
+        }
+        /* per-token GEMVs */
+        for (int64_t i = 0; i < n_x; i++)
+            cpu->mm_prepare(&bp, X + i * k, k, act1 + (size_t)i * bp.act_bytes, 0, 1);
+        const struct owb_be_mm_id id = {ids, n_used, n_exp, eb, xpt};
+        cpu->mm_id_rows(&bp, &id, W, act1, X, k, Yi, m, 0, n_tok);
+        double worst = 0;
+        for (int64_t i = 0; i < np * m; i++) {
+            const int64_t pi = i / m, r = i % m, xi = xpt > 1 ? pi : pi / n_used;
+            owb_get_row(t, W, (int64_t)ids[pi] * m + r, k, wr);
+            double norm = 0.0;
+            for (int64_t c = 0; c < k; c++)
+                norm += fabs((double)wr[c] * (double)X[xi * k + c]);
+            worst = fmax(worst, fabs((double)Y0[i] - (double)Yi[i]) / (norm + 1e-30));
+        }
+        CHECK_MSG(worst <= GRP_GEMV_REL_TOL, "%s grouped vs per-token GEMV: %.3g > %g",
+                  owb_type_name(t), worst, GRP_GEMV_REL_TOL);
+        printf("grouped %-6s x_per_tok %lld: vs per-token GEMV max %.2g of sum|w x|\n",
+               owb_type_name(t), (long long)xpt, worst);
+        free(X);
+        free(Y0);
+        free(Y1);
+        free(Yi);
+        free(xg);
+        free(ref);
+        free(wr);
+        free(act);
+        free(act1);
+    }
+    free(W);
+    free(W2);
+}
+
 static void test_row_ops(void)
 {
     const int64_t rows = 5, n = 96, ld = 100;
@@ -317,7 +446,7 @@ static void test_attn(void)
     OWB_ASSERT(out);
     for (int wi = 0; wi < 2; wi++) {
         struct owb_be_attn a = {n_head, n_kv, hd, n_ctx, 0, wi ? 3 : 0, wi ? sinks : NULL,
-                                0.25f,  NULL};
+                                0.25f,  NULL, 0};
         cpu->kv_store(kc.data, vc.data, k, v, n_kv * hd, &a, pos); /* the history */
         a.pos = pos;
         cpu->kv_store(kc.data, vc.data, k + pos * n_kv * hd, v + pos * n_kv * hd, n_kv * hd, &a,
@@ -356,6 +485,46 @@ static void test_attn(void)
     free(out);
 }
 
+/* A sliding layer's ring cache (cap = window + chunk < n_ctx, position p in slot p % cap) against
+ * the full cache: chunks of 5 tokens and then single tokens written past the ring's end several
+ * times over, every chunk's attention output the same bits (kernels/attn.h gathers a block whose
+ * keys wrap: same values, same order). */
+static void test_attn_ring(void)
+{
+    const int64_t n_head = 4, n_kv = 2, hd = 16, n_ctx = 64, window = 6, nb = 5, n = 47;
+    const int64_t cap = window + nb, kvd = n_kv * hd, qd = n_head * hd;
+    const float sinks[4] = {0.3f, -1.0f, 2.0f, 0.0f};
+    float *k = rand_f32(n * kvd), *v = rand_f32(n * kvd), *q = rand_f32(n * qd);
+    float *kf = calloc((size_t)(n_ctx * kvd), 4), *vf = calloc((size_t)(n_ctx * kvd), 4);
+    float *kr = calloc((size_t)(cap * kvd), 4), *vr = calloc((size_t)(cap * kvd), 4);
+    float *of = malloc(sizeof(float) * (size_t)(nb * qd)),
+          *orr = malloc(sizeof(float) * (size_t)(nb * qd));
+    OWB_ASSERT(kf && vf && kr && vr && of && orr);
+    bool same = true;
+    for (int64_t pos = 0; pos < n;) {
+        const int64_t c = pos < 30 ? (n - pos < nb ? n - pos : nb) : 1; /* chunks, then decode */
+        struct owb_be_attn a = {n_head, n_kv, hd, n_ctx, pos, window, sinks, 0.25f, NULL, 0};
+        struct owb_be_attn ar = a;
+        ar.cap = cap;
+        cpu->kv_store(kf, vf, k + pos * kvd, v + pos * kvd, kvd, &a, c);
+        cpu->kv_store(kr, vr, k + pos * kvd, v + pos * kvd, kvd, &ar, c);
+        cpu->attn(of, q + pos * qd, kf, vf, &a, 0, c);
+        cpu->attn(orr, q + pos * qd, kr, vr, &ar, 0, c);
+        same &= memcmp(of, orr, sizeof(float) * (size_t)(c * qd)) == 0;
+        pos += c;
+    }
+    CHECK_MSG(same, "ring cache (%lld slots) differs from the full cache", (long long)cap);
+    free(k);
+    free(v);
+    free(q);
+    free(kf);
+    free(vf);
+    free(kr);
+    free(vr);
+    free(of);
+    free(orr);
+}
+
 /* The position read from backend memory (dpos, what a recorded graph replays with) gives the
  * same cache and output as the position by value. */
 static void test_attn_dpos(void)
@@ -371,8 +540,8 @@ static void test_attn_dpos(void)
     OWB_ASSERT(kc[0] && kc[1] && vc[0] && vc[1] && out[0] && out[1]);
     int64_t dpos = pos;
     for (int i = 0; i < 2; i++) {
-        struct owb_be_attn a = {n_head, n_kv, hd,    n_ctx,           i ? -1 : pos,
-                                5,      NULL, 0.25f, i ? &dpos : NULL};
+        struct owb_be_attn a = {n_head,           n_kv, hd, n_ctx, i ? -1 : pos, 5, NULL, 0.25f,
+                                i ? &dpos : NULL, 0};
         cpu->kv_store(kc[i], vc[i], k, v, n_kv * hd, &a, n_tok);
         cpu->attn(out[i], q, kc[i], vc[i], &a, 0, n_tok);
     }
@@ -478,12 +647,14 @@ int main(void)
         for (size_t b = 0; b < OWB_ARRAY_LEN(batches); b++)
             test_matmul(types[i], 96, 512, batches[b]);
         test_mm_id(types[i]);
+        test_mm_grp(types[i]);
     }
     test_row_ops();
     test_softmax_masked();
     test_swiglu_oai();
     test_attn();
     test_attn_dpos();
+    test_attn_ring();
     test_moe_ops();
     test_timer();
     TEST_DONE();

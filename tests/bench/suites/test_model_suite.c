@@ -13,7 +13,10 @@
  *   - owb_model_bench_run appends model/prefill/<name>/p<N>/t<T> and model/decode/<name>/n<N>/t<T>
  *     with reps (prefill) and reps x n_gen (decode) samples, tok_per_s equal to what the samples
  *     give, weights and KV bytes equal to the model's, latency buckets covering every sample;
- *   - bad values and a missing file are refused with the documented status.
+ *   - bad values and a missing file are refused with the documented status;
+ *   - on a device backend (the cpu table marked as one: one host thread drives it, its timer
+ *     times the calls) the prefill and decode cases carry op classes from the driver's marks
+ *     (param op_timer), matmul and attention among them, their sum within the total.
  */
 #include <inttypes.h>
 #include <math.h>
@@ -26,6 +29,7 @@
 #include "bench/core/pool.h"
 #include "bench/suites/stream.h"
 #include "bench/core/topo.h"
+#include "kernels/backend.h"
 #include "kernels/isa.h"
 #include "model/arch.h"
 #include "model/gguf.h"
@@ -300,6 +304,62 @@ static void test_suite(const char *path, const char *name)
     owb_topo_free(topo);
 }
 
+static void test_device_profile(const char *path, const char *name)
+{
+    char err[OWB_ERR_MAX] = "";
+    static struct owb_backend fake;
+    fake = owb_backend_cpu;
+    fake.name = "fakedev";
+    fake.host_threads = false; /* the suite's device path: the driver, the backend's timer */
+    struct owb_topo *topo = owb_topo_new(NULL, err);
+    CHECK_MSG(topo != NULL, "%s", err);
+    if (!topo)
+        return;
+    cJSON *doc = owb_result_new(0, NULL);
+    struct owb_model_bench_cfg cfg;
+    owb_model_bench_cfg_default(&cfg);
+    cfg.path = path;
+    cfg.name = name;
+    cfg.n_prompt = 12;
+    cfg.n_gen = 6;
+    cfg.reps = 2;
+    cfg.buckets = 2;
+    cfg.counters = "none";
+    cfg.backend = &fake;
+    int rc = owb_model_bench_run(&cfg, topo, NULL, doc, err);
+    CHECK_MSG(rc == 0, "%s", err);
+    for (int i = 0; i < 2 && !rc; i++) {
+        char bn[512];
+        snprintf(bn, sizeof bn, "model/%s/%s/%s/fakedev", i ? "decode" : "prefill", name,
+                 i ? "n6" : "p12");
+        const cJSON *b = owb_result_find_benchmark(doc, bn);
+        CHECK_MSG(b != NULL, "missing %s", bn);
+        if (!b)
+            continue;
+        const cJSON *p = cJSON_GetObjectItemCaseSensitive(b, "params");
+        const cJSON *oc = cJSON_GetObjectItemCaseSensitive(b, "op_classes");
+        const cJSON *ot = cJSON_GetObjectItemCaseSensitive(p, "op_timer");
+        CHECK_MSG(cJSON_IsString(ot) && strstr(ot->valuestring, "backend"), "%s: op_timer", bn);
+        const cJSON *c;
+        double sum = 0, mm = 0,
+               tot = num(cJSON_GetObjectItemCaseSensitive(oc, "total"), "ns_per_token");
+        cJSON_ArrayForEach(c, oc)
+        {
+            if (!strcmp(c->string, "total"))
+                continue;
+            sum += num(c, "ns_per_token");
+            if (!strncmp(c->string, "matmul/", 7))
+                mm += num(c, "ns_per_token");
+        }
+        const double att = num(cJSON_GetObjectItemCaseSensitive(oc, "attention"), "ns_per_token");
+        CHECK_MSG(mm > 0 && att > 0 && tot > 0 && sum <= tot * (1 + 1e-9),
+                  "%s: matmul %g, attention %g, classes %g of %g ns per token", bn, mm, att, sum,
+                  tot);
+    }
+    cJSON_Delete(doc);
+    owb_topo_free(topo);
+}
+
 int main(void)
 {
     static const char *const types[] = {"q4_0", "q8_0"};
@@ -319,6 +379,8 @@ int main(void)
         CHECK(strncmp(name, "tiny-", 5) == 0 && strcmp(name + 5, types[i]) == 0);
         test_threads_and_profile(path);
         test_suite(path, name);
+        if (i == 0)
+            test_device_profile(path, name);
         unlink(path);
     }
     TEST_DONE();

@@ -4,8 +4,10 @@
  * test_backend_cuda.c: every op of the "cuda" backend against the "cpu" backend on the same
  * inputs: matmul of the eight formats at GEMV batches (1, 3, 8), a chunked GEMV batch (11) and
  * GEMM batches (16, 70) on a row range whose ends are not tile multiples; expert-indexed rows;
+ * grouped experts (the route equal to the cpu's, rows against the cpu's grouped op);
  * rmsnorm, rope (both layouts), softmax (plain, causal, window, sinks), silu_mul, the gpt-oss
- * SwiGLU, add, embedding rows; KV store + attention (GQA, window, sinks); the MoE ops (bias by
+ * SwiGLU, add, embedding rows; KV store + attention (GQA, window, sinks, a sliding layer's ring
+ * against the cpu's full cache); the MoE ops (bias by
  * expert, router top-k, weighted sum); a recorded graph replayed at positions read from device
  * memory; buffers, device copy, event timer. Exits 77 naming the reason when the build has no CUDA
  * or no device is usable.
@@ -217,6 +219,86 @@ static void compare(const char *what, const float *c, const float *g, int64_t n)
     compare_tol(what, c, g, n, OP_ABS_TOL);
 }
 
+/* Grouped experts on odd shapes: 7 experts (one never chosen), 3 per token, 37 tokens, rows
+ * [8, 197) of 200 (tile ends inside the range): the device route must equal the cpu's, the rows
+ * the cpu's grouped rows within the GEMM's tolerance, rows outside the range untouched. */
+static void test_mm_grp(enum owb_type t)
+{
+    const int64_t n_exp = 7, n_tok = 37, n_used = 3, np = n_tok * n_used, m = 200, r0 = 8, r1 = 197;
+    const int64_t k = owb_type_traits(t)->blck_size == 256 ? 512 : 288;
+    const size_t eb = owb_row_size(t, k) * (size_t)m,
+                 rbytes = owb_be_route_bytes(n_tok, n_used, n_exp);
+    uint8_t *W = rand_weights(t, m * n_exp, k);
+    int32_t ids[37 * 3], route_c[7 + 1 + 37 * 3], route_g[7 + 1 + 37 * 3];
+    for (int64_t i = 0; i < n_tok; i++)
+        for (int64_t j = 0; j < n_used; j++) {
+            int32_t e;
+            bool dup;
+            do {
+                e = (int32_t)((frand() + 1.0f) * 3.0f) % 6;
+                dup = false;
+                for (int64_t q = 0; q < j; q++)
+                    dup |= ids[i * n_used + q] == e;
+            } while (dup);
+            ids[i * n_used + j] = e;
+        }
+    cpu->moe_route(ids, n_tok, n_used, n_exp, route_c);
+    struct owb_buf dI = dev(ids, sizeof ids), dR = dev_zero(rbytes);
+    gpu->moe_route(dI.data, n_tok, n_used, n_exp, dR.data);
+    fetch(&dR, route_g);
+    CHECK_MSG(memcmp(route_c, route_g, rbytes) == 0, "%s: device route differs", owb_type_name(t));
+    struct owb_buf dW = dev(W, eb * (size_t)n_exp);
+    for (int64_t xpt = 1; xpt <= n_used; xpt += n_used - 1) {
+        const int64_t n_x = n_tok * xpt;
+        float *X = rand_f32(n_x * k, 1.0f), *Yc = calloc((size_t)(np * m), 4),
+              *Yg = calloc((size_t)(np * m), 4), *wr = malloc(sizeof(float) * (size_t)k);
+        struct owb_be_mm pc, pg;
+        CHECK(cpu->mm_grp_plan(cpu, &pc, t, m, k, np, n_exp, err) == 0);
+        CHECK_MSG(gpu->mm_grp_plan(gpu, &pg, t, m, k, np, n_exp, err) == 0, "%s", err);
+        void *act = aligned_alloc(64, (pc.act_bytes + 63) / 64 * 64);
+        OWB_ASSERT(Yc && Yg && wr && act);
+        const struct owb_be_mm_grp gc = {route_c, n_tok, n_used, eb, xpt};
+        cpu->mm_grp_prepare(&pc, &gc, X, k, act, 0, n_exp);
+        cpu->mm_grp_rows(&pc, &gc, W, act, Yc, m, r0, r1);
+        struct owb_buf dX = dev(X, sizeof(float) * (size_t)(n_x * k));
+        struct owb_buf dY = dev_zero(sizeof(float) * (size_t)(np * m)), dA = dev_zero(pg.act_bytes);
+        const struct owb_be_mm_grp gg = {dR.data, n_tok, n_used, eb, xpt};
+        gpu->mm_grp_prepare(&pg, &gg, dX.data, k, dA.data, 0, 4);
+        gpu->mm_grp_prepare(&pg, &gg, dX.data, k, dA.data, 4, n_exp);
+        gpu->mm_grp_rows(&pg, &gg, dW.data, dA.data, dY.data, m, r0, r1);
+        fetch(&dY, Yg);
+        const double tol = pg.act_type == OWB_TYPE_BF16 ? GEMM_BF16_REL_TOL : GEMM_F16_REL_TOL;
+        long bad = 0;
+        for (int64_t i = 0; i < np * m; i++) {
+            const int64_t pi = i / m, r = i % m, xi = xpt > 1 ? pi : pi / n_used;
+            owb_get_row(t, W, (int64_t)ids[pi] * m + r, k, wr);
+            double norm = 0.0;
+            for (int64_t c = 0; c < k; c++)
+                norm += fabs((double)wr[c] * (double)X[xi * k + c]);
+            const bool inside = r >= r0 && r < r1;
+            if (inside ? !(fabs((double)Yc[i] - (double)Yg[i]) <= tol * norm + 1e-6)
+                       : Yg[i] != 0.0f) {
+                if (bad++ < 3)
+                    fprintf(stderr, "%s pair %lld row %lld: cpu %g cuda %g\n", pg.path,
+                            (long long)pi, (long long)r, (double)Yc[i], (double)Yg[i]);
+            }
+        }
+        CHECK_MSG(bad == 0, "%s x_per_tok %lld: %ld outputs differ", pg.path, (long long)xpt, bad);
+        owb_buf_free(&dX);
+        owb_buf_free(&dY);
+        owb_buf_free(&dA);
+        free(X);
+        free(Yc);
+        free(Yg);
+        free(wr);
+        free(act);
+    }
+    owb_buf_free(&dW);
+    owb_buf_free(&dI);
+    owb_buf_free(&dR);
+    free(W);
+}
+
 static void test_row_ops(void)
 {
     const int64_t rows = 6, n = 160, ld = 168, sz = rows * ld;
@@ -338,7 +420,7 @@ static void test_attn(int64_t hd, int64_t window, bool with_sinks)
                    dout = dev_zero(sizeof(float) * (size_t)(n_tok * qd));
     struct owb_be_attn a = {
         n_head, n_kv, hd, n_ctx, 0, window, with_sinks ? sinks : NULL, 1.0f / sqrtf((float)hd),
-        NULL};
+        NULL,   0};
     struct owb_be_attn ag = a;
     ag.sinks = with_sinks ? dsk.data : NULL;
     cpu->kv_store(kc, vc, k, v, kvd, &a, pos + n_tok);
@@ -353,6 +435,53 @@ static void test_attn(int64_t hd, int64_t window, bool with_sinks)
     fetch(&dkc, kcg);
     CHECK(memcmp(kc, kcg, cache) == 0);
     free(kcg);
+    struct owb_buf *bufs[] = {&dk, &dv, &dq, &dsk, &dkc, &dvc, &dout};
+    for (size_t i = 0; i < OWB_ARRAY_LEN(bufs); i++)
+        owb_buf_free(bufs[i]);
+    free(k);
+    free(v);
+    free(q);
+    free(sinks);
+    free(oc);
+    free(og);
+    free(kc);
+    free(vc);
+}
+
+/* A sliding layer's ring on the device (cap = window + 7 slots, written in chunks of 7 and then
+ * token by token past its end several times) against the cpu's full cache. */
+static void test_attn_ring(int64_t hd, int64_t window)
+{
+    const int64_t n_head = 8, n_kv = 2, n_ctx = 300, nb = 7, n = 200, cap = window + nb;
+    const int64_t kvd = n_kv * hd, qd = n_head * hd;
+    float *k = rand_f32(n * kvd, 1.0f), *v = rand_f32(n * kvd, 1.0f), *q = rand_f32(n * qd, 1.0f);
+    float *sinks = rand_f32(n_head, 2.0f), *oc = malloc(sizeof(float) * (size_t)(nb * qd)),
+          *og = malloc(sizeof(float) * (size_t)(nb * qd));
+    float *kc = calloc((size_t)(n_ctx * kvd), 4), *vc = calloc((size_t)(n_ctx * kvd), 4);
+    OWB_ASSERT(oc && og && kc && vc);
+    struct owb_buf dk = dev(k, sizeof(float) * (size_t)(n * kvd)),
+                   dv = dev(v, sizeof(float) * (size_t)(n * kvd));
+    struct owb_buf dq = dev(q, sizeof(float) * (size_t)(n * qd)),
+                   dsk = dev(sinks, 4 * (size_t)n_head);
+    struct owb_buf dkc = dev_zero(sizeof(float) * (size_t)(cap * kvd)),
+                   dvc = dev_zero(sizeof(float) * (size_t)(cap * kvd)),
+                   dout = dev_zero(sizeof(float) * (size_t)(nb * qd));
+    for (int64_t pos = 0; pos < n;) {
+        const int64_t c = pos < 150 ? (n - pos < nb ? n - pos : nb) : 1;
+        struct owb_be_attn a = {
+            n_head, n_kv, hd, n_ctx, pos, window, sinks, 1.0f / sqrtf((float)hd), NULL, 0};
+        struct owb_be_attn ag = a;
+        ag.sinks = dsk.data;
+        ag.cap = cap;
+        cpu->kv_store(kc, vc, k + pos * kvd, v + pos * kvd, kvd, &a, c);
+        gpu->kv_store(dkc.data, dvc.data, (float *)dk.data + pos * kvd,
+                      (float *)dv.data + pos * kvd, kvd, &ag, c);
+        cpu->attn(oc, q + pos * qd, kc, vc, &a, 0, c);
+        gpu->attn(dout.data, (float *)dq.data + pos * qd, dkc.data, dvc.data, &ag, 0, c);
+        fetch(&dout, og);
+        compare_tol("attention over a ring", oc, og, c * qd, ATTN_ABS_TOL);
+        pos += c;
+    }
     struct owb_buf *bufs[] = {&dk, &dv, &dq, &dsk, &dkc, &dvc, &dout};
     for (size_t i = 0; i < OWB_ARRAY_LEN(bufs); i++)
         owb_buf_free(bufs[i]);
@@ -490,7 +619,7 @@ static void test_graph(void)
     struct owb_buf out[2] = {dev_zero(4 * (size_t)qd), dev_zero(4 * (size_t)qd)};
     int64_t p0 = 0;
     struct owb_buf dpos = dev(&p0, sizeof p0);
-    struct owb_be_attn a = {n_head, n_kv, hd, n_ctx, 0, 0, NULL, 0.125f, dpos.data};
+    struct owb_be_attn a = {n_head, n_kv, hd, n_ctx, 0, 0, NULL, 0.125f, dpos.data, 0};
     void *graph = NULL;
     CHECK_MSG(gpu->graph_begin(gpu, err) == 0, "%s", err);
     gpu->kv_store(kc[0].data, vc[0].data, dk.data, dv.data, kvd, &a, 1);
@@ -533,11 +662,14 @@ int main(void)
         for (size_t b = 0; b < OWB_ARRAY_LEN(batches); b++)
             test_matmul(types[i], batches[b]);
         test_mm_id(types[i]);
+        test_mm_grp(types[i]);
     }
     test_row_ops();
     test_attn(64, 0, false);
     test_attn(64, 128, true);
     test_attn(128, 0, true);
+    test_attn_ring(64, 16);
+    test_attn_ring(128, 40);
     test_moe_ops();
     test_graph();
     test_copy_timer();
