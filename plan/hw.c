@@ -132,6 +132,50 @@ static enum owb_peak_kind kind_for_type(enum owb_type t)
                                                                         : OWB_PEAK_INT8_DOT;
 }
 
+/* The efficiency curve of rows named prefix...t<threads> with params.batch > 1: per distinct batch
+ * (ascending, at most OWB_HW_MAX_BATCHES) the median pct_of_compute_peak / 100; batches without a
+ * figure are left out. v: scratch of nv doubles. Returns the number of batches. */
+static int eff_curve(const cJSON *doc, const char *prefix, int threads, double *batches,
+                     double *effs, double *v, int nv)
+{
+    int n = 0;
+    const cJSON *b;
+    cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(doc, "benchmarks"))
+    {
+        const char *name = str(b, "name");
+        double batch = num(cJSON_GetObjectItemCaseSensitive(b, "params"), "batch");
+        if (!name || strncmp(name, prefix, strlen(prefix)) != 0 || name_threads(name) != threads ||
+            !(batch > 1))
+            continue;
+        int k = 0;
+        while (k < n && batches[k] < batch)
+            k++;
+        if ((k < n && batches[k] == batch) || n >= OWB_HW_MAX_BATCHES)
+            continue;
+        memmove(&batches[k + 1], &batches[k], sizeof(double) * (size_t)(n - k));
+        batches[k] = batch;
+        n++;
+    }
+    int kept = 0;
+    for (int k = 0; k < n; k++) {
+        int m = 0;
+        cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(doc, "benchmarks"))
+        {
+            const char *name = str(b, "name");
+            const cJSON *pr = cJSON_GetObjectItemCaseSensitive(b, "params");
+            double p = num(cJSON_GetObjectItemCaseSensitive(b, "metrics"), "pct_of_compute_peak");
+            if (name && strncmp(name, prefix, strlen(prefix)) == 0 &&
+                name_threads(name) == threads && num(pr, "batch") == batches[k] && p > 0 && m < nv)
+                v[m++] = p / 100.0;
+        }
+        if (m > 0) {
+            effs[kept] = median(v, m);
+            batches[kept++] = batches[k];
+        }
+    }
+    return kept;
+}
+
 static void hw_init(struct owb_hw *hw)
 {
     memset(hw, 0, sizeof *hw);
@@ -261,48 +305,19 @@ int owb_hw_from_result(const cJSON *doc, const char *path, int threads, struct o
                 best_batch = (int)batch;
         }
         /* every batch > 1 measured: the efficiency curve (ascending batches) */
-        hw->n_eff_batch[t] = 0;
-        cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(doc, "benchmarks"))
-        {
-            const char *name = str(b, "name");
-            double batch = num(cJSON_GetObjectItemCaseSensitive(b, "params"), "batch");
-            if (!name || strncmp(name, gemm, strlen(gemm)) != 0 || name_threads(name) != threads ||
-                !(batch > 1))
-                continue;
-            int k = 0;
-            while (k < hw->n_eff_batch[t] && hw->eff_batch[t][k] < batch)
-                k++;
-            if ((k < hw->n_eff_batch[t] && hw->eff_batch[t][k] == batch) ||
-                hw->n_eff_batch[t] >= OWB_HW_MAX_BATCHES)
-                continue;
-            memmove(&hw->eff_batch[t][k + 1], &hw->eff_batch[t][k],
-                    sizeof(double) * (size_t)(hw->n_eff_batch[t] - k));
-            hw->eff_batch[t][k] = batch;
-            hw->n_eff_batch[t]++;
-        }
-        for (int k = 0; k < hw->n_eff_batch[t]; k++) {
-            int m = 0;
-            cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(doc, "benchmarks"))
-            {
-                const char *name = str(b, "name");
-                const cJSON *pr = cJSON_GetObjectItemCaseSensitive(b, "params");
-                double p =
-                    num(cJSON_GetObjectItemCaseSensitive(b, "metrics"), "pct_of_compute_peak");
-                if (name && strncmp(name, gemm, strlen(gemm)) == 0 &&
-                    name_threads(name) == threads && num(pr, "batch") == hw->eff_batch[t][k] &&
-                    p > 0 && m < MAXV)
-                    v[m++] = p / 100.0;
-            }
-            hw->eff_at_batch[t][k] = m > 0 ? median(v, m) : 0;
-        }
-        /* drop batches without a figure */
-        int kept = 0;
-        for (int k = 0; k < hw->n_eff_batch[t]; k++)
-            if (hw->eff_at_batch[t][k] > 0) {
-                hw->eff_batch[t][kept] = hw->eff_batch[t][k];
-                hw->eff_at_batch[t][kept++] = hw->eff_at_batch[t][k];
-            }
-        hw->n_eff_batch[t] = kept;
+        hw->n_eff_batch[t] =
+            eff_curve(doc, gemm, threads, hw->eff_batch[t], hw->eff_at_batch[t], v, MAXV);
+        /* the MoE FFN as the engine runs it: its own curve */
+        char experts[64];
+        snprintf(experts, sizeof experts, "kernels/experts/%s/", tn);
+        hw->n_xeff[t] =
+            eff_curve(doc, experts, threads, hw->xeff_batch[t], hw->xeff_at_batch[t], v, MAXV);
+        if (hw->n_xeff[t] > 0)
+            snprintf(hw->xeff_from[t], OWB_HW_FROM,
+                     "median pct_of_compute_peak of %s*/t%d of %s at %d batch(es) %.3g-%.3g rows "
+                     "per expert",
+                     experts, threads, base_name(path), hw->n_xeff[t], hw->xeff_batch[t][0],
+                     hw->xeff_batch[t][hw->n_xeff[t] - 1]);
         n = 0;
         const char *kind = NULL;
         cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(doc, "benchmarks"))
@@ -354,12 +369,9 @@ int owb_hw_from_result(const cJSON *doc, const char *path, int threads, struct o
     return 0;
 }
 
-double owb_hw_compute_eff_at(const struct owb_hw *hw, int t, double batch)
+/* Log-linear in batch between the n measured points, held at the ends. */
+static double interp(const double *b, const double *e, int n, double batch)
 {
-    const int n = hw->n_eff_batch[t];
-    if (n < 2 || !(batch > 0))
-        return hw->compute_eff[t];
-    const double *b = hw->eff_batch[t], *e = hw->eff_at_batch[t];
     if (batch <= b[0])
         return e[0];
     if (batch >= b[n - 1])
@@ -369,6 +381,28 @@ double owb_hw_compute_eff_at(const struct owb_hw *hw, int t, double batch)
         k++;
     const double f = log(batch / b[k - 1]) / log(b[k] / b[k - 1]);
     return e[k - 1] + f * (e[k] - e[k - 1]);
+}
+
+double owb_hw_compute_eff_at(const struct owb_hw *hw, int t, double batch)
+{
+    const int n = hw->n_eff_batch[t];
+    if (n < 2 || !(batch > 0))
+        return hw->compute_eff[t];
+    return interp(hw->eff_batch[t], hw->eff_at_batch[t], n, batch);
+}
+
+double owb_hw_expert_eff_at(const struct owb_hw *hw, int t, double batch, const char **from)
+{
+    const int n = hw->n_xeff[t];
+    if (n < 1) {
+        if (from)
+            *from = hw->compute_eff_from[t];
+        return owb_hw_compute_eff_at(hw, t, batch);
+    }
+    if (from)
+        *from = hw->xeff_from[t];
+    return batch > 0 ? interp(hw->xeff_batch[t], hw->xeff_at_batch[t], n, batch)
+                     : hw->xeff_at_batch[t][n - 1];
 }
 
 /* The precision key of a description's peak table that a weight type's matmuls run at. */
@@ -593,6 +627,14 @@ cJSON *owb_hw_to_json(const struct owb_hw *hw, const enum owb_type *types, int n
                 const double pair[2] = {hw->eff_batch[t][k], hw->eff_at_batch[t][k]};
                 cJSON_AddItemToArray(curve, cJSON_CreateDoubleArray(pair, 2));
             }
+        }
+        if (hw->n_xeff[t] > 0) { /* [[rows per expert, efficiency], ...] */
+            cJSON *curve = cJSON_AddArrayToObject(e, "expert_eff_by_batch");
+            for (int k = 0; curve && k < hw->n_xeff[t]; k++) {
+                const double pair[2] = {hw->xeff_batch[t][k], hw->xeff_at_batch[t][k]};
+                cJSON_AddItemToArray(curve, cJSON_CreateDoubleArray(pair, 2));
+            }
+            cJSON_AddStringToObject(e, "expert_eff_from", hw->xeff_from[t]);
         }
     }
     return o;

@@ -402,6 +402,91 @@ static void check_moe_prefill(void)
     cJSON_Delete(doc);
 }
 
+/* Experts measured as the engine runs them (kernels/experts/...) give expert FLOPs their own
+ * curve, by the rows each chosen expert multiplies; the dense matrices keep the GEMM curve. Hand
+ * computed: gpt-oss-20b, a 256-token prompt in one chunk: E(256) = 32 (1 - (7/8)^256) = 32.000
+ * experts, 256 x 4 / 32 = 32 rows each. The expert curve (8 rows: 10%, 64: 40%) at 32 is
+ * 0.1 + 0.3 log(4) / log(8) = 0.30, so the experts' 256 x 4.7776 GFLOP take 4.077 s at
+ * 1 TOP/s; the GEMM curve (b16: 5%, b512: 50%) at 32 is 0.05 + 0.45 log(2) / log(32) = 0.14:
+ * 8.736 s. */
+static void check_expert_curve(void)
+{
+    const struct owb_synth_preset *p = owb_synth_find("gpt-oss-20b");
+    struct owb_synth_opts o;
+    struct owb_shape s;
+    char err[OWB_ERR_MAX];
+    owb_synth_opts_init(&o, p);
+    CHECK_MSG(owb_shape_from_preset(p, &o, &s, err) == 0, "%s", err);
+    cJSON *doc = cJSON_CreateObject();
+    struct owb_hw *hw = malloc(sizeof *hw), *gemm = malloc(sizeof *gemm);
+    cJSON_AddArrayToObject(doc, "benchmarks");
+    add_bench(doc, "stream/read/t1", "gb_per_s", 1000, NULL, 0);
+    add_bench(doc, "kernels/gemm/mxfp4/8x8/b16/t1", "pct_of_compute_peak", 5, "batch", 16);
+    add_bench(doc, "kernels/gemm/mxfp4/8x8/b512/t1", "pct_of_compute_peak", 50, "batch", 512);
+    add_bench(doc, "kernels/gemm/bf16/8x8/b512/t1", "pct_of_compute_peak", 50, "batch", 512);
+    add_bench(doc, "kernels/peak/int8_dot/t1", "gop_per_s_best", 1000, NULL, 0);
+    add_bench(doc, "kernels/peak/f32_fma/t1", "gop_per_s_best", 1000, NULL, 0);
+    CHECK_MSG(owb_hw_from_result(doc, "m.json", 1, gemm, err) == 0, "%s", err);
+    CHECK(gemm->n_xeff[OWB_TYPE_MXFP4] == 0);
+    const char *from = NULL;
+    /* no expert rows: the GEMM curve, and its source */
+    CHECK_NEAR(owb_hw_expert_eff_at(gemm, OWB_TYPE_MXFP4, 32, &from),
+               owb_hw_compute_eff_at(gemm, OWB_TYPE_MXFP4, 32), 1e-15);
+    CHECK(from && strstr(from, "kernels/gemm/mxfp4"));
+    add_bench(doc, "kernels/experts/mxfp4/2880x2880/x32k4/c64/t1", "pct_of_compute_peak", 10,
+              "batch", 8);
+    add_bench(doc, "kernels/experts/mxfp4/2880x2880/x32k4/c512/t1", "pct_of_compute_peak", 40,
+              "batch", 64);
+    add_bench(doc, "kernels/experts/mxfp4/2880x2880/x32k4/c512/t2", "pct_of_compute_peak", 90,
+              "batch", 64); /* other thread count */
+    CHECK_MSG(owb_hw_from_result(doc, "m.json", 1, hw, err) == 0, "%s", err);
+    CHECK(hw->n_xeff[OWB_TYPE_MXFP4] == 2 && hw->n_xeff[OWB_TYPE_BF16] == 0);
+    CHECK_NEAR(owb_hw_expert_eff_at(hw, OWB_TYPE_MXFP4, 32, &from), 0.3, 1e-12);
+    CHECK(from && strstr(from, "kernels/experts/mxfp4") && strstr(from, "m.json"));
+    CHECK_NEAR(owb_hw_expert_eff_at(hw, OWB_TYPE_MXFP4, 2, NULL), 0.1, 1e-12);   /* held */
+    CHECK_NEAR(owb_hw_expert_eff_at(hw, OWB_TYPE_MXFP4, 500, NULL), 0.4, 1e-12); /* held */
+    /* the dense curve is unchanged by expert rows */
+    CHECK_NEAR(owb_hw_compute_eff_at(hw, OWB_TYPE_MXFP4, 32),
+               owb_hw_compute_eff_at(gemm, OWB_TYPE_MXFP4, 32), 1e-15);
+
+    const double rows = owb_shape_tokens_per_expert(&s, 256);
+    CHECK(rel(rows, 32.0) < 1e-6);
+    const double fe = s.flop_expert_tok[OWB_TYPE_MXFP4];
+    CHECK(rel(fe, 24.0 * 4 * 3 * 2 * 2880.0 * 2880.0) < 1e-12);
+    /* every other cost is the same on both: the difference is the experts' time */
+    const double a = owb_plan_prefill_s(&s, hw, OWB_TYPE_F32, 1, 0, 256, 512);
+    const double b = owb_plan_prefill_s(&s, gemm, OWB_TYPE_F32, 1, 0, 256, 512);
+    const double x_new = 256 * 4.7776e9 / (1e12 * 0.3); /* 4.077 s */
+    const double x_old = 256 * 4.7776e9 / (1e12 * (0.05 + 0.45 * log(2.0) / log(32.0))); /* 8.74 */
+    CHECK_MSG(rel(a - b, x_new - x_old) < 0.02, "%.4g s vs %.4g s", a - b, x_new - x_old);
+    /* and the prediction names the expert curve, at the rows per expert */
+    struct owb_plan_cfg cfg;
+    owb_plan_cfg_default(&cfg);
+    cfg.input_len = 256;
+    cfg.kv_type = OWB_TYPE_F32;
+    hw->memory_bytes = 1e12;
+    cJSON *pd = cJSON_CreateObject();
+    CHECK_MSG(owb_plan_build(&s, hw, &cfg, pd, err) == 0, "%s", err);
+    const cJSON *x;
+    bool seen = false;
+    cJSON_ArrayForEach(x, cJSON_GetObjectItem(cJSON_GetObjectItem(pd, "plan"), "predictions"))
+    {
+        const cJSON *fig = cJSON_GetObjectItem(x, "figure");
+        if (!cJSON_IsString(fig) || strcmp(fig->valuestring, "prefill_tok_per_s") != 0)
+            continue;
+        seen = true;
+        const cJSON *ef = cJSON_GetObjectItem(x, "efficiency_from");
+        CHECK(cJSON_IsString(ef) && strstr(ef->valuestring, "kernels/experts/mxfp4"));
+        CHECK_NEAR(cJSON_GetObjectItem(x, "efficiency")->valuedouble, 0.3, 1e-6);
+        CHECK(rel(cJSON_GetObjectItem(x, "rows_per_expert")->valuedouble, 32) < 1e-6);
+    }
+    CHECK(seen);
+    cJSON_Delete(pd);
+    free(hw);
+    free(gemm);
+    cJSON_Delete(doc);
+}
+
 int main(void)
 {
     check_7b();
@@ -409,5 +494,6 @@ int main(void)
     check_capacity();
     check_from_result();
     check_moe_prefill();
+    check_expert_curve();
     TEST_DONE();
 }
