@@ -340,6 +340,47 @@ int owb_hw_from_result(const cJSON *doc, const char *path, int threads, struct o
                 all_c[n_all_c++] = hw->compute_eff[t];
         }
     }
+    /* every GEMM by type and shape: the median of each (type, m, k, batch) */
+    hw->n_gemm = 0;
+    {
+        const cJSON *b;
+        cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(doc, "benchmarks"))
+        {
+            const char *name = str(b, "name");
+            const cJSON *pr = cJSON_GetObjectItemCaseSensitive(b, "params");
+            enum owb_type ty;
+            const char *fmt = str(pr, "format");
+            const double m = num(pr, "m"), k = num(pr, "k"), batch = num(pr, "batch");
+            if (!name || strncmp(name, "kernels/gemm/", 13) != 0 || name_threads(name) != threads ||
+                !fmt || owb_type_from_name(fmt, &ty) || !(m > 0) || !(k > 0) || !(batch > 1) ||
+                !(num(cJSON_GetObjectItemCaseSensitive(b, "metrics"), "pct_of_compute_peak") > 0))
+                continue;
+            bool seen = false;
+            for (int i = 0; i < hw->n_gemm && !seen; i++)
+                seen = hw->gemm[i].type == (int)ty && hw->gemm[i].m == (int64_t)m &&
+                       hw->gemm[i].k == (int64_t)k && hw->gemm[i].batch == batch;
+            if (seen || hw->n_gemm >= OWB_HW_MAX_GEMMS)
+                continue;
+            struct owb_hw_gemm *g = &hw->gemm[hw->n_gemm];
+            *g = (struct owb_hw_gemm){(int)ty, (int64_t)m, (int64_t)k, batch, 0};
+            int nv = 0;
+            const cJSON *c;
+            cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(doc, "benchmarks"))
+            {
+                const char *cn = str(c, "name");
+                const cJSON *cp = cJSON_GetObjectItemCaseSensitive(c, "params");
+                const double p =
+                    num(cJSON_GetObjectItemCaseSensitive(c, "metrics"), "pct_of_compute_peak");
+                const char *cf = str(cp, "format");
+                if (cn && strncmp(cn, "kernels/gemm/", 13) == 0 && name_threads(cn) == threads &&
+                    cf && strcmp(cf, fmt) == 0 && num(cp, "m") == m && num(cp, "k") == k &&
+                    num(cp, "batch") == batch && p > 0 && nv < MAXV)
+                    v[nv++] = p / 100.0;
+            }
+            g->eff = median(v, nv);
+            hw->n_gemm++;
+        }
+    }
     /* types not measured: the median of the measured ones, else the assumed default */
     double bw_def = OWB_HW_DEFAULT_BW_EFF, c_def = OWB_HW_DEFAULT_COMPUTE_EFF;
     char bw_from[OWB_HW_FROM], c_from[OWB_HW_FROM];
@@ -389,6 +430,28 @@ double owb_hw_compute_eff_at(const struct owb_hw *hw, int t, double batch)
     if (n < 2 || !(batch > 0))
         return hw->compute_eff[t];
     return interp(hw->eff_batch[t], hw->eff_at_batch[t], n, batch);
+}
+
+double owb_hw_shape_eff_at(const struct owb_hw *hw, int t, int64_t m, int64_t k, double batch)
+{
+    double b[OWB_HW_MAX_BATCHES], e[OWB_HW_MAX_BATCHES];
+    int n = 0;
+    for (int i = 0; i < hw->n_gemm; i++) {
+        const struct owb_hw_gemm *g = &hw->gemm[i];
+        if (g->type != t || g->m != m || g->k != k || n >= OWB_HW_MAX_BATCHES)
+            continue;
+        int j = n++;
+        while (j > 0 && b[j - 1] > g->batch) { /* insertion: ascending batches */
+            b[j] = b[j - 1];
+            e[j] = e[j - 1];
+            j--;
+        }
+        b[j] = g->batch;
+        e[j] = g->eff;
+    }
+    if (n == 0)
+        return owb_hw_compute_eff_at(hw, t, batch);
+    return batch > 0 ? interp(b, e, n, batch) : e[n - 1];
 }
 
 double owb_hw_expert_eff_at(const struct owb_hw *hw, int t, double batch, const char **from)

@@ -32,6 +32,14 @@
 
 #define OWB_HW_FROM 200      /* bytes of a "where from" string */
 #define OWB_HW_MAX_BATCHES 8 /* batches per type with a measured compute efficiency */
+#define OWB_HW_MAX_GEMMS 64  /* (type, shape, batch) GEMM efficiencies kept */
+
+/* One measured GEMM efficiency: type, m x k, batch (median of that case's rows). */
+struct owb_hw_gemm {
+    int type;
+    int64_t m, k;
+    double batch, eff;
+};
 
 /* Defaults when nothing was measured or described (docs/plan.md: assumptions). */
 #define OWB_HW_DEFAULT_BW_EFF 0.75     /* batch-1 matmul: fraction of the read ceiling */
@@ -64,6 +72,10 @@ struct owb_hw {
      * (kernels/experts/<type>/...: tokens grouped by expert, each chosen expert's rows prepared
      * once, its weights read once per chunk) against the rows each chosen expert multiplies,
      * ascending; none: expert FLOPs take the GEMM curve above */
+    /* measured: every GEMM (batch > 1) by shape, so a model's matrices each take the rate of
+     * their own shape (owb_hw_shape_eff_at) */
+    struct owb_hw_gemm gemm[OWB_HW_MAX_GEMMS];
+    int n_gemm;
     int n_xeff[OWB_TYPE_COUNT];
     double xeff_batch[OWB_TYPE_COUNT][OWB_HW_MAX_BATCHES];
     double xeff_at_batch[OWB_TYPE_COUNT][OWB_HW_MAX_BATCHES];
@@ -86,6 +98,11 @@ struct owb_hw {
  * linearly in log(batch) between the measured batches, held at the ends; compute_eff[t] when
  * fewer than two batches were measured. */
 double owb_hw_compute_eff_at(const struct owb_hw *hw, int t, double batch);
+
+/* The compute efficiency of an m x k matrix of type t at `batch` rows: its own GEMMs (log-linear
+ * in batch between the measured ones, held at the ends; one batch held everywhere), else
+ * owb_hw_compute_eff_at. */
+double owb_hw_shape_eff_at(const struct owb_hw *hw, int t, int64_t m, int64_t k, double batch);
 
 /* The compute efficiency of type t's MoE expert matmuls when each chosen expert multiplies
  * `batch` rows: the expert curve (n_xeff: interpolated as above, held at the ends, one point held

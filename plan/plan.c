@@ -74,6 +74,44 @@ static double compute_time(const struct owb_hw *hw, enum owb_type t, enum owb_ty
     return flops / (peak * 1e9 * eff * tp);
 }
 
+/* Seconds for the dense matmuls of type t when `batch` tokens each take `flops` FLOPs of them:
+ * each of the model's matrix shapes of that type at the rate of its own GEMMs
+ * (owb_hw_shape_eff_at), the FLOPs of shapes not listed at the type's curve. */
+static double dense_time(const struct owb_shape *s, const struct owb_hw *hw, enum owb_type t,
+                         double flops, double batch, int tp)
+{
+    if (flops <= 0)
+        return 0;
+    const double peak = hw->peak_gop_per_s[t];
+    if (!(peak > 0))
+        return compute_time(hw, t, s->main_type, flops, batch, tp, false);
+    double time = 0, rest = flops;
+    for (int i = 0; i < s->n_mats; i++) {
+        const struct owb_shape_mat *mt = &s->mats[i];
+        if (mt->type != t)
+            continue;
+        const double f = batch * mt->flop_tok > rest ? rest : batch * mt->flop_tok;
+        const double eff = owb_hw_shape_eff_at(hw, (int)t, mt->m, mt->k, batch);
+        if (!(eff > 0))
+            continue;
+        time += f / (peak * 1e9 * eff * tp);
+        rest -= f;
+    }
+    return time + compute_time(hw, t, s->main_type, rest, batch, tp, false);
+}
+
+/* The efficiency the dense matmuls of type t reach at `batch` rows over the model's matrices:
+ * their FLOPs over the time dense_time gives them at the peak (FLOP-weighted harmonic mean). */
+static double dense_eff(const struct owb_shape *s, const struct owb_hw *hw, enum owb_type t,
+                        double batch)
+{
+    const double f = batch * (s->flop_tok[t] - s->flop_expert_tok[t]);
+    const double time = dense_time(s, hw, t, f, batch, 1);
+    if (!(f > 0) || !(time > 0) || !(hw->peak_gop_per_s[t] > 0))
+        return owb_hw_compute_eff_at(hw, (int)t, batch);
+    return f / (hw->peak_gop_per_s[t] * 1e9 * time);
+}
+
 /* The CPU share step times are divided by (1 unless asked to apply the measured one). */
 static double share(const struct owb_hw *hw)
 {
@@ -113,7 +151,7 @@ void owb_plan_decode_step(const struct owb_shape *s, const struct owb_hw *hw, en
         /* batch 1 runs the GEMV path, whose measured efficiency (against the read ceiling)
          * already carries its arithmetic; batches run the GEMM path at the compute peak */
         if (batch > 1)
-            o->compute_s += compute_time(hw, (enum owb_type)t, s->main_type, f, batch, tp, false) +
+            o->compute_s += dense_time(s, hw, (enum owb_type)t, f, batch, tp) +
                             compute_time(hw, (enum owb_type)t, s->main_type, fe,
                                          owb_shape_tokens_per_expert(s, batch), tp, true);
         f += fe;
@@ -153,7 +191,7 @@ double owb_plan_prefill_s(const struct owb_shape *s, const struct owb_hw *hw, en
             if (b > 0)
                 mem += mem_time(hw, (enum owb_type)t, b, tp);
             /* dense matrices multiply the whole chunk; each touched expert its share of it */
-            comp += compute_time(hw, (enum owb_type)t, s->main_type, f, (double)c, tp, false) +
+            comp += dense_time(s, hw, (enum owb_type)t, f, (double)c, tp) +
                     compute_time(hw, (enum owb_type)t, s->main_type, fe,
                                  owb_shape_tokens_per_expert(s, (double)c), tp, true);
         }
@@ -252,6 +290,16 @@ static void add_compute_from(cJSON *o, const struct owb_shape *s, const struct o
         cJSON_AddNumberToObject(o, "efficiency", owb_hw_expert_eff_at(hw, (int)t, rows, &from));
         cJSON_AddStringToObject(o, "efficiency_from", from);
         cJSON_AddNumberToObject(o, "rows_per_expert", rows);
+    } else if (hw->n_gemm > 0) {
+        int n = 0;
+        for (int i = 0; i < s->n_mats; i++)
+            n += s->mats[i].type == t;
+        snprintf(buf, sizeof buf,
+                 "FLOP-weighted over the %d %s matrix shapes of the model: each its own "
+                 "kernels/gemm/%s/<m>x<k> at batch %.0f where measured, else %s",
+                 n, owb_type_name(t), owb_type_name(t), batch, hw->compute_eff_from[t]);
+        cJSON_AddNumberToObject(o, "efficiency", dense_eff(s, hw, t, batch));
+        cJSON_AddStringToObject(o, "efficiency_from", buf);
     } else {
         cJSON_AddNumberToObject(o, "efficiency", owb_hw_compute_eff_at(hw, (int)t, batch));
         cJSON_AddStringToObject(o, "efficiency_from", hw->compute_eff_from[t]);

@@ -301,7 +301,8 @@ static int measure_cpu_share(struct owb_topo *topo, int threads, cJSON *doc, cha
 
 /* Measure this machine for the model: read ceilings before and after, compute peaks, GEMV and
  * GEMM of the model's weight types at its FFN shapes, on `threads` threads; the GEMMs at the
- * prefill's chunk (n_batch, and the first chunk of an input_len prompt when shorter); for a MoE
+ * prefill's chunk (n_batch, and the first chunk of an input_len prompt when shorter), and at that
+ * first chunk the GEMMs of the model's other dense matrix shapes (each type its own); for a MoE
  * model its experts as the engine's prefill runs them (kernels/experts/...) at that chunk, a half
  * and a quarter of it. */
 static int measure(struct owb_topo *topo, const struct owb_shape *s, int threads, int64_t chunk,
@@ -369,6 +370,35 @@ static int measure(struct owb_topo *topo, const struct owb_shape *s, int threads
             kc.moe.n_expert > 0 ? ", the experts as the engine runs them" : "");
     if (kc.nformats > 0 && (rc = owb_kernels_run(&kc, topo, NULL, doc, err)))
         return rc;
+    /* the model's other dense matrix shapes (attention projections, router), each type at its
+     * own shapes, at the prompt's first chunk: a batched step costs each matrix's FLOPs at the
+     * rate of its shape */
+    for (int f = 0; f < kc.nformats; f++) {
+        struct owb_kernels_cfg kd = kc;
+        kd.moe.n_expert = 0;
+        kd.nformats = 1;
+        kd.formats[0] = kc.formats[f];
+        kd.nbatches = 1;
+        kd.batches[0] = c0 > 1 ? c0 : (int)chunk;
+        kd.nshapes = 0;
+        const int64_t blk = owb_type_traits(kd.formats[0])->blck_size;
+        for (int i = 0; i < s->n_mats && kd.nshapes < OWB_KERNELS_MAX_LIST; i++) {
+            const struct owb_shape_mat *mt = &s->mats[i];
+            bool have = mt->type != kd.formats[0] || mt->k % blk != 0;
+            for (int j = 0; j < kc.nshapes && !have; j++)
+                have = kc.shapes[j][0] == mt->m && kc.shapes[j][1] == mt->k;
+            if (have)
+                continue;
+            kd.shapes[kd.nshapes][0] = mt->m;
+            kd.shapes[kd.nshapes++][1] = mt->k;
+        }
+        if (kd.nshapes == 0)
+            continue;
+        fprintf(stderr, "plan: %s at the model's other %d matrix shape(s), batch %d ...\n",
+                owb_type_name(kd.formats[0]), kd.nshapes, kd.batches[0]);
+        if ((rc = owb_kernels_run(&kd, topo, NULL, doc, err)))
+            return rc;
+    }
     fprintf(stderr, "plan: read ceiling again ...\n");
     if ((rc = owb_cli_measure_ceiling(topo, kc.pin, kc.threads, 1, 1, 1, doc, err)))
         return rc;
