@@ -340,6 +340,14 @@ int owb_hw_from_result(const cJSON *doc, const char *path, int threads, struct o
                 all_c[n_all_c++] = hw->compute_eff[t];
         }
     }
+    /* prefill attention as the engine runs it */
+    hw->n_aeff = eff_curve(doc, "kernels/attn/", threads, hw->aeff_tokens, hw->aeff_at, v, MAXV);
+    if (hw->n_aeff > 0)
+        snprintf(hw->aeff_from, sizeof hw->aeff_from,
+                 "median pct_of_compute_peak of kernels/attn/*/t%d of %s at %d chunk(s) of "
+                 "%.0f-%.0f tokens (f32_fma)",
+                 threads, base_name(path), hw->n_aeff, hw->aeff_tokens[0],
+                 hw->aeff_tokens[hw->n_aeff - 1]);
     /* every GEMM by type and shape: the median of each (type, m, k, batch) */
     hw->n_gemm = 0;
     {
@@ -452,6 +460,16 @@ double owb_hw_shape_eff_at(const struct owb_hw *hw, int t, int64_t m, int64_t k,
     if (n == 0)
         return owb_hw_compute_eff_at(hw, t, batch);
     return batch > 0 ? interp(b, e, n, batch) : e[n - 1];
+}
+
+double owb_hw_attn_eff_at(const struct owb_hw *hw, double tokens, const char **from)
+{
+    if (hw->n_aeff < 1)
+        return -1;
+    if (from)
+        *from = hw->aeff_from;
+    return tokens > 0 ? interp(hw->aeff_tokens, hw->aeff_at, hw->n_aeff, tokens)
+                      : hw->aeff_at[hw->n_aeff - 1];
 }
 
 double owb_hw_expert_eff_at(const struct owb_hw *hw, int t, double batch, const char **from)
@@ -662,6 +680,14 @@ cJSON *owb_hw_to_json(const struct owb_hw *hw, const enum owb_type *types, int n
     cJSON_AddNumberToObject(o, "cpu_share", hw->cpu_share);
     cJSON_AddStringToObject(o, "cpu_share_from", hw->cpu_share_from);
     cJSON_AddBoolToObject(o, "cpu_share_applied", hw->apply_cpu_share);
+    if (hw->n_aeff > 0) { /* [[tokens, efficiency], ...] */
+        cJSON *curve = cJSON_AddArrayToObject(o, "attn_eff_by_tokens");
+        for (int k = 0; curve && k < hw->n_aeff; k++) {
+            const double pair[2] = {hw->aeff_tokens[k], hw->aeff_at[k]};
+            cJSON_AddItemToArray(curve, cJSON_CreateDoubleArray(pair, 2));
+        }
+        cJSON_AddStringToObject(o, "attn_eff_from", hw->aeff_from);
+    }
     cJSON_AddNumberToObject(o, "devices_per_node", hw->devices_per_node);
     if (hw->devices_per_node > 1) {
         cJSON_AddStringToObject(o, "link", hw->link_name);

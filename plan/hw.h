@@ -76,6 +76,12 @@ struct owb_hw {
      * their own shape (owb_hw_shape_eff_at) */
     struct owb_hw_gemm gemm[OWB_HW_MAX_GEMMS];
     int n_gemm;
+    /* measured: the f32 efficiency of one layer's prefill attention as the engine runs it
+     * (kernels/attn/...) against the tokens of the chunk, ascending; none: attention takes the
+     * main type's GEMM efficiency */
+    int n_aeff;
+    double aeff_tokens[OWB_HW_MAX_BATCHES], aeff_at[OWB_HW_MAX_BATCHES];
+    char aeff_from[OWB_HW_FROM];
     int n_xeff[OWB_TYPE_COUNT];
     double xeff_batch[OWB_TYPE_COUNT][OWB_HW_MAX_BATCHES];
     double xeff_at_batch[OWB_TYPE_COUNT][OWB_HW_MAX_BATCHES];
@@ -103,6 +109,11 @@ double owb_hw_compute_eff_at(const struct owb_hw *hw, int t, double batch);
  * in batch between the measured ones, held at the ends; one batch held everywhere), else
  * owb_hw_compute_eff_at. */
 double owb_hw_shape_eff_at(const struct owb_hw *hw, int t, int64_t m, int64_t k, double batch);
+
+/* The efficiency of prefill attention over a chunk whose queries see up to `tokens` keys: the
+ * kernels/attn curve (interpolated, held at the ends) and *from = aeff_from, or -1 when none was
+ * measured. */
+double owb_hw_attn_eff_at(const struct owb_hw *hw, double tokens, const char **from);
 
 /* The compute efficiency of type t's MoE expert matmuls when each chosen expert multiplies
  * `batch` rows: the expert curve (n_xeff: interpolated as above, held at the ends, one point held

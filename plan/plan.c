@@ -195,9 +195,14 @@ double owb_plan_prefill_s(const struct owb_shape *s, const struct owb_hw *hw, en
                     compute_time(hw, (enum owb_type)t, s->main_type, fe,
                                  owb_shape_tokens_per_expert(s, (double)c), tp, true);
         }
-        /* attention: all FLOPs of the chunk but its matmuls and output row */
+        /* attention: all FLOPs of the chunk but its matmuls and output row; at the measured
+         * efficiency of the engine's prefill attention where there is one */
         const double af = owb_shape_flops(s, p, c, 0) - (double)c * owb_shape_flop_per_token(s);
-        comp += compute_time(hw, at, s->main_type, af, (double)c, tp, false);
+        const double ae = owb_hw_attn_eff_at(hw, (double)(p + c), NULL);
+        if (ae > 0 && hw->peak_gop_per_s[at] > 0)
+            comp += af / (hw->peak_gop_per_s[at] * 1e9 * ae * tp);
+        else
+            comp += compute_time(hw, at, s->main_type, af, (double)c, tp, false);
         mem += mem_time(hw, s->main_type,
                         owb_shape_kv_elems(s, p + c) * owb_plan_kv_elem_bytes(kv_type), tp);
         total += fmax(mem, comp) / share(hw) + comm_time(s, hw, tp, (double)c);
@@ -282,6 +287,7 @@ static void add_compute_from(cJSON *o, const struct owb_shape *s, const struct o
 {
     char buf[512];
     const enum owb_type t = s->main_type;
+
     snprintf(buf, sizeof buf, "%.4g GOP/s: %s", hw->peak_gop_per_s[t], hw->peak_from[t]);
     cJSON_AddStringToObject(o, "ceiling", buf);
     if (s->n_expert > 0 && s->flop_expert_tok[t] > 0) {
@@ -303,6 +309,17 @@ static void add_compute_from(cJSON *o, const struct owb_shape *s, const struct o
     } else {
         cJSON_AddNumberToObject(o, "efficiency", owb_hw_compute_eff_at(hw, (int)t, batch));
         cJSON_AddStringToObject(o, "efficiency_from", hw->compute_eff_from[t]);
+    }
+}
+
+/* The measured prefill attention efficiency a chunk of `tokens` used, if any. */
+static void add_attn_from(cJSON *o, const struct owb_hw *hw, double tokens)
+{
+    const char *from = NULL;
+    const double ae = owb_hw_attn_eff_at(hw, tokens, &from);
+    if (o && ae > 0) {
+        cJSON_AddNumberToObject(o, "attention_efficiency", ae);
+        cJSON_AddStringToObject(o, "attention_efficiency_from", from);
     }
 }
 
@@ -513,6 +530,7 @@ int owb_plan_build(const struct owb_shape *s, const struct owb_hw *hw, const str
         cJSON_AddNumberToObject(o, "tokens", (double)c->input_len);
         cJSON_AddNumberToObject(o, "tp", tp);
         pred_from(o, s, hw, true, c0);
+        add_attn_from(o, hw, c0);
     }
     const int64_t pos = c->input_len + c->output_len / 2;
     owb_plan_decode_step(s, hw, c->kv_type, tp, 1, pos, &st);
@@ -528,6 +546,7 @@ int owb_plan_build(const struct owb_shape *s, const struct owb_hw *hw, const str
     if (o) {
         cJSON_AddStringToObject(o, "assumes", "prefill of input_len alone, no queueing");
         pred_from(o, s, hw, true, c0);
+        add_attn_from(o, hw, c0);
     }
     owb_plan_decode_step(s, hw, c->kv_type, tp, conc, pos, &st);
     o = pred(preds, "tpot_ms", st.s * 1e3, "ms");
@@ -796,6 +815,7 @@ int owb_plan_check(const struct owb_shape *s, const struct owb_hw *hw, bool own_
         } else {
             const int64_t ch = chunk > 0 ? chunk : 512;
             add_compute_from(o, s, h, (double)(tokens < ch ? tokens : ch));
+            add_attn_from(o, h, (double)(tokens < ch ? tokens : ch));
         }
         cJSON_AddItemToArray(checks, o);
         n++;

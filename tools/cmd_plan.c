@@ -20,6 +20,7 @@
 #include "bench/core/topo.h"
 #include "bench/suites/ceiling.h"
 #include "bench/suites/kernels_suite.h"
+#include "kernels/ops.h"
 #include "model/gguf.h"
 #include "model/shape.h"
 #include "model/synth.h"
@@ -359,6 +360,10 @@ static int measure(struct owb_topo *topo, const struct owb_shape *s, int threads
                     kc.moe.tokens[kc.moe.ntokens++] = c0 / d;
         }
     }
+    /* one layer's attention of the prompt's first chunk, as the engine runs it */
+    if (s->n_head > 0 && s->n_head_kv > 0 && s->head_dim_k == s->head_dim_v &&
+        s->head_dim_k % 2 == 0 && s->head_dim_k <= OWB_ROPE_MAX_ROT)
+        kc.attn = (struct owb_kernels_attn){s->n_head, s->n_head_kv, s->head_dim_k, c0};
     fprintf(stderr, "plan: measuring this machine on %d threads: read ceiling ...\n", threads);
     if ((rc = owb_cli_measure_ceiling(topo, kc.pin, kc.threads, 1, 1, 0, doc, err)))
         return rc;
@@ -376,6 +381,7 @@ static int measure(struct owb_topo *topo, const struct owb_shape *s, int threads
     for (int f = 0; f < kc.nformats; f++) {
         struct owb_kernels_cfg kd = kc;
         kd.moe.n_expert = 0;
+        kd.attn.n_head = 0;
         kd.nformats = 1;
         kd.formats[0] = kc.formats[f];
         kd.nbatches = 1;

@@ -23,6 +23,7 @@
 #include "bench/suites/stream.h"
 #include "bench/core/suite.h"
 #include "bench/core/topo.h"
+#include "kernels/attn.h"
 #include "kernels/matmul.h"
 #include "results/result.h"
 #include "results/stats.h"
@@ -742,6 +743,173 @@ out:
     return rc;
 }
 
+/* ---- attention of a prompt chunk as the engine runs it ---- */
+
+struct ka_case {
+    struct owb_pool *pool;
+    struct owb_attn_blocks blk;
+    struct owb_attn_args a;
+    struct owb_attn_scratch *scr; /* (threads) */
+    struct owb_rope_cache *rope;  /* (tokens) */
+    float *q, *k, *v, *kc, *vc, *out;
+    int64_t tokens, n_head_kv, head_dim, group, ldkv;
+};
+
+static void ka_heads(void *vctx, int tid, int nthreads)
+{
+    struct ka_case *c = vctx;
+    int64_t g0, g1;
+    owb_pool_slice(c->n_head_kv, 1, tid, nthreads, &g0, &g1);
+    if (g1 <= g0)
+        return;
+    owb_attn_write(c->q, c->k, c->v, c->a.ldq, c->ldkv, c->tokens, 0, NULL, NULL, NULL, c->rope, 0,
+                   c->head_dim, c->group, g0, g1, c->kc, c->vc, c->tokens);
+    owb_attn_heads(&c->blk, &c->a, g0, g1, &c->scr[tid]);
+}
+
+static int ka_rep(void *vctx)
+{
+    struct ka_case *c = vctx;
+    owb_pool_run(c->pool, ka_heads, c);
+    return 0;
+}
+
+/* Time one layer's attention of cfg->attn.tokens prompt tokens; appends one benchmark. */
+static int ka_run(const struct owb_kernels_cfg *cfg, struct owb_pool *pool, int nthr,
+                  const double peaks[OWB_PEAK_COUNT], cJSON *doc, char err[OWB_ERR_MAX])
+{
+    const struct owb_kernels_attn *at = &cfg->attn;
+    struct ka_case c;
+    struct owb_samples smp = {0};
+    int rc = 0;
+    memset(&c, 0, sizeof c);
+    c.pool = pool;
+    c.tokens = at->tokens;
+    c.n_head_kv = at->n_head_kv;
+    c.head_dim = at->head_dim;
+    if (at->n_head < 1 || at->n_head_kv < 1 || at->n_head % at->n_head_kv || at->head_dim < 2 ||
+        at->head_dim % 2 || at->head_dim > OWB_ROPE_MAX_ROT || at->tokens < 1) {
+        snprintf(err, OWB_ERR_MAX,
+                 "attention: %lld heads, %lld KV heads of %lld, %d tokens: need KV heads dividing "
+                 "the heads, an even head size up to %d and tokens >= 1",
+                 (long long)at->n_head, (long long)at->n_head_kv, (long long)at->head_dim,
+                 at->tokens, OWB_ROPE_MAX_ROT);
+        return OWB_E_USAGE;
+    }
+    c.group = at->n_head / at->n_head_kv;
+    c.ldkv = at->n_head_kv * at->head_dim;
+    const int64_t T = c.tokens, hd = c.head_dim, ldq = at->n_head * hd;
+    const int64_t qb = owb_attn_block_tokens(c.group, T, T), nblk = (T + qb - 1) / qb;
+    c.blk.plans = calloc((size_t)nblk * 2, sizeof *c.blk.plans);
+    c.blk.kstart = calloc((size_t)nblk, sizeof *c.blk.kstart);
+    c.scr = calloc((size_t)nthr, sizeof *c.scr);
+    c.rope = calloc((size_t)T, sizeof *c.rope);
+    c.q = malloc(sizeof(float) * (size_t)(T * ldq));
+    c.out = malloc(sizeof(float) * (size_t)(T * ldq));
+    c.k = malloc(sizeof(float) * (size_t)(T * c.ldkv));
+    c.v = malloc(sizeof(float) * (size_t)(T * c.ldkv));
+    c.kc = malloc(sizeof(float) * (size_t)(T * c.ldkv));
+    c.vc = malloc(sizeof(float) * (size_t)(T * c.ldkv));
+    bool oom = !c.blk.plans || !c.blk.kstart || !c.scr || !c.rope || !c.q || !c.out || !c.k ||
+               !c.v || !c.kc || !c.vc;
+    for (int t = 0; t < nthr && !oom; t++) {
+        c.scr[t].qs = malloc(sizeof(float) * (size_t)(c.group * qb * hd));
+        c.scr[t].sc = malloc(sizeof(float) * (size_t)(c.group * qb * T));
+        c.scr[t].pv = malloc(sizeof(float) * (size_t)(hd * c.group * qb));
+        oom = !c.scr[t].qs || !c.scr[t].sc || !c.scr[t].pv;
+    }
+    if (oom) {
+        snprintf(err, OWB_ERR_MAX, "attention of %d tokens: out of memory", at->tokens);
+        rc = OWB_E_NOMEM;
+        goto out;
+    }
+    if ((rc = owb_attn_plan(&c.blk, 0, T, qb, c.group, hd, 0, cfg->isa, err)))
+        goto out;
+    for (int64_t i = 0; i < T * ldq; i++)
+        c.q[i] = ks_frand();
+    for (int64_t i = 0; i < T * c.ldkv; i++) {
+        c.k[i] = ks_frand();
+        c.v[i] = ks_frand();
+    }
+    for (int64_t p = 0; p < T; p++)
+        owb_rope_cache_init(&c.rope[p], hd, p, 10000.0f, 1.0f);
+    c.a = (struct owb_attn_args){.q = c.q,
+                                 .out = c.out,
+                                 .ldq = ldq,
+                                 .kc = c.kc,
+                                 .vc = c.vc,
+                                 .cap = T,
+                                 .head_dim = hd,
+                                 .group = c.group,
+                                 .pos = 0,
+                                 .sinks = NULL,
+                                 .scale = 1.0f / sqrtf((float)hd)};
+    char name[160];
+    snprintf(name, sizeof name, "kernels/attn/f32/h%lldkv%lldd%lld/c%d/t%d", (long long)at->n_head,
+             (long long)at->n_head_kv, (long long)hd, at->tokens, nthr);
+    owb_pool_reset_migrations(pool);
+    if (owb_measure_run(&cfg->measure, ka_rep, &c, &smp)) {
+        snprintf(err, OWB_ERR_MAX, "%s: measurement failed", name);
+        rc = OWB_E_SYSTEM;
+        goto out;
+    }
+    const bool migrated = owb_pool_migrated(pool);
+    cJSON *b = owb_result_add_benchmark(doc, name, "kernels");
+    if (!b) {
+        rc = OWB_E_NOMEM;
+        goto out;
+    }
+    owb_result_param_num(b, "n_head", (double)at->n_head);
+    owb_result_param_num(b, "n_head_kv", (double)at->n_head_kv);
+    owb_result_param_num(b, "head_dim", (double)hd);
+    owb_result_param_num(b, "tokens", at->tokens);
+    owb_result_param_num(b, "batch", at->tokens);
+    owb_result_param_num(b, "threads", nthr);
+    owb_result_param_str(b, "isa", owb_isa_name(c.blk.plans[0].isa));
+    owb_result_param_str(b, "path", c.blk.plans[0].path);
+    owb_result_param_str(b, "pin", cfg->pin);
+    owb_result_param_str(b, "how",
+                         "one layer's causal prefill attention at positions 0..: RoPE + cache "
+                         "writes, blocked scores, softmax, P V (kernels/attn.h), KV heads split "
+                         "over the threads");
+    if (migrated)
+        owb_result_invalidate(b, "threads migrated during the timed loop");
+    if ((rc = owb_suite_finish(b, &smp, &cfg->measure, cfg->pin, pool, NULL)))
+        goto out;
+    struct owb_stats st;
+    if (smp.n && owb_stats_compute(smp.ns, smp.n, &st) == 0) {
+        const double flop =
+            (double)T * (double)(T + 1) / 2.0 * 4.0 * (double)at->n_head * (double)hd;
+        owb_result_metric(b, "us_median", st.median * 1e-3);
+        owb_result_metric(b, "us_min", st.min * 1e-3);
+        owb_result_metric(b, "gflop_per_s", flop / st.median);
+        owb_result_metric(b, "gflop_per_s_best", flop / st.min);
+        if (c.blk.plans[0].isa == cfg->isa)
+            owb_peak_suite_annotate(b, OWB_PEAK_F32_FMA, peaks);
+        if (cfg->verbose)
+            fprintf(stderr, "  %-46s %10.1f us %8.1f GFLOP/s  %s\n", name, st.median * 1e-3,
+                    flop / st.median, c.blk.plans[0].path);
+    }
+out:
+    free(smp.ns);
+    for (int t = 0; c.scr && t < nthr; t++) {
+        free(c.scr[t].qs);
+        free(c.scr[t].sc);
+        free(c.scr[t].pv);
+    }
+    free(c.scr);
+    free(c.blk.plans);
+    free(c.blk.kstart);
+    free(c.rope);
+    free(c.q);
+    free(c.out);
+    free(c.k);
+    free(c.v);
+    free(c.kc);
+    free(c.vc);
+    return rc;
+}
+
 int owb_kernels_run(const struct owb_kernels_cfg *cfg, struct owb_topo *topo,
                     const cJSON *ceiling_doc, cJSON *doc, char err[OWB_ERR_MAX])
 {
@@ -806,6 +974,8 @@ int owb_kernels_run(const struct owb_kernels_cfg *cfg, struct owb_topo *topo,
                                      cfg->shapes[s][1], cfg->batches[bi], rotate, peaks, doc, err);
         if (!rc && cfg->moe.n_expert > 0)
             rc = kx_run(cfg, pool, n, peaks, doc, err);
+        if (!rc && cfg->attn.n_head > 0)
+            rc = ka_run(cfg, pool, n, peaks, doc, err);
         owb_pool_free(pool);
     }
 out:

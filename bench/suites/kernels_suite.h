@@ -42,6 +42,14 @@ struct owb_kernels_moe {
     int ntokens;
 };
 
+/* One layer's causal attention of a prompt chunk as the engine runs it (kernels/attn.h): RoPE and
+ * cache writes (owb_attn_write) and the blocked attention (owb_attn_heads) of `tokens` tokens at
+ * positions 0.., KV heads split over the threads, f32 cache, no window. */
+struct owb_kernels_attn {
+    int64_t n_head, n_head_kv, head_dim; /* 0 n_head: no attention case */
+    int tokens;
+};
+
 struct owb_kernels_cfg {
     enum owb_type formats[OWB_KERNELS_MAX_LIST];
     int nformats;
@@ -58,6 +66,7 @@ struct owb_kernels_cfg {
     const char *counters;       /* PAPI list for bench/core/counters.h, NULL = default, "none" */
     int verbose;                /* progress lines on stderr */
     struct owb_kernels_moe moe; /* MoE cases after the GEMMs of each thread count (none: zeroed) */
+    struct owb_kernels_attn attn; /* an attention case after those (none: zeroed) */
 };
 
 /* Defaults: the formats with fast kernels (f32, f16, bf16, q8_0, q4_0, q4_K, q6_K, mxfp4), shapes
@@ -91,7 +100,11 @@ int owb_kernels_parse_formats(const char *s, struct owb_kernels_cfg *cfg, char e
  * n_embd, n_ff, n_expert, n_used, tokens, experts_active, batch (rows each chosen expert
  * multiplies: tokens x n_used / experts_active), threads, isa, path, act_type, weight_bytes, pin},
  * metrics {us_median, us_min, gflop_per_s (6 n_embd n_ff per routed row), gflop_per_s_best} and the
- * compute peak annotation of the GEMMs. Returns 0; OWB_E_USAGE for a bad policy, thread count,
+ * compute peak annotation of the GEMMs.
+ * Attention case (cfg->attn.n_head > 0): kernels/attn/f32/h<n_head>kv<n_head_kv>d<head_dim>/
+ * c<tokens>/t<N>, params {n_head, n_head_kv, head_dim, tokens, batch (= tokens), threads, path},
+ * metrics {us_median, us_min, gflop_per_s: tokens (tokens + 1) / 2 keys x 4 n_head head_dim} held
+ * against the f32_fma peak. Returns 0; OWB_E_USAGE for a bad policy, thread count,
  * shape or knob value (err says which), OWB_E_UNSUPPORTED when the CPU lacks cfg->isa, OWB_E_NOMEM,
  * OWB_E_SYSTEM. */
 int owb_kernels_run(const struct owb_kernels_cfg *cfg, struct owb_topo *topo,

@@ -113,6 +113,10 @@ check "expert rows: rows per expert and an efficiency" \
 check "prefill names the expert efficiency" \
   "jq_ok '$t/p6/plan.json' '.plan.predictions[] | select(.figure == \"prefill_tok_per_s\") | (.efficiency_from | test(\"kernels/experts/mxfp4\")) and .rows_per_expert > 7 and .rows_per_expert < 10'"
 check "expert curve in the plan's hardware" "jq_ok '$t/p6/plan.json' '.plan.hardware.types.mxfp4.expert_eff_by_batch | length == 3'"
+check "prefill attention measured at the prompt (64 heads, 8 KV heads of 64)" \
+  "jq_ok '$t/p6/hardware.json' '[.benchmarks[] | select(.name == \"kernels/attn/f32/h64kv8d64/c64/t1\") | .metrics.pct_of_compute_peak > 0] == [true]'"
+check "prefill names the attention efficiency" \
+  "jq_ok '$t/p6/plan.json' '.plan.predictions[] | select(.figure == \"prefill_tok_per_s\") | .attention_efficiency > 0 and (.attention_efficiency_from | test(\"kernels/attn/\"))'"
 
 # --check against a real owbench model run
 "$OWB_BIN" model --synthetic tiny --type q8_0 -p 32 -n 8 --threads 1 --quick -o "$t/m" >/dev/null 2>&1; rc=$?

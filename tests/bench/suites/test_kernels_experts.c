@@ -4,7 +4,9 @@
  * small expert shape: one row per chunk size, named kernels/experts/<fmt>/<ff>x<embd>/x<X>k<K>/
  * c<tokens>/t<N>, whose batch is the rows each chosen expert multiplied (tokens x K / experts
  * chosen), with a GFLOP/s figure and the compute peak of its path; a row count that does not fit
- * the blocks and more experts used than exist are usage errors naming the shape.
+ * the blocks and more experts used than exist are usage errors naming the shape. The attention
+ * case (one layer's prefill attention as the engine runs it) gives one row per chunk with
+ * tokens (tokens + 1) / 2 keys x 4 n_head head_dim FLOPs, held against the f32 peak.
  */
 #include <stdio.h>
 #include <string.h>
@@ -71,6 +73,32 @@ int main(void)
             const cJSON *peak = cJSON_GetObjectItemCaseSensitive(p, "compute_peak");
             CHECK_MSG(cJSON_IsString(peak), "%s: no compute peak named", name);
         }
+
+    /* attention: 4 heads over 2 KV heads of 32, 40 tokens */
+    kc.moe.n_expert = 0;
+    kc.attn = (struct owb_kernels_attn){4, 2, 32, 40};
+    CHECK_MSG(owb_kernels_run(&kc, topo, NULL, doc, err) == 0, "%s", err);
+    const cJSON *ab = owb_result_find_benchmark(doc, "kernels/attn/f32/h4kv2d32/c40/t1");
+    CHECK(ab != NULL);
+    if (ab) {
+        const cJSON *p = cJSON_GetObjectItemCaseSensitive(ab, "params");
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(ab, "metrics");
+        const double flop = 40.0 * 41 / 2 * 4 * 4 * 32;
+        CHECK(num(p, "tokens") == 40 && num(p, "batch") == 40 && num(p, "head_dim") == 32);
+        CHECK_NEAR(num(m, "gflop_per_s") * num(m, "us_median") * 1e3, flop, 1e-6 * flop);
+        const cJSON *peak = cJSON_GetObjectItemCaseSensitive(p, "compute_peak");
+        CHECK(cJSON_IsString(peak) && strcmp(peak->valuestring, "f32_fma") == 0);
+    }
+    kc.attn = (struct owb_kernels_attn){4, 3, 32, 40}; /* 3 KV heads do not divide 4 heads */
+    CHECK(owb_kernels_run(&kc, topo, NULL, doc, err) == OWB_E_USAGE && strstr(err, "3 KV heads"));
+    kc.attn.n_head = 0;
+    kc.moe = (struct owb_kernels_moe){.type = OWB_TYPE_MXFP4,
+                                      .n_embd = 64,
+                                      .n_ff = 96,
+                                      .n_expert = 8,
+                                      .n_used = 2,
+                                      .tokens = {3},
+                                      .ntokens = 1};
 
     /* usage errors name the shape */
     kc.moe.type = OWB_TYPE_MXFP4;
