@@ -340,8 +340,8 @@ static int measure(struct owb_topo *topo, const struct owb_shape *s, int threads
         kc.batches[kc.nbatches++] = c0;
     if (s->n_expert > 0) {
         /* each chosen expert multiplies about c k / E(c) rows of a chunk of c tokens: the MoE
-         * FFN as the engine runs it, at the first chunk and at a half and a quarter of it (the
-         * expert efficiency curve of plan/hw.h) */
+         * FFN as the engine runs it, at the first chunk, a half, a quarter and a sixteenth of it
+         * (the expert efficiency curve of plan/hw.h; batched decode steps are the small end) */
         enum owb_type xt = s->main_type;
         for (int t = 0; t < OWB_TYPE_COUNT; t++)
             if (s->flop_expert_tok[t] > s->flop_expert_tok[xt])
@@ -354,10 +354,11 @@ static int measure(struct owb_topo *topo, const struct owb_shape *s, int threads
             kc.moe.n_ff = s->n_ff;
             kc.moe.n_expert = (int)s->n_expert;
             kc.moe.n_used = (int)s->n_expert_used;
-            for (int d = 4; d >= 1; d /= 2)
-                if (c0 / d >= 1 &&
-                    (kc.moe.ntokens == 0 || c0 / d > kc.moe.tokens[kc.moe.ntokens - 1]))
-                    kc.moe.tokens[kc.moe.ntokens++] = c0 / d;
+            static const int div[] = {16, 4, 2, 1}; /* 16: a decode batch, ~1-2 rows each */
+            for (size_t i = 0; i < OWB_ARRAY_LEN(div); i++)
+                if (c0 / div[i] >= 1 &&
+                    (kc.moe.ntokens == 0 || c0 / div[i] > kc.moe.tokens[kc.moe.ntokens - 1]))
+                    kc.moe.tokens[kc.moe.ntokens++] = c0 / div[i];
         }
     }
     /* one layer's attention of the prompt's first chunk, as the engine runs it */
