@@ -37,6 +37,26 @@ static void set_windows(struct owb_shape *s)
     }
 }
 
+/* Count one dense m x k matrix of type ty in s->mats (a new shape while there is room). */
+static void add_mat(struct owb_shape *s, enum owb_type ty, int64_t m, int64_t k)
+{
+    const double f = 2.0 * (double)m * (double)k;
+    for (int i = 0; i < s->n_mats; i++)
+        if (s->mats[i].type == ty && s->mats[i].m == m && s->mats[i].k == k) {
+            s->mats[i].flop_tok += f;
+            return;
+        }
+    if (s->n_mats < OWB_SHAPE_MAX_MATS)
+        s->mats[s->n_mats++] = (struct owb_shape_mat){ty, m, k, f};
+}
+
+static int cmp_mat(const void *a, const void *b)
+{
+    const double x = ((const struct owb_shape_mat *)a)->flop_tok;
+    const double y = ((const struct owb_shape_mat *)b)->flop_tok;
+    return (x < y) - (x > y);
+}
+
 int owb_shape_account(struct owb_shape *s, const struct owb_gguf_tensor *t, int64_t n,
                       uint32_t alignment, char err[OWB_ERR_MAX])
 {
@@ -50,6 +70,8 @@ int owb_shape_account(struct owb_shape *s, const struct owb_gguf_tensor *t, int6
     memset(s->read_expert, 0, sizeof s->read_expert);
     memset(s->flop_tok, 0, sizeof s->flop_tok);
     memset(s->flop_expert_tok, 0, sizeof s->flop_expert_tok);
+    memset(s->mats, 0, sizeof s->mats);
+    s->n_mats = 0;
     s->weight_bytes = 0;
     s->n_params = 0;
     for (int64_t i = 0; i < n; i++) {
@@ -101,6 +123,7 @@ int owb_shape_account(struct owb_shape *s, const struct owb_gguf_tensor *t, int6
         if (layer >= 0 && x->n_dims == 2 && ends_with(x->name, ".weight")) {
             s->flop_tok[ty] += 2.0 * (double)x->ne[0] * (double)x->ne[1];
             elems_by_type[ty] += (double)x->n_elements;
+            add_mat(s, ty, x->ne[1], x->ne[0]);
         }
     }
     if (!embd) {
@@ -122,6 +145,7 @@ int owb_shape_account(struct owb_shape *s, const struct owb_gguf_tensor *t, int6
         if (elems_by_type[ty] > elems_by_type[best])
             best = ty;
     s->main_type = (enum owb_type)best;
+    qsort(s->mats, (size_t)s->n_mats, sizeof s->mats[0], cmp_mat);
     return 0;
 }
 

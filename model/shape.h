@@ -31,6 +31,14 @@
 #include "model/synth.h"
 #include "owb_common.h"
 
+/* One distinct dense matrix shape of the layers (experts, embeddings and output excluded). */
+#define OWB_SHAPE_MAX_MATS 16
+struct owb_shape_mat {
+    enum owb_type type;
+    int64_t m, k;    /* output rows x input width */
+    double flop_tok; /* 2 x m x k x the matrices of this type and shape over every layer */
+};
+
 struct owb_shape {
     char arch[32];   /* general.architecture */
     char name[128];  /* general.name, or the preset name and type */
@@ -66,6 +74,11 @@ struct owb_shape {
     int64_t kv_elems_per_token_layer;       /* K and V elements of one position in one layer */
     enum owb_type main_type; /* type of the bulk (by elements) of the layers' matrices (MoE: the
                                 experts): the format a model is "in" */
+    /* the layers' dense matrices by type and shape, most FLOPs first (a batched step's time is
+     * the sum over them of FLOPs / the rate of that shape); shapes beyond OWB_SHAPE_MAX_MATS are
+     * left out (their FLOPs stay in flop_tok) */
+    struct owb_shape_mat mats[OWB_SHAPE_MAX_MATS];
+    int n_mats;
 };
 
 /* Fill s from an open GGUF's metadata (general.architecture, <arch>.block_count,

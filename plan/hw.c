@@ -132,6 +132,50 @@ static enum owb_peak_kind kind_for_type(enum owb_type t)
                                                                         : OWB_PEAK_INT8_DOT;
 }
 
+/* The efficiency curve of rows named prefix...t<threads> with params.batch > 1: per distinct batch
+ * (ascending, at most OWB_HW_MAX_BATCHES) the median pct_of_compute_peak / 100; batches without a
+ * figure are left out. v: scratch of nv doubles. Returns the number of batches. */
+static int eff_curve(const cJSON *doc, const char *prefix, int threads, double *batches,
+                     double *effs, double *v, int nv)
+{
+    int n = 0;
+    const cJSON *b;
+    cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(doc, "benchmarks"))
+    {
+        const char *name = str(b, "name");
+        double batch = num(cJSON_GetObjectItemCaseSensitive(b, "params"), "batch");
+        if (!name || strncmp(name, prefix, strlen(prefix)) != 0 || name_threads(name) != threads ||
+            !(batch > 1))
+            continue;
+        int k = 0;
+        while (k < n && batches[k] < batch)
+            k++;
+        if ((k < n && batches[k] == batch) || n >= OWB_HW_MAX_BATCHES)
+            continue;
+        memmove(&batches[k + 1], &batches[k], sizeof(double) * (size_t)(n - k));
+        batches[k] = batch;
+        n++;
+    }
+    int kept = 0;
+    for (int k = 0; k < n; k++) {
+        int m = 0;
+        cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(doc, "benchmarks"))
+        {
+            const char *name = str(b, "name");
+            const cJSON *pr = cJSON_GetObjectItemCaseSensitive(b, "params");
+            double p = num(cJSON_GetObjectItemCaseSensitive(b, "metrics"), "pct_of_compute_peak");
+            if (name && strncmp(name, prefix, strlen(prefix)) == 0 &&
+                name_threads(name) == threads && num(pr, "batch") == batches[k] && p > 0 && m < nv)
+                v[m++] = p / 100.0;
+        }
+        if (m > 0) {
+            effs[kept] = median(v, m);
+            batches[kept++] = batches[k];
+        }
+    }
+    return kept;
+}
+
 static void hw_init(struct owb_hw *hw)
 {
     memset(hw, 0, sizeof *hw);
@@ -261,48 +305,19 @@ int owb_hw_from_result(const cJSON *doc, const char *path, int threads, struct o
                 best_batch = (int)batch;
         }
         /* every batch > 1 measured: the efficiency curve (ascending batches) */
-        hw->n_eff_batch[t] = 0;
-        cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(doc, "benchmarks"))
-        {
-            const char *name = str(b, "name");
-            double batch = num(cJSON_GetObjectItemCaseSensitive(b, "params"), "batch");
-            if (!name || strncmp(name, gemm, strlen(gemm)) != 0 || name_threads(name) != threads ||
-                !(batch > 1))
-                continue;
-            int k = 0;
-            while (k < hw->n_eff_batch[t] && hw->eff_batch[t][k] < batch)
-                k++;
-            if ((k < hw->n_eff_batch[t] && hw->eff_batch[t][k] == batch) ||
-                hw->n_eff_batch[t] >= OWB_HW_MAX_BATCHES)
-                continue;
-            memmove(&hw->eff_batch[t][k + 1], &hw->eff_batch[t][k],
-                    sizeof(double) * (size_t)(hw->n_eff_batch[t] - k));
-            hw->eff_batch[t][k] = batch;
-            hw->n_eff_batch[t]++;
-        }
-        for (int k = 0; k < hw->n_eff_batch[t]; k++) {
-            int m = 0;
-            cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(doc, "benchmarks"))
-            {
-                const char *name = str(b, "name");
-                const cJSON *pr = cJSON_GetObjectItemCaseSensitive(b, "params");
-                double p =
-                    num(cJSON_GetObjectItemCaseSensitive(b, "metrics"), "pct_of_compute_peak");
-                if (name && strncmp(name, gemm, strlen(gemm)) == 0 &&
-                    name_threads(name) == threads && num(pr, "batch") == hw->eff_batch[t][k] &&
-                    p > 0 && m < MAXV)
-                    v[m++] = p / 100.0;
-            }
-            hw->eff_at_batch[t][k] = m > 0 ? median(v, m) : 0;
-        }
-        /* drop batches without a figure */
-        int kept = 0;
-        for (int k = 0; k < hw->n_eff_batch[t]; k++)
-            if (hw->eff_at_batch[t][k] > 0) {
-                hw->eff_batch[t][kept] = hw->eff_batch[t][k];
-                hw->eff_at_batch[t][kept++] = hw->eff_at_batch[t][k];
-            }
-        hw->n_eff_batch[t] = kept;
+        hw->n_eff_batch[t] =
+            eff_curve(doc, gemm, threads, hw->eff_batch[t], hw->eff_at_batch[t], v, MAXV);
+        /* the MoE FFN as the engine runs it: its own curve */
+        char experts[64];
+        snprintf(experts, sizeof experts, "kernels/experts/%s/", tn);
+        hw->n_xeff[t] =
+            eff_curve(doc, experts, threads, hw->xeff_batch[t], hw->xeff_at_batch[t], v, MAXV);
+        if (hw->n_xeff[t] > 0)
+            snprintf(hw->xeff_from[t], OWB_HW_FROM,
+                     "median pct_of_compute_peak of %s*/t%d of %s at %d batch(es) %.3g-%.3g rows "
+                     "per expert",
+                     experts, threads, base_name(path), hw->n_xeff[t], hw->xeff_batch[t][0],
+                     hw->xeff_batch[t][hw->n_xeff[t] - 1]);
         n = 0;
         const char *kind = NULL;
         cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(doc, "benchmarks"))
@@ -323,6 +338,55 @@ int owb_hw_from_result(const cJSON *doc, const char *path, int threads, struct o
                      threads, base_name(path), kind ? kind : "?");
             if (n_all_c < (int)OWB_ARRAY_LEN(all_c))
                 all_c[n_all_c++] = hw->compute_eff[t];
+        }
+    }
+    /* prefill attention as the engine runs it */
+    hw->n_aeff = eff_curve(doc, "kernels/attn/", threads, hw->aeff_tokens, hw->aeff_at, v, MAXV);
+    if (hw->n_aeff > 0)
+        snprintf(hw->aeff_from, sizeof hw->aeff_from,
+                 "median pct_of_compute_peak of kernels/attn/*/t%d of %s at %d chunk(s) of "
+                 "%.0f-%.0f tokens (f32_fma)",
+                 threads, base_name(path), hw->n_aeff, hw->aeff_tokens[0],
+                 hw->aeff_tokens[hw->n_aeff - 1]);
+    /* every GEMM by type and shape: the median of each (type, m, k, batch) */
+    hw->n_gemm = 0;
+    {
+        const cJSON *b;
+        cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(doc, "benchmarks"))
+        {
+            const char *name = str(b, "name");
+            const cJSON *pr = cJSON_GetObjectItemCaseSensitive(b, "params");
+            enum owb_type ty;
+            const char *fmt = str(pr, "format");
+            const double m = num(pr, "m"), k = num(pr, "k"), batch = num(pr, "batch");
+            if (!name || strncmp(name, "kernels/gemm/", 13) != 0 || name_threads(name) != threads ||
+                !fmt || owb_type_from_name(fmt, &ty) || !(m > 0) || !(k > 0) || !(batch > 1) ||
+                !(num(cJSON_GetObjectItemCaseSensitive(b, "metrics"), "pct_of_compute_peak") > 0))
+                continue;
+            bool seen = false;
+            for (int i = 0; i < hw->n_gemm && !seen; i++)
+                seen = hw->gemm[i].type == (int)ty && hw->gemm[i].m == (int64_t)m &&
+                       hw->gemm[i].k == (int64_t)k && hw->gemm[i].batch == batch;
+            if (seen || hw->n_gemm >= OWB_HW_MAX_GEMMS)
+                continue;
+            struct owb_hw_gemm *g = &hw->gemm[hw->n_gemm];
+            *g = (struct owb_hw_gemm){(int)ty, (int64_t)m, (int64_t)k, batch, 0};
+            int nv = 0;
+            const cJSON *c;
+            cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(doc, "benchmarks"))
+            {
+                const char *cn = str(c, "name");
+                const cJSON *cp = cJSON_GetObjectItemCaseSensitive(c, "params");
+                const double p =
+                    num(cJSON_GetObjectItemCaseSensitive(c, "metrics"), "pct_of_compute_peak");
+                const char *cf = str(cp, "format");
+                if (cn && strncmp(cn, "kernels/gemm/", 13) == 0 && name_threads(cn) == threads &&
+                    cf && strcmp(cf, fmt) == 0 && num(cp, "m") == m && num(cp, "k") == k &&
+                    num(cp, "batch") == batch && p > 0 && nv < MAXV)
+                    v[nv++] = p / 100.0;
+            }
+            g->eff = median(v, nv);
+            hw->n_gemm++;
         }
     }
     /* types not measured: the median of the measured ones, else the assumed default */
@@ -354,12 +418,9 @@ int owb_hw_from_result(const cJSON *doc, const char *path, int threads, struct o
     return 0;
 }
 
-double owb_hw_compute_eff_at(const struct owb_hw *hw, int t, double batch)
+/* Log-linear in batch between the n measured points, held at the ends. */
+static double interp(const double *b, const double *e, int n, double batch)
 {
-    const int n = hw->n_eff_batch[t];
-    if (n < 2 || !(batch > 0))
-        return hw->compute_eff[t];
-    const double *b = hw->eff_batch[t], *e = hw->eff_at_batch[t];
     if (batch <= b[0])
         return e[0];
     if (batch >= b[n - 1])
@@ -369,6 +430,60 @@ double owb_hw_compute_eff_at(const struct owb_hw *hw, int t, double batch)
         k++;
     const double f = log(batch / b[k - 1]) / log(b[k] / b[k - 1]);
     return e[k - 1] + f * (e[k] - e[k - 1]);
+}
+
+double owb_hw_compute_eff_at(const struct owb_hw *hw, int t, double batch)
+{
+    const int n = hw->n_eff_batch[t];
+    if (n < 2 || !(batch > 0))
+        return hw->compute_eff[t];
+    return interp(hw->eff_batch[t], hw->eff_at_batch[t], n, batch);
+}
+
+double owb_hw_shape_eff_at(const struct owb_hw *hw, int t, int64_t m, int64_t k, double batch)
+{
+    double b[OWB_HW_MAX_BATCHES], e[OWB_HW_MAX_BATCHES];
+    int n = 0;
+    for (int i = 0; i < hw->n_gemm; i++) {
+        const struct owb_hw_gemm *g = &hw->gemm[i];
+        if (g->type != t || g->m != m || g->k != k || n >= OWB_HW_MAX_BATCHES)
+            continue;
+        int j = n++;
+        while (j > 0 && b[j - 1] > g->batch) { /* insertion: ascending batches */
+            b[j] = b[j - 1];
+            e[j] = e[j - 1];
+            j--;
+        }
+        b[j] = g->batch;
+        e[j] = g->eff;
+    }
+    if (n == 0)
+        return owb_hw_compute_eff_at(hw, t, batch);
+    return batch > 0 ? interp(b, e, n, batch) : e[n - 1];
+}
+
+double owb_hw_attn_eff_at(const struct owb_hw *hw, double tokens, const char **from)
+{
+    if (hw->n_aeff < 1)
+        return -1;
+    if (from)
+        *from = hw->aeff_from;
+    return tokens > 0 ? interp(hw->aeff_tokens, hw->aeff_at, hw->n_aeff, tokens)
+                      : hw->aeff_at[hw->n_aeff - 1];
+}
+
+double owb_hw_expert_eff_at(const struct owb_hw *hw, int t, double batch, const char **from)
+{
+    const int n = hw->n_xeff[t];
+    if (n < 1) {
+        if (from)
+            *from = hw->compute_eff_from[t];
+        return owb_hw_compute_eff_at(hw, t, batch);
+    }
+    if (from)
+        *from = hw->xeff_from[t];
+    return batch > 0 ? interp(hw->xeff_batch[t], hw->xeff_at_batch[t], n, batch)
+                     : hw->xeff_at_batch[t][n - 1];
 }
 
 /* The precision key of a description's peak table that a weight type's matmuls run at. */
@@ -565,6 +680,14 @@ cJSON *owb_hw_to_json(const struct owb_hw *hw, const enum owb_type *types, int n
     cJSON_AddNumberToObject(o, "cpu_share", hw->cpu_share);
     cJSON_AddStringToObject(o, "cpu_share_from", hw->cpu_share_from);
     cJSON_AddBoolToObject(o, "cpu_share_applied", hw->apply_cpu_share);
+    if (hw->n_aeff > 0) { /* [[tokens, efficiency], ...] */
+        cJSON *curve = cJSON_AddArrayToObject(o, "attn_eff_by_tokens");
+        for (int k = 0; curve && k < hw->n_aeff; k++) {
+            const double pair[2] = {hw->aeff_tokens[k], hw->aeff_at[k]};
+            cJSON_AddItemToArray(curve, cJSON_CreateDoubleArray(pair, 2));
+        }
+        cJSON_AddStringToObject(o, "attn_eff_from", hw->aeff_from);
+    }
     cJSON_AddNumberToObject(o, "devices_per_node", hw->devices_per_node);
     if (hw->devices_per_node > 1) {
         cJSON_AddStringToObject(o, "link", hw->link_name);
@@ -593,6 +716,14 @@ cJSON *owb_hw_to_json(const struct owb_hw *hw, const enum owb_type *types, int n
                 const double pair[2] = {hw->eff_batch[t][k], hw->eff_at_batch[t][k]};
                 cJSON_AddItemToArray(curve, cJSON_CreateDoubleArray(pair, 2));
             }
+        }
+        if (hw->n_xeff[t] > 0) { /* [[rows per expert, efficiency], ...] */
+            cJSON *curve = cJSON_AddArrayToObject(e, "expert_eff_by_batch");
+            for (int k = 0; curve && k < hw->n_xeff[t]; k++) {
+                const double pair[2] = {hw->xeff_batch[t][k], hw->xeff_at_batch[t][k]};
+                cJSON_AddItemToArray(curve, cJSON_CreateDoubleArray(pair, 2));
+            }
+            cJSON_AddStringToObject(e, "expert_eff_from", hw->xeff_from[t]);
         }
     }
     return o;

@@ -11,7 +11,9 @@
  *   machine: read ceiling = best gb_per_s of stream/read*, t<=N threads, before and after; compute
  *   peaks = best gop_per_s_best of <suite>/peak/<kind>/t<=N; efficiencies = median pct_of_ceiling
  * of kernels/gemv/<type>/... /tN and median pct_of_compute_peak of the largest batch of
- *   kernels/gemm/<type>/... /tN (with the peak kind named in those rows). Types without kernel rows
+ *   kernels/gemm/<type>/... /tN (with the peak kind named in those rows), per batch the curve of
+ *   GEMMs and of kernels/experts/<type>/... /tN (MoE FFNs as the engine runs them). Types without
+ *   kernel rows
  *   take the median of the measured types, else an assumed default (documented in docs/plan.md).
  * - a hardware description (owbench.hardware/1, docs/plan.md): memory, bandwidth, dense peak
  *   TFLOP/s per precision, devices per node and their interconnect, assumed efficiencies, sources.
@@ -30,6 +32,14 @@
 
 #define OWB_HW_FROM 200      /* bytes of a "where from" string */
 #define OWB_HW_MAX_BATCHES 8 /* batches per type with a measured compute efficiency */
+#define OWB_HW_MAX_GEMMS 64  /* (type, shape, batch) GEMM efficiencies kept */
+
+/* One measured GEMM efficiency: type, m x k, batch (median of that case's rows). */
+struct owb_hw_gemm {
+    int type;
+    int64_t m, k;
+    double batch, eff;
+};
 
 /* Defaults when nothing was measured or described (docs/plan.md: assumptions). */
 #define OWB_HW_DEFAULT_BW_EFF 0.75     /* batch-1 matmul: fraction of the read ceiling */
@@ -58,6 +68,24 @@ struct owb_hw {
     int n_eff_batch[OWB_TYPE_COUNT];
     double eff_batch[OWB_TYPE_COUNT][OWB_HW_MAX_BATCHES];
     double eff_at_batch[OWB_TYPE_COUNT][OWB_HW_MAX_BATCHES];
+    /* measured: the compute efficiency of a MoE FFN run as the engine runs it
+     * (kernels/experts/<type>/...: tokens grouped by expert, each chosen expert's rows prepared
+     * once, its weights read once per chunk) against the rows each chosen expert multiplies,
+     * ascending; none: expert FLOPs take the GEMM curve above */
+    /* measured: every GEMM (batch > 1) by shape, so a model's matrices each take the rate of
+     * their own shape (owb_hw_shape_eff_at) */
+    struct owb_hw_gemm gemm[OWB_HW_MAX_GEMMS];
+    int n_gemm;
+    /* measured: the f32 efficiency of one layer's prefill attention as the engine runs it
+     * (kernels/attn/...) against the tokens of the chunk, ascending; none: attention takes the
+     * main type's GEMM efficiency */
+    int n_aeff;
+    double aeff_tokens[OWB_HW_MAX_BATCHES], aeff_at[OWB_HW_MAX_BATCHES];
+    char aeff_from[OWB_HW_FROM];
+    int n_xeff[OWB_TYPE_COUNT];
+    double xeff_batch[OWB_TYPE_COUNT][OWB_HW_MAX_BATCHES];
+    double xeff_at_batch[OWB_TYPE_COUNT][OWB_HW_MAX_BATCHES];
+    char xeff_from[OWB_TYPE_COUNT][OWB_HW_FROM];
     /* measured on a shared machine: the share of CPU time a thread of this process got while
      * it wanted all of it (plan/cpu_share/tN); 1 for described hardware and when not measured.
      * Recorded always; step times are divided by it only when apply_cpu_share is set (on this
@@ -76,6 +104,22 @@ struct owb_hw {
  * linearly in log(batch) between the measured batches, held at the ends; compute_eff[t] when
  * fewer than two batches were measured. */
 double owb_hw_compute_eff_at(const struct owb_hw *hw, int t, double batch);
+
+/* The compute efficiency of an m x k matrix of type t at `batch` rows: its own GEMMs (log-linear
+ * in batch between the measured ones, held at the ends; one batch held everywhere), else
+ * owb_hw_compute_eff_at. */
+double owb_hw_shape_eff_at(const struct owb_hw *hw, int t, int64_t m, int64_t k, double batch);
+
+/* The efficiency of prefill attention over a chunk whose queries see up to `tokens` keys: the
+ * kernels/attn curve (interpolated, held at the ends) and *from = aeff_from, or -1 when none was
+ * measured. */
+double owb_hw_attn_eff_at(const struct owb_hw *hw, double tokens, const char **from);
+
+/* The compute efficiency of type t's MoE expert matmuls when each chosen expert multiplies
+ * `batch` rows: the expert curve (n_xeff: interpolated as above, held at the ends, one point held
+ * everywhere) where measured, else owb_hw_compute_eff_at. *from (may be NULL): xeff_from[t] or
+ * compute_eff_from[t]. */
+double owb_hw_expert_eff_at(const struct owb_hw *hw, int t, double batch, const char **from);
 
 /* Fill hw from an owbench result document (path only names it in messages). threads 0: the
  * largest thread count with a read ceiling in doc. Returns 0, or OWB_E_FORMAT with err when doc

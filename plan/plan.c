@@ -48,21 +48,68 @@ static enum owb_type attn_type(const struct owb_hw *hw, enum owb_type kv)
     return kv == OWB_TYPE_F32 || kv == OWB_TYPE_BF16 ? kv : OWB_TYPE_F16;
 }
 
+/* The efficiency of type t's matmuls at `batch` rows: dense (owb_hw_compute_eff_at) or MoE
+ * experts (owb_hw_expert_eff_at, each chosen expert multiplying `batch` rows). */
+static double eff_at(const struct owb_hw *hw, enum owb_type t, double batch, bool expert)
+{
+    return expert ? owb_hw_expert_eff_at(hw, (int)t, batch, NULL)
+                  : owb_hw_compute_eff_at(hw, (int)t, batch);
+}
+
 /* Seconds for `flops` of type t's matmuls run `batch` activation rows at a time on tp devices
- * (the efficiency at that batch, owb_hw_compute_eff_at); the main type's peak where t has none. */
+ * (the efficiency at that batch; expert: of the MoE experts); the main type's peak where t has
+ * none. */
 static double compute_time(const struct owb_hw *hw, enum owb_type t, enum owb_type main_t,
-                           double flops, double batch, int tp)
+                           double flops, double batch, int tp, bool expert)
 {
     if (flops <= 0)
         return 0;
-    double peak = hw->peak_gop_per_s[t], eff = owb_hw_compute_eff_at(hw, (int)t, batch);
+    double peak = hw->peak_gop_per_s[t], eff = eff_at(hw, t, batch, expert);
     if (!(peak > 0)) {
         peak = hw->peak_gop_per_s[main_t];
-        eff = owb_hw_compute_eff_at(hw, (int)main_t, batch);
+        eff = eff_at(hw, main_t, batch, expert);
     }
     if (!(peak > 0) || !(eff > 0))
         return 0; /* no compute figure at all: memory-bound by assumption (docs/plan.md) */
     return flops / (peak * 1e9 * eff * tp);
+}
+
+/* Seconds for the dense matmuls of type t when `batch` tokens each take `flops` FLOPs of them:
+ * each of the model's matrix shapes of that type at the rate of its own GEMMs
+ * (owb_hw_shape_eff_at), the FLOPs of shapes not listed at the type's curve. */
+static double dense_time(const struct owb_shape *s, const struct owb_hw *hw, enum owb_type t,
+                         double flops, double batch, int tp)
+{
+    if (flops <= 0)
+        return 0;
+    const double peak = hw->peak_gop_per_s[t];
+    if (!(peak > 0))
+        return compute_time(hw, t, s->main_type, flops, batch, tp, false);
+    double time = 0, rest = flops;
+    for (int i = 0; i < s->n_mats; i++) {
+        const struct owb_shape_mat *mt = &s->mats[i];
+        if (mt->type != t)
+            continue;
+        const double f = batch * mt->flop_tok > rest ? rest : batch * mt->flop_tok;
+        const double eff = owb_hw_shape_eff_at(hw, (int)t, mt->m, mt->k, batch);
+        if (!(eff > 0))
+            continue;
+        time += f / (peak * 1e9 * eff * tp);
+        rest -= f;
+    }
+    return time + compute_time(hw, t, s->main_type, rest, batch, tp, false);
+}
+
+/* The efficiency the dense matmuls of type t reach at `batch` rows over the model's matrices:
+ * their FLOPs over the time dense_time gives them at the peak (FLOP-weighted harmonic mean). */
+static double dense_eff(const struct owb_shape *s, const struct owb_hw *hw, enum owb_type t,
+                        double batch)
+{
+    const double f = batch * (s->flop_tok[t] - s->flop_expert_tok[t]);
+    const double time = dense_time(s, hw, t, f, batch, 1);
+    if (!(f > 0) || !(time > 0) || !(hw->peak_gop_per_s[t] > 0))
+        return owb_hw_compute_eff_at(hw, (int)t, batch);
+    return f / (hw->peak_gop_per_s[t] * 1e9 * time);
 }
 
 /* The CPU share step times are divided by (1 unless asked to apply the measured one). */
@@ -104,9 +151,9 @@ void owb_plan_decode_step(const struct owb_shape *s, const struct owb_hw *hw, en
         /* batch 1 runs the GEMV path, whose measured efficiency (against the read ceiling)
          * already carries its arithmetic; batches run the GEMM path at the compute peak */
         if (batch > 1)
-            o->compute_s += compute_time(hw, (enum owb_type)t, s->main_type, f, batch, tp) +
+            o->compute_s += dense_time(s, hw, (enum owb_type)t, f, batch, tp) +
                             compute_time(hw, (enum owb_type)t, s->main_type, fe,
-                                         owb_shape_tokens_per_expert(s, batch), tp);
+                                         owb_shape_tokens_per_expert(s, batch), tp, true);
         f += fe;
         o->bytes += b;
         o->flops += f;
@@ -114,7 +161,7 @@ void owb_plan_decode_step(const struct owb_shape *s, const struct owb_hw *hw, en
     const double kvb = batch * owb_shape_kv_elems_at(s, pos) * owb_plan_kv_elem_bytes(kv_type);
     const double af = batch * owb_shape_keys_at(s, pos) * s->attn_flop_per_key;
     o->mem_s += mem_time(hw, s->main_type, kvb, tp);
-    o->compute_s += compute_time(hw, at, s->main_type, af, batch, tp);
+    o->compute_s += compute_time(hw, at, s->main_type, af, batch, tp, false);
     o->bytes += kvb;
     o->flops += af;
     o->mem_s /= share(hw); /* a shared machine gives the engine a share of its CPUs */
@@ -144,13 +191,18 @@ double owb_plan_prefill_s(const struct owb_shape *s, const struct owb_hw *hw, en
             if (b > 0)
                 mem += mem_time(hw, (enum owb_type)t, b, tp);
             /* dense matrices multiply the whole chunk; each touched expert its share of it */
-            comp += compute_time(hw, (enum owb_type)t, s->main_type, f, (double)c, tp) +
+            comp += dense_time(s, hw, (enum owb_type)t, f, (double)c, tp) +
                     compute_time(hw, (enum owb_type)t, s->main_type, fe,
-                                 owb_shape_tokens_per_expert(s, (double)c), tp);
+                                 owb_shape_tokens_per_expert(s, (double)c), tp, true);
         }
-        /* attention: all FLOPs of the chunk but its matmuls and output row */
+        /* attention: all FLOPs of the chunk but its matmuls and output row; at the measured
+         * efficiency of the engine's prefill attention where there is one */
         const double af = owb_shape_flops(s, p, c, 0) - (double)c * owb_shape_flop_per_token(s);
-        comp += compute_time(hw, at, s->main_type, af, (double)c, tp);
+        const double ae = owb_hw_attn_eff_at(hw, (double)(p + c), NULL);
+        if (ae > 0 && hw->peak_gop_per_s[at] > 0)
+            comp += af / (hw->peak_gop_per_s[at] * 1e9 * ae * tp);
+        else
+            comp += compute_time(hw, at, s->main_type, af, (double)c, tp, false);
         mem += mem_time(hw, s->main_type,
                         owb_shape_kv_elems(s, p + c) * owb_plan_kv_elem_bytes(kv_type), tp);
         total += fmax(mem, comp) / share(hw) + comm_time(s, hw, tp, (double)c);
@@ -227,7 +279,53 @@ static cJSON *pred(cJSON *arr, const char *figure, double value, const char *uni
     return o;
 }
 
-static void pred_from(cJSON *o, const struct owb_shape *s, const struct owb_hw *hw, bool compute)
+/* The ceiling and efficiency a compute-bound step of `batch` tokens used for the main type: its
+ * peak, and the efficiency of its matmuls at that batch (a MoE model's main type is its experts':
+ * the expert efficiency at the rows each chosen expert multiplies, added as rows_per_expert). */
+static void add_compute_from(cJSON *o, const struct owb_shape *s, const struct owb_hw *hw,
+                             double batch)
+{
+    char buf[512];
+    const enum owb_type t = s->main_type;
+
+    snprintf(buf, sizeof buf, "%.4g GOP/s: %s", hw->peak_gop_per_s[t], hw->peak_from[t]);
+    cJSON_AddStringToObject(o, "ceiling", buf);
+    if (s->n_expert > 0 && s->flop_expert_tok[t] > 0) {
+        const char *from = NULL;
+        const double rows = owb_shape_tokens_per_expert(s, batch);
+        cJSON_AddNumberToObject(o, "efficiency", owb_hw_expert_eff_at(hw, (int)t, rows, &from));
+        cJSON_AddStringToObject(o, "efficiency_from", from);
+        cJSON_AddNumberToObject(o, "rows_per_expert", rows);
+    } else if (hw->n_gemm > 0) {
+        int n = 0;
+        for (int i = 0; i < s->n_mats; i++)
+            n += s->mats[i].type == t;
+        snprintf(buf, sizeof buf,
+                 "FLOP-weighted over the %d %s matrix shapes of the model: each its own "
+                 "kernels/gemm/%s/<m>x<k> at batch %.0f where measured, else %s",
+                 n, owb_type_name(t), owb_type_name(t), batch, hw->compute_eff_from[t]);
+        cJSON_AddNumberToObject(o, "efficiency", dense_eff(s, hw, t, batch));
+        cJSON_AddStringToObject(o, "efficiency_from", buf);
+    } else {
+        cJSON_AddNumberToObject(o, "efficiency", owb_hw_compute_eff_at(hw, (int)t, batch));
+        cJSON_AddStringToObject(o, "efficiency_from", hw->compute_eff_from[t]);
+    }
+}
+
+/* The measured prefill attention efficiency a chunk of `tokens` used, if any. */
+static void add_attn_from(cJSON *o, const struct owb_hw *hw, double tokens)
+{
+    const char *from = NULL;
+    const double ae = owb_hw_attn_eff_at(hw, tokens, &from);
+    if (o && ae > 0) {
+        cJSON_AddNumberToObject(o, "attention_efficiency", ae);
+        cJSON_AddStringToObject(o, "attention_efficiency_from", from);
+    }
+}
+
+/* batch: the tokens a compute-bound step multiplies at once (prefill: its first chunk). */
+static void pred_from(cJSON *o, const struct owb_shape *s, const struct owb_hw *hw, bool compute,
+                      double batch)
 {
     char buf[512];
     const enum owb_type t = s->main_type;
@@ -236,10 +334,7 @@ static void pred_from(cJSON *o, const struct owb_shape *s, const struct owb_hw *
         cJSON_AddStringToObject(o, "cpu_share_from", hw->cpu_share_from);
     }
     if (compute) {
-        snprintf(buf, sizeof buf, "%.4g GOP/s: %s", hw->peak_gop_per_s[t], hw->peak_from[t]);
-        cJSON_AddStringToObject(o, "ceiling", buf);
-        cJSON_AddNumberToObject(o, "efficiency", hw->compute_eff[t]);
-        cJSON_AddStringToObject(o, "efficiency_from", hw->compute_eff_from[t]);
+        add_compute_from(o, s, hw, batch);
     } else {
         snprintf(buf, sizeof buf, "%.4g GB/s: %s", hw->read_gb_per_s, hw->read_from);
         cJSON_AddStringToObject(o, "ceiling", buf);
@@ -429,11 +524,13 @@ int owb_plan_build(const struct owb_shape *s, const struct owb_hw *hw, const str
         return OWB_E_NOMEM;
     struct owb_plan_step st;
     const double pf = owb_plan_prefill_s(s, hw, c->kv_type, tp, 0, c->input_len, c->n_batch);
+    const double c0 = (double)(c->input_len < c->n_batch ? c->input_len : c->n_batch);
     cJSON *o = pred(preds, "prefill_tok_per_s", (double)c->input_len / pf, "tok/s");
     if (o) {
         cJSON_AddNumberToObject(o, "tokens", (double)c->input_len);
         cJSON_AddNumberToObject(o, "tp", tp);
-        pred_from(o, s, hw, true);
+        pred_from(o, s, hw, true, c0);
+        add_attn_from(o, hw, c0);
     }
     const int64_t pos = c->input_len + c->output_len / 2;
     owb_plan_decode_step(s, hw, c->kv_type, tp, 1, pos, &st);
@@ -443,12 +540,13 @@ int owb_plan_build(const struct owb_shape *s, const struct owb_hw *hw, const str
         cJSON_AddNumberToObject(o, "pos", (double)pos);
         cJSON_AddNumberToObject(o, "bytes_per_token", st.bytes);
         cJSON_AddStringToObject(o, "bound", st.mem_s >= st.compute_s ? "memory" : "compute");
-        pred_from(o, s, hw, st.mem_s < st.compute_s);
+        pred_from(o, s, hw, st.mem_s < st.compute_s, 1);
     }
     o = pred(preds, "ttft_ms", pf * 1e3, "ms");
     if (o) {
         cJSON_AddStringToObject(o, "assumes", "prefill of input_len alone, no queueing");
-        pred_from(o, s, hw, true);
+        pred_from(o, s, hw, true, c0);
+        add_attn_from(o, hw, c0);
     }
     owb_plan_decode_step(s, hw, c->kv_type, tp, conc, pos, &st);
     o = pred(preds, "tpot_ms", st.s * 1e3, "ms");
@@ -456,7 +554,7 @@ int owb_plan_build(const struct owb_shape *s, const struct owb_hw *hw, const str
         cJSON_AddNumberToObject(o, "batch", conc);
         cJSON_AddNumberToObject(o, "pos", (double)pos);
         cJSON_AddStringToObject(o, "bound", st.mem_s >= st.compute_s ? "memory" : "compute");
-        pred_from(o, s, hw, st.mem_s < st.compute_s);
+        pred_from(o, s, hw, st.mem_s < st.compute_s, conc);
     }
     o = pred(preds, "decode_tok_per_s_total", conc / st.s, "tok/s");
     if (o)
@@ -715,10 +813,9 @@ int owb_plan_check(const struct owb_shape *s, const struct owb_hw *hw, bool own_
             cJSON_AddNumberToObject(o, "efficiency", h->bw_eff[mt]);
             cJSON_AddStringToObject(o, "efficiency_from", h->bw_eff_from[mt]);
         } else {
-            snprintf(buf, sizeof buf, "%.4g GOP/s: %s", h->peak_gop_per_s[mt], h->peak_from[mt]);
-            cJSON_AddStringToObject(o, "ceiling", buf);
-            cJSON_AddNumberToObject(o, "efficiency", h->compute_eff[mt]);
-            cJSON_AddStringToObject(o, "efficiency_from", h->compute_eff_from[mt]);
+            const int64_t ch = chunk > 0 ? chunk : 512;
+            add_compute_from(o, s, h, (double)(tokens < ch ? tokens : ch));
+            add_attn_from(o, h, (double)(tokens < ch ? tokens : ch));
         }
         cJSON_AddItemToArray(checks, o);
         n++;

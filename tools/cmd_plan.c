@@ -20,6 +20,7 @@
 #include "bench/core/topo.h"
 #include "bench/suites/ceiling.h"
 #include "bench/suites/kernels_suite.h"
+#include "kernels/ops.h"
 #include "model/gguf.h"
 #include "model/shape.h"
 #include "model/synth.h"
@@ -300,9 +301,13 @@ static int measure_cpu_share(struct owb_topo *topo, int threads, cJSON *doc, cha
 }
 
 /* Measure this machine for the model: read ceilings before and after, compute peaks, GEMV and
- * GEMM of the model's weight types at its FFN shapes, on `threads` threads. */
+ * GEMM of the model's weight types at its FFN shapes, on `threads` threads; the GEMMs at the
+ * prefill's chunk (n_batch, and the first chunk of an input_len prompt when shorter), and at that
+ * first chunk the GEMMs of the model's other dense matrix shapes (each type its own); for a MoE
+ * model its experts as the engine's prefill runs them (kernels/experts/...) at that chunk, a half
+ * and a quarter of it. */
 static int measure(struct owb_topo *topo, const struct owb_shape *s, int threads, int64_t chunk,
-                   cJSON *doc, char err[OWB_ERR_MAX])
+                   int64_t input_len, cJSON *doc, char err[OWB_ERR_MAX])
 {
     struct owb_kernels_cfg kc;
     int rc;
@@ -324,29 +329,83 @@ static int measure(struct owb_topo *topo, const struct owb_shape *s, int threads
         kc.formats[kc.nformats++] = (enum owb_type)t;
     }
     measure_shapes(s, &kc);
+    if (chunk < 1)
+        chunk = 512;
+    /* the first chunk of the prompt: the batch the prefill's dense matmuls multiply */
+    const int c0 = (int)(input_len > 0 && input_len < chunk ? input_len : chunk);
     kc.batches[0] = 1;
-    kc.batches[1] = (int)(chunk > 1 ? chunk : 512);
+    kc.batches[1] = (int)chunk;
     kc.nbatches = 2;
+    if (c0 > 1 && c0 < chunk)
+        kc.batches[kc.nbatches++] = c0;
     if (s->n_expert > 0) {
-        /* an expert multiplies about chunk k / E(chunk) rows of a chunk, fewer in short prompts:
-         * measure its GEMM there and a quarter of that (the efficiency curve of plan/hw.h) */
-        const int be = (int)ceil(owb_shape_tokens_per_expert(s, (double)kc.batches[1]));
-        const int lo = be / 4 > 16 ? be / 4 : 16;
-        if (be > 16 && be < kc.batches[1])
-            kc.batches[kc.nbatches++] = be;
-        if (lo < be && lo < kc.batches[1])
-            kc.batches[kc.nbatches++] = lo;
+        /* each chosen expert multiplies about c k / E(c) rows of a chunk of c tokens: the MoE
+         * FFN as the engine runs it, at the first chunk, a half, a quarter and a sixteenth of it
+         * (the expert efficiency curve of plan/hw.h; batched decode steps are the small end) */
+        enum owb_type xt = s->main_type;
+        for (int t = 0; t < OWB_TYPE_COUNT; t++)
+            if (s->flop_expert_tok[t] > s->flop_expert_tok[xt])
+                xt = (enum owb_type)t;
+        const struct owb_type_traits *tr = owb_type_traits(xt);
+        if (tr && s->flop_expert_tok[xt] > 0 && s->n_embd % tr->blck_size == 0 &&
+            s->n_ff % tr->blck_size == 0) {
+            kc.moe.type = xt;
+            kc.moe.n_embd = s->n_embd;
+            kc.moe.n_ff = s->n_ff;
+            kc.moe.n_expert = (int)s->n_expert;
+            kc.moe.n_used = (int)s->n_expert_used;
+            static const int div[] = {16, 4, 2, 1}; /* 16: a decode batch, ~1-2 rows each */
+            for (size_t i = 0; i < OWB_ARRAY_LEN(div); i++)
+                if (c0 / div[i] >= 1 &&
+                    (kc.moe.ntokens == 0 || c0 / div[i] > kc.moe.tokens[kc.moe.ntokens - 1]))
+                    kc.moe.tokens[kc.moe.ntokens++] = c0 / div[i];
+        }
     }
+    /* one layer's attention of the prompt's first chunk, as the engine runs it */
+    if (s->n_head > 0 && s->n_head_kv > 0 && s->head_dim_k == s->head_dim_v &&
+        s->head_dim_k % 2 == 0 && s->head_dim_k <= OWB_ROPE_MAX_ROT)
+        kc.attn = (struct owb_kernels_attn){s->n_head, s->n_head_kv, s->head_dim_k, c0};
     fprintf(stderr, "plan: measuring this machine on %d threads: read ceiling ...\n", threads);
     if ((rc = owb_cli_measure_ceiling(topo, kc.pin, kc.threads, 1, 1, 0, doc, err)))
         return rc;
     fprintf(stderr,
-            "plan: compute peaks and %d weight type(s) at %lldx%lld%s, batch 1 and %d%s ...\n",
+            "plan: compute peaks and %d weight type(s) at %lldx%lld%s, batch 1 and %d%s%s ...\n",
             kc.nformats, (long long)kc.shapes[0][0], (long long)kc.shapes[0][1],
             kc.nshapes > 1 ? " and its transpose" : "", kc.batches[1],
-            kc.nbatches > 2 ? " (and the experts' batches)" : "");
+            kc.nbatches > 2 ? " and the prompt's first chunk" : "",
+            kc.moe.n_expert > 0 ? ", the experts as the engine runs them" : "");
     if (kc.nformats > 0 && (rc = owb_kernels_run(&kc, topo, NULL, doc, err)))
         return rc;
+    /* the model's other dense matrix shapes (attention projections, router), each type at its
+     * own shapes, at the prompt's first chunk: a batched step costs each matrix's FLOPs at the
+     * rate of its shape */
+    for (int f = 0; f < kc.nformats; f++) {
+        struct owb_kernels_cfg kd = kc;
+        kd.moe.n_expert = 0;
+        kd.attn.n_head = 0;
+        kd.nformats = 1;
+        kd.formats[0] = kc.formats[f];
+        kd.nbatches = 1;
+        kd.batches[0] = c0 > 1 ? c0 : (int)chunk;
+        kd.nshapes = 0;
+        const int64_t blk = owb_type_traits(kd.formats[0])->blck_size;
+        for (int i = 0; i < s->n_mats && kd.nshapes < OWB_KERNELS_MAX_LIST; i++) {
+            const struct owb_shape_mat *mt = &s->mats[i];
+            bool have = mt->type != kd.formats[0] || mt->k % blk != 0;
+            for (int j = 0; j < kc.nshapes && !have; j++)
+                have = kc.shapes[j][0] == mt->m && kc.shapes[j][1] == mt->k;
+            if (have)
+                continue;
+            kd.shapes[kd.nshapes][0] = mt->m;
+            kd.shapes[kd.nshapes++][1] = mt->k;
+        }
+        if (kd.nshapes == 0)
+            continue;
+        fprintf(stderr, "plan: %s at the model's other %d matrix shape(s), batch %d ...\n",
+                owb_type_name(kd.formats[0]), kd.nshapes, kd.batches[0]);
+        if ((rc = owb_kernels_run(&kd, topo, NULL, doc, err)))
+            return rc;
+    }
     fprintf(stderr, "plan: read ceiling again ...\n");
     if ((rc = owb_cli_measure_ceiling(topo, kc.pin, kc.threads, 1, 1, 1, doc, err)))
         return rc;
@@ -560,7 +619,7 @@ int cmd_plan(int argc, char **argv)
             rc = owb_cli_fail("plan", OWB_E_NOMEM, "out of memory");
             goto out;
         }
-        int st = measure(topo, shape, threads, cfg.n_batch, hwdoc, err);
+        int st = measure(topo, shape, threads, cfg.n_batch, cfg.input_len, hwdoc, err);
         if (st) {
             rc = owb_cli_fail("plan", st, err);
             goto out;

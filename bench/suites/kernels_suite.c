@@ -24,6 +24,7 @@
 #include "bench/suites/stream.h"
 #include "bench/core/suite.h"
 #include "bench/core/topo.h"
+#include "kernels/attn.h"
 #include "kernels/matmul.h"
 #include "results/result.h"
 #include "results/stats.h"
@@ -402,6 +403,534 @@ out:
     return rc;
 }
 
+/* ---- MoE experts as the engine's prefill runs them ---- */
+
+#define KX_MAX_WEIGHT_BYTES ((size_t)1 << 30) /* distinct expert weights allocated at most */
+
+enum { KX_GATE, KX_UP, KX_DOWN, KX_N };
+
+/* One MoE case being timed. */
+struct kx_case {
+    struct owb_pool *pool;
+    int64_t E, F;                 /* n_embd, n_ff */
+    int n_alloc;                  /* distinct experts in memory (expert e uses copy e % n_alloc) */
+    uint8_t *w[KX_N];             /* (n_alloc, m, row) stacks: gate, up (F x E), down (E x F) */
+    size_t wexp[KX_N], row[KX_N]; /* bytes of one expert's matrix, of one of its rows */
+    const uint8_t *pattern[KX_N]; /* KS_PATTERN_ROWS quantized rows each */
+    int n_active;
+    int32_t *active;            /* (n_active) chosen experts, ascending */
+    int64_t *count, *off;       /* (n_expert) rows of each expert, its first row */
+    struct owb_matmul_plan *pl; /* (n_expert, KX_N) plans over each chosen expert's rows */
+    size_t *aoff_g, *aoff_d;    /* (n_expert) byte offsets of its prepared rows */
+    float *x;                   /* (rows, E) the chosen experts' input rows, expert-grouped */
+    float *hg, *hu;             /* (rows, F) gate and up outputs (hg is down's input) */
+    float *y;                   /* (rows, E) down outputs */
+    uint8_t *act_g, *act_u, *act_d;
+    size_t act_bytes; /* of each */
+};
+
+static const uint8_t *kx_weight(const struct kx_case *c, int i, int32_t e)
+{
+    return c->w[i] + (size_t)(e % c->n_alloc) * c->wexp[i];
+}
+
+static void kx_touch(void *vctx, int tid, int nthreads)
+{
+    struct kx_case *c = vctx;
+    for (int i = 0; i < KX_N; i++) {
+        const int64_t rows = (int64_t)(c->wexp[i] / c->row[i]) * c->n_alloc;
+        int64_t r0, r1;
+        owb_pool_slice(rows, 1, tid, nthreads, &r0, &r1);
+        for (int64_t r = r0; r < r1; r++)
+            memcpy(c->w[i] + (size_t)r * c->row[i],
+                   c->pattern[i] + (size_t)(r % KS_PATTERN_ROWS) * c->row[i], c->row[i]);
+    }
+}
+
+static bool kx_share(const struct owb_matmul_plan *p)
+{
+    return p[KX_GATE].act_row_bytes && owb_matmul_act_compatible(&p[KX_GATE], &p[KX_UP]);
+}
+
+/* Step 1: each chosen expert's rows prepared for gate and up (experts split over threads). */
+static void kx_prep_gu(void *vctx, int tid, int nthreads)
+{
+    struct kx_case *c = vctx;
+    int64_t a0, a1;
+    owb_pool_slice(c->n_active, 1, tid, nthreads, &a0, &a1);
+    for (int64_t ia = a0; ia < a1; ia++) {
+        const int32_t e = c->active[ia];
+        const struct owb_matmul_plan *p = &c->pl[(size_t)e * KX_N];
+        const float *x = c->x + c->off[e] * c->E;
+        if (p[KX_GATE].act_row_bytes)
+            owb_matmul_prepare(&p[KX_GATE], x, c->E, c->act_g + c->aoff_g[e], 0, c->count[e]);
+        if (p[KX_UP].act_row_bytes && !kx_share(p))
+            owb_matmul_prepare(&p[KX_UP], x, c->E, c->act_u + c->aoff_g[e], 0, c->count[e]);
+    }
+}
+
+/* Steps 2 and 4: output rows of matrix i (gate and up together, or down) over the flat (chosen
+ * expert, row) space, split over the threads at the kernels' row alignment. */
+static void kx_rows(struct kx_case *c, int tid, int nthreads, bool down)
+{
+    const int64_t m = down ? c->E : c->F, k = down ? c->F : c->E;
+    int64_t lo, hi;
+    owb_pool_slice((int64_t)c->n_active * m, OWB_MATMUL_ROW_ALIGN, tid, nthreads, &lo, &hi);
+    for (int64_t ia = lo / m; ia * m < hi; ia++) {
+        const int64_t r0 = (lo > ia * m ? lo : ia * m) - ia * m;
+        const int64_t r1 = (hi < (ia + 1) * m ? hi : (ia + 1) * m) - ia * m;
+        const int32_t e = c->active[ia];
+        const struct owb_matmul_plan *p = &c->pl[(size_t)e * KX_N];
+        const int64_t o = c->off[e];
+        if (down) {
+            owb_matmul_rows(&p[KX_DOWN], kx_weight(c, KX_DOWN, e), c->act_d + c->aoff_d[e],
+                            c->hg + o * k, k, c->y + o * m, m, r0, r1);
+        } else {
+            const uint8_t *ag = c->act_g + c->aoff_g[e];
+            owb_matmul_rows(&p[KX_GATE], kx_weight(c, KX_GATE, e), ag, c->x + o * k, k,
+                            c->hg + o * m, m, r0, r1);
+            owb_matmul_rows(&p[KX_UP], kx_weight(c, KX_UP, e),
+                            kx_share(p) ? ag : c->act_u + c->aoff_g[e], c->x + o * k, k,
+                            c->hu + o * m, m, r0, r1);
+        }
+    }
+}
+
+static void kx_gu(void *vctx, int tid, int nthreads)
+{
+    kx_rows(vctx, tid, nthreads, false);
+}
+
+static void kx_down(void *vctx, int tid, int nthreads)
+{
+    kx_rows(vctx, tid, nthreads, true);
+}
+
+/* Step 3: the hidden rows prepared for down. */
+static void kx_prep_d(void *vctx, int tid, int nthreads)
+{
+    struct kx_case *c = vctx;
+    int64_t a0, a1;
+    owb_pool_slice(c->n_active, 1, tid, nthreads, &a0, &a1);
+    for (int64_t ia = a0; ia < a1; ia++) {
+        const int32_t e = c->active[ia];
+        const struct owb_matmul_plan *p = &c->pl[(size_t)e * KX_N + KX_DOWN];
+        if (p->act_row_bytes)
+            owb_matmul_prepare(p, c->hg + c->off[e] * c->F, c->F, c->act_d + c->aoff_d[e], 0,
+                               c->count[e]);
+    }
+}
+
+static int kx_rep(void *vctx)
+{
+    struct kx_case *c = vctx;
+    owb_pool_run(c->pool, kx_prep_gu, c);
+    owb_pool_run(c->pool, kx_gu, c);
+    owb_pool_run(c->pool, kx_prep_d, c);
+    owb_pool_run(c->pool, kx_down, c);
+    return 0;
+}
+
+/* Route `tokens` tokens to n_used distinct experts each (uniform, seeded per case) and plan every
+ * chosen expert's three matmuls over its rows. Returns 0 or a status with err. */
+static int kx_route(const struct owb_kernels_cfg *cfg, struct kx_case *c, int tokens,
+                    char err[OWB_ERR_MAX])
+{
+    const struct owb_kernels_moe *mo = &cfg->moe;
+    const int X = mo->n_expert, K = mo->n_used;
+    uint64_t rng = 0x9e3779b97f4a7c15ull ^ (uint64_t)tokens;
+    memset(c->count, 0, sizeof(int64_t) * (size_t)X);
+    for (int t = 0; t < tokens; t++) {
+        int32_t pick[64];
+        for (int j = 0; j < K; j++) {
+            bool again = true;
+            while (again) {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                pick[j] = (int32_t)((rng >> 11) % (uint64_t)X);
+                again = false;
+                for (int i = 0; i < j; i++)
+                    again |= pick[i] == pick[j];
+            }
+            c->count[pick[j]]++;
+        }
+    }
+    size_t og = 0, od = 0;
+    int64_t r = 0;
+    c->n_active = 0;
+    for (int32_t e = 0; e < X; e++) {
+        c->off[e] = r;
+        r += c->count[e];
+        if (!c->count[e])
+            continue;
+        c->active[c->n_active++] = e;
+        struct owb_matmul_plan *p = &c->pl[(size_t)e * KX_N];
+        int rc =
+            owb_matmul_plan_init(&p[KX_GATE], mo->type, c->F, c->E, c->count[e], cfg->isa, err);
+        if (!rc)
+            rc = owb_matmul_plan_init(&p[KX_UP], mo->type, c->F, c->E, c->count[e], cfg->isa, err);
+        if (!rc)
+            rc =
+                owb_matmul_plan_init(&p[KX_DOWN], mo->type, c->E, c->F, c->count[e], cfg->isa, err);
+        if (rc)
+            return rc;
+        c->aoff_g[e] = og;
+        c->aoff_d[e] = od;
+        og += (owb_matmul_act_bytes(&p[KX_GATE]) + 63) & ~(size_t)63;
+        od += (owb_matmul_act_bytes(&p[KX_DOWN]) + 63) & ~(size_t)63;
+        OWB_ASSERT(og <= c->act_bytes && od <= c->act_bytes); /* sized in kx_run */
+    }
+    return 0;
+}
+
+/* Time the MoE FFN for each of cfg->moe.tokens on the pool; appends one benchmark each. */
+static int kx_run(const struct owb_kernels_cfg *cfg, struct owb_pool *pool, int nthr,
+                  const double peaks[OWB_PEAK_COUNT], cJSON *doc, char err[OWB_ERR_MAX])
+{
+    const struct owb_kernels_moe *mo = &cfg->moe;
+    const struct owb_type_traits *tr = owb_type_traits(mo->type);
+    const int X = mo->n_expert, K = mo->n_used;
+    struct kx_case c;
+    struct owb_samples smp = {0};
+    uint8_t *pat[KX_N] = {0};
+    float *rowf = NULL;
+    int rc = 0, max_tokens = 0;
+    memset(&c, 0, sizeof c);
+    c.pool = pool;
+    c.E = mo->n_embd;
+    c.F = mo->n_ff;
+    if (!tr || X < 1 || K < 1 || K > X || K > 64 || c.E <= 0 || c.F <= 0 || c.E % tr->blck_size ||
+        c.F % tr->blck_size) {
+        snprintf(err, OWB_ERR_MAX,
+                 "experts: %s %lld x %lld, %d of %d experts: need 1 <= used <= experts (<= 64) and "
+                 "both widths multiples of the block size",
+                 tr ? tr->name : "?", (long long)c.F, (long long)c.E, K, X);
+        return OWB_E_USAGE;
+    }
+    for (int i = 0; i < mo->ntokens; i++)
+        max_tokens = mo->tokens[i] > max_tokens ? mo->tokens[i] : max_tokens;
+    const int64_t max_rows = (int64_t)max_tokens * K;
+    c.row[KX_GATE] = c.row[KX_UP] = owb_row_size(mo->type, c.E);
+    c.row[KX_DOWN] = owb_row_size(mo->type, c.F);
+    c.wexp[KX_GATE] = c.wexp[KX_UP] = c.row[KX_GATE] * (size_t)c.F;
+    c.wexp[KX_DOWN] = c.row[KX_DOWN] * (size_t)c.E;
+    const size_t per_expert = c.wexp[KX_GATE] + c.wexp[KX_UP] + c.wexp[KX_DOWN];
+    c.n_alloc = X;
+    if ((size_t)X * per_expert > KX_MAX_WEIGHT_BYTES)
+        c.n_alloc = (int)(KX_MAX_WEIGHT_BYTES / per_expert) > 0
+                        ? (int)(KX_MAX_WEIGHT_BYTES / per_expert)
+                        : 1;
+    /* prepared rows: every row of the largest chunk in the widest layout a plan of any batch
+     * uses, + 64 bytes of alignment per expert (kx_route checks) */
+    size_t act_row = 0;
+    for (int64_t bb = 1; bb <= 64; bb *= 2)
+        for (int i = 0; i < KX_N; i++) {
+            struct owb_matmul_plan tp;
+            if ((rc = owb_matmul_plan_init(&tp, mo->type, i == KX_DOWN ? c.E : c.F,
+                                           i == KX_DOWN ? c.F : c.E, bb, cfg->isa, err)))
+                return rc;
+            act_row = tp.act_row_bytes > act_row ? tp.act_row_bytes : act_row;
+        }
+    c.act_bytes = (size_t)max_rows * act_row + (size_t)X * 64 + 64;
+    const size_t act_bytes = c.act_bytes;
+    c.active = calloc((size_t)X, sizeof *c.active);
+    c.count = calloc((size_t)X, sizeof *c.count);
+    c.off = calloc((size_t)X, sizeof *c.off);
+    c.pl = calloc((size_t)X * KX_N, sizeof *c.pl);
+    c.aoff_g = calloc((size_t)X, sizeof *c.aoff_g);
+    c.aoff_d = calloc((size_t)X, sizeof *c.aoff_d);
+    c.x = malloc(sizeof(float) * (size_t)(max_rows * c.E));
+    c.hg = malloc(sizeof(float) * (size_t)(max_rows * c.F));
+    c.hu = malloc(sizeof(float) * (size_t)(max_rows * c.F));
+    c.y = malloc(sizeof(float) * (size_t)(max_rows * c.E));
+    rowf = malloc(sizeof(float) * (size_t)(c.E > c.F ? c.E : c.F));
+    bool oom = !c.active || !c.count || !c.off || !c.pl || !c.aoff_g || !c.aoff_d || !c.x ||
+               !c.hg || !c.hu || !c.y || !rowf;
+    oom = oom || posix_memalign((void **)&c.act_g, 64, act_bytes) ||
+          posix_memalign((void **)&c.act_u, 64, act_bytes) ||
+          posix_memalign((void **)&c.act_d, 64, act_bytes);
+    for (int i = 0; i < KX_N && !oom; i++) {
+        oom = posix_memalign((void **)&c.w[i], KS_ALIGN, c.wexp[i] * (size_t)c.n_alloc) ||
+              !(pat[i] = malloc(c.row[i] * KS_PATTERN_ROWS));
+        if (!oom)
+            madvise(c.w[i], c.wexp[i] * (size_t)c.n_alloc, MADV_HUGEPAGE); /* best effort */
+    }
+    if (oom) {
+        snprintf(err, OWB_ERR_MAX, "experts %s: cannot allocate %d x %zu bytes of experts",
+                 tr->name, c.n_alloc, per_expert);
+        rc = OWB_E_NOMEM;
+        goto out;
+    }
+    for (int i = 0; i < KX_N; i++) {
+        const int64_t k = i == KX_DOWN ? c.F : c.E;
+        for (int r = 0; r < KS_PATTERN_ROWS; r++) {
+            for (int64_t j = 0; j < k; j++)
+                rowf[j] = ks_frand();
+            tr->from_float_ref(rowf, pat[i] + (size_t)r * c.row[i], k);
+        }
+        c.pattern[i] = pat[i];
+    }
+    for (int64_t i = 0; i < max_rows * c.E; i++)
+        c.x[i] = ks_frand();
+    for (int64_t i = 0; i < max_rows * c.F; i++)
+        c.hg[i] = c.hu[i] = ks_frand();
+    owb_pool_run(pool, kx_touch, &c);
+
+    for (int ti = 0; ti < mo->ntokens && !rc; ti++) {
+        const int tokens = mo->tokens[ti];
+        if (tokens < 1 || tokens > max_tokens)
+            continue;
+        if ((rc = kx_route(cfg, &c, tokens, err)))
+            break;
+        char name[200];
+        snprintf(name, sizeof name, "kernels/experts/%s/%lldx%lld/x%dk%d/c%d/t%d", tr->name,
+                 (long long)c.F, (long long)c.E, X, K, tokens, nthr);
+        owb_pool_reset_migrations(pool);
+        free(smp.ns);
+        memset(&smp, 0, sizeof smp);
+        if (owb_measure_run(&cfg->measure, kx_rep, &c, &smp)) {
+            snprintf(err, OWB_ERR_MAX, "%s: measurement failed", name);
+            rc = OWB_E_SYSTEM;
+            break;
+        }
+        const bool migrated = owb_pool_migrated(pool);
+        cJSON *b = owb_result_add_benchmark(doc, name, "kernels");
+        if (!b) {
+            rc = OWB_E_NOMEM;
+            break;
+        }
+        /* the path of the most common plan: an expert with the median row count */
+        const int32_t em = c.active[c.n_active / 2];
+        const struct owb_matmul_plan *pm = &c.pl[(size_t)em * KX_N];
+        const double batch = (double)tokens * K / c.n_active;
+        owb_result_param_str(b, "format", tr->name);
+        owb_result_param_num(b, "n_embd", (double)c.E);
+        owb_result_param_num(b, "n_ff", (double)c.F);
+        owb_result_param_num(b, "n_expert", X);
+        owb_result_param_num(b, "n_used", K);
+        owb_result_param_num(b, "tokens", tokens);
+        owb_result_param_num(b, "experts_active", c.n_active);
+        owb_result_param_num(b, "batch", batch);
+        owb_result_param_num(b, "threads", nthr);
+        owb_result_param_str(b, "isa", owb_isa_name(pm->isa));
+        owb_result_param_str(b, "isa_requested", owb_isa_name(cfg->isa));
+        owb_result_param_str(b, "path", pm->path);
+        owb_result_param_str(b, "act_type", owb_type_name(pm->act_type));
+        owb_result_param_num(b, "weight_bytes", (double)per_expert * c.n_active);
+        owb_result_param_num(b, "expert_copies", c.n_alloc);
+        owb_result_param_str(b, "pin", cfg->pin);
+        owb_result_param_str(b, "how",
+                             "tokens routed uniformly; per chosen expert: prepare, gate + up "
+                             "rows, prepare, down rows (the engine's prefill steps)");
+        if (migrated)
+            owb_result_invalidate(b, "threads migrated during the timed loop");
+        if ((rc = owb_suite_finish(b, &smp, &cfg->measure, cfg->pin, pool, NULL)))
+            break;
+        struct owb_stats st;
+        if (smp.n && owb_stats_compute(smp.ns, smp.n, &st) == 0) {
+            const double flop = 6.0 * (double)tokens * K * (double)c.E * (double)c.F;
+            owb_result_metric(b, "us_median", st.median * 1e-3);
+            owb_result_metric(b, "us_min", st.min * 1e-3);
+            owb_result_metric(b, "gflop_per_s", flop / st.median);
+            owb_result_metric(b, "gflop_per_s_best", flop / st.min);
+            if (pm->isa == cfg->isa)
+                owb_peak_suite_annotate(b, owb_peak_kind_for_act(pm->act_type), peaks);
+            if (cfg->verbose)
+                fprintf(stderr, "  %-46s %10.1f us %8.1f GFLOP/s  %.1f rows x %d experts  %s\n",
+                        name, st.median * 1e-3, flop / st.median, batch, c.n_active, pm->path);
+        }
+    }
+out:
+    free(smp.ns);
+    for (int i = 0; i < KX_N; i++) {
+        free(c.w[i]);
+        free(pat[i]);
+    }
+    free(rowf);
+    free(c.active);
+    free(c.count);
+    free(c.off);
+    free(c.pl);
+    free(c.aoff_g);
+    free(c.aoff_d);
+    free(c.x);
+    free(c.hg);
+    free(c.hu);
+    free(c.y);
+    free(c.act_g);
+    free(c.act_u);
+    free(c.act_d);
+    return rc;
+}
+
+/* ---- attention of a prompt chunk as the engine runs it ---- */
+
+struct ka_case {
+    struct owb_pool *pool;
+    struct owb_attn_blocks blk;
+    struct owb_attn_args a;
+    struct owb_attn_scratch *scr; /* (threads) */
+    struct owb_rope_cache *rope;  /* (tokens) */
+    float *q, *k, *v, *kc, *vc, *out;
+    int64_t tokens, n_head_kv, head_dim, group, ldkv;
+};
+
+static void ka_heads(void *vctx, int tid, int nthreads)
+{
+    struct ka_case *c = vctx;
+    int64_t g0, g1;
+    owb_pool_slice(c->n_head_kv, 1, tid, nthreads, &g0, &g1);
+    if (g1 <= g0)
+        return;
+    owb_attn_write(c->q, c->k, c->v, c->a.ldq, c->ldkv, c->tokens, 0, NULL, NULL, NULL, c->rope, 0,
+                   c->head_dim, c->group, g0, g1, c->kc, c->vc, c->tokens);
+    owb_attn_heads(&c->blk, &c->a, g0, g1, &c->scr[tid]);
+}
+
+static int ka_rep(void *vctx)
+{
+    struct ka_case *c = vctx;
+    owb_pool_run(c->pool, ka_heads, c);
+    return 0;
+}
+
+/* Time one layer's attention of cfg->attn.tokens prompt tokens; appends one benchmark. */
+static int ka_run(const struct owb_kernels_cfg *cfg, struct owb_pool *pool, int nthr,
+                  const double peaks[OWB_PEAK_COUNT], cJSON *doc, char err[OWB_ERR_MAX])
+{
+    const struct owb_kernels_attn *at = &cfg->attn;
+    struct ka_case c;
+    struct owb_samples smp = {0};
+    int rc = 0;
+    memset(&c, 0, sizeof c);
+    c.pool = pool;
+    c.tokens = at->tokens;
+    c.n_head_kv = at->n_head_kv;
+    c.head_dim = at->head_dim;
+    if (at->n_head < 1 || at->n_head_kv < 1 || at->n_head % at->n_head_kv || at->head_dim < 2 ||
+        at->head_dim % 2 || at->head_dim > OWB_ROPE_MAX_ROT || at->tokens < 1) {
+        snprintf(err, OWB_ERR_MAX,
+                 "attention: %lld heads, %lld KV heads of %lld, %d tokens: need KV heads dividing "
+                 "the heads, an even head size up to %d and tokens >= 1",
+                 (long long)at->n_head, (long long)at->n_head_kv, (long long)at->head_dim,
+                 at->tokens, OWB_ROPE_MAX_ROT);
+        return OWB_E_USAGE;
+    }
+    c.group = at->n_head / at->n_head_kv;
+    c.ldkv = at->n_head_kv * at->head_dim;
+    const int64_t T = c.tokens, hd = c.head_dim, ldq = at->n_head * hd;
+    const int64_t qb = owb_attn_block_tokens(c.group, T, T), nblk = (T + qb - 1) / qb;
+    c.blk.plans = calloc((size_t)nblk * 2, sizeof *c.blk.plans);
+    c.blk.kstart = calloc((size_t)nblk, sizeof *c.blk.kstart);
+    c.scr = calloc((size_t)nthr, sizeof *c.scr);
+    c.rope = calloc((size_t)T, sizeof *c.rope);
+    c.q = malloc(sizeof(float) * (size_t)(T * ldq));
+    c.out = malloc(sizeof(float) * (size_t)(T * ldq));
+    c.k = malloc(sizeof(float) * (size_t)(T * c.ldkv));
+    c.v = malloc(sizeof(float) * (size_t)(T * c.ldkv));
+    c.kc = malloc(sizeof(float) * (size_t)(T * c.ldkv));
+    c.vc = malloc(sizeof(float) * (size_t)(T * c.ldkv));
+    bool oom = !c.blk.plans || !c.blk.kstart || !c.scr || !c.rope || !c.q || !c.out || !c.k ||
+               !c.v || !c.kc || !c.vc;
+    for (int t = 0; t < nthr && !oom; t++) {
+        c.scr[t].qs = malloc(sizeof(float) * (size_t)(c.group * qb * hd));
+        c.scr[t].sc = malloc(sizeof(float) * (size_t)(c.group * qb * T));
+        c.scr[t].pv = malloc(sizeof(float) * (size_t)(hd * c.group * qb));
+        oom = !c.scr[t].qs || !c.scr[t].sc || !c.scr[t].pv;
+    }
+    if (oom) {
+        snprintf(err, OWB_ERR_MAX, "attention of %d tokens: out of memory", at->tokens);
+        rc = OWB_E_NOMEM;
+        goto out;
+    }
+    if ((rc = owb_attn_plan(&c.blk, 0, T, qb, c.group, hd, 0, cfg->isa, err)))
+        goto out;
+    for (int64_t i = 0; i < T * ldq; i++)
+        c.q[i] = ks_frand();
+    for (int64_t i = 0; i < T * c.ldkv; i++) {
+        c.k[i] = ks_frand();
+        c.v[i] = ks_frand();
+    }
+    for (int64_t p = 0; p < T; p++)
+        owb_rope_cache_init(&c.rope[p], hd, p, 10000.0f, 1.0f);
+    c.a = (struct owb_attn_args){.q = c.q,
+                                 .out = c.out,
+                                 .ldq = ldq,
+                                 .kc = c.kc,
+                                 .vc = c.vc,
+                                 .cap = T,
+                                 .head_dim = hd,
+                                 .group = c.group,
+                                 .pos = 0,
+                                 .sinks = NULL,
+                                 .scale = 1.0f / sqrtf((float)hd)};
+    char name[160];
+    snprintf(name, sizeof name, "kernels/attn/f32/h%lldkv%lldd%lld/c%d/t%d", (long long)at->n_head,
+             (long long)at->n_head_kv, (long long)hd, at->tokens, nthr);
+    owb_pool_reset_migrations(pool);
+    if (owb_measure_run(&cfg->measure, ka_rep, &c, &smp)) {
+        snprintf(err, OWB_ERR_MAX, "%s: measurement failed", name);
+        rc = OWB_E_SYSTEM;
+        goto out;
+    }
+    const bool migrated = owb_pool_migrated(pool);
+    cJSON *b = owb_result_add_benchmark(doc, name, "kernels");
+    if (!b) {
+        rc = OWB_E_NOMEM;
+        goto out;
+    }
+    owb_result_param_num(b, "n_head", (double)at->n_head);
+    owb_result_param_num(b, "n_head_kv", (double)at->n_head_kv);
+    owb_result_param_num(b, "head_dim", (double)hd);
+    owb_result_param_num(b, "tokens", at->tokens);
+    owb_result_param_num(b, "batch", at->tokens);
+    owb_result_param_num(b, "threads", nthr);
+    owb_result_param_str(b, "isa", owb_isa_name(c.blk.plans[0].isa));
+    owb_result_param_str(b, "path", c.blk.plans[0].path);
+    owb_result_param_str(b, "pin", cfg->pin);
+    owb_result_param_str(b, "how",
+                         "one layer's causal prefill attention at positions 0..: RoPE + cache "
+                         "writes, blocked scores, softmax, P V (kernels/attn.h), KV heads split "
+                         "over the threads");
+    if (migrated)
+        owb_result_invalidate(b, "threads migrated during the timed loop");
+    if ((rc = owb_suite_finish(b, &smp, &cfg->measure, cfg->pin, pool, NULL)))
+        goto out;
+    struct owb_stats st;
+    if (smp.n && owb_stats_compute(smp.ns, smp.n, &st) == 0) {
+        const double flop =
+            (double)T * (double)(T + 1) / 2.0 * 4.0 * (double)at->n_head * (double)hd;
+        owb_result_metric(b, "us_median", st.median * 1e-3);
+        owb_result_metric(b, "us_min", st.min * 1e-3);
+        owb_result_metric(b, "gflop_per_s", flop / st.median);
+        owb_result_metric(b, "gflop_per_s_best", flop / st.min);
+        if (c.blk.plans[0].isa == cfg->isa)
+            owb_peak_suite_annotate(b, OWB_PEAK_F32_FMA, peaks);
+        if (cfg->verbose)
+            fprintf(stderr, "  %-46s %10.1f us %8.1f GFLOP/s  %s\n", name, st.median * 1e-3,
+                    flop / st.median, c.blk.plans[0].path);
+    }
+out:
+    free(smp.ns);
+    for (int t = 0; c.scr && t < nthr; t++) {
+        free(c.scr[t].qs);
+        free(c.scr[t].sc);
+        free(c.scr[t].pv);
+    }
+    free(c.scr);
+    free(c.blk.plans);
+    free(c.blk.kstart);
+    free(c.rope);
+    free(c.q);
+    free(c.out);
+    free(c.k);
+    free(c.v);
+    free(c.kc);
+    free(c.vc);
+    return rc;
+}
+
 int owb_kernels_run(const struct owb_kernels_cfg *cfg, struct owb_topo *topo,
                     const cJSON *ceiling_doc, cJSON *doc, char err[OWB_ERR_MAX])
 {
@@ -473,6 +1002,10 @@ int owb_kernels_run(const struct owb_kernels_cfg *cfg, struct owb_topo *topo,
                                      cfg->shapes[s][1], cfg->batches[bi], rotate, peaks,
                                      ilv.words ? &ilv : NULL, doc, err);
         owb_ilv_release(&ilv);
+        if (!rc && cfg->moe.n_expert > 0)
+            rc = kx_run(cfg, pool, n, peaks, doc, err);
+        if (!rc && cfg->attn.n_head > 0)
+            rc = ka_run(cfg, pool, n, peaks, doc, err);
         owb_pool_free(pool);
     }
 out:

@@ -25,6 +25,31 @@ struct owb_topo;
 
 #define OWB_KERNELS_MAX_LIST 64
 
+/* A mixture-of-experts FFN timed as the engine's prefill runs it (model/gptoss.c): `tokens`
+ * tokens each routed to n_used of n_expert experts (uniformly, seeded), grouped by expert; per
+ * expert its rows are prepared once for gate and up (shared when the layouts agree), gate and up
+ * rows of every chosen expert split over the threads, the hidden rows prepared for down, then the
+ * down rows; one pool region per step (the engine's barriers). Weights: n_expert stacks of gate
+ * (n_ff x n_embd), up and down (n_embd x n_ff), so each chosen expert's weights are read once per
+ * repetition, as once per chunk in the engine (at most 1 GiB of distinct experts; beyond that
+ * experts share copies). */
+#define OWB_KERNELS_MAX_MOE_TOKENS 8
+struct owb_kernels_moe {
+    enum owb_type type; /* expert weight type */
+    int64_t n_embd, n_ff;
+    int n_expert, n_used;                   /* 0 n_expert: no MoE cases */
+    int tokens[OWB_KERNELS_MAX_MOE_TOKENS]; /* chunk sizes routed, one case each */
+    int ntokens;
+};
+
+/* One layer's causal attention of a prompt chunk as the engine runs it (kernels/attn.h): RoPE and
+ * cache writes (owb_attn_write) and the blocked attention (owb_attn_heads) of `tokens` tokens at
+ * positions 0.., KV heads split over the threads, f32 cache, no window. */
+struct owb_kernels_attn {
+    int64_t n_head, n_head_kv, head_dim; /* 0 n_head: no attention case */
+    int tokens;
+};
+
 struct owb_kernels_cfg {
     enum owb_type formats[OWB_KERNELS_MAX_LIST];
     int nformats;
@@ -38,10 +63,12 @@ struct owb_kernels_cfg {
     enum owb_isa isa;    /* kernels to run (default: owb_isa_detect()) */
     size_t rotate_bytes; /* weight bytes to rotate over; 0 = 4 x LLC */
     struct owb_measure_cfg measure;
-    const char *counters;   /* PAPI list for bench/core/counters.h, NULL = default, "none" */
-    int verbose;            /* progress lines on stderr */
-    int interleave_ceiling; /* 1 (default): each GEMV case samples the read ceiling right before
-                               and after its repetitions (bench/suites/ceiling.h owb_ilv) */
+    const char *counters;       /* PAPI list for bench/core/counters.h, NULL = default, "none" */
+    int verbose;                /* progress lines on stderr */
+    int interleave_ceiling;     /* 1 (default): each GEMV case samples the read ceiling right before
+                                   and after its repetitions (bench/suites/ceiling.h owb_ilv) */
+    struct owb_kernels_moe moe; /* MoE cases after the GEMMs of each thread count (none: zeroed) */
+    struct owb_kernels_attn attn; /* an attention case after those (none: zeroed) */
 };
 
 /* Defaults: the formats with fast kernels (f32, f16, bf16, q8_0, q4_0, q4_K, q6_K, mxfp4), shapes
@@ -69,8 +96,19 @@ int owb_kernels_parse_formats(const char *s, struct owb_kernels_cfg *cfg, char e
  * Testing knob: OWB_KERNELS_SLOWDOWN="PATTERN:PCT" in the environment makes every case whose name
  * contains PATTERN busy-wait PCT% of each thread's kernel time more inside the timed region (a
  * known regression for validating `owbench ab` and `compare`; the case gets a note, its name and
- * params stay the same). Returns 0; OWB_E_USAGE for a bad policy, thread count, shape or knob value
- * (err says which), OWB_E_UNSUPPORTED when the CPU lacks cfg->isa, OWB_E_NOMEM, OWB_E_SYSTEM. */
+ * params stay the same).
+ * MoE cases (cfg->moe.n_expert > 0), after the GEMMs of each thread count:
+ * kernels/experts/<fmt>/<n_ff>x<n_embd>/x<n_expert>k<n_used>/c<tokens>/t<N>, params {format,
+ * n_embd, n_ff, n_expert, n_used, tokens, experts_active, batch (rows each chosen expert
+ * multiplies: tokens x n_used / experts_active), threads, isa, path, act_type, weight_bytes, pin},
+ * metrics {us_median, us_min, gflop_per_s (6 n_embd n_ff per routed row), gflop_per_s_best} and the
+ * compute peak annotation of the GEMMs.
+ * Attention case (cfg->attn.n_head > 0): kernels/attn/f32/h<n_head>kv<n_head_kv>d<head_dim>/
+ * c<tokens>/t<N>, params {n_head, n_head_kv, head_dim, tokens, batch (= tokens), threads, path},
+ * metrics {us_median, us_min, gflop_per_s: tokens (tokens + 1) / 2 keys x 4 n_head head_dim} held
+ * against the f32_fma peak. Returns 0; OWB_E_USAGE for a bad policy, thread count,
+ * shape or knob value (err says which), OWB_E_UNSUPPORTED when the CPU lacks cfg->isa, OWB_E_NOMEM,
+ * OWB_E_SYSTEM. */
 int owb_kernels_run(const struct owb_kernels_cfg *cfg, struct owb_topo *topo,
                     const cJSON *ceiling_doc, cJSON *doc, char err[OWB_ERR_MAX]);
 

@@ -402,6 +402,210 @@ static void check_moe_prefill(void)
     cJSON_Delete(doc);
 }
 
+/* Experts measured as the engine runs them (kernels/experts/...) give expert FLOPs their own
+ * curve, by the rows each chosen expert multiplies; the dense matrices keep the GEMM curve. Hand
+ * computed: gpt-oss-20b, a 256-token prompt in one chunk: E(256) = 32 (1 - (7/8)^256) = 32.000
+ * experts, 256 x 4 / 32 = 32 rows each. The expert curve (8 rows: 10%, 64: 40%) at 32 is
+ * 0.1 + 0.3 log(4) / log(8) = 0.30, so the experts' 256 x 4.7776 GFLOP take 4.077 s at
+ * 1 TOP/s; the GEMM curve (b16: 5%, b512: 50%) at 32 is 0.05 + 0.45 log(2) / log(32) = 0.14:
+ * 8.736 s. */
+static void check_expert_curve(void)
+{
+    const struct owb_synth_preset *p = owb_synth_find("gpt-oss-20b");
+    struct owb_synth_opts o;
+    struct owb_shape s;
+    char err[OWB_ERR_MAX];
+    owb_synth_opts_init(&o, p);
+    CHECK_MSG(owb_shape_from_preset(p, &o, &s, err) == 0, "%s", err);
+    cJSON *doc = cJSON_CreateObject();
+    struct owb_hw *hw = malloc(sizeof *hw), *gemm = malloc(sizeof *gemm);
+    cJSON_AddArrayToObject(doc, "benchmarks");
+    add_bench(doc, "stream/read/t1", "gb_per_s", 1000, NULL, 0);
+    add_bench(doc, "kernels/gemm/mxfp4/8x8/b16/t1", "pct_of_compute_peak", 5, "batch", 16);
+    add_bench(doc, "kernels/gemm/mxfp4/8x8/b512/t1", "pct_of_compute_peak", 50, "batch", 512);
+    add_bench(doc, "kernels/gemm/bf16/8x8/b512/t1", "pct_of_compute_peak", 50, "batch", 512);
+    add_bench(doc, "kernels/peak/int8_dot/t1", "gop_per_s_best", 1000, NULL, 0);
+    add_bench(doc, "kernels/peak/f32_fma/t1", "gop_per_s_best", 1000, NULL, 0);
+    CHECK_MSG(owb_hw_from_result(doc, "m.json", 1, gemm, err) == 0, "%s", err);
+    CHECK(gemm->n_xeff[OWB_TYPE_MXFP4] == 0);
+    const char *from = NULL;
+    /* no expert rows: the GEMM curve, and its source */
+    CHECK_NEAR(owb_hw_expert_eff_at(gemm, OWB_TYPE_MXFP4, 32, &from),
+               owb_hw_compute_eff_at(gemm, OWB_TYPE_MXFP4, 32), 1e-15);
+    CHECK(from && strstr(from, "kernels/gemm/mxfp4"));
+    add_bench(doc, "kernels/experts/mxfp4/2880x2880/x32k4/c64/t1", "pct_of_compute_peak", 10,
+              "batch", 8);
+    add_bench(doc, "kernels/experts/mxfp4/2880x2880/x32k4/c512/t1", "pct_of_compute_peak", 40,
+              "batch", 64);
+    add_bench(doc, "kernels/experts/mxfp4/2880x2880/x32k4/c512/t2", "pct_of_compute_peak", 90,
+              "batch", 64); /* other thread count */
+    CHECK_MSG(owb_hw_from_result(doc, "m.json", 1, hw, err) == 0, "%s", err);
+    CHECK(hw->n_xeff[OWB_TYPE_MXFP4] == 2 && hw->n_xeff[OWB_TYPE_BF16] == 0);
+    CHECK_NEAR(owb_hw_expert_eff_at(hw, OWB_TYPE_MXFP4, 32, &from), 0.3, 1e-12);
+    CHECK(from && strstr(from, "kernels/experts/mxfp4") && strstr(from, "m.json"));
+    CHECK_NEAR(owb_hw_expert_eff_at(hw, OWB_TYPE_MXFP4, 2, NULL), 0.1, 1e-12);   /* held */
+    CHECK_NEAR(owb_hw_expert_eff_at(hw, OWB_TYPE_MXFP4, 500, NULL), 0.4, 1e-12); /* held */
+    /* the dense curve is unchanged by expert rows */
+    CHECK_NEAR(owb_hw_compute_eff_at(hw, OWB_TYPE_MXFP4, 32),
+               owb_hw_compute_eff_at(gemm, OWB_TYPE_MXFP4, 32), 1e-15);
+
+    const double rows = owb_shape_tokens_per_expert(&s, 256);
+    CHECK(rel(rows, 32.0) < 1e-6);
+    const double fe = s.flop_expert_tok[OWB_TYPE_MXFP4];
+    CHECK(rel(fe, 24.0 * 4 * 3 * 2 * 2880.0 * 2880.0) < 1e-12);
+    /* every other cost is the same on both: the difference is the experts' time */
+    const double a = owb_plan_prefill_s(&s, hw, OWB_TYPE_F32, 1, 0, 256, 512);
+    const double b = owb_plan_prefill_s(&s, gemm, OWB_TYPE_F32, 1, 0, 256, 512);
+    const double x_new = 256 * 4.7776e9 / (1e12 * 0.3); /* 4.077 s */
+    const double x_old = 256 * 4.7776e9 / (1e12 * (0.05 + 0.45 * log(2.0) / log(32.0))); /* 8.74 */
+    CHECK_MSG(rel(a - b, x_new - x_old) < 0.02, "%.4g s vs %.4g s", a - b, x_new - x_old);
+    /* and the prediction names the expert curve, at the rows per expert */
+    struct owb_plan_cfg cfg;
+    owb_plan_cfg_default(&cfg);
+    cfg.input_len = 256;
+    cfg.kv_type = OWB_TYPE_F32;
+    hw->memory_bytes = 1e12;
+    cJSON *pd = cJSON_CreateObject();
+    CHECK_MSG(owb_plan_build(&s, hw, &cfg, pd, err) == 0, "%s", err);
+    const cJSON *x;
+    bool seen = false;
+    cJSON_ArrayForEach(x, cJSON_GetObjectItem(cJSON_GetObjectItem(pd, "plan"), "predictions"))
+    {
+        const cJSON *fig = cJSON_GetObjectItem(x, "figure");
+        if (!cJSON_IsString(fig) || strcmp(fig->valuestring, "prefill_tok_per_s") != 0)
+            continue;
+        seen = true;
+        const cJSON *ef = cJSON_GetObjectItem(x, "efficiency_from");
+        CHECK(cJSON_IsString(ef) && strstr(ef->valuestring, "kernels/experts/mxfp4"));
+        CHECK_NEAR(cJSON_GetObjectItem(x, "efficiency")->valuedouble, 0.3, 1e-6);
+        CHECK(rel(cJSON_GetObjectItem(x, "rows_per_expert")->valuedouble, 32) < 1e-6);
+    }
+    CHECK(seen);
+    cJSON_Delete(pd);
+    free(hw);
+    free(gemm);
+    cJSON_Delete(doc);
+}
+
+static void add_gemm(cJSON *doc, const char *fmt, int m, int k, int batch, double pct)
+{
+    char n[96];
+    snprintf(n, sizeof n, "kernels/gemm/%s/%dx%d/b%d/t2", fmt, m, k, batch);
+    add_bench(doc, n, "pct_of_compute_peak", pct, "batch", batch);
+    cJSON *pr = cJSON_GetObjectItem(
+        cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "benchmarks"),
+                           cJSON_GetArraySize(cJSON_GetObjectItem(doc, "benchmarks")) - 1),
+        "params");
+    cJSON_AddStringToObject(pr, "format", fmt);
+    cJSON_AddNumberToObject(pr, "m", m);
+    cJSON_AddNumberToObject(pr, "k", k);
+}
+
+/* Each dense matrix at the rate of its own shape. Llama-1B shape (llama-1b-32k, q8_0), per layer
+ * and token: gate + up 2 x 2 x 8192 x 2048 = 67.1 MFLOP, down 33.6, q + o 2 x 2 x 2048^2 = 16.8,
+ * k + v 2 x 2 x 512 x 2048 = 4.19 (121.6 in all). GEMMs at batch 256: 8192x2048 60%, 2048x8192
+ * 40%, 2048x2048 50%; 512x2048 not measured: the type's curve at 256 (median of the b256 rows,
+ * 50%). By hand: 121.6 / (67.1 / 0.6 + 33.6 / 0.4 + 16.8 / 0.5 + 4.19 / 0.5) = 121.6 / 237.7 =
+ * 0.512, where the FFN shapes' median at b512 (the type's efficiency before) says 0.60. A
+ * 256-token prompt on a 1 TOP/s int8 peak: 256 x 16 x 237.7 MFLOP / 1e12 = 0.974 s of matmuls,
+ * plus attention (f32 peak 0.5 TOP/s; f32 has no GEMMs: the measured types' median efficiency,
+ * 60%) and one row of logits (the q8_0 curve at 256, 50%). */
+static void check_shape_rates(void)
+{
+    const struct owb_synth_preset *p = owb_synth_find("llama-1b-32k");
+    struct owb_synth_opts o;
+    struct owb_shape s;
+    char err[OWB_ERR_MAX];
+    owb_synth_opts_init(&o, p);
+    o.type = OWB_TYPE_Q8_0;
+    CHECK_MSG(owb_shape_from_preset(p, &o, &s, err) == 0, "%s", err);
+    /* the four shapes, most FLOPs first, summing to the type's dense FLOPs */
+    CHECK(s.n_mats == 4);
+    double sum = 0;
+    for (int i = 0; i < s.n_mats; i++) {
+        CHECK(s.mats[i].type == OWB_TYPE_Q8_0);
+        sum += s.mats[i].flop_tok;
+    }
+    CHECK(rel(sum, s.flop_tok[OWB_TYPE_Q8_0]) < 1e-12);
+    CHECK(s.mats[0].m == 8192 && s.mats[0].k == 2048 &&
+          rel(s.mats[0].flop_tok, 16 * 2 * 2 * 8192.0 * 2048) < 1e-12);
+    CHECK(s.mats[1].m == 2048 && s.mats[1].k == 8192);
+    CHECK(s.mats[2].m == 2048 && s.mats[2].k == 2048 &&
+          rel(s.mats[2].flop_tok, 16 * 2 * 2 * 2048.0 * 2048) < 1e-12);
+    CHECK(s.mats[3].m == 512 && s.mats[3].k == 2048);
+
+    cJSON *doc = cJSON_CreateObject();
+    struct owb_hw *hw = malloc(sizeof *hw);
+    cJSON_AddArrayToObject(doc, "benchmarks");
+    add_bench(doc, "stream/read/t2", "gb_per_s", 1e6, NULL, 0); /* compute-bound */
+    add_bench(doc, "kernels/peak/int8_dot/t2", "gop_per_s_best", 1000, NULL, 0);
+    add_bench(doc, "kernels/peak/f32_fma/t2", "gop_per_s_best", 500, NULL, 0);
+    add_gemm(doc, "q8_0", 8192, 2048, 512, 70);
+    add_gemm(doc, "q8_0", 2048, 8192, 512, 50);
+    add_gemm(doc, "q8_0", 8192, 2048, 256, 60);
+    add_gemm(doc, "q8_0", 2048, 8192, 256, 40);
+    add_gemm(doc, "q8_0", 2048, 2048, 256, 50);
+    CHECK_MSG(owb_hw_from_result(doc, "s.json", 2, hw, err) == 0, "%s", err);
+    CHECK(hw->n_gemm == 5);
+    CHECK_NEAR(hw->compute_eff[OWB_TYPE_Q8_0], 0.60, 1e-12);
+    CHECK_NEAR(owb_hw_shape_eff_at(hw, OWB_TYPE_Q8_0, 8192, 2048, 256), 0.60, 1e-12);
+    CHECK_NEAR(owb_hw_shape_eff_at(hw, OWB_TYPE_Q8_0, 8192, 2048, 512), 0.70, 1e-12);
+    CHECK_NEAR(owb_hw_shape_eff_at(hw, OWB_TYPE_Q8_0, 8192, 2048, 4096), 0.70, 1e-12); /* held */
+    CHECK_NEAR(owb_hw_shape_eff_at(hw, OWB_TYPE_Q8_0, 2048, 2048, 512), 0.50, 1e-12);  /* one */
+    CHECK_NEAR(owb_hw_shape_eff_at(hw, OWB_TYPE_Q8_0, 512, 2048, 256), 0.50, 1e-12);   /* curve */
+
+    const double want_eff = 121.6 / 237.7;
+    const double out_row = s.output_flop_per_row; /* 2 x 2048 x 32000, at the type's 50% */
+    const double attn = owb_shape_flops(&s, 0, 256, 0) - 256 * owb_shape_flop_per_token(&s);
+    const double want_s =
+        256 * 16 * 237.7e6 / 1e12 + out_row / (1e12 * 0.5) + attn / (0.5e12 * 0.6);
+    const double got_s = owb_plan_prefill_s(&s, hw, OWB_TYPE_F32, 1, 0, 256, 512);
+    CHECK_MSG(rel(got_s, want_s) < 0.02, "prefill %.4g s, by hand %.4g s", got_s, want_s);
+    printf("llama-1b-32k q8_0 prefill of 256 by shape: %.4f s (by hand %.4f)\n", got_s, want_s);
+    struct owb_plan_cfg cfg;
+    owb_plan_cfg_default(&cfg);
+    cfg.input_len = 256;
+    cfg.kv_type = OWB_TYPE_F32;
+    hw->memory_bytes = 1e12;
+    cJSON *pd = cJSON_CreateObject();
+    CHECK_MSG(owb_plan_build(&s, hw, &cfg, pd, err) == 0, "%s", err);
+    const cJSON *x;
+    bool seen = false;
+    cJSON_ArrayForEach(x, cJSON_GetObjectItem(cJSON_GetObjectItem(pd, "plan"), "predictions"))
+    {
+        const cJSON *fig = cJSON_GetObjectItem(x, "figure");
+        if (!cJSON_IsString(fig) || strcmp(fig->valuestring, "prefill_tok_per_s") != 0)
+            continue;
+        seen = true;
+        const double e = cJSON_GetObjectItem(x, "efficiency")->valuedouble;
+        CHECK_MSG(rel(e, want_eff) < 0.02, "efficiency %.4f, by hand %.4f", e, want_eff);
+        const cJSON *ef = cJSON_GetObjectItem(x, "efficiency_from");
+        CHECK(cJSON_IsString(ef) && strstr(ef->valuestring, "FLOP-weighted over the 4 q8_0"));
+    }
+    CHECK(seen);
+    cJSON_Delete(pd);
+
+    /* prefill attention measured as the engine runs it (kernels/attn/...: 20% of the f32 peak at
+     * 256 tokens) replaces the borrowed GEMM efficiency (60%): its FLOPs, 256 x 257 / 2 keys x
+     * 16 layers x 2 x 32 x (64 + 64) = 4.31 GFLOP, take 4.31e9 / (0.5e12 x 0.2) = 43.1 ms instead
+     * of 14.4 ms */
+    add_bench(doc, "kernels/attn/f32/h32kv8d64/c256/t2", "pct_of_compute_peak", 20, "batch", 256);
+    struct owb_hw *ha = malloc(sizeof *ha);
+    CHECK_MSG(owb_hw_from_result(doc, "s.json", 2, ha, err) == 0, "%s", err);
+    const char *afrom = NULL;
+    CHECK_NEAR(owb_hw_attn_eff_at(ha, 256, &afrom), 0.20, 1e-12);
+    CHECK(afrom && strstr(afrom, "kernels/attn/") && strstr(afrom, "s.json"));
+    CHECK(owb_hw_attn_eff_at(hw, 256, NULL) < 0); /* none measured */
+    const double af = 256.0 * 257 / 2 * 16 * 2 * 32 * (64 + 64);
+    CHECK(rel(af, attn) < 1e-12);
+    const double more = owb_plan_prefill_s(&s, ha, OWB_TYPE_F32, 1, 0, 256, 512) - got_s;
+    const double want_more = af / 0.5e12 * (1 / 0.2 - 1 / 0.6);
+    CHECK_MSG(rel(more, want_more) < 0.02, "%.4g s vs %.4g s", more, want_more);
+    free(ha);
+    free(hw);
+    cJSON_Delete(doc);
+}
+
 int main(void)
 {
     check_7b();
@@ -409,5 +613,7 @@ int main(void)
     check_capacity();
     check_from_result();
     check_moe_prefill();
+    check_expert_curve();
+    check_shape_rates();
     TEST_DONE();
 }

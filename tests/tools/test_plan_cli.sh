@@ -101,6 +101,24 @@ check "hardware.json is a result document" "jq_ok '$t/p4/hardware.json' '.benchm
 "$OWB_BIN" plan --model llama-3.2-1b --type q8_0 --hardware "$t/p4/hardware.json" -o "$t/p5" >/dev/null 2>"$t/e"; rc=$?
 check "a result file as --hardware exits 0" "[ $rc = 0 ]"
 
+# the measured path for a MoE model: its experts as the engine runs them, at the prompt's chunk,
+# a half, a quarter and a sixteenth of it (gpt-oss-20b's expert shape; a 64-token prompt keeps it
+# short)
+"$OWB_BIN" plan --model gpt-oss-20b --layers 1 --threads 1 --input-len 64 --batch 64 --output-len 4 \
+  -o "$t/p6" >"$t/out" 2>"$t/e"; rc=$?
+check "MoE plan --hardware measure exits 0 ($(tail -1 "$t/e"))" "[ $rc = 0 ]"
+check "expert rows at 4, 16, 32 and 64 tokens" \
+  "jq_ok '$t/p6/hardware.json' '[.benchmarks[] | select(.name | startswith(\"kernels/experts/mxfp4/2880x2880/x32k4/\")) | .params.tokens] | sort == [4, 16, 32, 64]'"
+check "expert rows: rows per expert and an efficiency" \
+  "jq_ok '$t/p6/hardware.json' '[.benchmarks[] | select(.name | startswith(\"kernels/experts/\")) | (.params.batch == .params.tokens * 4 / .params.experts_active) and .metrics.pct_of_compute_peak > 0] | all'"
+check "prefill names the expert efficiency" \
+  "jq_ok '$t/p6/plan.json' '.plan.predictions[] | select(.figure == \"prefill_tok_per_s\") | (.efficiency_from | test(\"kernels/experts/mxfp4\")) and .rows_per_expert > 7 and .rows_per_expert < 10'"
+check "expert curve in the plan's hardware" "jq_ok '$t/p6/plan.json' '.plan.hardware.types.mxfp4.expert_eff_by_batch | length == 4'"
+check "prefill attention measured at the prompt (64 heads, 8 KV heads of 64)" \
+  "jq_ok '$t/p6/hardware.json' '[.benchmarks[] | select(.name == \"kernels/attn/f32/h64kv8d64/c64/t1\") | .metrics.pct_of_compute_peak > 0] == [true]'"
+check "prefill names the attention efficiency" \
+  "jq_ok '$t/p6/plan.json' '.plan.predictions[] | select(.figure == \"prefill_tok_per_s\") | .attention_efficiency > 0 and (.attention_efficiency_from | test(\"kernels/attn/\"))'"
+
 # --check against a real owbench model run
 "$OWB_BIN" model --synthetic tiny --type q8_0 -p 32 -n 8 --threads 1 --quick -o "$t/m" >/dev/null 2>&1; rc=$?
 check "owbench model ran" "[ $rc = 0 ]"
