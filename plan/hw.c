@@ -389,6 +389,45 @@ int owb_hw_from_result(const cJSON *doc, const char *path, int threads, struct o
             hw->n_gemm++;
         }
     }
+    /* every GEMV by type and shape: the median pct_of_ceiling of each (type, m, k) */
+    hw->n_gemv = 0;
+    {
+        const cJSON *b;
+        cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(doc, "benchmarks"))
+        {
+            const char *name = str(b, "name");
+            const cJSON *pr = cJSON_GetObjectItemCaseSensitive(b, "params");
+            enum owb_type ty;
+            const char *fmt = str(pr, "format");
+            const double m = num(pr, "m"), k = num(pr, "k");
+            if (!name || strncmp(name, "kernels/gemv/", 13) != 0 || name_threads(name) != threads ||
+                !fmt || owb_type_from_name(fmt, &ty) || !(m > 0) || !(k > 0) ||
+                !(num(cJSON_GetObjectItemCaseSensitive(b, "metrics"), "pct_of_ceiling") > 0))
+                continue;
+            bool seen = false;
+            for (int i = 0; i < hw->n_gemv && !seen; i++)
+                seen = hw->gemv[i].type == (int)ty && hw->gemv[i].m == (int64_t)m &&
+                       hw->gemv[i].k == (int64_t)k;
+            if (seen || hw->n_gemv >= OWB_HW_MAX_GEMMS)
+                continue;
+            int nv = 0;
+            const cJSON *c;
+            cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(doc, "benchmarks"))
+            {
+                const char *cn = str(c, "name");
+                const cJSON *cp = cJSON_GetObjectItemCaseSensitive(c, "params");
+                const double p =
+                    num(cJSON_GetObjectItemCaseSensitive(c, "metrics"), "pct_of_ceiling");
+                const char *cf = str(cp, "format");
+                if (cn && strncmp(cn, "kernels/gemv/", 13) == 0 && name_threads(cn) == threads &&
+                    cf && strcmp(cf, fmt) == 0 && num(cp, "m") == m && num(cp, "k") == k && p > 0 &&
+                    nv < MAXV)
+                    v[nv++] = p / 100.0;
+            }
+            hw->gemv[hw->n_gemv++] =
+                (struct owb_hw_gemm){(int)ty, (int64_t)m, (int64_t)k, 1, median(v, nv)};
+        }
+    }
     /* types not measured: the median of the measured ones, else the assumed default */
     double bw_def = OWB_HW_DEFAULT_BW_EFF, c_def = OWB_HW_DEFAULT_COMPUTE_EFF;
     char bw_from[OWB_HW_FROM], c_from[OWB_HW_FROM];
@@ -438,6 +477,14 @@ double owb_hw_compute_eff_at(const struct owb_hw *hw, int t, double batch)
     if (n < 2 || !(batch > 0))
         return hw->compute_eff[t];
     return interp(hw->eff_batch[t], hw->eff_at_batch[t], n, batch);
+}
+
+double owb_hw_gemv_eff(const struct owb_hw *hw, int t, int64_t m, int64_t k)
+{
+    for (int i = 0; i < hw->n_gemv; i++)
+        if (hw->gemv[i].type == t && hw->gemv[i].m == m && hw->gemv[i].k == k)
+            return hw->gemv[i].eff;
+    return -1;
 }
 
 double owb_hw_shape_eff_at(const struct owb_hw *hw, int t, int64_t m, int64_t k, double batch)

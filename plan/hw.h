@@ -76,6 +76,11 @@ struct owb_hw {
      * their own shape (owb_hw_shape_eff_at) */
     struct owb_hw_gemm gemm[OWB_HW_MAX_GEMMS];
     int n_gemm;
+    /* measured: every GEMV (batch 1) by type and shape, eff = median pct_of_ceiling / 100, so a
+     * decoded token reads each of a model's matrices at its own shape's rate (small matrices
+     * stream less well than the FFN's) */
+    struct owb_hw_gemm gemv[OWB_HW_MAX_GEMMS];
+    int n_gemv;
     /* measured: the f32 efficiency of one layer's prefill attention as the engine runs it
      * (kernels/attn/...) against the tokens of the chunk, ascending; none: attention takes the
      * main type's GEMM efficiency */
@@ -108,6 +113,9 @@ double owb_hw_compute_eff_at(const struct owb_hw *hw, int t, double batch);
 /* The compute efficiency of an m x k matrix of type t at `batch` rows: its own GEMMs (log-linear
  * in batch between the measured ones, held at the ends; one batch held everywhere), else
  * owb_hw_compute_eff_at. */
+/* The read-ceiling efficiency of type t's GEMV at shape m x k where measured (n_gemv), else -1. */
+double owb_hw_gemv_eff(const struct owb_hw *hw, int t, int64_t m, int64_t k);
+
 double owb_hw_shape_eff_at(const struct owb_hw *hw, int t, int64_t m, int64_t k, double batch);
 
 /* The efficiency of prefill attention over a chunk whose queries see up to `tokens` keys: the

@@ -123,6 +123,31 @@ static double mem_time(const struct owb_hw *hw, enum owb_type t, double bytes, i
     return bytes / (hw->read_gb_per_s * 1e9 * hw->bw_eff[t] * tp);
 }
 
+/* Reading type t's dense bytes b (the layers' matrices, the output, an embedding row): each matrix
+ * shape of the model whose GEMV hw measured at its own efficiency, the rest at the type's.
+ * *nshapes: the shapes that had their own. */
+static double dense_mem_time(const struct owb_shape *s, const struct owb_hw *hw, enum owb_type t,
+                             double b, int tp, int *nshapes)
+{
+    double rest = b, time = 0;
+    int n = 0;
+    for (int i = 0; i < s->n_mats; i++) {
+        const struct owb_shape_mat *mt = &s->mats[i];
+        const double e = mt->type == t ? owb_hw_gemv_eff(hw, (int)t, mt->m, mt->k) : -1;
+        if (!(e > 0) || mt->k <= 0)
+            continue;
+        /* flop_tok = 2 m k x the matrices of this shape: rows of owb_row_size(t, k) bytes */
+        double bytes = mt->flop_tok / (2.0 * (double)mt->k) * (double)owb_row_size(t, mt->k);
+        bytes = bytes < rest ? bytes : rest;
+        time += bytes / (hw->read_gb_per_s * 1e9 * e * tp);
+        rest -= bytes;
+        n++;
+    }
+    if (nshapes)
+        *nshapes = n;
+    return time + (rest > 0 ? mem_time(hw, t, rest, tp) : 0);
+}
+
 /* Two all-reduces of the residual (bf16) per layer across tp devices: ring time + latency. */
 static double comm_time(const struct owb_shape *s, const struct owb_hw *hw, int tp, double tokens)
 {
@@ -147,7 +172,9 @@ void owb_plan_decode_step(const struct owb_shape *s, const struct owb_hw *hw, en
         if ((enum owb_type)t == s->output_type)
             f += batch * s->output_flop_per_row;
         if (b > 0)
-            o->mem_s += mem_time(hw, (enum owb_type)t, b, tp);
+            o->mem_s +=
+                dense_mem_time(s, hw, (enum owb_type)t, (double)s->read_dense[t], tp, NULL) +
+                mem_time(hw, (enum owb_type)t, ex * (double)s->read_expert[t], tp);
         /* batch 1 runs the GEMV path, whose measured efficiency (against the read ceiling)
          * already carries its arithmetic; batches run the GEMM path at the compute peak */
         if (batch > 1)
@@ -189,7 +216,8 @@ double owb_plan_prefill_s(const struct owb_shape *s, const struct owb_hw *hw, en
             if (last && (enum owb_type)t == s->output_type)
                 f += s->output_flop_per_row;
             if (b > 0)
-                mem += mem_time(hw, (enum owb_type)t, b, tp);
+                mem += dense_mem_time(s, hw, (enum owb_type)t, (double)s->read_dense[t], tp, NULL) +
+                       mem_time(hw, (enum owb_type)t, ex * (double)s->read_expert[t], tp);
             /* dense matrices multiply the whole chunk; each touched expert its share of it */
             comp += dense_time(s, hw, (enum owb_type)t, f, (double)c, tp) +
                     compute_time(hw, (enum owb_type)t, s->main_type, fe,
@@ -323,12 +351,33 @@ static void add_attn_from(cJSON *o, const struct owb_hw *hw, double tokens)
     }
 }
 
+/* The read efficiency a memory-bound prediction used for the main type's dense weights: the type's
+ * (bw_eff), or byte-weighted over the matrix shapes whose own GEMVs were measured. */
+static void add_bw_eff(cJSON *o, const struct owb_shape *s, const struct owb_hw *hw)
+{
+    const enum owb_type t = s->main_type;
+    const double b = (double)s->read_dense[t];
+    int n = 0;
+    const double tm = b > 0 ? dense_mem_time(s, hw, t, b, 1, &n) : 0;
+    if (n == 0 || !(tm > 0)) {
+        cJSON_AddNumberToObject(o, "efficiency", hw->bw_eff[t]);
+        cJSON_AddStringToObject(o, "efficiency_from", hw->bw_eff_from[t]);
+        return;
+    }
+    char buf[OWB_HW_FROM + 160];
+    cJSON_AddNumberToObject(o, "efficiency", b / (tm * hw->read_gb_per_s * 1e9));
+    snprintf(buf, sizeof buf,
+             "byte-weighted over the %s weights: %d matrix shape(s) at their own GEMV's median "
+             "pct_of_ceiling (kernels/gemv/%s/<m>x<k>), the rest at %.2f (%s)",
+             owb_type_name(t), n, owb_type_name(t), hw->bw_eff[t], hw->bw_eff_from[t]);
+    cJSON_AddStringToObject(o, "efficiency_from", buf);
+}
+
 /* batch: the tokens a compute-bound step multiplies at once (prefill: its first chunk). */
 static void pred_from(cJSON *o, const struct owb_shape *s, const struct owb_hw *hw, bool compute,
                       double batch)
 {
     char buf[512];
-    const enum owb_type t = s->main_type;
     if (hw->apply_cpu_share && hw->cpu_share < 1) {
         cJSON_AddNumberToObject(o, "cpu_share", hw->cpu_share);
         cJSON_AddStringToObject(o, "cpu_share_from", hw->cpu_share_from);
@@ -338,8 +387,7 @@ static void pred_from(cJSON *o, const struct owb_shape *s, const struct owb_hw *
     } else {
         snprintf(buf, sizeof buf, "%.4g GB/s: %s", hw->read_gb_per_s, hw->read_from);
         cJSON_AddStringToObject(o, "ceiling", buf);
-        cJSON_AddNumberToObject(o, "efficiency", hw->bw_eff[t]);
-        cJSON_AddStringToObject(o, "efficiency_from", hw->bw_eff_from[t]);
+        add_bw_eff(o, s, hw);
     }
 }
 
@@ -806,12 +854,10 @@ int owb_plan_check(const struct owb_shape *s, const struct owb_hw *hw, bool own_
         cJSON_AddBoolToObject(o, "measured_valid",
                               cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(b, "valid")));
         char buf[512];
-        const enum owb_type mt = s->main_type;
         if (dec) {
             snprintf(buf, sizeof buf, "%.4g GB/s: %s", h->read_gb_per_s, h->read_from);
             cJSON_AddStringToObject(o, "ceiling", buf);
-            cJSON_AddNumberToObject(o, "efficiency", h->bw_eff[mt]);
-            cJSON_AddStringToObject(o, "efficiency_from", h->bw_eff_from[mt]);
+            add_bw_eff(o, s, h);
         } else {
             const int64_t ch = chunk > 0 ? chunk : 512;
             add_compute_from(o, s, h, (double)(tokens < ch ? tokens : ch));

@@ -377,16 +377,18 @@ static int measure(struct owb_topo *topo, const struct owb_shape *s, int threads
     if (kc.nformats > 0 && (rc = owb_kernels_run(&kc, topo, NULL, doc, err)))
         return rc;
     /* the model's other dense matrix shapes (attention projections, router), each type at its
-     * own shapes, at the prompt's first chunk: a batched step costs each matrix's FLOPs at the
-     * rate of its shape */
+     * own shapes, as GEMVs and at the prompt's first chunk: a decoded token reads each matrix at
+     * the rate of its shape's GEMV, a batched step costs each matrix's FLOPs at the rate of its
+     * shape's GEMM */
     for (int f = 0; f < kc.nformats; f++) {
         struct owb_kernels_cfg kd = kc;
         kd.moe.n_expert = 0;
         kd.attn.n_head = 0;
         kd.nformats = 1;
         kd.formats[0] = kc.formats[f];
-        kd.nbatches = 1;
-        kd.batches[0] = c0 > 1 ? c0 : (int)chunk;
+        kd.nbatches = 2;
+        kd.batches[0] = 1;
+        kd.batches[1] = c0 > 1 ? c0 : (int)chunk;
         kd.nshapes = 0;
         const int64_t blk = owb_type_traits(kd.formats[0])->blck_size;
         for (int i = 0; i < s->n_mats && kd.nshapes < OWB_KERNELS_MAX_LIST; i++) {
@@ -401,8 +403,8 @@ static int measure(struct owb_topo *topo, const struct owb_shape *s, int threads
         }
         if (kd.nshapes == 0)
             continue;
-        fprintf(stderr, "plan: %s at the model's other %d matrix shape(s), batch %d ...\n",
-                owb_type_name(kd.formats[0]), kd.nshapes, kd.batches[0]);
+        fprintf(stderr, "plan: %s at the model's other %d matrix shape(s), batch 1 and %d ...\n",
+                owb_type_name(kd.formats[0]), kd.nshapes, kd.batches[1]);
         if ((rc = owb_kernels_run(&kd, topo, NULL, doc, err)))
             return rc;
     }
