@@ -229,6 +229,52 @@ int owb_hw_take_ceilings(struct owb_hw *hw, const cJSON *doc, const char *path, 
     return 0;
 }
 
+/* The kernels benchmarks named prefix... on `threads` threads (GEMMs: batch > 1, GEMVs: batch 1) by
+ * (format, m, k, batch), each with the median of `metric` / 100 over its repeats; v is scratch of
+ * maxv values. Returns the entries written to out (at most OWB_HW_MAX_GEMMS). */
+static int by_shape(const cJSON *doc, const char *prefix, const char *metric, int threads,
+                    struct owb_hw_gemm *out, double *v, int maxv)
+{
+    const size_t pl = strlen(prefix);
+    const bool gemv = strcmp(prefix, "kernels/gemv/") == 0;
+    int n = 0;
+    const cJSON *b;
+    cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(doc, "benchmarks"))
+    {
+        const char *name = str(b, "name");
+        const cJSON *pr = cJSON_GetObjectItemCaseSensitive(b, "params");
+        enum owb_type ty;
+        const char *fmt = str(pr, "format");
+        const double m = num(pr, "m"), k = num(pr, "k"), batch = num(pr, "batch");
+        if (!name || strncmp(name, prefix, pl) != 0 || name_threads(name) != threads || !fmt ||
+            owb_type_from_name(fmt, &ty) || !(m > 0) || !(k > 0) ||
+            !(gemv ? batch == 1 : batch > 1) ||
+            !(num(cJSON_GetObjectItemCaseSensitive(b, "metrics"), metric) > 0))
+            continue;
+        bool seen = false;
+        for (int i = 0; i < n && !seen; i++)
+            seen = out[i].type == (int)ty && out[i].m == (int64_t)m && out[i].k == (int64_t)k &&
+                   out[i].batch == batch;
+        if (seen || n >= OWB_HW_MAX_GEMMS)
+            continue;
+        int nv = 0;
+        const cJSON *c;
+        cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(doc, "benchmarks"))
+        {
+            const char *cn = str(c, "name");
+            const cJSON *cp = cJSON_GetObjectItemCaseSensitive(c, "params");
+            const double p = num(cJSON_GetObjectItemCaseSensitive(c, "metrics"), metric);
+            const char *cf = str(cp, "format");
+            if (cn && strncmp(cn, prefix, pl) == 0 && name_threads(cn) == threads && cf &&
+                strcmp(cf, fmt) == 0 && num(cp, "m") == m && num(cp, "k") == k &&
+                num(cp, "batch") == batch && p > 0 && nv < maxv)
+                v[nv++] = p / 100.0;
+        }
+        out[n++] = (struct owb_hw_gemm){(int)ty, (int64_t)m, (int64_t)k, batch, median(v, nv)};
+    }
+    return n;
+}
+
 int owb_hw_from_result(const cJSON *doc, const char *path, int threads, struct owb_hw *hw,
                        char err[OWB_ERR_MAX])
 {
@@ -348,86 +394,9 @@ int owb_hw_from_result(const cJSON *doc, const char *path, int threads, struct o
                  "%.0f-%.0f tokens (f32_fma)",
                  threads, base_name(path), hw->n_aeff, hw->aeff_tokens[0],
                  hw->aeff_tokens[hw->n_aeff - 1]);
-    /* every GEMM by type and shape: the median of each (type, m, k, batch) */
-    hw->n_gemm = 0;
-    {
-        const cJSON *b;
-        cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(doc, "benchmarks"))
-        {
-            const char *name = str(b, "name");
-            const cJSON *pr = cJSON_GetObjectItemCaseSensitive(b, "params");
-            enum owb_type ty;
-            const char *fmt = str(pr, "format");
-            const double m = num(pr, "m"), k = num(pr, "k"), batch = num(pr, "batch");
-            if (!name || strncmp(name, "kernels/gemm/", 13) != 0 || name_threads(name) != threads ||
-                !fmt || owb_type_from_name(fmt, &ty) || !(m > 0) || !(k > 0) || !(batch > 1) ||
-                !(num(cJSON_GetObjectItemCaseSensitive(b, "metrics"), "pct_of_compute_peak") > 0))
-                continue;
-            bool seen = false;
-            for (int i = 0; i < hw->n_gemm && !seen; i++)
-                seen = hw->gemm[i].type == (int)ty && hw->gemm[i].m == (int64_t)m &&
-                       hw->gemm[i].k == (int64_t)k && hw->gemm[i].batch == batch;
-            if (seen || hw->n_gemm >= OWB_HW_MAX_GEMMS)
-                continue;
-            struct owb_hw_gemm *g = &hw->gemm[hw->n_gemm];
-            *g = (struct owb_hw_gemm){(int)ty, (int64_t)m, (int64_t)k, batch, 0};
-            int nv = 0;
-            const cJSON *c;
-            cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(doc, "benchmarks"))
-            {
-                const char *cn = str(c, "name");
-                const cJSON *cp = cJSON_GetObjectItemCaseSensitive(c, "params");
-                const double p =
-                    num(cJSON_GetObjectItemCaseSensitive(c, "metrics"), "pct_of_compute_peak");
-                const char *cf = str(cp, "format");
-                if (cn && strncmp(cn, "kernels/gemm/", 13) == 0 && name_threads(cn) == threads &&
-                    cf && strcmp(cf, fmt) == 0 && num(cp, "m") == m && num(cp, "k") == k &&
-                    num(cp, "batch") == batch && p > 0 && nv < MAXV)
-                    v[nv++] = p / 100.0;
-            }
-            g->eff = median(v, nv);
-            hw->n_gemm++;
-        }
-    }
-    /* every GEMV by type and shape: the median pct_of_ceiling of each (type, m, k) */
-    hw->n_gemv = 0;
-    {
-        const cJSON *b;
-        cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(doc, "benchmarks"))
-        {
-            const char *name = str(b, "name");
-            const cJSON *pr = cJSON_GetObjectItemCaseSensitive(b, "params");
-            enum owb_type ty;
-            const char *fmt = str(pr, "format");
-            const double m = num(pr, "m"), k = num(pr, "k");
-            if (!name || strncmp(name, "kernels/gemv/", 13) != 0 || name_threads(name) != threads ||
-                !fmt || owb_type_from_name(fmt, &ty) || !(m > 0) || !(k > 0) ||
-                !(num(cJSON_GetObjectItemCaseSensitive(b, "metrics"), "pct_of_ceiling") > 0))
-                continue;
-            bool seen = false;
-            for (int i = 0; i < hw->n_gemv && !seen; i++)
-                seen = hw->gemv[i].type == (int)ty && hw->gemv[i].m == (int64_t)m &&
-                       hw->gemv[i].k == (int64_t)k;
-            if (seen || hw->n_gemv >= OWB_HW_MAX_GEMMS)
-                continue;
-            int nv = 0;
-            const cJSON *c;
-            cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(doc, "benchmarks"))
-            {
-                const char *cn = str(c, "name");
-                const cJSON *cp = cJSON_GetObjectItemCaseSensitive(c, "params");
-                const double p =
-                    num(cJSON_GetObjectItemCaseSensitive(c, "metrics"), "pct_of_ceiling");
-                const char *cf = str(cp, "format");
-                if (cn && strncmp(cn, "kernels/gemv/", 13) == 0 && name_threads(cn) == threads &&
-                    cf && strcmp(cf, fmt) == 0 && num(cp, "m") == m && num(cp, "k") == k && p > 0 &&
-                    nv < MAXV)
-                    v[nv++] = p / 100.0;
-            }
-            hw->gemv[hw->n_gemv++] =
-                (struct owb_hw_gemm){(int)ty, (int64_t)m, (int64_t)k, 1, median(v, nv)};
-        }
-    }
+    /* every GEMM by type, shape and batch, and every GEMV by type and shape: the median of each */
+    hw->n_gemm = by_shape(doc, "kernels/gemm/", "pct_of_compute_peak", threads, hw->gemm, v, MAXV);
+    hw->n_gemv = by_shape(doc, "kernels/gemv/", "pct_of_ceiling", threads, hw->gemv, v, MAXV);
     /* types not measured: the median of the measured ones, else the assumed default */
     double bw_def = OWB_HW_DEFAULT_BW_EFF, c_def = OWB_HW_DEFAULT_COMPUTE_EFF;
     char bw_from[OWB_HW_FROM], c_from[OWB_HW_FROM];

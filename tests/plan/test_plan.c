@@ -487,11 +487,12 @@ static void check_expert_curve(void)
     cJSON_Delete(doc);
 }
 
-static void add_gemm(cJSON *doc, const char *fmt, int m, int k, int batch, double pct)
+/* A kernels benchmark of format fmt at shape m x k and batch (params as the kernels suite writes
+ * them) with one metric. */
+static void add_kernel(cJSON *doc, const char *name, const char *metric, double v, const char *fmt,
+                       int m, int k, int batch)
 {
-    char n[96];
-    snprintf(n, sizeof n, "kernels/gemm/%s/%dx%d/b%d/t2", fmt, m, k, batch);
-    add_bench(doc, n, "pct_of_compute_peak", pct, "batch", batch);
+    add_bench(doc, name, metric, v, "batch", batch);
     cJSON *pr = cJSON_GetObjectItem(
         cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "benchmarks"),
                            cJSON_GetArraySize(cJSON_GetObjectItem(doc, "benchmarks")) - 1),
@@ -501,18 +502,18 @@ static void add_gemm(cJSON *doc, const char *fmt, int m, int k, int batch, doubl
     cJSON_AddNumberToObject(pr, "k", k);
 }
 
+static void add_gemm(cJSON *doc, const char *fmt, int m, int k, int batch, double pct)
+{
+    char n[96];
+    snprintf(n, sizeof n, "kernels/gemm/%s/%dx%d/b%d/t2", fmt, m, k, batch);
+    add_kernel(doc, n, "pct_of_compute_peak", pct, fmt, m, k, batch);
+}
+
 static void add_gemv(cJSON *doc, const char *fmt, int m, int k, double pct)
 {
     char n[96];
     snprintf(n, sizeof n, "kernels/gemv/%s/%dx%d/t2", fmt, m, k);
-    add_bench(doc, n, "pct_of_ceiling", pct, "batch", 1);
-    cJSON *pr = cJSON_GetObjectItem(
-        cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "benchmarks"),
-                           cJSON_GetArraySize(cJSON_GetObjectItem(doc, "benchmarks")) - 1),
-        "params");
-    cJSON_AddStringToObject(pr, "format", fmt);
-    cJSON_AddNumberToObject(pr, "m", m);
-    cJSON_AddNumberToObject(pr, "k", k);
+    add_kernel(doc, n, "pct_of_ceiling", pct, fmt, m, k, 1);
 }
 
 /* A decoded token reads each matrix at its own shape's GEMV efficiency. Llama-1B shape in q8_0 on a
