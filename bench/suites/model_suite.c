@@ -407,12 +407,6 @@ out:
     return rc;
 }
 
-static int cmp_dbl(const void *a, const void *b)
-{
-    const double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* The interleaved read ceiling's samples and each repetition's share of it (ms_measure):
  * ceiling_interleaved_samples[reps + 1], metrics ceiling_interleaved_gb_per_s (median of the
  * samples), _min/_max, pct_of_roofline_interleaved (median over the repetitions of 100 x the
@@ -420,36 +414,34 @@ static int cmp_dbl(const void *a, const void *b)
 static int add_interleaved(cJSON *b, struct ms_run *r, double bpt)
 {
     const int reps = r->cfg->reps;
-    double *v = malloc(((size_t)reps + 1) * sizeof *v), *q = malloc((size_t)reps * sizeof *q);
+    double *q = malloc((size_t)reps * sizeof *q);
+    struct owb_stats sc, sq;
     cJSON *arr = cJSON_CreateDoubleArray(r->ilv_gbs, reps + 1);
-    if (!v || !q || !arr || !cJSON_AddItemToObject(b, "ceiling_interleaved_samples", arr)) {
+    if (!q || !arr || !cJSON_AddItemToObject(b, "ceiling_interleaved_samples", arr)) {
         if (!cJSON_GetObjectItemCaseSensitive(b, "ceiling_interleaved_samples"))
             cJSON_Delete(arr);
-        free(v);
         free(q);
         return OWB_E_NOMEM;
     }
     for (int i = 0; i < reps; i++) {
-        const double c = r->ilv_gbs[i] > r->ilv_gbs[i + 1] ? r->ilv_gbs[i] : r->ilv_gbs[i + 1];
-        const double gbs = r->rep_ns[i] > 0 ? bpt * r->cfg->n_gen / r->rep_ns[i] : 0.0;
-        q[i] = c > 0 ? 100.0 * gbs / c : (double)NAN;
+        const double c = fmax(r->ilv_gbs[i], r->ilv_gbs[i + 1]);
+        q[i] = 100.0 * (bpt * r->cfg->n_gen / r->rep_ns[i]) / c;
     }
-    memcpy(v, r->ilv_gbs, ((size_t)reps + 1) * sizeof *v);
-    qsort(v, (size_t)reps + 1, sizeof *v, cmp_dbl);
-    qsort(q, (size_t)reps, sizeof *q, cmp_dbl);
+    int rc = owb_stats_compute(r->ilv_gbs, (size_t)reps + 1, &sc);
+    if (!rc)
+        rc = owb_stats_compute(q, (size_t)reps, &sq);
+    free(q);
+    if (rc)
+        return rc;
     owb_result_param_str(b, "ceiling_interleaved",
                          OWB_ILV_HOW ", before the first repetition and after each");
     owb_result_metric(b, "ceiling_interleaved_bytes", (double)r->ilv.words * 8.0);
-    owb_result_metric(b, "ceiling_interleaved_gb_per_s",
-                      reps % 2 ? (v[reps / 2] + v[reps / 2 + 1]) / 2 : v[reps / 2]);
-    owb_result_metric(b, "ceiling_interleaved_min_gb_per_s", v[0]);
-    owb_result_metric(b, "ceiling_interleaved_max_gb_per_s", v[reps]);
-    owb_result_metric(b, "pct_of_roofline_interleaved",
-                      reps % 2 ? q[reps / 2] : (q[reps / 2 - 1] + q[reps / 2]) / 2);
-    owb_result_metric(b, "pct_of_roofline_interleaved_min", q[0]);
-    owb_result_metric(b, "pct_of_roofline_interleaved_max", q[reps - 1]);
-    free(v);
-    free(q);
+    owb_result_metric(b, "ceiling_interleaved_gb_per_s", sc.median);
+    owb_result_metric(b, "ceiling_interleaved_min_gb_per_s", sc.min);
+    owb_result_metric(b, "ceiling_interleaved_max_gb_per_s", sc.max);
+    owb_result_metric(b, "pct_of_roofline_interleaved", sq.median);
+    owb_result_metric(b, "pct_of_roofline_interleaved_min", sq.min);
+    owb_result_metric(b, "pct_of_roofline_interleaved_max", sq.max);
     return 0;
 }
 
