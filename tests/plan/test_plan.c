@@ -248,6 +248,29 @@ static void add_bench(cJSON *doc, const char *name, const char *metric, double v
     cJSON_AddItemToArray(cJSON_GetObjectItem(doc, "benchmarks"), b);
 }
 
+/* Build the plan of s on hw (1 TB of memory, f32 KV, input_len tokens when > 0) into pd and return
+ * its prediction of `figure`, or NULL. */
+static const cJSON *plan_prediction(const struct owb_shape *s, struct owb_hw *hw, int64_t input_len,
+                                    const char *figure, cJSON *pd)
+{
+    char err[OWB_ERR_MAX];
+    struct owb_plan_cfg cfg;
+    owb_plan_cfg_default(&cfg);
+    if (input_len > 0)
+        cfg.input_len = input_len;
+    cfg.kv_type = OWB_TYPE_F32;
+    hw->memory_bytes = 1e12;
+    CHECK_MSG(owb_plan_build(s, hw, &cfg, pd, err) == 0, "%s", err);
+    const cJSON *x;
+    cJSON_ArrayForEach(x, cJSON_GetObjectItem(cJSON_GetObjectItem(pd, "plan"), "predictions"))
+    {
+        const cJSON *fig = cJSON_GetObjectItem(x, "figure");
+        if (cJSON_IsString(fig) && strcmp(fig->valuestring, figure) == 0)
+            return x;
+    }
+    return NULL;
+}
+
 static void check_from_result(void)
 {
     cJSON *doc = cJSON_CreateObject();
@@ -460,27 +483,15 @@ static void check_expert_curve(void)
     const double x_old = 256 * 4.7776e9 / (1e12 * (0.05 + 0.45 * log(2.0) / log(32.0))); /* 8.74 */
     CHECK_MSG(rel(a - b, x_new - x_old) < 0.02, "%.4g s vs %.4g s", a - b, x_new - x_old);
     /* and the prediction names the expert curve, at the rows per expert */
-    struct owb_plan_cfg cfg;
-    owb_plan_cfg_default(&cfg);
-    cfg.input_len = 256;
-    cfg.kv_type = OWB_TYPE_F32;
-    hw->memory_bytes = 1e12;
     cJSON *pd = cJSON_CreateObject();
-    CHECK_MSG(owb_plan_build(&s, hw, &cfg, pd, err) == 0, "%s", err);
-    const cJSON *x;
-    bool seen = false;
-    cJSON_ArrayForEach(x, cJSON_GetObjectItem(cJSON_GetObjectItem(pd, "plan"), "predictions"))
-    {
-        const cJSON *fig = cJSON_GetObjectItem(x, "figure");
-        if (!cJSON_IsString(fig) || strcmp(fig->valuestring, "prefill_tok_per_s") != 0)
-            continue;
-        seen = true;
+    const cJSON *x = plan_prediction(&s, hw, 256, "prefill_tok_per_s", pd);
+    CHECK_MSG(x != NULL, "no prefill_tok_per_s prediction");
+    if (x) {
         const cJSON *ef = cJSON_GetObjectItem(x, "efficiency_from");
         CHECK(cJSON_IsString(ef) && strstr(ef->valuestring, "kernels/experts/mxfp4"));
         CHECK_NEAR(cJSON_GetObjectItem(x, "efficiency")->valuedouble, 0.3, 1e-6);
         CHECK(rel(cJSON_GetObjectItem(x, "rows_per_expert")->valuedouble, 32) < 1e-6);
     }
-    CHECK(seen);
     cJSON_Delete(pd);
     free(hw);
     free(gemm);
@@ -553,20 +564,10 @@ static void check_gemv_shapes(void)
               b.mem_s - a.mem_s, want);
     CHECK(rel(a.bytes, b.bytes) < 1e-12); /* the same bytes, read slower */
     /* the prediction names the byte-weighted efficiency and what it came from */
-    struct owb_plan_cfg cfg;
-    owb_plan_cfg_default(&cfg);
-    cfg.kv_type = OWB_TYPE_F32;
-    h2->memory_bytes = 1e12;
     cJSON *pd = cJSON_CreateObject();
-    CHECK_MSG(owb_plan_build(&s, h2, &cfg, pd, err) == 0, "%s", err);
-    const cJSON *x;
-    bool seen = false;
-    cJSON_ArrayForEach(x, cJSON_GetObjectItem(cJSON_GetObjectItem(pd, "plan"), "predictions"))
-    {
-        const cJSON *fig = cJSON_GetObjectItem(x, "figure");
-        if (!cJSON_IsString(fig) || strcmp(fig->valuestring, "decode_tok_per_s") != 0)
-            continue;
-        seen = true;
+    const cJSON *x = plan_prediction(&s, h2, 0, "decode_tok_per_s", pd);
+    CHECK_MSG(x != NULL, "no decode_tok_per_s prediction");
+    if (x) {
         const double e = cJSON_GetObjectItem(x, "efficiency")->valuedouble;
         const double dense = (double)s.read_dense[OWB_TYPE_Q8_0];
         const double want_e = dense / (qo / 0.5 + (dense - qo) / 0.8);
@@ -575,7 +576,6 @@ static void check_gemv_shapes(void)
         CHECK(cJSON_IsString(ef) && strstr(ef->valuestring, "byte-weighted") &&
               strstr(ef->valuestring, "3 matrix shape(s)"));
     }
-    CHECK(seen);
     cJSON_Delete(pd);
     cJSON_Delete(doc);
     free(h1);
@@ -643,27 +643,15 @@ static void check_shape_rates(void)
     const double got_s = owb_plan_prefill_s(&s, hw, OWB_TYPE_F32, 1, 0, 256, 512);
     CHECK_MSG(rel(got_s, want_s) < 0.02, "prefill %.4g s, by hand %.4g s", got_s, want_s);
     printf("llama-1b-32k q8_0 prefill of 256 by shape: %.4f s (by hand %.4f)\n", got_s, want_s);
-    struct owb_plan_cfg cfg;
-    owb_plan_cfg_default(&cfg);
-    cfg.input_len = 256;
-    cfg.kv_type = OWB_TYPE_F32;
-    hw->memory_bytes = 1e12;
     cJSON *pd = cJSON_CreateObject();
-    CHECK_MSG(owb_plan_build(&s, hw, &cfg, pd, err) == 0, "%s", err);
-    const cJSON *x;
-    bool seen = false;
-    cJSON_ArrayForEach(x, cJSON_GetObjectItem(cJSON_GetObjectItem(pd, "plan"), "predictions"))
-    {
-        const cJSON *fig = cJSON_GetObjectItem(x, "figure");
-        if (!cJSON_IsString(fig) || strcmp(fig->valuestring, "prefill_tok_per_s") != 0)
-            continue;
-        seen = true;
+    const cJSON *x = plan_prediction(&s, hw, 256, "prefill_tok_per_s", pd);
+    CHECK_MSG(x != NULL, "no prefill_tok_per_s prediction");
+    if (x) {
         const double e = cJSON_GetObjectItem(x, "efficiency")->valuedouble;
         CHECK_MSG(rel(e, want_eff) < 0.02, "efficiency %.4f, by hand %.4f", e, want_eff);
         const cJSON *ef = cJSON_GetObjectItem(x, "efficiency_from");
         CHECK(cJSON_IsString(ef) && strstr(ef->valuestring, "FLOP-weighted over the 4 q8_0"));
     }
-    CHECK(seen);
     cJSON_Delete(pd);
 
     /* prefill attention measured as the engine runs it (kernels/attn/...: 20% of the f32 peak at
