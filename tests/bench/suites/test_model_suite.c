@@ -140,6 +140,20 @@ static double num(const cJSON *o, const char *k)
     return cJSON_IsNumber(v) ? v->valuedouble : -1.0;
 }
 
+/* A 12-token prefill and 6 decoded tokens of path, reps repetitions, no counters. */
+static void small_cfg(struct owb_model_bench_cfg *cfg, const char *path, const char *name, int reps,
+                      int buckets)
+{
+    owb_model_bench_cfg_default(cfg);
+    cfg->path = path;
+    cfg->name = name;
+    cfg->n_prompt = 12;
+    cfg->n_gen = 6;
+    cfg->reps = reps;
+    cfg->buckets = buckets;
+    cfg->counters = "none";
+}
+
 static void test_suite(const char *path, const char *name)
 {
     char err[OWB_ERR_MAX] = "";
@@ -149,14 +163,7 @@ static void test_suite(const char *path, const char *name)
         return;
     cJSON *doc = owb_result_new(0, NULL);
     struct owb_model_bench_cfg cfg;
-    owb_model_bench_cfg_default(&cfg);
-    cfg.path = path;
-    cfg.name = name;
-    cfg.n_prompt = 12;
-    cfg.n_gen = 6;
-    cfg.reps = 3;
-    cfg.buckets = 4;
-    cfg.counters = "none";
+    small_cfg(&cfg, path, name, 3, 4);
     cfg.threads[0] = 1;
     cfg.nthreads = 1;
     int rc = owb_model_bench_run(&cfg, topo, NULL, doc, err);
@@ -317,14 +324,7 @@ static void test_device_profile(const char *path, const char *name)
         return;
     cJSON *doc = owb_result_new(0, NULL);
     struct owb_model_bench_cfg cfg;
-    owb_model_bench_cfg_default(&cfg);
-    cfg.path = path;
-    cfg.name = name;
-    cfg.n_prompt = 12;
-    cfg.n_gen = 6;
-    cfg.reps = 2;
-    cfg.buckets = 2;
-    cfg.counters = "none";
+    small_cfg(&cfg, path, name, 2, 2);
     cfg.backend = &fake;
     int rc = owb_model_bench_run(&cfg, topo, NULL, doc, err);
     CHECK_MSG(rc == 0, "%s", err);
