@@ -275,7 +275,7 @@ int owb_llama_load(struct owb_model *m, const struct owb_gguf *g, const struct o
         goto fail;
     }
     hp->n_vocab = te->ne[1];
-    L->tok_embd = (struct owb_wt){te->data, te->type, hp->n_vocab, hp->n_embd, 1, 0, OWB_WL_ROWS};
+    L->tok_embd = (struct owb_wt){te->data, te->type, hp->n_vocab, hp->n_embd, 1, 0};
     if (!owb_type_traits(te->type) || !owb_type_traits(te->type)->to_float) {
         seterr(err, "%.300s: token_embd.weight: type %s cannot be dequantized", g->path,
                owb_type_name(te->type));

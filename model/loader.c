@@ -165,7 +165,6 @@ int owb_ld_matrix(struct owb_loader *ld, const char *name, int64_t k, int64_t m,
     w->k = k;
     w->n_exp = n_exp ? n_exp : 1;
     w->exp_stride = (size_t)m * owb_row_size(t->type, k);
-    w->wl = (enum owb_wlayout)t->wlayout; /* rows, unless an earlier load converted the copy */
     ld->bound_bytes += t->size_bytes;
     return 0;
 }

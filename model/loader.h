@@ -18,7 +18,6 @@
 #include <stdint.h>
 
 #include "kernels/isa.h"
-#include "kernels/matmul.h"
 #include "model/gguf.h"
 #include "owb_common.h"
 
@@ -35,8 +34,6 @@ struct owb_wt {
     int64_t m, k;
     int64_t n_exp;
     size_t exp_stride;
-    enum owb_wlayout wl; /* layout of each matrix (OWB_WL_ROWS as bound; an architecture may
-                            convert weights it owns, kernels/matmul.h) */
 };
 
 /* The matrix of expert e (0 for a 2-D weight). */

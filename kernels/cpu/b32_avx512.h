@@ -223,12 +223,11 @@ AI void b32_rows_rc(int f, int R, int C, const struct owb_mm_args *a, int64_t r,
 {
     const int bs = b32_size(f);
     const int64_t nb = a->k / OWB_QK, nbf = nb / 8 * 8;
-    const size_t gs = (size_t)(a->wl ? 64 : 8) * (size_t)bs; /* as in mx8_rows_rc */
     const uint8_t *w[4];
     struct owb_mm_q8_0_act act[4];
     __m512 acc[4][4];
     for (int i = 0; i < R; i++)
-        w[i] = owb_mm_blk(a, r + i, 0, bs);
+        w[i] = a->w + (size_t)(r + i) * a->w_row_bytes;
     for (int c = 0; c < C; c++) {
         const uint8_t *row = a->act + (size_t)(c0 + c) * a->act_row_bytes;
         act[c] = owb_mm_q8_0_act_view(row, a->k);
@@ -241,7 +240,7 @@ AI void b32_rows_rc(int f, int R, int C, const struct owb_mm_args *a, int64_t r,
         (uintptr_t)a->w + (uintptr_t)(r + kpf_ahead_rows(R, a->w_row_bytes)) * a->w_row_bytes;
     uintptr_t pf = nxt;
     for (int64_t b = 0; b < nbf; b += 8) {
-        b32_group8(f, R, C, w, (size_t)(b / 8) * gs, act, b, acc);
+        b32_group8(f, R, C, w, (size_t)(b * bs), act, b, acc);
         if (pf_on)
             pf = kpf_advance(pf, nxt + (uintptr_t)R * (uintptr_t)((b + 8) * bs));
     }
@@ -251,7 +250,7 @@ AI void b32_rows_rc(int f, int R, int C, const struct owb_mm_args *a, int64_t r,
         const uint8_t *tw[4];
         for (int i = 0; i < R; i++) {
             memset(tail[i], 0, sizeof tail[i]);
-            memcpy(tail[i], owb_mm_blk(a, r + i, nbf, bs), (size_t)((nb - nbf) * bs));
+            memcpy(tail[i], w[i] + nbf * bs, (size_t)((nb - nbf) * bs));
             tw[i] = tail[i];
         }
         b32_group8(f, R, C, tw, 0, act, nbf, acc);
@@ -355,14 +354,11 @@ AI void mx8_rows_rc(int R, int C, const struct owb_mm_args *a, int64_t r, int64_
 {
     const int bs = 17;
     const int64_t nb = a->k / OWB_QK, nbf = nb / 8 * 8;
-    /* group g of row i at w[i] + g * gs: rows as stored (8 blocks on), or IL8 (the tile's rows
-     * one after the other in each group: a pass of 8 rows reads one contiguous stream) */
-    const size_t gs = (size_t)(a->wl ? 64 : 8) * bs;
     const uint8_t *w[8], *x8[4];
     struct owb_mm_q8_0_act act[4];
     __m512 acc[8][4];
     for (int i = 0; i < R; i++)
-        w[i] = owb_mm_blk(a, r + i, 0, bs);
+        w[i] = a->w + (size_t)(r + i) * a->w_row_bytes;
     for (int c = 0; c < C; c++) {
         const uint8_t *row = a->act + (size_t)(c0 + c) * a->act_row_bytes;
         act[c] = owb_mm_q8_0_act_view(row, a->k);
@@ -375,7 +371,7 @@ AI void mx8_rows_rc(int R, int C, const struct owb_mm_args *a, int64_t r, int64_
         (uintptr_t)a->w + (uintptr_t)(r + kpf_ahead_rows(R, a->w_row_bytes)) * a->w_row_bytes;
     uintptr_t pf = nxt;
     for (int64_t b = 0; b < nbf; b += 8) {
-        mx8_group8(R, C, w, (size_t)(b / 8) * gs, act, x8, b, acc);
+        mx8_group8(R, C, w, (size_t)(b * bs), act, x8, b, acc);
         if (pf_on)
             pf = kpf_advance(pf, nxt + (uintptr_t)R * (uintptr_t)((b + 8) * bs));
     }
@@ -385,7 +381,7 @@ AI void mx8_rows_rc(int R, int C, const struct owb_mm_args *a, int64_t r, int64_
         const uint8_t *tw[8];
         for (int i = 0; i < R; i++) {
             memset(tail[i], 0, sizeof tail[i]);
-            memcpy(tail[i], owb_mm_blk(a, r + i, nbf, bs), (size_t)((nb - nbf) * bs));
+            memcpy(tail[i], w[i] + nbf * bs, (size_t)((nb - nbf) * bs));
             tw[i] = tail[i];
         }
         mx8_group8(R, C, tw, 0, act, x8, nbf, acc);

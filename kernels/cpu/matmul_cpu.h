@@ -39,9 +39,8 @@
 
 /* One owb_matmul_rows call, pointers already offset to element 0. */
 struct owb_mm_args {
-    const uint8_t *w; /* row r at w + r * w_row_bytes (OWB_WL_ROWS), or as owb_mm_blk says */
+    const uint8_t *w; /* row r at w + r * w_row_bytes */
     size_t w_row_bytes;
-    int wl;             /* enum owb_wlayout of w (OWB_WL_IL8 only for kernels that read it) */
     int64_t k;          /* elements per row */
     int64_t batch;      /* activation rows */
     const uint8_t *act; /* prepared activation row b at act + b * act_row_bytes */
@@ -77,21 +76,7 @@ struct owb_mm_kernel {
     int needs;         /* OWB_MM_NEEDS_* bits the CPU must have beyond the ISA */
     const char *path;
     owb_mm_rows_fn rows;
-    int il8; /* reads OWB_WL_IL8 weights itself (others get rows gathered by owb_matmul_rows) */
 };
-
-/* Block b (of bs bytes, 32 elements) of row r of a 32-wide block format, in either layout
- * (kernels/matmul.h, enum owb_wlayout: IL8 needs m % 8 == 0). */
-static inline const uint8_t *owb_mm_blk(const struct owb_mm_args *a, int64_t r, int64_t b, int bs)
-{
-    if (!a->wl)
-        return a->w + (size_t)r * a->w_row_bytes + (size_t)b * (size_t)bs;
-    const int64_t nb = a->k / 32, nbf = nb / 8 * 8, ri = r % 8;
-    const uint8_t *t = a->w + (size_t)(r - ri) * a->w_row_bytes;
-    if (b < nbf)
-        return t + (size_t)(b / 8 * 64 + ri * 8 + b % 8) * (size_t)bs;
-    return t + (size_t)(nbf * 8 + ri * (nb - nbf) + (b - nbf)) * (size_t)bs;
-}
 
 /* How activations are prepared for a weight type (a function of the type only, never of the
  * ISA, so every ISA writes the same bytes). */
