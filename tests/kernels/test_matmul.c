@@ -35,8 +35,9 @@
  * d/2 with d = amax/127; q8_0 (and q8_1) store d as f16, which adds up to 127 * d * 2^-11. */
 #define ACT_ERR_Q8 (0.5 / 127.0 + 127.0 / 127.0 / 2048.0)
 #define ACT_ERR_Q8_K (0.5 / 127.0 + 1e-6)
-/* bf16 keeps 8 significant bits: round to nearest is off by at most 2^-9 of |x| */
-#define ACT_ERR_BF16 (1.0 / 512.0)
+/* bf16 keeps 8 significant bits: round to nearest is off by at most half an ulp, 2^-8 of |x| for x
+ * just above a power of two (the unit roundoff; 2^-9 held only by luck of the random stream) */
+#define ACT_ERR_BF16 (1.0 / 256.0)
 
 static const enum owb_type formats[] = {
     OWB_TYPE_F32,  OWB_TYPE_F16,  OWB_TYPE_BF16, OWB_TYPE_Q4_0,  OWB_TYPE_Q4_1,
