@@ -341,17 +341,6 @@ int owb_hw_from_result(const cJSON *doc, const char *path, int threads, struct o
             if (n_all_bw < MAXV)
                 all_bw[n_all_bw++] = hw->bw_eff[t];
         }
-        n = 0; /* the same GEMVs against the ceiling read right around each */
-        cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(doc, "benchmarks"))
-        {
-            const char *name = str(b, "name");
-            double p =
-                num(cJSON_GetObjectItemCaseSensitive(b, "metrics"), "pct_of_ceiling_interleaved");
-            if (name && strncmp(name, gemv, strlen(gemv)) == 0 && name_threads(name) == threads &&
-                p > 0 && n < MAXV)
-                v[n++] = p / 100.0;
-        }
-        hw->bw_eff_ilv[t] = n > 0 ? median(v, n) : 0.0;
         /* GEMMs: the largest batch measured at this thread count */
         cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(doc, "benchmarks"))
         {
@@ -408,8 +397,6 @@ int owb_hw_from_result(const cJSON *doc, const char *path, int threads, struct o
     /* every GEMM by type, shape and batch, and every GEMV by type and shape: the median of each */
     hw->n_gemm = by_shape(doc, "kernels/gemm/", "pct_of_compute_peak", threads, hw->gemm, v, MAXV);
     hw->n_gemv = by_shape(doc, "kernels/gemv/", "pct_of_ceiling", threads, hw->gemv, v, MAXV);
-    hw->n_gemv_ilv = by_shape(doc, "kernels/gemv/", "pct_of_ceiling_interleaved", threads,
-                              hw->gemv_ilv, v, MAXV);
     /* types not measured: the median of the measured ones, else the assumed default */
     double bw_def = OWB_HW_DEFAULT_BW_EFF, c_def = OWB_HW_DEFAULT_COMPUTE_EFF;
     char bw_from[OWB_HW_FROM], c_from[OWB_HW_FROM];
@@ -425,16 +412,7 @@ int owb_hw_from_result(const cJSON *doc, const char *path, int threads, struct o
         snprintf(c_from, sizeof c_from,
                  "median of the %d measured GEMM types (this one not measured)", n_all_c);
     }
-    /* the interleaved efficiencies take the same rule: a type not measured so, the median of
-     * those that were (none measured: 0 for every type) */
-    int n_ilv = 0;
-    for (int t = 0; t < OWB_TYPE_COUNT; t++)
-        if (hw->bw_eff_ilv[t] > 0)
-            v[n_ilv++] = hw->bw_eff_ilv[t];
-    const double ilv_def = n_ilv > 0 ? median(v, n_ilv) : 0.0;
     for (int t = 0; t < OWB_TYPE_COUNT; t++) {
-        if (hw->bw_eff_ilv[t] <= 0)
-            hw->bw_eff_ilv[t] = ilv_def;
         if (hw->bw_eff[t] <= 0) {
             hw->bw_eff[t] = bw_def;
             snprintf(hw->bw_eff_from[t], OWB_HW_FROM, "%s", bw_from);

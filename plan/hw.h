@@ -81,13 +81,6 @@ struct owb_hw {
      * stream less well than the FFN's) */
     struct owb_hw_gemm gemv[OWB_HW_MAX_GEMMS];
     int n_gemv;
-    /* measured: the same GEMVs against the read ceiling sampled right before and after each
-     * (pct_of_ceiling_interleaved), per shape and the median per type (0: none). A decode
-     * checked against the ceiling sampled around it takes these (owb_plan_check): both sides of
-     * the prediction then come from the minutes they describe. */
-    struct owb_hw_gemm gemv_ilv[OWB_HW_MAX_GEMMS];
-    int n_gemv_ilv;
-    double bw_eff_ilv[OWB_TYPE_COUNT];
     /* measured: the f32 efficiency of one layer's prefill attention as the engine runs it
      * (kernels/attn/...) against the tokens of the chunk, ascending; none: attention takes the
      * main type's GEMM efficiency */

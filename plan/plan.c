@@ -796,38 +796,14 @@ void owb_plan_print(const cJSON *doc, FILE *f)
 
 /* ---- checks ---- */
 
-/* hw at the minutes of a decode: its read ceiling the one sampled around the decode's
- * repetitions (ceiling_interleaved_gb_per_s), its GEMV efficiencies those measured against the
- * ceiling sampled around each GEMV. False when hw has no such efficiencies. */
-static bool hw_at_moment(const struct owb_hw *hw, double ceiling, struct owb_hw *out)
-{
-    bool any = hw->n_gemv_ilv > 0;
-    for (int t = 0; t < OWB_TYPE_COUNT && !any; t++)
-        any = hw->bw_eff_ilv[t] > 0;
-    if (!any || !(ceiling > 0))
-        return false;
-    *out = *hw;
-    out->read_gb_per_s = ceiling;
-    snprintf(out->read_from, sizeof out->read_from,
-             "the read ceiling sampled around the decode's repetitions");
-    memcpy(out->gemv, hw->gemv_ilv, sizeof out->gemv);
-    out->n_gemv = hw->n_gemv_ilv;
-    for (int t = 0; t < OWB_TYPE_COUNT; t++)
-        if (hw->bw_eff_ilv[t] > 0)
-            out->bw_eff[t] = hw->bw_eff_ilv[t];
-    return true;
-}
-
 int owb_plan_check(const struct owb_shape *s, const struct owb_hw *hw, bool own_ceilings,
                    enum owb_type kv_type, const cJSON *measured, const char *path, cJSON *checks,
                    char err[OWB_ERR_MAX])
 {
     int n = 0, rc = 0;
     const cJSON *b;
-    struct owb_hw *h = malloc(sizeof *h), *hm = malloc(sizeof *hm);
-    if (!h || !hm) {
-        free(h);
-        free(hm);
+    struct owb_hw *h = malloc(sizeof *h);
+    if (!h) {
         seterr(err, "out of memory");
         return OWB_E_NOMEM;
     }
@@ -882,16 +858,6 @@ int owb_plan_check(const struct owb_shape *s, const struct owb_hw *hw, bool own_
             snprintf(buf, sizeof buf, "%.4g GB/s: %s", h->read_gb_per_s, h->read_from);
             cJSON_AddStringToObject(o, "ceiling", buf);
             add_bw_eff(o, s, h);
-            /* the same prediction from the minutes of the decode itself: the host's bandwidth
-             * drift taken out, what is left is the planner's own error */
-            const double ci = jnum(cJSON_GetObjectItemCaseSensitive(b, "metrics"),
-                                   "ceiling_interleaved_gb_per_s");
-            if (hw_at_moment(h, ci, hm)) {
-                const double pm = owb_plan_decode_tok_per_s(s, hm, kv_type, 1, 0, tokens);
-                cJSON_AddNumberToObject(o, "ceiling_interleaved_gb_per_s", ci);
-                cJSON_AddNumberToObject(o, "predicted_at_interleaved", pm);
-                cJSON_AddNumberToObject(o, "error_pct_at_interleaved", 100.0 * (pm - meas) / meas);
-            }
         } else {
             const int64_t ch = chunk > 0 ? chunk : 512;
             add_compute_from(o, s, h, (double)(tokens < ch ? tokens : ch));
@@ -901,7 +867,6 @@ int owb_plan_check(const struct owb_shape *s, const struct owb_hw *hw, bool own_
         n++;
     }
     free(h);
-    free(hm);
     return rc ? rc : n;
 }
 
@@ -909,25 +874,18 @@ double owb_plan_print_checks(const cJSON *checks, FILE *f)
 {
     const cJSON *x;
     double worst = 0;
-    fprintf(f, "%-56s %12s %12s %9s %9s %6s  %s\n", "measured figure", "predicted", "measured",
-            "error", "err@ilv", "share", "ceiling; efficiency");
+    fprintf(f, "%-56s %12s %12s %9s %6s  %s\n", "measured figure", "predicted", "measured", "error",
+            "share", "ceiling; efficiency");
     cJSON_ArrayForEach(x, checks)
     {
         double e = jnum(x, "error_pct");
         worst = fabs(e) > worst ? fabs(e) : worst;
-        char ei[16] = "-";
-        if (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(x, "error_pct_at_interleaved")))
-            snprintf(ei, sizeof ei, "%+.1f%%", jnum(x, "error_pct_at_interleaved"));
-        fprintf(f, "%-56s %12.4g %12.4g %+8.1f%% %9s %6.2f  %s; %.2f (%s)%s\n", jstr(x, "name"),
-                jnum(x, "predicted"), jnum(x, "measured"), e, ei, jnum(x, "cpu_share"),
+        fprintf(f, "%-56s %12.4g %12.4g %+8.1f%% %6.2f  %s; %.2f (%s)%s\n", jstr(x, "name"),
+                jnum(x, "predicted"), jnum(x, "measured"), e, jnum(x, "cpu_share"),
                 jstr(x, "ceiling"), jnum(x, "efficiency"), jstr(x, "efficiency_from"),
                 cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(x, "measured_valid"))
                     ? ""
                     : " [measured figure not valid]");
     }
-    if (cJSON_GetArraySize(checks) > 0)
-        fprintf(f, "err@ilv: the decode predicted from the read ceiling sampled around its own "
-                   "repetitions and GEMV efficiencies held against the ceiling sampled around "
-                   "each GEMV (the host's drift between the two runs taken out)\n");
     return worst;
 }

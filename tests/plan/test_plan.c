@@ -675,86 +675,6 @@ static void check_shape_rates(void)
     cJSON_Delete(doc);
 }
 
-/* A GEMV benchmark with both efficiencies: against the suite's ceiling and against the ceiling
- * sampled right around it. */
-static void add_gemv2(cJSON *doc, const char *fmt, int m, int k, double pct, double pct_ilv)
-{
-    add_gemv(doc, fmt, m, k, pct);
-    cJSON *b = cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "benchmarks"),
-                                  cJSON_GetArraySize(cJSON_GetObjectItem(doc, "benchmarks")) - 1);
-    cJSON_AddNumberToObject(cJSON_GetObjectItem(b, "metrics"), "pct_of_ceiling_interleaved",
-                            pct_ilv);
-}
-
-/* plan --check of a decode that carries the ceiling sampled around it: besides the prediction from
- * the hardware file (100 GB/s, GEMVs at 80%), the prediction at the decode's own minutes (50 GB/s,
- * the GEMVs' interleaved efficiencies 90%) equals, to the bit, the prediction on a hardware
- * file that had measured 50 GB/s and 90% outright; without interleaved GEMVs there is none. */
-static void check_at_moment(void)
-{
-    const struct owb_synth_preset *p = owb_synth_find("llama-1b-32k");
-    struct owb_synth_opts o;
-    struct owb_shape s;
-    char err[OWB_ERR_MAX];
-    owb_synth_opts_init(&o, p);
-    o.type = OWB_TYPE_Q8_0;
-    CHECK_MSG(owb_shape_from_preset(p, &o, &s, err) == 0, "%s", err);
-    cJSON *hd = cJSON_CreateObject(), *hd2 = cJSON_CreateObject(), *hd3 = cJSON_CreateObject();
-    cJSON_AddArrayToObject(hd, "benchmarks");
-    cJSON_AddArrayToObject(hd2, "benchmarks");
-    cJSON_AddArrayToObject(hd3, "benchmarks");
-    add_bench(hd, "stream/read/t2", "gb_per_s", 100, NULL, 0);
-    add_gemv2(hd, "q8_0", 8192, 2048, 80, 90);
-    add_gemv2(hd, "q8_0", 2048, 8192, 70, 90);
-    add_bench(hd2, "stream/read/t2", "gb_per_s", 50, NULL, 0); /* the same minutes, outright */
-    add_gemv(hd2, "q8_0", 8192, 2048, 90);
-    add_gemv(hd2, "q8_0", 2048, 8192, 90);
-    add_bench(hd3, "stream/read/t2", "gb_per_s", 100, NULL, 0); /* no interleaved figures */
-    add_gemv(hd3, "q8_0", 8192, 2048, 80);
-    struct owb_hw *h = malloc(sizeof *h), *h2 = malloc(sizeof *h2), *h3 = malloc(sizeof *h3);
-    CHECK_MSG(owb_hw_from_result(hd, "h.json", 2, h, err) == 0, "%s", err);
-    CHECK_MSG(owb_hw_from_result(hd2, "h2.json", 2, h2, err) == 0, "%s", err);
-    CHECK_MSG(owb_hw_from_result(hd3, "h3.json", 2, h3, err) == 0, "%s", err);
-    CHECK(h->n_gemv_ilv == 2 && h3->n_gemv_ilv == 0);
-    CHECK_NEAR(h->bw_eff_ilv[OWB_TYPE_Q8_0], 0.90, 1e-12);
-    CHECK_NEAR(h->bw_eff[OWB_TYPE_Q8_0], 0.75, 1e-12);
-
-    cJSON *md = cJSON_CreateObject();
-    cJSON_AddArrayToObject(md, "benchmarks");
-    add_bench(md, "model/decode/l1b/n64/t2", "tok_per_s", 40, "threads", 2);
-    cJSON *b = cJSON_GetArrayItem(cJSON_GetObjectItem(md, "benchmarks"), 0);
-    cJSON_AddNumberToObject(cJSON_GetObjectItem(b, "params"), "n_gen", 64);
-    cJSON_AddNumberToObject(cJSON_GetObjectItem(b, "metrics"), "ceiling_interleaved_gb_per_s", 50);
-    cJSON *checks = cJSON_CreateArray();
-    CHECK(owb_plan_check(&s, h, false, OWB_TYPE_F32, md, "m.json", checks, err) == 1);
-    CHECK(owb_plan_check(&s, h3, false, OWB_TYPE_F32, md, "m.json", checks, err) == 1);
-    const cJSON *c1 = cJSON_GetArrayItem(checks, 0), *c3 = cJSON_GetArrayItem(checks, 1);
-    const double full = owb_plan_decode_tok_per_s(&s, h, OWB_TYPE_F32, 1, 0, 64);
-    const double moment = owb_plan_decode_tok_per_s(&s, h2, OWB_TYPE_F32, 1, 0, 64);
-    CHECK(rel(cJSON_GetObjectItem(c1, "predicted")->valuedouble, full) < 1e-12);
-    const cJSON *pm = cJSON_GetObjectItem(c1, "predicted_at_interleaved");
-    CHECK_MSG(cJSON_IsNumber(pm) && rel(pm->valuedouble, moment) < 1e-12,
-              "at the decode's minutes %.6g, by hand %.6g",
-              cJSON_IsNumber(pm) ? pm->valuedouble : 0, moment);
-    CHECK(moment < full); /* half the ceiling, at most 90/70 the efficiency */
-    CHECK_NEAR(cJSON_GetObjectItem(c1, "error_pct_at_interleaved")->valuedouble,
-               100.0 * (moment - 40) / 40, 1e-9);
-    CHECK(!cJSON_GetObjectItem(c3, "predicted_at_interleaved"));
-    FILE *devnull = fopen("/dev/null", "w");
-    if (devnull) {
-        owb_plan_print_checks(checks, devnull);
-        fclose(devnull);
-    }
-    cJSON_Delete(checks);
-    cJSON_Delete(md);
-    cJSON_Delete(hd);
-    cJSON_Delete(hd2);
-    cJSON_Delete(hd3);
-    free(h);
-    free(h2);
-    free(h3);
-}
-
 int main(void)
 {
     check_7b();
@@ -765,6 +685,5 @@ int main(void)
     check_expert_curve();
     check_shape_rates();
     check_gemv_shapes();
-    check_at_moment();
     TEST_DONE();
 }
