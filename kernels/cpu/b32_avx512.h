@@ -366,7 +366,8 @@ AI void mx8_rows_rc(int R, int C, const struct owb_mm_args *a, int64_t r, int64_
         for (int i = 0; i < R; i++)
             acc[i][c] = _mm512_setzero_ps();
     }
-    const int pf_on = a->w_row_bytes > OWB_MM_KERNEL_PF_MIN_ROW_BYTES_INT512;
+    /* single rows stream without software prefetch (mx8_rows) */
+    const int pf_on = R > 1 && a->w_row_bytes > OWB_MM_KERNEL_PF_MIN_ROW_BYTES_INT512;
     const uintptr_t nxt =
         (uintptr_t)a->w + (uintptr_t)(r + kpf_ahead_rows(R, a->w_row_bytes)) * a->w_row_bytes;
     uintptr_t pf = nxt;
@@ -391,8 +392,12 @@ AI void mx8_rows_rc(int R, int C, const struct owb_mm_args *a, int64_t r, int64_
             a->y[(c0 + c) * a->ldy + r + i] = _mm512_reduce_add_ps(acc[i][c]);
 }
 
-/* Rows per pass: 8 for one column (1 core, 256x2880 from L2: 18.2 us at 4 rows, 17.7 at 8;
- * 2880x2880 from DRAM 15.0 -> 18.0 GB/s), 4 for two to four (C = 4: 36.6 us at 2 rows, 35.0 at
+/* Rows per pass: 1 for one column: a single sequential stream with no software prefetch, which
+ * the hardware prefetchers follow into the fast minutes of the memory where 8-row passes with
+ * software prefetch fell behind (2 threads from DRAM, the gpt-oss experts' decode pattern and
+ * 201088x2880, 15-30 alternated rounds: 1.13-1.14x median, bitwise the same outputs;
+ * docs/perf-notes.md session 6; from L2 8-row passes were 3% faster per core: 1 core 256x2880
+ * 18.2 us at 4 rows, 17.7 at 8). 4 for two to four columns (C = 4: 36.6 us at 2 rows, 35.0 at
  * 4). */
 AI void mx8_rows(const struct owb_mm_args *a, int64_t r0, int64_t r1)
 {
@@ -408,7 +413,8 @@ AI void mx8_rows(const struct owb_mm_args *a, int64_t r0, int64_t r1)
             ROWS_LOOP(4, mx8_rows_rc(1, 2, a, r_, c0), mx8_rows_rc(4, 2, a, r_, c0));
             c0 += 2;
         } else {
-            ROWS_LOOP(8, mx8_rows_rc(1, 1, a, r_, c0), mx8_rows_rc(8, 1, a, r_, c0));
+            for (int64_t r = r0; r < r1; r++)
+                mx8_rows_rc(1, 1, a, r, c0);
             c0 += 1;
         }
     }
