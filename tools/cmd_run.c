@@ -124,6 +124,7 @@ int cmd_run(int argc, char **argv)
     if (rc)
         goto out;
     owb_run_summary(&ctx);
+    fflush(stdout); /* the summary (stdout) before the closing line (stderr) on a terminal */
     fprintf(stderr, "owbench run: finished in %.1f s, results in %s\n",
             (double)(owb_now_ns() - t0) * 1e-9, ctx.outdir);
 out:
