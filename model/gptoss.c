@@ -794,7 +794,7 @@ struct fwd {
 
 #define input owb_input
 #define grab_rows owb_region_grab_rows
-#define add_rows owb_region_add_rows
+#define add_bias owb_region_add_bias
 
 static inline void mark(struct fwd *f, int tid, uint64_t *bucket)
 {
@@ -821,13 +821,6 @@ static void mm(struct fwd *f, int tid, const struct owb_be_mm *p, const void *w,
 static bool same_act(const struct owb_be_mm *a, const struct owb_be_mm *b)
 {
     return a->cpu.act_row_bytes && owb_matmul_act_compatible(&a->cpu, &b->cpu);
-}
-
-static void add_bias(float *y, int64_t ld, int64_t nb, const float *bias, int64_t r0, int64_t r1)
-{
-    if (bias && r1 > r0)
-        for (int64_t b = 0; b < nb; b++)
-            owb_add(y + b * ld + r0, y + b * ld + r0, bias + r0, r1 - r0);
 }
 
 /* Q/K/V biases, RoPE (the layer's table) and cache writes of KV heads [g0, g1). */
@@ -1096,7 +1089,7 @@ static void chunk_fn(void *ctx, int tid, int nth)
     struct gptoss *G = f->G;
     const struct owb_hparams *hp = &m->hp;
     const int64_t D = hp->n_embd, QD = G->q_dim, KD = G->kv_dim, nb = f->nb;
-    const int64_t hd = hp->head_dim, group = hp->n_head / hp->n_head_kv, A = OWB_MATMUL_ROW_ALIGN;
+    const int64_t hd = hp->head_dim, group = hp->n_head / hp->n_head_kv;
     struct owb_model_profile *P = f->rg.prof;
     struct input in;
     int64_t r0, r1;
@@ -1142,37 +1135,27 @@ static void chunk_fn(void *ctx, int tid, int nth)
         barrier(f, tid, nth);
 
         /* Output projection + bias + residual. */
-        const struct owb_be_mm *po = &pl[A_O];
-        input_step(f, tid, nth, G->att_out, QD, nb, NULL, &po, 1, &in);
-        while (owb_grab(&work[S_O], D, grab_rows(po), A, nth, &r0, &r1)) {
-            mm(f, tid, po, ly->w[A_O].data, in.act[0], in.x, in.ldx, G->proj, D, r0, r1);
-            add_bias(G->proj, D, nb, ly->bo, r0, r1);
-            add_rows(G->x, G->proj, D, nb, r0, r1);
-            if (P)
-                mark(f, tid, &P->other_ns);
-        }
-        barrier(f, tid, nth);
+        owb_region_residual(&f->rg, tid, nth, G->att_out, QD, nb, &pl[A_O], ly->w[A_O].data, ly->bo,
+                            G->proj, G->x, &work[S_O]);
 
         moe_step(f, tid, nth, ly, work);
     }
 
-    const int64_t V = hp->n_vocab;
-    _Atomic int64_t *work = G->work + hp->n_layer * S_PER_LAYER;
-    const struct owb_be_mm *p = f->logits_all ? &G->plans[hp->n_layer * A_PER_LAYER] : &G->out1;
-    if (!f->logits_all && !f->last)
-        return;
-    if (f->logits_all)
-        input_step(f, tid, nth, G->x, D, nb, G->output_norm, &p, 1, &in);
-    else
-        input_step(f, tid, nth, G->x + (nb - 1) * D, D, 1, G->output_norm, &p, 1, &in);
-    while (owb_grab(work, V, grab_rows(p), A, nth, &r0, &r1))
-        mm(f, tid, p, G->output.data, in.act[0], in.x, in.ldx, f->logits, V, r0, r1);
+    owb_region_logits(&f->rg, tid, nth, G->x, nb, G->output_norm,
+                      &G->plans[hp->n_layer * A_PER_LAYER], &G->out1, &G->output, f->logits_all,
+                      f->last, f->logits, G->work + hp->n_layer * S_PER_LAYER);
 }
 
+/* One chunk of nb <= n_batch tokens at positions pos..: the weights' plans for nb, embedding
+ * rows, both RoPE tables and both attention plans on the calling thread, then the layers as one
+ * parallel region. */
 static int forward_chunk(struct owb_model *m, const int32_t *tokens, int64_t nb, int64_t pos,
                          float *logits, bool logits_all, bool last, char err[OWB_ERR_MAX])
 {
     struct gptoss *G = m->impl;
+    int rc = plan_all(m, nb, err);
+    if (rc)
+        return rc;
     const struct owb_hparams *hp = &m->hp;
     const int64_t D = hp->n_embd, group = hp->n_head / hp->n_head_kv;
     struct fwd f = {
@@ -1191,21 +1174,13 @@ static int forward_chunk(struct owb_model *m, const int32_t *tokens, int64_t nb,
     for (int j = 0; j < 2; j++) {
         G->blocks[j].plans = G->att_plans[j];
         G->blocks[j].kstart = G->att_kstart[j];
-        int rc = owb_attn_plan(&G->blocks[j], pos, nb, G->qb, group, hp->head_dim,
-                               j ? G->window : 0, G->isa, err);
+        rc = owb_attn_plan(&G->blocks[j], pos, nb, G->qb, group, hp->head_dim, j ? G->window : 0,
+                           G->isa, err);
         if (rc)
             return rc;
     }
-    for (int64_t i = 0; i <= hp->n_layer * S_PER_LAYER; i++)
-        atomic_store_explicit(&G->work[i], 0, memory_order_relaxed);
-    if (f.rg.prof)
-        mark(&f, 0, &f.rg.prof->other_ns);
-    if (G->runner && G->runner->run && G->nthreads > 1)
-        G->runner->run(G->runner->pool, chunk_fn, &f);
-    else
-        chunk_fn(&f, 0, 1);
-    if (f.rg.prof)
-        mark(&f, 0, &f.rg.prof->sync_ns);
+    owb_region_run(&f.rg, G->runner, G->nthreads, G->work, hp->n_layer * S_PER_LAYER + 1, chunk_fn,
+                   &f);
     return 0;
 }
 
@@ -1216,15 +1191,5 @@ int owb_gptoss_forward(struct owb_model *m, const int32_t *tokens, int64_t n, in
     struct gptoss *G = m->impl;
     if (G->dev)
         return owb_devfwd_forward(G->dev, m, tokens, n, pos, logits, logits_all, err);
-    for (int64_t i = 0; i < n; i += m->n_batch) {
-        int64_t nb = n - i < m->n_batch ? n - i : m->n_batch;
-        int rc = plan_all(m, nb, err);
-        if (!rc)
-            rc = forward_chunk(m, tokens + i, nb, pos + i,
-                               logits_all ? logits + i * m->hp.n_vocab : logits, logits_all,
-                               i + nb == n, err);
-        if (rc)
-            return rc;
-    }
-    return 0;
+    return owb_region_forward(m, tokens, n, pos, logits, logits_all, forward_chunk, err);
 }

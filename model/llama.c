@@ -706,15 +706,8 @@ static void chunk_fn(void *ctx, int tid, int nth)
         barrier(f, tid, nth);
 
         /* Output projection + residual. */
-        const struct owb_be_mm *po = &pl[W_O];
-        input_step(f, tid, nth, L->att_out, QD, nb, NULL, &po, 1, &in);
-        while (grab(&work[S_O], D, grab_rows(po, &ly->w[W_O]), A, nth, &r0, &r1)) {
-            mm(f, tid, po, &ly->w[W_O], &in, 0, L->proj, D, r0, r1);
-            add_rows(L->x, L->proj, D, nb, r0, r1);
-            if (P)
-                mark(f, tid, &P->other_ns);
-        }
-        barrier(f, tid, nth);
+        owb_region_residual(&f->rg, tid, nth, L->att_out, QD, nb, &pl[W_O], ly->w[W_O].data, NULL,
+                            L->proj, L->x, &work[S_O]);
 
         /* Feed-forward block: down(silu(gate(x)) * up(x)). */
         const struct owb_be_mm *pgu[2] = {&pl[W_GATE], &pl[W_UP]};
@@ -728,29 +721,14 @@ static void chunk_fn(void *ctx, int tid, int nth)
                 mark(f, tid, &P->other_ns);
         }
         barrier(f, tid, nth);
-        const struct owb_be_mm *pd = &pl[W_DOWN];
-        input_step(f, tid, nth, L->hb, F, nb, NULL, &pd, 1, &in);
-        while (grab(&work[S_D], D, grab_rows(pd, &ly->w[W_DOWN]), A, nth, &r0, &r1)) {
-            mm(f, tid, pd, &ly->w[W_DOWN], &in, 0, L->proj, D, r0, r1);
-            add_rows(L->x, L->proj, D, nb, r0, r1);
-            if (P)
-                mark(f, tid, &P->other_ns);
-        }
-        barrier(f, tid, nth);
+        owb_region_residual(&f->rg, tid, nth, L->hb, F, nb, &pl[W_DOWN], ly->w[W_DOWN].data, NULL,
+                            L->proj, L->x, &work[S_D]);
     }
 
     /* Logits: every row of the chunk, or only the last token of the last chunk. */
-    const int64_t V = hp->n_vocab;
-    _Atomic int64_t *work = L->work + hp->n_layer * S_PER_LAYER;
-    const struct owb_be_mm *p = f->logits_all ? &L->plans[hp->n_layer * W_PER_LAYER] : &L->out1;
-    if (!f->logits_all && !f->last)
-        return;
-    if (f->logits_all)
-        input_step(f, tid, nth, L->x, D, nb, L->output_norm, &p, 1, &in);
-    else
-        input_step(f, tid, nth, L->x + (nb - 1) * D, D, 1, L->output_norm, &p, 1, &in);
-    while (grab(work, V, grab_rows(p, &L->output), A, nth, &r0, &r1))
-        mm(f, tid, p, &L->output, &in, 0, f->logits, V, r0, r1);
+    owb_region_logits(&f->rg, tid, nth, L->x, nb, L->output_norm,
+                      &L->plans[hp->n_layer * W_PER_LAYER], &L->out1, &L->output, f->logits_all,
+                      f->last, f->logits, L->work + hp->n_layer * S_PER_LAYER);
 }
 
 static void rope_cache(const struct owb_model *m, const struct llama *L, int64_t pos,
@@ -772,12 +750,16 @@ static void rope_cache(const struct owb_model *m, const struct llama *L, int64_t
     }
 }
 
-/* One chunk of nb <= n_batch tokens at positions pos..: embedding rows, RoPE tables and the
- * attention plans on the calling thread, then the layers as one parallel region. */
+/* One chunk of nb <= n_batch tokens at positions pos..: the weights' plans for nb, embedding
+ * rows, RoPE tables and the attention plans on the calling thread, then the layers as one
+ * parallel region. */
 static int forward_chunk(struct owb_model *m, const int32_t *tokens, int64_t nb, int64_t pos,
                          float *logits, bool logits_all, bool last, char err[OWB_ERR_MAX])
 {
     struct llama *L = m->impl;
+    int rc = plan_all(m, nb, err);
+    if (rc)
+        return rc;
     const struct owb_hparams *hp = &m->hp;
     const int64_t D = hp->n_embd, group = hp->n_head / hp->n_head_kv;
     struct fwd f = {
@@ -794,20 +776,12 @@ static int forward_chunk(struct owb_model *m, const int32_t *tokens, int64_t nb,
     /* Attention blocks: qb query tokens each, keys up to the block's last position. */
     L->blocks.plans = L->att_plans;
     L->blocks.kstart = L->att_kstart;
-    int rc = owb_attn_plan(&L->blocks, pos, nb, L->qb, group, hp->head_dim, 0, L->isa, err);
+    rc = owb_attn_plan(&L->blocks, pos, nb, L->qb, group, hp->head_dim, 0, L->isa, err);
     if (rc)
         return rc;
     f.nblk = L->blocks.nblk;
-    for (int64_t i = 0; i <= hp->n_layer * S_PER_LAYER; i++)
-        atomic_store_explicit(&L->work[i], 0, memory_order_relaxed); /* published by run() */
-    if (f.rg.prof)
-        mark(&f, 0, &f.rg.prof->other_ns);
-    if (L->runner && L->runner->run && L->nthreads > 1)
-        L->runner->run(L->runner->pool, chunk_fn, &f);
-    else
-        chunk_fn(&f, 0, 1);
-    if (f.rg.prof)
-        mark(&f, 0, &f.rg.prof->sync_ns); /* the region's end */
+    owb_region_run(&f.rg, L->runner, L->nthreads, L->work, hp->n_layer * S_PER_LAYER + 1, chunk_fn,
+                   &f);
     return 0;
 }
 
@@ -818,15 +792,5 @@ int owb_llama_forward(struct owb_model *m, const int32_t *tokens, int64_t n, int
     struct llama *L = m->impl;
     if (L->dev)
         return owb_devfwd_forward(L->dev, m, tokens, n, pos, logits, logits_all, err);
-    for (int64_t i = 0; i < n; i += m->n_batch) {
-        int64_t nb = n - i < m->n_batch ? n - i : m->n_batch;
-        int rc = plan_all(m, nb, err);
-        if (!rc)
-            rc = forward_chunk(m, tokens + i, nb, pos + i,
-                               logits_all ? logits + i * m->hp.n_vocab : logits, logits_all,
-                               i + nb == n, err);
-        if (rc)
-            return rc;
-    }
-    return 0;
+    return owb_region_forward(m, tokens, n, pos, logits, logits_all, forward_chunk, err);
 }

@@ -17,6 +17,7 @@
 #ifndef OWB_MODEL_REGION_H
 #define OWB_MODEL_REGION_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -105,6 +106,42 @@ int64_t owb_region_grab_rows(const struct owb_be_mm *p);
 
 /* y[b][r0..r1) += d[b][r0..r1) for the nb rows of stride ld. */
 void owb_region_add_rows(float *y, const float *d, int64_t ld, int64_t nb, int64_t r0, int64_t r1);
+
+/* y[b][r0..r1) += bias[r0..r1) for the nb rows of stride ld (bias NULL or an empty range: nothing).
+ */
+void owb_region_add_bias(float *y, int64_t ld, int64_t nb, const float *bias, int64_t r0,
+                         int64_t r1);
+
+/* A projection into the residual stream, as one step: the nb rows of src (stride lds) prepared
+ * as the input of p (no norm), output rows taken from *work and computed into proj (nb rows of
+ * p->m), bias added when not NULL, added into x (same shape as proj), then a barrier. */
+void owb_region_residual(struct owb_region *r, int tid, int nth, const float *src, int64_t lds,
+                         int64_t nb, const struct owb_be_mm *p, const void *w, const float *bias,
+                         float *proj, float *x, _Atomic int64_t *work);
+
+/* The logits step of a chunk of nb rows of x (stride p_all->k): with all, every row with plan
+ * p_all into logits (nb rows of output->m); else, in the last chunk only, its last row with the
+ * one-row plan p1. The rows are normed with norm; output rows are taken from *work. */
+void owb_region_logits(struct owb_region *r, int tid, int nth, const float *x, int64_t nb,
+                       const float *norm, const struct owb_be_mm *p_all, const struct owb_be_mm *p1,
+                       const struct owb_wt *output, bool all, bool last, float *logits,
+                       _Atomic int64_t *work);
+
+/* Run fn(ctx, tid, nth) as the chunk's region: the nwork step counters reset to 0, then fn on the
+ * runner's threads when it has more than one (nthreads of them), else on the calling thread;
+ * the time before goes to the profile's other_ns, the region's end to sync_ns. */
+void owb_region_run(struct owb_region *r, const struct owb_runner *runner, int nthreads,
+                    _Atomic int64_t *work, int64_t nwork, owb_par_fn fn, void *ctx);
+
+/* A forward call of n tokens from position pos as chunks of at most m->n_batch tokens:
+ * chunk(m, tokens, nb, pos, logits, logits_all, last, err) per chunk in order, logits advanced
+ * by n_vocab floats a token when logits_all. Returns 0 or the first chunk's error. */
+typedef int (*owb_region_chunk_fn)(struct owb_model *m, const int32_t *tokens, int64_t nb,
+                                   int64_t pos, float *logits, bool logits_all, bool last,
+                                   char err[OWB_ERR_MAX]);
+int owb_region_forward(struct owb_model *m, const int32_t *tokens, int64_t n, int64_t pos,
+                       float *logits, bool logits_all, owb_region_chunk_fn chunk,
+                       char err[OWB_ERR_MAX]);
 
 /* Plan every weight matmul of a model for chunks of nb tokens on backend be: per layer the
  * per_layer weights wt(impl, l, i) names, into plans[l * per_layer + i], then the output matrix
