@@ -208,39 +208,10 @@ int owb_llama_load(struct owb_model *m, const struct owb_gguf *g, const struct o
         owb_ld_f32(&ld, "rope.freq_base", 10000.0f, &hp->rope_freq_base, err) ||
         owb_ld_f32(&ld, "attention.layer_norm_rms_epsilon", 1e-5f, &hp->rms_eps, err))
         goto fail;
-    if (hp->n_head_kv == 0)
-        hp->n_head_kv = hp->n_head;
-    if (hp->n_embd <= 0 || hp->n_layer <= 0 || hp->n_head <= 0 || hp->n_head_kv <= 0 ||
-        hp->n_head % hp->n_head_kv != 0) {
-        seterr(err,
-               "%.300s: bad hyperparameters: embedding_length %" PRId64 ", block_count %" PRId64
-               ", head_count %" PRId64 ", head_count_kv %" PRId64,
-               g->path, hp->n_embd, hp->n_layer, hp->n_head, hp->n_head_kv);
+    if (owb_ld_heads(&ld, hp, err))
         goto fail;
-    }
-    if (!key_len && hp->n_embd % hp->n_head) {
-        seterr(err, "%.300s: embedding_length %" PRId64 " is not a multiple of head_count %" PRId64,
-               g->path, hp->n_embd, hp->n_head);
+    if (owb_ld_head_dim(&ld, hp, key_len, val_len, err))
         goto fail;
-    }
-    hp->head_dim = key_len ? key_len : hp->n_embd / hp->n_head;
-    if (val_len && val_len != hp->head_dim) {
-        seterr(err,
-               "%.300s: value_length %" PRId64 " differs from key_length %" PRId64
-               " (not supported)",
-               g->path, val_len, hp->head_dim);
-        goto fail;
-    }
-    if (owb_ld_u32(&ld, "rope.dimension_count", false, (uint32_t)hp->head_dim, &hp->n_rot, err))
-        goto fail;
-    if (hp->n_rot <= 0 || hp->n_rot % 2 || hp->n_rot > hp->head_dim ||
-        hp->n_rot > OWB_ROPE_MAX_ROT) {
-        seterr(err,
-               "%.300s: rope.dimension_count %" PRId64
-               " must be even and at most the head size %" PRId64,
-               g->path, hp->n_rot, hp->head_dim);
-        goto fail;
-    }
     hp->rope_freq_scale = 1.0f;
     {
         char k[128];
@@ -265,27 +236,7 @@ int owb_llama_load(struct owb_model *m, const struct owb_gguf *g, const struct o
     }
 
     /* Embedding: ne = [n_embd, n_vocab]. */
-    const struct owb_gguf_tensor *te = owb_gguf_tensor(g, "token_embd.weight");
-    if (!te || te->n_dims != 2 || te->ne[0] != hp->n_embd || te->ne[1] <= 0) {
-        if (!te)
-            seterr(err, "%.300s: tensor token_embd.weight is missing", g->path);
-        else
-            seterr(err, "%.300s: tensor token_embd.weight is not [%" PRId64 ", n_vocab]", g->path,
-                   hp->n_embd);
-        goto fail;
-    }
-    hp->n_vocab = te->ne[1];
-    L->tok_embd = (struct owb_wt){te->data, te->type, hp->n_vocab, hp->n_embd, 1, 0};
-    if (!owb_type_traits(te->type) || !owb_type_traits(te->type)->to_float) {
-        seterr(err, "%.300s: token_embd.weight: type %s cannot be dequantized", g->path,
-               owb_type_name(te->type));
-        goto fail;
-    }
-    hp->tied_output = owb_gguf_tensor(g, "output.weight") == NULL;
-    if (!hp->tied_output)
-        ld.bound_bytes += te->size_bytes;
-    if ((rc = owb_ld_matrix(&ld, hp->tied_output ? "token_embd.weight" : "output.weight",
-                            hp->n_embd, hp->n_vocab, 0, &L->output, err)))
+    if ((rc = owb_ld_embd_output(&ld, hp, &L->tok_embd, &L->output, err)))
         goto fail;
     rc = OWB_E_FORMAT;
 
@@ -384,14 +335,8 @@ int owb_llama_load(struct owb_model *m, const struct owb_gguf *g, const struct o
     }
 
     /* Context and batch. */
-    m->n_ctx = o->n_ctx > 0 ? o->n_ctx : hp->n_ctx_train;
-    if (m->n_ctx <= 0) {
-        seterr(err, "%.300s: context length is 0", g->path);
+    if (owb_ld_context(&ld, m, o, err))
         goto fail;
-    }
-    m->n_batch = o->n_batch > 0 ? o->n_batch : 512;
-    if (m->n_batch > m->n_ctx)
-        m->n_batch = m->n_ctx;
 
     /* What the model binds (the per-token costs: owb_llama_account). */
     m->weight_bytes = ld.bound_bytes;
