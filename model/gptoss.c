@@ -103,8 +103,6 @@ enum { X_GATE, X_UP, X_DOWN, X_PER_LAYER };
 /* Work counters of a layer's steps. */
 enum { S_HEADS, S_O, S_R, S_TOPK, S_GATHER, S_GU, S_PREPD, S_D, S_COMB, S_PER_LAYER };
 
-#define MAX_GROUP OWB_REGION_GROUP
-
 struct glayer {
     float *attn_norm;         /* (n_embd) */
     float *post_norm;         /* (n_embd) post_attention_norm */
@@ -737,31 +735,8 @@ struct fwd {
     struct owb_region rg; /* barrier, input scratch, profile (model/region.h) */
 };
 
-#define input owb_input
 #define grab_rows owb_region_grab_rows
 #define add_bias owb_region_add_bias
-
-static inline void mark(struct fwd *f, int tid, uint64_t *bucket)
-{
-    owb_region_mark(&f->rg, tid, bucket);
-}
-
-static void barrier(struct fwd *f, int tid, int nth)
-{
-    owb_region_barrier(&f->rg, tid, nth);
-}
-
-static void input_step(struct fwd *f, int tid, int nth, const float *src, int64_t lds, int64_t rows,
-                       const float *w, const struct owb_be_mm *const *p, int np, struct input *in)
-{
-    owb_region_input(&f->rg, tid, nth, src, lds, rows, w, p, np, in);
-}
-
-static void mm(struct fwd *f, int tid, const struct owb_be_mm *p, const void *w, const void *act,
-               const float *x, int64_t ldx, float *y, int64_t ldy, int64_t r0, int64_t r1)
-{
-    owb_region_mm(&f->rg, tid, p, w, act, x, ldx, y, ldy, r0, r1);
-}
 
 static bool same_act(const struct owb_be_mm *a, const struct owb_be_mm *b)
 {
@@ -847,7 +822,7 @@ static void moe_decode(struct fwd *f, int tid, int nth, const struct glayer *ly,
     const void *ag = p[X_GATE].cpu.act_row_bytes ? T->xg : NULL;
     const void *au = !p[X_UP].cpu.act_row_bytes ? NULL : share ? T->xg : T->xu;
     if (P)
-        mark(f, tid, &P->other_ns);
+        owb_region_mark(&f->rg, tid, &P->other_ns);
 
     /* gate/up rows of the k experts: row ia * F + r of hg is row r of choice ia */
     while (owb_grab(&work[S_GU], K * F, grab_rows(&p[X_GATE]), A, nth, &r0, &r1))
@@ -855,15 +830,17 @@ static void moe_decode(struct fwd *f, int tid, int nth, const struct glayer *ly,
         {
             const int64_t e = T->sel[ia];
             float *hg = G->hg + ia * F, *hu = G->hu + ia * F;
-            mm(f, tid, &p[X_GATE], owb_wt_expert(&ly->x[X_GATE], e), ag, xn, E, hg, F, a0, a1);
-            mm(f, tid, &p[X_UP], owb_wt_expert(&ly->x[X_UP], e), au, xn, E, hu, F, a0, a1);
+            owb_region_mm(&f->rg, tid, &p[X_GATE], owb_wt_expert(&ly->x[X_GATE], e), ag, xn, E, hg,
+                          F, a0, a1);
+            owb_region_mm(&f->rg, tid, &p[X_UP], owb_wt_expert(&ly->x[X_UP], e), au, xn, E, hu, F,
+                          a0, a1);
             add_bias(hg, F, 1, ly->bg ? ly->bg + e * F : NULL, a0, a1);
             add_bias(hu, F, 1, ly->bu ? ly->bu + e * F : NULL, a0, a1);
             owb_swiglu_oai(hg + a0, hg + a0, hu + a0, a1 - a0, OAI_ALPHA, OAI_LIMIT);
             if (P)
-                mark(f, tid, &P->other_ns);
+                owb_region_mark(&f->rg, tid, &P->other_ns);
         }
-    barrier(f, tid, nth);
+    owb_region_barrier(&f->rg, tid, nth);
 
     const size_t adr = p[X_DOWN].cpu.act_row_bytes;
     if (adr)
@@ -871,13 +848,14 @@ static void moe_decode(struct fwd *f, int tid, int nth, const struct glayer *ly,
             G->be->mm_prepare(&p[X_DOWN], G->hg + ia * F, F, (char *)T->xd + (size_t)ia * adr, 0,
                               1);
     if (P)
-        mark(f, tid, &P->matmul_ns[p[X_DOWN].wtype]);
+        owb_region_mark(&f->rg, tid, &P->matmul_ns[p[X_DOWN].wtype]);
     while (owb_grab(&work[S_D], E, grab_rows(&p[X_DOWN]), A, nth, &r0, &r1)) {
         for (int64_t ia = 0; ia < K; ia++) {
             const int64_t e = T->sel[ia];
             float *de = G->de + ia * E;
-            mm(f, tid, &p[X_DOWN], owb_wt_expert(&ly->x[X_DOWN], e),
-               adr ? (char *)T->xd + (size_t)ia * adr : NULL, G->hg + ia * F, F, de, E, r0, r1);
+            owb_region_mm(&f->rg, tid, &p[X_DOWN], owb_wt_expert(&ly->x[X_DOWN], e),
+                          adr ? (char *)T->xd + (size_t)ia * adr : NULL, G->hg + ia * F, F, de, E,
+                          r0, r1);
             add_bias(de, E, 1, ly->bd ? ly->bd + e * E : NULL, r0, r1);
         }
         float *acc = T->acc;
@@ -888,9 +866,9 @@ static void moe_decode(struct fwd *f, int tid, int nth, const struct glayer *ly,
                 acc[i] += G->de[ia * E + i] * T->selw[ia];
         owb_add(G->x + r0, G->x + r0, acc + r0, r1 - r0);
         if (P)
-            mark(f, tid, &P->other_ns);
+            owb_region_mark(&f->rg, tid, &P->other_ns);
     }
-    barrier(f, tid, nth);
+    owb_region_barrier(&f->rg, tid, nth);
 }
 
 static void moe_step(struct fwd *f, int tid, int nth, const struct glayer *ly,
@@ -905,13 +883,14 @@ static void moe_step(struct fwd *f, int tid, int nth, const struct glayer *ly,
 
     /* Router logits of the normed residual. */
     const struct owb_be_mm *pr = &G->plans[(ly - G->layers) * A_PER_LAYER + A_R];
-    struct input in;
-    input_step(f, tid, nth, G->x, E, nb, ly->post_norm, &pr, 1, &in);
+    struct owb_input in;
+    owb_region_input(&f->rg, tid, nth, G->x, E, nb, ly->post_norm, &pr, 1, &in);
     while (owb_grab(&work[S_R], X, grab_rows(pr), A, nth, &r0, &r1)) {
-        mm(f, tid, pr, ly->w[A_R].data, in.act[0], in.x, in.ldx, G->rlog, X, r0, r1);
+        owb_region_mm(&f->rg, tid, pr, ly->w[A_R].data, in.act[0], in.x, in.ldx, G->rlog, X, r0,
+                      r1);
         add_bias(G->rlog, X, nb, ly->br, r0, r1);
     }
-    barrier(f, tid, nth);
+    owb_region_barrier(&f->rg, tid, nth);
     if (nb == 1) {
         moe_decode(f, tid, nth, ly, work, in.x);
         return;
@@ -926,14 +905,14 @@ static void moe_step(struct fwd *f, int tid, int nth, const struct glayer *ly,
                     w[j] *= G->w_scale;
         }
     if (P)
-        mark(f, tid, &P->other_ns);
-    barrier(f, tid, nth);
+        owb_region_mark(&f->rg, tid, &P->other_ns);
+    owb_region_barrier(&f->rg, tid, nth);
     if (tid == 0) {
         route_plan(f, ly);
         if (P)
-            mark(f, tid, &P->other_ns);
+            owb_region_mark(&f->rg, tid, &P->other_ns);
     }
-    barrier(f, tid, nth);
+    owb_region_barrier(&f->rg, tid, nth);
 
     /* Gather each chosen expert's tokens (normed again from the residual: the same operation
      * as the router's input) and prepare them for gate and up. */
@@ -951,9 +930,9 @@ static void moe_step(struct fwd *f, int tid, int nth, const struct glayer *ly,
                 G->be->mm_prepare(&p[X_UP], G->xe + o0 * E, E, (char *)G->xact_u + G->aoff_g[e], 0,
                                   c);
             if (P)
-                mark(f, tid, &P->matmul_ns[p[X_GATE].wtype]);
+                owb_region_mark(&f->rg, tid, &P->matmul_ns[p[X_GATE].wtype]);
         }
-    barrier(f, tid, nth);
+    owb_region_barrier(&f->rg, tid, nth);
 
     /* Gate and up rows of every chosen expert, biases, SwiGLU. */
     const int64_t gmin = NA ? grab_rows(&G->xplans[G->active[0] * X_PER_LAYER]) : 1;
@@ -967,19 +946,19 @@ static void moe_step(struct fwd *f, int tid, int nth, const struct glayer *ly,
                              : same_act(&p[X_GATE], &p[X_UP]) ? ag
                                                               : (char *)G->xact_u + G->aoff_g[e];
             float *hg = G->hg + o0 * F, *hu = G->hu + o0 * F;
-            mm(f, tid, &p[X_GATE], owb_wt_expert(&ly->x[X_GATE], e), ag, G->xe + o0 * E, E, hg, F,
-               a0, a1);
-            mm(f, tid, &p[X_UP], owb_wt_expert(&ly->x[X_UP], e), au, G->xe + o0 * E, E, hu, F, a0,
-               a1);
+            owb_region_mm(&f->rg, tid, &p[X_GATE], owb_wt_expert(&ly->x[X_GATE], e), ag,
+                          G->xe + o0 * E, E, hg, F, a0, a1);
+            owb_region_mm(&f->rg, tid, &p[X_UP], owb_wt_expert(&ly->x[X_UP], e), au, G->xe + o0 * E,
+                          E, hu, F, a0, a1);
             add_bias(hg, F, c, ly->bg ? ly->bg + e * F : NULL, a0, a1);
             add_bias(hu, F, c, ly->bu ? ly->bu + e * F : NULL, a0, a1);
             for (int64_t b = 0; b < c; b++)
                 owb_swiglu_oai(hg + b * F + a0, hg + b * F + a0, hu + b * F + a0, a1 - a0,
                                OAI_ALPHA, OAI_LIMIT);
             if (P)
-                mark(f, tid, &P->other_ns);
+                owb_region_mark(&f->rg, tid, &P->other_ns);
         }
-    barrier(f, tid, nth);
+    owb_region_barrier(&f->rg, tid, nth);
 
     /* The hidden rows prepared for down. */
     while (owb_grab(&work[S_PREPD], NA, 1, 1, nth, &r0, &r1))
@@ -989,9 +968,9 @@ static void moe_step(struct fwd *f, int tid, int nth, const struct glayer *ly,
             if (p->cpu.act_row_bytes)
                 G->be->mm_prepare(p, G->hg + o0 * F, F, (char *)G->xact_d + G->aoff_d[e], 0, c);
             if (P)
-                mark(f, tid, &P->matmul_ns[p->wtype]);
+                owb_region_mark(&f->rg, tid, &P->matmul_ns[p->wtype]);
         }
-    barrier(f, tid, nth);
+    owb_region_barrier(&f->rg, tid, nth);
 
     /* Down rows of every chosen expert (+ bias). */
     const int64_t dmin = NA ? grab_rows(&G->xplans[G->active[0] * X_PER_LAYER + X_DOWN]) : 1;
@@ -1001,11 +980,11 @@ static void moe_step(struct fwd *f, int tid, int nth, const struct glayer *ly,
             const int64_t e = G->active[ia], o0 = G->offsets[e], c = G->counts[e];
             const struct owb_be_mm *p = &G->xplans[e * X_PER_LAYER + X_DOWN];
             const void *ad = p->cpu.act_row_bytes ? (char *)G->xact_d + G->aoff_d[e] : NULL;
-            mm(f, tid, p, owb_wt_expert(&ly->x[X_DOWN], e), ad, G->hg + o0 * F, F, G->de + o0 * E,
-               E, a0, a1);
+            owb_region_mm(&f->rg, tid, p, owb_wt_expert(&ly->x[X_DOWN], e), ad, G->hg + o0 * F, F,
+                          G->de + o0 * E, E, a0, a1);
             add_bias(G->de + o0 * E, E, c, ly->bd ? ly->bd + e * E : NULL, a0, a1);
         }
-    barrier(f, tid, nth);
+    owb_region_barrier(&f->rg, tid, nth);
 
     /* Weighted sum in the order of each token's choices, into the residual. */
     float *acc = G->thr[tid].acc;
@@ -1023,8 +1002,8 @@ static void moe_step(struct fwd *f, int tid, int nth, const struct glayer *ly,
             owb_add(G->x + b * E, G->x + b * E, acc, E);
         }
     if (P)
-        mark(f, tid, &P->other_ns);
-    barrier(f, tid, nth);
+        owb_region_mark(&f->rg, tid, &P->other_ns);
+    owb_region_barrier(&f->rg, tid, nth);
 }
 
 static void chunk_fn(void *ctx, int tid, int nth)
@@ -1036,12 +1015,12 @@ static void chunk_fn(void *ctx, int tid, int nth)
     const int64_t D = hp->n_embd, QD = G->q_dim, KD = G->kv_dim, nb = f->nb;
     const int64_t hd = hp->head_dim, group = hp->n_head / hp->n_head_kv;
     struct owb_model_profile *P = f->rg.prof;
-    struct input in;
+    struct owb_input in;
     int64_t r0, r1;
 
     OWB_ASSERT(nth <= G->nthreads);
     if (P && tid == 0)
-        mark(f, tid, &P->sync_ns);
+        owb_region_mark(&f->rg, tid, &P->sync_ns);
     for (int64_t l = 0; l < hp->n_layer; l++) {
         const struct glayer *ly = &G->layers[l];
         const struct owb_be_mm *pl = &G->plans[l * A_PER_LAYER];
@@ -1051,7 +1030,7 @@ static void chunk_fn(void *ctx, int tid, int nth)
 
         /* Attention: q, k, v by KV head, then that head's attention (window, sinks). */
         const struct owb_be_mm *pqkv[3] = {&pl[A_Q], &pl[A_K], &pl[A_V]};
-        input_step(f, tid, nth, G->x, D, nb, ly->attn_norm, pqkv, 3, &in);
+        owb_region_input(&f->rg, tid, nth, G->x, D, nb, ly->attn_norm, pqkv, 3, &in);
         const struct owb_attn_args aa = {
             .q = G->q,
             .out = G->att_out,
@@ -1066,18 +1045,18 @@ static void chunk_fn(void *ctx, int tid, int nth)
             .scale = 1.0f / sqrtf((float)hd),
         };
         while (owb_grab(&work[S_HEADS], hp->n_head_kv, 1, 1, nth, &r0, &r1)) {
-            mm(f, tid, &pl[A_Q], ly->w[A_Q].data, in.act[0], in.x, in.ldx, G->q, QD,
-               r0 * group * hd, r1 * group * hd);
-            mm(f, tid, &pl[A_K], ly->w[A_K].data, in.act[1], in.x, in.ldx, G->kb, KD, r0 * hd,
-               r1 * hd);
-            mm(f, tid, &pl[A_V], ly->w[A_V].data, in.act[2], in.x, in.ldx, G->vb, KD, r0 * hd,
-               r1 * hd);
+            owb_region_mm(&f->rg, tid, &pl[A_Q], ly->w[A_Q].data, in.act[0], in.x, in.ldx, G->q, QD,
+                          r0 * group * hd, r1 * group * hd);
+            owb_region_mm(&f->rg, tid, &pl[A_K], ly->w[A_K].data, in.act[1], in.x, in.ldx, G->kb,
+                          KD, r0 * hd, r1 * hd);
+            owb_region_mm(&f->rg, tid, &pl[A_V], ly->w[A_V].data, in.act[2], in.x, in.ldx, G->vb,
+                          KD, r0 * hd, r1 * hd);
             qkv_finish(f, ly, kc, vc, r0, r1);
             owb_attn_heads(&G->blocks[ly->window ? 1 : 0], &aa, r0, r1, &G->thr[tid].att);
             if (P)
-                mark(f, tid, &P->attention_ns);
+                owb_region_mark(&f->rg, tid, &P->attention_ns);
         }
-        barrier(f, tid, nth);
+        owb_region_barrier(&f->rg, tid, nth);
 
         /* Output projection + bias + residual. */
         owb_region_residual(&f->rg, tid, nth, G->att_out, QD, nb, &pl[A_O], ly->w[A_O].data, ly->bo,

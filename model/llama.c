@@ -58,8 +58,6 @@ enum { W_Q, W_K, W_V, W_O, W_GATE, W_UP, W_DOWN, W_PER_LAYER };
  * gate/up and of down; then the rows of the logits. */
 enum { S_HEADS, S_Q, S_K, S_V, S_O, S_GU, S_D, S_PER_LAYER };
 
-#define MAX_GROUP OWB_REGION_GROUP /* matmuls sharing one input in a parallel region */
-
 struct layer {
     float *attn_norm; /* (n_embd) */
     float *ffn_norm;  /* (n_embd) */
@@ -531,27 +529,9 @@ struct fwd {
     struct owb_region rg; /* barrier, input scratch, profile (model/region.h) */
 };
 
-#define input owb_input
-
-static inline void mark(struct fwd *f, int tid, uint64_t *bucket)
-{
-    owb_region_mark(&f->rg, tid, bucket);
-}
-
-static void barrier(struct fwd *f, int tid, int nth)
-{
-    owb_region_barrier(&f->rg, tid, nth);
-}
-
-static void input_step(struct fwd *f, int tid, int nth, const float *src, int64_t lds, int64_t rows,
-                       const float *w, const struct owb_be_mm *const *p, int np, struct input *in)
-{
-    owb_region_input(&f->rg, tid, nth, src, lds, rows, w, p, np, in);
-}
-
 /* Output rows [r0, r1) of matmul i of the step's input. */
 static void mm(struct fwd *f, int tid, const struct owb_be_mm *p, const struct owb_wt *w,
-               const struct input *in, int i, float *y, int64_t ldy, int64_t r0, int64_t r1)
+               const struct owb_input *in, int i, float *y, int64_t ldy, int64_t r0, int64_t r1)
 {
     owb_region_mm(&f->rg, tid, p, w->data, in->act[i], in->x, in->ldx, y, ldy, r0, r1);
 }
@@ -610,12 +590,12 @@ static void chunk_fn(void *ctx, int tid, int nth)
      * heads spread evenly enough; else Q/K/V by rows, a barrier, then the heads. */
     const bool fuse = hp->n_head_kv % nth == 0 || hp->n_head_kv >= 4 * nth;
     struct owb_model_profile *P = f->rg.prof;
-    struct input in;
+    struct owb_input in;
     int64_t r0, r1;
 
     OWB_ASSERT(nth <= L->nthreads); /* per-thread scratch was allocated for nthreads */
     if (P && tid == 0)
-        mark(f, tid, &P->sync_ns); /* region start */
+        owb_region_mark(&f->rg, tid, &P->sync_ns); /* region start */
 
     for (int64_t l = 0; l < hp->n_layer; l++) {
         const struct layer *ly = &L->layers[l];
@@ -626,7 +606,7 @@ static void chunk_fn(void *ctx, int tid, int nth)
 
         /* Attention block: q, k, v of the normed residual, RoPE, cache, attention. */
         const struct owb_be_mm *pqkv[3] = {&pl[W_Q], &pl[W_K], &pl[W_V]};
-        input_step(f, tid, nth, L->x, D, nb, ly->attn_norm, pqkv, 3, &in);
+        owb_region_input(&f->rg, tid, nth, L->x, D, nb, ly->attn_norm, pqkv, 3, &in);
         if (!fuse) {
             while (grab(&work[S_Q], QD, grab_rows(&pl[W_Q], &ly->w[W_Q]), A, nth, &r0, &r1))
                 mm(f, tid, &pl[W_Q], &ly->w[W_Q], &in, 0, L->q, QD, r0, r1);
@@ -634,7 +614,7 @@ static void chunk_fn(void *ctx, int tid, int nth)
                 mm(f, tid, &pl[W_K], &ly->w[W_K], &in, 1, L->kb, KD, r0, r1);
             while (grab(&work[S_V], KD, grab_rows(&pl[W_V], &ly->w[W_V]), A, nth, &r0, &r1))
                 mm(f, tid, &pl[W_V], &ly->w[W_V], &in, 2, L->vb, KD, r0, r1);
-            barrier(f, tid, nth);
+            owb_region_barrier(&f->rg, tid, nth);
         }
         while (grab(&work[S_HEADS], hp->n_head_kv, 1, 1, nth, &r0, &r1)) {
             if (fuse) {
@@ -646,9 +626,9 @@ static void chunk_fn(void *ctx, int tid, int nth)
             qkv_finish(f, ly, kc, vc, r0, r1);
             attention(f, tid, kc, vc, r0, r1);
             if (P)
-                mark(f, tid, &P->attention_ns);
+                owb_region_mark(&f->rg, tid, &P->attention_ns);
         }
-        barrier(f, tid, nth);
+        owb_region_barrier(&f->rg, tid, nth);
 
         /* Output projection + residual. */
         owb_region_residual(&f->rg, tid, nth, L->att_out, QD, nb, &pl[W_O], ly->w[W_O].data, NULL,
@@ -656,16 +636,16 @@ static void chunk_fn(void *ctx, int tid, int nth)
 
         /* Feed-forward block: down(silu(gate(x)) * up(x)). */
         const struct owb_be_mm *pgu[2] = {&pl[W_GATE], &pl[W_UP]};
-        input_step(f, tid, nth, L->x, D, nb, ly->ffn_norm, pgu, 2, &in);
+        owb_region_input(&f->rg, tid, nth, L->x, D, nb, ly->ffn_norm, pgu, 2, &in);
         while (grab(&work[S_GU], F, grab_rows(pgu[0], &ly->w[W_GATE]), A, nth, &r0, &r1)) {
             mm(f, tid, pgu[0], &ly->w[W_GATE], &in, 0, L->hb, F, r0, r1);
             mm(f, tid, pgu[1], &ly->w[W_UP], &in, 1, L->hb2, F, r0, r1);
             for (int64_t b = 0; b < nb; b++)
                 owb_silu_mul(L->hb + b * F + r0, L->hb + b * F + r0, L->hb2 + b * F + r0, r1 - r0);
             if (P)
-                mark(f, tid, &P->other_ns);
+                owb_region_mark(&f->rg, tid, &P->other_ns);
         }
-        barrier(f, tid, nth);
+        owb_region_barrier(&f->rg, tid, nth);
         owb_region_residual(&f->rg, tid, nth, L->hb, F, nb, &pl[W_DOWN], ly->w[W_DOWN].data, NULL,
                             L->proj, L->x, &work[S_D]);
     }
