@@ -203,11 +203,7 @@ void owb_gptoss_release(struct owb_model *m)
     owb_region_bufs_release(&G->rb);
     if (G->thr)
         for (int t = 0; t < G->nthreads; t++) {
-            free(G->thr[t].att.qs);
-            free(G->thr[t].att.sc);
-            free(G->thr[t].att.pv);
-            free(G->thr[t].att.kw);
-            free(G->thr[t].att.vw);
+            owb_region_attn_free(&G->thr[t].att);
             free(G->thr[t].xg);
             free(G->thr[t].xu);
             free(G->thr[t].xd);
@@ -518,15 +514,8 @@ int owb_gptoss_load(struct owb_model *m, const struct owb_gguf *g, const struct 
     oom |= !G->sel || !G->row_tok || !G->tok_row || !G->counts || !G->offsets || !G->active ||
            !G->aoff_g || !G->aoff_d || !G->xplans || !G->thr || !G->work || !G->plans;
     if (!oom)
-        for (int t = 0; t < G->nthreads; t++) {
-            G->thr[t].att.qs = alloc_f32(group * G->qb, hd, 1, &oom);
-            G->thr[t].att.sc = owb_ld_alloc_f32(group * G->qb, m->n_ctx, 1, false, &oom);
-            G->thr[t].att.pv = alloc_f32(hd, group * G->qb, 1, &oom);
-            if (cap_swa) {
-                G->thr[t].att.kw = alloc_f32(cap_swa, hd, 1, &oom);
-                G->thr[t].att.vw = alloc_f32(hd, cap_swa, 1, &oom);
-            }
-        }
+        for (int t = 0; t < G->nthreads; t++)
+            owb_region_attn_alloc(&G->thr[t].att, group * G->qb, hd, m->n_ctx, cap_swa, &oom);
     if (oom) {
         seterr(err,
                "%.300s: out of memory for a context of %" PRId64 " and batch of %" PRId64

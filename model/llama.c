@@ -147,9 +147,7 @@ void owb_llama_release(struct owb_model *m)
     owb_region_bufs_release(&L->rb);
     if (L->thr)
         for (int t = 0; t < L->nthreads; t++) {
-            free(L->thr[t].att.qs);
-            free(L->thr[t].att.sc);
-            free(L->thr[t].att.pv);
+            owb_region_attn_free(&L->thr[t].att);
         }
     free(L->thr);
     free(L->att_plans);
@@ -373,11 +371,8 @@ int owb_llama_load(struct owb_model *m, const struct owb_gguf *g, const struct o
     L->work = calloc((size_t)(hp->n_layer * S_PER_LAYER + 1), sizeof *L->work);
     L->plans = calloc((size_t)(hp->n_layer * W_PER_LAYER + 1), sizeof *L->plans);
     if (!oom && L->thr)
-        for (int t = 0; t < L->nthreads; t++) {
-            L->thr[t].att.qs = alloc_f32(group * L->qb, hd, 1, &oom);
-            L->thr[t].att.sc = owb_ld_alloc_f32(group * L->qb, m->n_ctx, 1, false, &oom);
-            L->thr[t].att.pv = alloc_f32(hd, group * L->qb, 1, &oom);
-        }
+        for (int t = 0; t < L->nthreads; t++)
+            owb_region_attn_alloc(&L->thr[t].att, group * L->qb, hd, m->n_ctx, 0, &oom);
     if (oom || !L->plans || !L->rope || !L->att_plans || !L->att_kstart || !L->thr || !L->work) {
         seterr(err,
                "%.300s: out of memory for a context of %" PRId64 " and batch of %" PRId64

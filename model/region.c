@@ -62,6 +62,28 @@ void owb_region_bufs_release(struct owb_region_bufs *b)
     memset(b, 0, sizeof *b);
 }
 
+void owb_region_attn_alloc(struct owb_attn_scratch *s, int64_t rows, int64_t hd, int64_t n_ctx,
+                           int64_t cap_swa, bool *oom)
+{
+    s->qs = owb_ld_alloc_f32(rows, hd, 1, true, oom);
+    s->sc = owb_ld_alloc_f32(rows, n_ctx, 1, false, oom);
+    s->pv = owb_ld_alloc_f32(hd, rows, 1, true, oom);
+    if (cap_swa > 0) {
+        s->kw = owb_ld_alloc_f32(cap_swa, hd, 1, true, oom);
+        s->vw = owb_ld_alloc_f32(hd, cap_swa, 1, true, oom);
+    }
+}
+
+void owb_region_attn_free(struct owb_attn_scratch *s)
+{
+    free(s->qs);
+    free(s->sc);
+    free(s->pv);
+    free(s->kw);
+    free(s->vw);
+    memset(s, 0, sizeof *s);
+}
+
 uint64_t owb_region_now_ns(void)
 {
     struct timespec ts;

@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "kernels/attn.h"
 #include "kernels/backend.h"
 #include "kernels/matmul.h"
 #include "model/arch.h"
@@ -53,6 +54,14 @@ int owb_region_bufs_init(struct owb_region_bufs *b, int nthreads, int64_t n_batc
                          int64_t none);
 /* Free what init allocated (a zeroed struct is fine). */
 void owb_region_bufs_release(struct owb_region_bufs *b);
+
+/* One thread's attention scratch (kernels/attn.h) for blocks of `rows` query rows (group * qb)
+ * of head size hd over up to n_ctx keys, with the sliding layers' window copies of cap_swa keys
+ * when cap_swa > 0. Sets *oom when an allocation fails. */
+void owb_region_attn_alloc(struct owb_attn_scratch *s, int64_t rows, int64_t hd, int64_t n_ctx,
+                           int64_t cap_swa, bool *oom);
+/* Free what owb_region_attn_alloc allocated (a zeroed struct is fine). */
+void owb_region_attn_free(struct owb_attn_scratch *s);
 
 /* What the threads of one chunk share. */
 struct owb_region {
