@@ -655,13 +655,8 @@ static int driver_init(struct owb_model *m, const struct owb_gguf *g,
 static int plan_all(struct owb_model *m, int64_t nb, char err[OWB_ERR_MAX])
 {
     struct gptoss *G = m->impl;
-    if (G->plan_nb == nb)
-        return 0;
-    int rc = owb_region_plan_weights(G->be, G->plans, m->hp.n_layer, A_PER_LAYER, layer_wt, G,
-                                     &G->output, nb, err);
-    if (!rc)
-        G->plan_nb = nb;
-    return rc;
+    return owb_region_plan_weights(G->be, G->plans, &G->plan_nb, m->hp.n_layer, A_PER_LAYER,
+                                   layer_wt, G, &G->output, nb, err);
 }
 
 void owb_gptoss_account(const struct owb_model *m, struct owb_model_cost *c)

@@ -463,13 +463,8 @@ static const struct owb_wt *layer_wt(const void *impl, int64_t l, int i)
 static int plan_all(struct owb_model *m, int64_t nb, char err[OWB_ERR_MAX])
 {
     struct llama *L = m->impl;
-    if (L->plan_nb == nb)
-        return 0;
-    int rc = owb_region_plan_weights(L->be, L->plans, m->hp.n_layer, W_PER_LAYER, layer_wt, L,
-                                     &L->output, nb, err);
-    if (!rc)
-        L->plan_nb = nb;
-    return rc;
+    return owb_region_plan_weights(L->be, L->plans, &L->plan_nb, m->hp.n_layer, W_PER_LAYER,
+                                   layer_wt, L, &L->output, nb, err);
 }
 
 void owb_llama_account(const struct owb_model *m, struct owb_model_cost *c)

@@ -245,13 +245,15 @@ int owb_region_forward(struct owb_model *m, const int32_t *tokens, int64_t n, in
     return 0;
 }
 
-int owb_region_plan_weights(const struct owb_backend *be, struct owb_be_mm *plans, int64_t n_layer,
-                            int per_layer,
+int owb_region_plan_weights(const struct owb_backend *be, struct owb_be_mm *plans, int64_t *plan_nb,
+                            int64_t n_layer, int per_layer,
                             const struct owb_wt *(*wt)(const void *impl, int64_t l, int i),
                             const void *impl, const struct owb_wt *output, int64_t nb,
                             char err[OWB_ERR_MAX])
 {
     char merr[OWB_ERR_MAX];
+    if (*plan_nb == nb)
+        return 0;
     for (int64_t l = 0; l < n_layer; l++)
         for (int i = 0; i < per_layer; i++) {
             const struct owb_wt *w = wt(impl, l, i);
@@ -265,5 +267,7 @@ int owb_region_plan_weights(const struct owb_backend *be, struct owb_be_mm *plan
         be->mm_plan(be, &plans[n_layer * per_layer], output->type, output->m, output->k, nb, merr);
     if (rc)
         snprintf(err, OWB_ERR_MAX, "output: %.400s", merr);
+    else
+        *plan_nb = nb;
     return rc;
 }

@@ -154,10 +154,11 @@ int owb_region_forward(struct owb_model *m, const int32_t *tokens, int64_t n, in
 
 /* Plan every weight matmul of a model for chunks of nb tokens on backend be: per layer the
  * per_layer weights wt(impl, l, i) names, into plans[l * per_layer + i], then the output matrix
- * into plans[n_layer * per_layer]. Returns 0, or the backend's status with err naming the layer
- * (or "output"). */
-int owb_region_plan_weights(const struct owb_backend *be, struct owb_be_mm *plans, int64_t n_layer,
-                            int per_layer,
+ * into plans[n_layer * per_layer]. *plan_nb is the chunk size the plans are for: nothing is done
+ * when it is nb already, and it is set to nb on success. Returns 0, or the backend's status with
+ * err naming the layer (or "output"). */
+int owb_region_plan_weights(const struct owb_backend *be, struct owb_be_mm *plans, int64_t *plan_nb,
+                            int64_t n_layer, int per_layer,
                             const struct owb_wt *(*wt)(const void *impl, int64_t l, int i),
                             const void *impl, const struct owb_wt *output, int64_t nb,
                             char err[OWB_ERR_MAX]);
