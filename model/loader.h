@@ -3,9 +3,10 @@
  * loader.h: what every architecture's load needs from a GGUF, checked: hyperparameters read under
  * the architecture's key prefix, products of them computed with overflow checks, tensors looked up
  * by name with their N-dimensional shape checked, weight matrices (2-D, or 3-D stacks of experts)
- * bound in place with the checks the matmul kernels need, and small 1-D/2-D tensors copied to
- * f32. Every failure fills err with "FILE: what is wrong" and returns a negative status, so a
- * crafted file gets a sentence, never undefined behaviour.
+ * bound in place with the checks the matmul kernels need, small 1-D/2-D tensors copied to f32,
+ * and what every architecture derives alike (head geometry, token embedding and output matrix,
+ * context and batch sizes). Every failure fills err with "FILE: what is wrong" and returns a
+ * negative status, so a crafted file gets a sentence, never undefined behaviour.
  *
  * Ownership: a loader borrows the open GGUF; bound weights point into its mapping.
  * Not thread-safe (one load at a time per loader).

@@ -2,11 +2,13 @@
 /*
  * region.h: the steps every architecture's forward region shares (model/llama.c, model/gptoss.c):
  * a chunk of tokens runs as one parallel region of the caller's runner whose threads meet at the
- * runtime's barrier (runtime/par.h) between steps. Here: the activation scratch a region needs
- * (allocated once at load), profile marks (worker 0's wall time split by operation class), the
- * barrier with its mark, the input step of a group of matmuls (RMSNorm, then the activations
- * quantized once per distinct layout), one matmul's row range, the residual add of a row range
- * and the smallest row range worth a grab.
+ * runtime's barrier (runtime/par.h) between steps. Here: the activation and attention scratch a
+ * region needs (allocated once at load), profile marks (worker 0's wall time split by operation
+ * class), the barrier with its mark, the input step of a group of matmuls (RMSNorm, then the
+ * activations quantized once per distinct layout), one matmul's row range, the residual add of a
+ * row range, the smallest row range worth a grab, the whole steps both architectures take alike
+ * (a projection into the residual, the logits), running a chunk's region, splitting a forward
+ * call into chunks, and the weights' plans for a chunk size.
  *
  * Input step: rows == 1 (decode): every thread normalizes and prepares the whole row into its own
  * scratch (no barrier: the row is tiny and decode is latency-bound); rows > 1: rows are split
