@@ -103,8 +103,6 @@ enum { X_GATE, X_UP, X_DOWN, X_PER_LAYER };
 /* Work counters of a layer's steps. */
 enum { S_HEADS, S_O, S_R, S_TOPK, S_GATHER, S_GU, S_PREPD, S_D, S_COMB, S_PER_LAYER };
 
-#define MAX_GROUP OWB_REGION_GROUP
-
 struct glayer {
     float *attn_norm;         /* (n_embd) */
     float *post_norm;         /* (n_embd) post_attention_norm */
@@ -205,11 +203,7 @@ void owb_gptoss_release(struct owb_model *m)
     owb_region_bufs_release(&G->rb);
     if (G->thr)
         for (int t = 0; t < G->nthreads; t++) {
-            free(G->thr[t].att.qs);
-            free(G->thr[t].att.sc);
-            free(G->thr[t].att.pv);
-            free(G->thr[t].att.kw);
-            free(G->thr[t].att.vw);
+            owb_region_attn_free(&G->thr[t].att);
             free(G->thr[t].xg);
             free(G->thr[t].xu);
             free(G->thr[t].xd);
@@ -305,16 +299,8 @@ int owb_gptoss_load(struct owb_model *m, const struct owb_gguf *g, const struct 
         if (owb_ld_u32(&ld, "attention.sliding_window_pattern", false, 2, &G->period, err))
             goto fail;
     }
-    if (hp->n_head_kv == 0)
-        hp->n_head_kv = hp->n_head;
-    if (hp->n_embd <= 0 || hp->n_layer <= 0 || hp->n_head <= 0 || hp->n_head_kv <= 0 ||
-        hp->n_head % hp->n_head_kv != 0) {
-        seterr(err,
-               "%.300s: bad hyperparameters: embedding_length %" PRId64 ", block_count %" PRId64
-               ", head_count %" PRId64 ", head_count_kv %" PRId64,
-               g->path, hp->n_embd, hp->n_layer, hp->n_head, hp->n_head_kv);
+    if (owb_ld_heads(&ld, hp, err))
         goto fail;
-    }
     if (hp->n_layer > g->n_tensors) {
         seterr(err, "%.300s: block_count %" PRId64 " but the file has %" PRId64 " tensors", g->path,
                hp->n_layer, g->n_tensors);
@@ -335,29 +321,8 @@ int owb_gptoss_load(struct owb_model *m, const struct owb_gguf *g, const struct 
         seterr(err, "%.300s: attention.sliding_window is 0 (gpt-oss needs a window)", g->path);
         goto fail;
     }
-    if (!key_len && hp->n_embd % hp->n_head) {
-        seterr(err, "%.300s: embedding_length %" PRId64 " is not a multiple of head_count %" PRId64,
-               g->path, hp->n_embd, hp->n_head);
+    if (owb_ld_head_dim(&ld, hp, key_len, val_len, err))
         goto fail;
-    }
-    hp->head_dim = key_len ? key_len : hp->n_embd / hp->n_head;
-    if (val_len && val_len != hp->head_dim) {
-        seterr(err,
-               "%.300s: value_length %" PRId64 " differs from key_length %" PRId64
-               " (not supported)",
-               g->path, val_len, hp->head_dim);
-        goto fail;
-    }
-    if (owb_ld_u32(&ld, "rope.dimension_count", false, (uint32_t)hp->head_dim, &hp->n_rot, err))
-        goto fail;
-    if (hp->n_rot <= 0 || hp->n_rot % 2 || hp->n_rot > hp->head_dim ||
-        hp->n_rot > OWB_ROPE_MAX_ROT) {
-        seterr(err,
-               "%.300s: rope.dimension_count %" PRId64
-               " must be even and at most the head size %" PRId64,
-               g->path, hp->n_rot, hp->head_dim);
-        goto fail;
-    }
     if (factor > 1.0f && stype[0] && strcmp(stype, "yarn") != 0) {
         seterr(err, "%.300s: rope scaling \"%s\" is not supported for gpt-oss (yarn)", g->path,
                stype);
@@ -380,27 +345,7 @@ int owb_gptoss_load(struct owb_model *m, const struct owb_gguf *g, const struct 
     hp->rope_neox = 1;
 
     /* Embedding and output. */
-    const struct owb_gguf_tensor *te = owb_gguf_tensor(g, "token_embd.weight");
-    if (!te || te->n_dims != 2 || te->ne[0] != hp->n_embd || te->ne[1] <= 0) {
-        if (!te)
-            seterr(err, "%.300s: tensor token_embd.weight is missing", g->path);
-        else
-            seterr(err, "%.300s: tensor token_embd.weight is not [%" PRId64 ", n_vocab]", g->path,
-                   hp->n_embd);
-        goto fail;
-    }
-    hp->n_vocab = te->ne[1];
-    G->tok_embd = (struct owb_wt){te->data, te->type, hp->n_vocab, hp->n_embd, 1, 0};
-    if (!owb_type_traits(te->type) || !owb_type_traits(te->type)->to_float) {
-        seterr(err, "%.300s: token_embd.weight: type %s cannot be dequantized", g->path,
-               owb_type_name(te->type));
-        goto fail;
-    }
-    hp->tied_output = owb_gguf_tensor(g, "output.weight") == NULL;
-    if (!hp->tied_output)
-        ld.bound_bytes += te->size_bytes;
-    if ((rc = owb_ld_matrix(&ld, hp->tied_output ? "token_embd.weight" : "output.weight",
-                            hp->n_embd, hp->n_vocab, 0, &G->output, err)))
+    if ((rc = owb_ld_embd_output(&ld, hp, &G->tok_embd, &G->output, err)))
         goto fail;
     rc = OWB_E_FORMAT;
     if (owb_ld_mul(&ld, "head_count x key_length", hp->n_head, hp->head_dim, &G->q_dim, err) ||
@@ -505,14 +450,8 @@ int owb_gptoss_load(struct owb_model *m, const struct owb_gguf *g, const struct 
     m->weight_bytes = ld.bound_bytes;
 
     /* Context and batch. */
-    m->n_ctx = o->n_ctx > 0 ? o->n_ctx : hp->n_ctx_train;
-    if (m->n_ctx <= 0) {
-        seterr(err, "%.300s: context length is 0", g->path);
+    if (owb_ld_context(&ld, m, o, err))
         goto fail;
-    }
-    m->n_batch = o->n_batch > 0 ? o->n_batch : 512;
-    if (m->n_batch > m->n_ctx)
-        m->n_batch = m->n_ctx;
 
     /* One host thread driving the backend's ops: its own buffers, none of the below. */
     if (owb_devfwd_wanted(G->be, o)) {
@@ -575,15 +514,8 @@ int owb_gptoss_load(struct owb_model *m, const struct owb_gguf *g, const struct 
     oom |= !G->sel || !G->row_tok || !G->tok_row || !G->counts || !G->offsets || !G->active ||
            !G->aoff_g || !G->aoff_d || !G->xplans || !G->thr || !G->work || !G->plans;
     if (!oom)
-        for (int t = 0; t < G->nthreads; t++) {
-            G->thr[t].att.qs = alloc_f32(group * G->qb, hd, 1, &oom);
-            G->thr[t].att.sc = owb_ld_alloc_f32(group * G->qb, m->n_ctx, 1, false, &oom);
-            G->thr[t].att.pv = alloc_f32(hd, group * G->qb, 1, &oom);
-            if (cap_swa) {
-                G->thr[t].att.kw = alloc_f32(cap_swa, hd, 1, &oom);
-                G->thr[t].att.vw = alloc_f32(hd, cap_swa, 1, &oom);
-            }
-        }
+        for (int t = 0; t < G->nthreads; t++)
+            owb_region_attn_alloc(&G->thr[t].att, group * G->qb, hd, m->n_ctx, cap_swa, &oom);
     if (oom) {
         seterr(err,
                "%.300s: out of memory for a context of %" PRId64 " and batch of %" PRId64
@@ -723,13 +655,8 @@ static int driver_init(struct owb_model *m, const struct owb_gguf *g,
 static int plan_all(struct owb_model *m, int64_t nb, char err[OWB_ERR_MAX])
 {
     struct gptoss *G = m->impl;
-    if (G->plan_nb == nb)
-        return 0;
-    int rc = owb_region_plan_weights(G->be, G->plans, m->hp.n_layer, A_PER_LAYER, layer_wt, G,
-                                     &G->output, nb, err);
-    if (!rc)
-        G->plan_nb = nb;
-    return rc;
+    return owb_region_plan_weights(G->be, G->plans, &G->plan_nb, m->hp.n_layer, A_PER_LAYER,
+                                   layer_wt, G, &G->output, nb, err);
 }
 
 void owb_gptoss_account(const struct owb_model *m, struct owb_model_cost *c)
@@ -792,42 +719,12 @@ struct fwd {
     struct owb_region rg; /* barrier, input scratch, profile (model/region.h) */
 };
 
-#define input owb_input
 #define grab_rows owb_region_grab_rows
-#define add_rows owb_region_add_rows
-
-static inline void mark(struct fwd *f, int tid, uint64_t *bucket)
-{
-    owb_region_mark(&f->rg, tid, bucket);
-}
-
-static void barrier(struct fwd *f, int tid, int nth)
-{
-    owb_region_barrier(&f->rg, tid, nth);
-}
-
-static void input_step(struct fwd *f, int tid, int nth, const float *src, int64_t lds, int64_t rows,
-                       const float *w, const struct owb_be_mm *const *p, int np, struct input *in)
-{
-    owb_region_input(&f->rg, tid, nth, src, lds, rows, w, p, np, in);
-}
-
-static void mm(struct fwd *f, int tid, const struct owb_be_mm *p, const void *w, const void *act,
-               const float *x, int64_t ldx, float *y, int64_t ldy, int64_t r0, int64_t r1)
-{
-    owb_region_mm(&f->rg, tid, p, w, act, x, ldx, y, ldy, r0, r1);
-}
+#define add_bias owb_region_add_bias
 
 static bool same_act(const struct owb_be_mm *a, const struct owb_be_mm *b)
 {
     return a->cpu.act_row_bytes && owb_matmul_act_compatible(&a->cpu, &b->cpu);
-}
-
-static void add_bias(float *y, int64_t ld, int64_t nb, const float *bias, int64_t r0, int64_t r1)
-{
-    if (bias && r1 > r0)
-        for (int64_t b = 0; b < nb; b++)
-            owb_add(y + b * ld + r0, y + b * ld + r0, bias + r0, r1 - r0);
 }
 
 /* Q/K/V biases, RoPE (the layer's table) and cache writes of KV heads [g0, g1). */
@@ -909,7 +806,7 @@ static void moe_decode(struct fwd *f, int tid, int nth, const struct glayer *ly,
     const void *ag = p[X_GATE].cpu.act_row_bytes ? T->xg : NULL;
     const void *au = !p[X_UP].cpu.act_row_bytes ? NULL : share ? T->xg : T->xu;
     if (P)
-        mark(f, tid, &P->other_ns);
+        owb_region_mark(&f->rg, tid, &P->other_ns);
 
     /* gate/up rows of the k experts: row ia * F + r of hg is row r of choice ia */
     while (owb_grab(&work[S_GU], K * F, grab_rows(&p[X_GATE]), A, nth, &r0, &r1))
@@ -917,15 +814,17 @@ static void moe_decode(struct fwd *f, int tid, int nth, const struct glayer *ly,
         {
             const int64_t e = T->sel[ia];
             float *hg = G->hg + ia * F, *hu = G->hu + ia * F;
-            mm(f, tid, &p[X_GATE], owb_wt_expert(&ly->x[X_GATE], e), ag, xn, E, hg, F, a0, a1);
-            mm(f, tid, &p[X_UP], owb_wt_expert(&ly->x[X_UP], e), au, xn, E, hu, F, a0, a1);
+            owb_region_mm(&f->rg, tid, &p[X_GATE], owb_wt_expert(&ly->x[X_GATE], e), ag, xn, E, hg,
+                          F, a0, a1);
+            owb_region_mm(&f->rg, tid, &p[X_UP], owb_wt_expert(&ly->x[X_UP], e), au, xn, E, hu, F,
+                          a0, a1);
             add_bias(hg, F, 1, ly->bg ? ly->bg + e * F : NULL, a0, a1);
             add_bias(hu, F, 1, ly->bu ? ly->bu + e * F : NULL, a0, a1);
             owb_swiglu_oai(hg + a0, hg + a0, hu + a0, a1 - a0, OAI_ALPHA, OAI_LIMIT);
             if (P)
-                mark(f, tid, &P->other_ns);
+                owb_region_mark(&f->rg, tid, &P->other_ns);
         }
-    barrier(f, tid, nth);
+    owb_region_barrier(&f->rg, tid, nth);
 
     const size_t adr = p[X_DOWN].cpu.act_row_bytes;
     if (adr)
@@ -933,13 +832,14 @@ static void moe_decode(struct fwd *f, int tid, int nth, const struct glayer *ly,
             G->be->mm_prepare(&p[X_DOWN], G->hg + ia * F, F, (char *)T->xd + (size_t)ia * adr, 0,
                               1);
     if (P)
-        mark(f, tid, &P->matmul_ns[p[X_DOWN].wtype]);
+        owb_region_mark(&f->rg, tid, &P->matmul_ns[p[X_DOWN].wtype]);
     while (owb_grab(&work[S_D], E, grab_rows(&p[X_DOWN]), A, nth, &r0, &r1)) {
         for (int64_t ia = 0; ia < K; ia++) {
             const int64_t e = T->sel[ia];
             float *de = G->de + ia * E;
-            mm(f, tid, &p[X_DOWN], owb_wt_expert(&ly->x[X_DOWN], e),
-               adr ? (char *)T->xd + (size_t)ia * adr : NULL, G->hg + ia * F, F, de, E, r0, r1);
+            owb_region_mm(&f->rg, tid, &p[X_DOWN], owb_wt_expert(&ly->x[X_DOWN], e),
+                          adr ? (char *)T->xd + (size_t)ia * adr : NULL, G->hg + ia * F, F, de, E,
+                          r0, r1);
             add_bias(de, E, 1, ly->bd ? ly->bd + e * E : NULL, r0, r1);
         }
         float *acc = T->acc;
@@ -950,9 +850,9 @@ static void moe_decode(struct fwd *f, int tid, int nth, const struct glayer *ly,
                 acc[i] += G->de[ia * E + i] * T->selw[ia];
         owb_add(G->x + r0, G->x + r0, acc + r0, r1 - r0);
         if (P)
-            mark(f, tid, &P->other_ns);
+            owb_region_mark(&f->rg, tid, &P->other_ns);
     }
-    barrier(f, tid, nth);
+    owb_region_barrier(&f->rg, tid, nth);
 }
 
 static void moe_step(struct fwd *f, int tid, int nth, const struct glayer *ly,
@@ -967,13 +867,14 @@ static void moe_step(struct fwd *f, int tid, int nth, const struct glayer *ly,
 
     /* Router logits of the normed residual. */
     const struct owb_be_mm *pr = &G->plans[(ly - G->layers) * A_PER_LAYER + A_R];
-    struct input in;
-    input_step(f, tid, nth, G->x, E, nb, ly->post_norm, &pr, 1, &in);
+    struct owb_input in;
+    owb_region_input(&f->rg, tid, nth, G->x, E, nb, ly->post_norm, &pr, 1, &in);
     while (owb_grab(&work[S_R], X, grab_rows(pr), A, nth, &r0, &r1)) {
-        mm(f, tid, pr, ly->w[A_R].data, in.act[0], in.x, in.ldx, G->rlog, X, r0, r1);
+        owb_region_mm(&f->rg, tid, pr, ly->w[A_R].data, in.act[0], in.x, in.ldx, G->rlog, X, r0,
+                      r1);
         add_bias(G->rlog, X, nb, ly->br, r0, r1);
     }
-    barrier(f, tid, nth);
+    owb_region_barrier(&f->rg, tid, nth);
     if (nb == 1) {
         moe_decode(f, tid, nth, ly, work, in.x);
         return;
@@ -988,14 +889,14 @@ static void moe_step(struct fwd *f, int tid, int nth, const struct glayer *ly,
                     w[j] *= G->w_scale;
         }
     if (P)
-        mark(f, tid, &P->other_ns);
-    barrier(f, tid, nth);
+        owb_region_mark(&f->rg, tid, &P->other_ns);
+    owb_region_barrier(&f->rg, tid, nth);
     if (tid == 0) {
         route_plan(f, ly);
         if (P)
-            mark(f, tid, &P->other_ns);
+            owb_region_mark(&f->rg, tid, &P->other_ns);
     }
-    barrier(f, tid, nth);
+    owb_region_barrier(&f->rg, tid, nth);
 
     /* Gather each chosen expert's tokens (normed again from the residual: the same operation
      * as the router's input) and prepare them for gate and up. */
@@ -1013,9 +914,9 @@ static void moe_step(struct fwd *f, int tid, int nth, const struct glayer *ly,
                 G->be->mm_prepare(&p[X_UP], G->xe + o0 * E, E, (char *)G->xact_u + G->aoff_g[e], 0,
                                   c);
             if (P)
-                mark(f, tid, &P->matmul_ns[p[X_GATE].wtype]);
+                owb_region_mark(&f->rg, tid, &P->matmul_ns[p[X_GATE].wtype]);
         }
-    barrier(f, tid, nth);
+    owb_region_barrier(&f->rg, tid, nth);
 
     /* Gate and up rows of every chosen expert, biases, SwiGLU. */
     const int64_t gmin = NA ? grab_rows(&G->xplans[G->active[0] * X_PER_LAYER]) : 1;
@@ -1029,19 +930,19 @@ static void moe_step(struct fwd *f, int tid, int nth, const struct glayer *ly,
                              : same_act(&p[X_GATE], &p[X_UP]) ? ag
                                                               : (char *)G->xact_u + G->aoff_g[e];
             float *hg = G->hg + o0 * F, *hu = G->hu + o0 * F;
-            mm(f, tid, &p[X_GATE], owb_wt_expert(&ly->x[X_GATE], e), ag, G->xe + o0 * E, E, hg, F,
-               a0, a1);
-            mm(f, tid, &p[X_UP], owb_wt_expert(&ly->x[X_UP], e), au, G->xe + o0 * E, E, hu, F, a0,
-               a1);
+            owb_region_mm(&f->rg, tid, &p[X_GATE], owb_wt_expert(&ly->x[X_GATE], e), ag,
+                          G->xe + o0 * E, E, hg, F, a0, a1);
+            owb_region_mm(&f->rg, tid, &p[X_UP], owb_wt_expert(&ly->x[X_UP], e), au, G->xe + o0 * E,
+                          E, hu, F, a0, a1);
             add_bias(hg, F, c, ly->bg ? ly->bg + e * F : NULL, a0, a1);
             add_bias(hu, F, c, ly->bu ? ly->bu + e * F : NULL, a0, a1);
             for (int64_t b = 0; b < c; b++)
                 owb_swiglu_oai(hg + b * F + a0, hg + b * F + a0, hu + b * F + a0, a1 - a0,
                                OAI_ALPHA, OAI_LIMIT);
             if (P)
-                mark(f, tid, &P->other_ns);
+                owb_region_mark(&f->rg, tid, &P->other_ns);
         }
-    barrier(f, tid, nth);
+    owb_region_barrier(&f->rg, tid, nth);
 
     /* The hidden rows prepared for down. */
     while (owb_grab(&work[S_PREPD], NA, 1, 1, nth, &r0, &r1))
@@ -1051,9 +952,9 @@ static void moe_step(struct fwd *f, int tid, int nth, const struct glayer *ly,
             if (p->cpu.act_row_bytes)
                 G->be->mm_prepare(p, G->hg + o0 * F, F, (char *)G->xact_d + G->aoff_d[e], 0, c);
             if (P)
-                mark(f, tid, &P->matmul_ns[p->wtype]);
+                owb_region_mark(&f->rg, tid, &P->matmul_ns[p->wtype]);
         }
-    barrier(f, tid, nth);
+    owb_region_barrier(&f->rg, tid, nth);
 
     /* Down rows of every chosen expert (+ bias). */
     const int64_t dmin = NA ? grab_rows(&G->xplans[G->active[0] * X_PER_LAYER + X_DOWN]) : 1;
@@ -1063,11 +964,11 @@ static void moe_step(struct fwd *f, int tid, int nth, const struct glayer *ly,
             const int64_t e = G->active[ia], o0 = G->offsets[e], c = G->counts[e];
             const struct owb_be_mm *p = &G->xplans[e * X_PER_LAYER + X_DOWN];
             const void *ad = p->cpu.act_row_bytes ? (char *)G->xact_d + G->aoff_d[e] : NULL;
-            mm(f, tid, p, owb_wt_expert(&ly->x[X_DOWN], e), ad, G->hg + o0 * F, F, G->de + o0 * E,
-               E, a0, a1);
+            owb_region_mm(&f->rg, tid, p, owb_wt_expert(&ly->x[X_DOWN], e), ad, G->hg + o0 * F, F,
+                          G->de + o0 * E, E, a0, a1);
             add_bias(G->de + o0 * E, E, c, ly->bd ? ly->bd + e * E : NULL, a0, a1);
         }
-    barrier(f, tid, nth);
+    owb_region_barrier(&f->rg, tid, nth);
 
     /* Weighted sum in the order of each token's choices, into the residual. */
     float *acc = G->thr[tid].acc;
@@ -1085,8 +986,8 @@ static void moe_step(struct fwd *f, int tid, int nth, const struct glayer *ly,
             owb_add(G->x + b * E, G->x + b * E, acc, E);
         }
     if (P)
-        mark(f, tid, &P->other_ns);
-    barrier(f, tid, nth);
+        owb_region_mark(&f->rg, tid, &P->other_ns);
+    owb_region_barrier(&f->rg, tid, nth);
 }
 
 static void chunk_fn(void *ctx, int tid, int nth)
@@ -1096,14 +997,14 @@ static void chunk_fn(void *ctx, int tid, int nth)
     struct gptoss *G = f->G;
     const struct owb_hparams *hp = &m->hp;
     const int64_t D = hp->n_embd, QD = G->q_dim, KD = G->kv_dim, nb = f->nb;
-    const int64_t hd = hp->head_dim, group = hp->n_head / hp->n_head_kv, A = OWB_MATMUL_ROW_ALIGN;
+    const int64_t hd = hp->head_dim, group = hp->n_head / hp->n_head_kv;
     struct owb_model_profile *P = f->rg.prof;
-    struct input in;
+    struct owb_input in;
     int64_t r0, r1;
 
     OWB_ASSERT(nth <= G->nthreads);
     if (P && tid == 0)
-        mark(f, tid, &P->sync_ns);
+        owb_region_mark(&f->rg, tid, &P->sync_ns);
     for (int64_t l = 0; l < hp->n_layer; l++) {
         const struct glayer *ly = &G->layers[l];
         const struct owb_be_mm *pl = &G->plans[l * A_PER_LAYER];
@@ -1113,7 +1014,7 @@ static void chunk_fn(void *ctx, int tid, int nth)
 
         /* Attention: q, k, v by KV head, then that head's attention (window, sinks). */
         const struct owb_be_mm *pqkv[3] = {&pl[A_Q], &pl[A_K], &pl[A_V]};
-        input_step(f, tid, nth, G->x, D, nb, ly->attn_norm, pqkv, 3, &in);
+        owb_region_input(&f->rg, tid, nth, G->x, D, nb, ly->attn_norm, pqkv, 3, &in);
         const struct owb_attn_args aa = {
             .q = G->q,
             .out = G->att_out,
@@ -1128,51 +1029,41 @@ static void chunk_fn(void *ctx, int tid, int nth)
             .scale = 1.0f / sqrtf((float)hd),
         };
         while (owb_grab(&work[S_HEADS], hp->n_head_kv, 1, 1, nth, &r0, &r1)) {
-            mm(f, tid, &pl[A_Q], ly->w[A_Q].data, in.act[0], in.x, in.ldx, G->q, QD,
-               r0 * group * hd, r1 * group * hd);
-            mm(f, tid, &pl[A_K], ly->w[A_K].data, in.act[1], in.x, in.ldx, G->kb, KD, r0 * hd,
-               r1 * hd);
-            mm(f, tid, &pl[A_V], ly->w[A_V].data, in.act[2], in.x, in.ldx, G->vb, KD, r0 * hd,
-               r1 * hd);
+            owb_region_mm(&f->rg, tid, &pl[A_Q], ly->w[A_Q].data, in.act[0], in.x, in.ldx, G->q, QD,
+                          r0 * group * hd, r1 * group * hd);
+            owb_region_mm(&f->rg, tid, &pl[A_K], ly->w[A_K].data, in.act[1], in.x, in.ldx, G->kb,
+                          KD, r0 * hd, r1 * hd);
+            owb_region_mm(&f->rg, tid, &pl[A_V], ly->w[A_V].data, in.act[2], in.x, in.ldx, G->vb,
+                          KD, r0 * hd, r1 * hd);
             qkv_finish(f, ly, kc, vc, r0, r1);
             owb_attn_heads(&G->blocks[ly->window ? 1 : 0], &aa, r0, r1, &G->thr[tid].att);
             if (P)
-                mark(f, tid, &P->attention_ns);
+                owb_region_mark(&f->rg, tid, &P->attention_ns);
         }
-        barrier(f, tid, nth);
+        owb_region_barrier(&f->rg, tid, nth);
 
         /* Output projection + bias + residual. */
-        const struct owb_be_mm *po = &pl[A_O];
-        input_step(f, tid, nth, G->att_out, QD, nb, NULL, &po, 1, &in);
-        while (owb_grab(&work[S_O], D, grab_rows(po), A, nth, &r0, &r1)) {
-            mm(f, tid, po, ly->w[A_O].data, in.act[0], in.x, in.ldx, G->proj, D, r0, r1);
-            add_bias(G->proj, D, nb, ly->bo, r0, r1);
-            add_rows(G->x, G->proj, D, nb, r0, r1);
-            if (P)
-                mark(f, tid, &P->other_ns);
-        }
-        barrier(f, tid, nth);
+        owb_region_residual(&f->rg, tid, nth, G->att_out, QD, nb, &pl[A_O], ly->w[A_O].data, ly->bo,
+                            G->proj, G->x, &work[S_O]);
 
         moe_step(f, tid, nth, ly, work);
     }
 
-    const int64_t V = hp->n_vocab;
-    _Atomic int64_t *work = G->work + hp->n_layer * S_PER_LAYER;
-    const struct owb_be_mm *p = f->logits_all ? &G->plans[hp->n_layer * A_PER_LAYER] : &G->out1;
-    if (!f->logits_all && !f->last)
-        return;
-    if (f->logits_all)
-        input_step(f, tid, nth, G->x, D, nb, G->output_norm, &p, 1, &in);
-    else
-        input_step(f, tid, nth, G->x + (nb - 1) * D, D, 1, G->output_norm, &p, 1, &in);
-    while (owb_grab(work, V, grab_rows(p), A, nth, &r0, &r1))
-        mm(f, tid, p, G->output.data, in.act[0], in.x, in.ldx, f->logits, V, r0, r1);
+    owb_region_logits(&f->rg, tid, nth, G->x, nb, G->output_norm,
+                      &G->plans[hp->n_layer * A_PER_LAYER], &G->out1, &G->output, f->logits_all,
+                      f->last, f->logits, G->work + hp->n_layer * S_PER_LAYER);
 }
 
+/* One chunk of nb <= n_batch tokens at positions pos..: the weights' plans for nb, embedding
+ * rows, both RoPE tables and both attention plans on the calling thread, then the layers as one
+ * parallel region. */
 static int forward_chunk(struct owb_model *m, const int32_t *tokens, int64_t nb, int64_t pos,
                          float *logits, bool logits_all, bool last, char err[OWB_ERR_MAX])
 {
     struct gptoss *G = m->impl;
+    int rc = plan_all(m, nb, err);
+    if (rc)
+        return rc;
     const struct owb_hparams *hp = &m->hp;
     const int64_t D = hp->n_embd, group = hp->n_head / hp->n_head_kv;
     struct fwd f = {
@@ -1191,21 +1082,13 @@ static int forward_chunk(struct owb_model *m, const int32_t *tokens, int64_t nb,
     for (int j = 0; j < 2; j++) {
         G->blocks[j].plans = G->att_plans[j];
         G->blocks[j].kstart = G->att_kstart[j];
-        int rc = owb_attn_plan(&G->blocks[j], pos, nb, G->qb, group, hp->head_dim,
-                               j ? G->window : 0, G->isa, err);
+        rc = owb_attn_plan(&G->blocks[j], pos, nb, G->qb, group, hp->head_dim, j ? G->window : 0,
+                           G->isa, err);
         if (rc)
             return rc;
     }
-    for (int64_t i = 0; i <= hp->n_layer * S_PER_LAYER; i++)
-        atomic_store_explicit(&G->work[i], 0, memory_order_relaxed);
-    if (f.rg.prof)
-        mark(&f, 0, &f.rg.prof->other_ns);
-    if (G->runner && G->runner->run && G->nthreads > 1)
-        G->runner->run(G->runner->pool, chunk_fn, &f);
-    else
-        chunk_fn(&f, 0, 1);
-    if (f.rg.prof)
-        mark(&f, 0, &f.rg.prof->sync_ns);
+    owb_region_run(&f.rg, G->runner, G->nthreads, G->work, hp->n_layer * S_PER_LAYER + 1, chunk_fn,
+                   &f);
     return 0;
 }
 
@@ -1216,15 +1099,5 @@ int owb_gptoss_forward(struct owb_model *m, const int32_t *tokens, int64_t n, in
     struct gptoss *G = m->impl;
     if (G->dev)
         return owb_devfwd_forward(G->dev, m, tokens, n, pos, logits, logits_all, err);
-    for (int64_t i = 0; i < n; i += m->n_batch) {
-        int64_t nb = n - i < m->n_batch ? n - i : m->n_batch;
-        int rc = plan_all(m, nb, err);
-        if (!rc)
-            rc = forward_chunk(m, tokens + i, nb, pos + i,
-                               logits_all ? logits + i * m->hp.n_vocab : logits, logits_all,
-                               i + nb == n, err);
-        if (rc)
-            return rc;
-    }
-    return 0;
+    return owb_region_forward(m, tokens, n, pos, logits, logits_all, forward_chunk, err);
 }

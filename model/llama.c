@@ -58,8 +58,6 @@ enum { W_Q, W_K, W_V, W_O, W_GATE, W_UP, W_DOWN, W_PER_LAYER };
  * gate/up and of down; then the rows of the logits. */
 enum { S_HEADS, S_Q, S_K, S_V, S_O, S_GU, S_D, S_PER_LAYER };
 
-#define MAX_GROUP OWB_REGION_GROUP /* matmuls sharing one input in a parallel region */
-
 struct layer {
     float *attn_norm; /* (n_embd) */
     float *ffn_norm;  /* (n_embd) */
@@ -149,9 +147,7 @@ void owb_llama_release(struct owb_model *m)
     owb_region_bufs_release(&L->rb);
     if (L->thr)
         for (int t = 0; t < L->nthreads; t++) {
-            free(L->thr[t].att.qs);
-            free(L->thr[t].att.sc);
-            free(L->thr[t].att.pv);
+            owb_region_attn_free(&L->thr[t].att);
         }
     free(L->thr);
     free(L->att_plans);
@@ -208,39 +204,10 @@ int owb_llama_load(struct owb_model *m, const struct owb_gguf *g, const struct o
         owb_ld_f32(&ld, "rope.freq_base", 10000.0f, &hp->rope_freq_base, err) ||
         owb_ld_f32(&ld, "attention.layer_norm_rms_epsilon", 1e-5f, &hp->rms_eps, err))
         goto fail;
-    if (hp->n_head_kv == 0)
-        hp->n_head_kv = hp->n_head;
-    if (hp->n_embd <= 0 || hp->n_layer <= 0 || hp->n_head <= 0 || hp->n_head_kv <= 0 ||
-        hp->n_head % hp->n_head_kv != 0) {
-        seterr(err,
-               "%.300s: bad hyperparameters: embedding_length %" PRId64 ", block_count %" PRId64
-               ", head_count %" PRId64 ", head_count_kv %" PRId64,
-               g->path, hp->n_embd, hp->n_layer, hp->n_head, hp->n_head_kv);
+    if (owb_ld_heads(&ld, hp, err))
         goto fail;
-    }
-    if (!key_len && hp->n_embd % hp->n_head) {
-        seterr(err, "%.300s: embedding_length %" PRId64 " is not a multiple of head_count %" PRId64,
-               g->path, hp->n_embd, hp->n_head);
+    if (owb_ld_head_dim(&ld, hp, key_len, val_len, err))
         goto fail;
-    }
-    hp->head_dim = key_len ? key_len : hp->n_embd / hp->n_head;
-    if (val_len && val_len != hp->head_dim) {
-        seterr(err,
-               "%.300s: value_length %" PRId64 " differs from key_length %" PRId64
-               " (not supported)",
-               g->path, val_len, hp->head_dim);
-        goto fail;
-    }
-    if (owb_ld_u32(&ld, "rope.dimension_count", false, (uint32_t)hp->head_dim, &hp->n_rot, err))
-        goto fail;
-    if (hp->n_rot <= 0 || hp->n_rot % 2 || hp->n_rot > hp->head_dim ||
-        hp->n_rot > OWB_ROPE_MAX_ROT) {
-        seterr(err,
-               "%.300s: rope.dimension_count %" PRId64
-               " must be even and at most the head size %" PRId64,
-               g->path, hp->n_rot, hp->head_dim);
-        goto fail;
-    }
     hp->rope_freq_scale = 1.0f;
     {
         char k[128];
@@ -265,27 +232,7 @@ int owb_llama_load(struct owb_model *m, const struct owb_gguf *g, const struct o
     }
 
     /* Embedding: ne = [n_embd, n_vocab]. */
-    const struct owb_gguf_tensor *te = owb_gguf_tensor(g, "token_embd.weight");
-    if (!te || te->n_dims != 2 || te->ne[0] != hp->n_embd || te->ne[1] <= 0) {
-        if (!te)
-            seterr(err, "%.300s: tensor token_embd.weight is missing", g->path);
-        else
-            seterr(err, "%.300s: tensor token_embd.weight is not [%" PRId64 ", n_vocab]", g->path,
-                   hp->n_embd);
-        goto fail;
-    }
-    hp->n_vocab = te->ne[1];
-    L->tok_embd = (struct owb_wt){te->data, te->type, hp->n_vocab, hp->n_embd, 1, 0};
-    if (!owb_type_traits(te->type) || !owb_type_traits(te->type)->to_float) {
-        seterr(err, "%.300s: token_embd.weight: type %s cannot be dequantized", g->path,
-               owb_type_name(te->type));
-        goto fail;
-    }
-    hp->tied_output = owb_gguf_tensor(g, "output.weight") == NULL;
-    if (!hp->tied_output)
-        ld.bound_bytes += te->size_bytes;
-    if ((rc = owb_ld_matrix(&ld, hp->tied_output ? "token_embd.weight" : "output.weight",
-                            hp->n_embd, hp->n_vocab, 0, &L->output, err)))
+    if ((rc = owb_ld_embd_output(&ld, hp, &L->tok_embd, &L->output, err)))
         goto fail;
     rc = OWB_E_FORMAT;
 
@@ -384,14 +331,8 @@ int owb_llama_load(struct owb_model *m, const struct owb_gguf *g, const struct o
     }
 
     /* Context and batch. */
-    m->n_ctx = o->n_ctx > 0 ? o->n_ctx : hp->n_ctx_train;
-    if (m->n_ctx <= 0) {
-        seterr(err, "%.300s: context length is 0", g->path);
+    if (owb_ld_context(&ld, m, o, err))
         goto fail;
-    }
-    m->n_batch = o->n_batch > 0 ? o->n_batch : 512;
-    if (m->n_batch > m->n_ctx)
-        m->n_batch = m->n_ctx;
 
     /* What the model binds (the per-token costs: owb_llama_account). */
     m->weight_bytes = ld.bound_bytes;
@@ -430,11 +371,8 @@ int owb_llama_load(struct owb_model *m, const struct owb_gguf *g, const struct o
     L->work = calloc((size_t)(hp->n_layer * S_PER_LAYER + 1), sizeof *L->work);
     L->plans = calloc((size_t)(hp->n_layer * W_PER_LAYER + 1), sizeof *L->plans);
     if (!oom && L->thr)
-        for (int t = 0; t < L->nthreads; t++) {
-            L->thr[t].att.qs = alloc_f32(group * L->qb, hd, 1, &oom);
-            L->thr[t].att.sc = owb_ld_alloc_f32(group * L->qb, m->n_ctx, 1, false, &oom);
-            L->thr[t].att.pv = alloc_f32(hd, group * L->qb, 1, &oom);
-        }
+        for (int t = 0; t < L->nthreads; t++)
+            owb_region_attn_alloc(&L->thr[t].att, group * L->qb, hd, m->n_ctx, 0, &oom);
     if (oom || !L->plans || !L->rope || !L->att_plans || !L->att_kstart || !L->thr || !L->work) {
         seterr(err,
                "%.300s: out of memory for a context of %" PRId64 " and batch of %" PRId64
@@ -525,13 +463,8 @@ static const struct owb_wt *layer_wt(const void *impl, int64_t l, int i)
 static int plan_all(struct owb_model *m, int64_t nb, char err[OWB_ERR_MAX])
 {
     struct llama *L = m->impl;
-    if (L->plan_nb == nb)
-        return 0;
-    int rc = owb_region_plan_weights(L->be, L->plans, m->hp.n_layer, W_PER_LAYER, layer_wt, L,
-                                     &L->output, nb, err);
-    if (!rc)
-        L->plan_nb = nb;
-    return rc;
+    return owb_region_plan_weights(L->be, L->plans, &L->plan_nb, m->hp.n_layer, W_PER_LAYER,
+                                   layer_wt, L, &L->output, nb, err);
 }
 
 void owb_llama_account(const struct owb_model *m, struct owb_model_cost *c)
@@ -586,27 +519,9 @@ struct fwd {
     struct owb_region rg; /* barrier, input scratch, profile (model/region.h) */
 };
 
-#define input owb_input
-
-static inline void mark(struct fwd *f, int tid, uint64_t *bucket)
-{
-    owb_region_mark(&f->rg, tid, bucket);
-}
-
-static void barrier(struct fwd *f, int tid, int nth)
-{
-    owb_region_barrier(&f->rg, tid, nth);
-}
-
-static void input_step(struct fwd *f, int tid, int nth, const float *src, int64_t lds, int64_t rows,
-                       const float *w, const struct owb_be_mm *const *p, int np, struct input *in)
-{
-    owb_region_input(&f->rg, tid, nth, src, lds, rows, w, p, np, in);
-}
-
 /* Output rows [r0, r1) of matmul i of the step's input. */
 static void mm(struct fwd *f, int tid, const struct owb_be_mm *p, const struct owb_wt *w,
-               const struct input *in, int i, float *y, int64_t ldy, int64_t r0, int64_t r1)
+               const struct owb_input *in, int i, float *y, int64_t ldy, int64_t r0, int64_t r1)
 {
     owb_region_mm(&f->rg, tid, p, w->data, in->act[i], in->x, in->ldx, y, ldy, r0, r1);
 }
@@ -665,12 +580,12 @@ static void chunk_fn(void *ctx, int tid, int nth)
      * heads spread evenly enough; else Q/K/V by rows, a barrier, then the heads. */
     const bool fuse = hp->n_head_kv % nth == 0 || hp->n_head_kv >= 4 * nth;
     struct owb_model_profile *P = f->rg.prof;
-    struct input in;
+    struct owb_input in;
     int64_t r0, r1;
 
     OWB_ASSERT(nth <= L->nthreads); /* per-thread scratch was allocated for nthreads */
     if (P && tid == 0)
-        mark(f, tid, &P->sync_ns); /* region start */
+        owb_region_mark(&f->rg, tid, &P->sync_ns); /* region start */
 
     for (int64_t l = 0; l < hp->n_layer; l++) {
         const struct layer *ly = &L->layers[l];
@@ -681,7 +596,7 @@ static void chunk_fn(void *ctx, int tid, int nth)
 
         /* Attention block: q, k, v of the normed residual, RoPE, cache, attention. */
         const struct owb_be_mm *pqkv[3] = {&pl[W_Q], &pl[W_K], &pl[W_V]};
-        input_step(f, tid, nth, L->x, D, nb, ly->attn_norm, pqkv, 3, &in);
+        owb_region_input(&f->rg, tid, nth, L->x, D, nb, ly->attn_norm, pqkv, 3, &in);
         if (!fuse) {
             while (grab(&work[S_Q], QD, grab_rows(&pl[W_Q], &ly->w[W_Q]), A, nth, &r0, &r1))
                 mm(f, tid, &pl[W_Q], &ly->w[W_Q], &in, 0, L->q, QD, r0, r1);
@@ -689,7 +604,7 @@ static void chunk_fn(void *ctx, int tid, int nth)
                 mm(f, tid, &pl[W_K], &ly->w[W_K], &in, 1, L->kb, KD, r0, r1);
             while (grab(&work[S_V], KD, grab_rows(&pl[W_V], &ly->w[W_V]), A, nth, &r0, &r1))
                 mm(f, tid, &pl[W_V], &ly->w[W_V], &in, 2, L->vb, KD, r0, r1);
-            barrier(f, tid, nth);
+            owb_region_barrier(&f->rg, tid, nth);
         }
         while (grab(&work[S_HEADS], hp->n_head_kv, 1, 1, nth, &r0, &r1)) {
             if (fuse) {
@@ -701,56 +616,34 @@ static void chunk_fn(void *ctx, int tid, int nth)
             qkv_finish(f, ly, kc, vc, r0, r1);
             attention(f, tid, kc, vc, r0, r1);
             if (P)
-                mark(f, tid, &P->attention_ns);
+                owb_region_mark(&f->rg, tid, &P->attention_ns);
         }
-        barrier(f, tid, nth);
+        owb_region_barrier(&f->rg, tid, nth);
 
         /* Output projection + residual. */
-        const struct owb_be_mm *po = &pl[W_O];
-        input_step(f, tid, nth, L->att_out, QD, nb, NULL, &po, 1, &in);
-        while (grab(&work[S_O], D, grab_rows(po, &ly->w[W_O]), A, nth, &r0, &r1)) {
-            mm(f, tid, po, &ly->w[W_O], &in, 0, L->proj, D, r0, r1);
-            add_rows(L->x, L->proj, D, nb, r0, r1);
-            if (P)
-                mark(f, tid, &P->other_ns);
-        }
-        barrier(f, tid, nth);
+        owb_region_residual(&f->rg, tid, nth, L->att_out, QD, nb, &pl[W_O], ly->w[W_O].data, NULL,
+                            L->proj, L->x, &work[S_O]);
 
         /* Feed-forward block: down(silu(gate(x)) * up(x)). */
         const struct owb_be_mm *pgu[2] = {&pl[W_GATE], &pl[W_UP]};
-        input_step(f, tid, nth, L->x, D, nb, ly->ffn_norm, pgu, 2, &in);
+        owb_region_input(&f->rg, tid, nth, L->x, D, nb, ly->ffn_norm, pgu, 2, &in);
         while (grab(&work[S_GU], F, grab_rows(pgu[0], &ly->w[W_GATE]), A, nth, &r0, &r1)) {
             mm(f, tid, pgu[0], &ly->w[W_GATE], &in, 0, L->hb, F, r0, r1);
             mm(f, tid, pgu[1], &ly->w[W_UP], &in, 1, L->hb2, F, r0, r1);
             for (int64_t b = 0; b < nb; b++)
                 owb_silu_mul(L->hb + b * F + r0, L->hb + b * F + r0, L->hb2 + b * F + r0, r1 - r0);
             if (P)
-                mark(f, tid, &P->other_ns);
+                owb_region_mark(&f->rg, tid, &P->other_ns);
         }
-        barrier(f, tid, nth);
-        const struct owb_be_mm *pd = &pl[W_DOWN];
-        input_step(f, tid, nth, L->hb, F, nb, NULL, &pd, 1, &in);
-        while (grab(&work[S_D], D, grab_rows(pd, &ly->w[W_DOWN]), A, nth, &r0, &r1)) {
-            mm(f, tid, pd, &ly->w[W_DOWN], &in, 0, L->proj, D, r0, r1);
-            add_rows(L->x, L->proj, D, nb, r0, r1);
-            if (P)
-                mark(f, tid, &P->other_ns);
-        }
-        barrier(f, tid, nth);
+        owb_region_barrier(&f->rg, tid, nth);
+        owb_region_residual(&f->rg, tid, nth, L->hb, F, nb, &pl[W_DOWN], ly->w[W_DOWN].data, NULL,
+                            L->proj, L->x, &work[S_D]);
     }
 
     /* Logits: every row of the chunk, or only the last token of the last chunk. */
-    const int64_t V = hp->n_vocab;
-    _Atomic int64_t *work = L->work + hp->n_layer * S_PER_LAYER;
-    const struct owb_be_mm *p = f->logits_all ? &L->plans[hp->n_layer * W_PER_LAYER] : &L->out1;
-    if (!f->logits_all && !f->last)
-        return;
-    if (f->logits_all)
-        input_step(f, tid, nth, L->x, D, nb, L->output_norm, &p, 1, &in);
-    else
-        input_step(f, tid, nth, L->x + (nb - 1) * D, D, 1, L->output_norm, &p, 1, &in);
-    while (grab(work, V, grab_rows(p, &L->output), A, nth, &r0, &r1))
-        mm(f, tid, p, &L->output, &in, 0, f->logits, V, r0, r1);
+    owb_region_logits(&f->rg, tid, nth, L->x, nb, L->output_norm,
+                      &L->plans[hp->n_layer * W_PER_LAYER], &L->out1, &L->output, f->logits_all,
+                      f->last, f->logits, L->work + hp->n_layer * S_PER_LAYER);
 }
 
 static void rope_cache(const struct owb_model *m, const struct llama *L, int64_t pos,
@@ -772,12 +665,16 @@ static void rope_cache(const struct owb_model *m, const struct llama *L, int64_t
     }
 }
 
-/* One chunk of nb <= n_batch tokens at positions pos..: embedding rows, RoPE tables and the
- * attention plans on the calling thread, then the layers as one parallel region. */
+/* One chunk of nb <= n_batch tokens at positions pos..: the weights' plans for nb, embedding
+ * rows, RoPE tables and the attention plans on the calling thread, then the layers as one
+ * parallel region. */
 static int forward_chunk(struct owb_model *m, const int32_t *tokens, int64_t nb, int64_t pos,
                          float *logits, bool logits_all, bool last, char err[OWB_ERR_MAX])
 {
     struct llama *L = m->impl;
+    int rc = plan_all(m, nb, err);
+    if (rc)
+        return rc;
     const struct owb_hparams *hp = &m->hp;
     const int64_t D = hp->n_embd, group = hp->n_head / hp->n_head_kv;
     struct fwd f = {
@@ -794,20 +691,12 @@ static int forward_chunk(struct owb_model *m, const int32_t *tokens, int64_t nb,
     /* Attention blocks: qb query tokens each, keys up to the block's last position. */
     L->blocks.plans = L->att_plans;
     L->blocks.kstart = L->att_kstart;
-    int rc = owb_attn_plan(&L->blocks, pos, nb, L->qb, group, hp->head_dim, 0, L->isa, err);
+    rc = owb_attn_plan(&L->blocks, pos, nb, L->qb, group, hp->head_dim, 0, L->isa, err);
     if (rc)
         return rc;
     f.nblk = L->blocks.nblk;
-    for (int64_t i = 0; i <= hp->n_layer * S_PER_LAYER; i++)
-        atomic_store_explicit(&L->work[i], 0, memory_order_relaxed); /* published by run() */
-    if (f.rg.prof)
-        mark(&f, 0, &f.rg.prof->other_ns);
-    if (L->runner && L->runner->run && L->nthreads > 1)
-        L->runner->run(L->runner->pool, chunk_fn, &f);
-    else
-        chunk_fn(&f, 0, 1);
-    if (f.rg.prof)
-        mark(&f, 0, &f.rg.prof->sync_ns); /* the region's end */
+    owb_region_run(&f.rg, L->runner, L->nthreads, L->work, hp->n_layer * S_PER_LAYER + 1, chunk_fn,
+                   &f);
     return 0;
 }
 
@@ -818,15 +707,5 @@ int owb_llama_forward(struct owb_model *m, const int32_t *tokens, int64_t n, int
     struct llama *L = m->impl;
     if (L->dev)
         return owb_devfwd_forward(L->dev, m, tokens, n, pos, logits, logits_all, err);
-    for (int64_t i = 0; i < n; i += m->n_batch) {
-        int64_t nb = n - i < m->n_batch ? n - i : m->n_batch;
-        int rc = plan_all(m, nb, err);
-        if (!rc)
-            rc = forward_chunk(m, tokens + i, nb, pos + i,
-                               logits_all ? logits + i * m->hp.n_vocab : logits, logits_all,
-                               i + nb == n, err);
-        if (rc)
-            return rc;
-    }
-    return 0;
+    return owb_region_forward(m, tokens, n, pos, logits, logits_all, forward_chunk, err);
 }

@@ -13,6 +13,7 @@
 
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
+#include "model/arch.h"
 
 __attribute__((format(printf, 2, 3))) static void seterr(char *err, const char *fmt, ...)
 {
@@ -204,4 +205,90 @@ float *owb_ld_alloc_f32(int64_t a, int64_t b, int64_t c, bool zero, bool *oom)
     else if (zero)
         memset(p, 0, (size_t)bytes);
     return p;
+}
+
+int owb_ld_heads(const struct owb_loader *ld, struct owb_hparams *hp, char err[OWB_ERR_MAX])
+{
+    if (hp->n_head_kv == 0)
+        hp->n_head_kv = hp->n_head;
+    if (hp->n_embd <= 0 || hp->n_layer <= 0 || hp->n_head <= 0 || hp->n_head_kv <= 0 ||
+        hp->n_head % hp->n_head_kv != 0) {
+        seterr(err,
+               "%.300s: bad hyperparameters: embedding_length %" PRId64 ", block_count %" PRId64
+               ", head_count %" PRId64 ", head_count_kv %" PRId64,
+               ld->g->path, hp->n_embd, hp->n_layer, hp->n_head, hp->n_head_kv);
+        return OWB_E_FORMAT;
+    }
+    return 0;
+}
+
+int owb_ld_head_dim(struct owb_loader *ld, struct owb_hparams *hp, int64_t key_len, int64_t val_len,
+                    char err[OWB_ERR_MAX])
+{
+    const char *path = ld->g->path;
+    if (!key_len && hp->n_embd % hp->n_head) {
+        seterr(err, "%.300s: embedding_length %" PRId64 " is not a multiple of head_count %" PRId64,
+               path, hp->n_embd, hp->n_head);
+        return OWB_E_FORMAT;
+    }
+    hp->head_dim = key_len ? key_len : hp->n_embd / hp->n_head;
+    if (val_len && val_len != hp->head_dim) {
+        seterr(err,
+               "%.300s: value_length %" PRId64 " differs from key_length %" PRId64
+               " (not supported)",
+               path, val_len, hp->head_dim);
+        return OWB_E_FORMAT;
+    }
+    if (owb_ld_u32(ld, "rope.dimension_count", false, (uint32_t)hp->head_dim, &hp->n_rot, err))
+        return OWB_E_FORMAT;
+    if (hp->n_rot <= 0 || hp->n_rot % 2 || hp->n_rot > hp->head_dim ||
+        hp->n_rot > OWB_ROPE_MAX_ROT) {
+        seterr(err,
+               "%.300s: rope.dimension_count %" PRId64
+               " must be even and at most the head size %" PRId64,
+               path, hp->n_rot, hp->head_dim);
+        return OWB_E_FORMAT;
+    }
+    return 0;
+}
+
+int owb_ld_embd_output(struct owb_loader *ld, struct owb_hparams *hp, struct owb_wt *tok_embd,
+                       struct owb_wt *output, char err[OWB_ERR_MAX])
+{
+    const struct owb_gguf *g = ld->g;
+    const struct owb_gguf_tensor *te = owb_gguf_tensor(g, "token_embd.weight");
+    if (!te || te->n_dims != 2 || te->ne[0] != hp->n_embd || te->ne[1] <= 0) {
+        if (!te)
+            seterr(err, "%.300s: tensor token_embd.weight is missing", g->path);
+        else
+            seterr(err, "%.300s: tensor token_embd.weight is not [%" PRId64 ", n_vocab]", g->path,
+                   hp->n_embd);
+        return OWB_E_FORMAT;
+    }
+    hp->n_vocab = te->ne[1];
+    *tok_embd = (struct owb_wt){te->data, te->type, hp->n_vocab, hp->n_embd, 1, 0};
+    if (!owb_type_traits(te->type) || !owb_type_traits(te->type)->to_float) {
+        seterr(err, "%.300s: token_embd.weight: type %s cannot be dequantized", g->path,
+               owb_type_name(te->type));
+        return OWB_E_FORMAT;
+    }
+    hp->tied_output = owb_gguf_tensor(g, "output.weight") == NULL;
+    if (!hp->tied_output)
+        ld->bound_bytes += te->size_bytes;
+    return owb_ld_matrix(ld, hp->tied_output ? "token_embd.weight" : "output.weight", hp->n_embd,
+                         hp->n_vocab, 0, output, err);
+}
+
+int owb_ld_context(const struct owb_loader *ld, struct owb_model *m, const struct owb_model_opts *o,
+                   char err[OWB_ERR_MAX])
+{
+    m->n_ctx = o->n_ctx > 0 ? o->n_ctx : m->hp.n_ctx_train;
+    if (m->n_ctx <= 0) {
+        seterr(err, "%.300s: context length is 0", ld->g->path);
+        return OWB_E_FORMAT;
+    }
+    m->n_batch = o->n_batch > 0 ? o->n_batch : 512;
+    if (m->n_batch > m->n_ctx)
+        m->n_batch = m->n_ctx;
+    return 0;
 }

@@ -3,9 +3,10 @@
  * loader.h: what every architecture's load needs from a GGUF, checked: hyperparameters read under
  * the architecture's key prefix, products of them computed with overflow checks, tensors looked up
  * by name with their N-dimensional shape checked, weight matrices (2-D, or 3-D stacks of experts)
- * bound in place with the checks the matmul kernels need, and small 1-D/2-D tensors copied to
- * f32. Every failure fills err with "FILE: what is wrong" and returns a negative status, so a
- * crafted file gets a sentence, never undefined behaviour.
+ * bound in place with the checks the matmul kernels need, small 1-D/2-D tensors copied to f32,
+ * and what every architecture derives alike (head geometry, token embedding and output matrix,
+ * context and batch sizes). Every failure fills err with "FILE: what is wrong" and returns a
+ * negative status, so a crafted file gets a sentence, never undefined behaviour.
  *
  * Ownership: a loader borrows the open GGUF; bound weights point into its mapping.
  * Not thread-safe (one load at a time per loader).
@@ -84,6 +85,32 @@ int owb_ld_vec(struct owb_loader *ld, const char *name, int64_t n, int64_t n2, b
 
 /* Per-layer tensor name "blk.L.base.suffix" into buf. */
 void owb_ld_name(char *buf, size_t size, int64_t layer, const char *base, const char *suffix);
+
+struct owb_hparams;
+struct owb_model;
+struct owb_model_opts;
+
+/* The head counts of hp once its keys are read: n_head_kv defaulted to n_head, then n_embd,
+ * n_layer and both head counts checked positive, n_head a multiple of n_head_kv. */
+int owb_ld_heads(const struct owb_loader *ld, struct owb_hparams *hp, char err[OWB_ERR_MAX]);
+
+/* hp->head_dim: key_len (attention.key_length), or n_embd / n_head when 0; val_len
+ * (attention.value_length) must be 0 or the same. Then hp->n_rot: rope.dimension_count (default
+ * head_dim), even, at most head_dim and OWB_ROPE_MAX_ROT. */
+int owb_ld_head_dim(struct owb_loader *ld, struct owb_hparams *hp, int64_t key_len, int64_t val_len,
+                    char err[OWB_ERR_MAX]);
+
+/* token_embd.weight ([n_embd, n_vocab], a type with a dequantizer) as *tok_embd, setting
+ * hp->n_vocab; then output.weight bound as *output, or the embedding again when absent
+ * (hp->tied_output). The embedding counts in bound_bytes only when the output is separate.
+ * Returns 0, OWB_E_FORMAT or owb_ld_matrix's status. */
+int owb_ld_embd_output(struct owb_loader *ld, struct owb_hparams *hp, struct owb_wt *tok_embd,
+                       struct owb_wt *output, char err[OWB_ERR_MAX]);
+
+/* m->n_ctx: o->n_ctx, or the training context when 0 (0 refused); m->n_batch: o->n_batch, or 512
+ * when 0, at most n_ctx. */
+int owb_ld_context(const struct owb_loader *ld, struct owb_model *m, const struct owb_model_opts *o,
+                   char err[OWB_ERR_MAX]);
 
 /* a * b * c floats, 64-byte aligned; zeroed when zero. Sets *oom (and returns NULL) on overflow
  * or allocation failure; free() the result. */

@@ -62,6 +62,28 @@ void owb_region_bufs_release(struct owb_region_bufs *b)
     memset(b, 0, sizeof *b);
 }
 
+void owb_region_attn_alloc(struct owb_attn_scratch *s, int64_t rows, int64_t hd, int64_t n_ctx,
+                           int64_t cap_swa, bool *oom)
+{
+    s->qs = owb_ld_alloc_f32(rows, hd, 1, true, oom);
+    s->sc = owb_ld_alloc_f32(rows, n_ctx, 1, false, oom);
+    s->pv = owb_ld_alloc_f32(hd, rows, 1, true, oom);
+    if (cap_swa > 0) {
+        s->kw = owb_ld_alloc_f32(cap_swa, hd, 1, true, oom);
+        s->vw = owb_ld_alloc_f32(hd, cap_swa, 1, true, oom);
+    }
+}
+
+void owb_region_attn_free(struct owb_attn_scratch *s)
+{
+    free(s->qs);
+    free(s->sc);
+    free(s->pv);
+    free(s->kw);
+    free(s->vw);
+    memset(s, 0, sizeof *s);
+}
+
 uint64_t owb_region_now_ns(void)
 {
     struct timespec ts;
@@ -149,13 +171,89 @@ void owb_region_add_rows(float *y, const float *d, int64_t ld, int64_t nb, int64
             owb_add(y + b * ld + r0, y + b * ld + r0, d + b * ld + r0, r1 - r0);
 }
 
-int owb_region_plan_weights(const struct owb_backend *be, struct owb_be_mm *plans, int64_t n_layer,
-                            int per_layer,
+void owb_region_add_bias(float *y, int64_t ld, int64_t nb, const float *bias, int64_t r0,
+                         int64_t r1)
+{
+    if (bias && r1 > r0)
+        for (int64_t b = 0; b < nb; b++)
+            owb_add(y + b * ld + r0, y + b * ld + r0, bias + r0, r1 - r0);
+}
+
+void owb_region_residual(struct owb_region *r, int tid, int nth, const float *src, int64_t lds,
+                         int64_t nb, const struct owb_be_mm *p, const void *w, const float *bias,
+                         float *proj, float *x, _Atomic int64_t *work)
+{
+    const int64_t D = p->m;
+    struct owb_input in;
+    int64_t r0, r1;
+    owb_region_input(r, tid, nth, src, lds, nb, NULL, &p, 1, &in);
+    while (owb_grab(work, D, owb_region_grab_rows(p), OWB_MATMUL_ROW_ALIGN, nth, &r0, &r1)) {
+        owb_region_mm(r, tid, p, w, in.act[0], in.x, in.ldx, proj, D, r0, r1);
+        owb_region_add_bias(proj, D, nb, bias, r0, r1);
+        owb_region_add_rows(x, proj, D, nb, r0, r1);
+        if (r->prof)
+            owb_region_mark(r, tid, &r->prof->other_ns);
+    }
+    owb_region_barrier(r, tid, nth);
+}
+
+void owb_region_logits(struct owb_region *r, int tid, int nth, const float *x, int64_t nb,
+                       const float *norm, const struct owb_be_mm *p_all, const struct owb_be_mm *p1,
+                       const struct owb_wt *output, bool all, bool last, float *logits,
+                       _Atomic int64_t *work)
+{
+    const int64_t D = p_all->k, V = output->m;
+    const struct owb_be_mm *p = all ? p_all : p1;
+    struct owb_input in;
+    int64_t r0, r1;
+    if (!all && !last)
+        return;
+    if (all)
+        owb_region_input(r, tid, nth, x, D, nb, norm, &p, 1, &in);
+    else
+        owb_region_input(r, tid, nth, x + (nb - 1) * D, D, 1, norm, &p, 1, &in);
+    while (owb_grab(work, V, owb_region_grab_rows(p), OWB_MATMUL_ROW_ALIGN, nth, &r0, &r1))
+        owb_region_mm(r, tid, p, output->data, in.act[0], in.x, in.ldx, logits, V, r0, r1);
+}
+
+void owb_region_run(struct owb_region *r, const struct owb_runner *runner, int nthreads,
+                    _Atomic int64_t *work, int64_t nwork, owb_par_fn fn, void *ctx)
+{
+    for (int64_t i = 0; i < nwork; i++)
+        atomic_store_explicit(&work[i], 0, memory_order_relaxed); /* published by run() */
+    if (r->prof)
+        owb_region_mark(r, 0, &r->prof->other_ns);
+    if (runner && runner->run && nthreads > 1)
+        runner->run(runner->pool, fn, ctx);
+    else
+        fn(ctx, 0, 1);
+    if (r->prof)
+        owb_region_mark(r, 0, &r->prof->sync_ns); /* the region's end */
+}
+
+int owb_region_forward(struct owb_model *m, const int32_t *tokens, int64_t n, int64_t pos,
+                       float *logits, bool logits_all, owb_region_chunk_fn chunk,
+                       char err[OWB_ERR_MAX])
+{
+    for (int64_t i = 0; i < n; i += m->n_batch) {
+        int64_t nb = n - i < m->n_batch ? n - i : m->n_batch;
+        int rc = chunk(m, tokens + i, nb, pos + i, logits_all ? logits + i * m->hp.n_vocab : logits,
+                       logits_all, i + nb == n, err);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+int owb_region_plan_weights(const struct owb_backend *be, struct owb_be_mm *plans, int64_t *plan_nb,
+                            int64_t n_layer, int per_layer,
                             const struct owb_wt *(*wt)(const void *impl, int64_t l, int i),
                             const void *impl, const struct owb_wt *output, int64_t nb,
                             char err[OWB_ERR_MAX])
 {
     char merr[OWB_ERR_MAX];
+    if (*plan_nb == nb)
+        return 0;
     for (int64_t l = 0; l < n_layer; l++)
         for (int i = 0; i < per_layer; i++) {
             const struct owb_wt *w = wt(impl, l, i);
@@ -169,5 +267,7 @@ int owb_region_plan_weights(const struct owb_backend *be, struct owb_be_mm *plan
         be->mm_plan(be, &plans[n_layer * per_layer], output->type, output->m, output->k, nb, merr);
     if (rc)
         snprintf(err, OWB_ERR_MAX, "output: %.400s", merr);
+    else
+        *plan_nb = nb;
     return rc;
 }
