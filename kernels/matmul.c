@@ -20,9 +20,10 @@ static void rows_ref_dot(const struct owb_mm_args *a, int64_t r0, int64_t r1);
 static void rows_ref_dequant(const struct owb_mm_args *a, int64_t r0, int64_t r1);
 
 /* The reference entries carry no type: the traits come from the plan through args. */
-static const struct owb_mm_kernel kern_ref_dot = {OWB_TYPE_COUNT, OWB_ISA_REF, 1, 0, "ref", NULL};
+static const struct owb_mm_kernel kern_ref_dot = {OWB_TYPE_COUNT, OWB_ISA_REF, 1, 0,
+                                                  "ref",          NULL,        0};
 static const struct owb_mm_kernel kern_ref_dequant = {OWB_TYPE_COUNT, OWB_ISA_REF, 1, 0,
-                                                      "ref",          NULL};
+                                                      "ref",          NULL,        0};
 
 /* The traits of the plan being run by a reference kernel (set per call in owb_matmul_rows). */
 struct ref_args {
@@ -231,6 +232,85 @@ int owb_matmul_plan_init(struct owb_matmul_plan *p, enum owb_type wtype, int64_t
     return OWB_OK;
 }
 
+bool owb_wlayout_ok(enum owb_wlayout wl, enum owb_type wtype, int64_t m, int64_t k)
+{
+    if (wl == OWB_WL_ROWS)
+        return true;
+    if (wl != OWB_WL_REP8 || m <= 0 || k <= 0 || k % OWB_QK || wtype != OWB_TYPE_MXFP4)
+        return false;
+    return owb_row_size(wtype, k) <= OWB_WL_MAX_ROW_BYTES;
+}
+
+enum owb_wlayout owb_matmul_wlayout_best(enum owb_type wtype, int64_t m, int64_t k,
+                                         enum owb_isa isa)
+{
+    if (wtype == OWB_TYPE_MXFP4 && k >= 8 * OWB_QK && isa == OWB_ISA_AVX512 &&
+        owb_isa_supported(isa) && owb_isa_has_vnni() && owb_isa_has_vbmi() &&
+        owb_wlayout_ok(OWB_WL_REP8, wtype, m, k))
+        return OWB_WL_REP8;
+    return OWB_WL_ROWS;
+}
+
+int owb_matmul_plan_wlayout(struct owb_matmul_plan *p, enum owb_wlayout wl, char err[OWB_ERR_MAX])
+{
+    if (!owb_wlayout_ok(wl, p->wtype, p->m, p->k)) {
+        snprintf(err, OWB_ERR_MAX,
+                 "matmul: %s weights of %lld x %lld cannot be held in weight layout %d (REP8: "
+                 "mxfp4, rows of at most %d bytes)",
+                 owb_type_name(p->wtype), (long long)p->m, (long long)p->k, (int)wl,
+                 OWB_WL_MAX_ROW_BYTES);
+        return OWB_E_USAGE;
+    }
+    if (p->wl == wl)
+        return OWB_OK;
+    p->wl = wl;
+    if (wl != OWB_WL_ROWS) {
+        const char *tag = p->kern->il8 ? " rep8" : " rep8-unpacked";
+        const size_t n = strlen(p->path);
+        if (n + strlen(tag) < sizeof p->path)
+            memcpy(p->path + n, tag, strlen(tag) + 1);
+    }
+    return OWB_OK;
+}
+
+/* One mxfp4 row between the layouts: groups of 8 blocks repacked (REP8) or as stored. */
+static void rep8_row(uint8_t *row, int64_t nb, bool pack)
+{
+    uint8_t g[136];
+    for (int64_t b = 0; b + 8 <= nb; b += 8) {
+        uint8_t *src = row + b * 17;
+        for (int j = 0; j < 8; j++) {
+            if (pack) {
+                g[128 + j] = src[17 * j];
+                memcpy(g + 8 * j, src + 17 * j + 1, 8);
+                memcpy(g + 64 + 8 * j, src + 17 * j + 9, 8);
+            } else {
+                g[17 * j] = src[128 + j];
+                memcpy(g + 17 * j + 1, src + 8 * j, 8);
+                memcpy(g + 17 * j + 9, src + 64 + 8 * j, 8);
+            }
+        }
+        memcpy(src, g, sizeof g);
+    }
+}
+
+int owb_wlayout_convert(enum owb_type wtype, int64_t m, int64_t k, void *w, enum owb_wlayout from,
+                        enum owb_wlayout to, char err[OWB_ERR_MAX])
+{
+    if (!owb_wlayout_ok(from, wtype, m, k) || !owb_wlayout_ok(to, wtype, m, k)) {
+        snprintf(err, OWB_ERR_MAX,
+                 "matmul: %s weights of %lld x %lld cannot be converted between layouts %d and %d",
+                 owb_type_name(wtype), (long long)m, (long long)k, (int)from, (int)to);
+        return OWB_E_USAGE;
+    }
+    if (from == to)
+        return OWB_OK;
+    const size_t rb = owb_row_size(wtype, k);
+    for (int64_t r = 0; r < m; r++)
+        rep8_row((uint8_t *)w + (size_t)r * rb, k / OWB_QK, to == OWB_WL_REP8);
+    return OWB_OK;
+}
+
 size_t owb_matmul_act_bytes(const struct owb_matmul_plan *p)
 {
     return p->act_row_bytes * (size_t)p->batch;
@@ -330,6 +410,42 @@ static bool kern_prefetches(const struct owb_mm_kernel *kern, size_t rb)
             kern->wtype == OWB_TYPE_Q6_K);
 }
 
+static void run_rows(const struct owb_matmul_plan *p, struct ref_args *ra, int64_t r0, int64_t r1)
+{
+    if (p->kern == &kern_ref_dot)
+        rows_ref_dot(&ra->a, r0, r1);
+    else if (p->kern == &kern_ref_dequant)
+        rows_ref_dequant(&ra->a, r0, r1);
+    else if (p->batch <= OWB_MATMUL_GEMV_MAX_BATCH && ra->a.w_row_bytes <= PF_MAX_ROW_BYTES &&
+             !kern_prefetches(p->kern, ra->a.w_row_bytes))
+        rows_prefetched(p->kern, &ra->a, r0, r1);
+    else
+        p->kern->rows(&ra->a, r0, r1);
+}
+
+/* REP8 weights for a kernel that reads rows as stored: each row unpacked into a row buffer and
+ * run alone (the same operations on the same bytes, so the same bits; slower, which is why
+ * owb_matmul_wlayout_best picks REP8 only where the kernels read it themselves). */
+static void rows_gathered(const struct owb_matmul_plan *p, const struct ref_args *ra, int64_t r0,
+                          int64_t r1)
+{
+    static _Thread_local _Alignas(64) uint8_t row[OWB_WL_MAX_ROW_BYTES];
+    const struct owb_mm_args src = {
+        .w = ra->a.w, .w_row_bytes = ra->a.w_row_bytes, .wl = p->wl, .k = p->k};
+    const int bs = (int)ra->tr->type_size;
+    const int64_t nb = p->k / OWB_QK;
+    struct ref_args g = *ra;
+    g.a.w = row;
+    g.a.wl = OWB_WL_ROWS;
+    for (int64_t r = r0; r < r1; r++) {
+        uint8_t tmp[34];
+        for (int64_t b = 0; b < nb; b++)
+            memcpy(row + (size_t)b * (size_t)bs, owb_mm_blk(&src, r, b, bs, tmp), (size_t)bs);
+        g.a.y = ra->a.y + r;
+        run_rows(p, &g, 0, 1);
+    }
+}
+
 void owb_matmul_rows(const struct owb_matmul_plan *p, const void *W, const void *act,
                      const float *X, int64_t ldx, float *Y, int64_t ldy, int64_t r0, int64_t r1)
 {
@@ -347,16 +463,12 @@ void owb_matmul_rows(const struct owb_matmul_plan *p, const void *W, const void 
     ra.a.ldx = ldx;
     ra.a.y = Y;
     ra.a.ldy = ldy;
+    ra.a.wl = p->kern->il8 ? (int)p->wl : OWB_WL_ROWS;
     ra.tr = owb_type_traits(p->wtype);
-    if (p->kern == &kern_ref_dot)
-        rows_ref_dot(&ra.a, r0, r1);
-    else if (p->kern == &kern_ref_dequant)
-        rows_ref_dequant(&ra.a, r0, r1);
-    else if (p->batch <= OWB_MATMUL_GEMV_MAX_BATCH && ra.a.w_row_bytes <= PF_MAX_ROW_BYTES &&
-             !kern_prefetches(p->kern, ra.a.w_row_bytes))
-        rows_prefetched(p->kern, &ra.a, r0, r1);
+    if (p->wl != OWB_WL_ROWS && !p->kern->il8)
+        rows_gathered(p, &ra, r0, r1);
     else
-        p->kern->rows(&ra.a, r0, r1);
+        run_rows(p, &ra, r0, r1);
 }
 
 int owb_matmul(enum owb_type wtype, const void *W, int64_t m, int64_t k, const float *X,

@@ -58,6 +58,19 @@
 
 struct owb_mm_kernel; /* private: the chosen kernel table entry (kernels/cpu/matmul_cpu.h) */
 
+/*
+ * How the rows of a weight matrix lie in memory.
+ * ROWS: as GGUF stores them (row r at r * row_bytes).
+ * REP8 (mxfp4): rows keep their place and length, but in each full group of 8 blocks (136 bytes)
+ * the 8 blocks' quant bytes 0-7 come first (block j at 8 j), then their bytes 8-15 (at 64 + 8 j),
+ * then their 8 scale bytes; the last nb % 8 blocks stay as stored. That is the order in which the
+ * VBMI GEMV gathered them (two vpermt2b and a masked gather per row and group), so it reads them
+ * with plain loads: 1 core from L2 27 -> 34 GB/s, 2 threads in the experts' decode pattern 1.07x
+ * (docs/perf-notes.md, session 6). The engine converts weights it owns (a copied file, never a
+ * mapping) once at load; every kernel gives the same bits in either layout.
+ */
+enum owb_wlayout { OWB_WL_ROWS = 0, OWB_WL_REP8 = 1 };
+
 /* A planned multiplication; filled by owb_matmul_plan_init, read-only afterwards. */
 struct owb_matmul_plan {
     enum owb_type wtype;    /* weight format */
@@ -69,6 +82,7 @@ struct owb_matmul_plan {
     char path[64]; /* what runs, e.g. "avx512-vnni q4_0xq8_0 gemv", "avx512-bf16 bf16xbf16 dpbf16
                       gemv" or "ref q5_0xq8_0 vec_dot" */
     /* private to kernels/ */
+    enum owb_wlayout wl; /* layout of W (OWB_WL_ROWS unless owb_matmul_plan_wlayout set it) */
     const struct owb_mm_kernel *kern;
     void (*prep)(const float *x, uint8_t *act_row, int64_t k, int off);
     int act_layout, act_off;
@@ -81,6 +95,23 @@ struct owb_matmul_plan {
  * not a multiple of the type's block size. err names the problem. */
 int owb_matmul_plan_init(struct owb_matmul_plan *p, enum owb_type wtype, int64_t m, int64_t k,
                          int64_t batch, enum owb_isa isa, char err[OWB_ERR_MAX]);
+
+/* The layout in which weights of this type and shape run fastest with `isa`'s kernels on this
+ * CPU: REP8 for mxfp4 where the VBMI GEMV runs (rows of 8 blocks or more, at most
+ * OWB_WL_MAX_ROW_BYTES), else ROWS. */
+#define OWB_WL_MAX_ROW_BYTES 16384
+enum owb_wlayout owb_matmul_wlayout_best(enum owb_type wtype, int64_t m, int64_t k,
+                                         enum owb_isa isa);
+/* Whether weights of this type and shape can be held in layout wl (ROWS always; REP8: mxfp4 rows
+ * of at most OWB_WL_MAX_ROW_BYTES). */
+bool owb_wlayout_ok(enum owb_wlayout wl, enum owb_type wtype, int64_t m, int64_t k);
+/* Make a plan read W in layout wl (every path gives the bits of ROWS: the kernels that read REP8
+ * themselves do, the others get each row unpacked first). OWB_E_USAGE when !owb_wlayout_ok. */
+int owb_matmul_plan_wlayout(struct owb_matmul_plan *p, enum owb_wlayout wl, char err[OWB_ERR_MAX]);
+/* Rewrite the m x k matrix w (one expert) in place from layout `from` to `to` (a permutation
+ * inside each row). OWB_E_USAGE when a layout is not ok for the shape. */
+int owb_wlayout_convert(enum owb_type wtype, int64_t m, int64_t k, void *w, enum owb_wlayout from,
+                        enum owb_wlayout to, char err[OWB_ERR_MAX]);
 
 /* Bytes of activation scratch the plan needs (batch * act_row_bytes); 0 when X is used directly. */
 size_t owb_matmul_act_bytes(const struct owb_matmul_plan *p);

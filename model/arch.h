@@ -50,6 +50,9 @@ struct owb_model_opts {
      * environment does the same). A backend without host threads (cuda) always runs it. */
     bool driver;
     bool no_graphs; /* the driver decodes op by op even where the backend records graphs */
+    /* Keep every weight in the file's row layout: no load-time conversion of weights the process
+     * owns into the layout its kernels read fastest (kernels/matmul.h, enum owb_wlayout). */
+    bool rows_layout;
 };
 
 /* Hyperparameters shared by the decoder-only architectures. */
@@ -136,6 +139,8 @@ struct owb_model {
         bool driver;             /* one host thread drives the backend's ops (model/devfwd.h) */
         bool graphs;             /* decode steps are recorded as a graph where the backend can */
         bool grouped_experts;    /* MoE chunks run one matmul per used expert (mm_grp) */
+        uint64_t rep8_bytes;     /* weight bytes held repacked (OWB_WL_REP8, kernels/matmul.h);
+                                    0: every weight in the file's row layout */
         uint64_t graph_launches; /* decode steps replayed from the recorded graph */
         uint64_t plain_steps;    /* chunks and decode steps queued op by op */
         uint64_t device_bytes;   /* backend memory the driver allocated (weights it copied, KV

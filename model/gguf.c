@@ -810,6 +810,7 @@ struct owb_gguf *owb_gguf_open_weights(const char *path, enum owb_gguf_mem mem,
         goto fail;
     if (used)
         *used = mem;
+    g->owned = mem == OWB_GGUF_MEM_COPY;
     if (huge_bytes && mem == OWB_GGUF_MEM_COPY)
         *huge_bytes = huge_bytes_of(g->map, g->file_size);
     return g;
@@ -818,6 +819,25 @@ fail:
         close(fd);
     owb_gguf_close(g);
     return NULL;
+}
+
+int owb_gguf_writable(const struct owb_gguf *g, bool writable, char err[OWB_ERR_MAX])
+{
+    if (!g->owned || !g->map) {
+        seterr(err, "%s: the weights are a file mapping, not a private copy", g->path);
+        return OWB_E_UNSUPPORTED;
+    }
+    if (mprotect(g->map, g->file_size, writable ? PROT_READ | PROT_WRITE : PROT_READ) != 0) {
+        seterr(err, "%s: mprotect: %s", g->path, strerror(errno));
+        return OWB_E_IO;
+    }
+    return OWB_OK;
+}
+
+void owb_gguf_set_wlayout(const struct owb_gguf *g, const struct owb_gguf_tensor *t, int wl)
+{
+    OWB_ASSERT(g->owned && t >= g->tensors && t < g->tensors + g->n_tensors);
+    g->tensors[t - g->tensors].wlayout = wl; /* the table is the reader's own allocation */
 }
 
 struct owb_gguf *owb_gguf_open(const char *path, char err[OWB_ERR_MAX])

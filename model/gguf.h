@@ -86,6 +86,8 @@ struct owb_gguf_tensor {
     size_t size_bytes;             /* bytes of data */
     int64_t n_elements;
     const void *data; /* into the mapping (aligned to the file's alignment) */
+    int wlayout; /* enum owb_wlayout (kernels/matmul.h) of the data in memory: 0 as in the file;
+                    another after a loader converted an owned copy (owb_gguf_set_wlayout) */
 };
 
 struct owb_gguf {
@@ -98,6 +100,8 @@ struct owb_gguf {
     struct owb_gguf_kv *kv;
     int64_t n_tensors;
     struct owb_gguf_tensor *tensors;
+    bool owned; /* the tensor data is this process's anonymous copy (OWB_GGUF_MEM_COPY): a
+                   loader may rewrite it in place between owb_gguf_writable(g, true) and (false) */
     /* private */
     const unsigned char *base;
     void *map; /* munmap'ed on close; NULL for owb_gguf_open_mem */
@@ -134,6 +138,12 @@ struct owb_gguf *owb_gguf_open_weights(const char *path, enum owb_gguf_mem mem,
  * messages. Tensor data is aligned only as far as `data` is. */
 struct owb_gguf *owb_gguf_open_mem(const void *data, size_t size, const char *name,
                                    char err[OWB_ERR_MAX]);
+/* Make an owned copy's pages writable (true) or read-only again (false). OWB_E_UNSUPPORTED for a
+ * file mapping or a caller's image (never written). */
+int owb_gguf_writable(const struct owb_gguf *g, bool writable, char err[OWB_ERR_MAX]);
+/* Record that tensor t of g (an owned copy) now holds its data in layout wl, so that a later load
+ * from the same open file binds it as such instead of converting it again. */
+void owb_gguf_set_wlayout(const struct owb_gguf *g, const struct owb_gguf_tensor *t, int wl);
 /* Unmap and free; NULL is a no-op. */
 void owb_gguf_close(struct owb_gguf *g);
 

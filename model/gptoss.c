@@ -217,6 +217,8 @@ void owb_gptoss_release(struct owb_model *m)
 }
 
 static int plan_all(struct owb_model *m, int64_t nb, char err[OWB_ERR_MAX]);
+static int relayout_experts(struct owb_model *m, const struct owb_gguf *g,
+                            const struct owb_model_opts *o, char err[OWB_ERR_MAX]);
 static int driver_init(struct owb_model *m, const struct owb_gguf *g,
                        const struct owb_model_opts *o, char err[OWB_ERR_MAX]);
 
@@ -453,6 +455,15 @@ int owb_gptoss_load(struct owb_model *m, const struct owb_gguf *g, const struct 
     if (owb_ld_context(&ld, m, o, err))
         goto fail;
 
+    if ((rc = relayout_experts(m, g, o, err)))
+        goto fail;
+    for (int64_t l = 0; l < hp->n_layer; l++)
+        for (int i = 0; i < X_PER_LAYER; i++) {
+            const struct owb_wt *w = &G->layers[l].x[i];
+            if (w->wl != OWB_WL_ROWS)
+                m->exec.rep8_bytes += (uint64_t)w->n_exp * w->exp_stride;
+        }
+
     /* One host thread driving the backend's ops: its own buffers, none of the below. */
     if (owb_devfwd_wanted(G->be, o)) {
         if ((rc = driver_init(m, g, o, err)))
@@ -590,6 +601,59 @@ static const struct owb_wt *layer_wt(const void *impl, int64_t l, int i)
 static void driver_rope(const void *impl, int table, int64_t pos, struct owb_rope_cache *rc)
 {
     owb_yarn_cache(rc, &((const struct gptoss *)impl)->yarn[table], pos);
+}
+
+/* Expert matrices the cpu kernels read faster in another layout (kernels/matmul.h: mxfp4 as REP8
+ * where the VBMI GEMV runs) are converted in place, once, when the weights are this process's own
+ * copy of the file (never a file mapping, which other processes share) and the host-threads
+ * forward pass runs them; the tensor table remembers the layout for later loads from the same
+ * copy. Every kernel gives the same bits in either layout. */
+static int relayout_experts(struct owb_model *m, const struct owb_gguf *g,
+                            const struct owb_model_opts *o, char err[OWB_ERR_MAX])
+{
+    struct gptoss *G = m->impl;
+    /* the file's rows for a device, the driver pass or when asked (back from an earlier load's
+     * conversion if need be) */
+    const bool rows = o->rows_layout || G->be != &owb_backend_cpu || owb_devfwd_wanted(G->be, o);
+    if (!g->owned)
+        return 0; /* a mapping: always as in the file */
+    static const char *const xn[X_PER_LAYER] = {"ffn_gate_exps", "ffn_up_exps", "ffn_down_exps"};
+    bool any = false;
+    for (int64_t l = 0; l < m->hp.n_layer; l++)
+        for (int i = 0; i < X_PER_LAYER; i++) {
+            const struct owb_wt *w = &G->layers[l].x[i];
+            any |= (rows ? OWB_WL_ROWS : owb_matmul_wlayout_best(w->type, w->m, w->k, G->isa)) !=
+                   w->wl;
+        }
+    if (!any)
+        return 0;
+    char merr[OWB_ERR_MAX], name[128];
+    int rc = owb_gguf_writable(g, true, merr);
+    for (int64_t l = 0; !rc && l < m->hp.n_layer; l++)
+        for (int i = 0; !rc && i < X_PER_LAYER; i++) {
+            struct owb_wt *w = &G->layers[l].x[i];
+            const enum owb_wlayout wl =
+                rows ? OWB_WL_ROWS : owb_matmul_wlayout_best(w->type, w->m, w->k, G->isa);
+            if (wl == w->wl)
+                continue; /* as wanted (an earlier load from this copy may have converted it) */
+            for (int64_t e = 0; !rc && e < w->n_exp; e++)
+                rc = owb_wlayout_convert(w->type, w->m, w->k, (void *)owb_wt_expert(w, e), w->wl,
+                                         wl, merr);
+            if (rc)
+                break;
+            w->wl = wl;
+            owb_ld_name(name, sizeof name, l, xn[i], "weight");
+            owb_gguf_set_wlayout(g, owb_gguf_tensor(g, name), (int)wl);
+        }
+    char perr[OWB_ERR_MAX];
+    const int rc2 = owb_gguf_writable(g, false, perr);
+    if (!rc && rc2)
+        memcpy(merr, perr, sizeof merr);
+    if (rc || rc2) {
+        seterr(err, "%.300s: converting the expert weights' layout: %.150s", g->path, merr);
+        return rc ? rc : rc2;
+    }
+    return 0;
 }
 
 /* The model as model/devfwd.h takes it: dense Q/K/V/O and router, the experts' 3-D stacks, the
@@ -738,13 +802,23 @@ static void qkv_finish(struct fwd *f, const struct glayer *ly, float *kc, float 
                    kc, vc, ly->cap);
 }
 
+/* The plan of expert matrix i of a layer for `batch` rows, reading the layout it is held in
+ * (relayout_experts). Shapes and batches were checked at load. */
+static void xplan(const struct gptoss *G, const struct glayer *ly, int i, int64_t batch,
+                  struct owb_be_mm *p)
+{
+    char merr[OWB_ERR_MAX];
+    OWB_ASSERT(G->be->mm_plan(G->be, p, ly->x[i].type, ly->x[i].m, ly->x[i].k, batch, merr) == 0);
+    if (ly->x[i].wl != OWB_WL_ROWS)
+        OWB_ASSERT(owb_matmul_plan_wlayout(&p->cpu, ly->x[i].wl, merr) == 0);
+}
+
 /* Worker 0: group the chunk's choices by expert, list the chosen experts and plan each one's
  * gate, up and down over its tokens, with the byte offsets of its prepared rows. */
 static void route_plan(struct fwd *f, const struct glayer *ly)
 {
     struct gptoss *G = f->G;
     const int64_t X = G->n_expert;
-    char merr[OWB_ERR_MAX];
     owb_moe_group(G->sel, f->nb, G->n_used, X, G->counts, G->offsets, G->row_tok, G->tok_row);
     size_t og = 0, od = 0;
     G->n_active = 0;
@@ -755,8 +829,7 @@ static void route_plan(struct fwd *f, const struct glayer *ly)
         G->active[G->n_active++] = (int32_t)e;
         struct owb_be_mm *p = &G->xplans[e * X_PER_LAYER];
         for (int i = 0; i < X_PER_LAYER; i++)
-            OWB_ASSERT(G->be->mm_plan(G->be, &p[i], ly->x[i].type, ly->x[i].m, ly->x[i].k, c,
-                                      merr) == 0); /* checked at load */
+            xplan(G, ly, i, c, &p[i]);
         G->aoff_g[e] = og;
         G->aoff_d[e] = od;
         og += (p[X_GATE].act_bytes + 63) & ~(size_t)63;
@@ -788,7 +861,6 @@ static void moe_decode(struct fwd *f, int tid, int nth, const struct glayer *ly,
     struct gthr *T = &G->thr[tid];
     struct owb_model_profile *P = f->rg.prof;
     struct owb_be_mm p[X_PER_LAYER];
-    char merr[OWB_ERR_MAX];
     int64_t r0, r1;
 
     owb_moe_topk(G->rlog, G->n_expert, K, T->sel, T->selw);
@@ -796,8 +868,7 @@ static void moe_decode(struct fwd *f, int tid, int nth, const struct glayer *ly,
         for (int64_t j = 0; j < K; j++)
             T->selw[j] *= G->w_scale;
     for (int i = 0; i < X_PER_LAYER; i++)
-        OWB_ASSERT(G->be->mm_plan(G->be, &p[i], ly->x[i].type, ly->x[i].m, ly->x[i].k, 1, merr) ==
-                   0); /* checked at load */
+        xplan(G, ly, i, 1, &p[i]);
     const bool share = same_act(&p[X_GATE], &p[X_UP]);
     if (p[X_GATE].cpu.act_row_bytes)
         G->be->mm_prepare(&p[X_GATE], xn, E, T->xg, 0, 1);

@@ -166,6 +166,7 @@ int owb_ld_matrix(struct owb_loader *ld, const char *name, int64_t k, int64_t m,
     w->k = k;
     w->n_exp = n_exp ? n_exp : 1;
     w->exp_stride = (size_t)m * owb_row_size(t->type, k);
+    w->wl = (enum owb_wlayout)t->wlayout; /* rows, unless an earlier load converted the copy */
     ld->bound_bytes += t->size_bytes;
     return 0;
 }
@@ -266,7 +267,7 @@ int owb_ld_embd_output(struct owb_loader *ld, struct owb_hparams *hp, struct owb
         return OWB_E_FORMAT;
     }
     hp->n_vocab = te->ne[1];
-    *tok_embd = (struct owb_wt){te->data, te->type, hp->n_vocab, hp->n_embd, 1, 0};
+    *tok_embd = (struct owb_wt){te->data, te->type, hp->n_vocab, hp->n_embd, 1, 0, OWB_WL_ROWS};
     if (!owb_type_traits(te->type) || !owb_type_traits(te->type)->to_float) {
         seterr(err, "%.300s: token_embd.weight: type %s cannot be dequantized", g->path,
                owb_type_name(te->type));

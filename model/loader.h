@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "kernels/isa.h"
+#include "kernels/matmul.h"
 #include "model/gguf.h"
 #include "owb_common.h"
 
@@ -35,6 +36,8 @@ struct owb_wt {
     int64_t m, k;
     int64_t n_exp;
     size_t exp_stride;
+    enum owb_wlayout wl; /* layout of each matrix (OWB_WL_ROWS as bound; an architecture may
+                            convert weights it owns, kernels/matmul.h) */
 };
 
 /* The matrix of expert e (0 for a 2-D weight). */

@@ -67,6 +67,9 @@ static void usage(FILE *f)
             "                      pages; llama.cpp's default), copy (anonymous memory with huge\n"
             "                      pages advised), auto (default: copy when the file fits in 80%%\n"
             "                      of available memory); params.weights_memory records it\n"
+            "  --weights-layout L  auto (default: a copy's mxfp4 experts are repacked at load\n"
+            "                      where the CPU's kernels read that faster: rep8) or rows\n"
+            "                      (as in the file); params.weights_layout records it\n"
             "  -o DIR              output folder (default results/runs/<time>-model); writes\n"
             "                      DIR/model.json\n",
             owb_synth_preset_names(), owb_quantize_target_names());
@@ -102,7 +105,8 @@ int cmd_model(int argc, char **argv)
         O_QUICK,
         O_DEVICE,
         O_WEIGHTS,
-        O_NO_ILV
+        O_NO_ILV,
+        O_WLAYOUT
     };
     static const struct option opts[] = {{"model", required_argument, NULL, 'm'},
                                          {"synthetic", required_argument, NULL, O_SYNTH},
@@ -121,6 +125,7 @@ int cmd_model(int argc, char **argv)
                                          {"device", required_argument, NULL, O_DEVICE},
                                          {"weights", required_argument, NULL, O_WEIGHTS},
                                          {"no-interleave", no_argument, NULL, O_NO_ILV},
+                                         {"weights-layout", required_argument, NULL, O_WLAYOUT},
                                          {"output", required_argument, NULL, 'o'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
@@ -203,6 +208,14 @@ int cmd_model(int argc, char **argv)
             break;
         case O_NO_ILV:
             cfg.interleave_ceiling = 0;
+            break;
+        case O_WLAYOUT:
+            if (strcmp(optarg, "auto") && strcmp(optarg, "rows")) {
+                fprintf(stderr, "owbench model: --weights-layout %s: expected auto or rows\n",
+                        optarg);
+                return OWB_EXIT_USAGE;
+            }
+            cfg.rows_layout = !strcmp(optarg, "rows");
             break;
         case O_WEIGHTS:
             if ((cfg.weights_mem = owb_gguf_mem_parse(optarg)) < 0) {

@@ -197,6 +197,10 @@ static void common_params(cJSON *b, const struct ms_run *r, const struct ms_mode
      * decode whether the steps replayed a recorded graph (model/devfwd.h) */
     owb_result_param_str(b, "backend", m->exec.backend ? m->exec.backend : "cpu");
     owb_result_param_str(b, "forward", m->exec.driver ? "driver" : "host_threads");
+    /* weights the engine converted at load into the layout its kernels read fastest */
+    owb_result_param_str(b, "weights_layout", m->exec.rep8_bytes ? "rep8" : "rows");
+    if (m->exec.rep8_bytes)
+        owb_result_metric(b, "weights_rep8_bytes", (double)m->exec.rep8_bytes);
     if (r->dev) {
         owb_result_param_str(b, "timer", "backend events");
         owb_result_metric(b, "device_bytes", (double)m->exec.device_bytes);
@@ -675,7 +679,10 @@ int owb_model_bench_run(const struct owb_model_bench_cfg *cfg, struct owb_topo *
         struct owb_runner runner = {pool_run, r.pool, n};
         /* as llama-bench: a context just large enough for the case (the work per token does
          * not depend on it) */
-        struct owb_model_opts mo = {.n_ctx = maxtok, .runner = &runner, .backend = cfg->backend};
+        struct owb_model_opts mo = {.n_ctx = maxtok,
+                                    .runner = &runner,
+                                    .backend = cfg->backend,
+                                    .rows_layout = cfg->rows_layout != 0};
         r.m = owb_model_load(g, &mo, err);
         if (!r.m) {
             rc = strstr(err, "out of memory")   ? OWB_E_NOMEM

@@ -68,6 +68,7 @@ struct owb_model_bench_cfg {
     int verbose;          /* progress lines on stderr */
     const struct owb_backend *backend; /* NULL: cpu (owb_model_opts.backend) */
     int weights_mem;        /* enum owb_gguf_mem (model/gguf.h): auto (default), mmap or copy */
+    int rows_layout;        /* 1: weights stay in the file's row layout (owb_model_opts) */
     int interleave_ceiling; /* 1 (default): CPU decode samples the read ceiling before the first
                                repetition and after each (pct_of_roofline_interleaved) */
 };

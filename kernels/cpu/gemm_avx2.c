@@ -717,13 +717,13 @@ static void gemm_q6_K(const struct owb_mm_args *a, int64_t r0, int64_t r1)
  * GFLOP/s GEMV -> GEMM): integer formats at 5 (q4_0 77 -> 149, q8_0 65 -> 95, q4_K 70 -> 109),
  * float formats at 12 (f32 at 8: 48 -> 37, at 12: 60 -> 76). */
 const struct owb_mm_kernel owb_mm_kernels_avx2_gemm[] = {
-    {OWB_TYPE_F32, OWB_ISA_AVX2, 12, 0, "avx2 f32 fma gemm16x6", gemm_f32},
-    {OWB_TYPE_F16, OWB_ISA_AVX2, 12, 0, "avx2 f16xf32 fma gemm16x6", gemm_f16},
-    {OWB_TYPE_BF16, OWB_ISA_AVX2, 12, 0, "avx2 bf16xbf16 fma gemm16x6", gemm_bf16},
-    {OWB_TYPE_Q4_0, OWB_ISA_AVX2, 5, 0, "avx2 q4_0xq8_0 maddubs gemm16x3", gemm_q4_0},
-    {OWB_TYPE_Q8_0, OWB_ISA_AVX2, 5, 0, "avx2 q8_0xq8_0 maddubs gemm16x3", gemm_q8_0},
-    {OWB_TYPE_MXFP4, OWB_ISA_AVX2, 5, 0, "avx2 mxfp4xq8_0 maddubs gemm16x3", gemm_mxfp4},
-    {OWB_TYPE_Q4_K, OWB_ISA_AVX2, 5, 0, "avx2 q4_Kxq8_K maddubs gemm16x3", gemm_q4_K},
-    {OWB_TYPE_Q6_K, OWB_ISA_AVX2, 5, 0, "avx2 q6_Kxq8_K maddubs gemm16x3", gemm_q6_K},
-    {OWB_TYPE_COUNT, OWB_ISA_AVX2, 0, 0, NULL, NULL},
+    {OWB_TYPE_F32, OWB_ISA_AVX2, 12, 0, "avx2 f32 fma gemm16x6", gemm_f32, 0},
+    {OWB_TYPE_F16, OWB_ISA_AVX2, 12, 0, "avx2 f16xf32 fma gemm16x6", gemm_f16, 0},
+    {OWB_TYPE_BF16, OWB_ISA_AVX2, 12, 0, "avx2 bf16xbf16 fma gemm16x6", gemm_bf16, 0},
+    {OWB_TYPE_Q4_0, OWB_ISA_AVX2, 5, 0, "avx2 q4_0xq8_0 maddubs gemm16x3", gemm_q4_0, 0},
+    {OWB_TYPE_Q8_0, OWB_ISA_AVX2, 5, 0, "avx2 q8_0xq8_0 maddubs gemm16x3", gemm_q8_0, 0},
+    {OWB_TYPE_MXFP4, OWB_ISA_AVX2, 5, 0, "avx2 mxfp4xq8_0 maddubs gemm16x3", gemm_mxfp4, 0},
+    {OWB_TYPE_Q4_K, OWB_ISA_AVX2, 5, 0, "avx2 q4_Kxq8_K maddubs gemm16x3", gemm_q4_K, 0},
+    {OWB_TYPE_Q6_K, OWB_ISA_AVX2, 5, 0, "avx2 q6_Kxq8_K maddubs gemm16x3", gemm_q6_K, 0},
+    {OWB_TYPE_COUNT, OWB_ISA_AVX2, 0, 0, NULL, NULL, 0},
 };

@@ -77,17 +77,16 @@ AI void gemm_pack_q(int f, const struct owb_mm_args *a, int64_t r, int nr, int64
     const int bs = b32_size(f);
     const __m512i lo_idx = _mm512_setr_epi64(0, 1, 8, 9, 4, 5, 12, 13);
     const __m512i hi_idx = _mm512_setr_epi64(2, 3, 10, 11, 6, 7, 14, 15);
+    uint8_t tmp[34];
     for (int j = 0; j < nj; j++) {
         __m512i A[8];
         for (int i = 0; i < 8; i++) {
             __m256i u0 = _mm256_setzero_si256(), u1 = _mm256_setzero_si256();
             float d0 = 0.0f, d1 = 0.0f;
             if (i < nr)
-                u0 = gemm_block_u8(
-                    f, a->w + (size_t)(r + i) * a->w_row_bytes + (size_t)((jb + j) * bs), &d0);
+                u0 = gemm_block_u8(f, owb_mm_blk(a, r + i, jb + j, bs, tmp), &d0);
             if (i + 8 < nr)
-                u1 = gemm_block_u8(
-                    f, a->w + (size_t)(r + i + 8) * a->w_row_bytes + (size_t)((jb + j) * bs), &d1);
+                u1 = gemm_block_u8(f, owb_mm_blk(a, r + i + 8, jb + j, bs, tmp), &d1);
             t->d[j][i] = d0;
             t->d[j][i + 8] = d1;
             A[i] = _mm512_inserti64x4(_mm512_castsi256_si512(u0), u1, 1);
@@ -621,20 +620,20 @@ static void gemm_q6_K(const struct owb_mm_args *a, int64_t r0, int64_t r1)
  * mxfp4 at 5 (1.3-1.6x at batch 5-12: their GEMV unpacks nibbles per column pass); q8_0, the
  * k-quants and the float formats are even with it below 16. */
 const struct owb_mm_kernel owb_mm_kernels_avx512_gemm[] = {
-    {OWB_TYPE_F32, OWB_ISA_AVX512, 16, 0, "avx512 f32 fma gemm16x8", gemm_f32},
-    {OWB_TYPE_F16, OWB_ISA_AVX512, 16, 0, "avx512 f16xf32 fma gemm16x8", gemm_f16},
+    {OWB_TYPE_F32, OWB_ISA_AVX512, 16, 0, "avx512 f32 fma gemm16x8", gemm_f32, 0},
+    {OWB_TYPE_F16, OWB_ISA_AVX512, 16, 0, "avx512 f16xf32 fma gemm16x8", gemm_f16, 0},
     {OWB_TYPE_BF16, OWB_ISA_AVX512, 16, OWB_MM_NEEDS_BF16, "avx512-bf16 bf16xbf16 dpbf16 gemm4x4",
-     owb_mm_gemm_bf16_dp},
-    {OWB_TYPE_BF16, OWB_ISA_AVX512, 16, 0, "avx512 bf16xbf16 fma gemm16x8", gemm_bf16},
+     owb_mm_gemm_bf16_dp, 0},
+    {OWB_TYPE_BF16, OWB_ISA_AVX512, 16, 0, "avx512 bf16xbf16 fma gemm16x8", gemm_bf16, 0},
     {OWB_TYPE_Q4_0, OWB_ISA_AVX512, 5, OWB_MM_NEEDS_VNNI, "avx512-vnni q4_0xq8_0 gemm16x8",
-     gemm_q4_0},
+     gemm_q4_0, 0},
     {OWB_TYPE_Q8_0, OWB_ISA_AVX512, 16, OWB_MM_NEEDS_VNNI, "avx512-vnni q8_0xq8_0 gemm16x8",
-     gemm_q8_0},
+     gemm_q8_0, 0},
     {OWB_TYPE_MXFP4, OWB_ISA_AVX512, 5, OWB_MM_NEEDS_VNNI, "avx512-vnni mxfp4xq8_0 gemm16x8",
-     gemm_mxfp4},
+     gemm_mxfp4, 1},
     {OWB_TYPE_Q4_K, OWB_ISA_AVX512, 16, OWB_MM_NEEDS_VNNI, "avx512-vnni q4_Kxq8_K gemm16x8",
-     gemm_q4_K},
+     gemm_q4_K, 0},
     {OWB_TYPE_Q6_K, OWB_ISA_AVX512, 16, OWB_MM_NEEDS_VNNI, "avx512-vnni q6_Kxq8_K gemm16x8",
-     gemm_q6_K},
-    {OWB_TYPE_COUNT, OWB_ISA_AVX512, 0, 0, NULL, NULL},
+     gemm_q6_K, 0},
+    {OWB_TYPE_COUNT, OWB_ISA_AVX512, 0, 0, NULL, NULL, 0},
 };

@@ -629,13 +629,13 @@ static void rows_q6_K(const struct owb_mm_args *a, int64_t r0, int64_t r1)
 /* ------------------------------------------------------------------------------ table ---- */
 
 const struct owb_mm_kernel owb_mm_kernels_avx2[] = {
-    {OWB_TYPE_F32, OWB_ISA_AVX2, 1, 0, "avx2 f32 fma gemv", rows_f32},
-    {OWB_TYPE_F16, OWB_ISA_AVX2, 1, 0, "avx2 f16xf32 fma gemv", rows_f16},
-    {OWB_TYPE_BF16, OWB_ISA_AVX2, 1, 0, "avx2 bf16xbf16 fma gemv", rows_bf16},
-    {OWB_TYPE_Q4_0, OWB_ISA_AVX2, 1, 0, "avx2 q4_0xq8_0 maddubs gemv", rows_q4_0},
-    {OWB_TYPE_Q8_0, OWB_ISA_AVX2, 1, 0, "avx2 q8_0xq8_0 maddubs gemv", rows_q8_0},
-    {OWB_TYPE_MXFP4, OWB_ISA_AVX2, 1, 0, "avx2 mxfp4xq8_0 maddubs gemv", rows_mxfp4},
-    {OWB_TYPE_Q4_K, OWB_ISA_AVX2, 1, 0, "avx2 q4_Kxq8_K maddubs gemv", rows_q4_K},
-    {OWB_TYPE_Q6_K, OWB_ISA_AVX2, 1, 0, "avx2 q6_Kxq8_K maddubs gemv", rows_q6_K},
-    {OWB_TYPE_COUNT, OWB_ISA_AVX2, 0, 0, NULL, NULL},
+    {OWB_TYPE_F32, OWB_ISA_AVX2, 1, 0, "avx2 f32 fma gemv", rows_f32, 0},
+    {OWB_TYPE_F16, OWB_ISA_AVX2, 1, 0, "avx2 f16xf32 fma gemv", rows_f16, 0},
+    {OWB_TYPE_BF16, OWB_ISA_AVX2, 1, 0, "avx2 bf16xbf16 fma gemv", rows_bf16, 0},
+    {OWB_TYPE_Q4_0, OWB_ISA_AVX2, 1, 0, "avx2 q4_0xq8_0 maddubs gemv", rows_q4_0, 0},
+    {OWB_TYPE_Q8_0, OWB_ISA_AVX2, 1, 0, "avx2 q8_0xq8_0 maddubs gemv", rows_q8_0, 0},
+    {OWB_TYPE_MXFP4, OWB_ISA_AVX2, 1, 0, "avx2 mxfp4xq8_0 maddubs gemv", rows_mxfp4, 0},
+    {OWB_TYPE_Q4_K, OWB_ISA_AVX2, 1, 0, "avx2 q4_Kxq8_K maddubs gemv", rows_q4_K, 0},
+    {OWB_TYPE_Q6_K, OWB_ISA_AVX2, 1, 0, "avx2 q6_Kxq8_K maddubs gemv", rows_q6_K, 0},
+    {OWB_TYPE_COUNT, OWB_ISA_AVX2, 0, 0, NULL, NULL, 0},
 };

@@ -36,8 +36,8 @@ static void rows_mxfp4_vbmi(const struct owb_mm_args *a, int64_t r0, int64_t r1)
 
 const struct owb_mm_kernel owb_mm_kernels_avx512_vbmi[] = {
     {OWB_TYPE_Q4_0, OWB_ISA_AVX512, 1, OWB_MM_NEEDS_VNNI | OWB_MM_NEEDS_VBMI,
-     "avx512-vnni-vbmi q4_0xq8_0 gemv", rows_q4_0_vbmi},
+     "avx512-vnni-vbmi q4_0xq8_0 gemv", rows_q4_0_vbmi, 0},
     {OWB_TYPE_MXFP4, OWB_ISA_AVX512, 1, OWB_MM_NEEDS_VNNI | OWB_MM_NEEDS_VBMI,
-     "avx512-vnni-vbmi mxfp4xq8_0 gemv", rows_mxfp4_vbmi},
-    {OWB_TYPE_COUNT, OWB_ISA_AVX512, 0, 0, NULL, NULL},
+     "avx512-vnni-vbmi mxfp4xq8_0 gemv", rows_mxfp4_vbmi, 1},
+    {OWB_TYPE_COUNT, OWB_ISA_AVX512, 0, 0, NULL, NULL, 0},
 };

@@ -666,9 +666,96 @@ static void test_bf16_batch_invariant(void)
     }
 }
 
+/* REP8 weights (kernels/matmul.h): every ISA and path (GEMV 1-4 columns, GEMM tiles, the unpacked
+ * fallback of the reference, AVX2 and non-VBMI kernels) gives the bits of the same plan on the
+ * rows as stored, for row ranges cut anywhere, odd row counts and k with and without a tail; the
+ * conversion round-trips and moves bytes exactly when a row has a full group; what REP8 cannot
+ * hold is refused; the fast layout is chosen for mxfp4 exactly where the VBMI GEMV runs. */
+static void test_wlayout(void)
+{
+    /* k: one block, one full group, groups plus a 1- and a 2-block tail (2880: gpt-oss) */
+    static const int64_t shapes[][2] = {{8, 32}, {16, 256}, {23, 9 * 32}, {40, 2880}, {7, 17 * 32}};
+    static const int64_t bts[] = {1, 2, 3, 4, 5, 16, 19};
+    const enum owb_type t = OWB_TYPE_MXFP4;
+    const struct owb_type_traits *tr = owb_type_traits(t);
+    char err[OWB_ERR_MAX];
+    int checked = 0, native = 0;
+    for (size_t si = 0; si < OWB_ARRAY_LEN(shapes); si++) {
+        const int64_t m = shapes[si][0], k = shapes[si][1], rb = (int64_t)owb_row_size(t, k);
+        float *wf = xmalloc(sizeof(float) * (size_t)k);
+        uint8_t *W = xmalloc((size_t)(m * rb)), *WI = xmalloc((size_t)(m * rb));
+        for (int64_t r = 0; r < m; r++) {
+            for (int64_t i = 0; i < k; i++)
+                wf[i] = (float)(urand() * (1.0 + (double)(r % 5)));
+            tr->from_float_ref(wf, W + r * rb, k);
+        }
+        memcpy(WI, W, (size_t)(m * rb));
+        CHECK(owb_wlayout_convert(t, m, k, WI, OWB_WL_ROWS, OWB_WL_REP8, err) == 0);
+        CHECK_MSG(k < 256 ? memcmp(W, WI, (size_t)(m * rb)) == 0
+                          : memcmp(W, WI, (size_t)(m * rb)) != 0,
+                  "%lldx%lld: REP8 moves bytes exactly when rows have a full group of 8 blocks",
+                  (long long)m, (long long)k);
+        for (int isa = 0; isa < OWB_ISA_COUNT; isa++) {
+            if (!owb_isa_supported((enum owb_isa)isa))
+                continue;
+            for (size_t bi = 0; bi < OWB_ARRAY_LEN(bts); bi++) {
+                const int64_t batch = bts[bi];
+                float *X = xmalloc(sizeof(float) * (size_t)(batch * k));
+                float *Y = xmalloc(sizeof(float) * (size_t)(batch * m));
+                float *YI = xmalloc(sizeof(float) * (size_t)(batch * m));
+                for (int64_t i = 0; i < batch * k; i++)
+                    X[i] = (float)urand();
+                struct owb_matmul_plan p, pi;
+                CHECK(owb_matmul_plan_init(&p, t, m, k, batch, (enum owb_isa)isa, err) == 0);
+                pi = p;
+                CHECK(owb_matmul_plan_wlayout(&pi, OWB_WL_REP8, err) == 0);
+                CHECK_MSG(strstr(pi.path, " rep8") != NULL, "path %s", pi.path);
+                native += strstr(pi.path, "unpacked") == NULL;
+                uint8_t *act = xmalloc(owb_matmul_act_bytes(&p) + 64);
+                run_plan(&p, W, X, act, Y, 1);
+                memset(YI, 0xff, sizeof(float) * (size_t)(batch * m));
+                run_plan(&pi, WI, X, act, YI, 3);
+                CHECK_MSG(memcmp(Y, YI, sizeof(float) * (size_t)(batch * m)) == 0,
+                          "%lldx%lld batch %lld (%s): REP8 differs from rows", (long long)m,
+                          (long long)k, (long long)batch, pi.path);
+                checked++;
+                free(act);
+                free(X);
+                free(Y);
+                free(YI);
+            }
+        }
+        CHECK(owb_wlayout_convert(t, m, k, WI, OWB_WL_REP8, OWB_WL_ROWS, err) == 0);
+        CHECK(memcmp(W, WI, (size_t)(m * rb)) == 0);
+        free(wf);
+        free(W);
+        free(WI);
+    }
+    /* refused: a format other than mxfp4, rows over the limit */
+    struct owb_matmul_plan p;
+    CHECK(owb_matmul_plan_init(&p, OWB_TYPE_Q4_0, 8, 256, 1, OWB_ISA_REF, err) == 0);
+    CHECK(owb_matmul_plan_wlayout(&p, OWB_WL_REP8, err) == OWB_E_USAGE && strstr(err, "8 x 256"));
+    CHECK(p.wl == OWB_WL_ROWS);
+    CHECK(!owb_wlayout_ok(OWB_WL_REP8, OWB_TYPE_MXFP4, 8, 32 * 1024));
+    CHECK(owb_wlayout_ok(OWB_WL_REP8, OWB_TYPE_MXFP4, 2879, 2880));
+    CHECK(owb_wlayout_convert(OWB_TYPE_Q4_K, 8, 256, &p, OWB_WL_ROWS, OWB_WL_REP8, err) ==
+          OWB_E_USAGE);
+    const bool vbmi = owb_isa_supported(OWB_ISA_AVX512) && owb_isa_has_vnni() && owb_isa_has_vbmi();
+    CHECK(owb_matmul_wlayout_best(OWB_TYPE_MXFP4, 2880, 2880, OWB_ISA_AVX512) ==
+          (vbmi ? OWB_WL_REP8 : OWB_WL_ROWS));
+    CHECK(owb_matmul_wlayout_best(OWB_TYPE_MXFP4, 2880, 2880, OWB_ISA_REF) == OWB_WL_ROWS);
+    CHECK(owb_matmul_wlayout_best(OWB_TYPE_MXFP4, 64, 224, OWB_ISA_AVX512) == OWB_WL_ROWS);
+    CHECK(owb_matmul_wlayout_best(OWB_TYPE_Q4_0, 4096, 4096, OWB_ISA_AVX512) == OWB_WL_ROWS);
+    CHECK(checked > 0);
+    fprintf(stderr,
+            "test_matmul: REP8 layout: %d plans bitwise equal to rows (%d read REP8 natively)\n",
+            checked, native);
+}
+
 int main(void)
 {
     int ran[OWB_ISA_COUNT] = {0};
+    test_wlayout();
     test_bf16_batch_invariant();
     for (size_t f = 0; f < OWB_ARRAY_LEN(formats); f++) {
         const enum owb_type t = formats[f];
