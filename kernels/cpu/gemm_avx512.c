@@ -43,6 +43,18 @@ struct gemm_tile_q {
 };
 
 /* The 32 quants of one weight block made unsigned for vpdpbusd, in element order, and its scale. */
+/* The 32 mxfp4 quants of a block (16 bytes v: element i in the low nibble of byte i, element
+ * 16 + i in the high one) as unsigned offsets for vpdpbusd, and its scale e as a float. */
+AI __m256i gemm_mxfp4_u8(__m128i v, uint32_t e, float *d)
+{
+    const __m256i u =
+        _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(0x0f));
+    const uint32_t bits = e < 2 ? 0x00200000u << e : (e - 1) << 23;
+    memcpy(d, &bits, sizeof *d);
+    return _mm256_shuffle_epi8(
+        _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)mxfp4_u)), u);
+}
+
 AI __m256i gemm_block_u8(int f, const uint8_t *blk, float *d)
 {
     if (f == F_Q8_0) {
@@ -51,17 +63,25 @@ AI __m256i gemm_block_u8(int f, const uint8_t *blk, float *d)
                                 _mm256_set1_epi8((char)0x80));
     }
     const __m128i v = _mm_loadu_si128((const __m128i *)(blk + (f == F_Q4_0 ? 2 : 1)));
-    __m256i u = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(0x0f));
-    if (f == F_MXFP4) {
-        u = _mm256_shuffle_epi8(
-            _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)mxfp4_u)), u);
-        const uint32_t e = blk[0];
-        const uint32_t bits = e < 2 ? 0x00200000u << e : (e - 1) << 23;
-        memcpy(d, &bits, sizeof *d);
-    } else {
-        *d = _cvtsh_ss((unsigned short)(blk[0] | blk[1] << 8));
-    }
-    return u;
+    if (f == F_MXFP4)
+        return gemm_mxfp4_u8(v, blk[0], d);
+    *d = _cvtsh_ss((unsigned short)(blk[0] | blk[1] << 8));
+    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(0x0f));
+}
+
+/* Block b of row r as gemm_block_u8 takes it, in the weights' layout: a REP8 group's block is
+ * read from its two quant halves and its scale byte where they lie (kernels/matmul.h). */
+AI __m256i gemm_block_at(int f, const struct owb_mm_args *a, int64_t nbf, int64_t r, int64_t b,
+                         int bs, float *d)
+{
+    const uint8_t *row = a->w + (size_t)r * a->w_row_bytes;
+    if (f != F_MXFP4 || b >= nbf) /* nbf: blocks in REP8 groups (0 for rows as stored) */
+        return gemm_block_u8(f, row + (size_t)b * (size_t)bs, d);
+    const uint8_t *g = row + (size_t)(b / 8) * 136;
+    const int j = (int)(b % 8);
+    const __m128i v = _mm_unpacklo_epi64(_mm_loadl_epi64((const __m128i *)(g + 8 * j)),
+                                         _mm_loadl_epi64((const __m128i *)(g + 64 + 8 * j)));
+    return gemm_mxfp4_u8(v, g[128 + j], d);
 }
 
 /*
@@ -77,16 +97,16 @@ AI void gemm_pack_q(int f, const struct owb_mm_args *a, int64_t r, int nr, int64
     const int bs = b32_size(f);
     const __m512i lo_idx = _mm512_setr_epi64(0, 1, 8, 9, 4, 5, 12, 13);
     const __m512i hi_idx = _mm512_setr_epi64(2, 3, 10, 11, 6, 7, 14, 15);
-    uint8_t tmp[34];
+    const int64_t nbf = f == F_MXFP4 && a->wl ? a->k / 256 * 8 : 0;
     for (int j = 0; j < nj; j++) {
         __m512i A[8];
         for (int i = 0; i < 8; i++) {
             __m256i u0 = _mm256_setzero_si256(), u1 = _mm256_setzero_si256();
             float d0 = 0.0f, d1 = 0.0f;
             if (i < nr)
-                u0 = gemm_block_u8(f, owb_mm_blk(a, r + i, jb + j, bs, tmp), &d0);
+                u0 = gemm_block_at(f, a, nbf, r + i, jb + j, bs, &d0);
             if (i + 8 < nr)
-                u1 = gemm_block_u8(f, owb_mm_blk(a, r + i + 8, jb + j, bs, tmp), &d1);
+                u1 = gemm_block_at(f, a, nbf, r + i + 8, jb + j, bs, &d1);
             t->d[j][i] = d0;
             t->d[j][i + 8] = d1;
             A[i] = _mm512_inserti64x4(_mm512_castsi256_si512(u0), u1, 1);
