@@ -265,7 +265,7 @@ int owb_matmul_plan_wlayout(struct owb_matmul_plan *p, enum owb_wlayout wl, char
         return OWB_OK;
     p->wl = wl;
     if (wl != OWB_WL_ROWS) {
-        const char *tag = p->kern->il8 ? " rep8" : " rep8-unpacked";
+        const char *tag = p->kern->rep8 ? " rep8" : " rep8-unpacked";
         const size_t n = strlen(p->path);
         if (n + strlen(tag) < sizeof p->path)
             memcpy(p->path + n, tag, strlen(tag) + 1);
@@ -426,7 +426,7 @@ static void run_rows(const struct owb_matmul_plan *p, struct ref_args *ra, int64
 /* REP8 weights for a kernel that reads rows as stored: each row unpacked into a row buffer and
  * run alone (the same operations on the same bytes, so the same bits; slower, which is why
  * owb_matmul_wlayout_best picks REP8 only where the kernels read it themselves). */
-static void rows_gathered(const struct owb_matmul_plan *p, const struct ref_args *ra, int64_t r0,
+static void rows_unpacked(const struct owb_matmul_plan *p, const struct ref_args *ra, int64_t r0,
                           int64_t r1)
 {
     static _Thread_local _Alignas(64) uint8_t row[OWB_WL_MAX_ROW_BYTES];
@@ -463,10 +463,10 @@ void owb_matmul_rows(const struct owb_matmul_plan *p, const void *W, const void 
     ra.a.ldx = ldx;
     ra.a.y = Y;
     ra.a.ldy = ldy;
-    ra.a.wl = p->kern->il8 ? (int)p->wl : OWB_WL_ROWS;
+    ra.a.wl = p->kern->rep8 ? (int)p->wl : OWB_WL_ROWS;
     ra.tr = owb_type_traits(p->wtype);
-    if (p->wl != OWB_WL_ROWS && !p->kern->il8)
-        rows_gathered(p, &ra, r0, r1);
+    if (p->wl != OWB_WL_ROWS && !p->kern->rep8)
+        rows_unpacked(p, &ra, r0, r1);
     else
         run_rows(p, &ra, r0, r1);
 }

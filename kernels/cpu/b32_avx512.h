@@ -299,8 +299,11 @@ static _Alignas(64) const uint8_t vbmi_mx8_q[64] = {
 /* float j of a ymm into dwords 2 j and 2 j + 1 */
 static const int32_t mx8_pair_idx[16] = {0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7};
 
-/* Eight blocks from block index b (weight bytes at w[i] + off) of R rows against C columns. */
-AI void mx8_group8(int R, int C, const uint8_t *const *w, size_t off,
+/* Eight blocks from block index b (weight bytes at w[i] + off) of R rows against C columns. rep:
+ * the group is repacked (OWB_WL_REP8, kernels/matmul.h): its quant bytes 0-7 and 8-15 of the eight
+ * blocks and their scale bytes already lie where the two vpermt2b and the masked gather put them,
+ * so each row costs two plain loads and a byte widening instead. Same arithmetic, same bits. */
+AI void mx8_group8(int rep, int R, int C, const uint8_t *const *w, size_t off,
                    const struct owb_mm_q8_0_act *act, const uint8_t *const *x8, int64_t b,
                    __m512 acc[8][4])
 {
@@ -320,14 +323,22 @@ AI void mx8_group8(int R, int C, const uint8_t *const *w, size_t off,
     }
     for (int i = 0; i < R; i++) {
         const uint8_t *p = w[i] + off;
-        const __m512i z0 = _mm512_loadu_si512(p), z1 = _mm512_loadu_si512(p + 64);
-        const __m512i idx = _mm512_load_si512(vbmi_mx8_q);
-        const __m512i q0 = _mm512_permutex2var_epi8(z0, idx, z1);
-        const __m512i q1 =
-            _mm512_permutex2var_epi8(_mm512_loadu_si512(p + 8), idx, _mm512_loadu_si512(p + 72));
-        const __m512i e =
-            _mm512_maskz_permutex2var_epi8(0x11111111ULL, z0, _mm512_load_si512(vbmi_mxfp4_e), z1);
-        __m256 dw = b32_e8m0_half(_mm512_castsi512_si256(e));
+        __m512i q0, q1;
+        __m256 dw;
+        if (rep) {
+            q0 = _mm512_loadu_si512(p);
+            q1 = _mm512_loadu_si512(p + 64);
+            dw = b32_e8m0_half(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(p + 128))));
+        } else {
+            const __m512i z0 = _mm512_loadu_si512(p), z1 = _mm512_loadu_si512(p + 64);
+            const __m512i idx = _mm512_load_si512(vbmi_mx8_q);
+            q0 = _mm512_permutex2var_epi8(z0, idx, z1);
+            q1 = _mm512_permutex2var_epi8(_mm512_loadu_si512(p + 8), idx,
+                                          _mm512_loadu_si512(p + 72));
+            const __m512i e = _mm512_maskz_permutex2var_epi8(0x11111111ULL, z0,
+                                                             _mm512_load_si512(vbmi_mxfp4_e), z1);
+            dw = b32_e8m0_half(_mm512_castsi512_si256(e));
+        }
         if (C == 1)
             dw = _mm256_mul_ps(dw, da[0]);
         const __m512 sdw = _mm512_permutexvar_ps(pair, _mm512_castps256_ps512(dw));
@@ -349,58 +360,12 @@ AI void mx8_group8(int R, int C, const uint8_t *const *w, size_t off,
     }
 }
 
-/* mx8_group8 on a repacked group (OWB_WL_REP8, kernels/matmul.h): the quant bytes 0-7 and 8-15 of
- * the eight blocks and their scale bytes already lie where the two vpermt2b and the masked gather
- * put them, so each row costs two plain loads and a byte widening instead. Same arithmetic, same
- * bits. */
-AI void mxr_group8(int R, int C, const uint8_t *const *w, size_t off,
-                   const struct owb_mm_q8_0_act *act, const uint8_t *const *x8, int64_t b,
-                   __m512 acc[8][4])
-{
-    const __m512i pair = _mm512_loadu_si512(mx8_pair_idx);
-    const __m512i tab = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)mxfp4_u));
-    __m256 da[4];
-    __m512i ci[4];
-    __m512 sda[4];
-    const uint8_t *xq[4];
-    for (int c = 0; c < C; c++) {
-        da[c] = _mm256_loadu_ps(act[c].d + b);
-        ci[c] = _mm512_cvtepu32_epi64(_mm256_loadu_si256((const __m256i *)(act[c].ns + b)));
-        if (C > 1)
-            sda[c] = _mm512_permutexvar_ps(pair, _mm512_castps256_ps512(da[c]));
-        xq[c] = x8[c] + 32 * b;
-    }
-    for (int i = 0; i < R; i++) {
-        const uint8_t *p = w[i] + off;
-        const __m512i q0 = _mm512_loadu_si512(p), q1 = _mm512_loadu_si512(p + 64);
-        __m256 dw =
-            b32_e8m0_half(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(p + 128))));
-        if (C == 1)
-            dw = _mm256_mul_ps(dw, da[0]);
-        const __m512 sdw = _mm512_permutexvar_ps(pair, _mm512_castps256_ps512(dw));
-        const __m512i v0 = _mm512_permutexvar_epi8(q0, tab);
-        const __m512i v1 = _mm512_permutexvar_epi8(_mm512_srli_epi16(q0, 4), tab);
-        const __m512i v2 = _mm512_permutexvar_epi8(q1, tab);
-        const __m512i v3 = _mm512_permutexvar_epi8(_mm512_srli_epi16(q1, 4), tab);
-        for (int c = 0; c < C; c++) {
-            __m512i d = _mm512_dpbusd_epi32(ci[c], v0, _mm512_loadu_si512(xq[c]));
-            d = _mm512_dpbusd_epi32(d, v1, _mm512_loadu_si512(xq[c] + 64));
-            d = _mm512_dpbusd_epi32(d, v2, _mm512_loadu_si512(xq[c] + 128));
-            d = _mm512_dpbusd_epi32(d, v3, _mm512_loadu_si512(xq[c] + 192));
-            __m512 fd = _mm512_cvtepi32_ps(d);
-            if (C > 1)
-                fd = _mm512_mul_ps(fd, sda[c]);
-            acc[i][c] = _mm512_fmadd_ps(fd, sdw, acc[i][c]);
-        }
-    }
-}
-
 /* R rows from r against C columns from c0, whole k (as b32_rows_rc). */
 AI void mx8_rows_rc(int R, int C, const struct owb_mm_args *a, int64_t r, int64_t c0)
 {
     const int bs = 17;
     const int64_t nb = a->k / OWB_QK, nbf = nb / 8 * 8;
-    const int rep = a->wl != 0; /* OWB_WL_REP8: groups repacked (mxr_group8) */
+    const int rep = a->wl != 0; /* OWB_WL_REP8: groups repacked (mx8_group8) */
     const uint8_t *w[8], *x8[4];
     struct owb_mm_q8_0_act act[4];
     __m512 acc[8][4];
@@ -419,10 +384,10 @@ AI void mx8_rows_rc(int R, int C, const struct owb_mm_args *a, int64_t r, int64_
         (uintptr_t)a->w + (uintptr_t)(r + kpf_ahead_rows(R, a->w_row_bytes)) * a->w_row_bytes;
     uintptr_t pf = nxt;
     for (int64_t b = 0; b < nbf; b += 8) {
-        if (rep)
-            mxr_group8(R, C, w, (size_t)(b * bs), act, x8, b, acc);
+        if (rep) /* literal flags: each call is its own specialised copy */
+            mx8_group8(1, R, C, w, (size_t)(b * bs), act, x8, b, acc);
         else
-            mx8_group8(R, C, w, (size_t)(b * bs), act, x8, b, acc);
+            mx8_group8(0, R, C, w, (size_t)(b * bs), act, x8, b, acc);
         if (pf_on)
             pf = kpf_advance(pf, nxt + (uintptr_t)R * (uintptr_t)((b + 8) * bs));
     }
@@ -435,7 +400,7 @@ AI void mx8_rows_rc(int R, int C, const struct owb_mm_args *a, int64_t r, int64_
             memcpy(tail[i], w[i] + nbf * bs, (size_t)((nb - nbf) * bs));
             tw[i] = tail[i];
         }
-        mx8_group8(R, C, tw, 0, act, x8, nbf, acc);
+        mx8_group8(0, R, C, tw, 0, act, x8, nbf, acc);
     }
     for (int c = 0; c < C; c++)
         for (int i = 0; i < R; i++)

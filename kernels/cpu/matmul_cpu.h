@@ -78,7 +78,7 @@ struct owb_mm_kernel {
     int needs;         /* OWB_MM_NEEDS_* bits the CPU must have beyond the ISA */
     const char *path;
     owb_mm_rows_fn rows;
-    int il8; /* reads OWB_WL_REP8 weights itself (others get rows gathered by owb_matmul_rows) */
+    int rep8; /* reads OWB_WL_REP8 weights itself (others get rows unpacked by owb_matmul_rows) */
 };
 
 /* Block b (bs bytes, 32 elements) of row r of a 32-wide block format: in place for OWB_WL_ROWS
