@@ -100,6 +100,7 @@ void owb_moe_group(const int32_t *ids, int64_t n_tok, int64_t k, int64_t n_exper
 enum { A_Q, A_K, A_V, A_O, A_R, A_PER_LAYER };
 /* Expert tensors. */
 enum { X_GATE, X_UP, X_DOWN, X_PER_LAYER };
+static const char *const x_names[X_PER_LAYER] = {"ffn_gate_exps", "ffn_up_exps", "ffn_down_exps"};
 /* Work counters of a layer's steps. */
 enum { S_HEADS, S_O, S_R, S_TOPK, S_GATHER, S_GU, S_PREPD, S_D, S_COMB, S_PER_LAYER };
 
@@ -376,11 +377,9 @@ int owb_gptoss_load(struct owb_model *m, const struct owb_gguf *g, const struct 
             if ((rc = owb_ld_matrix(&ld, name, ak[i], am[i], 0, &ly->w[i], err)))
                 goto fail;
         }
-        static const char *const xn[X_PER_LAYER] = {"ffn_gate_exps", "ffn_up_exps",
-                                                    "ffn_down_exps"};
         const int64_t xk[X_PER_LAYER] = {E, E, F}, xm[X_PER_LAYER] = {F, F, E};
         for (int i = 0; i < X_PER_LAYER; i++) {
-            owb_ld_name(name, sizeof name, l, xn[i], "weight");
+            owb_ld_name(name, sizeof name, l, x_names[i], "weight");
             if ((rc = owb_ld_matrix(&ld, name, xk[i], xm[i], X, &ly->x[i], err)))
                 goto fail;
         }
@@ -612,45 +611,38 @@ static int relayout_experts(struct owb_model *m, const struct owb_gguf *g,
                             const struct owb_model_opts *o, char err[OWB_ERR_MAX])
 {
     struct gptoss *G = m->impl;
+    if (!g->owned)
+        return 0; /* a mapping: always as in the file */
     /* the file's rows for a device, the driver pass or when asked (back from an earlier load's
      * conversion if need be) */
     const bool rows = o->rows_layout || G->be != &owb_backend_cpu || owb_devfwd_wanted(G->be, o);
-    if (!g->owned)
-        return 0; /* a mapping: always as in the file */
-    static const char *const xn[X_PER_LAYER] = {"ffn_gate_exps", "ffn_up_exps", "ffn_down_exps"};
+#define WANT(w) (rows ? OWB_WL_ROWS : owb_matmul_wlayout_best((w)->type, (w)->m, (w)->k, G->isa))
     bool any = false;
     for (int64_t l = 0; l < m->hp.n_layer; l++)
-        for (int i = 0; i < X_PER_LAYER; i++) {
-            const struct owb_wt *w = &G->layers[l].x[i];
-            any |= (rows ? OWB_WL_ROWS : owb_matmul_wlayout_best(w->type, w->m, w->k, G->isa)) !=
-                   w->wl;
-        }
+        for (int i = 0; i < X_PER_LAYER; i++)
+            any |= WANT(&G->layers[l].x[i]) != G->layers[l].x[i].wl;
     if (!any)
-        return 0;
-    char merr[OWB_ERR_MAX], name[128];
+        return 0; /* as wanted (an earlier load from this copy may have converted them) */
+    char merr[OWB_ERR_MAX], perr[OWB_ERR_MAX], name[128];
     int rc = owb_gguf_writable(g, true, merr);
     for (int64_t l = 0; !rc && l < m->hp.n_layer; l++)
         for (int i = 0; !rc && i < X_PER_LAYER; i++) {
             struct owb_wt *w = &G->layers[l].x[i];
-            const enum owb_wlayout wl =
-                rows ? OWB_WL_ROWS : owb_matmul_wlayout_best(w->type, w->m, w->k, G->isa);
-            if (wl == w->wl)
-                continue; /* as wanted (an earlier load from this copy may have converted it) */
-            for (int64_t e = 0; !rc && e < w->n_exp; e++)
+            const enum owb_wlayout wl = WANT(w);
+            for (int64_t e = 0; !rc && wl != w->wl && e < w->n_exp; e++)
                 rc = owb_wlayout_convert(w->type, w->m, w->k, (void *)owb_wt_expert(w, e), w->wl,
                                          wl, merr);
-            if (rc)
-                break;
-            w->wl = wl;
-            owb_ld_name(name, sizeof name, l, xn[i], "weight");
-            owb_gguf_set_wlayout(g, owb_gguf_tensor(g, name), (int)wl);
+            if (!rc && wl != w->wl) {
+                w->wl = wl;
+                owb_ld_name(name, sizeof name, l, x_names[i], "weight");
+                owb_gguf_set_wlayout(g, owb_gguf_tensor(g, name), (int)wl);
+            }
         }
-    char perr[OWB_ERR_MAX];
+#undef WANT
     const int rc2 = owb_gguf_writable(g, false, perr);
-    if (!rc && rc2)
-        memcpy(merr, perr, sizeof merr);
     if (rc || rc2) {
-        seterr(err, "%.300s: converting the expert weights' layout: %.150s", g->path, merr);
+        seterr(err, "%.300s: converting the expert weights' layout: %.150s", g->path,
+               rc ? merr : perr);
         return rc ? rc : rc2;
     }
     return 0;
