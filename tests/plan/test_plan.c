@@ -527,6 +527,17 @@ static void add_gemv(cJSON *doc, const char *fmt, int m, int k, double pct)
     add_kernel(doc, n, "pct_of_ceiling", pct, fmt, m, k, 1);
 }
 
+/* The Llama-1B shape (synth preset llama-1b-32k) in q8_0. */
+static void l1b_q8_0_shape(struct owb_shape *s)
+{
+    const struct owb_synth_preset *p = owb_synth_find("llama-1b-32k");
+    struct owb_synth_opts o;
+    char err[OWB_ERR_MAX];
+    owb_synth_opts_init(&o, p);
+    o.type = OWB_TYPE_Q8_0;
+    CHECK_MSG(owb_shape_from_preset(p, &o, s, err) == 0, "%s", err);
+}
+
 /* A decoded token reads each matrix at its own shape's GEMV efficiency. Llama-1B shape in q8_0 on a
  * 100 GB/s machine: with the FFN GEMVs measured at 80% (the type's efficiency, used for the rest),
  * measuring q and o's 2048x2048 at 50% adds, by hand, their bytes (16 layers x 2 x 2048 x 2048 x
@@ -534,13 +545,9 @@ static void add_gemv(cJSON *doc, const char *fmt, int m, int k, double pct)
  * measured) stays at the type's 80%. */
 static void check_gemv_shapes(void)
 {
-    const struct owb_synth_preset *p = owb_synth_find("llama-1b-32k");
-    struct owb_synth_opts o;
     struct owb_shape s;
     char err[OWB_ERR_MAX];
-    owb_synth_opts_init(&o, p);
-    o.type = OWB_TYPE_Q8_0;
-    CHECK_MSG(owb_shape_from_preset(p, &o, &s, err) == 0, "%s", err);
+    l1b_q8_0_shape(&s);
     cJSON *doc = cJSON_CreateObject();
     cJSON_AddArrayToObject(doc, "benchmarks");
     add_bench(doc, "stream/read/t2", "gb_per_s", 100, NULL, 0);
@@ -593,13 +600,9 @@ static void check_gemv_shapes(void)
  * 60%) and one row of logits (the q8_0 curve at 256, 50%). */
 static void check_shape_rates(void)
 {
-    const struct owb_synth_preset *p = owb_synth_find("llama-1b-32k");
-    struct owb_synth_opts o;
     struct owb_shape s;
     char err[OWB_ERR_MAX];
-    owb_synth_opts_init(&o, p);
-    o.type = OWB_TYPE_Q8_0;
-    CHECK_MSG(owb_shape_from_preset(p, &o, &s, err) == 0, "%s", err);
+    l1b_q8_0_shape(&s);
     /* the four shapes, most FLOPs first, summing to the type's dense FLOPs */
     CHECK(s.n_mats == 4);
     double sum = 0;
