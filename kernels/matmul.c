@@ -430,17 +430,13 @@ static void rows_unpacked(const struct owb_matmul_plan *p, const struct ref_args
                           int64_t r1)
 {
     static _Thread_local _Alignas(64) uint8_t row[OWB_WL_MAX_ROW_BYTES];
-    const struct owb_mm_args src = {
-        .w = ra->a.w, .w_row_bytes = ra->a.w_row_bytes, .wl = p->wl, .k = p->k};
-    const int bs = (int)ra->tr->type_size;
-    const int64_t nb = p->k / OWB_QK;
+    const size_t rb = ra->a.w_row_bytes;
     struct ref_args g = *ra;
     g.a.w = row;
     g.a.wl = OWB_WL_ROWS;
     for (int64_t r = r0; r < r1; r++) {
-        uint8_t tmp[34];
-        for (int64_t b = 0; b < nb; b++)
-            memcpy(row + (size_t)b * (size_t)bs, owb_mm_blk(&src, r, b, bs, tmp), (size_t)bs);
+        memcpy(row, ra->a.w + (size_t)r * rb, rb);
+        rep8_row(row, p->k / OWB_QK, false);
         g.a.y = ra->a.y + r;
         run_rows(p, &g, 0, 1);
     }

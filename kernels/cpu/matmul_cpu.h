@@ -40,9 +40,9 @@
 
 /* One owb_matmul_rows call, pointers already offset to element 0. */
 struct owb_mm_args {
-    const uint8_t *w; /* row r at w + r * w_row_bytes (its blocks as owb_mm_blk says) */
+    const uint8_t *w; /* row r at w + r * w_row_bytes, its blocks as wl says */
     size_t w_row_bytes;
-    int wl;             /* enum owb_wlayout of w (OWB_WL_IL8 only for kernels that read it) */
+    int wl;             /* enum owb_wlayout of w (OWB_WL_REP8 only for kernels that read it) */
     int64_t k;          /* elements per row */
     int64_t batch;      /* activation rows */
     const uint8_t *act; /* prepared activation row b at act + b * act_row_bytes */
@@ -80,23 +80,6 @@ struct owb_mm_kernel {
     owb_mm_rows_fn rows;
     int rep8; /* reads OWB_WL_REP8 weights itself (others get rows unpacked by owb_matmul_rows) */
 };
-
-/* Block b (bs bytes, 32 elements) of row r of a 32-wide block format: in place for OWB_WL_ROWS
- * (and for the blocks past the last full group of OWB_WL_REP8), else assembled into tmp from its
- * repacked group (kernels/matmul.h: mxfp4 only, bs 17: scale byte, then the 16 quant bytes). */
-static inline const uint8_t *owb_mm_blk(const struct owb_mm_args *a, int64_t r, int64_t b, int bs,
-                                        uint8_t tmp[34])
-{
-    const uint8_t *row = a->w + (size_t)r * a->w_row_bytes;
-    if (!a->wl || b >= a->k / 32 / 8 * 8)
-        return row + (size_t)b * (size_t)bs;
-    const uint8_t *g = row + (size_t)(b / 8) * 136;
-    const int j = (int)(b % 8);
-    tmp[0] = g[128 + j];
-    memcpy(tmp + 1, g + 8 * j, 8);
-    memcpy(tmp + 9, g + 64 + 8 * j, 8);
-    return tmp;
-}
 
 /* How activations are prepared for a weight type (a function of the type only, never of the
  * ISA, so every ISA writes the same bytes). */
