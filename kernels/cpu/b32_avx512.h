@@ -39,6 +39,15 @@ AI __m256 b32_e8m0_half(__m256i e)
         _mm256_mask_sllv_epi32(nrm, small, _mm256_set1_epi32(0x00200000), e));
 }
 
+/* x * 2^(e - 128) for E8M0 bytes e in dwords: the same bits as _mm256_mul_ps(b32_e8m0_half(e), x)
+ * (both round the exact product once; 2^(e - 128) is exact in float, denormals included), in
+ * three operations where that takes six: 1 core from L2, an 8-block mxfp4 group of the VBMI GEMV
+ * 19.0 -> 12.9 cycles (docs/perf-notes.md session 7). */
+AI __m256 b32_e8m0_scale(__m256 x, __m256i e)
+{
+    return _mm256_scalef_ps(x, _mm256_cvtepi32_ps(_mm256_sub_epi32(e, _mm256_set1_epi32(128))));
+}
+
 /* Weight scales of the 8 blocks starting at p, as floats (reads 128 or 256 bytes from p, all inside
  * the 8 blocks). */
 AI __m256 b32_wscales8(int f, const uint8_t *p)
@@ -328,7 +337,8 @@ AI void mx8_group8(int rep, int R, int C, const uint8_t *const *w, size_t off,
         if (rep) {
             q0 = _mm512_loadu_si512(p);
             q1 = _mm512_loadu_si512(p + 64);
-            dw = b32_e8m0_half(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(p + 128))));
+            const __m256i e = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(p + 128)));
+            dw = C == 1 ? b32_e8m0_scale(da[0], e) : b32_e8m0_half(e);
         } else {
             const __m512i z0 = _mm512_loadu_si512(p), z1 = _mm512_loadu_si512(p + 64);
             const __m512i idx = _mm512_load_si512(vbmi_mx8_q);
@@ -337,10 +347,9 @@ AI void mx8_group8(int rep, int R, int C, const uint8_t *const *w, size_t off,
                                           _mm512_loadu_si512(p + 72));
             const __m512i e = _mm512_maskz_permutex2var_epi8(0x11111111ULL, z0,
                                                              _mm512_load_si512(vbmi_mxfp4_e), z1);
-            dw = b32_e8m0_half(_mm512_castsi512_si256(e));
+            dw = C == 1 ? b32_e8m0_scale(da[0], _mm512_castsi512_si256(e))
+                        : b32_e8m0_half(_mm512_castsi512_si256(e));
         }
-        if (C == 1)
-            dw = _mm256_mul_ps(dw, da[0]);
         const __m512 sdw = _mm512_permutexvar_ps(pair, _mm512_castps256_ps512(dw));
         /* vpermb reads 6 index bits and tab repeats every 16 bytes: no nibble masks */
         const __m512i v0 = _mm512_permutexvar_epi8(q0, tab);                       /* 0..7 */
