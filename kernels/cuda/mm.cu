@@ -19,11 +19,13 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <mma.h>
+#include <type_traits>
 
 #include "kernels/cuda/blocks.h"
 #include "kernels/cuda/launch.h"
 
-namespace {
+namespace
+{
 
 template <int T> __device__ __forceinline__ void dec8(const void *row, int64_t e, float *out)
 {
@@ -191,19 +193,19 @@ __global__ void __launch_bounds__(128)
                 float w[8] = {0, 0, 0, 0, 0, 0, 0, 0};
                 if (m0 + rr < r1)
                     dec8<T>(W + (size_t)(m0 + rr) * row_bytes, k0 + cc, w);
-    #pragma unroll
+#pragma unroll
                 for (int i = 0; i < 8; i++)
                     As[rr][cc + i] = to_elem<E>(w[i]);
             }
             for (int g = tid; g < TN * TK / 8; g += 128) {
                 const int nn = g / (TK / 8), cc = (g % (TK / 8)) * 8;
-    #pragma unroll
+#pragma unroll
                 for (int i = 0; i < 8; i++)
                     Bs[nn][cc + i] =
                         n0 + nn < nend ? act[(n0 + nn) * k + k0 + cc + i] : to_elem<E>(0.0f);
             }
             __syncthreads();
-    #pragma unroll
+#pragma unroll
             for (int kk = 0; kk < TK; kk += 16) {
                 wmma::fragment<wmma::matrix_a, 16, 16, 16, E, wmma::row_major> fa[2];
                 wmma::fragment<wmma::matrix_b, 16, 16, 16, E, wmma::col_major> fb[2];
@@ -280,20 +282,6 @@ template <int T> void launch_gemv(const gemv_args &a, unsigned pairs, cudaStream
     gemv_kernel<T><<<grid, dim3(32, GEMV_ROWS), 0, s>>>(a);
 }
 
-void gemv_dispatch(enum owb_type t, const gemv_args &a, unsigned pairs, cudaStream_t s)
-{
-    switch (t) {
-    case OWB_TYPE_F32: launch_gemv<OWB_TYPE_F32>(a, pairs, s); break;
-    case OWB_TYPE_F16: launch_gemv<OWB_TYPE_F16>(a, pairs, s); break;
-    case OWB_TYPE_BF16: launch_gemv<OWB_TYPE_BF16>(a, pairs, s); break;
-    case OWB_TYPE_Q8_0: launch_gemv<OWB_TYPE_Q8_0>(a, pairs, s); break;
-    case OWB_TYPE_Q4_0: launch_gemv<OWB_TYPE_Q4_0>(a, pairs, s); break;
-    case OWB_TYPE_Q4_K: launch_gemv<OWB_TYPE_Q4_K>(a, pairs, s); break;
-    case OWB_TYPE_Q6_K: launch_gemv<OWB_TYPE_Q6_K>(a, pairs, s); break;
-    default: launch_gemv<OWB_TYPE_MXFP4>(a, pairs, s); break;
-    }
-}
-
 // Plain: one block row per TN activation rows. Grouped (g.route): blockIdx.z the expert, block
 // rows for `batch` rows per expert (n_tok: a token picks an expert once; more rows loop).
 template <int T, typename E>
@@ -302,40 +290,60 @@ void launch_gemm(const void *W, size_t rb, const void *act, float *Y, int64_t ld
 {
     const dim3 grid((unsigned)((r1 - r0 + TM - 1) / TM), (unsigned)((batch + TN - 1) / TN),
                     g.route ? (unsigned)g.n_expert : 1u);
-    gemm_kernel<T, E><<<grid, 128, 0, s>>>((const uint8_t *)W, rb, (const E *)act, Y, ldy, k,
-                                            batch, r0, r1, g);
+    gemm_kernel<T, E>
+        <<<grid, 128, 0, s>>>((const uint8_t *)W, rb, (const E *)act, Y, ldy, k, batch, r0, r1, g);
 }
 
-void gemm_dispatch(enum owb_type t, const void *W, size_t rb, const void *act, float *Y,
-                   int64_t ldy, int64_t k, int64_t batch, int64_t r0, int64_t r1,
-                   const gemm_grp &g, cudaStream_t s)
+// f(std::integral_constant<int, T>) for the weight type t: the one switch from a runtime type to
+// the kernels' template argument (owb_cu_type_supported lists the same types).
+template <typename F> void with_type(enum owb_type t, F &&f)
 {
     switch (t) {
     case OWB_TYPE_F32:
-        launch_gemm<OWB_TYPE_F32, __nv_bfloat16>(W, rb, act, Y, ldy, k, batch, r0, r1, g, s);
-        break;
-    case OWB_TYPE_BF16:
-        launch_gemm<OWB_TYPE_BF16, __nv_bfloat16>(W, rb, act, Y, ldy, k, batch, r0, r1, g, s);
+        f(std::integral_constant<int, OWB_TYPE_F32>{});
         break;
     case OWB_TYPE_F16:
-        launch_gemm<OWB_TYPE_F16, __half>(W, rb, act, Y, ldy, k, batch, r0, r1, g, s);
+        f(std::integral_constant<int, OWB_TYPE_F16>{});
+        break;
+    case OWB_TYPE_BF16:
+        f(std::integral_constant<int, OWB_TYPE_BF16>{});
         break;
     case OWB_TYPE_Q8_0:
-        launch_gemm<OWB_TYPE_Q8_0, __half>(W, rb, act, Y, ldy, k, batch, r0, r1, g, s);
+        f(std::integral_constant<int, OWB_TYPE_Q8_0>{});
         break;
     case OWB_TYPE_Q4_0:
-        launch_gemm<OWB_TYPE_Q4_0, __half>(W, rb, act, Y, ldy, k, batch, r0, r1, g, s);
+        f(std::integral_constant<int, OWB_TYPE_Q4_0>{});
         break;
     case OWB_TYPE_Q4_K:
-        launch_gemm<OWB_TYPE_Q4_K, __half>(W, rb, act, Y, ldy, k, batch, r0, r1, g, s);
+        f(std::integral_constant<int, OWB_TYPE_Q4_K>{});
         break;
     case OWB_TYPE_Q6_K:
-        launch_gemm<OWB_TYPE_Q6_K, __half>(W, rb, act, Y, ldy, k, batch, r0, r1, g, s);
+        f(std::integral_constant<int, OWB_TYPE_Q6_K>{});
         break;
     default:
-        launch_gemm<OWB_TYPE_MXFP4, __half>(W, rb, act, Y, ldy, k, batch, r0, r1, g, s);
+        f(std::integral_constant<int, OWB_TYPE_MXFP4>{});
         break;
     }
+}
+
+// The GEMM's activation element for weight type T (owb_cu_gemm_act_type at run time).
+template <int T>
+using gemm_act_t =
+    std::conditional_t<T == OWB_TYPE_F32 || T == OWB_TYPE_BF16, __nv_bfloat16, __half>;
+
+void gemv_dispatch(enum owb_type t, const gemv_args &a, unsigned pairs, cudaStream_t s)
+{
+    with_type(t, [&](auto T) { launch_gemv<decltype(T)::value>(a, pairs, s); });
+}
+
+void gemm_dispatch(enum owb_type t, const void *W, size_t rb, const void *act, float *Y,
+                   int64_t ldy, int64_t k, int64_t batch, int64_t r0, int64_t r1, const gemm_grp &g,
+                   cudaStream_t s)
+{
+    with_type(t, [&](auto T) {
+        constexpr int TT = decltype(T)::value;
+        launch_gemm<TT, gemm_act_t<TT>>(W, rb, act, Y, ldy, k, batch, r0, r1, g, s);
+    });
 }
 
 } // namespace
@@ -350,8 +358,10 @@ extern "C" int owb_cu_type_supported(enum owb_type t)
     case OWB_TYPE_Q4_0:
     case OWB_TYPE_Q4_K:
     case OWB_TYPE_Q6_K:
-    case OWB_TYPE_MXFP4: return 1;
-    default: return 0;
+    case OWB_TYPE_MXFP4:
+        return 1;
+    default:
+        return 0;
     }
 }
 
@@ -366,8 +376,8 @@ extern "C" void owb_cu_gemv(enum owb_type t, const void *W, size_t row_bytes, co
 {
     if (r1 <= r0 || nb <= 0)
         return;
-    gemv_args a = {(const uint8_t *)W, row_bytes, 0, X, ldx, Y, ldy, r1, k, nb, r0, r1,
-                   nullptr, 0, 1, 0};
+    gemv_args a = {
+        (const uint8_t *)W, row_bytes, 0, X, ldx, Y, ldy, r1, k, nb, r0, r1, nullptr, 0, 1, 0};
     gemv_dispatch(t, a, 1, (cudaStream_t)stream);
 }
 
@@ -379,8 +389,9 @@ extern "C" void owb_cu_gemv_id(enum owb_type t, const void *W, size_t row_bytes,
 {
     if (t1 <= t0)
         return;
-    gemv_args a = {(const uint8_t *)W, row_bytes, expert_bytes, X, ldx, Y, ldy, m, k, 1, 0, m,
-                   ids, n_used, x_per_tok, t0};
+    gemv_args a = {
+        (const uint8_t *)W, row_bytes, expert_bytes, X, ldx, Y, ldy, m, k, 1, 0, m, ids, n_used,
+        x_per_tok,          t0};
     gemv_dispatch(t, a, (unsigned)((t1 - t0) * n_used), (cudaStream_t)stream);
 }
 
@@ -391,8 +402,7 @@ extern "C" void owb_cu_convert_rows(enum owb_type act_t, const float *X, int64_t
         return;
     const dim3 grid((unsigned)((k + 255) / 256 < 64 ? (k + 255) / 256 : 64), (unsigned)(b1 - b0));
     if (act_t == OWB_TYPE_BF16)
-        convert_kernel<<<grid, 256, 0, (cudaStream_t)stream>>>(X, ldx, (__nv_bfloat16 *)act, k,
-                                                               b0);
+        convert_kernel<<<grid, 256, 0, (cudaStream_t)stream>>>(X, ldx, (__nv_bfloat16 *)act, k, b0);
     else
         convert_kernel<<<grid, 256, 0, (cudaStream_t)stream>>>(X, ldx, (__half *)act, k, b0);
 }
@@ -423,8 +433,8 @@ extern "C" void owb_cu_gather_rows(enum owb_type act_t, const float *X, int64_t 
     const dim3 grid((unsigned)((k + 255) / 256 < 64 ? (k + 255) / 256 : 64), (unsigned)n_pairs);
     cudaStream_t s = (cudaStream_t)stream;
     if (act_t == OWB_TYPE_BF16)
-        gather_kernel<<<grid, 256, 0, s>>>(X, ldx, (__nv_bfloat16 *)act, k, route, n_expert,
-                                           n_used, x_per_tok, e0, e1);
+        gather_kernel<<<grid, 256, 0, s>>>(X, ldx, (__nv_bfloat16 *)act, k, route, n_expert, n_used,
+                                           x_per_tok, e0, e1);
     else
         gather_kernel<<<grid, 256, 0, s>>>(X, ldx, (__half *)act, k, route, n_expert, n_used,
                                            x_per_tok, e0, e1);

@@ -17,7 +17,8 @@
 #include "kernels/cuda/blocks.h"
 #include "kernels/cuda/launch.h"
 
-namespace {
+namespace
+{
 
 constexpr int NT = 256; // threads of the row kernels
 
@@ -139,9 +140,8 @@ __global__ void binary_kernel(int op, float *y, const float *a, const float *b, 
     }
 }
 
-__global__ void get_rows_kernel(enum owb_type t, const uint8_t *W, size_t row_bytes,
-                                int64_t n_cols, const int32_t *ids, float *y, int64_t ldy,
-                                int64_t r0)
+__global__ void get_rows_kernel(enum owb_type t, const uint8_t *W, size_t row_bytes, int64_t n_cols,
+                                const int32_t *ids, float *y, int64_t ldy, int64_t r0)
 {
     const int64_t r = r0 + blockIdx.x;
     const uint8_t *row = W + (size_t)ids[r] * row_bytes;
@@ -165,8 +165,8 @@ __global__ void kv_store_kernel(float *kc, float *vc, const float *k, const floa
     }
 }
 
-constexpr int AW = 4;                                  // warps per attention block
-constexpr int AD = OWB_CU_ATTN_MAX_HEAD_DIM / 32;      // head dims per lane
+constexpr int AW = 4;                             // warps per attention block
+constexpr int AD = OWB_CU_ATTN_MAX_HEAD_DIM / 32; // head dims per lane
 
 __global__ void __launch_bounds__(32 * AW)
     attn_kernel(float *out, const float *q, const float *kc, const float *vc, int64_t n_head,
@@ -354,8 +354,8 @@ extern "C" void owb_cu_kv_store(float *kc, float *vc, const float *k, const floa
 {
     if (n_tok > 0)
         kv_store_kernel<<<dim3(blocks_for(n_head_kv * head_dim, NT), (unsigned)n_tok), NT, 0,
-                          (cudaStream_t)stream>>>(kc, vc, k, v, ldk, n_head_kv, head_dim, cap,
-                                                  pos, dpos);
+                          (cudaStream_t)stream>>>(kc, vc, k, v, ldk, n_head_kv, head_dim, cap, pos,
+                                                  dpos);
 }
 
 extern "C" void owb_cu_add_bias(float *y, const float *x, const float *b, int64_t ldb,
