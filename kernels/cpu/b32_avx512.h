@@ -312,7 +312,22 @@ static const int32_t mx8_pair_idx[16] = {0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 
  * the group is repacked (OWB_WL_REP8, kernels/matmul.h): its quant bytes 0-7 and 8-15 of the eight
  * blocks and their scale bytes already lie where the two vpermt2b and the masked gather put them,
  * so each row costs two plain loads and a byte widening instead. Same arithmetic, same bits. */
-AI void mx8_group8(int rep, int R, int C, const uint8_t *const *w, size_t off,
+AI __mmask64 mx8_tail_mask(int tail, int at)
+{
+    return at >= tail ? 0 : tail - at >= 64 ? ~0ULL : (1ULL << (tail - at)) - 1;
+}
+
+/* 64 bytes at p + at; with tail > 0 only the bytes below p + tail are read, the rest are zero. */
+AI __m512i mx8_load(const uint8_t *p, int at, int tail)
+{
+    return tail ? _mm512_maskz_loadu_epi8(mx8_tail_mask(tail, at), p + at)
+                : _mm512_loadu_si512(p + at);
+}
+
+/* tail (rows as stored only): 0 for a whole group, else the bytes of the last, partial group (its
+ * blocks); the bytes after them read as zero, as do the zero-padded activations (so each missing
+ * block adds nothing), and no load touches memory past them. */
+AI void mx8_group8(int rep, int tail, int R, int C, const uint8_t *const *w, size_t off,
                    const struct owb_mm_q8_0_act *act, const uint8_t *const *x8, int64_t b,
                    __m512 acc[8][4])
 {
@@ -340,11 +355,10 @@ AI void mx8_group8(int rep, int R, int C, const uint8_t *const *w, size_t off,
             const __m256i e = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(p + 128)));
             dw = C == 1 ? b32_e8m0_scale(da[0], e) : b32_e8m0_half(e);
         } else {
-            const __m512i z0 = _mm512_loadu_si512(p), z1 = _mm512_loadu_si512(p + 64);
+            const __m512i z0 = mx8_load(p, 0, tail), z1 = mx8_load(p, 64, tail);
             const __m512i idx = _mm512_load_si512(vbmi_mx8_q);
             q0 = _mm512_permutex2var_epi8(z0, idx, z1);
-            q1 = _mm512_permutex2var_epi8(_mm512_loadu_si512(p + 8), idx,
-                                          _mm512_loadu_si512(p + 72));
+            q1 = _mm512_permutex2var_epi8(mx8_load(p, 8, tail), idx, mx8_load(p, 72, tail));
             const __m512i e = _mm512_maskz_permutex2var_epi8(0x11111111ULL, z0,
                                                              _mm512_load_si512(vbmi_mxfp4_e), z1);
             dw = C == 1 ? b32_e8m0_scale(da[0], _mm512_castsi512_si256(e))
@@ -394,23 +408,14 @@ AI void mx8_rows_rc(int R, int C, const struct owb_mm_args *a, int64_t r, int64_
     uintptr_t pf = nxt;
     for (int64_t b = 0; b < nbf; b += 8) {
         if (rep) /* literal flags: each call is its own specialised copy */
-            mx8_group8(1, R, C, w, (size_t)(b * bs), act, x8, b, acc);
+            mx8_group8(1, 0, R, C, w, (size_t)(b * bs), act, x8, b, acc);
         else
-            mx8_group8(0, R, C, w, (size_t)(b * bs), act, x8, b, acc);
+            mx8_group8(0, 0, R, C, w, (size_t)(b * bs), act, x8, b, acc);
         if (pf_on)
             pf = kpf_advance(pf, nxt + (uintptr_t)R * (uintptr_t)((b + 8) * bs));
     }
-    if (nbf < nb) {
-        /* the last partial group from zero-padded copies (the padded activations are zero too) */
-        uint8_t tail[8][8 * 17];
-        const uint8_t *tw[8];
-        for (int i = 0; i < R; i++) {
-            memset(tail[i], 0, sizeof tail[i]);
-            memcpy(tail[i], w[i] + nbf * bs, (size_t)((nb - nbf) * bs));
-            tw[i] = tail[i];
-        }
-        mx8_group8(0, R, C, tw, 0, act, x8, nbf, acc);
-    }
+    if (nbf < nb) /* the last partial group by masked loads (the blocks stay as stored) */
+        mx8_group8(0, (int)((nb - nbf) * bs), R, C, w, (size_t)(nbf * bs), act, x8, nbf, acc);
     for (int c = 0; c < C; c++)
         for (int i = 0; i < R; i++)
             a->y[(c0 + c) * a->ldy + r + i] = _mm512_reduce_add_ps(acc[i][c]);
