@@ -48,6 +48,18 @@ AI __m256 b32_e8m0_scale(__m256 x, __m256i e)
     return _mm256_scalef_ps(x, _mm256_cvtepi32_ps(_mm256_sub_epi32(e, _mm256_set1_epi32(128))));
 }
 
+AI __mmask64 b32_tail_mask(int tail, int at)
+{
+    return at >= tail ? 0 : tail - at >= 64 ? ~0ULL : (1ULL << (tail - at)) - 1;
+}
+
+/* 64 bytes at p + at; with tail > 0 only the bytes below p + tail are read, the rest are zero. */
+AI __m512i b32_load(const uint8_t *p, int at, int tail)
+{
+    return tail ? _mm512_maskz_loadu_epi8(b32_tail_mask(tail, at), p + at)
+                : _mm512_loadu_si512(p + at);
+}
+
 /* Weight scales of the 8 blocks starting at p, as floats (reads 128 or 256 bytes from p, all inside
  * the 8 blocks). */
 AI __m256 b32_wscales8(int f, const uint8_t *p)
@@ -255,11 +267,14 @@ AI void b32_rows_rc(int f, int R, int C, const struct owb_mm_args *a, int64_t r,
     }
     if (nbf < nb) {
         /* the last partial group from zero-padded copies (the padded activations are zero too) */
-        uint8_t tail[4][8 * 34];
+        _Alignas(64) uint8_t tail[4][8 * 34 + 48];
         const uint8_t *tw[4];
+        const int nt = (int)((nb - nbf) * bs);
         for (int i = 0; i < R; i++) {
-            memset(tail[i], 0, sizeof tail[i]);
-            memcpy(tail[i], w[i] + nbf * bs, (size_t)((nb - nbf) * bs));
+            /* 64-byte masked loads and whole stores, no memset and memcpy (1 core, 2880x2880
+             * from L3: q8_0 1.04x, q4_0 1.08x; docs/perf-notes.md session 7) */
+            for (int at = 0; at < 8 * 34; at += 64)
+                _mm512_store_si512(tail[i] + at, b32_load(w[i] + nbf * bs, at, nt));
             tw[i] = tail[i];
         }
         b32_group8(f, R, C, tw, 0, act, nbf, acc);
@@ -312,18 +327,6 @@ static const int32_t mx8_pair_idx[16] = {0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 
  * the group is repacked (OWB_WL_REP8, kernels/matmul.h): its quant bytes 0-7 and 8-15 of the eight
  * blocks and their scale bytes already lie where the two vpermt2b and the masked gather put them,
  * so each row costs two plain loads and a byte widening instead. Same arithmetic, same bits. */
-AI __mmask64 mx8_tail_mask(int tail, int at)
-{
-    return at >= tail ? 0 : tail - at >= 64 ? ~0ULL : (1ULL << (tail - at)) - 1;
-}
-
-/* 64 bytes at p + at; with tail > 0 only the bytes below p + tail are read, the rest are zero. */
-AI __m512i mx8_load(const uint8_t *p, int at, int tail)
-{
-    return tail ? _mm512_maskz_loadu_epi8(mx8_tail_mask(tail, at), p + at)
-                : _mm512_loadu_si512(p + at);
-}
-
 /* tail (rows as stored only): 0 for a whole group, else the bytes of the last, partial group (its
  * blocks); the bytes after them read as zero, as do the zero-padded activations (so each missing
  * block adds nothing), and no load touches memory past them. */
@@ -355,10 +358,10 @@ AI void mx8_group8(int rep, int tail, int R, int C, const uint8_t *const *w, siz
             const __m256i e = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(p + 128)));
             dw = C == 1 ? b32_e8m0_scale(da[0], e) : b32_e8m0_half(e);
         } else {
-            const __m512i z0 = mx8_load(p, 0, tail), z1 = mx8_load(p, 64, tail);
+            const __m512i z0 = b32_load(p, 0, tail), z1 = b32_load(p, 64, tail);
             const __m512i idx = _mm512_load_si512(vbmi_mx8_q);
             q0 = _mm512_permutex2var_epi8(z0, idx, z1);
-            q1 = _mm512_permutex2var_epi8(mx8_load(p, 8, tail), idx, mx8_load(p, 72, tail));
+            q1 = _mm512_permutex2var_epi8(b32_load(p, 8, tail), idx, b32_load(p, 72, tail));
             const __m512i e = _mm512_maskz_permutex2var_epi8(0x11111111ULL, z0,
                                                              _mm512_load_si512(vbmi_mxfp4_e), z1);
             dw = C == 1 ? b32_e8m0_scale(da[0], _mm512_castsi512_si256(e))
