@@ -32,7 +32,8 @@ static void usage(FILE *f)
         "                       [--quick] [--rotate SIZE] [-o DIR]\n\n"
         "Quantized GEMV (batch 1) and GEMM (batch > 1) through the owbench kernels: Y = W X,\n"
         "W m x k in a GGUF format as stored, f32 activations and outputs. Weights rotate over\n"
-        "copies exceeding 4x the last-level cache; each thread first-touches its rows.\n"
+        "copies exceeding 4x the last-level cache (at most 1/16 of memory); each thread\n"
+        "first-touches its rows.\n"
         "Reports time, GB/s (weight + activation + output bytes), GFLOP/s (2 m k batch) and\n"
         "the percentage of the read-bandwidth ceiling (stream read, same thread count); batched\n"
         "cases also the percentage of the compute peak of their path (int8 dot or f32 FMA,\n"
@@ -53,7 +54,8 @@ static void usage(FILE *f)
         "  --no-interleave  do not read the ceiling right before and after each GEMV\n"
         "                   (pct_of_ceiling_interleaved; on by default)\n"
         "  --rotate SIZE    weight bytes to rotate over, K/M/G suffixes (default 4x the\n"
-        "                   last-level cache; smaller sizes measure from cache, for tests)\n"
+        "                   last-level cache, at most 1/16 of memory; smaller sizes measure from "
+        "cache, for tests)\n"
         "  -o DIR           output folder (default results/runs/<time>-kernels); writes\n"
         "                   DIR/kernels.json\n");
 }

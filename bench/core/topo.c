@@ -592,6 +592,15 @@ size_t owb_topo_llc_bytes(const struct owb_topo *t)
     return OWB_TOPO_DEFAULT_LLC_BYTES;
 }
 
+size_t owb_topo_sweep_bytes(const struct owb_topo *t)
+{
+    const size_t floor = (size_t)64 << 20;
+    size_t bytes = 4 * owb_topo_llc_bytes(t);
+    if (t->mem_total && bytes > t->mem_total / 16)
+        bytes = (size_t)(t->mem_total / 16);
+    return bytes < floor ? floor : bytes;
+}
+
 const char *owb_topo_source(const struct owb_topo *t)
 {
     return t->source;
@@ -828,6 +837,7 @@ cJSON *owb_topo_summary_json(const struct owb_topo *t)
         cJSON_AddItemToObject(caches, "l3", cache_json(&t->l3));
     }
     cJSON_AddNumberToObject(o, "llc_bytes", (double)owb_topo_llc_bytes(t));
+    cJSON_AddNumberToObject(o, "sweep_bytes", (double)owb_topo_sweep_bytes(t));
     cJSON_AddNumberToObject(o, "memory_bytes", (double)t->mem_total);
     cJSON *numa = cJSON_AddArrayToObject(o, "numa");
     for (int k = 0; numa && k < t->nnuma_all; k++) {

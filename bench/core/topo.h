@@ -43,6 +43,11 @@ int owb_topo_nnuma(const struct owb_topo *t); /* NUMA nodes with at least one us
 /* Largest cache level's total size across the machine in bytes (sum of all L3s, or of all L2s
  * when there is no L3); 32 MiB when the caches are unknown. */
 size_t owb_topo_llc_bytes(const struct owb_topo *t);
+/* Bytes a buffer must span so that reading it comes from memory, not from the caches: 4x the LLC,
+ * at most 1/16 of the machine's memory (a VM may report its host's caches, or an L3 of 508 MiB
+ * per vCPU: 4x that for each of stream's three arrays, on two tests at once, is more than the
+ * machine has), at least 64 MiB. */
+size_t owb_topo_sweep_bytes(const struct owb_topo *t);
 /* Where the topology came from: "hwloc 2.9.0", "hwloc synthetic 'pack:2 core:4'", "sysfs (built
  * without hwloc)", ... Owned by t. */
 const char *owb_topo_source(const struct owb_topo *t);

@@ -43,10 +43,10 @@ static void ilv_fill(void *ctx, int64_t lo, int64_t hi, int tid)
         b[i] = (uint64_t)i * 0x9E3779B97F4A7C15ull;
 }
 
-int owb_ilv_init(struct owb_ilv *v, struct owb_pool *pool, size_t llc_bytes)
+int owb_ilv_init(struct owb_ilv *v, struct owb_pool *pool, size_t sweep_bytes)
 {
     const size_t huge = (size_t)2 << 20;
-    size_t bytes = 4 * llc_bytes;
+    size_t bytes = sweep_bytes;
     if (bytes < ((size_t)64 << 20))
         bytes = (size_t)64 << 20;
     bytes = (bytes + huge - 1) & ~(huge - 1);

@@ -38,7 +38,8 @@
 
 struct owb_pool;
 
-/* The interleaved read ceiling: a buffer of at least 4x the last-level cache (and 64 MiB) placed
+/* The interleaved read ceiling: a buffer of owb_topo_sweep_bytes (4x the last-level cache, at most
+ * 1/16 of memory, at least 64 MiB) placed
  * by the pool's threads, read by them with the two fastest read kernels of the ceiling
  * (kernels/readbw.h: pf and streams4), twice each; a sample is the best of the four rates. Taken
  * between the repetitions of a figure, it measures the memory in the same regime as the figure:
@@ -50,12 +51,12 @@ struct owb_ilv {
     int64_t words; /* 64-bit words of buf (0: not initialised) */
 };
 #define OWB_ILV_HOW                                                                                \
-    "read kernels pf and streams4 (best of 2 passes each) over a buffer of >= 4x the LLC on the "  \
-    "same threads"
+    "read kernels pf and streams4 (best of 2 passes each) over a buffer of 4x the LLC (at most "   \
+    "1/16 of memory) on the same threads"
 
 /* Allocate and first-touch the buffer on the pool's threads. Returns 0 or OWB_E_NOMEM (nothing
  * allocated). */
-int owb_ilv_init(struct owb_ilv *v, struct owb_pool *pool, size_t llc_bytes);
+int owb_ilv_init(struct owb_ilv *v, struct owb_pool *pool, size_t sweep_bytes);
 /* One sample in GB/s (0 when v is not initialised). */
 double owb_ilv_sample(struct owb_ilv *v);
 /* Free the buffer; v may be zeroed or released already. */

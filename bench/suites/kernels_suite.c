@@ -138,7 +138,7 @@ struct ks_case {
     struct owb_pool *pool;
     uint8_t *w;        /* ncopy copies of the weights, copy_bytes apart */
     size_t w_bytes;    /* one copy: m rows of row_bytes */
-    size_t copy_bytes; /* w_bytes rounded up to KS_ALIGN */
+    size_t copy_bytes; /* w_bytes rounded up to KS_ALIGN (to 4 KiB when smaller) */
     size_t row_bytes;
     int ncopy;
     const uint8_t *pattern; /* KS_PATTERN_ROWS quantized rows */
@@ -266,7 +266,10 @@ static int ks_run_case(const struct owb_kernels_cfg *cfg, struct owb_pool *pool,
     const struct owb_type_traits *tr = owb_type_traits(t);
     c.row_bytes = owb_row_size(t, k);
     c.w_bytes = c.row_bytes * (size_t)m;
-    c.copy_bytes = (c.w_bytes + KS_ALIGN - 1) / KS_ALIGN * KS_ALIGN;
+    /* Copies of a small matrix 4 KiB apart, not 2 MiB: ncopy of them span rotate bytes of
+     * weights, and 2 MiB each would be (2 MiB / w_bytes) x that (242 GB for 256x256 q4_0). */
+    const size_t align = c.w_bytes >= KS_ALIGN ? KS_ALIGN : 4096;
+    c.copy_bytes = (c.w_bytes + align - 1) / align * align;
     c.ncopy = (int)((rotate + c.w_bytes - 1) / c.w_bytes);
     if (c.ncopy < 1)
         c.ncopy = 1;
@@ -937,7 +940,7 @@ int owb_kernels_run(const struct owb_kernels_cfg *cfg, struct owb_topo *topo,
     int npus = owb_topo_npus(topo), rc = 0;
     int threads[OWB_KERNELS_MAX_LIST], nthreads = cfg->nthreads;
     int *cpus = calloc((size_t)(npus > 1024 ? npus : 1024), sizeof *cpus);
-    size_t rotate = cfg->rotate_bytes ? cfg->rotate_bytes : 4 * owb_topo_llc_bytes(topo);
+    size_t rotate = cfg->rotate_bytes ? cfg->rotate_bytes : owb_topo_sweep_bytes(topo);
     if (!cpus)
         return OWB_E_NOMEM;
     double slowdown_check;
@@ -993,7 +996,7 @@ int owb_kernels_run(const struct owb_kernels_cfg *cfg, struct owb_topo *topo,
         for (int bi = 0; bi < cfg->nbatches; bi++)
             gemv |= cfg->batches[bi] == 1;
         if (!rc && gemv && cfg->interleave_ceiling &&
-            owb_ilv_init(&ilv, pool, owb_topo_llc_bytes(topo)) && cfg->verbose)
+            owb_ilv_init(&ilv, pool, owb_topo_sweep_bytes(topo)) && cfg->verbose)
             fprintf(stderr, "kernels: no memory for the interleaved read ceiling's buffer\n");
         for (int f = 0; f < cfg->nformats && !rc; f++)
             for (int s = 0; s < cfg->nshapes && !rc; s++)

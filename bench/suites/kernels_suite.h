@@ -5,8 +5,9 @@
  * (activation preparation split over batch rows, then output rows split over threads), and report
  * time statistics, effective GB/s (weight + activation + output bytes), GFLOP/s (2 m k batch) and
  * the fraction of the read-bandwidth ceiling measured in the same run (or read from a stream
- * result). Weights rotate over enough copies to exceed 4x the last-level cache, each thread
- * first-touches its own rows of every copy, so GEMV reads come from memory as in decode.
+ * result). Weights rotate over enough copies to span owb_topo_sweep_bytes (4x the LLC, at most 1/16
+ * of memory), each thread first-touches its own rows of every copy, so GEMV reads come from memory
+ * as in decode.
  */
 #ifndef OWB_BENCH_KERNELS_SUITE_H
 #define OWB_BENCH_KERNELS_SUITE_H
@@ -61,7 +62,7 @@ struct owb_kernels_cfg {
     int nthreads;
     const char *pin;     /* pinning policy (bench/core/topo.h), default "compact" */
     enum owb_isa isa;    /* kernels to run (default: owb_isa_detect()) */
-    size_t rotate_bytes; /* weight bytes to rotate over; 0 = 4 x LLC */
+    size_t rotate_bytes; /* weight bytes to rotate over; 0 = owb_topo_sweep_bytes */
     struct owb_measure_cfg measure;
     const char *counters;       /* PAPI list for bench/core/counters.h, NULL = default, "none" */
     int verbose;                /* progress lines on stderr */

@@ -80,7 +80,7 @@ struct ms_run {
     const struct owb_backend *dev; /* a device backend (no host threads): timed by its timer */
     struct owb_be_timer tm[2];     /* dev: marks around each forward call */
     char label[32];                /* last part of the benchmark names: t<threads> or the device */
-    size_t llc_bytes;              /* last-level cache (sizes the interleaved ceiling's buffer) */
+    size_t sweep_bytes;            /* the interleaved ceiling's buffer (owb_topo_sweep_bytes) */
     struct owb_ilv ilv;            /* interleaved read ceiling (bench/suites/ceiling.h) */
     double *ilv_gbs;               /* (reps + 1) read GB/s before the first rep and after each */
     int failed;
@@ -472,7 +472,7 @@ static int run_decode(struct ms_run *r, const struct ms_model_info *mi, int nthr
     }
     if (!r->dev && cfg->interleave_ceiling) {
         r->ilv_gbs = calloc((size_t)cfg->reps + 1, sizeof *r->ilv_gbs);
-        if (!r->ilv_gbs || owb_ilv_init(&r->ilv, r->pool, r->llc_bytes)) {
+        if (!r->ilv_gbs || owb_ilv_init(&r->ilv, r->pool, r->sweep_bytes)) {
             free(r->ilv_gbs);
             r->ilv_gbs = NULL;
             if (cfg->verbose)
@@ -671,7 +671,7 @@ int owb_model_bench_run(const struct owb_model_bench_cfg *cfg, struct owb_topo *
         if ((rc = owb_topo_pin_plan(topo, cfg->pin, threads[ti], cpus, &n, err)))
             break;
         r.pool = owb_pool_new(n, cpus, err);
-        r.llc_bytes = owb_topo_llc_bytes(topo);
+        r.sweep_bytes = owb_topo_sweep_bytes(topo);
         if (!r.pool) {
             rc = OWB_E_SYSTEM;
             break;

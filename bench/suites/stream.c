@@ -226,7 +226,7 @@ int owb_stream_run(const struct owb_stream_cfg *cfg, struct owb_topo *topo, cJSO
     if (!s)
         return OWB_E_NOMEM;
     if (!bytes) {
-        bytes = 4 * owb_topo_llc_bytes(topo);
+        bytes = owb_topo_sweep_bytes(topo);
         if (bytes < STREAM_MIN_ARRAY_BYTES)
             bytes = STREAM_MIN_ARRAY_BYTES;
     }

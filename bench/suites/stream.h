@@ -32,7 +32,7 @@ struct owb_stream_cfg {
     const int *threads; /* thread counts to run, e.g. {1, 2} */
     int nthreads;
     const char *pin;    /* pinning policy (bench/core/topo.h), default "compact" */
-    size_t array_bytes; /* bytes per array; 0 = max(4 x LLC, 64 MiB) */
+    size_t array_bytes; /* bytes per array; 0 = owb_topo_sweep_bytes */
     struct owb_measure_cfg measure;
     const char *counters; /* PAPI event list for bench/core/counters.h, NULL = default */
     int verbose;          /* progress lines on stderr */

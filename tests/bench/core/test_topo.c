@@ -205,6 +205,37 @@ static void test_l2(void)
     owb_topo_free(t);
 }
 
+/* The bytes a buffer spans to be read from memory: 4x the LLC, capped at 1/16 of memory (a VM
+ * that reports 508 MiB of L3 per vCPU), at least 64 MiB; sweep_bytes in the JSON too. */
+static void test_sweep(void)
+{
+    static const struct {
+        const char *desc;
+        size_t want;
+    } cases[] = {
+        /* 4 x 32 MiB under 16 GiB / 16 */
+        {"pack:1 numa:1(memory=17179869184) l3:1(size=33554432) core:2 pu:1", (size_t)128 << 20},
+        /* 4 x 2 x 508 MiB capped at 24 GiB / 16 */
+        {"pack:1 numa:1(memory=25769803776) l3:2(size=532676608) core:1 pu:1", (size_t)1536 << 20},
+        /* 4 x 8 MiB raised to 64 MiB */
+        {"pack:1 numa:1(memory=17179869184) l3:1(size=8388608) core:2 pu:1", (size_t)64 << 20},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char err[OWB_ERR_MAX] = "";
+        struct owb_topo *t = owb_topo_new(cases[i].desc, err);
+        CHECK_MSG(t != NULL, "%s: %s", cases[i].desc, err);
+        if (!t)
+            continue;
+        CHECK_MSG(owb_topo_sweep_bytes(t) == cases[i].want, "%s: sweep %zu, want %zu",
+                  cases[i].desc, owb_topo_sweep_bytes(t), cases[i].want);
+        cJSON *j = owb_topo_summary_json(t);
+        CHECK(j && cJSON_GetObjectItem(j, "sweep_bytes") &&
+              cJSON_GetObjectItem(j, "sweep_bytes")->valuedouble == (double)cases[i].want);
+        cJSON_Delete(j);
+        owb_topo_free(t);
+    }
+}
+
 static void test_machine(void)
 {
     char err[OWB_ERR_MAX] = "";
@@ -299,6 +330,7 @@ int main(void)
         test_small();
         test_big();
         test_l2();
+        test_sweep();
     } else {
         fprintf(stderr, "built without hwloc: synthetic topologies skipped\n");
     }
