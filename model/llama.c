@@ -24,10 +24,12 @@
 #define _POSIX_C_SOURCE 200809L
 #include "model/llama.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +39,7 @@
 #include "kernels/ops.h"
 #include "kernels/attn.h"
 #include "model/devfwd.h"
+#include "model/engine.h"
 #include "model/loader.h"
 #include "model/region.h"
 #include "runtime/par.h"
@@ -74,49 +77,20 @@ struct thr {
 };
 
 struct llama {
-    const struct owb_runner *runner;
-    int nthreads;
-    enum owb_isa isa;
-    const struct owb_backend *be; /* matmuls run through its table (host threads) */
-    int64_t q_dim, kv_dim;        /* n_head * head_dim, n_head_kv * head_dim */
-    struct layer *layers;         /* (n_layer) */
-    struct owb_wt tok_embd;       /* n_vocab rows of n_embd */
-    struct owb_wt output;         /* n_vocab rows of n_embd (== tok_embd when tied) */
-    float *output_norm;           /* (n_embd) */
-    float *rope_ff;               /* (n_rot / 2) frequency divisors (rope_freqs.weight) or NULL */
-    float *vecs;                  /* owned storage of the 1-D tensors above */
+    struct owb_engine e;  /* first: what every engine holds (model/engine.h) */
+    struct layer *layers; /* (n_layer) */
+    float *rope_ff;       /* (n_rot / 2) frequency divisors (rope_freqs.weight) or NULL */
 
-    /* Activations for up to n_batch tokens. */
-    float *x;       /* (n_batch, n_embd) residual stream */
-    float *proj;    /* (n_batch, n_embd) output of the attention output / down projections */
-    float *q;       /* (n_batch, q_dim) queries */
-    float *kb;      /* (n_batch, kv_dim) keys of the chunk before they go into the cache */
-    float *vb;      /* (n_batch, kv_dim) values of the chunk */
-    float *att_out; /* (n_batch, q_dim) attention output, heads concatenated */
-    float *hb;      /* (n_batch, n_ff) gate, then silu(gate) * up */
-    float *hb2;     /* (n_batch, n_ff) up */
-    float *k_cache; /* (n_layer, n_head_kv, n_ctx, head_dim) */
-    float *v_cache; /* (n_layer, n_head_kv, head_dim, n_ctx): values transposed */
+    /* Activations for up to n_batch tokens, beside the engine's. */
+    float *hb;                         /* (n_batch, n_ff) gate, then silu(gate) * up */
+    float *hb2;                        /* (n_batch, n_ff) up */
     struct owb_rope_cache *rope;       /* (n_batch) rotations of the chunk's positions */
-    struct owb_region_bufs rb;         /* normed and prepared inputs (model/region.h) */
     struct thr *thr;                   /* (nthreads) */
-    int64_t qb;                        /* query tokens per attention block */
-    int64_t nblk_max;                  /* attention blocks of a full chunk */
     struct owb_matmul_plan *att_plans; /* (nblk_max, 2): scores and P V plans of a chunk */
     int64_t *att_kstart;               /* (nblk_max) first key of each block */
     struct owb_attn_blocks blocks;     /* this chunk's attention blocks (full causal) */
-    _Atomic int64_t *work;             /* (n_layer * S_PER_LAYER + 1) step counters (chunk_fn) */
-
-    /* Matmul plans for chunks of plan_nb tokens: (n_layer * W_PER_LAYER) then output. */
-    int64_t plan_nb;
-    struct owb_be_mm *plans;
-    struct owb_be_mm out1; /* output projection of one token */
-
-    struct owb_barrier bar; /* of the forward region */
-    bool bar_init;          /* bar exists */
-
-    struct owb_devfwd *dev; /* the backend-driven pass (model/devfwd.h) instead of the above */
 };
+static_assert(offsetof(struct llama, e) == 0, "m->impl is the engine too");
 
 /* ---- loading ---- */
 
@@ -130,37 +104,20 @@ void owb_llama_release(struct owb_model *m)
     struct llama *L = m->impl;
     if (!L)
         return;
-    owb_devfwd_free(L->dev);
     free(L->layers);
-    free(L->vecs);
-    free(L->x);
-    free(L->proj);
-    free(L->q);
-    free(L->kb);
-    free(L->vb);
-    free(L->att_out);
     free(L->hb);
     free(L->hb2);
-    free(L->k_cache);
-    free(L->v_cache);
     free(L->rope);
-    owb_region_bufs_release(&L->rb);
     if (L->thr)
-        for (int t = 0; t < L->nthreads; t++) {
+        for (int t = 0; t < L->e.nthreads; t++)
             owb_region_attn_free(&L->thr[t].att);
-        }
     free(L->thr);
     free(L->att_plans);
     free(L->att_kstart);
-    free((void *)L->work);
-    free(L->plans);
-    if (L->bar_init)
-        owb_barrier_release(&L->bar);
-    free(L);
-    m->impl = NULL;
+    owb_engine_free(m);
 }
 
-static int plan_all(struct owb_model *m, int64_t nb, char err[OWB_ERR_MAX]);
+static const struct owb_wt *layer_wt(const void *impl, int64_t l, int i);
 static int driver_init(struct owb_model *m, const struct owb_gguf *g,
                        const struct owb_model_opts *o, char err[OWB_ERR_MAX]);
 
@@ -169,28 +126,14 @@ int owb_llama_load(struct owb_model *m, const struct owb_gguf *g, const struct o
 {
     struct owb_hparams *hp = &m->hp;
     const char *a = hp->arch;
-    struct llama *L = aligned_alloc(64, sizeof *L); /* 64-aligned members (barrier) */
     char name[96];
     bool oom = false;
-    int rc = OWB_E_FORMAT;
-
-    if (!L) {
-        seterr(err, "%.300s: out of memory", g->path);
-        return OWB_E_NOMEM;
-    }
-    memset(L, 0, sizeof *L);
-    m->impl = L;
-    L->bar_init = owb_barrier_init(&L->bar) == 0;
-    if (!L->bar_init) {
-        seterr(err, "%.300s: cannot create the forward pass's synchronisation objects", g->path);
-        owb_llama_release(m);
-        return OWB_E_SYSTEM;
-    }
-    L->runner = o->runner;
-    L->nthreads = o->runner && o->runner->nthreads > 0 ? o->runner->nthreads : 1;
-    L->isa = owb_isa_active();
-    L->be = o->backend ? o->backend : &owb_backend_cpu;
-    struct owb_loader ld = {g, a, L->isa, 0};
+    int rc = owb_engine_new(m, sizeof(struct llama), o, W_PER_LAYER, layer_wt, g->path, err);
+    if (rc)
+        return rc;
+    struct llama *L = m->impl;
+    struct owb_loader ld = {g, a, L->e.isa, 0};
+    rc = OWB_E_FORMAT;
 
     int64_t key_len, val_len;
     if (owb_ld_u32(&ld, "embedding_length", true, 0, &hp->n_embd, err) ||
@@ -232,12 +175,13 @@ int owb_llama_load(struct owb_model *m, const struct owb_gguf *g, const struct o
     }
 
     /* Embedding: ne = [n_embd, n_vocab]. */
-    if ((rc = owb_ld_embd_output(&ld, hp, &L->tok_embd, &L->output, err)))
+    if ((rc = owb_ld_embd_output(&ld, hp, &L->e.tok_embd, &L->e.output, err)))
         goto fail;
     rc = OWB_E_FORMAT;
 
-    if (owb_ld_mul(&ld, "head_count x key_length", hp->n_head, hp->head_dim, &L->q_dim, err) ||
-        owb_ld_mul(&ld, "head_count_kv x key_length", hp->n_head_kv, hp->head_dim, &L->kv_dim, err))
+    if (owb_ld_mul(&ld, "head_count x key_length", hp->n_head, hp->head_dim, &L->e.q_dim, err) ||
+        owb_ld_mul(&ld, "head_count_kv x key_length", hp->n_head_kv, hp->head_dim, &L->e.kv_dim,
+                   err))
         goto fail;
     if (!hp->n_ff) {
         const struct owb_gguf_tensor *tg = owb_gguf_tensor(g, "blk.0.ffn_gate.weight");
@@ -267,10 +211,10 @@ int owb_llama_load(struct owb_model *m, const struct owb_gguf *g, const struct o
         struct layer *ly = &L->layers[l];
         static const char *const wname[W_PER_LAYER] = {
             "attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
-        const int64_t wk[W_PER_LAYER] = {hp->n_embd, hp->n_embd, hp->n_embd, L->q_dim,
+        const int64_t wk[W_PER_LAYER] = {hp->n_embd, hp->n_embd, hp->n_embd, L->e.q_dim,
                                          hp->n_embd, hp->n_embd, hp->n_ff};
-        const int64_t wm[W_PER_LAYER] = {L->q_dim, L->kv_dim, L->kv_dim, hp->n_embd,
-                                         hp->n_ff, hp->n_ff,  hp->n_embd};
+        const int64_t wm[W_PER_LAYER] = {L->e.q_dim, L->e.kv_dim, L->e.kv_dim, hp->n_embd,
+                                         hp->n_ff,   hp->n_ff,    hp->n_embd};
         for (int i = 0; i < W_PER_LAYER; i++) {
             snprintf(name, sizeof name, "blk.%" PRId64 ".%s.weight", l, wname[i]);
             if ((rc = owb_ld_matrix(&ld, name, wk[i], wm[i], 0, &ly->w[i], err)))
@@ -280,16 +224,16 @@ int owb_llama_load(struct owb_model *m, const struct owb_gguf *g, const struct o
     rc = OWB_E_FORMAT;
 
     /* 1-D tensors: norms (2 per layer + output) and optional q/k/v biases. */
-    int64_t per_layer = 2 * hp->n_embd + L->q_dim + 2 * L->kv_dim, all_layers;
+    int64_t per_layer = 2 * hp->n_embd + L->e.q_dim + 2 * L->e.kv_dim, all_layers;
     if (owb_ld_mul(&ld, "1-D tensors of the layers", hp->n_layer, per_layer, &all_layers, err))
         goto fail;
-    L->vecs = alloc_f32(all_layers + hp->n_embd + hp->n_rot, 1, 1, &oom);
+    L->e.vecs = alloc_f32(all_layers + hp->n_embd + hp->n_rot, 1, 1, &oom);
     if (oom) {
         seterr(err, "%.300s: out of memory", g->path);
         rc = OWB_E_NOMEM;
         goto fail;
     }
-    float *v = L->vecs;
+    float *v = L->e.vecs;
     for (int64_t l = 0; l < hp->n_layer; l++) {
         struct layer *ly = &L->layers[l];
         bool found;
@@ -304,24 +248,24 @@ int owb_llama_load(struct owb_model *m, const struct owb_gguf *g, const struct o
         if (owb_ld_vec(&ld, name, hp->n_embd, 0, true, ly->ffn_norm, NULL, err))
             goto fail;
         snprintf(name, sizeof name, "blk.%" PRId64 ".attn_q.bias", l);
-        if (owb_ld_vec(&ld, name, L->q_dim, 0, false, v, &found, err))
+        if (owb_ld_vec(&ld, name, L->e.q_dim, 0, false, v, &found, err))
             goto fail;
         ly->bq = found ? v : NULL;
-        v += L->q_dim;
+        v += L->e.q_dim;
         snprintf(name, sizeof name, "blk.%" PRId64 ".attn_k.bias", l);
-        if (owb_ld_vec(&ld, name, L->kv_dim, 0, false, v, &found, err))
+        if (owb_ld_vec(&ld, name, L->e.kv_dim, 0, false, v, &found, err))
             goto fail;
         ly->bk = found ? v : NULL;
-        v += L->kv_dim;
+        v += L->e.kv_dim;
         snprintf(name, sizeof name, "blk.%" PRId64 ".attn_v.bias", l);
-        if (owb_ld_vec(&ld, name, L->kv_dim, 0, false, v, &found, err))
+        if (owb_ld_vec(&ld, name, L->e.kv_dim, 0, false, v, &found, err))
             goto fail;
         ly->bv = found ? v : NULL;
-        v += L->kv_dim;
+        v += L->e.kv_dim;
     }
-    L->output_norm = v;
+    L->e.output_norm = v;
     v += hp->n_embd;
-    if (owb_ld_vec(&ld, "output_norm.weight", hp->n_embd, 0, true, L->output_norm, NULL, err))
+    if (owb_ld_vec(&ld, "output_norm.weight", hp->n_embd, 0, true, L->e.output_norm, NULL, err))
         goto fail;
     {
         bool found;
@@ -338,67 +282,33 @@ int owb_llama_load(struct owb_model *m, const struct owb_gguf *g, const struct o
     m->weight_bytes = ld.bound_bytes;
 
     /* One host thread driving the backend's ops: its own buffers, none of the below. */
-    if (owb_devfwd_wanted(L->be, o)) {
+    if (owb_devfwd_wanted(L->e.be, o)) {
         if ((rc = driver_init(m, g, o, err)))
             goto fail;
         return 0;
     }
 
-    /* Activations, KV cache and scratch (all at once; nothing is allocated per token). */
-    int64_t nb = m->n_batch;
+    /* Activations, KV cache and scratch (all at once; nothing is allocated per token). The
+     * caches: k (n_layer, n_head_kv, n_ctx, head_dim), v (n_layer, n_head_kv, head_dim, n_ctx):
+     * values transposed. */
+    const int64_t nb = m->n_batch;
     const int64_t group = hp->n_head / hp->n_head_kv, hd = hp->head_dim;
-    /* Query tokens per attention block: up to 64, fewer when a block's scores (group * qb rows of
-     * n_ctx) would pass 4 MiB per thread. */
-    L->qb = owb_attn_block_tokens(group, m->n_ctx, nb);
-    L->nblk_max = (nb + L->qb - 1) / L->qb;
-    L->blocks.plans = NULL; /* set per chunk */
-    L->x = alloc_f32(nb, hp->n_embd, 1, &oom);
-    L->proj = alloc_f32(nb, hp->n_embd, 1, &oom);
-    L->q = alloc_f32(nb, L->q_dim, 1, &oom);
-    L->kb = alloc_f32(nb, L->kv_dim, 1, &oom);
-    L->vb = alloc_f32(nb, L->kv_dim, 1, &oom);
-    L->att_out = alloc_f32(nb, L->q_dim, 1, &oom);
+    owb_engine_alloc(&L->e, m, hp->n_layer * m->n_ctx, hp->n_layer * S_PER_LAYER + 1, &oom);
     L->hb = alloc_f32(nb, hp->n_ff, 1, &oom);
     L->hb2 = alloc_f32(nb, hp->n_ff, 1, &oom);
-    m->kv_cache_bytes =
-        2 * (uint64_t)hp->n_layer * (uint64_t)m->n_ctx * (uint64_t)L->kv_dim * sizeof(float);
-    L->k_cache = owb_ld_alloc_f32(hp->n_layer, m->n_ctx, L->kv_dim, false, &oom);
-    L->v_cache = owb_ld_alloc_f32(hp->n_layer, m->n_ctx, L->kv_dim, false, &oom);
     L->rope = calloc((size_t)nb, sizeof *L->rope);
-    L->att_plans = calloc((size_t)L->nblk_max * 2, sizeof *L->att_plans);
-    L->att_kstart = calloc((size_t)L->nblk_max, sizeof *L->att_kstart);
-    L->thr = calloc((size_t)L->nthreads, sizeof *L->thr);
-    L->work = calloc((size_t)(hp->n_layer * S_PER_LAYER + 1), sizeof *L->work);
-    L->plans = calloc((size_t)(hp->n_layer * W_PER_LAYER + 1), sizeof *L->plans);
+    L->att_plans = calloc((size_t)L->e.nblk_max * 2, sizeof *L->att_plans);
+    L->att_kstart = calloc((size_t)L->e.nblk_max, sizeof *L->att_kstart);
+    L->thr = calloc((size_t)L->e.nthreads, sizeof *L->thr);
     if (!oom && L->thr)
-        for (int t = 0; t < L->nthreads; t++)
-            owb_region_attn_alloc(&L->thr[t].att, group * L->qb, hd, m->n_ctx, 0, &oom);
-    if (oom || !L->plans || !L->rope || !L->att_plans || !L->att_kstart || !L->thr || !L->work) {
-        seterr(err,
-               "%.300s: out of memory for a context of %" PRId64 " and batch of %" PRId64
-               " (KV cache %.1f MiB)",
-               g->path, m->n_ctx, nb,
-               2.0 * (double)hp->n_layer * (double)m->n_ctx * (double)L->kv_dim * 4.0 / 1048576.0);
-        rc = OWB_E_NOMEM;
+        for (int t = 0; t < L->e.nthreads; t++)
+            owb_region_attn_alloc(&L->thr[t].att, group * L->e.qb, hd, m->n_ctx, 0, &oom);
+    if (oom || !L->rope || !L->att_plans || !L->att_kstart || !L->thr) {
+        rc = owb_engine_nomem(&L->e, m, g->path, err);
         goto fail;
     }
-    /* Activation scratch: the largest any plan needs at the full batch, and one row of it. */
-    if ((rc = plan_all(m, nb, err)))
+    if ((rc = owb_engine_plan(&L->e, m, g->path, err)))
         goto fail;
-    {
-        char merr[OWB_ERR_MAX];
-        if ((rc = L->be->mm_plan(L->be, &L->out1, L->output.type, L->output.m, L->output.k, 1,
-                                 merr))) {
-            seterr(err, "%.300s: output projection: %.150s", g->path, merr);
-            goto fail;
-        }
-    }
-    if (owb_region_bufs_init(&L->rb, L->nthreads, nb, hp->n_embd, L->plans,
-                             hp->n_layer * W_PER_LAYER + 1, &L->out1, 1)) {
-        seterr(err, "%.300s: out of memory", g->path);
-        rc = OWB_E_NOMEM;
-        goto fail;
-    }
     return 0;
 fail:
     owb_llama_release(m);
@@ -435,78 +345,42 @@ static int driver_init(struct owb_model *m, const struct owb_gguf *g,
         dl[l].bk = ly->bk;
         dl[l].bv = ly->bv;
     }
-    const struct owb_df_desc d = {
-        .path = g->path,
-        .hp = hp,
-        .q_dim = L->q_dim,
-        .kv_dim = L->kv_dim,
+    struct owb_df_desc d = {
         .n_ff = hp->n_ff,
-        .tok_embd = &L->tok_embd,
-        .output = &L->output,
-        .output_norm = L->output_norm,
         .layers = dl,
         .n_rope = 1,
         .rope_cache = driver_rope,
         .impl = m,
     };
-    int rc = owb_devfwd_init(&L->dev, m, L->be, &d, !o->no_graphs, err);
+    int rc = owb_engine_driver(&L->e, m, &d, o, g->path, err);
     free(dl);
     return rc;
 }
 
-/* Plans of every weight for chunks of nb tokens (kept until the chunk size changes). */
+/* Weight i of layer l, in plan order (the engine's plans, model/engine.h). */
 static const struct owb_wt *layer_wt(const void *impl, int64_t l, int i)
 {
     return &((const struct llama *)impl)->layers[l].w[i];
-}
-
-static int plan_all(struct owb_model *m, int64_t nb, char err[OWB_ERR_MAX])
-{
-    struct llama *L = m->impl;
-    return owb_region_plan_weights(L->be, L->plans, &L->plan_nb, m->hp.n_layer, W_PER_LAYER,
-                                   layer_wt, L, &L->output, nb, err);
 }
 
 void owb_llama_account(const struct owb_model *m, struct owb_model_cost *c)
 {
     const struct llama *L = m->impl;
     const struct owb_hparams *hp = &m->hp;
-    uint64_t by_type[OWB_TYPE_COUNT] = {0}; /* elements of the layers' matrices by type */
-    uint64_t rd = L->output.m * (uint64_t)owb_row_size(L->output.type, L->output.k) +
-                  owb_row_size(L->tok_embd.type, hp->n_embd);
-    double mac = 0;
+    struct owb_engine_tally t = {0};
     for (int64_t l = 0; l < hp->n_layer; l++) {
         const struct layer *ly = &L->layers[l];
-        for (int i = 0; i < W_PER_LAYER; i++) {
-            const uint64_t b = (uint64_t)ly->w[i].m * owb_row_size(ly->w[i].type, ly->w[i].k);
-            rd += b;
-            by_type[ly->w[i].type] += (uint64_t)ly->w[i].m * (uint64_t)ly->w[i].k;
-            mac += (double)ly->w[i].m * (double)ly->w[i].k;
-        }
-        rd += 4 * (uint64_t)(2 * hp->n_embd + (ly->bq ? L->q_dim : 0) + (ly->bk ? L->kv_dim : 0) +
-                             (ly->bv ? L->kv_dim : 0));
+        for (int i = 0; i < W_PER_LAYER; i++)
+            owb_engine_tally_wt(&t, &ly->w[i]);
+        t.read_bytes += 4 * (uint64_t)(2 * hp->n_embd + (ly->bq ? L->e.q_dim : 0) +
+                                       (ly->bk ? L->e.kv_dim : 0) + (ly->bv ? L->e.kv_dim : 0));
     }
-    rd += 4 * (uint64_t)hp->n_embd; /* output_norm */
     memset(c, 0, sizeof *c);
-    c->decode_read_bytes = rd;
-    c->matmul_flop_per_token = 2 * mac;
-    c->output_flop_per_row = 2.0 * (double)L->output.m * (double)L->output.k;
-    c->attn_flop_per_key = 4.0 * (double)L->q_dim;
-    c->kv_bytes_per_token_layer = 2 * (uint64_t)L->kv_dim * sizeof(float);
-    c->kv_bytes_per_token = (uint64_t)hp->n_layer * c->kv_bytes_per_token_layer;
     c->n_layer_full = hp->n_layer;
-    c->n_layer_window = 0;
-    c->window = 0;
-    int best = 0;
-    for (int t = 1; t < OWB_TYPE_COUNT; t++)
-        if (by_type[t] > by_type[best])
-            best = t;
-    c->main_wtype = (enum owb_type)best;
+    owb_engine_cost(&L->e, hp, &t, c);
 }
 
 /* ---- the forward region ---- */
-
-#define now_ns owb_region_now_ns
 
 /* One chunk of a forward call: what every thread of the region reads. */
 struct fwd {
@@ -532,9 +406,9 @@ static void qkv_finish(struct fwd *f, const struct layer *ly, float *kc, float *
 {
     struct llama *L = f->L;
     const struct owb_hparams *hp = &f->m->hp;
-    owb_attn_write(L->q, L->kb, L->vb, L->q_dim, L->kv_dim, f->nb, f->pos, ly->bq, ly->bk, ly->bv,
-                   L->rope, hp->rope_neox, hp->head_dim, hp->n_head / hp->n_head_kv, g0, g1, kc, vc,
-                   f->m->n_ctx);
+    owb_attn_write(L->e.q, L->e.kb, L->e.vb, L->e.q_dim, L->e.kv_dim, f->nb, f->pos, ly->bq, ly->bk,
+                   ly->bv, L->rope, hp->rope_neox, hp->head_dim, hp->n_head / hp->n_head_kv, g0, g1,
+                   kc, vc, f->m->n_ctx);
 }
 
 /* Causal attention of KV heads [g0, g1) for every token of the chunk (kernels/attn.h). */
@@ -544,9 +418,9 @@ static void attention(struct fwd *f, int tid, const float *kc, const float *vc, 
     struct llama *L = f->L;
     const struct owb_hparams *hp = &f->m->hp;
     const struct owb_attn_args a = {
-        .q = L->q,
-        .out = L->att_out,
-        .ldq = L->q_dim,
+        .q = L->e.q,
+        .out = L->e.att_out,
+        .ldq = L->e.q_dim,
         .kc = kc,
         .vc = vc,
         .cap = f->m->n_ctx,
@@ -574,7 +448,7 @@ static void chunk_fn(void *ctx, int tid, int nth)
     struct owb_model *m = f->m;
     struct llama *L = f->L;
     const struct owb_hparams *hp = &m->hp;
-    const int64_t D = hp->n_embd, F = hp->n_ff, QD = L->q_dim, KD = L->kv_dim, nb = f->nb;
+    const int64_t D = hp->n_embd, F = hp->n_ff, QD = L->e.q_dim, KD = L->e.kv_dim, nb = f->nb;
     const int64_t hd = hp->head_dim, group = hp->n_head / hp->n_head_kv, A = OWB_MATMUL_ROW_ALIGN;
     /* Q/K/V rows by KV head, each head's attention right after by the same thread, when the
      * heads spread evenly enough; else Q/K/V by rows, a barrier, then the heads. */
@@ -583,35 +457,35 @@ static void chunk_fn(void *ctx, int tid, int nth)
     struct owb_input in;
     int64_t r0, r1;
 
-    OWB_ASSERT(nth <= L->nthreads); /* per-thread scratch was allocated for nthreads */
+    OWB_ASSERT(nth <= L->e.nthreads); /* per-thread scratch was allocated for nthreads */
     if (P && tid == 0)
         owb_region_mark(&f->rg, tid, &P->sync_ns); /* region start */
 
     for (int64_t l = 0; l < hp->n_layer; l++) {
         const struct layer *ly = &L->layers[l];
-        const struct owb_be_mm *pl = &L->plans[l * W_PER_LAYER];
-        float *kc = L->k_cache + l * m->n_ctx * KD; /* (n_head_kv, n_ctx, hd) */
-        float *vc = L->v_cache + l * m->n_ctx * KD; /* (n_head_kv, hd, n_ctx) */
-        _Atomic int64_t *work = L->work + l * S_PER_LAYER;
+        const struct owb_be_mm *pl = &L->e.plans[l * W_PER_LAYER];
+        float *kc = L->e.k_cache + l * m->n_ctx * KD; /* (n_head_kv, n_ctx, hd) */
+        float *vc = L->e.v_cache + l * m->n_ctx * KD; /* (n_head_kv, hd, n_ctx) */
+        _Atomic int64_t *work = L->e.work + l * S_PER_LAYER;
 
         /* Attention block: q, k, v of the normed residual, RoPE, cache, attention. */
         const struct owb_be_mm *pqkv[3] = {&pl[W_Q], &pl[W_K], &pl[W_V]};
-        owb_region_input(&f->rg, tid, nth, L->x, D, nb, ly->attn_norm, pqkv, 3, &in);
+        owb_region_input(&f->rg, tid, nth, L->e.x, D, nb, ly->attn_norm, pqkv, 3, &in);
         if (!fuse) {
             while (grab(&work[S_Q], QD, grab_rows(&pl[W_Q], &ly->w[W_Q]), A, nth, &r0, &r1))
-                mm(f, tid, &pl[W_Q], &ly->w[W_Q], &in, 0, L->q, QD, r0, r1);
+                mm(f, tid, &pl[W_Q], &ly->w[W_Q], &in, 0, L->e.q, QD, r0, r1);
             while (grab(&work[S_K], KD, grab_rows(&pl[W_K], &ly->w[W_K]), A, nth, &r0, &r1))
-                mm(f, tid, &pl[W_K], &ly->w[W_K], &in, 1, L->kb, KD, r0, r1);
+                mm(f, tid, &pl[W_K], &ly->w[W_K], &in, 1, L->e.kb, KD, r0, r1);
             while (grab(&work[S_V], KD, grab_rows(&pl[W_V], &ly->w[W_V]), A, nth, &r0, &r1))
-                mm(f, tid, &pl[W_V], &ly->w[W_V], &in, 2, L->vb, KD, r0, r1);
+                mm(f, tid, &pl[W_V], &ly->w[W_V], &in, 2, L->e.vb, KD, r0, r1);
             owb_region_barrier(&f->rg, tid, nth);
         }
         while (grab(&work[S_HEADS], hp->n_head_kv, 1, 1, nth, &r0, &r1)) {
             if (fuse) {
-                mm(f, tid, &pl[W_Q], &ly->w[W_Q], &in, 0, L->q, QD, r0 * group * hd,
+                mm(f, tid, &pl[W_Q], &ly->w[W_Q], &in, 0, L->e.q, QD, r0 * group * hd,
                    r1 * group * hd);
-                mm(f, tid, &pl[W_K], &ly->w[W_K], &in, 1, L->kb, KD, r0 * hd, r1 * hd);
-                mm(f, tid, &pl[W_V], &ly->w[W_V], &in, 2, L->vb, KD, r0 * hd, r1 * hd);
+                mm(f, tid, &pl[W_K], &ly->w[W_K], &in, 1, L->e.kb, KD, r0 * hd, r1 * hd);
+                mm(f, tid, &pl[W_V], &ly->w[W_V], &in, 2, L->e.vb, KD, r0 * hd, r1 * hd);
             }
             qkv_finish(f, ly, kc, vc, r0, r1);
             attention(f, tid, kc, vc, r0, r1);
@@ -621,12 +495,12 @@ static void chunk_fn(void *ctx, int tid, int nth)
         owb_region_barrier(&f->rg, tid, nth);
 
         /* Output projection + residual. */
-        owb_region_residual(&f->rg, tid, nth, L->att_out, QD, nb, &pl[W_O], ly->w[W_O].data, NULL,
-                            L->proj, L->x, &work[S_O]);
+        owb_region_residual(&f->rg, tid, nth, L->e.att_out, QD, nb, &pl[W_O], ly->w[W_O].data, NULL,
+                            L->e.proj, L->e.x, &work[S_O]);
 
         /* Feed-forward block: down(silu(gate(x)) * up(x)). */
         const struct owb_be_mm *pgu[2] = {&pl[W_GATE], &pl[W_UP]};
-        owb_region_input(&f->rg, tid, nth, L->x, D, nb, ly->ffn_norm, pgu, 2, &in);
+        owb_region_input(&f->rg, tid, nth, L->e.x, D, nb, ly->ffn_norm, pgu, 2, &in);
         while (grab(&work[S_GU], F, grab_rows(pgu[0], &ly->w[W_GATE]), A, nth, &r0, &r1)) {
             mm(f, tid, pgu[0], &ly->w[W_GATE], &in, 0, L->hb, F, r0, r1);
             mm(f, tid, pgu[1], &ly->w[W_UP], &in, 1, L->hb2, F, r0, r1);
@@ -637,13 +511,13 @@ static void chunk_fn(void *ctx, int tid, int nth)
         }
         owb_region_barrier(&f->rg, tid, nth);
         owb_region_residual(&f->rg, tid, nth, L->hb, F, nb, &pl[W_DOWN], ly->w[W_DOWN].data, NULL,
-                            L->proj, L->x, &work[S_D]);
+                            L->e.proj, L->e.x, &work[S_D]);
     }
 
     /* Logits: every row of the chunk, or only the last token of the last chunk. */
-    owb_region_logits(&f->rg, tid, nth, L->x, nb, L->output_norm,
-                      &L->plans[hp->n_layer * W_PER_LAYER], &L->out1, &L->output, f->logits_all,
-                      f->last, f->logits, L->work + hp->n_layer * S_PER_LAYER);
+    owb_region_logits(&f->rg, tid, nth, L->e.x, nb, L->e.output_norm,
+                      &L->e.plans[hp->n_layer * W_PER_LAYER], &L->e.out1, &L->e.output,
+                      f->logits_all, f->last, f->logits, L->e.work + hp->n_layer * S_PER_LAYER);
 }
 
 static void rope_cache(const struct owb_model *m, const struct llama *L, int64_t pos,
@@ -672,40 +546,33 @@ static int forward_chunk(struct owb_model *m, const int32_t *tokens, int64_t nb,
                          float *logits, bool logits_all, bool last, char err[OWB_ERR_MAX])
 {
     struct llama *L = m->impl;
-    int rc = plan_all(m, nb, err);
+    const struct owb_hparams *hp = &m->hp;
+    struct fwd f = {.m = m,
+                    .L = L,
+                    .nb = nb,
+                    .pos = pos,
+                    .logits = logits,
+                    .logits_all = logits_all,
+                    .last = last};
+    int rc = owb_engine_chunk(&L->e, m, tokens, nb, &f.rg, err);
     if (rc)
         return rc;
-    const struct owb_hparams *hp = &m->hp;
-    const int64_t D = hp->n_embd, group = hp->n_head / hp->n_head_kv;
-    struct fwd f = {
-        m,    L,      nb,
-        pos,  logits, logits_all,
-        last, 0,      (struct owb_region){&L->bar, &L->rb, m->hp.rms_eps, m->profile, 0, L->be}};
-
-    if (f.rg.prof)
-        f.rg.t_last = now_ns();
-    for (int64_t b = 0; b < nb; b++) {
-        owb_get_row(L->tok_embd.type, L->tok_embd.data, tokens[b], D, L->x + b * D);
+    for (int64_t b = 0; b < nb; b++)
         rope_cache(m, L, pos + b, &L->rope[b]);
-    }
     /* Attention blocks: qb query tokens each, keys up to the block's last position. */
     L->blocks.plans = L->att_plans;
     L->blocks.kstart = L->att_kstart;
-    rc = owb_attn_plan(&L->blocks, pos, nb, L->qb, group, hp->head_dim, 0, L->isa, err);
+    rc = owb_attn_plan(&L->blocks, pos, nb, L->e.qb, hp->n_head / hp->n_head_kv, hp->head_dim, 0,
+                       L->e.isa, err);
     if (rc)
         return rc;
     f.nblk = L->blocks.nblk;
-    owb_region_run(&f.rg, L->runner, L->nthreads, L->work, hp->n_layer * S_PER_LAYER + 1, chunk_fn,
-                   &f);
+    owb_engine_run(&L->e, &f.rg, chunk_fn, &f);
     return 0;
 }
 
 int owb_llama_forward(struct owb_model *m, const int32_t *tokens, int64_t n, int64_t pos,
                       float *logits, bool logits_all, char err[OWB_ERR_MAX])
 {
-    /* arguments checked and the call profiled by owb_model_forward (model/arch.c) */
-    struct llama *L = m->impl;
-    if (L->dev)
-        return owb_devfwd_forward(L->dev, m, tokens, n, pos, logits, logits_all, err);
-    return owb_region_forward(m, tokens, n, pos, logits, logits_all, forward_chunk, err);
+    return owb_engine_forward(m, tokens, n, pos, logits, logits_all, forward_chunk, err);
 }
