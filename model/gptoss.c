@@ -35,10 +35,12 @@
 #define _POSIX_C_SOURCE 200809L
 #include "model/gptoss.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +51,7 @@
 #include "kernels/ops.h"
 #include "kernels/attn.h"
 #include "model/devfwd.h"
+#include "model/engine.h"
 #include "model/loader.h"
 #include "model/region.h"
 #include "runtime/par.h"
@@ -130,26 +133,19 @@ struct gthr {
 };
 
 struct gptoss {
-    const struct owb_runner *runner;
-    int nthreads;
-    enum owb_isa isa;
-    const struct owb_backend *be; /* matmuls run through its table (host threads) */
-    int64_t q_dim, kv_dim, n_expert, n_used, n_ff_exp, window, period;
+    struct owb_engine e; /* first: what every engine holds (model/engine.h) */
+    int64_t n_expert, n_used, n_ff_exp, window, period;
     float w_scale;           /* expert_weights_scale (0: none) */
     struct owb_yarn yarn[2]; /* full layers, sliding layers */
     struct glayer *layers;   /* (n_layer) */
-    struct owb_wt tok_embd, output;
-    float *output_norm; /* (n_embd) */
-    float *vecs;        /* owned storage of the 1-D/2-D float tensors */
 
-    /* Activations for up to n_batch tokens (nb). */
-    float *x, *xb, *proj, *q, *kb, *vb, *att_out; /* as in llama.c */
-    float *rlog;                                  /* (nb, n_expert) router logits */
-    int32_t *sel;                                 /* (nb, n_used) chosen experts */
-    float *selw;                                  /* (nb, n_used) their weights */
-    int64_t *counts, *offsets;                    /* (n_expert), (n_expert + 1) */
-    int32_t *row_tok, *tok_row;                   /* (nb * n_used) */
-    int32_t *active;                              /* (n_expert) chosen experts in order */
+    /* Activations for up to n_batch tokens (nb), beside the engine's. */
+    float *rlog;                /* (nb, n_expert) router logits */
+    int32_t *sel;               /* (nb, n_used) chosen experts */
+    float *selw;                /* (nb, n_used) their weights */
+    int64_t *counts, *offsets;  /* (n_expert), (n_expert + 1) */
+    int32_t *row_tok, *tok_row; /* (nb * n_used) */
+    int32_t *active;            /* (n_expert) chosen experts in order */
     int64_t n_active;
     size_t *aoff_g, *aoff_d; /* (n_expert) byte offsets of an expert's prepared rows */
     float *xe;               /* (nb * n_used, n_embd) gathered normed rows, expert-grouped */
@@ -158,25 +154,13 @@ struct gptoss {
     void *xact_g, *xact_u, *xact_d;
     size_t xact_bytes_g, xact_bytes_d;
     struct owb_be_mm *xplans;       /* (n_expert, 3) of the current layer */
-    float *k_cache, *v_cache;       /* as in llama.c */
     struct owb_rope_cache *rope[2]; /* (nb) each: full and sliding layers */
-    struct gthr *thr;
-    int64_t qb, nblk_max;
+    struct gthr *thr;               /* (nthreads) */
     struct owb_matmul_plan *att_plans[2];
     int64_t *att_kstart[2];
     struct owb_attn_blocks blocks[2];
-    _Atomic int64_t *work;
-
-    int64_t plan_nb;
-    struct owb_be_mm *plans; /* (n_layer * A_PER_LAYER) then output */
-    struct owb_be_mm out1;
-    struct owb_region_bufs rb; /* normed and prepared inputs (model/region.h) */
-
-    struct owb_barrier bar;
-    bool bar_init;
-
-    struct owb_devfwd *dev; /* the backend-driven pass (model/devfwd.h) instead of the above */
 };
+static_assert(offsetof(struct gptoss, e) == 0, "m->impl is the engine too");
 
 static float *alloc_f32(int64_t a, int64_t b, int64_t c, bool *oom)
 {
@@ -188,22 +172,17 @@ void owb_gptoss_release(struct owb_model *m)
     struct gptoss *G = m->impl;
     if (!G)
         return;
-    owb_devfwd_free(G->dev);
-    void *bufs[] = {G->layers,  G->vecs,        G->x,       G->proj,    G->q,       G->kb,
-                    G->vb,      G->att_out,     G->rlog,    G->sel,     G->selw,    G->counts,
-                    G->offsets, G->row_tok,     G->tok_row, G->active,  G->aoff_g,  G->aoff_d,
-                    G->xe,      G->hg,          G->hu,      G->de,      G->xact_g,  G->xact_u,
-                    G->xact_d,  G->xplans,      G->k_cache, G->v_cache, G->rope[0], G->rope[1],
-                    G->plans,   (void *)G->work};
+    void *bufs[] = {G->layers,  G->rlog,   G->sel,    G->selw,   G->counts, G->offsets, G->row_tok,
+                    G->tok_row, G->active, G->aoff_g, G->aoff_d, G->xe,     G->hg,      G->hu,
+                    G->de,      G->xact_g, G->xact_u, G->xact_d, G->xplans, G->rope[0], G->rope[1]};
     for (size_t i = 0; i < OWB_ARRAY_LEN(bufs); i++)
         free(bufs[i]);
     for (int j = 0; j < 2; j++) {
         free(G->att_plans[j]);
         free(G->att_kstart[j]);
     }
-    owb_region_bufs_release(&G->rb);
     if (G->thr)
-        for (int t = 0; t < G->nthreads; t++) {
+        for (int t = 0; t < G->e.nthreads; t++) {
             owb_region_attn_free(&G->thr[t].att);
             free(G->thr[t].xg);
             free(G->thr[t].xu);
@@ -211,13 +190,10 @@ void owb_gptoss_release(struct owb_model *m)
             free(G->thr[t].acc);
         }
     free(G->thr);
-    if (G->bar_init)
-        owb_barrier_release(&G->bar);
-    free(G);
-    m->impl = NULL;
+    owb_engine_free(m);
 }
 
-static int plan_all(struct owb_model *m, int64_t nb, char err[OWB_ERR_MAX]);
+static const struct owb_wt *layer_wt(const void *impl, int64_t l, int i);
 static int relayout_experts(struct owb_model *m, const struct owb_gguf *g,
                             const struct owb_model_opts *o, char err[OWB_ERR_MAX]);
 static int driver_init(struct owb_model *m, const struct owb_gguf *g,
@@ -239,28 +215,14 @@ int owb_gptoss_load(struct owb_model *m, const struct owb_gguf *g, const struct 
                     char err[OWB_ERR_MAX])
 {
     struct owb_hparams *hp = &m->hp;
-    struct gptoss *G = aligned_alloc(64, (sizeof *G + 63) / 64 * 64);
     char name[128];
     bool oom = false;
-    int rc = OWB_E_FORMAT;
-
-    if (!G) {
-        seterr(err, "%.300s: out of memory", g->path);
-        return OWB_E_NOMEM;
-    }
-    memset(G, 0, sizeof *G);
-    m->impl = G;
-    G->bar_init = owb_barrier_init(&G->bar) == 0;
-    if (!G->bar_init) {
-        seterr(err, "%.300s: cannot create the forward pass's synchronisation objects", g->path);
-        owb_gptoss_release(m);
-        return OWB_E_SYSTEM;
-    }
-    G->runner = o->runner;
-    G->nthreads = o->runner && o->runner->nthreads > 0 ? o->runner->nthreads : 1;
-    G->isa = owb_isa_active();
-    G->be = o->backend ? o->backend : &owb_backend_cpu;
-    struct owb_loader ld = {g, hp->arch, G->isa, 0};
+    int rc = owb_engine_new(m, sizeof(struct gptoss), o, A_PER_LAYER, layer_wt, g->path, err);
+    if (rc)
+        return rc;
+    struct gptoss *G = m->impl;
+    struct owb_loader ld = {g, hp->arch, G->e.isa, 0};
+    rc = OWB_E_FORMAT;
 
     int64_t key_len, val_len, orig_ctx;
     float freq_base_swa, factor, beta_fast, beta_slow, rope_attn;
@@ -348,11 +310,12 @@ int owb_gptoss_load(struct owb_model *m, const struct owb_gguf *g, const struct 
     hp->rope_neox = 1;
 
     /* Embedding and output. */
-    if ((rc = owb_ld_embd_output(&ld, hp, &G->tok_embd, &G->output, err)))
+    if ((rc = owb_ld_embd_output(&ld, hp, &G->e.tok_embd, &G->e.output, err)))
         goto fail;
     rc = OWB_E_FORMAT;
-    if (owb_ld_mul(&ld, "head_count x key_length", hp->n_head, hp->head_dim, &G->q_dim, err) ||
-        owb_ld_mul(&ld, "head_count_kv x key_length", hp->n_head_kv, hp->head_dim, &G->kv_dim, err))
+    if (owb_ld_mul(&ld, "head_count x key_length", hp->n_head, hp->head_dim, &G->e.q_dim, err) ||
+        owb_ld_mul(&ld, "head_count_kv x key_length", hp->n_head_kv, hp->head_dim, &G->e.kv_dim,
+                   err))
         goto fail;
     hp->n_ff = G->n_ff_exp;
     hp->n_expert = G->n_expert;
@@ -370,8 +333,8 @@ int owb_gptoss_load(struct owb_model *m, const struct owb_gguf *g, const struct 
         struct glayer *ly = &G->layers[l];
         static const char *const an[A_PER_LAYER] = {"attn_q", "attn_k", "attn_v", "attn_output",
                                                     "ffn_gate_inp"};
-        const int64_t ak[A_PER_LAYER] = {E, E, E, G->q_dim, E};
-        const int64_t am[A_PER_LAYER] = {G->q_dim, G->kv_dim, G->kv_dim, E, X};
+        const int64_t ak[A_PER_LAYER] = {E, E, E, G->e.q_dim, E};
+        const int64_t am[A_PER_LAYER] = {G->e.q_dim, G->e.kv_dim, G->e.kv_dim, E, X};
         for (int i = 0; i < A_PER_LAYER; i++) {
             owb_ld_name(name, sizeof name, l, an[i], "weight");
             if ((rc = owb_ld_matrix(&ld, name, ak[i], am[i], 0, &ly->w[i], err)))
@@ -393,16 +356,16 @@ int owb_gptoss_load(struct owb_model *m, const struct owb_gguf *g, const struct 
     if (owb_ld_mul(&ld, "expert_count x expert_feed_forward_length", X, F, &fx, err) ||
         owb_ld_mul(&ld, "expert_count x embedding_length", X, E, &ex, err))
         goto fail;
-    per_layer = 3 * E + G->q_dim + 2 * G->kv_dim + hp->n_head + X + 2 * fx + ex;
+    per_layer = 3 * E + G->e.q_dim + 2 * G->e.kv_dim + hp->n_head + X + 2 * fx + ex;
     if (owb_ld_mul(&ld, "float tensors of the layers", hp->n_layer, per_layer, &all_layers, err))
         goto fail;
-    G->vecs = alloc_f32(all_layers + E, 1, 1, &oom);
+    G->e.vecs = alloc_f32(all_layers + E, 1, 1, &oom);
     if (oom) {
         seterr(err, "%.300s: out of memory", g->path);
         rc = OWB_E_NOMEM;
         goto fail;
     }
-    float *v = G->vecs;
+    float *v = G->e.vecs;
     for (int64_t l = 0; l < hp->n_layer; l++) {
         struct glayer *ly = &G->layers[l];
         ly->attn_norm = v;
@@ -435,18 +398,18 @@ int owb_gptoss_load(struct owb_model *m, const struct owb_gguf *g, const struct 
             const char *base;
             int64_t n, n2;
             float **dst;
-        } b[] = {{"attn_q", G->q_dim, 0, &ly->bq},  {"attn_k", G->kv_dim, 0, &ly->bk},
-                 {"attn_v", G->kv_dim, 0, &ly->bv}, {"attn_output", E, 0, &ly->bo},
-                 {"ffn_gate_inp", X, 0, &ly->br},   {"ffn_gate_exps", F, X, &ly->bg},
-                 {"ffn_up_exps", F, X, &ly->bu},    {"ffn_down_exps", E, X, &ly->bd}};
+        } b[] = {{"attn_q", G->e.q_dim, 0, &ly->bq},  {"attn_k", G->e.kv_dim, 0, &ly->bk},
+                 {"attn_v", G->e.kv_dim, 0, &ly->bv}, {"attn_output", E, 0, &ly->bo},
+                 {"ffn_gate_inp", X, 0, &ly->br},     {"ffn_gate_exps", F, X, &ly->bg},
+                 {"ffn_up_exps", F, X, &ly->bu},      {"ffn_down_exps", E, X, &ly->bd}};
         for (size_t i = 0; i < OWB_ARRAY_LEN(b); i++) {
             owb_ld_name(name, sizeof name, l, b[i].base, "bias");
             if (opt_vec(&ld, name, b[i].n, b[i].n2, &v, b[i].dst, err))
                 goto fail;
         }
     }
-    G->output_norm = v;
-    if (owb_ld_vec(&ld, "output_norm.weight", E, 0, true, G->output_norm, NULL, err))
+    G->e.output_norm = v;
+    if (owb_ld_vec(&ld, "output_norm.weight", E, 0, true, G->e.output_norm, NULL, err))
         goto fail;
     m->weight_bytes = ld.bound_bytes;
 
@@ -464,45 +427,37 @@ int owb_gptoss_load(struct owb_model *m, const struct owb_gguf *g, const struct 
         }
 
     /* One host thread driving the backend's ops: its own buffers, none of the below. */
-    if (owb_devfwd_wanted(G->be, o)) {
+    if (owb_devfwd_wanted(G->e.be, o)) {
         if ((rc = driver_init(m, g, o, err)))
             goto fail;
         return 0;
     }
 
-    /* Activations, KV cache and scratch. */
+    /* Activations, KV cache and scratch. KV caches: full layers hold n_ctx positions, sliding
+     * ones a ring of window + n_batch; layer after layer, each (n_head_kv, cap, head_dim) for K
+     * and (n_head_kv, head_dim, cap) for V. */
     const int64_t nb = m->n_batch, K = G->n_used, NR = nb * K;
     const int64_t group = hp->n_head / hp->n_head_kv, hd = hp->head_dim;
-    G->qb = owb_attn_block_tokens(group, m->n_ctx, nb);
-    G->nblk_max = (nb + G->qb - 1) / G->qb;
-    G->x = alloc_f32(nb, E, 1, &oom);
-    G->proj = alloc_f32(nb, E, 1, &oom);
-    G->q = alloc_f32(nb, G->q_dim, 1, &oom);
-    G->kb = alloc_f32(nb, G->kv_dim, 1, &oom);
-    G->vb = alloc_f32(nb, G->kv_dim, 1, &oom);
-    G->att_out = alloc_f32(nb, G->q_dim, 1, &oom);
+    int64_t kv_total = 0, kv_slots = 0, cap_swa = 0;
+    for (int64_t l = 0; l < hp->n_layer; l++) {
+        struct glayer *ly = &G->layers[l];
+        int64_t n;
+        ly->cap = owb_attn_cache_slots(ly->window, m->n_ctx, nb);
+        ly->kv_off = kv_total;
+        if (owb_ld_mul(&ld, "KV cache of a layer", ly->cap, G->e.kv_dim, &n, err))
+            goto fail;
+        kv_total += n;
+        kv_slots += ly->cap;
+        if (ly->window && ly->cap > cap_swa)
+            cap_swa = ly->cap;
+    }
+    owb_engine_alloc(&G->e, m, kv_slots, hp->n_layer * S_PER_LAYER + 1, &oom);
     G->rlog = alloc_f32(nb, X, 1, &oom);
     G->selw = alloc_f32(nb, K, 1, &oom);
     G->xe = alloc_f32(NR, E, 1, &oom);
     G->hg = alloc_f32(NR, F, 1, &oom);
     G->hu = alloc_f32(NR, F, 1, &oom);
     G->de = alloc_f32(NR, E, 1, &oom);
-    /* KV caches: full layers hold n_ctx positions, sliding ones a ring of window + n_batch */
-    int64_t kv_total = 0, cap_swa = 0;
-    for (int64_t l = 0; l < hp->n_layer; l++) {
-        struct glayer *ly = &G->layers[l];
-        int64_t n;
-        ly->cap = owb_attn_cache_slots(ly->window, m->n_ctx, nb);
-        ly->kv_off = kv_total;
-        if (owb_ld_mul(&ld, "KV cache of a layer", ly->cap, G->kv_dim, &n, err))
-            goto fail;
-        kv_total += n;
-        if (ly->window && ly->cap > cap_swa)
-            cap_swa = ly->cap;
-    }
-    m->kv_cache_bytes = 2 * (uint64_t)kv_total * sizeof(float);
-    G->k_cache = owb_ld_alloc_f32(kv_total, 1, 1, false, &oom);
-    G->v_cache = owb_ld_alloc_f32(kv_total, 1, 1, false, &oom);
     G->sel = calloc((size_t)NR, sizeof *G->sel);
     G->row_tok = calloc((size_t)NR, sizeof *G->row_tok);
     G->tok_row = calloc((size_t)NR, sizeof *G->tok_row);
@@ -514,37 +469,26 @@ int owb_gptoss_load(struct owb_model *m, const struct owb_gguf *g, const struct 
     G->xplans = calloc((size_t)X * X_PER_LAYER, sizeof *G->xplans);
     for (int j = 0; j < 2; j++) {
         G->rope[j] = calloc((size_t)nb, sizeof *G->rope[j]);
-        G->att_plans[j] = calloc((size_t)G->nblk_max * 2, sizeof *G->att_plans[j]);
-        G->att_kstart[j] = calloc((size_t)G->nblk_max, sizeof *G->att_kstart[j]);
+        G->att_plans[j] = calloc((size_t)G->e.nblk_max * 2, sizeof *G->att_plans[j]);
+        G->att_kstart[j] = calloc((size_t)G->e.nblk_max, sizeof *G->att_kstart[j]);
         oom |= !G->rope[j] || !G->att_plans[j] || !G->att_kstart[j];
     }
-    G->thr = calloc((size_t)G->nthreads, sizeof *G->thr);
-    G->work = calloc((size_t)(hp->n_layer * S_PER_LAYER + 1), sizeof *G->work);
-    G->plans = calloc((size_t)(hp->n_layer * A_PER_LAYER + 1), sizeof *G->plans);
+    G->thr = calloc((size_t)G->e.nthreads, sizeof *G->thr);
     oom |= !G->sel || !G->row_tok || !G->tok_row || !G->counts || !G->offsets || !G->active ||
-           !G->aoff_g || !G->aoff_d || !G->xplans || !G->thr || !G->work || !G->plans;
+           !G->aoff_g || !G->aoff_d || !G->xplans || !G->thr;
     if (!oom)
-        for (int t = 0; t < G->nthreads; t++)
-            owb_region_attn_alloc(&G->thr[t].att, group * G->qb, hd, m->n_ctx, cap_swa, &oom);
+        for (int t = 0; t < G->e.nthreads; t++)
+            owb_region_attn_alloc(&G->thr[t].att, group * G->e.qb, hd, m->n_ctx, cap_swa, &oom);
     if (oom) {
-        seterr(err,
-               "%.300s: out of memory for a context of %" PRId64 " and batch of %" PRId64
-               " (KV cache %.1f MiB)",
-               g->path, m->n_ctx, nb, (double)m->kv_cache_bytes / 1048576.0);
-        rc = OWB_E_NOMEM;
+        rc = owb_engine_nomem(&G->e, m, g->path, err);
         goto fail;
     }
-    if ((rc = plan_all(m, nb, err)))
+    if ((rc = owb_engine_plan(&G->e, m, g->path, err)))
         goto fail;
     {
-        char merr[OWB_ERR_MAX];
-        if ((rc = G->be->mm_plan(G->be, &G->out1, G->output.type, G->output.m, G->output.k, 1,
-                                 merr))) {
-            seterr(err, "%.300s: output projection: %.150s", g->path, merr);
-            goto fail;
-        }
         /* Expert activation scratch: every row of the chunk prepared for the widest expert
          * input, plus 64 bytes of alignment per expert. */
+        char merr[OWB_ERR_MAX];
         size_t rg = 0, rd = 0;
         for (int64_t l = 0; l < hp->n_layer; l++)
             for (int64_t c = 1; c <= NR; c = c < 16 ? c + 1 : c * 2) {
@@ -552,8 +496,8 @@ int owb_gptoss_load(struct owb_model *m, const struct owb_gguf *g, const struct 
                 const struct glayer *ly = &G->layers[l];
                 for (int i = 0; i < X_PER_LAYER; i++) {
                     int64_t cc = c > NR ? NR : c;
-                    if ((rc = G->be->mm_plan(G->be, &p, ly->x[i].type, ly->x[i].m, ly->x[i].k, cc,
-                                             merr))) {
+                    if ((rc = G->e.be->mm_plan(G->e.be, &p, ly->x[i].type, ly->x[i].m, ly->x[i].k,
+                                               cc, merr))) {
                         seterr(err, "%.300s: experts of layer %" PRId64 ": %.150s", g->path, l,
                                merr);
                         goto fail;
@@ -570,7 +514,7 @@ int owb_gptoss_load(struct owb_model *m, const struct owb_gguf *g, const struct 
         if (rd && !(G->xact_d = aligned_alloc(64, (G->xact_bytes_d + 63) & ~(size_t)63)))
             oom = true;
         const size_t r1g = (rg + 63) & ~(size_t)63, r1d = ((size_t)K * rd + 63) & ~(size_t)63;
-        for (int t = 0; t < G->nthreads; t++) {
+        for (int t = 0; t < G->e.nthreads; t++) {
             struct gthr *T = &G->thr[t];
             if ((r1g && (!(T->xg = aligned_alloc(64, r1g)) || !(T->xu = aligned_alloc(64, r1g)))) ||
                 (r1d && !(T->xd = aligned_alloc(64, r1d))))
@@ -578,9 +522,6 @@ int owb_gptoss_load(struct owb_model *m, const struct owb_gguf *g, const struct 
             T->acc = alloc_f32(E, 1, 1, &oom);
         }
     }
-    if (owb_region_bufs_init(&G->rb, G->nthreads, nb, E, G->plans, hp->n_layer * A_PER_LAYER + 1,
-                             &G->out1, 1))
-        oom = true;
     if (oom) {
         seterr(err, "%.300s: out of memory", g->path);
         rc = OWB_E_NOMEM;
@@ -615,8 +556,9 @@ static int relayout_experts(struct owb_model *m, const struct owb_gguf *g,
         return 0; /* a mapping: always as in the file */
     /* the file's rows for a device, the driver pass or when asked (back from an earlier load's
      * conversion if need be) */
-    const bool rows = o->rows_layout || G->be != &owb_backend_cpu || owb_devfwd_wanted(G->be, o);
-#define WANT(w) (rows ? OWB_WL_ROWS : owb_matmul_wlayout_best((w)->type, (w)->m, (w)->k, G->isa))
+    const bool rows =
+        o->rows_layout || G->e.be != &owb_backend_cpu || owb_devfwd_wanted(G->e.be, o);
+#define WANT(w) (rows ? OWB_WL_ROWS : owb_matmul_wlayout_best((w)->type, (w)->m, (w)->k, G->e.isa))
     bool any = false;
     for (int64_t l = 0; l < m->hp.n_layer; l++)
         for (int i = 0; i < X_PER_LAYER; i++)
@@ -685,34 +627,20 @@ static int driver_init(struct owb_model *m, const struct owb_gguf *g,
         d->window = ly->window;
         d->rope = ly->window ? 1 : 0;
     }
-    const struct owb_df_desc d = {
-        .path = g->path,
-        .hp = hp,
-        .q_dim = G->q_dim,
-        .kv_dim = G->kv_dim,
+    struct owb_df_desc d = {
         .n_ff = G->n_ff_exp,
         .n_used = G->n_used,
         .w_scale = G->w_scale,
         .alpha = OAI_ALPHA,
         .limit = OAI_LIMIT,
-        .tok_embd = &G->tok_embd,
-        .output = &G->output,
-        .output_norm = G->output_norm,
         .layers = dl,
         .n_rope = 2,
         .rope_cache = driver_rope,
         .impl = G,
     };
-    int rc = owb_devfwd_init(&G->dev, m, G->be, &d, !o->no_graphs, err);
+    int rc = owb_engine_driver(&G->e, m, &d, o, g->path, err);
     free(dl);
     return rc;
-}
-
-static int plan_all(struct owb_model *m, int64_t nb, char err[OWB_ERR_MAX])
-{
-    struct gptoss *G = m->impl;
-    return owb_region_plan_weights(G->be, G->plans, &G->plan_nb, m->hp.n_layer, A_PER_LAYER,
-                                   layer_wt, G, &G->output, nb, err);
 }
 
 void owb_gptoss_account(const struct owb_model *m, struct owb_model_cost *c)
@@ -720,51 +648,33 @@ void owb_gptoss_account(const struct owb_model *m, struct owb_model_cost *c)
     const struct gptoss *G = m->impl;
     const struct owb_hparams *hp = &m->hp;
     const int64_t E = hp->n_embd, F = G->n_ff_exp, K = G->n_used;
-    uint64_t by_type[OWB_TYPE_COUNT] = {0}; /* elements of the layers' matrices by type */
-    uint64_t rd = G->output.m * (uint64_t)owb_row_size(G->output.type, G->output.k) +
-                  owb_row_size(G->tok_embd.type, E);
-    double mac = 0;
+    struct owb_engine_tally t = {0};
     memset(c, 0, sizeof *c);
     for (int64_t l = 0; l < hp->n_layer; l++) {
         const struct glayer *ly = &G->layers[l];
-        for (int i = 0; i < A_PER_LAYER; i++) {
-            rd += (uint64_t)ly->w[i].m * owb_row_size(ly->w[i].type, ly->w[i].k);
-            by_type[ly->w[i].type] += (uint64_t)ly->w[i].m * (uint64_t)ly->w[i].k;
-            mac += (double)ly->w[i].m * (double)ly->w[i].k;
-        }
+        for (int i = 0; i < A_PER_LAYER; i++)
+            owb_engine_tally_wt(&t, &ly->w[i]);
         for (int i = 0; i < X_PER_LAYER; i++) { /* K of the experts per token */
-            rd += (uint64_t)K * ly->x[i].exp_stride;
-            by_type[ly->x[i].type] +=
+            t.read_bytes += (uint64_t)K * ly->x[i].exp_stride;
+            t.by_type[ly->x[i].type] +=
                 (uint64_t)ly->x[i].m * (uint64_t)ly->x[i].k * (uint64_t)ly->x[i].n_exp;
-            mac += (double)K * (double)ly->x[i].m * (double)ly->x[i].k;
+            t.mac += (double)K * (double)ly->x[i].m * (double)ly->x[i].k;
         }
-        rd += 4 *
-              (uint64_t)(2 * E + hp->n_head + (ly->bq ? G->q_dim : 0) + (ly->bk ? G->kv_dim : 0) +
-                         (ly->bv ? G->kv_dim : 0) + (ly->bo ? E : 0) + (ly->br ? G->n_expert : 0) +
-                         K * ((ly->bg ? F : 0) + (ly->bu ? F : 0) + (ly->bd ? E : 0)));
+        t.read_bytes +=
+            4 *
+            (uint64_t)(2 * E + hp->n_head + (ly->bq ? G->e.q_dim : 0) + (ly->bk ? G->e.kv_dim : 0) +
+                       (ly->bv ? G->e.kv_dim : 0) + (ly->bo ? E : 0) + (ly->br ? G->n_expert : 0) +
+                       K * ((ly->bg ? F : 0) + (ly->bu ? F : 0) + (ly->bd ? E : 0)));
         if (ly->window)
             c->n_layer_window++;
         else
             c->n_layer_full++;
     }
-    rd += 4 * (uint64_t)E; /* output_norm */
-    c->decode_read_bytes = rd;
-    c->matmul_flop_per_token = 2 * mac;
-    c->output_flop_per_row = 2.0 * (double)G->output.m * (double)G->output.k;
-    c->attn_flop_per_key = 4.0 * (double)G->q_dim;
-    c->kv_bytes_per_token_layer = 2 * (uint64_t)G->kv_dim * sizeof(float);
-    c->kv_bytes_per_token = (uint64_t)hp->n_layer * c->kv_bytes_per_token_layer;
     c->window = G->window;
-    int best = 0;
-    for (int t = 1; t < OWB_TYPE_COUNT; t++)
-        if (by_type[t] > by_type[best])
-            best = t;
-    c->main_wtype = (enum owb_type)best;
+    owb_engine_cost(&G->e, hp, &t, c);
 }
 
 /* ---- the forward region ---- */
-
-#define now_ns owb_region_now_ns
 
 struct fwd {
     struct owb_model *m;
@@ -789,9 +699,9 @@ static void qkv_finish(struct fwd *f, const struct glayer *ly, float *kc, float 
 {
     struct gptoss *G = f->G;
     const struct owb_hparams *hp = &f->m->hp;
-    owb_attn_write(G->q, G->kb, G->vb, G->q_dim, G->kv_dim, f->nb, f->pos, ly->bq, ly->bk, ly->bv,
-                   G->rope[ly->window ? 1 : 0], 1, hp->head_dim, hp->n_head / hp->n_head_kv, g0, g1,
-                   kc, vc, ly->cap);
+    owb_attn_write(G->e.q, G->e.kb, G->e.vb, G->e.q_dim, G->e.kv_dim, f->nb, f->pos, ly->bq, ly->bk,
+                   ly->bv, G->rope[ly->window ? 1 : 0], 1, hp->head_dim, hp->n_head / hp->n_head_kv,
+                   g0, g1, kc, vc, ly->cap);
 }
 
 /* The plan of expert matrix i of a layer for `batch` rows, reading the layout it is held in
@@ -800,7 +710,8 @@ static void xplan(const struct gptoss *G, const struct glayer *ly, int i, int64_
                   struct owb_be_mm *p)
 {
     char merr[OWB_ERR_MAX];
-    OWB_ASSERT(G->be->mm_plan(G->be, p, ly->x[i].type, ly->x[i].m, ly->x[i].k, batch, merr) == 0);
+    OWB_ASSERT(G->e.be->mm_plan(G->e.be, p, ly->x[i].type, ly->x[i].m, ly->x[i].k, batch, merr) ==
+               0);
     if (ly->x[i].wl != OWB_WL_ROWS)
         OWB_ASSERT(owb_matmul_plan_wlayout(&p->cpu, ly->x[i].wl, merr) == 0);
 }
@@ -863,9 +774,9 @@ static void moe_decode(struct fwd *f, int tid, int nth, const struct glayer *ly,
         xplan(G, ly, i, 1, &p[i]);
     const bool share = same_act(&p[X_GATE], &p[X_UP]);
     if (p[X_GATE].cpu.act_row_bytes)
-        G->be->mm_prepare(&p[X_GATE], xn, E, T->xg, 0, 1);
+        G->e.be->mm_prepare(&p[X_GATE], xn, E, T->xg, 0, 1);
     if (p[X_UP].cpu.act_row_bytes && !share)
-        G->be->mm_prepare(&p[X_UP], xn, E, T->xu, 0, 1);
+        G->e.be->mm_prepare(&p[X_UP], xn, E, T->xu, 0, 1);
     const void *ag = p[X_GATE].cpu.act_row_bytes ? T->xg : NULL;
     const void *au = !p[X_UP].cpu.act_row_bytes ? NULL : share ? T->xg : T->xu;
     if (P)
@@ -892,8 +803,8 @@ static void moe_decode(struct fwd *f, int tid, int nth, const struct glayer *ly,
     const size_t adr = p[X_DOWN].cpu.act_row_bytes;
     if (adr)
         for (int64_t ia = 0; ia < K; ia++)
-            G->be->mm_prepare(&p[X_DOWN], G->hg + ia * F, F, (char *)T->xd + (size_t)ia * adr, 0,
-                              1);
+            G->e.be->mm_prepare(&p[X_DOWN], G->hg + ia * F, F, (char *)T->xd + (size_t)ia * adr, 0,
+                                1);
     if (P)
         owb_region_mark(&f->rg, tid, &P->matmul_ns[p[X_DOWN].wtype]);
     while (owb_grab(&work[S_D], E, grab_rows(&p[X_DOWN]), A, nth, &r0, &r1)) {
@@ -911,7 +822,7 @@ static void moe_decode(struct fwd *f, int tid, int nth, const struct glayer *ly,
         for (int64_t ia = 1; ia < K; ia++)
             for (int64_t i = r0; i < r1; i++)
                 acc[i] += G->de[ia * E + i] * T->selw[ia];
-        owb_add(G->x + r0, G->x + r0, acc + r0, r1 - r0);
+        owb_add(G->e.x + r0, G->e.x + r0, acc + r0, r1 - r0);
         if (P)
             owb_region_mark(&f->rg, tid, &P->other_ns);
     }
@@ -929,9 +840,9 @@ static void moe_step(struct fwd *f, int tid, int nth, const struct glayer *ly,
     int64_t r0, r1;
 
     /* Router logits of the normed residual. */
-    const struct owb_be_mm *pr = &G->plans[(ly - G->layers) * A_PER_LAYER + A_R];
+    const struct owb_be_mm *pr = &G->e.plans[(ly - G->layers) * A_PER_LAYER + A_R];
     struct owb_input in;
-    owb_region_input(&f->rg, tid, nth, G->x, E, nb, ly->post_norm, &pr, 1, &in);
+    owb_region_input(&f->rg, tid, nth, G->e.x, E, nb, ly->post_norm, &pr, 1, &in);
     while (owb_grab(&work[S_R], X, grab_rows(pr), A, nth, &r0, &r1)) {
         owb_region_mm(&f->rg, tid, pr, ly->w[A_R].data, in.act[0], in.x, in.ldx, G->rlog, X, r0,
                       r1);
@@ -969,13 +880,14 @@ static void moe_step(struct fwd *f, int tid, int nth, const struct glayer *ly,
             const int64_t e = G->active[ia], o0 = G->offsets[e], c = G->counts[e];
             const struct owb_be_mm *p = &G->xplans[e * X_PER_LAYER];
             for (int64_t r = o0; r < o0 + c; r++)
-                owb_rmsnorm(G->xe + r * E, G->x + G->row_tok[r] * E, ly->post_norm, E, hp->rms_eps);
+                owb_rmsnorm(G->xe + r * E, G->e.x + G->row_tok[r] * E, ly->post_norm, E,
+                            hp->rms_eps);
             if (p[X_GATE].cpu.act_row_bytes)
-                G->be->mm_prepare(&p[X_GATE], G->xe + o0 * E, E, (char *)G->xact_g + G->aoff_g[e],
-                                  0, c);
+                G->e.be->mm_prepare(&p[X_GATE], G->xe + o0 * E, E, (char *)G->xact_g + G->aoff_g[e],
+                                    0, c);
             if (p[X_UP].cpu.act_row_bytes && !same_act(&p[X_GATE], &p[X_UP]))
-                G->be->mm_prepare(&p[X_UP], G->xe + o0 * E, E, (char *)G->xact_u + G->aoff_g[e], 0,
-                                  c);
+                G->e.be->mm_prepare(&p[X_UP], G->xe + o0 * E, E, (char *)G->xact_u + G->aoff_g[e],
+                                    0, c);
             if (P)
                 owb_region_mark(&f->rg, tid, &P->matmul_ns[p[X_GATE].wtype]);
         }
@@ -1013,7 +925,7 @@ static void moe_step(struct fwd *f, int tid, int nth, const struct glayer *ly,
             const int64_t e = G->active[ia], o0 = G->offsets[e], c = G->counts[e];
             const struct owb_be_mm *p = &G->xplans[e * X_PER_LAYER + X_DOWN];
             if (p->cpu.act_row_bytes)
-                G->be->mm_prepare(p, G->hg + o0 * F, F, (char *)G->xact_d + G->aoff_d[e], 0, c);
+                G->e.be->mm_prepare(p, G->hg + o0 * F, F, (char *)G->xact_d + G->aoff_d[e], 0, c);
             if (P)
                 owb_region_mark(&f->rg, tid, &P->matmul_ns[p->wtype]);
         }
@@ -1046,7 +958,7 @@ static void moe_step(struct fwd *f, int tid, int nth, const struct glayer *ly,
                 for (int64_t i = 0; i < E; i++)
                     acc[i] += d[i] * w[j];
             }
-            owb_add(G->x + b * E, G->x + b * E, acc, E);
+            owb_add(G->e.x + b * E, G->e.x + b * E, acc, E);
         }
     if (P)
         owb_region_mark(&f->rg, tid, &P->other_ns);
@@ -1059,28 +971,28 @@ static void chunk_fn(void *ctx, int tid, int nth)
     struct owb_model *m = f->m;
     struct gptoss *G = f->G;
     const struct owb_hparams *hp = &m->hp;
-    const int64_t D = hp->n_embd, QD = G->q_dim, KD = G->kv_dim, nb = f->nb;
+    const int64_t D = hp->n_embd, QD = G->e.q_dim, KD = G->e.kv_dim, nb = f->nb;
     const int64_t hd = hp->head_dim, group = hp->n_head / hp->n_head_kv;
     struct owb_model_profile *P = f->rg.prof;
     struct owb_input in;
     int64_t r0, r1;
 
-    OWB_ASSERT(nth <= G->nthreads);
+    OWB_ASSERT(nth <= G->e.nthreads);
     if (P && tid == 0)
         owb_region_mark(&f->rg, tid, &P->sync_ns);
     for (int64_t l = 0; l < hp->n_layer; l++) {
         const struct glayer *ly = &G->layers[l];
-        const struct owb_be_mm *pl = &G->plans[l * A_PER_LAYER];
-        float *kc = G->k_cache + ly->kv_off; /* (n_head_kv, cap, hd) */
-        float *vc = G->v_cache + ly->kv_off; /* (n_head_kv, hd, cap) */
-        _Atomic int64_t *work = G->work + l * S_PER_LAYER;
+        const struct owb_be_mm *pl = &G->e.plans[l * A_PER_LAYER];
+        float *kc = G->e.k_cache + ly->kv_off; /* (n_head_kv, cap, hd) */
+        float *vc = G->e.v_cache + ly->kv_off; /* (n_head_kv, hd, cap) */
+        _Atomic int64_t *work = G->e.work + l * S_PER_LAYER;
 
         /* Attention: q, k, v by KV head, then that head's attention (window, sinks). */
         const struct owb_be_mm *pqkv[3] = {&pl[A_Q], &pl[A_K], &pl[A_V]};
-        owb_region_input(&f->rg, tid, nth, G->x, D, nb, ly->attn_norm, pqkv, 3, &in);
+        owb_region_input(&f->rg, tid, nth, G->e.x, D, nb, ly->attn_norm, pqkv, 3, &in);
         const struct owb_attn_args aa = {
-            .q = G->q,
-            .out = G->att_out,
+            .q = G->e.q,
+            .out = G->e.att_out,
             .ldq = QD,
             .kc = kc,
             .vc = vc,
@@ -1092,11 +1004,11 @@ static void chunk_fn(void *ctx, int tid, int nth)
             .scale = 1.0f / sqrtf((float)hd),
         };
         while (owb_grab(&work[S_HEADS], hp->n_head_kv, 1, 1, nth, &r0, &r1)) {
-            owb_region_mm(&f->rg, tid, &pl[A_Q], ly->w[A_Q].data, in.act[0], in.x, in.ldx, G->q, QD,
-                          r0 * group * hd, r1 * group * hd);
-            owb_region_mm(&f->rg, tid, &pl[A_K], ly->w[A_K].data, in.act[1], in.x, in.ldx, G->kb,
+            owb_region_mm(&f->rg, tid, &pl[A_Q], ly->w[A_Q].data, in.act[0], in.x, in.ldx, G->e.q,
+                          QD, r0 * group * hd, r1 * group * hd);
+            owb_region_mm(&f->rg, tid, &pl[A_K], ly->w[A_K].data, in.act[1], in.x, in.ldx, G->e.kb,
                           KD, r0 * hd, r1 * hd);
-            owb_region_mm(&f->rg, tid, &pl[A_V], ly->w[A_V].data, in.act[2], in.x, in.ldx, G->vb,
+            owb_region_mm(&f->rg, tid, &pl[A_V], ly->w[A_V].data, in.act[2], in.x, in.ldx, G->e.vb,
                           KD, r0 * hd, r1 * hd);
             qkv_finish(f, ly, kc, vc, r0, r1);
             owb_attn_heads(&G->blocks[ly->window ? 1 : 0], &aa, r0, r1, &G->thr[tid].att);
@@ -1106,15 +1018,15 @@ static void chunk_fn(void *ctx, int tid, int nth)
         owb_region_barrier(&f->rg, tid, nth);
 
         /* Output projection + bias + residual. */
-        owb_region_residual(&f->rg, tid, nth, G->att_out, QD, nb, &pl[A_O], ly->w[A_O].data, ly->bo,
-                            G->proj, G->x, &work[S_O]);
+        owb_region_residual(&f->rg, tid, nth, G->e.att_out, QD, nb, &pl[A_O], ly->w[A_O].data,
+                            ly->bo, G->e.proj, G->e.x, &work[S_O]);
 
         moe_step(f, tid, nth, ly, work);
     }
 
-    owb_region_logits(&f->rg, tid, nth, G->x, nb, G->output_norm,
-                      &G->plans[hp->n_layer * A_PER_LAYER], &G->out1, &G->output, f->logits_all,
-                      f->last, f->logits, G->work + hp->n_layer * S_PER_LAYER);
+    owb_region_logits(&f->rg, tid, nth, G->e.x, nb, G->e.output_norm,
+                      &G->e.plans[hp->n_layer * A_PER_LAYER], &G->e.out1, &G->e.output,
+                      f->logits_all, f->last, f->logits, G->e.work + hp->n_layer * S_PER_LAYER);
 }
 
 /* One chunk of nb <= n_batch tokens at positions pos..: the weights' plans for nb, embedding
@@ -1124,43 +1036,35 @@ static int forward_chunk(struct owb_model *m, const int32_t *tokens, int64_t nb,
                          float *logits, bool logits_all, bool last, char err[OWB_ERR_MAX])
 {
     struct gptoss *G = m->impl;
-    int rc = plan_all(m, nb, err);
+    const struct owb_hparams *hp = &m->hp;
+    struct fwd f = {.m = m,
+                    .G = G,
+                    .nb = nb,
+                    .pos = pos,
+                    .logits = logits,
+                    .logits_all = logits_all,
+                    .last = last};
+    int rc = owb_engine_chunk(&G->e, m, tokens, nb, &f.rg, err);
     if (rc)
         return rc;
-    const struct owb_hparams *hp = &m->hp;
-    const int64_t D = hp->n_embd, group = hp->n_head / hp->n_head_kv;
-    struct fwd f = {
-        m,      G,
-        nb,     pos,
-        logits, logits_all,
-        last,   (struct owb_region){&G->bar, &G->rb, m->hp.rms_eps, m->profile, 0, G->be}};
-
-    if (f.rg.prof)
-        f.rg.t_last = now_ns();
     for (int64_t b = 0; b < nb; b++) {
-        owb_get_row(G->tok_embd.type, G->tok_embd.data, tokens[b], D, G->x + b * D);
         owb_yarn_cache(&G->rope[0][b], &G->yarn[0], pos + b);
         owb_yarn_cache(&G->rope[1][b], &G->yarn[1], pos + b);
     }
     for (int j = 0; j < 2; j++) {
         G->blocks[j].plans = G->att_plans[j];
         G->blocks[j].kstart = G->att_kstart[j];
-        rc = owb_attn_plan(&G->blocks[j], pos, nb, G->qb, group, hp->head_dim, j ? G->window : 0,
-                           G->isa, err);
+        rc = owb_attn_plan(&G->blocks[j], pos, nb, G->e.qb, hp->n_head / hp->n_head_kv,
+                           hp->head_dim, j ? G->window : 0, G->e.isa, err);
         if (rc)
             return rc;
     }
-    owb_region_run(&f.rg, G->runner, G->nthreads, G->work, hp->n_layer * S_PER_LAYER + 1, chunk_fn,
-                   &f);
+    owb_engine_run(&G->e, &f.rg, chunk_fn, &f);
     return 0;
 }
 
 int owb_gptoss_forward(struct owb_model *m, const int32_t *tokens, int64_t n, int64_t pos,
                        float *logits, bool logits_all, char err[OWB_ERR_MAX])
 {
-    /* arguments checked and the call profiled by owb_model_forward (model/arch.c) */
-    struct gptoss *G = m->impl;
-    if (G->dev)
-        return owb_devfwd_forward(G->dev, m, tokens, n, pos, logits, logits_all, err);
-    return owb_region_forward(m, tokens, n, pos, logits, logits_all, forward_chunk, err);
+    return owb_engine_forward(m, tokens, n, pos, logits, logits_all, forward_chunk, err);
 }
