@@ -142,23 +142,32 @@ int owb_engine_driver(struct owb_engine *e, struct owb_model *m, struct owb_df_d
 }
 
 int owb_engine_chunk(struct owb_engine *e, struct owb_model *m, const int32_t *tokens, int64_t nb,
-                     struct owb_region *rg, char err[OWB_ERR_MAX])
+                     int64_t pos, float *logits, bool logits_all, bool last,
+                     struct owb_engine_fwd *f, char err[OWB_ERR_MAX])
 {
     const int64_t D = m->hp.n_embd;
     int rc = plan_weights(e, m->hp.n_layer, nb, err);
     if (rc)
         return rc;
-    *rg = (struct owb_region){&e->bar, &e->rb, m->hp.rms_eps, m->profile, 0, e->be};
-    if (rg->prof)
-        rg->t_last = owb_region_now_ns();
+    *f = (struct owb_engine_fwd){
+        .m = m,
+        .nb = nb,
+        .pos = pos,
+        .logits = logits,
+        .logits_all = logits_all,
+        .last = last,
+        .rg = {&e->bar, &e->rb, m->hp.rms_eps, m->profile, 0, e->be},
+    };
+    if (f->rg.prof)
+        f->rg.t_last = owb_region_now_ns();
     for (int64_t b = 0; b < nb; b++)
         owb_get_row(e->tok_embd.type, e->tok_embd.data, tokens[b], D, e->x + b * D);
     return 0;
 }
 
-void owb_engine_run(struct owb_engine *e, struct owb_region *rg, owb_par_fn fn, void *ctx)
+void owb_engine_run(struct owb_engine *e, struct owb_engine_fwd *f, owb_par_fn fn)
 {
-    owb_region_run(rg, e->runner, e->nthreads, e->work, e->nwork, fn, ctx);
+    owb_region_run(&f->rg, e->runner, e->nthreads, e->work, e->nwork, fn, f);
 }
 
 int owb_engine_forward(struct owb_model *m, const int32_t *tokens, int64_t n, int64_t pos,

@@ -107,14 +107,25 @@ int owb_engine_plan(struct owb_engine *e, const struct owb_model *m, const char 
 int owb_engine_driver(struct owb_engine *e, struct owb_model *m, struct owb_df_desc *d,
                       const struct owb_model_opts *o, const char *path, char err[OWB_ERR_MAX]);
 
-/* What every forward chunk of nb tokens starts with on the calling thread: the weights' plans
- * for nb, the region *rg (barrier, scratch, profile) and the tokens' embedding rows in x.
- * Returns 0 or the planning status with err. */
-int owb_engine_chunk(struct owb_engine *e, struct owb_model *m, const int32_t *tokens, int64_t nb,
-                     struct owb_region *rg, char err[OWB_ERR_MAX]);
+/* One chunk of a forward call: what every thread of its region reads (the architecture's state
+ * is m->impl). */
+struct owb_engine_fwd {
+    struct owb_model *m;
+    int64_t nb, pos; /* tokens of the chunk, position of the first */
+    float *logits;   /* the call's logits at this chunk (model/region.h: owb_region_forward) */
+    bool logits_all, last;
+    struct owb_region rg; /* barrier, input scratch, profile (model/region.h) */
+};
 
-/* Run fn(ctx, tid, nth) as the chunk's region on the engine's runner (owb_region_run). */
-void owb_engine_run(struct owb_engine *e, struct owb_region *rg, owb_par_fn fn, void *ctx);
+/* What every forward chunk of nb tokens at pos starts with on the calling thread: *f for the
+ * chunk, the weights' plans for nb and the tokens' embedding rows in x. Returns 0 or the
+ * planning status with err. */
+int owb_engine_chunk(struct owb_engine *e, struct owb_model *m, const int32_t *tokens, int64_t nb,
+                     int64_t pos, float *logits, bool logits_all, bool last,
+                     struct owb_engine_fwd *f, char err[OWB_ERR_MAX]);
+
+/* Run fn(f, tid, nth) as the chunk's region on the engine's runner (owb_region_run). */
+void owb_engine_run(struct owb_engine *e, struct owb_engine_fwd *f, owb_par_fn fn);
 
 /* owb_model_forward's contract for the model whose state m->impl is: the driver's pass when
  * load chose it, else chunks of at most n_batch tokens (owb_region_forward). */

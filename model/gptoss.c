@@ -676,15 +676,6 @@ void owb_gptoss_account(const struct owb_model *m, struct owb_model_cost *c)
 
 /* ---- the forward region ---- */
 
-struct fwd {
-    struct owb_model *m;
-    struct gptoss *G;
-    int64_t nb, pos;
-    float *logits;
-    bool logits_all, last;
-    struct owb_region rg; /* barrier, input scratch, profile (model/region.h) */
-};
-
 #define grab_rows owb_region_grab_rows
 #define add_bias owb_region_add_bias
 
@@ -694,10 +685,10 @@ static bool same_act(const struct owb_be_mm *a, const struct owb_be_mm *b)
 }
 
 /* Q/K/V biases, RoPE (the layer's table) and cache writes of KV heads [g0, g1). */
-static void qkv_finish(struct fwd *f, const struct glayer *ly, float *kc, float *vc, int64_t g0,
-                       int64_t g1)
+static void qkv_finish(struct owb_engine_fwd *f, const struct glayer *ly, float *kc, float *vc,
+                       int64_t g0, int64_t g1)
 {
-    struct gptoss *G = f->G;
+    struct gptoss *G = f->m->impl;
     const struct owb_hparams *hp = &f->m->hp;
     owb_attn_write(G->e.q, G->e.kb, G->e.vb, G->e.q_dim, G->e.kv_dim, f->nb, f->pos, ly->bq, ly->bk,
                    ly->bv, G->rope[ly->window ? 1 : 0], 1, hp->head_dim, hp->n_head / hp->n_head_kv,
@@ -718,9 +709,9 @@ static void xplan(const struct gptoss *G, const struct glayer *ly, int i, int64_
 
 /* Worker 0: group the chunk's choices by expert, list the chosen experts and plan each one's
  * gate, up and down over its tokens, with the byte offsets of its prepared rows. */
-static void route_plan(struct fwd *f, const struct glayer *ly)
+static void route_plan(struct owb_engine_fwd *f, const struct glayer *ly)
 {
-    struct gptoss *G = f->G;
+    struct gptoss *G = f->m->impl;
     const int64_t X = G->n_expert;
     owb_moe_group(G->sel, f->nb, G->n_used, X, G->counts, G->offsets, G->row_tok, G->tok_row);
     size_t og = 0, od = 0;
@@ -755,10 +746,10 @@ static void route_plan(struct fwd *f, const struct glayer *ly)
  * hidden rows for down, and a range of down rows is computed for all k experts by one thread and
  * summed in the order of the choices into the residual. The same operations as the grouped path
  * with one token per expert, so both give the same bits. xn: the token's normed row. */
-static void moe_decode(struct fwd *f, int tid, int nth, const struct glayer *ly,
+static void moe_decode(struct owb_engine_fwd *f, int tid, int nth, const struct glayer *ly,
                        _Atomic int64_t *work, const float *xn)
 {
-    struct gptoss *G = f->G;
+    struct gptoss *G = f->m->impl;
     const int64_t E = f->m->hp.n_embd, F = G->n_ff_exp, K = G->n_used;
     const int64_t A = OWB_MATMUL_ROW_ALIGN;
     struct gthr *T = &G->thr[tid];
@@ -829,10 +820,10 @@ static void moe_decode(struct fwd *f, int tid, int nth, const struct glayer *ly,
     owb_region_barrier(&f->rg, tid, nth);
 }
 
-static void moe_step(struct fwd *f, int tid, int nth, const struct glayer *ly,
+static void moe_step(struct owb_engine_fwd *f, int tid, int nth, const struct glayer *ly,
                      _Atomic int64_t *work)
 {
-    struct gptoss *G = f->G;
+    struct gptoss *G = f->m->impl;
     const struct owb_hparams *hp = &f->m->hp;
     const int64_t E = hp->n_embd, F = G->n_ff_exp, X = G->n_expert, K = G->n_used, nb = f->nb;
     const int64_t A = OWB_MATMUL_ROW_ALIGN;
@@ -967,9 +958,9 @@ static void moe_step(struct fwd *f, int tid, int nth, const struct glayer *ly,
 
 static void chunk_fn(void *ctx, int tid, int nth)
 {
-    struct fwd *f = ctx;
+    struct owb_engine_fwd *f = ctx;
     struct owb_model *m = f->m;
-    struct gptoss *G = f->G;
+    struct gptoss *G = f->m->impl;
     const struct owb_hparams *hp = &m->hp;
     const int64_t D = hp->n_embd, QD = G->e.q_dim, KD = G->e.kv_dim, nb = f->nb;
     const int64_t hd = hp->head_dim, group = hp->n_head / hp->n_head_kv;
@@ -1037,14 +1028,8 @@ static int forward_chunk(struct owb_model *m, const int32_t *tokens, int64_t nb,
 {
     struct gptoss *G = m->impl;
     const struct owb_hparams *hp = &m->hp;
-    struct fwd f = {.m = m,
-                    .G = G,
-                    .nb = nb,
-                    .pos = pos,
-                    .logits = logits,
-                    .logits_all = logits_all,
-                    .last = last};
-    int rc = owb_engine_chunk(&G->e, m, tokens, nb, &f.rg, err);
+    struct owb_engine_fwd f;
+    int rc = owb_engine_chunk(&G->e, m, tokens, nb, pos, logits, logits_all, last, &f, err);
     if (rc)
         return rc;
     for (int64_t b = 0; b < nb; b++) {
@@ -1059,7 +1044,7 @@ static int forward_chunk(struct owb_model *m, const int32_t *tokens, int64_t nb,
         if (rc)
             return rc;
     }
-    owb_engine_run(&G->e, &f.rg, chunk_fn, &f);
+    owb_engine_run(&G->e, &f, chunk_fn);
     return 0;
 }
 

@@ -382,29 +382,18 @@ void owb_llama_account(const struct owb_model *m, struct owb_model_cost *c)
 
 /* ---- the forward region ---- */
 
-/* One chunk of a forward call: what every thread of the region reads. */
-struct fwd {
-    struct owb_model *m;
-    struct llama *L;
-    int64_t nb, pos;
-    float *logits;
-    bool logits_all, last;
-    int nblk;             /* attention blocks of this chunk (L->att_plans) */
-    struct owb_region rg; /* barrier, input scratch, profile (model/region.h) */
-};
-
 /* Output rows [r0, r1) of matmul i of the step's input. */
-static void mm(struct fwd *f, int tid, const struct owb_be_mm *p, const struct owb_wt *w,
+static void mm(struct owb_engine_fwd *f, int tid, const struct owb_be_mm *p, const struct owb_wt *w,
                const struct owb_input *in, int i, float *y, int64_t ldy, int64_t r0, int64_t r1)
 {
     owb_region_mm(&f->rg, tid, p, w->data, in->act[i], in->x, in->ldx, y, ldy, r0, r1);
 }
 
 /* Biases, RoPE and cache writes of KV heads [g0, g1) (and their query heads) for the chunk. */
-static void qkv_finish(struct fwd *f, const struct layer *ly, float *kc, float *vc, int64_t g0,
-                       int64_t g1)
+static void qkv_finish(struct owb_engine_fwd *f, const struct layer *ly, float *kc, float *vc,
+                       int64_t g0, int64_t g1)
 {
-    struct llama *L = f->L;
+    struct llama *L = f->m->impl;
     const struct owb_hparams *hp = &f->m->hp;
     owb_attn_write(L->e.q, L->e.kb, L->e.vb, L->e.q_dim, L->e.kv_dim, f->nb, f->pos, ly->bq, ly->bk,
                    ly->bv, L->rope, hp->rope_neox, hp->head_dim, hp->n_head / hp->n_head_kv, g0, g1,
@@ -412,10 +401,10 @@ static void qkv_finish(struct fwd *f, const struct layer *ly, float *kc, float *
 }
 
 /* Causal attention of KV heads [g0, g1) for every token of the chunk (kernels/attn.h). */
-static void attention(struct fwd *f, int tid, const float *kc, const float *vc, int64_t g0,
-                      int64_t g1)
+static void attention(struct owb_engine_fwd *f, int tid, const float *kc, const float *vc,
+                      int64_t g0, int64_t g1)
 {
-    struct llama *L = f->L;
+    struct llama *L = f->m->impl;
     const struct owb_hparams *hp = &f->m->hp;
     const struct owb_attn_args a = {
         .q = L->e.q,
@@ -444,9 +433,9 @@ static int64_t grab_rows(const struct owb_be_mm *p, const struct owb_wt *w)
 
 static void chunk_fn(void *ctx, int tid, int nth)
 {
-    struct fwd *f = ctx;
+    struct owb_engine_fwd *f = ctx;
     struct owb_model *m = f->m;
-    struct llama *L = f->L;
+    struct llama *L = f->m->impl;
     const struct owb_hparams *hp = &m->hp;
     const int64_t D = hp->n_embd, F = hp->n_ff, QD = L->e.q_dim, KD = L->e.kv_dim, nb = f->nb;
     const int64_t hd = hp->head_dim, group = hp->n_head / hp->n_head_kv, A = OWB_MATMUL_ROW_ALIGN;
@@ -547,14 +536,8 @@ static int forward_chunk(struct owb_model *m, const int32_t *tokens, int64_t nb,
 {
     struct llama *L = m->impl;
     const struct owb_hparams *hp = &m->hp;
-    struct fwd f = {.m = m,
-                    .L = L,
-                    .nb = nb,
-                    .pos = pos,
-                    .logits = logits,
-                    .logits_all = logits_all,
-                    .last = last};
-    int rc = owb_engine_chunk(&L->e, m, tokens, nb, &f.rg, err);
+    struct owb_engine_fwd f;
+    int rc = owb_engine_chunk(&L->e, m, tokens, nb, pos, logits, logits_all, last, &f, err);
     if (rc)
         return rc;
     for (int64_t b = 0; b < nb; b++)
@@ -566,8 +549,7 @@ static int forward_chunk(struct owb_model *m, const int32_t *tokens, int64_t nb,
                        L->e.isa, err);
     if (rc)
         return rc;
-    f.nblk = L->blocks.nblk;
-    owb_engine_run(&L->e, &f.rg, chunk_fn, &f);
+    owb_engine_run(&L->e, &f, chunk_fn);
     return 0;
 }
 
