@@ -66,6 +66,19 @@ void owb_engine_free(struct owb_model *m)
     m->impl = NULL;
 }
 
+int owb_engine_bind(struct owb_engine *e, struct owb_loader *ld, struct owb_hparams *hp,
+                    char err[OWB_ERR_MAX])
+{
+    /* embedding: ne = [n_embd, n_vocab] */
+    int rc = owb_ld_embd_output(ld, hp, &e->tok_embd, &e->output, err);
+    if (rc)
+        return rc;
+    if (owb_ld_mul(ld, "head_count x key_length", hp->n_head, hp->head_dim, &e->q_dim, err) ||
+        owb_ld_mul(ld, "head_count_kv x key_length", hp->n_head_kv, hp->head_dim, &e->kv_dim, err))
+        return OWB_E_FORMAT;
+    return 0;
+}
+
 void owb_engine_alloc(struct owb_engine *e, struct owb_model *m, int64_t kv_slots, int64_t nwork,
                       bool *oom)
 {

@@ -83,6 +83,12 @@ int owb_engine_new(struct owb_model *m, size_t size, const struct owb_model_opts
  * first); m->impl NULL is a no-op. */
 void owb_engine_free(struct owb_model *m);
 
+/* At load, once the head geometry is known (owb_ld_head_dim): the token embedding and output
+ * matrix into tok_embd and output (owb_ld_embd_output), then q_dim and kv_dim. Returns 0,
+ * owb_ld_embd_output's status, or OWB_E_FORMAT with err. */
+int owb_engine_bind(struct owb_engine *e, struct owb_loader *ld, struct owb_hparams *hp,
+                    char err[OWB_ERR_MAX]);
+
 /* The buffers above for chunks of m->n_batch tokens and a KV cache of kv_slots positions of
  * kv_dim floats each for K and V (sets m->kv_cache_bytes), nwork step counters and the plans;
  * qb and nblk_max for the model's query group and context. Allocation failures set *oom; the

@@ -162,11 +162,6 @@ struct gptoss {
 };
 static_assert(offsetof(struct gptoss, e) == 0, "m->impl is the engine too");
 
-static float *alloc_f32(int64_t a, int64_t b, int64_t c, bool *oom)
-{
-    return owb_ld_alloc_f32(a, b, c, true, oom);
-}
-
 void owb_gptoss_release(struct owb_model *m)
 {
     struct gptoss *G = m->impl;
@@ -309,14 +304,9 @@ int owb_gptoss_load(struct owb_model *m, const struct owb_gguf *g, const struct 
     hp->rope_freq_scale = G->yarn[0].freq_scale;
     hp->rope_neox = 1;
 
-    /* Embedding and output. */
-    if ((rc = owb_ld_embd_output(&ld, hp, &G->e.tok_embd, &G->e.output, err)))
+    if ((rc = owb_engine_bind(&G->e, &ld, hp, err)))
         goto fail;
     rc = OWB_E_FORMAT;
-    if (owb_ld_mul(&ld, "head_count x key_length", hp->n_head, hp->head_dim, &G->e.q_dim, err) ||
-        owb_ld_mul(&ld, "head_count_kv x key_length", hp->n_head_kv, hp->head_dim, &G->e.kv_dim,
-                   err))
-        goto fail;
     hp->n_ff = G->n_ff_exp;
     hp->n_expert = G->n_expert;
     hp->n_expert_used = G->n_used;
@@ -359,7 +349,7 @@ int owb_gptoss_load(struct owb_model *m, const struct owb_gguf *g, const struct 
     per_layer = 3 * E + G->e.q_dim + 2 * G->e.kv_dim + hp->n_head + X + 2 * fx + ex;
     if (owb_ld_mul(&ld, "float tensors of the layers", hp->n_layer, per_layer, &all_layers, err))
         goto fail;
-    G->e.vecs = alloc_f32(all_layers + E, 1, 1, &oom);
+    G->e.vecs = owb_ld_alloc_f32(all_layers + E, 1, 1, true, &oom);
     if (oom) {
         seterr(err, "%.300s: out of memory", g->path);
         rc = OWB_E_NOMEM;
@@ -452,12 +442,12 @@ int owb_gptoss_load(struct owb_model *m, const struct owb_gguf *g, const struct 
             cap_swa = ly->cap;
     }
     owb_engine_alloc(&G->e, m, kv_slots, hp->n_layer * S_PER_LAYER + 1, &oom);
-    G->rlog = alloc_f32(nb, X, 1, &oom);
-    G->selw = alloc_f32(nb, K, 1, &oom);
-    G->xe = alloc_f32(NR, E, 1, &oom);
-    G->hg = alloc_f32(NR, F, 1, &oom);
-    G->hu = alloc_f32(NR, F, 1, &oom);
-    G->de = alloc_f32(NR, E, 1, &oom);
+    G->rlog = owb_ld_alloc_f32(nb, X, 1, true, &oom);
+    G->selw = owb_ld_alloc_f32(nb, K, 1, true, &oom);
+    G->xe = owb_ld_alloc_f32(NR, E, 1, true, &oom);
+    G->hg = owb_ld_alloc_f32(NR, F, 1, true, &oom);
+    G->hu = owb_ld_alloc_f32(NR, F, 1, true, &oom);
+    G->de = owb_ld_alloc_f32(NR, E, 1, true, &oom);
     G->sel = calloc((size_t)NR, sizeof *G->sel);
     G->row_tok = calloc((size_t)NR, sizeof *G->row_tok);
     G->tok_row = calloc((size_t)NR, sizeof *G->tok_row);
@@ -519,7 +509,7 @@ int owb_gptoss_load(struct owb_model *m, const struct owb_gguf *g, const struct 
             if ((r1g && (!(T->xg = aligned_alloc(64, r1g)) || !(T->xu = aligned_alloc(64, r1g)))) ||
                 (r1d && !(T->xd = aligned_alloc(64, r1d))))
                 oom = true;
-            T->acc = alloc_f32(E, 1, 1, &oom);
+            T->acc = owb_ld_alloc_f32(E, 1, 1, true, &oom);
         }
     }
     if (oom) {

@@ -94,11 +94,6 @@ static_assert(offsetof(struct llama, e) == 0, "m->impl is the engine too");
 
 /* ---- loading ---- */
 
-static float *alloc_f32(int64_t a, int64_t b, int64_t c, bool *oom)
-{
-    return owb_ld_alloc_f32(a, b, c, true, oom);
-}
-
 void owb_llama_release(struct owb_model *m)
 {
     struct llama *L = m->impl;
@@ -174,15 +169,9 @@ int owb_llama_load(struct owb_model *m, const struct owb_gguf *g, const struct o
         goto fail;
     }
 
-    /* Embedding: ne = [n_embd, n_vocab]. */
-    if ((rc = owb_ld_embd_output(&ld, hp, &L->e.tok_embd, &L->e.output, err)))
+    if ((rc = owb_engine_bind(&L->e, &ld, hp, err)))
         goto fail;
     rc = OWB_E_FORMAT;
-
-    if (owb_ld_mul(&ld, "head_count x key_length", hp->n_head, hp->head_dim, &L->e.q_dim, err) ||
-        owb_ld_mul(&ld, "head_count_kv x key_length", hp->n_head_kv, hp->head_dim, &L->e.kv_dim,
-                   err))
-        goto fail;
     if (!hp->n_ff) {
         const struct owb_gguf_tensor *tg = owb_gguf_tensor(g, "blk.0.ffn_gate.weight");
         hp->n_ff = tg ? tg->ne[1] : 0;
@@ -227,7 +216,7 @@ int owb_llama_load(struct owb_model *m, const struct owb_gguf *g, const struct o
     int64_t per_layer = 2 * hp->n_embd + L->e.q_dim + 2 * L->e.kv_dim, all_layers;
     if (owb_ld_mul(&ld, "1-D tensors of the layers", hp->n_layer, per_layer, &all_layers, err))
         goto fail;
-    L->e.vecs = alloc_f32(all_layers + hp->n_embd + hp->n_rot, 1, 1, &oom);
+    L->e.vecs = owb_ld_alloc_f32(all_layers + hp->n_embd + hp->n_rot, 1, 1, true, &oom);
     if (oom) {
         seterr(err, "%.300s: out of memory", g->path);
         rc = OWB_E_NOMEM;
@@ -294,8 +283,8 @@ int owb_llama_load(struct owb_model *m, const struct owb_gguf *g, const struct o
     const int64_t nb = m->n_batch;
     const int64_t group = hp->n_head / hp->n_head_kv, hd = hp->head_dim;
     owb_engine_alloc(&L->e, m, hp->n_layer * m->n_ctx, hp->n_layer * S_PER_LAYER + 1, &oom);
-    L->hb = alloc_f32(nb, hp->n_ff, 1, &oom);
-    L->hb2 = alloc_f32(nb, hp->n_ff, 1, &oom);
+    L->hb = owb_ld_alloc_f32(nb, hp->n_ff, 1, true, &oom);
+    L->hb2 = owb_ld_alloc_f32(nb, hp->n_ff, 1, true, &oom);
     L->rope = calloc((size_t)nb, sizeof *L->rope);
     L->att_plans = calloc((size_t)L->e.nblk_max * 2, sizeof *L->att_plans);
     L->att_kstart = calloc((size_t)L->e.nblk_max, sizeof *L->att_kstart);
