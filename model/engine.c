@@ -142,8 +142,16 @@ int owb_engine_plan(struct owb_engine *e, const struct owb_model *m, const char 
 }
 
 int owb_engine_driver(struct owb_engine *e, struct owb_model *m, struct owb_df_desc *d,
+                      void (*layer)(const void *impl, int64_t l, struct owb_df_layer *dl),
                       const struct owb_model_opts *o, const char *path, char err[OWB_ERR_MAX])
 {
+    struct owb_df_layer *dl = calloc((size_t)m->hp.n_layer, sizeof *dl);
+    if (!dl) {
+        seterr(err, "%.300s: out of memory", path);
+        return OWB_E_NOMEM;
+    }
+    for (int64_t l = 0; l < m->hp.n_layer; l++)
+        layer(e, l, &dl[l]);
     d->path = path;
     d->hp = &m->hp;
     d->q_dim = e->q_dim;
@@ -151,7 +159,11 @@ int owb_engine_driver(struct owb_engine *e, struct owb_model *m, struct owb_df_d
     d->tok_embd = &e->tok_embd;
     d->output = &e->output;
     d->output_norm = e->output_norm;
-    return owb_devfwd_init(&e->dev, m, e->be, d, !o->no_graphs, err);
+    d->layers = dl;
+    int rc = owb_devfwd_init(&e->dev, m, e->be, d, !o->no_graphs, err);
+    free(dl);
+    d->layers = NULL;
+    return rc;
 }
 
 int owb_engine_chunk(struct owb_engine *e, struct owb_model *m, const int32_t *tokens, int64_t nb,

@@ -107,10 +107,13 @@ int owb_engine_nomem(const struct owb_engine *e, const struct owb_model *m, cons
 int owb_engine_plan(struct owb_engine *e, const struct owb_model *m, const char *path,
                     char err[OWB_ERR_MAX]);
 
-/* Hand the model to the driver (model/devfwd.h): d's layers, widths of the feed-forward, rope
- * tables and the like as the architecture filled them; the engine fills path, hp, q_dim, kv_dim,
- * tok_embd, output and output_norm. Returns owb_devfwd_init's status. */
+/* Hand the model to the driver (model/devfwd.h): d's widths of the feed-forward, rope tables
+ * and the like as the architecture filled them; layer(impl, l, dl) describes layer l of the
+ * architecture whose state starts at impl into the zeroed dl; the engine fills path, hp, q_dim,
+ * kv_dim, tok_embd, output, output_norm and the layers' table (freed before it returns).
+ * Returns owb_devfwd_init's status, or OWB_E_NOMEM with err. */
 int owb_engine_driver(struct owb_engine *e, struct owb_model *m, struct owb_df_desc *d,
+                      void (*layer)(const void *impl, int64_t l, struct owb_df_layer *dl),
                       const struct owb_model_opts *o, const char *path, char err[OWB_ERR_MAX]);
 
 /* One chunk of a forward call: what every thread of its region reads (the architecture's state

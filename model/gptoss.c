@@ -580,57 +580,51 @@ static int relayout_experts(struct owb_model *m, const struct owb_gguf *g,
     return 0;
 }
 
-/* The model as model/devfwd.h takes it: dense Q/K/V/O and router, the experts' 3-D stacks, the
- * biases, sinks and windows; rope table 0 for full layers, 1 for sliding ones (their base). */
+/* Layer l as model/devfwd.h takes it: dense Q/K/V/O and router, the experts' 3-D stacks, the
+ * biases, sinks and window; rope table 0 for full layers, 1 for sliding ones (their base). */
+static void driver_layer(const void *impl, int64_t l, struct owb_df_layer *d)
+{
+    const struct glayer *ly = &((const struct gptoss *)impl)->layers[l];
+    d->w[OWB_DF_Q] = ly->w[A_Q];
+    d->w[OWB_DF_K] = ly->w[A_K];
+    d->w[OWB_DF_V] = ly->w[A_V];
+    d->w[OWB_DF_O] = ly->w[A_O];
+    d->w[OWB_DF_ROUTER] = ly->w[A_R];
+    d->w[OWB_DF_GATE] = ly->x[X_GATE];
+    d->w[OWB_DF_UP] = ly->x[X_UP];
+    d->w[OWB_DF_DOWN] = ly->x[X_DOWN];
+    d->attn_norm = ly->attn_norm;
+    d->ffn_norm = ly->post_norm;
+    d->bq = ly->bq;
+    d->bk = ly->bk;
+    d->bv = ly->bv;
+    d->bo = ly->bo;
+    d->br = ly->br;
+    d->bg = ly->bg;
+    d->bu = ly->bu;
+    d->bd = ly->bd;
+    d->sinks = ly->sinks;
+    d->window = ly->window;
+    d->rope = ly->window ? 1 : 0;
+}
+
+/* The model as model/devfwd.h takes it: its layers, the experts' widths and SwiGLU, two rope
+ * tables. */
 static int driver_init(struct owb_model *m, const struct owb_gguf *g,
                        const struct owb_model_opts *o, char err[OWB_ERR_MAX])
 {
     struct gptoss *G = m->impl;
-    const struct owb_hparams *hp = &m->hp;
-    struct owb_df_layer *dl = calloc((size_t)hp->n_layer, sizeof *dl);
-    if (!dl) {
-        seterr(err, "%.300s: out of memory", g->path);
-        return OWB_E_NOMEM;
-    }
-    for (int64_t l = 0; l < hp->n_layer; l++) {
-        const struct glayer *ly = &G->layers[l];
-        struct owb_df_layer *d = &dl[l];
-        d->w[OWB_DF_Q] = ly->w[A_Q];
-        d->w[OWB_DF_K] = ly->w[A_K];
-        d->w[OWB_DF_V] = ly->w[A_V];
-        d->w[OWB_DF_O] = ly->w[A_O];
-        d->w[OWB_DF_ROUTER] = ly->w[A_R];
-        d->w[OWB_DF_GATE] = ly->x[X_GATE];
-        d->w[OWB_DF_UP] = ly->x[X_UP];
-        d->w[OWB_DF_DOWN] = ly->x[X_DOWN];
-        d->attn_norm = ly->attn_norm;
-        d->ffn_norm = ly->post_norm;
-        d->bq = ly->bq;
-        d->bk = ly->bk;
-        d->bv = ly->bv;
-        d->bo = ly->bo;
-        d->br = ly->br;
-        d->bg = ly->bg;
-        d->bu = ly->bu;
-        d->bd = ly->bd;
-        d->sinks = ly->sinks;
-        d->window = ly->window;
-        d->rope = ly->window ? 1 : 0;
-    }
     struct owb_df_desc d = {
         .n_ff = G->n_ff_exp,
         .n_used = G->n_used,
         .w_scale = G->w_scale,
         .alpha = OAI_ALPHA,
         .limit = OAI_LIMIT,
-        .layers = dl,
         .n_rope = 2,
         .rope_cache = driver_rope,
         .impl = G,
     };
-    int rc = owb_engine_driver(&G->e, m, &d, o, g->path, err);
-    free(dl);
-    return rc;
+    return owb_engine_driver(&G->e, m, &d, driver_layer, o, g->path, err);
 }
 
 void owb_gptoss_account(const struct owb_model *m, struct owb_model_cost *c)

@@ -314,36 +314,30 @@ static void driver_rope(const void *impl, int table, int64_t pos, struct owb_rop
     rope_cache(m, m->impl, pos, rc);
 }
 
-/* The model as model/devfwd.h takes it: the bound weights and 1-D tensors, one rope table. */
+/* Layer l as model/devfwd.h takes it: the bound weights and 1-D tensors. */
+static void driver_layer(const void *impl, int64_t l, struct owb_df_layer *d)
+{
+    const struct layer *ly = &((const struct llama *)impl)->layers[l];
+    memcpy(d->w, ly->w, sizeof ly->w); /* Q K V O GATE UP DOWN: devfwd's order */
+    d->attn_norm = ly->attn_norm;
+    d->ffn_norm = ly->ffn_norm;
+    d->bq = ly->bq;
+    d->bk = ly->bk;
+    d->bv = ly->bv;
+}
+
+/* The model as model/devfwd.h takes it: its layers, one rope table. */
 static int driver_init(struct owb_model *m, const struct owb_gguf *g,
                        const struct owb_model_opts *o, char err[OWB_ERR_MAX])
 {
     struct llama *L = m->impl;
-    const struct owb_hparams *hp = &m->hp;
-    struct owb_df_layer *dl = calloc((size_t)hp->n_layer, sizeof *dl);
-    if (!dl) {
-        seterr(err, "%.300s: out of memory", g->path);
-        return OWB_E_NOMEM;
-    }
-    for (int64_t l = 0; l < hp->n_layer; l++) {
-        const struct layer *ly = &L->layers[l];
-        memcpy(dl[l].w, ly->w, sizeof ly->w); /* Q K V O GATE UP DOWN: devfwd's order */
-        dl[l].attn_norm = ly->attn_norm;
-        dl[l].ffn_norm = ly->ffn_norm;
-        dl[l].bq = ly->bq;
-        dl[l].bk = ly->bk;
-        dl[l].bv = ly->bv;
-    }
     struct owb_df_desc d = {
-        .n_ff = hp->n_ff,
-        .layers = dl,
+        .n_ff = m->hp.n_ff,
         .n_rope = 1,
         .rope_cache = driver_rope,
         .impl = m,
     };
-    int rc = owb_engine_driver(&L->e, m, &d, o, g->path, err);
-    free(dl);
-    return rc;
+    return owb_engine_driver(&L->e, m, &d, driver_layer, o, g->path, err);
 }
 
 /* Weight i of layer l, in plan order (the engine's plans, model/engine.h). */
