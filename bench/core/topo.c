@@ -59,6 +59,7 @@ struct owb_topo {
     int nnuma_all;
     struct owb_numa_info *numa_all; /* (nnuma_all) every NUMA node, memory-only ones too */
     unsigned long long mem_total;
+    size_t sweep_env; /* OWB_SWEEP_BYTES for this machine's topology (0: not set) */
 };
 
 static void set_err(char err[OWB_ERR_MAX], const char *fmt, ...)
@@ -496,6 +497,34 @@ static int load_sysfs(struct owb_topo *t, char err[OWB_ERR_MAX])
     return OWB_OK;
 }
 
+/* OWB_SWEEP_BYTES: bytes with an optional K, M or G suffix (powers of 1024), at least 1M. */
+static int sweep_from_env(size_t *out, char err[OWB_ERR_MAX])
+{
+    const char *s = getenv("OWB_SWEEP_BYTES");
+    *out = 0;
+    if (!s || !*s)
+        return OWB_OK;
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    unsigned shift = 0;
+    if (end != s && *end && !end[1]) {
+        const char *suf = strchr("KkMmGg", *end);
+        shift = suf ? 10u * (unsigned)(1 + (suf - "KkMmGg") / 2) : 64u;
+        end += suf != NULL;
+    }
+    if (end == s || *end || errno || s[0] == '-' || shift > 30 || v > (SIZE_MAX >> shift) ||
+        (v << shift) < ((size_t)1 << 20)) {
+        set_err(err,
+                "OWB_SWEEP_BYTES '%.40s': expected bytes with an optional K, M or G suffix, at "
+                "least 1M",
+                s);
+        return OWB_E_USAGE;
+    }
+    *out = (size_t)(v << shift);
+    return OWB_OK;
+}
+
 int owb_topo_load(const char *synthetic, struct owb_topo **out, char err[OWB_ERR_MAX])
 {
     struct owb_topo *t = NULL;
@@ -539,6 +568,8 @@ int owb_topo_load(const char *synthetic, struct owb_topo **out, char err[OWB_ERR
     snprintf(t->source, sizeof t->source, "sysfs (built without hwloc)");
 #endif
     finish_table(t);
+    if (!synthetic && (rc = sweep_from_env(&t->sweep_env, err)) != OWB_OK)
+        goto out;
     *out = t;
     t = NULL;
     rc = OWB_OK;
@@ -595,6 +626,8 @@ size_t owb_topo_llc_bytes(const struct owb_topo *t)
 size_t owb_topo_sweep_bytes(const struct owb_topo *t)
 {
     const size_t floor = (size_t)64 << 20;
+    if (t->sweep_env)
+        return t->sweep_env;
     size_t bytes = 4 * owb_topo_llc_bytes(t);
     if (t->mem_total && bytes > t->mem_total / 16)
         bytes = (size_t)(t->mem_total / 16);

@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include <sched.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bench/core/env.h"
@@ -236,6 +237,57 @@ static void test_sweep(void)
     }
 }
 
+/* OWB_SWEEP_BYTES replaces this machine's sweep (not a synthetic topology's); a bad value is a
+ * usage error naming the variable. */
+static void test_sweep_env(void)
+{
+    const char *was = getenv("OWB_SWEEP_BYTES");
+    char *saved = was ? strdup(was) : NULL;
+    char err[OWB_ERR_MAX] = "";
+    static const struct {
+        const char *v;
+        size_t want; /* 0: refused */
+    } cases[] = {{"256M", (size_t)256 << 20},
+                 {"3g", (size_t)3 << 30},
+                 {"2048K", (size_t)2 << 20},
+                 {"1048576", (size_t)1 << 20},
+                 {"17", 0},
+                 {"abc", 0},
+                 {"12Q", 0},
+                 {"-5M", 0},
+                 {"0", 0},
+                 {"5MB", 0},
+                 {"99999999999999999999G", 0}};
+    for (size_t i = 0; i < OWB_ARRAY_LEN(cases); i++) {
+        setenv("OWB_SWEEP_BYTES", cases[i].v, 1);
+        struct owb_topo *t = NULL;
+        err[0] = 0;
+        int rc = owb_topo_load(NULL, &t, err);
+        if (cases[i].want) {
+            CHECK_MSG(rc == OWB_OK && t, "%s: %s", cases[i].v, err);
+            CHECK_MSG(t && owb_topo_sweep_bytes(t) == cases[i].want, "%s: sweep %zu", cases[i].v,
+                      t ? owb_topo_sweep_bytes(t) : 0);
+        } else {
+            CHECK_MSG(rc == OWB_E_USAGE && !t, "%s: rc %d", cases[i].v, rc);
+            CHECK_MSG(strstr(err, "OWB_SWEEP_BYTES") && strstr(err, cases[i].v), "%s: '%s'",
+                      cases[i].v, err);
+        }
+        owb_topo_free(t);
+    }
+    if (OWB_HAVE_HWLOC) { /* a synthetic topology is another machine: its own sweep */
+        setenv("OWB_SWEEP_BYTES", "3M", 1);
+        struct owb_topo *t =
+            owb_topo_new("pack:1 numa:1(memory=17179869184) l3:1(size=33554432) core:2 pu:1", err);
+        CHECK(t && owb_topo_sweep_bytes(t) == (size_t)128 << 20);
+        owb_topo_free(t);
+    }
+    if (saved)
+        setenv("OWB_SWEEP_BYTES", saved, 1);
+    else
+        unsetenv("OWB_SWEEP_BYTES");
+    free(saved);
+}
+
 static void test_machine(void)
 {
     char err[OWB_ERR_MAX] = "";
@@ -335,5 +387,6 @@ int main(void)
         fprintf(stderr, "built without hwloc: synthetic topologies skipped\n");
     }
     test_machine();
+    test_sweep_env();
     TEST_DONE();
 }
