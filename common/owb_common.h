@@ -15,6 +15,9 @@
  * naming the input and the problem. */
 #define OWB_ERR_MAX 512
 
+/* Fill err (NULL: nothing) with the printf-style sentence, cut at OWB_ERR_MAX - 1 bytes. */
+void owb_seterr(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* Return values of fallible library functions: 0 ok, negative on failure. */
 enum owb_status {
     OWB_OK = 0,

@@ -16,14 +16,6 @@
 #include "model/llama.h"
 
 /* Fill a caller's error buffer (vsnprintf: over-long messages are cut). */
-__attribute__((format(printf, 2, 3))) static void seterr(char *err, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, OWB_ERR_MAX, fmt, ap);
-    va_end(ap);
-}
-
 static const struct owb_arch arch_table[] = {
     {"llama", 0, owb_llama_load, owb_llama_forward, owb_llama_release, owb_llama_account},
     {"mistral", 0, owb_llama_load, owb_llama_forward, owb_llama_release, owb_llama_account},
@@ -53,25 +45,25 @@ struct owb_model *owb_model_load(const struct owb_gguf *g, const struct owb_mode
     static const struct owb_model_opts defaults = {0};
 
     if (owb_gguf_get_str(g, "general.architecture", &s, kerr)) {
-        seterr(err, "%.500s", kerr);
+        owb_seterr(err, "%.500s", kerr);
         return NULL;
     }
     if (s.len >= sizeof name) {
-        seterr(err, "%.300s: architecture name of %llu bytes is not supported", g->path,
-               (unsigned long long)s.len);
+        owb_seterr(err, "%.300s: architecture name of %llu bytes is not supported", g->path,
+                   (unsigned long long)s.len);
         return NULL;
     }
     memcpy(name, s.ptr, (size_t)s.len);
     name[s.len] = '\0';
     const struct owb_arch *a = owb_arch_find(name);
     if (!a) {
-        seterr(err, "%.300s: architecture \"%s\" is not supported (%s)", g->path, name,
-               owb_arch_names());
+        owb_seterr(err, "%.300s: architecture \"%s\" is not supported (%s)", g->path, name,
+                   owb_arch_names());
         return NULL;
     }
     struct owb_model *m = calloc(1, sizeof *m);
     if (!m) {
-        seterr(err, "%.300s: out of memory", g->path);
+        owb_seterr(err, "%.300s: out of memory", g->path);
         return NULL;
     }
     m->arch = a;
@@ -119,16 +111,17 @@ int owb_model_forward(struct owb_model *m, const int32_t *tokens, int64_t n, int
 {
     /* what every architecture checks: the tokens fit the context and the vocabulary */
     if (n <= 0 || pos < 0 || pos > m->n_ctx - n) {
-        seterr(err,
-               "forward: %" PRId64 " tokens at position %" PRId64
-               " do not fit the context of %" PRId64,
-               n, pos, m->n_ctx);
+        owb_seterr(err,
+                   "forward: %" PRId64 " tokens at position %" PRId64
+                   " do not fit the context of %" PRId64,
+                   n, pos, m->n_ctx);
         return OWB_E_USAGE;
     }
     for (int64_t i = 0; i < n; i++)
         if (tokens[i] < 0 || tokens[i] >= m->hp.n_vocab) {
-            seterr(err, "forward: token id %" PRId32 " is outside the vocabulary (0..%" PRId64 ")",
-                   tokens[i], m->hp.n_vocab - 1);
+            owb_seterr(err,
+                       "forward: token id %" PRId32 " is outside the vocabulary (0..%" PRId64 ")",
+                       tokens[i], m->hp.n_vocab - 1);
             return OWB_E_USAGE;
         }
     const uint64_t t0 = m->profile ? owb_now_ns() : 0;

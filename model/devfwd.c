@@ -16,14 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-__attribute__((format(printf, 2, 3))) static void seterr(char *err, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, OWB_ERR_MAX, fmt, ap);
-    va_end(ap);
-}
-
 /* A layer in backend memory. */
 struct dlayer {
     struct owb_wt w[OWB_DF_NW]; /* shapes and types (data: the host copy) */
@@ -250,14 +242,14 @@ static int plan_weights(struct owb_devfwd *D, struct owb_be_mm *pl, int64_t nb,
             const bool expert = D->moe && (i == OWB_DF_GATE || i == OWB_DF_UP || i == OWB_DF_DOWN);
             int rc = D->be->mm_plan(D->be, p, w->type, w->m, w->k, expert ? 1 : nb, merr);
             if (rc) {
-                seterr(err, "layer %" PRId64 ": %.400s", l, merr);
+                owb_seterr(err, "layer %" PRId64 ": %.400s", l, merr);
                 return rc;
             }
         }
     int rc = D->be->mm_plan(D->be, &pl[D->hp.n_layer * OWB_DF_NW], D->output.type, D->output.m,
                             D->output.k, nb, merr);
     if (rc)
-        seterr(err, "output: %.400s", merr);
+        owb_seterr(err, "output: %.400s", merr);
     return rc;
 }
 
@@ -278,7 +270,7 @@ static int plan_grouped(struct owb_devfwd *D, int64_t n_pairs, bool *ok, char er
             if (rc == OWB_E_UNSUPPORTED)
                 return 0;
             if (rc) {
-                seterr(err, "layer %" PRId64 ": grouped experts: %.400s", l, merr);
+                owb_seterr(err, "layer %" PRId64 ": grouped experts: %.400s", l, merr);
                 return rc;
             }
         }
@@ -330,7 +322,7 @@ int owb_devfwd_init(struct owb_devfwd **out, struct owb_model *m, const struct o
     *out = NULL;
     struct owb_devfwd *D = calloc(1, sizeof *D);
     if (!D) {
-        seterr(err, "%.300s: out of memory", d->path);
+        owb_seterr(err, "%.300s: out of memory", d->path);
         return OWB_E_NOMEM;
     }
     const struct owb_hparams *hp = d->hp;
@@ -357,7 +349,7 @@ int owb_devfwd_init(struct owb_devfwd **out, struct owb_model *m, const struct o
     m->exec.graphs = D->graphs;
     m->exec.device_bytes = 0;
     if (graphs && !D->graphs)
-        seterr(m->exec.note, "backend %s records no graphs", be->name);
+        owb_seterr(m->exec.note, "backend %s records no graphs", be->name);
 
     const int64_t L = hp->n_layer, E = hp->n_embd, nb = m->n_batch, K = D->moe ? D->n_used : 1;
     const int64_t F = D->n_ff, X = D->n_expert;
@@ -397,8 +389,8 @@ int owb_devfwd_init(struct owb_devfwd **out, struct owb_model *m, const struct o
         goto fail_be;
     /* the embedding's type: asked with an empty range (nothing runs) */
     if ((rc = be->get_rows(D->tok_embd.type, D->tok_embd_d, E, NULL, NULL, E, 0, 0))) {
-        seterr(berr, "token_embd.weight: no embedding rows of type %s",
-               owb_type_name(D->tok_embd.type));
+        owb_seterr(berr, "token_embd.weight: no embedding rows of type %s",
+                   owb_type_name(D->tok_embd.type));
         goto fail_be;
     }
 
@@ -472,11 +464,11 @@ int owb_devfwd_init(struct owb_devfwd **out, struct owb_model *m, const struct o
     *out = D;
     return 0;
 fail_be:
-    seterr(err, "%.300s: backend %s: %.300s", d->path, be->name, berr);
+    owb_seterr(err, "%.300s: backend %s: %.300s", d->path, be->name, berr);
     owb_devfwd_free(D);
     return rc ? rc : OWB_E_SYSTEM;
 fail:
-    seterr(err, "%.300s: out of memory", d->path);
+    owb_seterr(err, "%.300s: out of memory", d->path);
     owb_devfwd_free(D);
     return OWB_E_NOMEM;
 }
@@ -716,13 +708,13 @@ static int decode_step(struct owb_devfwd *D, struct owb_model *m, char err[OWB_E
                 be->graph_free(D->graph);
                 D->graph = NULL;
                 rc = orc;
-                seterr(gerr, "an op of the decode step failed while recording (%d)", orc);
+                owb_seterr(gerr, "an op of the decode step failed while recording (%d)", orc);
             }
         }
         if (rc) {
             D->graph_failed = true;
             D->graph = NULL;
-            seterr(m->exec.note, "decode graph not recorded: %.400s", gerr);
+            owb_seterr(m->exec.note, "decode graph not recorded: %.400s", gerr);
         }
     }
     if (D->graph && !prof) {
@@ -734,7 +726,7 @@ static int decode_step(struct owb_devfwd *D, struct owb_model *m, char err[OWB_E
     m->exec.plain_steps++;
     int rc = chunk_ops(D, 1, D->plans1, LG_LAST, D->dec_off, 1);
     if (rc)
-        seterr(err, "backend %s: an op refused the decode step (status %d)", be->name, rc);
+        owb_seterr(err, "backend %s: an op refused the decode step (status %d)", be->name, rc);
     return rc;
 }
 
@@ -744,7 +736,7 @@ static int prof_init(struct owb_devfwd *D, char err[OWB_ERR_MAX])
 {
     struct dprof *P = calloc(1, sizeof *P);
     if (!P) {
-        seterr(err, "profile: out of memory");
+        owb_seterr(err, "profile: out of memory");
         return OWB_E_NOMEM;
     }
     D->prof = P;
@@ -753,7 +745,7 @@ static int prof_init(struct owb_devfwd *D, char err[OWB_ERR_MAX])
     P->cls = calloc((size_t)P->cap, sizeof *P->cls);
     if (!P->t || !P->cls) {
         prof_free(D);
-        seterr(err, "profile: out of memory");
+        owb_seterr(err, "profile: out of memory");
         return OWB_E_NOMEM;
     }
     for (int i = 0; i < P->cap; i++) {
@@ -762,7 +754,7 @@ static int prof_init(struct owb_devfwd *D, char err[OWB_ERR_MAX])
         if (rc) {
             P->t[i].be = NULL;
             prof_free(D);
-            seterr(err, "profile: backend %s timer: %.400s", D->be->name, terr);
+            owb_seterr(err, "profile: backend %s timer: %.400s", D->be->name, terr);
             return rc;
         }
     }
@@ -824,7 +816,7 @@ int owb_devfwd_forward(struct owb_devfwd *D, struct owb_model *m, const int32_t 
                                       : LG_NONE,
                            0, D->n_batch);
             if (rc)
-                seterr(err, "backend %s: an op refused the chunk (status %d)", be->name, rc);
+                owb_seterr(err, "backend %s: an op refused the chunk (status %d)", be->name, rc);
         }
         if (rc)
             return rc;

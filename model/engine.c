@@ -14,14 +14,6 @@
 #include "kernels/attn.h"
 #include "kernels/ops.h"
 
-__attribute__((format(printf, 2, 3))) static void seterr(char *err, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, OWB_ERR_MAX, fmt, ap);
-    va_end(ap);
-}
-
 int owb_engine_new(struct owb_model *m, size_t size, const struct owb_model_opts *o, int per_layer,
                    owb_engine_wt_fn wt, const char *path, char err[OWB_ERR_MAX])
 {
@@ -29,12 +21,12 @@ int owb_engine_new(struct owb_model *m, size_t size, const struct owb_model_opts
     struct owb_engine *e = aligned_alloc(64, bytes); /* 64-aligned members (barrier) */
     m->impl = NULL;
     if (!e) {
-        seterr(err, "%.300s: out of memory", path);
+        owb_seterr(err, "%.300s: out of memory", path);
         return OWB_E_NOMEM;
     }
     memset(e, 0, bytes);
     if (owb_barrier_init(&e->bar) != 0) {
-        seterr(err, "%.300s: cannot create the forward pass's synchronisation objects", path);
+        owb_seterr(err, "%.300s: cannot create the forward pass's synchronisation objects", path);
         free(e);
         return OWB_E_SYSTEM;
     }
@@ -106,11 +98,11 @@ void owb_engine_alloc(struct owb_engine *e, struct owb_model *m, int64_t kv_slot
 int owb_engine_nomem(const struct owb_engine *e, const struct owb_model *m, const char *path,
                      char err[OWB_ERR_MAX])
 {
-    seterr(err,
-           "%.300s: out of memory for a context of %" PRId64 " and batch of %" PRId64
-           " (KV cache %.1f MiB)",
-           path, m->n_ctx, m->n_batch,
-           2.0 * (double)e->kv_slots * (double)e->kv_dim * 4.0 / 1048576.0);
+    owb_seterr(err,
+               "%.300s: out of memory for a context of %" PRId64 " and batch of %" PRId64
+               " (KV cache %.1f MiB)",
+               path, m->n_ctx, m->n_batch,
+               2.0 * (double)e->kv_slots * (double)e->kv_dim * 4.0 / 1048576.0);
     return OWB_E_NOMEM;
 }
 
@@ -129,13 +121,13 @@ int owb_engine_plan(struct owb_engine *e, const struct owb_model *m, const char 
     if (rc)
         return rc;
     if ((rc = e->be->mm_plan(e->be, &e->out1, e->output.type, e->output.m, e->output.k, 1, merr))) {
-        seterr(err, "%.300s: output projection: %.150s", path, merr);
+        owb_seterr(err, "%.300s: output projection: %.150s", path, merr);
         return rc;
     }
     /* Activation scratch: the largest any plan needs at the full batch, and one row of it. */
     if (owb_region_bufs_init(&e->rb, e->nthreads, m->n_batch, m->hp.n_embd, e->plans,
                              n_layer * e->per_layer + 1, &e->out1, 1)) {
-        seterr(err, "%.300s: out of memory", path);
+        owb_seterr(err, "%.300s: out of memory", path);
         return OWB_E_NOMEM;
     }
     return 0;
@@ -147,7 +139,7 @@ int owb_engine_driver(struct owb_engine *e, struct owb_model *m, struct owb_df_d
 {
     struct owb_df_layer *dl = calloc((size_t)m->hp.n_layer, sizeof *dl);
     if (!dl) {
-        seterr(err, "%.300s: out of memory", path);
+        owb_seterr(err, "%.300s: out of memory", path);
         return OWB_E_NOMEM;
     }
     for (int64_t l = 0; l < m->hp.n_layer; l++)

@@ -51,14 +51,6 @@ static const char *ggml_type_name(uint32_t id)
 }
 
 /* Fill a caller's error buffer (vsnprintf: messages longer than OWB_ERR_MAX are cut). */
-__attribute__((format(printf, 2, 3))) static void seterr(char *err, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, OWB_ERR_MAX, fmt, ap);
-    va_end(ap);
-}
-
 size_t owb_gguf_scalar_size(enum owb_gguf_type t)
 {
     switch (t) {
@@ -228,7 +220,7 @@ __attribute__((format(printf, 2, 3))) static int fail(struct cur *c, const char 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    seterr(c->err, "%s: %s: %s", c->path, c->ctx, msg);
+    owb_seterr(c->err, "%s: %s: %s", c->path, c->ctx, msg);
     return OWB_E_FORMAT;
 }
 
@@ -335,7 +327,8 @@ static int parse_value(struct cur *c, enum owb_gguf_type t, struct owb_gguf_valu
         return 0;
     out->v.arr.elems = calloc((size_t)n, sizeof *out->v.arr.elems);
     if (!out->v.arr.elems) {
-        seterr(c->err, "%s: %s: out of memory for %" PRIu64 " array elements", c->path, c->ctx, n);
+        owb_seterr(c->err, "%s: %s: out of memory for %" PRIu64 " array elements", c->path, c->ctx,
+                   n);
         return OWB_E_NOMEM;
     }
     for (uint64_t i = 0; i < n; i++) {
@@ -384,22 +377,22 @@ int owb_gguf_tensor_size(enum owb_type type, int n_dims, const int64_t *ne, size
     const struct owb_type_traits *tr = owb_type_traits(type);
     *size = 0;
     if (!tr || tr->blck_size <= 0 || tr->type_size == 0) {
-        seterr(err, "tensor type id %d is not supported", (int)type);
+        owb_seterr(err, "tensor type id %d is not supported", (int)type);
         return OWB_E_FORMAT;
     }
     if (n_dims < 0 || n_dims > OWB_GGUF_MAX_DIMS) {
-        seterr(err, "%d dimensions (at most %d)", n_dims, OWB_GGUF_MAX_DIMS);
+        owb_seterr(err, "%d dimensions (at most %d)", n_dims, OWB_GGUF_MAX_DIMS);
         return OWB_E_USAGE;
     }
     int64_t d0 = n_dims > 0 ? ne[0] : 1;
     for (int d = 0; d < n_dims; d++)
         if (ne[d] < 0) {
-            seterr(err, "dimension %d is negative (%" PRId64 ")", d, ne[d]);
+            owb_seterr(err, "dimension %d is negative (%" PRId64 ")", d, ne[d]);
             return OWB_E_FORMAT;
         }
     if (d0 % tr->blck_size != 0) {
-        seterr(err, "row length %" PRId64 " is not a multiple of the %s block size %" PRId64, d0,
-               tr->name, tr->blck_size);
+        owb_seterr(err, "row length %" PRId64 " is not a multiple of the %s block size %" PRId64,
+                   d0, tr->name, tr->blck_size);
         return OWB_E_FORMAT;
     }
     uint64_t bytes;
@@ -413,7 +406,7 @@ int owb_gguf_tensor_size(enum owb_type type, int n_dims, const int64_t *ne, size
     *size = (size_t)bytes;
     return 0;
 overflow:
-    seterr(err, "size in bytes of a %s tensor of this shape overflows", tr->name);
+    owb_seterr(err, "size in bytes of a %s tensor of this shape overflows", tr->name);
     return OWB_E_FORMAT;
 }
 
@@ -428,27 +421,29 @@ static int parse(struct owb_gguf *g, char err[OWB_ERR_MAX])
     if (need(&c, 4, "magic"))
         return OWB_E_FORMAT;
     if (memcmp(c.p, "GGUF", 4) != 0) {
-        seterr(err, "%s: not a GGUF file (magic bytes %02x %02x %02x %02x, expected \"GGUF\")",
-               g->path, c.p[0], c.p[1], c.p[2], c.p[3]);
+        owb_seterr(err, "%s: not a GGUF file (magic bytes %02x %02x %02x %02x, expected \"GGUF\")",
+                   g->path, c.p[0], c.p[1], c.p[2], c.p[3]);
         return OWB_E_FORMAT;
     }
     c.off = 4;
     if ((rc = rd_u32(&c, &g->version, "version")))
         return rc;
     if (g->version != 0 && (g->version & 0xffffu) == 0) {
-        seterr(err,
-               "%s: big-endian GGUF (version field reads 0x%08" PRIx32
-               "); only little-endian files are supported",
-               g->path, g->version);
+        owb_seterr(err,
+                   "%s: big-endian GGUF (version field reads 0x%08" PRIx32
+                   "); only little-endian files are supported",
+                   g->path, g->version);
         return OWB_E_FORMAT;
     }
     if (g->version == 1) {
-        seterr(err, "%s: GGUF version 1 is not supported (32-bit counts; only versions 2 and 3)",
-               g->path);
+        owb_seterr(err,
+                   "%s: GGUF version 1 is not supported (32-bit counts; only versions 2 and 3)",
+                   g->path);
         return OWB_E_FORMAT;
     }
     if (g->version < 2 || g->version > 3) {
-        seterr(err, "%s: unsupported GGUF version %" PRIu32 " (only 2 and 3)", g->path, g->version);
+        owb_seterr(err, "%s: unsupported GGUF version %" PRIu32 " (only 2 and 3)", g->path,
+                   g->version);
         return OWB_E_FORMAT;
     }
     uint64_t n_tensors, n_kv;
@@ -468,7 +463,7 @@ static int parse(struct owb_gguf *g, char err[OWB_ERR_MAX])
     pv->tnames = calloc(n_tensors ? n_tensors : 1, sizeof *pv->tnames);
     if (!g->kv || !pv->knames || !g->tensors || !pv->tnames || strtab_init(&pv->ktab, n_kv) ||
         strtab_init(&pv->ttab, n_tensors)) {
-        seterr(err, "%s: out of memory", g->path);
+        owb_seterr(err, "%s: out of memory", g->path);
         return OWB_E_NOMEM;
     }
     uint64_t arena_bytes = 0;
@@ -589,7 +584,7 @@ static int parse(struct owb_gguf *g, char err[OWB_ERR_MAX])
     /* NUL-terminated copies of keys and names (the mapping's strings are not terminated). */
     pv->arena = malloc(arena_bytes ? (size_t)arena_bytes : 1);
     if (!pv->arena) {
-        seterr(err, "%s: out of memory", g->path);
+        owb_seterr(err, "%s: out of memory", g->path);
         return OWB_E_NOMEM;
     }
     char *a = pv->arena;
@@ -617,7 +612,7 @@ static struct owb_gguf *new_reader(const char *name, char err[OWB_ERR_MAX])
         free(g);
         free(pv);
         free(p);
-        seterr(err, "%s: out of memory", name ? name : "(memory)");
+        owb_seterr(err, "%s: out of memory", name ? name : "(memory)");
         return NULL;
     }
     pv->path = p;
@@ -635,7 +630,7 @@ struct owb_gguf *owb_gguf_open_mem(const void *data, size_t size, const char *na
     g->base = data;
     g->file_size = size;
     if (!data && size) {
-        seterr(err, "%s: no data", g->path);
+        owb_seterr(err, "%s: no data", g->path);
         goto fail;
     }
     if (parse(g, err))
@@ -708,8 +703,8 @@ static void *copy_file(int fd, size_t size, char err[OWB_ERR_MAX], const char *p
 {
     void *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED) {
-        seterr(err, "%s: cannot allocate %zu bytes for the weights: %s", path, size,
-               strerror(errno));
+        owb_seterr(err, "%s: cannot allocate %zu bytes for the weights: %s", path, size,
+                   strerror(errno));
         return MAP_FAILED;
     }
     madvise(m, size, MADV_HUGEPAGE); /* best effort: THP may be off */
@@ -720,8 +715,8 @@ static void *copy_file(int fd, size_t size, char err[OWB_ERR_MAX], const char *p
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0) {
-            seterr(err, "%s: read failed at byte %zu of %zu: %s", path, done, size,
-                   r < 0 ? strerror(errno) : "unexpected end of file");
+            owb_seterr(err, "%s: read failed at byte %zu of %zu: %s", path, done, size,
+                       r < 0 ? strerror(errno) : "unexpected end of file");
             munmap(m, size);
             errno = EIO;
             return MAP_FAILED;
@@ -730,7 +725,7 @@ static void *copy_file(int fd, size_t size, char err[OWB_ERR_MAX], const char *p
         done += (size_t)r;
     }
     if (mprotect(m, size, PROT_READ) != 0) { /* the weights are read-only, as when mapped */
-        seterr(err, "%s: mprotect: %s", path, strerror(errno));
+        owb_seterr(err, "%s: mprotect: %s", path, strerror(errno));
         munmap(m, size);
         return MAP_FAILED;
     }
@@ -751,24 +746,24 @@ struct owb_gguf *owb_gguf_open_weights(const char *path, enum owb_gguf_mem mem,
         return NULL;
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        seterr(err, "%s: cannot open: %s", path, strerror(errno));
+        owb_seterr(err, "%s: cannot open: %s", path, strerror(errno));
         goto fail;
     }
     struct stat st;
     if (fstat(fd, &st) != 0) {
-        seterr(err, "%s: cannot stat: %s", path, strerror(errno));
+        owb_seterr(err, "%s: cannot stat: %s", path, strerror(errno));
         goto fail;
     }
     if (!S_ISREG(st.st_mode)) {
-        seterr(err, "%s: not a regular file", path);
+        owb_seterr(err, "%s: not a regular file", path);
         goto fail;
     }
     if (st.st_size == 0) {
-        seterr(err, "%s: file is empty (0 bytes)", path);
+        owb_seterr(err, "%s: file is empty (0 bytes)", path);
         goto fail;
     }
     if ((uint64_t)st.st_size > SIZE_MAX / 2) {
-        seterr(err, "%s: file too large to map", path);
+        owb_seterr(err, "%s: file too large to map", path);
         goto fail;
     }
     g->file_size = (size_t)st.st_size;
@@ -783,7 +778,7 @@ struct owb_gguf *owb_gguf_open_weights(const char *path, enum owb_gguf_mem mem,
             if (m == MAP_FAILED && errno != EIO)
                 mem = OWB_GGUF_MEM_MMAP; /* allocation refused: fall back to the page cache */
             else if (m == MAP_FAILED) {
-                seterr(err, "%s", cerr);
+                owb_seterr(err, "%s", cerr);
                 goto fail;
             } else
                 g->map = m;
@@ -798,7 +793,7 @@ struct owb_gguf *owb_gguf_open_weights(const char *path, enum owb_gguf_mem mem,
         mem = OWB_GGUF_MEM_MMAP;
         void *m = mmap(NULL, g->file_size, PROT_READ, MAP_PRIVATE, fd, 0);
         if (m == MAP_FAILED) {
-            seterr(err, "%s: mmap failed: %s", path, strerror(errno));
+            owb_seterr(err, "%s: mmap failed: %s", path, strerror(errno));
             goto fail;
         }
         g->map = m;
@@ -824,11 +819,11 @@ fail:
 int owb_gguf_writable(const struct owb_gguf *g, bool writable, char err[OWB_ERR_MAX])
 {
     if (!g->owned || !g->map) {
-        seterr(err, "%s: the weights are a file mapping, not a private copy", g->path);
+        owb_seterr(err, "%s: the weights are a file mapping, not a private copy", g->path);
         return OWB_E_UNSUPPORTED;
     }
     if (mprotect(g->map, g->file_size, writable ? PROT_READ | PROT_WRITE : PROT_READ) != 0) {
-        seterr(err, "%s: mprotect: %s", g->path, strerror(errno));
+        owb_seterr(err, "%s: mprotect: %s", g->path, strerror(errno));
         return OWB_E_IO;
     }
     return OWB_OK;
@@ -866,7 +861,7 @@ static const struct owb_gguf_value *lookup(const struct owb_gguf *g, const char 
 {
     const struct owb_gguf_kv *kv = owb_gguf_find(g, key);
     if (!kv) {
-        seterr(err, "%s: key %s is missing", g->path, key);
+        owb_seterr(err, "%s: key %s is missing", g->path, key);
         return NULL;
     }
     return &kv->value;
@@ -875,8 +870,8 @@ static const struct owb_gguf_value *lookup(const struct owb_gguf *g, const char 
 static int wrong_type(const struct owb_gguf *g, const char *key, const struct owb_gguf_value *v,
                       const char *want, char err[OWB_ERR_MAX])
 {
-    seterr(err, "%s: key %s has type %s, expected %s", g->path, key, owb_gguf_type_name(v->type),
-           want);
+    owb_seterr(err, "%s: key %s has type %s, expected %s", g->path, key,
+               owb_gguf_type_name(v->type), want);
     return OWB_E_FORMAT;
 }
 
@@ -910,8 +905,8 @@ static int get_int(const struct owb_gguf *g, const char *key, bool want_signed, 
         return wrong_type(g, key, v, want_signed ? "a signed integer" : "an unsigned integer", err);
     }
     if ((neg && mag > (uint64_t)0 - (uint64_t)lo) || (!neg && mag > hi) || (neg && lo == 0)) {
-        seterr(err, "%s: key %s value %s%" PRIu64 " is out of range", g->path, key, neg ? "-" : "",
-               mag);
+        owb_seterr(err, "%s: key %s value %s%" PRIu64 " is out of range", g->path, key,
+                   neg ? "-" : "", mag);
         return OWB_E_FORMAT;
     }
     if (u)
@@ -989,8 +984,8 @@ int owb_gguf_get_arr(const struct owb_gguf *g, const char *key, enum owb_gguf_ty
     if (v->type != OWB_GGUF_ARRAY)
         return wrong_type(g, key, v, "array", err);
     if (want != OWB_GGUF_TYPE_COUNT && v->v.arr.elem_type != want) {
-        seterr(err, "%s: key %s is an array of %s, expected an array of %s", g->path, key,
-               owb_gguf_type_name(v->v.arr.elem_type), owb_gguf_type_name(want));
+        owb_seterr(err, "%s: key %s is an array of %s, expected an array of %s", g->path, key,
+                   owb_gguf_type_name(v->v.arr.elem_type), owb_gguf_type_name(want));
         return OWB_E_FORMAT;
     }
     *arr = v;
@@ -1189,7 +1184,7 @@ static int set_bytes(struct owb_gguf_writer *w, const char *key, struct bytes *v
 {
     if (val->oom) {
         free(val->p);
-        seterr(err, "key %s: out of memory", key);
+        owb_seterr(err, "key %s: out of memory", key);
         return OWB_E_NOMEM;
     }
     for (size_t i = 0; i < w->n_kv; i++)
@@ -1215,7 +1210,7 @@ static int set_bytes(struct owb_gguf_writer *w, const char *key, struct bytes *v
     return 0;
 oom:
     free(val->p);
-    seterr(err, "key %s: out of memory", key);
+    owb_seterr(err, "key %s: out of memory", key);
     return OWB_E_NOMEM;
 }
 
@@ -1276,12 +1271,12 @@ int owb_gguf_writer_set_arr(struct owb_gguf_writer *w, const char *key,
     size_t es = owb_gguf_scalar_size(elem_type);
     uint64_t total;
     if (!es) {
-        seterr(err, "key %s: array element type %s is not a fixed-size type", key,
-               owb_gguf_type_name(elem_type));
+        owb_seterr(err, "key %s: array element type %s is not a fixed-size type", key,
+                   owb_gguf_type_name(elem_type));
         return OWB_E_USAGE;
     }
     if (__builtin_mul_overflow(n, (uint64_t)es, &total) || total > SIZE_MAX) {
-        seterr(err, "key %s: array of %" PRIu64 " elements is too large", key, n);
+        owb_seterr(err, "key %s: array of %" PRIu64 " elements is too large", key, n);
         return OWB_E_USAGE;
     }
     struct bytes b = {0};
@@ -1351,7 +1346,7 @@ int owb_gguf_writer_set_value(struct owb_gguf_writer *w, const char *key,
                               const struct owb_gguf_value *v, char err[OWB_ERR_MAX])
 {
     if ((unsigned)v->type >= OWB_GGUF_TYPE_COUNT) {
-        seterr(err, "key %s: invalid value type %d", key, (int)v->type);
+        owb_seterr(err, "key %s: invalid value type %d", key, (int)v->type);
         return OWB_E_USAGE;
     }
     struct bytes b = {0};
@@ -1367,20 +1362,21 @@ int owb_gguf_writer_add_tensor(struct owb_gguf_writer *w, const char *name, enum
     size_t want;
     char serr[OWB_ERR_MAX];
     if (w->begun) {
-        seterr(err, "tensor %s: added after the header was written", name);
+        owb_seterr(err, "tensor %s: added after the header was written", name);
         return OWB_E_USAGE;
     }
     if (owb_gguf_tensor_size(type, n_dims, ne, &want, serr)) {
-        seterr(err, "tensor %s: %s", name, serr);
+        owb_seterr(err, "tensor %s: %s", name, serr);
         return OWB_E_USAGE;
     }
     if (want != size) {
-        seterr(err, "tensor %s: %zu bytes given, its type and shape need %zu", name, size, want);
+        owb_seterr(err, "tensor %s: %zu bytes given, its type and shape need %zu", name, size,
+                   want);
         return OWB_E_USAGE;
     }
     for (size_t i = 0; i < w->n_t; i++)
         if (strcmp(w->t[i].name, name) == 0) {
-            seterr(err, "tensor %s: duplicate name", name);
+            owb_seterr(err, "tensor %s: duplicate name", name);
             return OWB_E_USAGE;
         }
     if (w->n_t == w->cap_t) {
@@ -1405,7 +1401,7 @@ int owb_gguf_writer_add_tensor(struct owb_gguf_writer *w, const char *name, enum
     w->n_t++;
     return 0;
 oom:
-    seterr(err, "tensor %s: out of memory", name);
+    owb_seterr(err, "tensor %s: out of memory", name);
     return OWB_E_NOMEM;
 }
 
@@ -1434,7 +1430,7 @@ int owb_gguf_writer_add_tensor_info(struct owb_gguf_writer *w, const char *name,
     size_t size;
     char serr[OWB_ERR_MAX];
     if (owb_gguf_tensor_size(type, n_dims, ne, &size, serr)) {
-        seterr(err, "tensor %s: %s", name, serr);
+        owb_seterr(err, "tensor %s: %s", name, serr);
         return OWB_E_USAGE;
     }
     return owb_gguf_writer_add_tensor(w, name, type, n_dims, ne, NULL, size, err);
@@ -1454,7 +1450,7 @@ uint64_t owb_gguf_writer_data_bytes(const struct owb_gguf_writer *w)
 static int write_bytes(struct owb_gguf_writer *w, const void *p, size_t n, char err[OWB_ERR_MAX])
 {
     if (n && fwrite(p, 1, n, w->f) != n) {
-        seterr(err, "%s: write failed: %s", w->path, strerror(errno));
+        owb_seterr(err, "%s: write failed: %s", w->path, strerror(errno));
         w->failed = true;
         return OWB_E_IO;
     }
@@ -1494,12 +1490,12 @@ int owb_gguf_writer_begin(struct owb_gguf_writer *w, const char *path, char err[
     struct bytes hdr = {0};
     int rc = OWB_E_IO, fd = -1;
     if (w->begun) {
-        seterr(err, "%s: a write is already in progress", path);
+        owb_seterr(err, "%s: a write is already in progress", path);
         return OWB_E_USAGE;
     }
     w->align = writer_alignment(w);
     if (!w->align) {
-        seterr(err, "%s: general.alignment must be a uint32 power of two", path);
+        owb_seterr(err, "%s: general.alignment must be a uint32 power of two", path);
         return OWB_E_USAGE;
     }
     /* Header, metadata and tensor infos, with data offsets padded to the alignment. */
@@ -1524,7 +1520,7 @@ int owb_gguf_writer_begin(struct owb_gguf_writer *w, const char *path, char err[
         put_le(&hdr, t->offset, 8);
     }
     if (hdr.oom) {
-        seterr(err, "%s: out of memory", path);
+        owb_seterr(err, "%s: out of memory", path);
         free(hdr.p);
         return OWB_E_NOMEM;
     }
@@ -1538,14 +1534,14 @@ int owb_gguf_writer_begin(struct owb_gguf_writer *w, const char *path, char err[
     if (!w->path || !w->tmp) {
         free(w->tmp);
         w->tmp = NULL;
-        seterr(err, "%s: out of memory", path);
+        owb_seterr(err, "%s: out of memory", path);
         rc = OWB_E_NOMEM;
         goto out;
     }
     snprintf(w->tmp, plen + 16, "%s.tmp.XXXXXX", path);
     fd = mkstemp(w->tmp);
     if (fd < 0) {
-        seterr(err, "%s: cannot create temporary file: %s", path, strerror(errno));
+        owb_seterr(err, "%s: cannot create temporary file: %s", path, strerror(errno));
         free(w->tmp);
         w->tmp = NULL;
         goto out;
@@ -1554,7 +1550,7 @@ int owb_gguf_writer_begin(struct owb_gguf_writer *w, const char *path, char err[
     (void)fchmod(fd, 0644);
     w->f = fdopen(fd, "wb");
     if (!w->f) {
-        seterr(err, "%s: fdopen failed: %s", path, strerror(errno));
+        owb_seterr(err, "%s: fdopen failed: %s", path, strerror(errno));
         close(fd);
         goto out;
     }
@@ -1577,12 +1573,12 @@ int owb_gguf_writer_stream(struct owb_gguf_writer *w, const void *data, size_t n
 {
     const unsigned char *p = data;
     if (!w->begun || w->failed) {
-        seterr(err, "GGUF writer: no write in progress (not begun, or failed)");
+        owb_seterr(err, "GGUF writer: no write in progress (not begun, or failed)");
         return OWB_E_USAGE;
     }
     while (n) {
         if (w->cur >= w->n_t) {
-            seterr(err, "%s: %zu bytes of tensor data more than the tensors hold", w->path, n);
+            owb_seterr(err, "%s: %zu bytes of tensor data more than the tensors hold", w->path, n);
             w->failed = true;
             return OWB_E_USAGE;
         }
@@ -1605,29 +1601,29 @@ int owb_gguf_writer_finish(struct owb_gguf_writer *w, char err[OWB_ERR_MAX])
 {
     int rc = OWB_E_IO;
     if (!w->begun || w->failed) {
-        seterr(err, "GGUF writer: no write to finish (not begun, or failed)");
+        owb_seterr(err, "GGUF writer: no write to finish (not begun, or failed)");
         rc = OWB_E_USAGE;
         goto out;
     }
     if (w->cur < w->n_t) {
-        seterr(err, "%s: tensor %s has %llu of %llu bytes of data", w->path, w->t[w->cur].name,
-               (unsigned long long)w->cur_written, (unsigned long long)w->t[w->cur].size);
+        owb_seterr(err, "%s: tensor %s has %llu of %llu bytes of data", w->path, w->t[w->cur].name,
+                   (unsigned long long)w->cur_written, (unsigned long long)w->t[w->cur].size);
         rc = OWB_E_USAGE;
         goto out;
     }
     FILE *f = w->f;
     w->f = NULL;
     if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
-        seterr(err, "%s: write failed: %s", w->path, strerror(errno));
+        owb_seterr(err, "%s: write failed: %s", w->path, strerror(errno));
         fclose(f);
         goto out;
     }
     if (fclose(f) != 0) {
-        seterr(err, "%s: write failed: %s", w->path, strerror(errno));
+        owb_seterr(err, "%s: write failed: %s", w->path, strerror(errno));
         goto out;
     }
     if (rename(w->tmp, w->path) != 0) {
-        seterr(err, "%s: rename from %s failed: %s", w->path, w->tmp, strerror(errno));
+        owb_seterr(err, "%s: rename from %s failed: %s", w->path, w->tmp, strerror(errno));
         goto out;
     }
     free(w->tmp);
@@ -1642,7 +1638,7 @@ int owb_gguf_writer_write(struct owb_gguf_writer *w, const char *path, char err[
 {
     for (size_t i = 0; i < w->n_t; i++)
         if (w->t[i].size && !w->t[i].data) {
-            seterr(err, "%s: tensor %s has no data (added for streaming)", path, w->t[i].name);
+            owb_seterr(err, "%s: tensor %s has no data (added for streaming)", path, w->t[i].name);
             return OWB_E_USAGE;
         }
     int rc = owb_gguf_writer_begin(w, path, err);

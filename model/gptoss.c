@@ -56,14 +56,6 @@
 #include "model/region.h"
 #include "runtime/par.h"
 
-__attribute__((format(printf, 2, 3))) static void seterr(char *err, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, OWB_ERR_MAX, fmt, ap);
-    va_end(ap);
-}
-
 #define OAI_ALPHA 1.702f
 #define OAI_LIMIT 7.0f
 #define MAX_USED OWB_TOPK_MAX /* expert_used_count limit (stack arrays of the router) */
@@ -252,7 +244,7 @@ int owb_gptoss_load(struct owb_model *m, const struct owb_gguf *g, const struct 
         snprintf(k, sizeof k, "%s.attention.sliding_window_pattern", hp->arch);
         const struct owb_gguf_kv *kv = owb_gguf_find(g, k);
         if (kv && kv->value.type == OWB_GGUF_ARRAY) {
-            seterr(err, "%.300s: %s as a per-layer array is not supported", g->path, k);
+            owb_seterr(err, "%.300s: %s as a per-layer array is not supported", g->path, k);
             rc = OWB_E_UNSUPPORTED;
             goto fail;
         }
@@ -262,39 +254,39 @@ int owb_gptoss_load(struct owb_model *m, const struct owb_gguf *g, const struct 
     if (owb_ld_heads(&ld, hp, err))
         goto fail;
     if (hp->n_layer > g->n_tensors) {
-        seterr(err, "%.300s: block_count %" PRId64 " but the file has %" PRId64 " tensors", g->path,
-               hp->n_layer, g->n_tensors);
+        owb_seterr(err, "%.300s: block_count %" PRId64 " but the file has %" PRId64 " tensors",
+                   g->path, hp->n_layer, g->n_tensors);
         goto fail;
     }
     if (G->n_expert <= 0 || G->n_used <= 0 || G->n_used > G->n_expert || G->n_used > MAX_USED) {
-        seterr(err,
-               "%.300s: expert_count %" PRId64 " and expert_used_count %" PRId64
-               ": need 1 <= expert_used_count <= expert_count (and <= %d)",
-               g->path, G->n_expert, G->n_used, MAX_USED);
+        owb_seterr(err,
+                   "%.300s: expert_count %" PRId64 " and expert_used_count %" PRId64
+                   ": need 1 <= expert_used_count <= expert_count (and <= %d)",
+                   g->path, G->n_expert, G->n_used, MAX_USED);
         goto fail;
     }
     if (G->n_ff_exp <= 0) {
-        seterr(err, "%.300s: expert_feed_forward_length is 0", g->path);
+        owb_seterr(err, "%.300s: expert_feed_forward_length is 0", g->path);
         goto fail;
     }
     if (G->window <= 0) {
-        seterr(err, "%.300s: attention.sliding_window is 0 (gpt-oss needs a window)", g->path);
+        owb_seterr(err, "%.300s: attention.sliding_window is 0 (gpt-oss needs a window)", g->path);
         goto fail;
     }
     if (owb_ld_head_dim(&ld, hp, key_len, val_len, err))
         goto fail;
     if (factor > 1.0f && stype[0] && strcmp(stype, "yarn") != 0) {
-        seterr(err, "%.300s: rope scaling \"%s\" is not supported for gpt-oss (yarn)", g->path,
-               stype);
+        owb_seterr(err, "%.300s: rope scaling \"%s\" is not supported for gpt-oss (yarn)", g->path,
+                   stype);
         rc = OWB_E_UNSUPPORTED;
         goto fail;
     }
     if (factor > 1.0f && (orig_ctx <= 0 || beta_fast <= 0.0f || beta_slow <= 0.0f)) {
-        seterr(err, "%.300s: YaRN needs a positive original context and beta values", g->path);
+        owb_seterr(err, "%.300s: YaRN needs a positive original context and beta values", g->path);
         goto fail;
     }
     if (hp->rope_freq_base <= 1.0f || freq_base_swa <= 1.0f) {
-        seterr(err, "%.300s: rope.freq_base must be above 1", g->path);
+        owb_seterr(err, "%.300s: rope.freq_base must be above 1", g->path);
         goto fail;
     }
     owb_yarn_init(&G->yarn[0], hp->n_rot, hp->rope_freq_base, factor, orig_ctx, beta_fast,
@@ -315,7 +307,7 @@ int owb_gptoss_load(struct owb_model *m, const struct owb_gguf *g, const struct 
     const int64_t E = hp->n_embd, F = G->n_ff_exp, X = G->n_expert;
     G->layers = calloc((size_t)hp->n_layer, sizeof *G->layers);
     if (!G->layers) {
-        seterr(err, "%.300s: out of memory", g->path);
+        owb_seterr(err, "%.300s: out of memory", g->path);
         rc = OWB_E_NOMEM;
         goto fail;
     }
@@ -351,7 +343,7 @@ int owb_gptoss_load(struct owb_model *m, const struct owb_gguf *g, const struct 
         goto fail;
     G->e.vecs = owb_ld_alloc_f32(all_layers + E, 1, 1, true, &oom);
     if (oom) {
-        seterr(err, "%.300s: out of memory", g->path);
+        owb_seterr(err, "%.300s: out of memory", g->path);
         rc = OWB_E_NOMEM;
         goto fail;
     }
@@ -375,8 +367,8 @@ int owb_gptoss_load(struct owb_model *m, const struct owb_gguf *g, const struct 
                 goto fail;
         }
         if (!found) {
-            seterr(err, "%.300s: tensor blk.%" PRId64 ".post_attention_norm.weight is missing",
-                   g->path, l);
+            owb_seterr(err, "%.300s: tensor blk.%" PRId64 ".post_attention_norm.weight is missing",
+                       g->path, l);
             goto fail;
         }
         ly->sinks = v;
@@ -488,8 +480,8 @@ int owb_gptoss_load(struct owb_model *m, const struct owb_gguf *g, const struct 
                     int64_t cc = c > NR ? NR : c;
                     if ((rc = G->e.be->mm_plan(G->e.be, &p, ly->x[i].type, ly->x[i].m, ly->x[i].k,
                                                cc, merr))) {
-                        seterr(err, "%.300s: experts of layer %" PRId64 ": %.150s", g->path, l,
-                               merr);
+                        owb_seterr(err, "%.300s: experts of layer %" PRId64 ": %.150s", g->path, l,
+                                   merr);
                         goto fail;
                     }
                     size_t *r = i == X_DOWN ? &rd : &rg;
@@ -513,7 +505,7 @@ int owb_gptoss_load(struct owb_model *m, const struct owb_gguf *g, const struct 
         }
     }
     if (oom) {
-        seterr(err, "%.300s: out of memory", g->path);
+        owb_seterr(err, "%.300s: out of memory", g->path);
         rc = OWB_E_NOMEM;
         goto fail;
     }
@@ -573,8 +565,8 @@ static int relayout_experts(struct owb_model *m, const struct owb_gguf *g,
 #undef WANT
     const int rc2 = owb_gguf_writable(g, false, perr);
     if (rc || rc2) {
-        seterr(err, "%.300s: converting the expert weights' layout: %.150s", g->path,
-               rc ? merr : perr);
+        owb_seterr(err, "%.300s: converting the expert weights' layout: %.150s", g->path,
+                   rc ? merr : perr);
         return rc ? rc : rc2;
     }
     return 0;

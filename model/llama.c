@@ -45,14 +45,6 @@
 #include "runtime/par.h"
 
 /* Fill a caller's error buffer (vsnprintf: over-long messages are cut). */
-__attribute__((format(printf, 2, 3))) static void seterr(char *err, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, OWB_ERR_MAX, fmt, ap);
-    va_end(ap);
-}
-
 /* Weight slots of a layer, in plan order. */
 enum { W_Q, W_K, W_V, W_O, W_GATE, W_UP, W_DOWN, W_PER_LAYER };
 
@@ -158,14 +150,14 @@ int owb_llama_load(struct owb_model *m, const struct owb_gguf *g, const struct o
             goto fail;
         if (factor > 0.0f && factor != 1.0f) {
             if (!linear) {
-                seterr(err, "%.300s: rope scaling other than linear is not supported", g->path);
+                owb_seterr(err, "%.300s: rope scaling other than linear is not supported", g->path);
                 goto fail;
             }
             hp->rope_freq_scale = 1.0f / factor;
         }
     }
     if (owb_gguf_tensor(g, "blk.0.ffn_gate_inp.weight")) {
-        seterr(err, "%.300s: mixture-of-experts layers are not supported", g->path);
+        owb_seterr(err, "%.300s: mixture-of-experts layers are not supported", g->path);
         goto fail;
     }
 
@@ -177,20 +169,20 @@ int owb_llama_load(struct owb_model *m, const struct owb_gguf *g, const struct o
         hp->n_ff = tg ? tg->ne[1] : 0;
     }
     if (hp->n_ff <= 0) {
-        seterr(err, "%.300s: feed_forward_length is missing", g->path);
+        owb_seterr(err, "%.300s: feed_forward_length is missing", g->path);
         goto fail;
     }
 
     /* Every layer has its tensors in the file: a block_count beyond the tensor count is a lie
      * (checked before anything is sized by it). */
     if (hp->n_layer > g->n_tensors) {
-        seterr(err, "%.300s: block_count %" PRId64 " but the file has %" PRId64 " tensors", g->path,
-               hp->n_layer, g->n_tensors);
+        owb_seterr(err, "%.300s: block_count %" PRId64 " but the file has %" PRId64 " tensors",
+                   g->path, hp->n_layer, g->n_tensors);
         goto fail;
     }
     L->layers = calloc((size_t)hp->n_layer, sizeof *L->layers);
     if (!L->layers) {
-        seterr(err, "%.300s: out of memory", g->path);
+        owb_seterr(err, "%.300s: out of memory", g->path);
         rc = OWB_E_NOMEM;
         goto fail;
     }
@@ -218,7 +210,7 @@ int owb_llama_load(struct owb_model *m, const struct owb_gguf *g, const struct o
         goto fail;
     L->e.vecs = owb_ld_alloc_f32(all_layers + hp->n_embd + hp->n_rot, 1, 1, true, &oom);
     if (oom) {
-        seterr(err, "%.300s: out of memory", g->path);
+        owb_seterr(err, "%.300s: out of memory", g->path);
         rc = OWB_E_NOMEM;
         goto fail;
     }

@@ -15,14 +15,6 @@
 #include "kernels/ops.h"
 #include "model/arch.h"
 
-__attribute__((format(printf, 2, 3))) static void seterr(char *err, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, OWB_ERR_MAX, fmt, ap);
-    va_end(ap);
-}
-
 static void key_name(char *k, size_t n, const struct owb_loader *ld, const char *key)
 {
     snprintf(k, n, "%s.%s", ld->arch, key);
@@ -36,7 +28,7 @@ int owb_ld_u32(struct owb_loader *ld, const char *key, bool required, uint32_t d
     key_name(k, sizeof k, ld, key);
     if (!owb_gguf_find(ld->g, k)) {
         if (required) {
-            seterr(err, "%.300s: key %s is missing", ld->g->path, k);
+            owb_seterr(err, "%.300s: key %s is missing", ld->g->path, k);
             return OWB_E_FORMAT;
         }
         *out = def;
@@ -45,7 +37,7 @@ int owb_ld_u32(struct owb_loader *ld, const char *key, bool required, uint32_t d
     if (owb_gguf_get_u32(ld->g, k, &v, err))
         return OWB_E_FORMAT;
     if (v > INT32_MAX) {
-        seterr(err, "%.300s: key %s = %" PRIu32 " is out of range", ld->g->path, k, v);
+        owb_seterr(err, "%.300s: key %s = %" PRIu32 " is out of range", ld->g->path, k, v);
         return OWB_E_FORMAT;
     }
     *out = v;
@@ -62,7 +54,7 @@ int owb_ld_f32(struct owb_loader *ld, const char *key, float def, float *out, ch
     if (owb_gguf_get_f32(ld->g, k, out, err))
         return OWB_E_FORMAT;
     if (!isfinite(*out)) {
-        seterr(err, "%.300s: key %s is not a finite number", ld->g->path, k);
+        owb_seterr(err, "%.300s: key %s is not a finite number", ld->g->path, k);
         return OWB_E_FORMAT;
     }
     return 0;
@@ -90,8 +82,8 @@ int owb_ld_mul(const struct owb_loader *ld, const char *what, int64_t a, int64_t
 {
     int64_t p;
     if (a <= 0 || b <= 0 || __builtin_mul_overflow(a, b, &p) || p > OWB_LD_MAX_ELEMS) {
-        seterr(err, "%.300s: %s = %" PRId64 " x %" PRId64 " is out of range", ld->g->path, what, a,
-               b);
+        owb_seterr(err, "%.300s: %s = %" PRId64 " x %" PRId64 " is out of range", ld->g->path, what,
+                   a, b);
         return OWB_E_FORMAT;
     }
     *out = p;
@@ -119,7 +111,7 @@ const struct owb_gguf_tensor *owb_ld_tensor(struct owb_loader *ld, const char *n
     OWB_ASSERT(nd >= 1 && nd <= OWB_GGUF_MAX_DIMS);
     if (!t) {
         if (required)
-            seterr(err, "%.300s: tensor %s is missing", ld->g->path, name);
+            owb_seterr(err, "%.300s: tensor %s is missing", ld->g->path, name);
         return NULL;
     }
     bool ok = true;
@@ -129,7 +121,7 @@ const struct owb_gguf_tensor *owb_ld_tensor(struct owb_loader *ld, const char *n
         char a[128], b[128];
         shape_str(a, sizeof a, t->n_dims, t->ne);
         shape_str(b, sizeof b, nd, ne);
-        seterr(err, "%.300s: tensor %s has shape %s, expected %s", ld->g->path, name, a, b);
+        owb_seterr(err, "%.300s: tensor %s has shape %s, expected %s", ld->g->path, name, a, b);
         return NULL;
     }
     return t;
@@ -148,16 +140,16 @@ int owb_ld_matrix(struct owb_loader *ld, const char *name, int64_t k, int64_t m,
                   : t->type == OWB_TYPE_F16 || t->type == OWB_TYPE_BF16 ? 2
                                                                         : 1;
     if ((uintptr_t)t->data % need) {
-        seterr(err, "%.300s: tensor %s: %s data is not %zu-byte aligned", ld->g->path, name,
-               owb_type_name(t->type), need);
+        owb_seterr(err, "%.300s: tensor %s: %s data is not %zu-byte aligned", ld->g->path, name,
+                   owb_type_name(t->type), need);
         return OWB_E_FORMAT;
     }
     struct owb_matmul_plan p;
     char merr[OWB_ERR_MAX];
     int rc = owb_matmul_plan_init(&p, t->type, m, k, 1, ld->isa, merr);
     if (rc) {
-        seterr(err, "%.300s: tensor %s (%s): %.150s", ld->g->path, name, owb_type_name(t->type),
-               merr);
+        owb_seterr(err, "%.300s: tensor %s (%s): %.150s", ld->g->path, name, owb_type_name(t->type),
+                   merr);
         return rc;
     }
     w->data = t->data;
@@ -182,8 +174,8 @@ int owb_ld_vec(struct owb_loader *ld, const char *name, int64_t n, int64_t n2, b
         return required || owb_gguf_tensor(ld->g, name) ? OWB_E_FORMAT : 0;
     for (int64_t r = 0; r < (n2 ? n2 : 1); r++)
         if (owb_get_row(t->type, t->data, r, n, dst + r * n) != 0) {
-            seterr(err, "%.300s: tensor %s: type %s cannot be converted to f32", ld->g->path, name,
-                   owb_type_name(t->type));
+            owb_seterr(err, "%.300s: tensor %s: type %s cannot be converted to f32", ld->g->path,
+                       name, owb_type_name(t->type));
             return OWB_E_FORMAT;
         }
     ld->bound_bytes += t->size_bytes;
@@ -214,10 +206,10 @@ int owb_ld_heads(const struct owb_loader *ld, struct owb_hparams *hp, char err[O
         hp->n_head_kv = hp->n_head;
     if (hp->n_embd <= 0 || hp->n_layer <= 0 || hp->n_head <= 0 || hp->n_head_kv <= 0 ||
         hp->n_head % hp->n_head_kv != 0) {
-        seterr(err,
-               "%.300s: bad hyperparameters: embedding_length %" PRId64 ", block_count %" PRId64
-               ", head_count %" PRId64 ", head_count_kv %" PRId64,
-               ld->g->path, hp->n_embd, hp->n_layer, hp->n_head, hp->n_head_kv);
+        owb_seterr(err,
+                   "%.300s: bad hyperparameters: embedding_length %" PRId64 ", block_count %" PRId64
+                   ", head_count %" PRId64 ", head_count_kv %" PRId64,
+                   ld->g->path, hp->n_embd, hp->n_layer, hp->n_head, hp->n_head_kv);
         return OWB_E_FORMAT;
     }
     return 0;
@@ -228,26 +220,27 @@ int owb_ld_head_dim(struct owb_loader *ld, struct owb_hparams *hp, int64_t key_l
 {
     const char *path = ld->g->path;
     if (!key_len && hp->n_embd % hp->n_head) {
-        seterr(err, "%.300s: embedding_length %" PRId64 " is not a multiple of head_count %" PRId64,
-               path, hp->n_embd, hp->n_head);
+        owb_seterr(err,
+                   "%.300s: embedding_length %" PRId64 " is not a multiple of head_count %" PRId64,
+                   path, hp->n_embd, hp->n_head);
         return OWB_E_FORMAT;
     }
     hp->head_dim = key_len ? key_len : hp->n_embd / hp->n_head;
     if (val_len && val_len != hp->head_dim) {
-        seterr(err,
-               "%.300s: value_length %" PRId64 " differs from key_length %" PRId64
-               " (not supported)",
-               path, val_len, hp->head_dim);
+        owb_seterr(err,
+                   "%.300s: value_length %" PRId64 " differs from key_length %" PRId64
+                   " (not supported)",
+                   path, val_len, hp->head_dim);
         return OWB_E_FORMAT;
     }
     if (owb_ld_u32(ld, "rope.dimension_count", false, (uint32_t)hp->head_dim, &hp->n_rot, err))
         return OWB_E_FORMAT;
     if (hp->n_rot <= 0 || hp->n_rot % 2 || hp->n_rot > hp->head_dim ||
         hp->n_rot > OWB_ROPE_MAX_ROT) {
-        seterr(err,
-               "%.300s: rope.dimension_count %" PRId64
-               " must be even and at most the head size %" PRId64,
-               path, hp->n_rot, hp->head_dim);
+        owb_seterr(err,
+                   "%.300s: rope.dimension_count %" PRId64
+                   " must be even and at most the head size %" PRId64,
+                   path, hp->n_rot, hp->head_dim);
         return OWB_E_FORMAT;
     }
     return 0;
@@ -260,17 +253,17 @@ int owb_ld_embd_output(struct owb_loader *ld, struct owb_hparams *hp, struct owb
     const struct owb_gguf_tensor *te = owb_gguf_tensor(g, "token_embd.weight");
     if (!te || te->n_dims != 2 || te->ne[0] != hp->n_embd || te->ne[1] <= 0) {
         if (!te)
-            seterr(err, "%.300s: tensor token_embd.weight is missing", g->path);
+            owb_seterr(err, "%.300s: tensor token_embd.weight is missing", g->path);
         else
-            seterr(err, "%.300s: tensor token_embd.weight is not [%" PRId64 ", n_vocab]", g->path,
-                   hp->n_embd);
+            owb_seterr(err, "%.300s: tensor token_embd.weight is not [%" PRId64 ", n_vocab]",
+                       g->path, hp->n_embd);
         return OWB_E_FORMAT;
     }
     hp->n_vocab = te->ne[1];
     *tok_embd = (struct owb_wt){te->data, te->type, hp->n_vocab, hp->n_embd, 1, 0, OWB_WL_ROWS};
     if (!owb_type_traits(te->type) || !owb_type_traits(te->type)->to_float) {
-        seterr(err, "%.300s: token_embd.weight: type %s cannot be dequantized", g->path,
-               owb_type_name(te->type));
+        owb_seterr(err, "%.300s: token_embd.weight: type %s cannot be dequantized", g->path,
+                   owb_type_name(te->type));
         return OWB_E_FORMAT;
     }
     hp->tied_output = owb_gguf_tensor(g, "output.weight") == NULL;
@@ -285,7 +278,7 @@ int owb_ld_context(const struct owb_loader *ld, struct owb_model *m, const struc
 {
     m->n_ctx = o->n_ctx > 0 ? o->n_ctx : m->hp.n_ctx_train;
     if (m->n_ctx <= 0) {
-        seterr(err, "%.300s: context length is 0", ld->g->path);
+        owb_seterr(err, "%.300s: context length is 0", ld->g->path);
         return OWB_E_FORMAT;
     }
     m->n_batch = o->n_batch > 0 ? o->n_batch : 512;

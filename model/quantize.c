@@ -26,16 +26,6 @@
 #define MIN_ELEMS_PER_THREAD (64 * 1024)
 #define MAX_THREADS 256
 
-static void seterr(char err[OWB_ERR_MAX], const char *fmt, ...)
-{
-    if (!err)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, OWB_ERR_MAX, fmt, ap);
-    va_end(ap);
-}
-
 static const enum owb_type targets[] = {OWB_TYPE_F32,  OWB_TYPE_F16,  OWB_TYPE_BF16,
                                         OWB_TYPE_Q8_0, OWB_TYPE_Q4_0, OWB_TYPE_Q4_K,
                                         OWB_TYPE_Q6_K, OWB_TYPE_MXFP4};
@@ -210,17 +200,17 @@ int owb_quantize_file_ex(const char *in_path, const char *out_path, enum owb_typ
     struct stat st;
 
     if (!owb_quantize_target_ok(target)) {
-        seterr(err, "type %s cannot be a quantize target (one of %s)", owb_type_name(target),
-               owb_quantize_target_names());
+        owb_seterr(err, "type %s cannot be a quantize target (one of %s)", owb_type_name(target),
+                   owb_quantize_target_names());
         return OWB_E_USAGE;
     }
     if (expert_target != OWB_TYPE_COUNT && !owb_quantize_target_ok(expert_target)) {
-        seterr(err, "type %s cannot be an expert quantize target (one of %s)",
-               owb_type_name(expert_target), owb_quantize_target_names());
+        owb_seterr(err, "type %s cannot be an expert quantize target (one of %s)",
+                   owb_type_name(expert_target), owb_quantize_target_names());
         return OWB_E_USAGE;
     }
     if (stat(in_path, &st) != 0) {
-        seterr(err, "%s: %s", in_path, strerror(errno));
+        owb_seterr(err, "%s: %s", in_path, strerror(errno));
         return OWB_E_IO;
     }
     g = owb_gguf_open(in_path, err);
@@ -228,7 +218,7 @@ int owb_quantize_file_ex(const char *in_path, const char *out_path, enum owb_typ
         return OWB_E_FORMAT;
     s = owb_gguf_writer_new();
     if (!s) {
-        seterr(err, "%s: out of memory", out_path);
+        owb_seterr(err, "%s: out of memory", out_path);
         rc = OWB_E_NOMEM;
         goto out;
     }
@@ -259,8 +249,8 @@ int owb_quantize_file_ex(const char *in_path, const char *out_path, enum owb_typ
         if (ot != t->type) {
             const struct owb_type_traits *tr = owb_type_traits(t->type);
             if (!tr || !tr->to_float) {
-                seterr(err, "%s: tensor %s: cannot convert from type %s (no dequantizer)", in_path,
-                       t->name, owb_type_name(t->type));
+                owb_seterr(err, "%s: tensor %s: cannot convert from type %s (no dequantizer)",
+                           in_path, t->name, owb_type_name(t->type));
                 rc = OWB_E_UNSUPPORTED;
                 goto out;
             }
@@ -275,7 +265,7 @@ int owb_quantize_file_ex(const char *in_path, const char *out_path, enum owb_typ
     f32 = malloc((size_t)chunk_elems * sizeof *f32);
     q = malloc((size_t)chunk_elems * sizeof(float));
     if (!f32 || !q) {
-        seterr(err, "%s: out of memory", out_path);
+        owb_seterr(err, "%s: out of memory", out_path);
         rc = OWB_E_NOMEM;
         goto out;
     }

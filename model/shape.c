@@ -10,14 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-__attribute__((format(printf, 2, 3))) static void seterr(char *err, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, OWB_ERR_MAX, fmt, ap);
-    va_end(ap);
-}
-
 static bool ends_with(const char *s, const char *suffix)
 {
     size_t n = strlen(s), k = strlen(suffix);
@@ -79,7 +71,7 @@ int owb_shape_account(struct owb_shape *s, const struct owb_gguf_tensor *t, int6
         const uint64_t bytes = x->size_bytes;
         const enum owb_type ty = x->type;
         if ((int)ty < 0 || ty >= OWB_TYPE_COUNT) {
-            seterr(err, "%s: tensor %s: type %d out of range", s->name, x->name, (int)ty);
+            owb_seterr(err, "%s: tensor %s: type %d out of range", s->name, x->name, (int)ty);
             return OWB_E_FORMAT;
         }
         s->weight_bytes += (bytes + al - 1) / al * al;
@@ -98,8 +90,8 @@ int owb_shape_account(struct owb_shape *s, const struct owb_gguf_tensor *t, int6
         }
         long long layer = -1;
         if (sscanf(x->name, "blk.%lld.", &layer) == 1 && (layer < 0 || layer >= s->n_layer)) {
-            seterr(err, "%s: tensor %s: layer %lld but the model has %lld layers", s->name, x->name,
-                   layer, (long long)s->n_layer);
+            owb_seterr(err, "%s: tensor %s: layer %lld but the model has %lld layers", s->name,
+                       x->name, layer, (long long)s->n_layer);
             return OWB_E_FORMAT;
         }
         const bool expert = strstr(x->name, "_exps.") != NULL;
@@ -107,8 +99,8 @@ int owb_shape_account(struct owb_shape *s, const struct owb_gguf_tensor *t, int6
             /* [k, m, X] weights or [m, X] biases: a token reads K of the X slices */
             const int64_t nx = x->ne[x->n_dims - 1];
             if (s->n_expert <= 0 || nx != s->n_expert) {
-                seterr(err, "%s: tensor %s: %lld experts but expert_count is %lld", s->name,
-                       x->name, (long long)nx, (long long)s->n_expert);
+                owb_seterr(err, "%s: tensor %s: %lld experts but expert_count is %lld", s->name,
+                           x->name, (long long)nx, (long long)s->n_expert);
                 return OWB_E_FORMAT;
             }
             s->read_expert[ty] += bytes / (uint64_t)s->n_expert;
@@ -127,7 +119,7 @@ int owb_shape_account(struct owb_shape *s, const struct owb_gguf_tensor *t, int6
         }
     }
     if (!embd) {
-        seterr(err, "%s: no token_embd.weight tensor", s->name);
+        owb_seterr(err, "%s: no token_embd.weight tensor", s->name);
         return OWB_E_FORMAT;
     }
     s->n_vocab = embd->ne[1];
@@ -158,15 +150,15 @@ static int key_i64(const struct owb_gguf *g, const char *arch, const char *key, 
     snprintf(full, sizeof full, "%s.%s", arch, key);
     if (!owb_gguf_find(g, full)) {
         if (required) {
-            seterr(err, "%s: metadata key %s is missing", g->path, full);
+            owb_seterr(err, "%s: metadata key %s is missing", g->path, full);
             return OWB_E_FORMAT;
         }
         *out = def;
         return 0;
     }
     if (owb_gguf_get_u64(g, full, &v, err) || v > ((uint64_t)1 << 40)) {
-        seterr(err, "%s: metadata key %s: expected a non-negative integer below 2^40", g->path,
-               full);
+        owb_seterr(err, "%s: metadata key %s: expected a non-negative integer below 2^40", g->path,
+                   full);
         return OWB_E_FORMAT;
     }
     *out = (int64_t)v;
@@ -182,7 +174,7 @@ int owb_shape_from_gguf(const struct owb_gguf *g, struct owb_shape *s, char err[
     if (owb_gguf_get_str(g, "general.architecture", &str, err))
         return OWB_E_FORMAT;
     if (str.len == 0 || str.len >= sizeof s->arch || memchr(str.ptr, '\0', (size_t)str.len)) {
-        seterr(err, "%s: general.architecture is empty or too long", g->path);
+        owb_seterr(err, "%s: general.architecture is empty or too long", g->path);
         return OWB_E_FORMAT;
     }
     memcpy(s->arch, str.ptr, (size_t)str.len);
@@ -204,7 +196,8 @@ int owb_shape_from_gguf(const struct owb_gguf *g, struct owb_shape *s, char err[
         (rc = key_i64(g, a, "attention.sliding_window", false, 0, &s->window, err)))
         return rc;
     if (s->n_layer < 1 || s->n_embd < 1 || s->n_head < 1 || s->n_head_kv < 1) {
-        seterr(err, "%s: block_count, embedding_length and head counts must be positive", g->path);
+        owb_seterr(err, "%s: block_count, embedding_length and head counts must be positive",
+                   g->path);
         return OWB_E_FORMAT;
     }
     if ((rc = key_i64(g, a, "attention.key_length", false, s->n_embd / s->n_head, &s->head_dim_k,
@@ -212,14 +205,14 @@ int owb_shape_from_gguf(const struct owb_gguf *g, struct owb_shape *s, char err[
         (rc = key_i64(g, a, "attention.value_length", false, s->head_dim_k, &s->head_dim_v, err)))
         return rc;
     if (s->n_expert > 0 && (s->n_expert_used < 1 || s->n_expert_used > s->n_expert)) {
-        seterr(err, "%s: expert_used_count %lld is not in 1..expert_count (%lld)", g->path,
-               (long long)s->n_expert_used, (long long)s->n_expert);
+        owb_seterr(err, "%s: expert_used_count %lld is not in 1..expert_count (%lld)", g->path,
+                   (long long)s->n_expert_used, (long long)s->n_expert);
         return OWB_E_FORMAT;
     }
     char kerr[OWB_ERR_MAX];
     rc = owb_shape_account(s, g->tensors, g->n_tensors, g->alignment, kerr);
     if (rc)
-        seterr(err, "%s: %s", g->path, kerr);
+        owb_seterr(err, "%s: %s", g->path, kerr);
     return rc;
 }
 

@@ -24,16 +24,6 @@
 #define SINK_STD 1.0f /* attention sinks: logits of the size of q.k / sqrt(head_dim) */
 #define GGUF_ALIGN 32
 
-static void seterr(char err[OWB_ERR_MAX], const char *fmt, ...)
-{
-    if (!err)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, OWB_ERR_MAX, fmt, ap);
-    va_end(ap);
-}
-
 /* ---- presets ---- */
 
 /* Dense presets: general.architecture, shapes and RoPE base of the real model; f16 by default. */
@@ -268,14 +258,14 @@ int owb_synth_tensor_table(const struct owb_synth_preset *p, const struct owb_sy
     *out = NULL;
     *n = 0;
     if (!opts_types_ok(o)) {
-        seterr(err, "%s: type %s is not supported (one of %s)", p->name,
-               owb_type_name(owb_quantize_target_ok(o->type) ? o->expert_type : o->type),
-               owb_quantize_target_names());
+        owb_seterr(err, "%s: type %s is not supported (one of %s)", p->name,
+                   owb_type_name(owb_quantize_target_ok(o->type) ? o->expert_type : o->type),
+                   owb_quantize_target_names());
         return OWB_E_USAGE;
     }
     if (n_layer < 1 || n_layer > p->n_layer) {
-        seterr(err, "%s: %lld layers requested; the preset has 1..%lld", p->name,
-               (long long)n_layer, (long long)p->n_layer);
+        owb_seterr(err, "%s: %lld layers requested; the preset has 1..%lld", p->name,
+                   (long long)n_layer, (long long)p->n_layer);
         return OWB_E_USAGE;
     }
     size_t nt = 0;
@@ -284,7 +274,7 @@ int owb_synth_tensor_table(const struct owb_synth_preset *p, const struct owb_sy
     struct owb_gguf_tensor *r = t ? calloc(1, nt * (sizeof *r + sizeof t->name)) : NULL;
     if (!r) {
         free(t);
-        seterr(err, "%s: out of memory", p->name);
+        owb_seterr(err, "%s: out of memory", p->name);
         return OWB_E_NOMEM;
     }
     char *names = (char *)(r + nt);
@@ -667,7 +657,7 @@ static int copy_vocab(struct owb_gguf_writer *s, const struct owb_synth_preset *
     char gerr[OWB_ERR_MAX];
     struct owb_gguf *g = owb_gguf_open(vpath, gerr);
     if (!g) {
-        seterr(err, "vocabulary %s", gerr);
+        owb_seterr(err, "vocabulary %s", gerr);
         return OWB_E_FORMAT;
     }
     int rc = 0;
@@ -676,12 +666,13 @@ static int copy_vocab(struct owb_gguf_writer *s, const struct owb_synth_preset *
     uint64_t n = 0;
     if (owb_gguf_get_str(g, "tokenizer.ggml.model", &model, gerr) ||
         !(model.len == 4 && memcmp(model.ptr, "gpt2", 4) == 0)) {
-        seterr(err, "vocabulary %s: tokenizer.ggml.model is not \"gpt2\" (byte-level BPE)", vpath);
+        owb_seterr(err, "vocabulary %s: tokenizer.ggml.model is not \"gpt2\" (byte-level BPE)",
+                   vpath);
         rc = OWB_E_FORMAT;
     } else if (owb_gguf_get_arr(g, "tokenizer.ggml.tokens", OWB_GGUF_STRING, &arr, &n, gerr) ||
                n != (uint64_t)p->n_vocab) {
-        seterr(err, "vocabulary %s: %llu tokens, %s has %lld", vpath, (unsigned long long)n,
-               p->name, (long long)p->n_vocab);
+        owb_seterr(err, "vocabulary %s: %llu tokens, %s has %lld", vpath, (unsigned long long)n,
+                   p->name, (long long)p->n_vocab);
         rc = OWB_E_FORMAT;
     }
     for (int64_t i = 0; !rc && i < g->n_kv; i++)
@@ -695,7 +686,7 @@ int owb_synth_find_vocab(const struct owb_synth_preset *p, char *path, size_t ca
                          char err[OWB_ERR_MAX])
 {
     if (!p->vocab_file) {
-        seterr(err, "preset %s generates its vocabulary", p->name);
+        owb_seterr(err, "preset %s generates its vocabulary", p->name);
         return OWB_E_USAGE;
     }
     const char *env = getenv("OWB_TEST_DATA");
@@ -710,11 +701,11 @@ int owb_synth_find_vocab(const struct owb_synth_preset *p, char *path, size_t ca
             return 0;
         }
     }
-    seterr(err,
-           "%s needs the gpt-oss vocabulary %s (o200k_harmony, 201088 tokens): not found at "
-           "%s%s%s; give it with --vocab FILE",
-           p->name, p->vocab_file, tried[0][0] ? tried[0] : "", tried[0][0] ? " or " : "",
-           tried[1]);
+    owb_seterr(err,
+               "%s needs the gpt-oss vocabulary %s (o200k_harmony, 201088 tokens): not found at "
+               "%s%s%s; give it with --vocab FILE",
+               p->name, p->vocab_file, tried[0][0] ? tried[0] : "", tried[0][0] ? " or " : "",
+               tried[1]);
     return OWB_E_IO;
 }
 
@@ -799,7 +790,7 @@ static int set_metadata(struct owb_gguf_writer *s, const struct owb_synth_preset
     TRY(owb_gguf_writer_set_str(s, "tokenizer.ggml.model", "llama", err));
     rc = vocab_make(&v, p->n_vocab);
     if (rc) {
-        seterr(err, "out of memory for a vocabulary of %lld tokens", (long long)p->n_vocab);
+        owb_seterr(err, "out of memory for a vocabulary of %lld tokens", (long long)p->n_vocab);
         return rc;
     }
     rc = owb_gguf_writer_set_arr_str(s, "tokenizer.ggml.tokens", (uint64_t)p->n_vocab,
@@ -891,7 +882,7 @@ static int set_metadata_gpt_oss(struct owb_gguf_writer *s, const struct owb_synt
     struct bpe_vocab v;
     rc = bpe_make(&v, p->n_vocab);
     if (rc) {
-        seterr(err, "out of memory for a vocabulary of %lld tokens", (long long)p->n_vocab);
+        owb_seterr(err, "out of memory for a vocabulary of %lld tokens", (long long)p->n_vocab);
         return rc;
     }
     rc = owb_gguf_writer_set_str(s, "tokenizer.ggml.model", "gpt2", err);
@@ -948,15 +939,15 @@ int owb_synth_write_opts(const struct owb_synth_preset *p, const struct owb_synt
 
     if (!opts_types_ok(o)) {
         enum owb_type bad = owb_quantize_target_ok(o->type) ? o->expert_type : o->type;
-        seterr(err, "%s: type %s is not supported (one of %s)", path, owb_type_name(bad),
-               owb_quantize_target_names());
+        owb_seterr(err, "%s: type %s is not supported (one of %s)", path, owb_type_name(bad),
+                   owb_quantize_target_names());
         return OWB_E_USAGE;
     }
     if (n_layer == 0)
         n_layer = p->n_layer;
     if (n_layer < 1 || n_layer > p->n_layer) {
-        seterr(err, "%s: %lld layers requested; preset %s has 1..%lld", path, (long long)n_layer,
-               p->name, (long long)p->n_layer);
+        owb_seterr(err, "%s: %lld layers requested; preset %s has 1..%lld", path,
+                   (long long)n_layer, p->name, (long long)p->n_layer);
         return OWB_E_USAGE;
     }
     if (p->vocab_file) {
@@ -968,7 +959,7 @@ int owb_synth_write_opts(const struct owb_synth_preset *p, const struct owb_synt
     s = owb_gguf_writer_new();
     t = plan(p, n_layer, &n_t);
     if (!s || !t) {
-        seterr(err, "%s: out of memory", path);
+        owb_seterr(err, "%s: out of memory", path);
         rc = OWB_E_NOMEM;
         goto out;
     }
@@ -992,7 +983,7 @@ int owb_synth_write_opts(const struct owb_synth_preset *p, const struct owb_synt
     src = malloc((size_t)chunk_elems * sizeof *src);
     dst = malloc((size_t)chunk_elems * sizeof(float));
     if (!src || !dst) {
-        seterr(err, "%s: out of memory", path);
+        owb_seterr(err, "%s: out of memory", path);
         rc = OWB_E_NOMEM;
         goto out;
     }

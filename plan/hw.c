@@ -16,14 +16,6 @@
 #include "kernels/peak.h"
 #include "results/result.h"
 
-__attribute__((format(printf, 2, 3))) static void seterr(char *err, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, OWB_ERR_MAX, fmt, ap);
-    va_end(ap);
-}
-
 static const char *base_name(const char *path)
 {
     const char *b = strrchr(path, '/');
@@ -204,9 +196,9 @@ int owb_hw_take_ceilings(struct owb_hw *hw, const cJSON *doc, const char *path, 
     const char *from = NULL;
     double g = read_ceiling(doc, threads, &from);
     if (g <= 0) {
-        seterr(err,
-               "%s: no stream/read* benchmark at %d or fewer threads (a read ceiling is needed)",
-               path, threads);
+        owb_seterr(
+            err, "%s: no stream/read* benchmark at %d or fewer threads (a read ceiling is needed)",
+            path, threads);
         return OWB_E_FORMAT;
     }
     hw->read_gb_per_s = g;
@@ -298,8 +290,9 @@ int owb_hw_from_result(const cJSON *doc, const char *path, int threads, struct o
             threads = t > threads ? t : threads;
         }
         if (threads <= 0) {
-            seterr(err, "%s: no stream/read* benchmark (run owbench stream, kernels, model or run)",
-                   path);
+            owb_seterr(err,
+                       "%s: no stream/read* benchmark (run owbench stream, kernels, model or run)",
+                       path);
             return OWB_E_FORMAT;
         }
     }
@@ -311,7 +304,7 @@ int owb_hw_from_result(const cJSON *doc, const char *path, int threads, struct o
     enum { MAXV = 256 };
     double *v = malloc(sizeof(double) * MAXV * 2);
     if (!v) {
-        seterr(err, "%s: out of memory", path);
+        owb_seterr(err, "%s: out of memory", path);
         return OWB_E_NOMEM;
     }
     double *all_bw = v + MAXV;
@@ -522,7 +515,7 @@ static int need_num(const cJSON *o, const char *key, const char *path, double *o
 {
     double v = num(o, key);
     if (!(v > 0) || !isfinite(v)) {
-        seterr(err, "%s: \"%s\" must be a positive number", path, key);
+        owb_seterr(err, "%s: \"%s\" must be a positive number", path, key);
         return OWB_E_FORMAT;
     }
     *out = v;
@@ -536,7 +529,8 @@ int owb_hw_from_description(const cJSON *doc, const char *path, struct owb_hw *h
     snprintf(hw->source, sizeof hw->source, "%s", path);
     const char *name = str(doc, "name"), *kind = str(doc, "kind");
     if (!name || !kind || (strcmp(kind, "cpu") != 0 && strcmp(kind, "gpu") != 0)) {
-        seterr(err, "%s: \"name\" (string) and \"kind\" (\"cpu\" or \"gpu\") are required", path);
+        owb_seterr(err, "%s: \"name\" (string) and \"kind\" (\"cpu\" or \"gpu\") are required",
+                   path);
         return OWB_E_FORMAT;
     }
     snprintf(hw->name, sizeof hw->name, "%s", name);
@@ -551,15 +545,15 @@ int owb_hw_from_description(const cJSON *doc, const char *path, struct owb_hw *h
     double u = num(doc, "usable_fraction");
     if (!isnan(u)) {
         if (!(u > 0 && u <= 1)) {
-            seterr(err, "%s: \"usable_fraction\" must be in (0, 1]", path);
+            owb_seterr(err, "%s: \"usable_fraction\" must be in (0, 1]", path);
             return OWB_E_FORMAT;
         }
         hw->usable_fraction = u;
     }
     const cJSON *peaks = cJSON_GetObjectItemCaseSensitive(doc, "peak_tflop_per_s");
     if (!cJSON_IsObject(peaks) || !cJSON_GetArraySize(peaks)) {
-        seterr(err, "%s: \"peak_tflop_per_s\" must be an object of precision -> dense TFLOP/s",
-               path);
+        owb_seterr(err, "%s: \"peak_tflop_per_s\" must be an object of precision -> dense TFLOP/s",
+                   path);
         return OWB_E_FORMAT;
     }
     const cJSON *eff = cJSON_GetObjectItemCaseSensitive(doc, "efficiency");
@@ -568,7 +562,7 @@ int owb_hw_from_description(const cJSON *doc, const char *path, struct owb_hw *h
     if (eff) {
         double m = num(eff, "memory"), c = num(eff, "compute");
         if ((!isnan(m) && !(m > 0 && m <= 1)) || (!isnan(c) && !(c > 0 && c <= 1))) {
-            seterr(err, "%s: \"efficiency\": memory and compute must be in (0, 1]", path);
+            owb_seterr(err, "%s: \"efficiency\": memory and compute must be in (0, 1]", path);
             return OWB_E_FORMAT;
         }
         if (!isnan(m)) {
@@ -602,8 +596,8 @@ int owb_hw_from_description(const cJSON *doc, const char *path, struct owb_hw *h
     const cJSON *ic = cJSON_GetObjectItemCaseSensitive(doc, "interconnect");
     if (hw->devices_per_node > 1) {
         if (!cJSON_IsObject(ic) || need_num(ic, "gb_per_s", path, &hw->link_gb_per_s, err)) {
-            seterr(err, "%s: devices_per_node > 1 needs \"interconnect\": {\"gb_per_s\": ...}",
-                   path);
+            owb_seterr(err, "%s: devices_per_node > 1 needs \"interconnect\": {\"gb_per_s\": ...}",
+                       path);
             return OWB_E_FORMAT;
         }
         double lat = num(ic, "latency_us");
@@ -627,15 +621,15 @@ int owb_hw_load(const char *arg, const char *dir, int threads, struct owb_hw *hw
              !strchr(arg, '/') && stat(path, &st) == 0)
         ;
     else {
-        seterr(err,
-               "--hardware %s: no such file, and no shipped description of that name in %s "
-               "(h100-sxm, h200, epyc-9654-2s; or 'measure')",
-               arg, dir);
+        owb_seterr(err,
+                   "--hardware %s: no such file, and no shipped description of that name in %s "
+                   "(h100-sxm, h200, epyc-9654-2s; or 'measure')",
+                   arg, dir);
         return OWB_E_IO;
     }
     FILE *f = fopen(path, "rb");
     if (!f) {
-        seterr(err, "%s: cannot open", path);
+        owb_seterr(err, "%s: cannot open", path);
         return OWB_E_IO;
     }
     char *buf = NULL;
@@ -646,7 +640,7 @@ int owb_hw_load(const char *arg, const char *dir, int threads, struct owb_hw *hw
     if (!buf || fread(buf, 1, (size_t)len, f) != (size_t)len) {
         fclose(f);
         free(buf);
-        seterr(err, "%s: cannot read", path);
+        owb_seterr(err, "%s: cannot read", path);
         return OWB_E_IO;
     }
     fclose(f);
@@ -655,7 +649,7 @@ int owb_hw_load(const char *arg, const char *dir, int threads, struct owb_hw *hw
     free(buf);
     if (!cJSON_IsObject(doc)) {
         cJSON_Delete(doc);
-        seterr(err, "%s: not a JSON object", path);
+        owb_seterr(err, "%s: not a JSON object", path);
         return OWB_E_FORMAT;
     }
     const char *schema = str(doc, "schema");
@@ -668,10 +662,11 @@ int owb_hw_load(const char *arg, const char *dir, int threads, struct owb_hw *hw
                           strncmp(schema, "owbench.hardware/1.", 19) == 0)) {
         rc = owb_hw_from_description(doc, path, hw, err);
     } else {
-        seterr(err,
-               "%s: \"schema\" is %s%s%s; expected \"owbench.hardware/1\" or an owbench.result/1 "
-               "document",
-               path, schema ? "\"" : "", schema ? schema : "missing", schema ? "\"" : "");
+        owb_seterr(
+            err,
+            "%s: \"schema\" is %s%s%s; expected \"owbench.hardware/1\" or an owbench.result/1 "
+            "document",
+            path, schema ? "\"" : "", schema ? schema : "missing", schema ? "\"" : "");
         rc = OWB_E_FORMAT;
     }
     cJSON_Delete(doc);

@@ -12,14 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-__attribute__((format(printf, 2, 3))) static void seterr(char *err, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, OWB_ERR_MAX, fmt, ap);
-    va_end(ap);
-}
-
 void owb_plan_cfg_default(struct owb_plan_cfg *c)
 {
     memset(c, 0, sizeof *c);
@@ -513,11 +505,11 @@ int owb_plan_build(const struct owb_shape *s, const struct owb_hw *hw, const str
                    cJSON *doc, char err[OWB_ERR_MAX])
 {
     if (c->input_len < 1 || c->output_len < 1 || c->n_batch < 1) {
-        seterr(err, "--input-len, --output-len and the prefill chunk must be positive");
+        owb_seterr(err, "--input-len, --output-len and the prefill chunk must be positive");
         return OWB_E_USAGE;
     }
     if (!(hw->read_gb_per_s > 0)) {
-        seterr(err, "%s: no memory bandwidth", hw->source);
+        owb_seterr(err, "%s: no memory bandwidth", hw->source);
         return OWB_E_USAGE;
     }
     const int64_t ctx = ctx_of(c);
@@ -804,7 +796,7 @@ int owb_plan_check(const struct owb_shape *s, const struct owb_hw *hw, bool own_
     const cJSON *b;
     struct owb_hw *h = malloc(sizeof *h);
     if (!h) {
-        seterr(err, "out of memory");
+        owb_seterr(err, "out of memory");
         return OWB_E_NOMEM;
     }
     cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(measured, "benchmarks"))
