@@ -14,14 +14,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static void set_err(char err[OWB_ERR_MAX], const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, OWB_ERR_MAX, fmt, ap);
-    va_end(ap);
-}
-
 static void release(struct owb_atomic_file *af)
 {
     free(af->path);
@@ -34,25 +26,26 @@ int owb_atomic_file_open(struct owb_atomic_file *af, const char *path, char err[
     int fd = -1;
     memset(af, 0, sizeof *af);
     if (!path || !*path) {
-        set_err(err, "empty output path");
+        owb_seterr(err, "empty output path");
         return OWB_E_IO;
     }
     size_t plen = strlen(path);
     if (!(af->path = malloc(plen + 1)) || !(af->tmp = malloc(plen + 12))) {
-        set_err(err, "%.400s: out of memory", path);
+        owb_seterr(err, "%.400s: out of memory", path);
         release(af);
         return OWB_E_NOMEM;
     }
     memcpy(af->path, path, plen + 1);
     snprintf(af->tmp, plen + 12, "%s.XXXXXX.tmp", path);
     if ((fd = mkstemps(af->tmp, 4)) < 0) {
-        set_err(err, "%.400s: cannot create a temporary file beside it: %s", path, strerror(errno));
+        owb_seterr(err, "%.400s: cannot create a temporary file beside it: %s", path,
+                   strerror(errno));
         release(af);
         return OWB_E_IO;
     }
     /* mkstemps creates 0600; the finished file is an ordinary shareable one. */
     if (fchmod(fd, 0644) != 0 || !(af->f = fdopen(fd, "w"))) {
-        set_err(err, "%.400s: cannot open its temporary file: %s", path, strerror(errno));
+        owb_seterr(err, "%.400s: cannot open its temporary file: %s", path, strerror(errno));
         close(fd);
         unlink(af->tmp);
         release(af);
@@ -64,7 +57,7 @@ int owb_atomic_file_open(struct owb_atomic_file *af, const char *path, char err[
 int owb_atomic_file_commit(struct owb_atomic_file *af, char err[OWB_ERR_MAX])
 {
     if (!af->f) {
-        set_err(err, "%.400s: no open temporary file to commit", af->path ? af->path : "(none)");
+        owb_seterr(err, "%.400s: no open temporary file to commit", af->path ? af->path : "(none)");
         owb_atomic_file_abort(af);
         return OWB_E_IO;
     }
@@ -88,7 +81,7 @@ int owb_atomic_file_commit(struct owb_atomic_file *af, char err[OWB_ERR_MAX])
         e = errno;
     }
     if (what) {
-        set_err(err, "%.400s: %s: %s", af->path, what, e ? strerror(e) : "stream error");
+        owb_seterr(err, "%.400s: %s: %s", af->path, what, e ? strerror(e) : "stream error");
         unlink(af->tmp);
         release(af);
         return OWB_E_IO;

@@ -26,18 +26,6 @@
 #include "owb_atomic.h"
 #include "results/result.h"
 
-static void set_err(char err[OWB_ERR_MAX], const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void set_err(char err[OWB_ERR_MAX], const char *fmt, ...)
-{
-    if (!err)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, OWB_ERR_MAX, fmt, ap);
-    va_end(ap);
-}
-
 /* A gnuplot single-quoted string body: '' stands for one quote, nothing else is special. */
 static void put_gp_string(FILE *f, const char *s)
 {
@@ -443,7 +431,7 @@ static int stream_write_data(cJSON *const *docs, int ndocs, FILE *dat,
     rc = OWB_OK;
     goto out;
 nomem:
-    set_err(err, "stream_bw: out of memory");
+    owb_seterr(err, "stream_bw: out of memory");
 out:
     free(pts);
     free(tvals);
@@ -710,7 +698,7 @@ static int gemv_write_data(cJSON *const *docs, int ndocs, FILE *dat, struct owb_
     goto out;
 nomem:
     rc = OWB_E_NOMEM;
-    set_err(err, "kernels_gemv_bw: out of memory");
+    owb_seterr(err, "kernels_gemv_bw: out of memory");
 out:
     free(recs);
     free(groups);
@@ -936,7 +924,7 @@ static int gemm_write_data(cJSON *const *docs, int ndocs, FILE *dat, struct owb_
     goto out;
 nomem:
     rc = OWB_E_NOMEM;
-    set_err(err, "kernels_gemm_gflops: out of memory");
+    owb_seterr(err, "kernels_gemm_gflops: out of memory");
 out:
     free(recs);
     free(ks);
@@ -1182,7 +1170,7 @@ static int cdf_write_data(cJSON *const *docs, int ndocs, FILE *dat, struct owb_p
     goto out;
 nomem:
     rc = OWB_E_NOMEM;
-    set_err(err, "serve_latency_cdf: out of memory");
+    owb_seterr(err, "serve_latency_cdf: out of memory");
 out:
     if (cd)
         for (int s = 0; s < OWB_PLOT_MAX_SERIES; s++) {
@@ -1349,7 +1337,7 @@ static int sweep_write_data(cJSON *const *docs, int ndocs, FILE *dat,
     goto out;
 nomem:
     rc = OWB_E_NOMEM;
-    set_err(err, "serve_sweep: out of memory");
+    owb_seterr(err, "serve_sweep: out of memory");
 out:
     free(rows.r);
     free(groups);
@@ -1473,7 +1461,7 @@ static int ttin_write_data(cJSON *const *docs, int ndocs, FILE *dat, struct owb_
     goto out;
 nomem:
     rc = OWB_E_NOMEM;
-    set_err(err, "serve_ttft_vs_input: out of memory");
+    owb_seterr(err, "serve_ttft_vs_input: out of memory");
 out:
     free(rows.r);
     free(ks);
@@ -1573,7 +1561,7 @@ static int run_gnuplot(const char *dir, const char *script, const char *shown,
     fflush(NULL);
     pid_t pid = fork();
     if (pid < 0) {
-        set_err(err, "cannot start gnuplot: fork: %s", strerror(errno));
+        owb_seterr(err, "cannot start gnuplot: fork: %s", strerror(errno));
         return OWB_E_SYSTEM;
     }
     if (pid == 0) {
@@ -1585,20 +1573,21 @@ static int run_gnuplot(const char *dir, const char *script, const char *shown,
     int status = 0;
     while (waitpid(pid, &status, 0) < 0) {
         if (errno != EINTR) {
-            set_err(err, "gnuplot %s: waitpid: %s", shown, strerror(errno));
+            owb_seterr(err, "gnuplot %s: waitpid: %s", shown, strerror(errno));
             return OWB_E_SYSTEM;
         }
     }
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
         return OWB_OK;
     if (WIFEXITED(status))
-        set_err(err, "gnuplot %s (in %s) exited with status %d%s", shown, dir, WEXITSTATUS(status),
-                WEXITSTATUS(status) == 127   ? " (could not run gnuplot)"
-                : WEXITSTATUS(status) == 126 ? " (cannot enter the folder)"
-                                             : "");
+        owb_seterr(err, "gnuplot %s (in %s) exited with status %d%s", shown, dir,
+                   WEXITSTATUS(status),
+                   WEXITSTATUS(status) == 127   ? " (could not run gnuplot)"
+                   : WEXITSTATUS(status) == 126 ? " (cannot enter the folder)"
+                                                : "");
     else
-        set_err(err, "gnuplot %s (in %s) was killed by signal %d", shown, dir,
-                WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+        owb_seterr(err, "gnuplot %s (in %s) was killed by signal %d", shown, dir,
+                   WIFSIGNALED(status) ? WTERMSIG(status) : 0);
     return OWB_E_SYSTEM;
 }
 
@@ -1660,7 +1649,7 @@ static int draw_kind(const struct owb_plot_kind *kind, cJSON *const *docs, int n
     if (series->n == 0)
         return OWB_OK; /* matching names but no numbers to draw: leave no file behind */
     if (fflush(kf->dat.f) != 0 || ferror(kf->dat.f)) {
-        set_err(err, "%s: write failed: %s", path, strerror(errno));
+        owb_seterr(err, "%s: write failed: %s", path, strerror(errno));
         return OWB_E_IO;
     }
     snprintf(path, sizeof path, "%s/%s", dir, gp);
@@ -1678,19 +1667,19 @@ static int draw_kind(const struct owb_plot_kind *kind, cJSON *const *docs, int n
         for (int i = 0; i < 2; i++)
             if (snprintf(kf->fig_tmp[i], sizeof kf->fig_tmp[i], "%s/%s.%s", dir, run_stem,
                          ext[i]) >= (int)sizeof kf->fig_tmp[i]) {
-                set_err(err, "%s: output path too long", dir);
+                owb_seterr(err, "%s: output path too long", dir);
                 return OWB_E_USAGE;
             }
         kind->write_script(kf->run.f, run_stem, base_name(kf->dat.tmp), series);
         if (fflush(kf->run.f) != 0 || ferror(kf->run.f)) {
-            set_err(err, "%s: write failed: %s", kf->run.tmp, strerror(errno));
+            owb_seterr(err, "%s: write failed: %s", kf->run.tmp, strerror(errno));
             return OWB_E_IO;
         }
         if ((rc = run_gnuplot(dir, base_name(kf->run.tmp), gp, err)))
             return rc;
         if (!nonempty_file(kf->fig_tmp[0]) || !nonempty_file(kf->fig_tmp[1])) {
-            set_err(err, "gnuplot %s (in %s) succeeded but its PNG or SVG is missing or empty", gp,
-                    dir);
+            owb_seterr(err, "gnuplot %s (in %s) succeeded but its PNG or SVG is missing or empty",
+                       gp, dir);
             return OWB_E_SYSTEM;
         }
     }
@@ -1701,14 +1690,14 @@ static int draw_kind(const struct owb_plot_kind *kind, cJSON *const *docs, int n
         snprintf(path, sizeof path, "%s/%s.%s", dir, kind->name, ext[i]);
         if (!have) {
             if (unlink(path) != 0 && errno != ENOENT) {
-                set_err(err, "%s: cannot remove the figure of an earlier run: %s", path,
-                        strerror(errno));
+                owb_seterr(err, "%s: cannot remove the figure of an earlier run: %s", path,
+                           strerror(errno));
                 return OWB_E_IO;
             }
             continue;
         }
         if (rename(kf->fig_tmp[i], path) != 0) {
-            set_err(err, "%s: cannot rename the figure into place: %s", path, strerror(errno));
+            owb_seterr(err, "%s: cannot rename the figure into place: %s", path, strerror(errno));
             return OWB_E_IO;
         }
         kf->fig_tmp[i][0] = '\0';
@@ -1730,15 +1719,15 @@ int owb_plot_results(cJSON *const *docs, int ndocs, const char *dir, char err[OW
     err[0] = '\0';
     *nfigures = 0;
     if (!docs || ndocs < 1 || !dir || !*dir) {
-        set_err(err, "plot: no result documents or no output folder");
+        owb_seterr(err, "plot: no result documents or no output folder");
         return OWB_E_USAGE;
     }
     if ((rc = owb_mkdir_p(dir, sub))) {
-        set_err(err, "plot output %s: %s", dir, sub);
+        owb_seterr(err, "plot output %s: %s", dir, sub);
         return rc == OWB_E_NOMEM ? rc : OWB_E_IO;
     }
     if (!(series = malloc(sizeof *series))) {
-        set_err(err, "plot: out of memory");
+        owb_seterr(err, "plot: out of memory");
         return OWB_E_NOMEM;
     }
     bool have = owb_plot_have_gnuplot();
@@ -1769,15 +1758,15 @@ int owb_plot_results(cJSON *const *docs, int ndocs, const char *dir, char err[OW
         for (int k = 0; k < owb_plot_nkinds && off < sizeof kinds; k++)
             off += (size_t)snprintf(kinds + off, sizeof kinds - off, "%s%s", k ? ", " : "",
                                     owb_plot_kinds[k].name);
-        set_err(err,
-                "nothing to plot: no benchmark with numbers matches a plot kind (%.300s; "
-                "`owbench plot --help` lists the benchmark names each kind draws)",
-                kinds);
+        owb_seterr(err,
+                   "nothing to plot: no benchmark with numbers matches a plot kind (%.300s; "
+                   "`owbench plot --help` lists the benchmark names each kind draws)",
+                   kinds);
     } else if (!have) {
-        set_err(err,
-                "gnuplot not found on PATH: wrote the data and scripts to %s but no figures; "
-                "install gnuplot and run `cd %s && gnuplot %s`",
-                dir, dir, first_gp);
+        owb_seterr(err,
+                   "gnuplot not found on PATH: wrote the data and scripts to %s but no figures; "
+                   "install gnuplot and run `cd %s && gnuplot %s`",
+                   dir, dir, first_gp);
     }
     if (written && dropped[0]) {
         size_t off = strlen(err);

@@ -15,18 +15,6 @@
 #include "results/result.h"
 #include "results/stats.h"
 
-static void set_err(char err[OWB_ERR_MAX], const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void set_err(char err[OWB_ERR_MAX], const char *fmt, ...)
-{
-    if (!err)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, OWB_ERR_MAX, fmt, ap);
-    va_end(ap);
-}
-
 static char *dupstr(const char *s)
 {
     size_t n = strlen(s) + 1;
@@ -63,15 +51,15 @@ int owb_ab_init(struct owb_ab *ab, size_t rounds, double threshold_pct, double a
 {
     memset(ab, 0, sizeof *ab);
     if (rounds < 1 || rounds > 100000) {
-        set_err(err, "%zu rounds: expected 1 or more", rounds);
+        owb_seterr(err, "%zu rounds: expected 1 or more", rounds);
         return OWB_E_USAGE;
     }
     if (!(threshold_pct >= 0) || !isfinite(threshold_pct)) {
-        set_err(err, "threshold %g%% is not a finite percentage >= 0", threshold_pct);
+        owb_seterr(err, "threshold %g%% is not a finite percentage >= 0", threshold_pct);
         return OWB_E_USAGE;
     }
     if (!(alpha > 0 && alpha < 1)) {
-        set_err(err, "alpha %g is not in (0, 1)", alpha);
+        owb_seterr(err, "alpha %g is not in (0, 1)", alpha);
         return OWB_E_USAGE;
     }
     ab->rounds = rounds;
@@ -140,7 +128,7 @@ int owb_ab_add_round(struct owb_ab *ab, const cJSON *a, const cJSON *b, char err
 {
     struct owb_compare c;
     if (ab->rounds_done >= ab->rounds) {
-        set_err(err, "all %zu rounds were added already", ab->rounds);
+        owb_seterr(err, "all %zu rounds were added already", ab->rounds);
         return OWB_E_USAGE;
     }
     int rc = owb_compare_docs(a, b, ab->threshold_pct, ab->alpha, &c, err);
@@ -153,7 +141,7 @@ int owb_ab_add_round(struct owb_ab *ab, const cJSON *a, const cJSON *b, char err
             continue;
         struct owb_ab_row *r = row_for(ab, cr);
         if (!r) {
-            set_err(err, "paired rounds: out of memory");
+            owb_seterr(err, "paired rounds: out of memory");
             owb_compare_release(&c);
             return OWB_E_NOMEM;
         }

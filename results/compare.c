@@ -265,18 +265,6 @@ const char *owb_verdict_name(enum owb_verdict v)
     return "?";
 }
 
-static void set_err(char err[OWB_ERR_MAX], const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void set_err(char err[OWB_ERR_MAX], const char *fmt, ...)
-{
-    if (!err)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, OWB_ERR_MAX, fmt, ap);
-    va_end(ap);
-}
-
 /* Fill the numbers and verdict of one matched pair. machine is C_B / C_A, the ratio of the two
  * runs' ceilings as rates (1 = raw): B's times are multiplied by it and B's rates divided, which
  * puts B's figures on A's machine. */
@@ -707,7 +695,7 @@ static int key_benchmarks(const cJSON *doc, const char *label, struct keyed **ou
     *out = NULL;
     *n = 0;
     if (!cJSON_IsArray(benches)) {
-        set_err(err, "%s: no benchmarks array", label);
+        owb_seterr(err, "%s: no benchmarks array", label);
         return OWB_E_FORMAT;
     }
     size_t total = (size_t)cJSON_GetArraySize(benches);
@@ -733,7 +721,7 @@ static int key_benchmarks(const cJSON *doc, const char *label, struct keyed **ou
     *n = i;
     return OWB_OK;
 nomem:
-    set_err(err, "%s: out of memory", label);
+    owb_seterr(err, "%s: out of memory", label);
     return OWB_E_NOMEM;
 }
 
@@ -767,11 +755,11 @@ int owb_compare_docs(const cJSON *a, const cJSON *b, double threshold_pct, doubl
 
     memset(out, 0, sizeof *out);
     if (!(threshold_pct >= 0) || !isfinite(threshold_pct)) {
-        set_err(err, "threshold %g%% is not a finite percentage >= 0", threshold_pct);
+        owb_seterr(err, "threshold %g%% is not a finite percentage >= 0", threshold_pct);
         return OWB_E_USAGE;
     }
     if (!(alpha > 0 && alpha < 1)) {
-        set_err(err, "alpha %g is not in (0, 1)", alpha);
+        owb_seterr(err, "alpha %g is not in (0, 1)", alpha);
         return OWB_E_USAGE;
     }
     out->threshold_pct = threshold_pct;
@@ -840,7 +828,7 @@ int owb_compare_docs(const cJSON *a, const cJSON *b, double threshold_pct, doubl
     rc = OWB_OK;
     goto out;
 nomem:
-    set_err(err, "comparison: out of memory");
+    owb_seterr(err, "comparison: out of memory");
     rc = OWB_E_NOMEM;
     owb_compare_release(out);
 out:

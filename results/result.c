@@ -294,29 +294,17 @@ void owb_result_metric(cJSON *bench, const char *key, double v)
 
 /* ---- writing ----------------------------------------------------------------------------- */
 
-static void set_err(char err[OWB_ERR_MAX], const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void set_err(char err[OWB_ERR_MAX], const char *fmt, ...)
-{
-    if (!err)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, OWB_ERR_MAX, fmt, ap);
-    va_end(ap);
-}
-
 int owb_mkdir_p(const char *dir, char err[OWB_ERR_MAX])
 {
     int rc = OWB_E_IO;
     size_t len = dir ? strlen(dir) : 0;
     char *p = NULL;
     if (len == 0) {
-        set_err(err, "empty folder name");
+        owb_seterr(err, "empty folder name");
         return OWB_E_USAGE;
     }
     if (!(p = malloc(len + 1))) {
-        set_err(err, "%s: out of memory", dir);
+        owb_seterr(err, "%s: out of memory", dir);
         return OWB_E_NOMEM;
     }
     memcpy(p, dir, len + 1);
@@ -331,7 +319,7 @@ int owb_mkdir_p(const char *dir, char err[OWB_ERR_MAX])
             int e = errno;
             struct stat st;
             if (stat(p, &st) != 0 || !S_ISDIR(st.st_mode)) {
-                set_err(err, "cannot create folder %s: %s", p, strerror(e));
+                owb_seterr(err, "cannot create folder %s: %s", p, strerror(e));
                 goto out;
             }
         }
@@ -341,7 +329,7 @@ int owb_mkdir_p(const char *dir, char err[OWB_ERR_MAX])
     }
     struct stat st;
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        set_err(err, "%s exists and is not a folder", dir);
+        owb_seterr(err, "%s exists and is not a folder", dir);
         goto out;
     }
     rc = OWB_OK;
@@ -372,16 +360,16 @@ int owb_result_write(const cJSON *doc, const char *path, char err[OWB_ERR_MAX])
     char sub[OWB_ERR_MAX];
 
     if (!doc || !path || !*path) {
-        set_err(err, "no document or empty output path");
+        owb_seterr(err, "no document or empty output path");
         return OWB_E_USAGE;
     }
     size_t plen = strlen(path);
     if (path[plen - 1] == '/') {
-        set_err(err, "%s: output path names a folder, not a file", path);
+        owb_seterr(err, "%s: output path names a folder, not a file", path);
         return OWB_E_IO;
     }
     if (!(dir = malloc(plen + 1)) || !(tmp = malloc(plen + 16))) {
-        set_err(err, "%s: out of memory", path);
+        owb_seterr(err, "%s: out of memory", path);
         rc = OWB_E_NOMEM;
         goto out;
     }
@@ -391,41 +379,42 @@ int owb_result_write(const cJSON *doc, const char *path, char err[OWB_ERR_MAX])
         *slash = '\0';
         int mrc = owb_mkdir_p(dir, sub);
         if (mrc) {
-            set_err(err, "%s: %s", path, sub);
+            owb_seterr(err, "%s: %s", path, sub);
             rc = mrc == OWB_E_NOMEM ? OWB_E_NOMEM : OWB_E_IO;
             goto out;
         }
     }
     if (!(text = cJSON_Print(doc))) {
-        set_err(err, "%s: cannot serialise the document (out of memory)", path);
+        owb_seterr(err, "%s: cannot serialise the document (out of memory)", path);
         rc = OWB_E_NOMEM;
         goto out;
     }
     snprintf(tmp, plen + 16, "%s.XXXXXX.tmp", path);
     fd = mkstemps(tmp, 4);
     if (fd < 0) {
-        set_err(err, "%s: cannot create a temporary file beside it: %s", path, strerror(errno));
+        owb_seterr(err, "%s: cannot create a temporary file beside it: %s", path, strerror(errno));
         free(tmp);
         tmp = NULL; /* nothing to unlink */
         goto out;
     }
     if (write_all(fd, text, strlen(text)) || write_all(fd, "\n", 1)) {
-        set_err(err, "%s: write failed: %s", path, strerror(errno));
+        owb_seterr(err, "%s: write failed: %s", path, strerror(errno));
         goto out;
     }
     /* mkstemp creates 0600; a result is an ordinary shareable file. */
     if (fchmod(fd, 0644) != 0 || fsync(fd) != 0) {
-        set_err(err, "%s: cannot finish the temporary file: %s", path, strerror(errno));
+        owb_seterr(err, "%s: cannot finish the temporary file: %s", path, strerror(errno));
         goto out;
     }
     int cfd = fd;
     fd = -1;
     if (close(cfd) != 0) {
-        set_err(err, "%s: close failed: %s", path, strerror(errno));
+        owb_seterr(err, "%s: close failed: %s", path, strerror(errno));
         goto out;
     }
     if (rename(tmp, path) != 0) {
-        set_err(err, "%s: cannot rename the temporary file into place: %s", path, strerror(errno));
+        owb_seterr(err, "%s: cannot rename the temporary file into place: %s", path,
+                   strerror(errno));
         goto out;
     }
     free(tmp);
@@ -517,14 +506,14 @@ static const cJSON *need(const cJSON *obj, const char *prefix, const char *key, 
     const char *dot = *prefix ? "." : "";
     if (!m) {
         if (!optional) {
-            set_err(err, "%s: %s%s%s: missing", what, prefix, dot, key);
+            owb_seterr(err, "%s: %s%s%s: missing", what, prefix, dot, key);
             *bad = 1;
         }
         return NULL;
     }
     if (!has_type(m, t)) {
-        set_err(err, "%s: %s%s%s: expected %s, got %s", what, prefix, dot, key, jtype_name(t),
-                type_name(m));
+        owb_seterr(err, "%s: %s%s%s: expected %s, got %s", what, prefix, dot, key, jtype_name(t),
+                   type_name(m));
         *bad = 1;
         return NULL;
     }
@@ -540,14 +529,14 @@ static int validate_benchmark(const cJSON *b, int idx, const char *what, char er
     int bad = 0;
     snprintf(pfx, sizeof pfx, "benchmarks[%d]", idx);
     if (!cJSON_IsObject(b)) {
-        set_err(err, "%s: %s: expected an object, got %s", what, pfx, type_name(b));
+        owb_seterr(err, "%s: %s: expected an object, got %s", what, pfx, type_name(b));
         return OWB_E_FORMAT;
     }
     const cJSON *name = need(b, pfx, "name", J_STRING, false, what, err, &bad);
     if (bad)
         return OWB_E_FORMAT;
     if (!*name->valuestring) {
-        set_err(err, "%s: %s.name: empty", what, pfx);
+        owb_seterr(err, "%s: %s.name: empty", what, pfx);
         return OWB_E_FORMAT;
     }
     need(b, pfx, "suite", J_STRING, false, what, err, &bad);
@@ -572,8 +561,8 @@ static int validate_benchmark(const cJSON *b, int idx, const char *what, char er
     cJSON_ArrayForEach(v, values)
     {
         if (!has_type(v, J_NUMBER_OR_NULL)) {
-            set_err(err, "%s: %s.values[%d]: expected a number or null, got %s", what, sub, i,
-                    type_name(v));
+            owb_seterr(err, "%s: %s.values[%d]: expected a number or null, got %s", what, sub, i,
+                       type_name(v));
             return OWB_E_FORMAT;
         }
         i++;
@@ -597,8 +586,8 @@ static int validate_benchmark(const cJSON *b, int idx, const char *what, char er
     cJSON_ArrayForEach(v, metrics)
     {
         if (!has_type(v, J_NUMBER_OR_NULL)) {
-            set_err(err, "%s: %s.metrics.%s: expected a number or null, got %s", what, pfx,
-                    v->string, type_name(v));
+            owb_seterr(err, "%s: %s.metrics.%s: expected a number or null, got %s", what, pfx,
+                       v->string, type_name(v));
             return OWB_E_FORMAT;
         }
     }
@@ -609,8 +598,8 @@ static int validate_benchmark(const cJSON *b, int idx, const char *what, char er
     {
         const cJSON *na = cJSON_GetObjectItemCaseSensitive(v, "na");
         if (!(cJSON_IsNumber(v) || cJSON_IsNull(v) || (cJSON_IsObject(v) && cJSON_IsString(na)))) {
-            set_err(err, "%s: %s.counters.%s: expected a number or {\"na\": reason}, got %s", what,
-                    pfx, v->string, type_name(v));
+            owb_seterr(err, "%s: %s.counters.%s: expected a number or {\"na\": reason}, got %s",
+                       what, pfx, v->string, type_name(v));
             return OWB_E_FORMAT;
         }
     }
@@ -622,7 +611,8 @@ static int validate_benchmark(const cJSON *b, int idx, const char *what, char er
     cJSON_ArrayForEach(v, notes)
     {
         if (!cJSON_IsString(v)) {
-            set_err(err, "%s: %s.notes[%d]: expected a string, got %s", what, pfx, i, type_name(v));
+            owb_seterr(err, "%s: %s.notes[%d]: expected a string, got %s", what, pfx, i,
+                       type_name(v));
             return OWB_E_FORMAT;
         }
         i++;
@@ -636,7 +626,7 @@ static int validate_eval(const cJSON *e, int idx, const char *what, char err[OWB
     int bad = 0;
     snprintf(pfx, sizeof pfx, "evals[%d]", idx);
     if (!cJSON_IsObject(e)) {
-        set_err(err, "%s: %s: expected an object, got %s", what, pfx, type_name(e));
+        owb_seterr(err, "%s: %s: expected an object, got %s", what, pfx, type_name(e));
         return OWB_E_FORMAT;
     }
     need(e, pfx, "name", J_STRING, false, what, err, &bad);
@@ -652,8 +642,8 @@ static int validate_eval(const cJSON *e, int idx, const char *what, char err[OWB
         need(e, pfx, "n", J_COUNT, true, what, err, &bad);
     const cJSON *items = cJSON_GetObjectItemCaseSensitive(e, "items_file");
     if (!bad && items && !cJSON_IsString(items) && !cJSON_IsNull(items)) {
-        set_err(err, "%s: %s.items_file: expected a string or null, got %s", what, pfx,
-                type_name(items));
+        owb_seterr(err, "%s: %s.items_file: expected a string or null, got %s", what, pfx,
+                   type_name(items));
         bad = 1;
     }
     return bad ? OWB_E_FORMAT : OWB_OK;
@@ -665,7 +655,8 @@ int owb_result_validate(const cJSON *doc, const char *what, char err[OWB_ERR_MAX
     if (!what)
         what = "result";
     if (!cJSON_IsObject(doc)) {
-        set_err(err, "%s: expected a JSON object at the top level, got %s", what, type_name(doc));
+        owb_seterr(err, "%s: expected a JSON object at the top level, got %s", what,
+                   type_name(doc));
         return OWB_E_FORMAT;
     }
     const cJSON *schema = need(doc, "", "schema", J_STRING, false, what, err, &bad);
@@ -674,8 +665,8 @@ int owb_result_validate(const cJSON *doc, const char *what, char err[OWB_ERR_MAX
     static const char prefix[] = "owbench.result/";
     const char *s = schema->valuestring;
     if (strncmp(s, prefix, sizeof prefix - 1) != 0) {
-        set_err(err, "%s: not an owbench result (schema \"%s\", expected \"%s\")", what, s,
-                OWB_RESULT_SCHEMA);
+        owb_seterr(err, "%s: not an owbench result (schema \"%s\", expected \"%s\")", what, s,
+                   OWB_RESULT_SCHEMA);
         return OWB_E_FORMAT;
     }
     /* "owbench.result/<major>[.<minor>]": minor versions only add fields, so any is read. */
@@ -684,14 +675,14 @@ int owb_result_validate(const cJSON *doc, const char *what, char err[OWB_ERR_MAX
     errno = 0;
     long major = strtol(ver, &end, 10);
     if (end == ver || errno || (*end != '\0' && *end != '.') || *ver == '-' || *ver == '+') {
-        set_err(err, "%s: malformed schema version \"%s\"", what, s);
+        owb_seterr(err, "%s: malformed schema version \"%s\"", what, s);
         return OWB_E_FORMAT;
     }
     if (major != OWB_RESULT_MAJOR) {
-        set_err(err,
-                "%s: unsupported schema major version %ld (\"%s\"); this owbench reads "
-                "\"%s\"",
-                what, major, s, OWB_RESULT_SCHEMA);
+        owb_seterr(err,
+                   "%s: unsupported schema major version %ld (\"%s\"); this owbench reads "
+                   "\"%s\"",
+                   what, major, s, OWB_RESULT_SCHEMA);
         return OWB_E_FORMAT;
     }
 
@@ -712,7 +703,7 @@ int owb_result_validate(const cJSON *doc, const char *what, char err[OWB_ERR_MAX
     cJSON_ArrayForEach(v, cmd)
     {
         if (!cJSON_IsString(v)) {
-            set_err(err, "%s: command[%d]: expected a string, got %s", what, i, type_name(v));
+            owb_seterr(err, "%s: command[%d]: expected a string, got %s", what, i, type_name(v));
             return OWB_E_FORMAT;
         }
         i++;
@@ -765,7 +756,7 @@ int owb_result_read(const char *path, cJSON **out, char err[OWB_ERR_MAX])
 
     *out = NULL;
     if (!(f = fopen(path, "rb"))) {
-        set_err(err, "%s: cannot open: %s", path, strerror(errno));
+        owb_seterr(err, "%s: cannot open: %s", path, strerror(errno));
         goto out;
     }
     for (;;) {
@@ -773,7 +764,7 @@ int owb_result_read(const char *path, cJSON **out, char err[OWB_ERR_MAX])
             size_t ncap = cap ? cap * 2 : 65536;
             char *nb = realloc(buf, ncap + 1);
             if (!nb) {
-                set_err(err, "%s: out of memory reading the file", path);
+                owb_seterr(err, "%s: out of memory reading the file", path);
                 rc = OWB_E_NOMEM;
                 goto out;
             }
@@ -784,7 +775,7 @@ int owb_result_read(const char *path, cJSON **out, char err[OWB_ERR_MAX])
         len += got;
         if (got == 0) {
             if (ferror(f)) {
-                set_err(err, "%s: read failed: %s", path, strerror(errno));
+                owb_seterr(err, "%s: read failed: %s", path, strerror(errno));
                 goto out;
             }
             break;
@@ -793,11 +784,11 @@ int owb_result_read(const char *path, cJSON **out, char err[OWB_ERR_MAX])
     buf[len] = '\0';
     rc = OWB_E_FORMAT;
     if (len == 0) {
-        set_err(err, "%s: empty file, not an owbench result", path);
+        owb_seterr(err, "%s: empty file, not an owbench result", path);
         goto out;
     }
     if (strlen(buf) != len) {
-        set_err(err, "%s: not JSON (contains a NUL byte at offset %zu)", path, strlen(buf));
+        owb_seterr(err, "%s: not JSON (contains a NUL byte at offset %zu)", path, strlen(buf));
         goto out;
     }
     const char *end = NULL;
@@ -813,12 +804,13 @@ int owb_result_read(const char *path, cJSON **out, char err[OWB_ERR_MAX])
                             buf[last - 1] == '\r' || buf[last - 1] == '\t'))
             last--;
         if (off >= last) {
-            set_err(err, "%s: not valid JSON: unexpected end of file after %zu bytes (truncated?)",
-                    path, len);
+            owb_seterr(err,
+                       "%s: not valid JSON: unexpected end of file after %zu bytes (truncated?)",
+                       path, len);
         } else {
             line_col(buf, off, &ln, &col);
-            set_err(err, "%s: not valid JSON: syntax error at line %zu, column %zu (byte %zu)",
-                    path, ln, col, off);
+            owb_seterr(err, "%s: not valid JSON: syntax error at line %zu, column %zu (byte %zu)",
+                       path, ln, col, off);
         }
         goto out;
     }

@@ -67,18 +67,6 @@ struct owb_counters {
     char summary[1024];
 };
 
-static void set_err(char err[OWB_ERR_MAX], const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void set_err(char err[OWB_ERR_MAX], const char *fmt, ...)
-{
-    if (!err)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, OWB_ERR_MAX, fmt, ap);
-    va_end(ap);
-}
-
 /* ---- PAPI initialisation and probing ---- */
 
 #if OWB_HAVE_PAPI
@@ -167,7 +155,7 @@ void owb_counters_papi_status(bool *compiled, bool *active, char reason[OWB_ERR_
     pthread_once(&papi_once, papi_init);
     if (!papi_ok) {
         *active = false;
-        set_err(reason, "%s", papi_init_reason);
+        owb_seterr(reason, "%s", papi_init_reason);
         return;
     }
     *active = true;
@@ -175,22 +163,22 @@ void owb_counters_papi_status(bool *compiled, bool *active, char reason[OWB_ERR_
     char why[OWB_CTR_REASON_MAX];
     int code, cidx;
     if (probe_event("PAPI_TOT_CYC", &code, &cidx, why, sizeof why) != 0) {
-        set_err(reason,
-                "PAPI %d.%d.%d.%d: 0 hardware counters usable (virtual machine?): "
-                "PAPI_TOT_CYC: %s",
-                PAPI_VERSION_MAJOR(v), PAPI_VERSION_MINOR(v), PAPI_VERSION_REVISION(v),
-                PAPI_VERSION_INCREMENT(v), why);
+        owb_seterr(reason,
+                   "PAPI %d.%d.%d.%d: 0 hardware counters usable (virtual machine?): "
+                   "PAPI_TOT_CYC: %s",
+                   PAPI_VERSION_MAJOR(v), PAPI_VERSION_MINOR(v), PAPI_VERSION_REVISION(v),
+                   PAPI_VERSION_INCREMENT(v), why);
         return;
     }
     const PAPI_component_info_t *ci = PAPI_get_component_info(cidx);
-    set_err(reason, "PAPI %d.%d.%d.%d: component %s with %d preset events, %d counters",
-            PAPI_VERSION_MAJOR(v), PAPI_VERSION_MINOR(v), PAPI_VERSION_REVISION(v),
-            PAPI_VERSION_INCREMENT(v), ci ? ci->name : "?", ci ? ci->num_preset_events : 0,
-            ci ? ci->num_cntrs : 0);
+    owb_seterr(reason, "PAPI %d.%d.%d.%d: component %s with %d preset events, %d counters",
+               PAPI_VERSION_MAJOR(v), PAPI_VERSION_MINOR(v), PAPI_VERSION_REVISION(v),
+               PAPI_VERSION_INCREMENT(v), ci ? ci->name : "?", ci ? ci->num_preset_events : 0,
+               ci ? ci->num_cntrs : 0);
 #else
     *compiled = false;
     *active = false;
-    set_err(reason, "built without PAPI");
+    owb_seterr(reason, "built without PAPI");
 #endif
 }
 
@@ -219,12 +207,12 @@ static int resolve_item(struct owb_counters *c, const char *list, char *item, in
             *bar = '\0';
         trim(alt);
         if (!*alt) {
-            set_err(err, "counter list '%s': item %d has an empty alternative", list, pos);
+            owb_seterr(err, "counter list '%s': item %d has an empty alternative", list, pos);
             return OWB_E_USAGE;
         }
         if (strlen(alt) >= OWB_CTR_NAME_MAX) {
-            set_err(err, "counter list '%s': event name '%.40s...' is longer than %d characters",
-                    list, alt, OWB_CTR_NAME_MAX - 1);
+            owb_seterr(err, "counter list '%s': event name '%.40s...' is longer than %d characters",
+                       list, alt, OWB_CTR_NAME_MAX - 1);
             return OWB_E_USAGE;
         }
         size_t alen = strlen(alt); /* < OWB_CTR_NAME_MAX, checked above */
@@ -251,7 +239,7 @@ static int resolve_item(struct owb_counters *c, const char *list, char *item, in
     }
     for (int i = 0; i < c->nev; i++) {
         if (!strcmp(c->ev[i].name, ev->name)) {
-            set_err(err, "counter list '%s': %s is listed twice", list, ev->name);
+            owb_seterr(err, "counter list '%s': %s is listed twice", list, ev->name);
             return OWB_E_USAGE;
         }
     }
@@ -269,7 +257,7 @@ static int parse_list(struct owb_counters *c, const char *list, char err[OWB_ERR
         return OWB_OK;
     copy = strdup(list);
     if (!copy) {
-        set_err(err, "out of memory parsing counter list '%s'", list);
+        owb_seterr(err, "out of memory parsing counter list '%s'", list);
         return OWB_E_NOMEM;
     }
     /* strtok would merge ",," and hide an empty item: walk the commas by hand. */
@@ -283,12 +271,13 @@ static int parse_list(struct owb_counters *c, const char *list, char err[OWB_ERR
         snprintf(tmp, sizeof tmp, "%s", p);
         trim(tmp);
         if (!*tmp) {
-            set_err(err, "counter list '%s': item %d is empty", list, pos);
+            owb_seterr(err, "counter list '%s': item %d is empty", list, pos);
             rc = OWB_E_USAGE;
             goto out;
         }
         if (c->nev >= OWB_COUNTERS_MAX_EVENTS) {
-            set_err(err, "counter list '%s': more than %d events", list, OWB_COUNTERS_MAX_EVENTS);
+            owb_seterr(err, "counter list '%s': more than %d events", list,
+                       OWB_COUNTERS_MAX_EVENTS);
             rc = OWB_E_USAGE;
             goto out;
         }
@@ -337,7 +326,7 @@ struct owb_counters *owb_counters_new(const char *list, int nthreads, char err[O
 {
     struct owb_counters *c = NULL;
     if (nthreads < 1) {
-        set_err(err, "counters need at least 1 thread (got %d)", nthreads);
+        owb_seterr(err, "counters need at least 1 thread (got %d)", nthreads);
         return NULL;
     }
     c = calloc(1, sizeof *c);
@@ -351,7 +340,7 @@ struct owb_counters *owb_counters_new(const char *list, int nthreads, char err[O
     if (pthread_mutex_init(&c->mu, NULL) != 0) {
         free(c->thr);
         free(c);
-        set_err(err, "cannot create the counters' mutex");
+        owb_seterr(err, "cannot create the counters' mutex");
         return NULL;
     }
 #if OWB_HAVE_PAPI
@@ -367,7 +356,7 @@ nomem:
     if (c)
         free(c->thr);
     free(c);
-    set_err(err, "out of memory creating counters for %d threads", nthreads);
+    owb_seterr(err, "out of memory creating counters for %d threads", nthreads);
     return NULL;
 }
 

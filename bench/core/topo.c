@@ -62,18 +62,6 @@ struct owb_topo {
     size_t sweep_env; /* OWB_SWEEP_BYTES for this machine's topology (0: not set) */
 };
 
-static void set_err(char err[OWB_ERR_MAX], const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void set_err(char err[OWB_ERR_MAX], const char *fmt, ...)
-{
-    if (!err)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, OWB_ERR_MAX, fmt, ap);
-    va_end(ap);
-}
-
 /* ---- affinity of the calling thread ---- */
 
 /* The CPUs this thread may run on, as a malloc'd CPU set (size *setsize bytes). */
@@ -316,22 +304,22 @@ static int load_hwloc(struct owb_topo *t, const char *synthetic, char err[OWB_ER
     int rc = OWB_E_SYSTEM;
 
     if (hwloc_topology_init(&topo) != 0) {
-        set_err(err, "hwloc_topology_init failed: %s", strerror(errno));
+        owb_seterr(err, "hwloc_topology_init failed: %s", strerror(errno));
         return OWB_E_SYSTEM;
     }
     if (synthetic && hwloc_topology_set_synthetic(topo, synthetic) != 0) {
-        set_err(err, "synthetic topology '%s' is not a valid hwloc description", synthetic);
+        owb_seterr(err, "synthetic topology '%s' is not a valid hwloc description", synthetic);
         rc = OWB_E_USAGE;
         goto out;
     }
     if (hwloc_topology_load(topo) != 0) {
-        set_err(err, "hwloc_topology_load failed: %s", strerror(errno));
+        owb_seterr(err, "hwloc_topology_load failed: %s", strerror(errno));
         goto out;
     }
     if (!synthetic) {
         aff = affinity_get(&affsz, &affmax);
         if (!aff) {
-            set_err(err, "sched_getaffinity failed: %s", strerror(errno));
+            owb_seterr(err, "sched_getaffinity failed: %s", strerror(errno));
             goto out;
         }
     }
@@ -340,14 +328,15 @@ static int load_hwloc(struct owb_topo *t, const char *synthetic, char err[OWB_ER
     int ncore_hw = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_CORE);
     int nnuma = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_NUMANODE);
     if (npu <= 0) {
-        set_err(err, "hwloc found no PUs%s%s", synthetic ? " in " : "", synthetic ? synthetic : "");
+        owb_seterr(err, "hwloc found no PUs%s%s", synthetic ? " in " : "",
+                   synthetic ? synthetic : "");
         rc = OWB_E_USAGE;
         goto out;
     }
     t->pu = calloc((size_t)npu, sizeof *t->pu);
     t->numa_all = calloc((size_t)(nnuma > 0 ? nnuma : 1), sizeof *t->numa_all);
     if (!t->pu || !t->numa_all) {
-        set_err(err, "out of memory for a topology of %d PUs", npu);
+        owb_seterr(err, "out of memory for a topology of %d PUs", npu);
         rc = OWB_E_NOMEM;
         goto out;
     }
@@ -377,7 +366,7 @@ static int load_hwloc(struct owb_topo *t, const char *synthetic, char err[OWB_ER
         }
     }
     if (t->npus == 0) {
-        set_err(err, "none of the %d PUs hwloc found is in this process's CPU affinity", npu);
+        owb_seterr(err, "none of the %d PUs hwloc found is in this process's CPU affinity", npu);
         goto out;
     }
     for (int k = 0; k < nnuma; k++) {
@@ -462,7 +451,7 @@ static int load_sysfs(struct owb_topo *t, char err[OWB_ERR_MAX])
     int affmax = 0;
     cpu_set_t *aff = affinity_get(&affsz, &affmax);
     if (!aff) {
-        set_err(err, "sched_getaffinity failed: %s", strerror(errno));
+        owb_seterr(err, "sched_getaffinity failed: %s", strerror(errno));
         return OWB_E_SYSTEM;
     }
     int cnt = CPU_COUNT_S(affsz, aff);
@@ -470,7 +459,7 @@ static int load_sysfs(struct owb_topo *t, char err[OWB_ERR_MAX])
     t->numa_all = calloc(1, sizeof *t->numa_all);
     if (!t->pu || !t->numa_all) {
         CPU_FREE(aff);
-        set_err(err, "out of memory for a topology of %d CPUs", cnt);
+        owb_seterr(err, "out of memory for a topology of %d CPUs", cnt);
         return OWB_E_NOMEM;
     }
     for (int c = 0; c < affmax && t->npus < cnt; c++) {
@@ -515,10 +504,10 @@ static int sweep_from_env(size_t *out, char err[OWB_ERR_MAX])
     }
     if (end == s || *end || errno || s[0] == '-' || shift > 30 || v > (SIZE_MAX >> shift) ||
         (v << shift) < ((size_t)1 << 20)) {
-        set_err(err,
-                "OWB_SWEEP_BYTES '%.40s': expected bytes with an optional K, M or G suffix, at "
-                "least 1M",
-                s);
+        owb_seterr(err,
+                   "OWB_SWEEP_BYTES '%.40s': expected bytes with an optional K, M or G suffix, at "
+                   "least 1M",
+                   s);
         return OWB_E_USAGE;
     }
     *out = (size_t)(v << shift);
@@ -532,16 +521,16 @@ int owb_topo_load(const char *synthetic, struct owb_topo **out, char err[OWB_ERR
     *out = NULL;
 #if !OWB_HAVE_HWLOC
     if (synthetic) {
-        set_err(err,
-                "synthetic topology '%s' needs hwloc, and this build has none "
-                "(OWB_WITH_HWLOC=OFF or hwloc not found)",
-                synthetic);
+        owb_seterr(err,
+                   "synthetic topology '%s' needs hwloc, and this build has none "
+                   "(OWB_WITH_HWLOC=OFF or hwloc not found)",
+                   synthetic);
         return OWB_E_UNSUPPORTED;
     }
 #endif
     t = calloc(1, sizeof *t);
     if (!t) {
-        set_err(err, "out of memory for a topology");
+        owb_seterr(err, "out of memory for a topology");
         return OWB_E_NOMEM;
     }
 #if OWB_HAVE_HWLOC
@@ -549,7 +538,7 @@ int owb_topo_load(const char *synthetic, struct owb_topo **out, char err[OWB_ERR
     rc = load_hwloc(t, synthetic, herr);
     if (rc != OWB_OK) {
         if (synthetic || rc == OWB_E_NOMEM) {
-            set_err(err, "%s", herr);
+            owb_seterr(err, "%s", herr);
             goto out;
         }
         /* This machine: fall back to /sys and say why in the source. */
@@ -705,7 +694,7 @@ int owb_topo_pin_plan(const struct owb_topo *t, const char *policy, int nthreads
     if (!policy || !*policy)
         policy = "compact";
     if (nthreads < 0) {
-        set_err(err, "--threads %d is negative (use 0 for all PUs of the policy)", nthreads);
+        owb_seterr(err, "--threads %d is negative (use 0 for all PUs of the policy)", nthreads);
         return OWB_E_USAGE;
     }
     if (!strcmp(policy, "compact")) {
@@ -713,7 +702,7 @@ int owb_topo_pin_plan(const struct owb_topo *t, const char *policy, int nthreads
     } else if (!strcmp(policy, "scatter")) {
         avail = order_scatter(t, cpus);
         if (avail < 0) {
-            set_err(err, "out of memory planning policy scatter");
+            owb_seterr(err, "out of memory planning policy scatter");
             return OWB_E_NOMEM;
         }
     } else if (!strcmp(policy, "none")) {
@@ -727,27 +716,27 @@ int owb_topo_pin_plan(const struct owb_topo *t, const char *policy, int nthreads
         long v = strtol(k, &end, 10);
         int maxnode = t->nnuma_all > 0 ? t->nnuma_all - 1 : 0;
         if (!isdigit((unsigned char)*k) || *end || errno || v > INT_MAX) {
-            set_err(err, "pinning policy '%s': K must be a NUMA node index (0-%d here)", policy,
-                    maxnode);
+            owb_seterr(err, "pinning policy '%s': K must be a NUMA node index (0-%d here)", policy,
+                       maxnode);
             return OWB_E_USAGE;
         }
         if (v > maxnode) {
-            set_err(err,
-                    "pinning policy '%s': NUMA node %ld out of range (this topology has %d "
-                    "NUMA node%s: 0-%d)",
-                    policy, v, maxnode + 1, maxnode ? "s" : "", maxnode);
+            owb_seterr(err,
+                       "pinning policy '%s': NUMA node %ld out of range (this topology has %d "
+                       "NUMA node%s: 0-%d)",
+                       policy, v, maxnode + 1, maxnode ? "s" : "", maxnode);
             return OWB_E_USAGE;
         }
         avail = order_compact(t, (int)v, cpus);
         if (avail == 0) {
-            set_err(err, "pinning policy '%s': NUMA node %ld has no PUs this process may use",
-                    policy, v);
+            owb_seterr(err, "pinning policy '%s': NUMA node %ld has no PUs this process may use",
+                       policy, v);
             return OWB_E_USAGE;
         }
     } else if (!strncmp(policy, "list:", 5)) {
         char perr[256];
         if (parse_cpulist(policy + 5, cpus, t->npus, &avail, perr, sizeof perr) != OWB_OK) {
-            set_err(err, "pinning policy '%s': %s", policy, perr);
+            owb_seterr(err, "pinning policy '%s': %s", policy, perr);
             return OWB_E_USAGE;
         }
         for (int i = 0; i < avail; i++) {
@@ -762,20 +751,20 @@ int owb_topo_pin_plan(const struct owb_topo *t, const char *policy, int nthreads
                 } else {
                     snprintf(lst, sizeof lst, "?");
                 }
-                set_err(err, "pinning policy '%s': CPU %d is not one of the %d usable PUs (%s)",
-                        policy, cpus[i], t->npus, lst);
+                owb_seterr(err, "pinning policy '%s': CPU %d is not one of the %d usable PUs (%s)",
+                           policy, cpus[i], t->npus, lst);
                 return OWB_E_USAGE;
             }
         }
     } else {
-        set_err(err,
-                "unknown pinning policy '%s' (use compact, scatter, numa:K, list:CPUS or none)",
-                policy);
+        owb_seterr(err,
+                   "unknown pinning policy '%s' (use compact, scatter, numa:K, list:CPUS or none)",
+                   policy);
         return OWB_E_USAGE;
     }
     if (nthreads > avail) {
-        set_err(err, "--threads %d exceeds the %d PU%s of policy %s", nthreads, avail,
-                avail == 1 ? "" : "s", policy);
+        owb_seterr(err, "--threads %d exceeds the %d PU%s of policy %s", nthreads, avail,
+                   avail == 1 ? "" : "s", policy);
         return OWB_E_USAGE;
     }
     *n = nthreads ? nthreads : avail;
