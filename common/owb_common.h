@@ -17,6 +17,9 @@
 
 /* Fill err (NULL: nothing) with the printf-style sentence, cut at OWB_ERR_MAX - 1 bytes. */
 void owb_seterr(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Parse a positive byte size with an optional K/M/G suffix (powers of 1024; "iB" or "B" may
+ * follow). Returns 0, or OWB_E_USAGE with err "OPT 'S': ..." (opt names the option or variable). */
+int owb_parse_size(const char *opt, const char *s, size_t *out, char err[OWB_ERR_MAX]);
 
 /* Return values of fallible library functions: 0 ok, negative on failure. */
 enum owb_status {

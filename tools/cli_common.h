@@ -75,8 +75,6 @@ int owb_cli_check_outdir(const char *cmd, const char *dir);
 int owb_parse_int_list(const char *opt, const char *s, int *out, int max, int *n,
                        char err[OWB_ERR_MAX]);
 
-/* Parse a byte size with optional K/M/G suffix (powers of 1024). Returns 0 or OWB_E_USAGE. */
-int owb_parse_size(const char *opt, const char *s, size_t *out, char err[OWB_ERR_MAX]);
 /* The backend of `--device DEV` for a command that runs the engine: *be = NULL for "cpu" (the
  * engine's default), the backend otherwise. Returns OWB_EXIT_OK, OWB_EXIT_USAGE for an unknown
  * name, or OWB_EXIT_SKIPPED (77) with "owbench CMD: --device DEV: skipped: REASON" on stderr when

@@ -486,31 +486,22 @@ static int load_sysfs(struct owb_topo *t, char err[OWB_ERR_MAX])
     return OWB_OK;
 }
 
-/* OWB_SWEEP_BYTES: bytes with an optional K, M or G suffix (powers of 1024), at least 1M. */
+#define SWEEP_FLOOR ((size_t)64 << 20) /* owb_topo_sweep_bytes: never less */
+
+/* OWB_SWEEP_BYTES: a size as the command line's (owb_parse_size), at least SWEEP_FLOOR. */
 static int sweep_from_env(size_t *out, char err[OWB_ERR_MAX])
 {
     const char *s = getenv("OWB_SWEEP_BYTES");
     *out = 0;
     if (!s || !*s)
         return OWB_OK;
-    char *end = NULL;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    unsigned shift = 0;
-    if (end != s && *end && !end[1]) {
-        const char *suf = strchr("KkMmGg", *end);
-        shift = suf ? 10u * (unsigned)(1 + (suf - "KkMmGg") / 2) : 64u;
-        end += suf != NULL;
-    }
-    if (end == s || *end || errno || s[0] == '-' || shift > 30 || v > (SIZE_MAX >> shift) ||
-        (v << shift) < ((size_t)1 << 20)) {
-        owb_seterr(err,
-                   "OWB_SWEEP_BYTES '%.40s': expected bytes with an optional K, M or G suffix, at "
-                   "least 1M",
-                   s);
+    if (owb_parse_size("OWB_SWEEP_BYTES", s, out, err))
+        return OWB_E_USAGE;
+    if (*out < SWEEP_FLOOR) {
+        owb_seterr(err, "OWB_SWEEP_BYTES '%.40s': less than the 64M a sweep needs", s);
+        *out = 0;
         return OWB_E_USAGE;
     }
-    *out = (size_t)(v << shift);
     return OWB_OK;
 }
 
@@ -614,13 +605,12 @@ size_t owb_topo_llc_bytes(const struct owb_topo *t)
 
 size_t owb_topo_sweep_bytes(const struct owb_topo *t)
 {
-    const size_t floor = (size_t)64 << 20;
     if (t->sweep_env)
         return t->sweep_env;
     size_t bytes = 4 * owb_topo_llc_bytes(t);
     if (t->mem_total && bytes > t->mem_total / 16)
         bytes = (size_t)(t->mem_total / 16);
-    return bytes < floor ? floor : bytes;
+    return bytes < SWEEP_FLOOR ? SWEEP_FLOOR : bytes;
 }
 
 const char *owb_topo_source(const struct owb_topo *t)

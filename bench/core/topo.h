@@ -47,8 +47,9 @@ size_t owb_topo_llc_bytes(const struct owb_topo *t);
  * at most 1/16 of the machine's memory (a VM may report its host's caches, or an L3 of 508 MiB
  * per vCPU: 4x that for each of stream's three arrays, on two tests at once, is more than the
  * machine has), at least 64 MiB. For this machine's topology the environment's OWB_SWEEP_BYTES
- * (bytes, K/M/G suffixes, at least 1M; owb_topo_load refuses anything else with OWB_E_USAGE)
- * replaces all of that: the tests set it so that they run in seconds wherever the caches are. */
+ * (a size as `--size` takes it, owb_parse_size, at least 64M; owb_topo_load refuses anything else
+ * with OWB_E_USAGE) replaces all of that: the tests set it so that they run in seconds wherever
+ * the caches are. */
 size_t owb_topo_sweep_bytes(const struct owb_topo *t);
 /* Where the topology came from: "hwloc 2.9.0", "hwloc synthetic 'pack:2 core:4'", "sysfs (built
  * without hwloc)", ... Owned by t. */

@@ -46,10 +46,7 @@ static void ilv_fill(void *ctx, int64_t lo, int64_t hi, int tid)
 int owb_ilv_init(struct owb_ilv *v, struct owb_pool *pool, size_t sweep_bytes)
 {
     const size_t huge = (size_t)2 << 20;
-    size_t bytes = sweep_bytes;
-    if (bytes < ((size_t)64 << 20))
-        bytes = (size_t)64 << 20;
-    bytes = (bytes + huge - 1) & ~(huge - 1);
+    const size_t bytes = (sweep_bytes + huge - 1) & ~(huge - 1);
     memset(v, 0, sizeof *v);
     v->buf = aligned_alloc(huge, bytes);
     if (!v->buf)

@@ -39,12 +39,11 @@
 struct owb_pool;
 
 /* The interleaved read ceiling: a buffer of owb_topo_sweep_bytes (4x the last-level cache, at most
- * 1/16 of memory, at least 64 MiB) placed
- * by the pool's threads, read by them with the two fastest read kernels of the ceiling
- * (kernels/readbw.h: pf and streams4), twice each; a sample is the best of the four rates. Taken
- * between the repetitions of a figure, it measures the memory in the same regime as the figure:
- * on shared machines the bandwidth moves by 2x from one minute to the next (docs/perf-notes.md:
- * 40 -> 92 GB/s between the ceilings before and after one run). */
+ * 1/16 of memory, at least 64 MiB) placed by the pool's threads, read by them with the two fastest
+ * read kernels of the ceiling (kernels/readbw.h: pf and streams4), twice each; a sample is the best
+ * of the four rates. Taken between the repetitions of a figure, it measures the memory in the same
+ * regime as the figure: on shared machines the bandwidth moves by 2x from one minute to the next
+ * (docs/perf-notes.md: 40 -> 92 GB/s between the ceilings before and after one run). */
 struct owb_ilv {
     struct owb_pool *pool;
     uint64_t *buf;

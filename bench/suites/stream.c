@@ -24,7 +24,6 @@
 #define STREAM_SCALAR 3.0
 #define STREAM_ALIGN_ELEMS 64 /* 512 B: slices start on cache-line (and page-ish) boundaries */
 #define STREAM_COUNT_REPS 3
-#define STREAM_MIN_ARRAY_BYTES ((size_t)64 << 20)
 #define STREAM_PAGE_ALIGN ((size_t)2 << 20)
 /* read_pf and read_streams4 read one chunk of the array per repetition, the next one the next
  * time (a GEMV reads one weight copy of a few to a few tens of MiB per call, rotating over copies
@@ -226,9 +225,7 @@ int owb_stream_run(const struct owb_stream_cfg *cfg, struct owb_topo *topo, cJSO
     if (!s)
         return OWB_E_NOMEM;
     if (!bytes) {
-        bytes = owb_topo_sweep_bytes(topo);
-        if (bytes < STREAM_MIN_ARRAY_BYTES)
-            bytes = STREAM_MIN_ARRAY_BYTES;
+        bytes = owb_topo_sweep_bytes(topo); /* at least 64 MiB */
     }
     s->n = bytes / sizeof(double);
     s->n -= s->n % STREAM_ALIGN_ELEMS;

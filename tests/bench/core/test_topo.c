@@ -249,14 +249,17 @@ static void test_sweep_env(void)
         size_t want; /* 0: refused */
     } cases[] = {{"256M", (size_t)256 << 20},
                  {"3g", (size_t)3 << 30},
-                 {"2048K", (size_t)2 << 20},
-                 {"1048576", (size_t)1 << 20},
+                 {"65536K", (size_t)64 << 20},
+                 {"67108864", (size_t)64 << 20},
+                 {"2048K", 0},
+                 {"67108863", 0},
                  {"17", 0},
                  {"abc", 0},
                  {"12Q", 0},
                  {"-5M", 0},
                  {"0", 0},
-                 {"5MB", 0},
+                 {"5MX", 0},
+                 {"80MiB", (size_t)80 << 20},
                  {"99999999999999999999G", 0}};
     for (size_t i = 0; i < OWB_ARRAY_LEN(cases); i++) {
         setenv("OWB_SWEEP_BYTES", cases[i].v, 1);
@@ -275,7 +278,7 @@ static void test_sweep_env(void)
         owb_topo_free(t);
     }
     if (OWB_HAVE_HWLOC) { /* a synthetic topology is another machine: its own sweep */
-        setenv("OWB_SWEEP_BYTES", "3M", 1);
+        setenv("OWB_SWEEP_BYTES", "100M", 1);
         struct owb_topo *t =
             owb_topo_new("pack:1 numa:1(memory=17179869184) l3:1(size=33554432) core:2 pu:1", err);
         CHECK(t && owb_topo_sweep_bytes(t) == (size_t)128 << 20);
