@@ -19,26 +19,25 @@
 
 static void usage(FILE *f)
 {
-    fprintf(
-        f, "usage: owbench stream [--threads LIST] [--size BYTES] [--pin POLICY]\n"
-           "                      [--counters LIST] [--quick] [-o DIR]\n\n"
-           "Memory-bandwidth ceilings: STREAM copy, scale, add, triad and three read-only\n"
-           "kernels (read: a plain loop; read_pf: vector loads + software prefetch, the GEMVs'\n"
-           "pattern; read_streams4: four prefetched streams; the last two read 16 MiB chunks),\n"
-           "pinned, arrays of 4x the last-level cache (at most 1/16 of memory each), for each\n"
-           "thread count.\n"
-           "GB/s counts bytes read + written (STREAM convention; no write-allocate traffic);\n"
-           "the read kernels count bytes read. Later suites hold GEMVs and decode against the\n"
-           "best read kernel at <= their thread count.\n\n"
-           "  --threads LIST   thread counts, e.g. 1,2 (default: 1..all PUs)\n"
-           "  --size BYTES     bytes per array, K/M/G suffixes (default: 4 x LLC, at most 1/16 of\n"
-           "                   memory, at least 64M)\n"
-           "  --pin POLICY     compact|scatter|numa:K|list:0,2-3|none (default compact)\n"
-           "  --counters LIST  PAPI events (default cycles, instructions, cache misses, branch\n"
-           "                   mispredictions); 'none' for rusage only\n"
-           "  --quick          fewer, shorter repetitions\n"
-           "  -o DIR           output folder (default results/runs/<time>-stream); writes\n"
-           "                   DIR/stream.json\n");
+    fprintf(f,
+            "usage: owbench stream [--threads LIST] [--size BYTES] [--pin POLICY]\n"
+            "                      [--counters LIST] [--quick] [-o DIR]\n\n"
+            "Memory-bandwidth ceilings: STREAM copy, scale, add, triad and three read-only\n"
+            "kernels (read: a plain loop; read_pf: vector loads + software prefetch, the GEMVs'\n"
+            "pattern; read_streams4: four prefetched streams; the last two read 16 MiB chunks),\n"
+            "pinned, arrays of 4x the last-level cache (at most 1/16 of memory), for each\n"
+            "thread count. GB/s counts bytes read + written (STREAM convention; no\n"
+            "write-allocate traffic); the read kernels count bytes read. Later suites hold GEMVs\n"
+            "and decode against the best read kernel at <= their thread count.\n\n"
+            "  --threads LIST   thread counts, e.g. 1,2 (default: 1..all PUs)\n"
+            "  --size BYTES     bytes per array, K/M/G suffixes (default: 4x LLC, at most\n"
+            "                   1/16 of memory, at least 64M; OWB_SWEEP_BYTES sets it)\n"
+            "  --pin POLICY     compact|scatter|numa:K|list:0,2-3|none (default compact)\n"
+            "  --counters LIST  PAPI events (default cycles, instructions, cache misses, branch\n"
+            "                   mispredictions); 'none' for rusage only\n"
+            "  --quick          fewer, shorter repetitions\n"
+            "  -o DIR           output folder (default results/runs/<time>-stream); writes\n"
+            "                   DIR/stream.json\n");
 }
 
 int cmd_stream(int argc, char **argv)

@@ -326,8 +326,8 @@ static const int32_t mx8_pair_idx[16] = {0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 
 /* Eight blocks from block index b (weight bytes at w[i] + off) of R rows against C columns. rep:
  * the group is repacked (OWB_WL_REP8, kernels/matmul.h): its quant bytes 0-7 and 8-15 of the eight
  * blocks and their scale bytes already lie where the two vpermt2b and the masked gather put them,
- * so each row costs two plain loads and a byte widening instead. Same arithmetic, same bits. */
-/* tail (rows as stored only): 0 for a whole group, else the bytes of the last, partial group (its
+ * so each row costs two plain loads and a byte widening instead. Same arithmetic, same bits.
+ * tail (rows as stored only): 0 for a whole group, else the bytes of the last, partial group (its
  * blocks); the bytes after them read as zero, as do the zero-padded activations (so each missing
  * block adds nothing), and no load touches memory past them. */
 AI void mx8_group8(int rep, int tail, int R, int C, const uint8_t *const *w, size_t off,
@@ -351,22 +351,20 @@ AI void mx8_group8(int rep, int tail, int R, int C, const uint8_t *const *w, siz
     for (int i = 0; i < R; i++) {
         const uint8_t *p = w[i] + off;
         __m512i q0, q1;
-        __m256 dw;
+        __m256i e; /* the eight scale bytes in dwords */
         if (rep) {
             q0 = _mm512_loadu_si512(p);
             q1 = _mm512_loadu_si512(p + 64);
-            const __m256i e = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(p + 128)));
-            dw = C == 1 ? b32_e8m0_scale(da[0], e) : b32_e8m0_half(e);
+            e = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(p + 128)));
         } else {
             const __m512i z0 = b32_load(p, 0, tail), z1 = b32_load(p, 64, tail);
             const __m512i idx = _mm512_load_si512(vbmi_mx8_q);
             q0 = _mm512_permutex2var_epi8(z0, idx, z1);
             q1 = _mm512_permutex2var_epi8(b32_load(p, 8, tail), idx, b32_load(p, 72, tail));
-            const __m512i e = _mm512_maskz_permutex2var_epi8(0x11111111ULL, z0,
-                                                             _mm512_load_si512(vbmi_mxfp4_e), z1);
-            dw = C == 1 ? b32_e8m0_scale(da[0], _mm512_castsi512_si256(e))
-                        : b32_e8m0_half(_mm512_castsi512_si256(e));
+            e = _mm512_castsi512_si256(_mm512_maskz_permutex2var_epi8(
+                0x11111111ULL, z0, _mm512_load_si512(vbmi_mxfp4_e), z1));
         }
+        const __m256 dw = C == 1 ? b32_e8m0_scale(da[0], e) : b32_e8m0_half(e);
         const __m512 sdw = _mm512_permutexvar_ps(pair, _mm512_castps256_ps512(dw));
         /* vpermb reads 6 index bits and tab repeats every 16 bytes: no nibble masks */
         const __m512i v0 = _mm512_permutexvar_epi8(q0, tab);                       /* 0..7 */
